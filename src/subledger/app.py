@@ -1,0 +1,30 @@
+"""Builds the ASGI application from the features' routers."""
+
+from fastapi import FastAPI
+
+from subledger import __version__
+from subledger.apps.service import Authenticator
+from subledger.config import Settings
+from subledger.core.addressing import ApiKeyAuth
+from subledger.core.http import RequestShape, install_error_handlers
+from subledger.core.runtime import Runtime
+from subledger.profiles.endpoints import router as profiles_router
+
+
+def create_app(runtime: Runtime | None = None) -> FastAPI:
+    """The subledger API. Without a runtime, one is built from the environment."""
+    runtime = runtime or Runtime.from_settings(Settings())
+    app = FastAPI(
+        title="subledger",
+        version=__version__,
+        description="Self-hosted subscriptions backend speaking Adapty's server-side API v2.",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.runtime = runtime
+    app.state.authenticator = Authenticator(runtime.db, runtime.clock, runtime.settings.api_key_cache_seconds)
+    install_error_handlers(app)
+    app.include_router(profiles_router)
+    app.add_middleware(ApiKeyAuth)
+    app.add_middleware(RequestShape, max_body_bytes=runtime.settings.max_body_bytes)
+    return app

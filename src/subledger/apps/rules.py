@@ -1,0 +1,44 @@
+"""API key format, hashing and the Authorization header. No I/O."""
+
+import hashlib
+import secrets
+
+from subledger.core.errors import ApiError, not_authenticated
+
+SECRET_PREFIX = "secret_live_"
+SCHEME = "api-key"
+
+
+def new_secret() -> str:
+    return SECRET_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_secret(secret: str) -> str:
+    """SHA-256 of the secret.
+
+    A slow password hash buys nothing here: the secret carries 256 random bits,
+    so the hash cannot be brute-forced, and a fast hash can be looked up by index.
+    """
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def display_prefix(secret: str) -> str:
+    """Enough of the secret to tell keys apart in listings, too little to use."""
+    return secret[: len(SECRET_PREFIX) + 4]
+
+
+def secret_from_header(value: str | None) -> str:
+    """``Api-Key <secret>`` -> the secret, or the contract's 401."""
+    if not value or not value.strip():
+        raise not_authenticated()
+    scheme, _, secret = value.strip().partition(" ")
+    if scheme.lower() != SCHEME:
+        raise not_authenticated()
+    secret = secret.strip()
+    if not secret or " " in secret:
+        raise invalid_key()
+    return secret
+
+
+def invalid_key() -> ApiError:
+    return not_authenticated("Invalid API key.")

@@ -1,0 +1,84 @@
+"""Use cases for apps and API keys, and request authentication."""
+
+import hmac
+import threading
+from datetime import datetime, timedelta
+from uuid import UUID, uuid4
+
+from subledger.apps import repository, rules
+from subledger.core.clock import Clock
+from subledger.core.db import Database
+from subledger.core.dates import format_datetime
+
+
+class AppNotFound(LookupError):
+    pass
+
+
+def create_app(db: Database, name: str, now: datetime) -> dict:
+    app_id = uuid4()
+    secret = rules.new_secret()
+    with db.write() as conn:
+        repository.insert_app(conn, app_id, name, now)
+        repository.insert_key(conn, uuid4(), app_id, rules.hash_secret(secret), rules.display_prefix(secret), now)
+    return {"app_id": str(app_id), "name": name, "secret_api_key": secret, "created_at": format_datetime(now)}
+
+
+def list_apps(db: Database) -> list[dict]:
+    with db.read() as conn:
+        rows = repository.list_apps(conn)
+    return [
+        {
+            "app_id": str(row["id"]),
+            "name": row["name"],
+            "created_at": format_datetime(row["created_at"]),
+            "active_keys": row["active_keys"] or 0,
+            "key_prefix": row["key_prefix"],
+        }
+        for row in rows
+    ]
+
+
+def rotate_key(db: Database, app_id: UUID, now: datetime) -> dict:
+    """Issue a new secret and revoke every earlier one of the app."""
+    secret = rules.new_secret()
+    with db.write() as conn:
+        if not repository.app_exists(conn, app_id):
+            raise AppNotFound(str(app_id))
+        revoked = repository.revoke_keys(conn, app_id, now)
+        repository.insert_key(conn, uuid4(), app_id, rules.hash_secret(secret), rules.display_prefix(secret), now)
+    return {"app_id": str(app_id), "secret_api_key": secret, "revoked_keys": revoked}
+
+
+class Authenticator:
+    """Maps an ``Authorization`` header to the app it belongs to.
+
+    Known keys are remembered for ``ttl_seconds`` so the hot path does not ask
+    the database on every request; a revoked key therefore keeps working for
+    at most that long in processes that have just seen it.
+    """
+
+    def __init__(self, db: Database, clock: Clock, ttl_seconds: float):
+        self._db = db
+        self._clock = clock
+        self._ttl = timedelta(seconds=ttl_seconds)
+        self._known: dict[str, tuple[UUID, datetime]] = {}
+        self._lock = threading.Lock()
+
+    def cached(self, header: str | None) -> UUID | None:
+        """The app of a key seen within the TTL, without I/O; None when unknown."""
+        key_hash = rules.hash_secret(rules.secret_from_header(header))
+        entry = self._known.get(key_hash)
+        if entry and entry[1] > self._clock.now():
+            return entry[0]
+        return None
+
+    def authenticate(self, header: str | None) -> UUID:
+        key_hash = rules.hash_secret(rules.secret_from_header(header))
+        with self._db.read() as conn:
+            found = repository.active_key(conn, key_hash)
+        if found is None or not hmac.compare_digest(found[1], key_hash):
+            raise rules.invalid_key()
+        with self._lock:
+            self._known[key_hash] = (found[0], self._clock.now() + self._ttl)
+        return found[0]

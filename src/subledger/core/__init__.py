@@ -1,0 +1,1 @@
+"""What every feature shares: database, errors, dates, clock, HTTP plumbing."""

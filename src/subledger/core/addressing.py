@@ -1,0 +1,89 @@
+"""Authentication and profile addressing: the headers every profile-scoped endpoint reads."""
+
+from dataclasses import dataclass
+from uuid import UUID
+
+from fastapi import Header, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from subledger.core.errors import NON_FIELD, ApiError, bad_request
+from subledger.core.http import error_response, header_text
+
+MAX_CUSTOMER_USER_ID = 255
+
+
+@dataclass(frozen=True)
+class ProfileRef:
+    """How a request names a profile: by the app's user id, by profile_id, or both."""
+
+    customer_user_id: str | None = None
+    profile_id: UUID | None = None
+
+
+class ApiKeyAuth:
+    """ASGI middleware: every API request carries an app's key, checked before anything else.
+
+    Runs ahead of routing and body parsing, so a request without a valid key
+    learns nothing about paths or validation. The app's id lands in
+    ``request.state.app_id``.
+    """
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/api/"):
+            return await self.app(scope, receive, send)
+        authenticator = scope["app"].state.authenticator
+        header = header_text(Headers(scope=scope).get("authorization"))
+        try:
+            app_id = authenticator.cached(header)
+            if app_id is None:
+                app_id = await run_in_threadpool(authenticator.authenticate, header)
+        except ApiError as error:
+            return await error_response(error)(scope, receive, send)
+        scope.setdefault("state", {})["app_id"] = app_id
+        await self.app(scope, receive, send)
+
+
+async def current_app(
+    request: Request,
+    authorization: str | None = Header(default=None, description="`Api-Key <secret>`"),
+) -> UUID:
+    """The app whose key the request carries (checked by ``ApiKeyAuth``)."""
+    return request.state.app_id
+
+
+def customer_user_id_header(value: str | None) -> str | None:
+    value = header_text(value)
+    if value is None:
+        return None
+    if not value or len(value) > MAX_CUSTOMER_USER_ID:
+        raise bad_request(
+            "base_error", "adapty-customer-user-id", f"Must be 1 to {MAX_CUSTOMER_USER_ID} characters long."
+        )
+    return value
+
+
+def profile_id_header(value: str | None) -> UUID | None:
+    if value is None:
+        return None
+    try:
+        return UUID(value.strip())
+    except ValueError:
+        raise bad_request("base_error", "adapty-profile-id", "Must be a valid UUID.") from None
+
+
+async def profile_ref(
+    customer_user_id: str | None = Header(default=None, alias="adapty-customer-user-id"),
+    profile_id: str | None = Header(default=None, alias="adapty-profile-id"),
+) -> ProfileRef:
+    """The profile a request addresses; one of the two headers is required."""
+    ref = ProfileRef(customer_user_id_header(customer_user_id), profile_id_header(profile_id))
+    if ref.customer_user_id is None and ref.profile_id is None:
+        raise bad_request(
+            "base_error", NON_FIELD, "Either adapty-customer-user-id or adapty-profile-id header is required."
+        )
+    return ref

@@ -1,0 +1,53 @@
+"""Date and date-time parsing and formatting in the contract's spellings."""
+
+import re
+from datetime import UTC, date, datetime
+from typing import Annotated, Any
+
+from pydantic import PlainValidator, WithJsonSchema
+from pydantic_core import PydanticCustomError
+
+RESPONSE_FORMAT = "%Y-%m-%dT%H:%M:%S.%f+0000"
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+# Date, "T" (or a space), time with optional fraction, then a required offset.
+_DATETIME = re.compile(
+    r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})", re.IGNORECASE
+)
+
+
+def format_datetime(moment: datetime | None) -> str | None:
+    """``2022-10-12T09:42:50.000000+0000``: microseconds, always UTC."""
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).strftime(RESPONSE_FORMAT)
+
+
+def parse_datetime(value: Any) -> datetime:
+    """An ISO 8601 date-time with an offset, converted to UTC."""
+    if not isinstance(value, str) or not _DATETIME.fullmatch(value):
+        raise PydanticCustomError(
+            "datetime",
+            "Datetime has wrong format. Use ISO 8601 with an offset, "
+            "e.g. 2022-10-12T09:42:50.000000+0000.",
+        )
+    try:
+        return datetime.fromisoformat(value.upper()).astimezone(UTC)
+    except ValueError:
+        raise PydanticCustomError("datetime", "Datetime is not a valid date.") from None
+
+
+def parse_date(value: Any) -> date:
+    if not isinstance(value, str) or not _DATE.fullmatch(value):
+        raise PydanticCustomError("datetime", "Date has wrong format. Use YYYY-MM-DD.")
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise PydanticCustomError("datetime", "Date is not a valid date.") from None
+
+
+DateTimeField = Annotated[
+    datetime,
+    PlainValidator(parse_datetime),
+    WithJsonSchema({"type": "string", "format": "date-time", "example": "2022-10-12T09:42:50.000000+0000"}),
+]
+DateField = Annotated[date, PlainValidator(parse_date), WithJsonSchema({"type": "string", "format": "date"})]

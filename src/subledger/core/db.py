@@ -1,0 +1,100 @@
+"""The database: engine set-up for SQLite and PostgreSQL, transactions, migrations."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, create_engine, event
+from sqlalchemy.engine import make_url
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
+
+class NotMigrated(RuntimeError):
+    """The database schema is behind the code."""
+
+
+class Database:
+    """One engine per process. ``write()`` and ``read()`` hand out one transaction each.
+
+    Writes on SQLite start with ``BEGIN IMMEDIATE`` so two writers queue on the
+    database lock instead of failing when a read lock cannot be upgraded; on
+    PostgreSQL writers serialise per profile with ``SELECT ... FOR UPDATE``.
+    """
+
+    def __init__(self, url: str, sqlite_synchronous: str = "FULL"):
+        self.url = url
+        parsed = make_url(url)
+        self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        if self.is_sqlite:
+            if parsed.database and parsed.database != ":memory:":
+                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            self.engine = create_engine(url, pool_size=20, max_overflow=20, connect_args={"timeout": 30})
+            _configure_sqlite(self.engine, sqlite_synchronous)
+        else:
+            self.engine = create_engine(url, pool_size=10, max_overflow=30, pool_pre_ping=True)
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """One read-write transaction: commits on success, rolls back on any exception."""
+        with self.engine.connect() as conn:
+            conn.execution_options(sqlite_begin="BEGIN IMMEDIATE")
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    # Migrations -------------------------------------------------------------
+
+    def _alembic_config(self, conn: Connection) -> Config:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.attributes["connection"] = conn
+        return config
+
+    def migrate(self, revision: str = "head") -> None:
+        with self.engine.begin() as conn:
+            command.upgrade(self._alembic_config(conn), revision)
+
+    def schema_revision(self) -> tuple[str | None, str]:
+        """(the database's revision, the code's head revision)."""
+        with self.engine.connect() as conn:
+            current = MigrationContext.configure(conn).get_current_revision()
+            head = ScriptDirectory.from_config(self._alembic_config(conn)).get_current_head()
+        return current, head
+
+    def require_migrated(self) -> None:
+        current, head = self.schema_revision()
+        if current != head:
+            raise NotMigrated(
+                f"The database is at revision {current or 'none (empty)'} but this subledger needs {head}. "
+                "Run `subledger migrate` first."
+            )
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _configure_sqlite(engine, synchronous: str) -> None:
+    # pysqlite's own transaction handling is switched off so that SQLAlchemy's
+    # BEGIN is the real one (the recipe from SQLAlchemy's SQLite dialect docs).
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(conn):
+        conn.exec_driver_sql(conn.get_execution_options().get("sqlite_begin", "BEGIN"))

@@ -1,0 +1,146 @@
+"""HTTP plumbing every feature shares: JSON responses, error handlers, middleware."""
+
+import logging
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from subledger.core.errors import NON_FIELD, ApiError, from_validation_errors
+
+log = logging.getLogger("subledger")
+
+# Shown in the OpenAPI document for every endpoint that can fail.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"description": description, "content": {"application/json": {"example": example}}}
+    for status, description, example in [
+        (400, "Invalid request", {"errors": [{"source": "gender", "errors": ["Input should be 'f', 'm' or 'o'"]}],
+                                  "error_code": "invalid_enumeration_member", "status_code": 400}),
+        (401, "Missing or unknown API key", {"errors": [{"source": NON_FIELD, "errors": ["Invalid API key."]}],
+                                             "error_code": "not_authenticated", "status_code": 401}),
+        (404, "No such profile", {"errors": [{"source": None, "errors": ["Profile not found"]}],
+                                  "error_code": "profile_does_not_exist", "status_code": 404}),
+    ]
+}
+
+
+class JSONResponse(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def error_response(error: ApiError) -> JSONResponse:
+    return JSONResponse(error.body(), status_code=error.status, headers=error.headers)
+
+
+async def _api_error(_request: Request, exc: ApiError) -> Response:
+    return error_response(exc)
+
+
+async def _validation_error(_request: Request, exc: RequestValidationError) -> Response:
+    return error_response(from_validation_errors(exc.errors(), strip=1))
+
+
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
+
+
+async def _http_error(_request: Request, exc: HTTPException) -> Response:
+    code = _HTTP_CODES.get(exc.status_code, "error")
+    response = error_response(ApiError.one(exc.status_code, code, None, str(exc.detail)))
+    response.headers.update(exc.headers or {})
+    return response
+
+
+async def _unexpected(_request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error", exc_info=exc)
+    return error_response(ApiError.one(500, "internal_error", None, "Internal server error."))
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)
+
+
+def header_text(value: str | None) -> str | None:
+    """A header value as the client meant it: UTF-8 bytes arrive decoded as Latin-1."""
+    if value is None:
+        return None
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return value
+
+
+class RequestShape:
+    """ASGI middleware for the API paths: the request shapes the contract allows.
+
+    - ``/path`` is served as ``/path/`` (no redirect);
+    - a body is JSON whatever its Content-Type says (clients often send none,
+      or curl's form default), so it is validated as JSON, never as form data;
+    - the body is read up to the limit before the application sees it, so an
+      oversized request is answered 413 without touching anything.
+    """
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int):
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        if not scope["path"].startswith("/api/"):
+            return await self.app(scope, receive, send)
+        scope = {**scope, "headers": _json_content_type(scope["headers"])}
+        if not scope["path"].endswith("/"):
+            scope.update(path=scope["path"] + "/", raw_path=None)
+
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):
+            return await self._too_large(scope, receive, send)
+
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            more = message.get("more_body", False)
+            if size > self.max_body_bytes:
+                return await self._too_large(scope, receive, send)
+        body = b"".join(chunks)
+
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        error = ApiError.one(
+            413, "request_too_large", NON_FIELD, f"Request body is larger than {self.max_body_bytes} bytes."
+        )
+        await error_response(error)(scope, receive, send)
+
+
+def _json_content_type(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    kept = [(name, value) for name, value in headers if name != b"content-type"]
+    for name, value in headers:
+        if name == b"content-type" and value.split(b";")[0].strip().lower().endswith((b"/json", b"+json")):
+            kept.append((name, value))
+            return kept
+    kept.append((b"content-type", b"application/json"))
+    return kept

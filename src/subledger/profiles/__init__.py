@@ -1,0 +1,1 @@
+"""End users' profiles: fields, custom attributes, installations."""

@@ -1,0 +1,114 @@
+"""Profile use cases: create, get, update, delete. One database transaction each."""
+
+from typing import Any
+from uuid import UUID, uuid4
+
+from sqlalchemy.exc import IntegrityError
+
+from subledger.core.addressing import ProfileRef
+from subledger.core.errors import NON_FIELD, bad_request, profile_not_found
+from subledger.core.runtime import Runtime
+from subledger.profiles import repository, rules
+from subledger.profiles.schemas import ProfileFields, profile_object
+
+
+def _load(conn, app_id: UUID, ref: ProfileRef, for_update: bool = False) -> dict[str, Any]:
+    profile = repository.find_profile(
+        conn, app_id, profile_id=ref.profile_id, customer_user_id=ref.customer_user_id, for_update=for_update
+    )
+    if profile is None:
+        raise profile_not_found()
+    if ref.profile_id is not None and ref.customer_user_id is not None:
+        if profile["customer_user_id"] != ref.customer_user_id:
+            raise bad_request(
+                "value_error", NON_FIELD, "adapty-profile-id and adapty-customer-user-id name different profiles."
+            )
+    return profile
+
+
+def _response(profile: dict[str, Any], timestamp: int) -> dict[str, Any]:
+    return profile_object(profile, rules.segment_hash(profile, []), timestamp)
+
+
+def _attribute_changes(fields: ProfileFields) -> list[tuple[str, Any]]:
+    return [(item.key, item.value) for item in fields.custom_attributes or []]
+
+
+def create_profile(
+    rt: Runtime, app_id: UUID, customer_user_id: str, fields: ProfileFields, platform: str | None
+) -> dict[str, Any]:
+    now = rt.clock.now()
+    timestamp = rt.timestamps.issue()
+    profile = {
+        "id": uuid4(),
+        "app_id": app_id,
+        "customer_user_id": customer_user_id,
+        "first_name": None,
+        "last_name": None,
+        "gender": None,
+        "email": None,
+        "phone_number": None,
+        "birthday": None,
+        "ip_country": None,
+        "store_country": None,
+        "store": None,
+        "analytics_disabled": False,
+        **fields.sent(),
+        "custom_attributes": rules.merge_custom_attributes({}, _attribute_changes(fields)),
+        "created_at": now,
+        "updated_at": now,
+        "last_timestamp_ms": timestamp,
+    }
+    try:
+        with rt.db.write() as conn:
+            if repository.find_profile(conn, app_id, customer_user_id=customer_user_id) is not None:
+                raise _already_exists()
+            repository.insert_profile(conn, profile)
+            if fields.installation_meta is not None:
+                meta = rules.installation_values(
+                    fields.installation_meta.model_dump(), profile["analytics_disabled"], platform
+                )
+                repository.upsert_installation(conn, profile["id"], meta, now)
+    except IntegrityError:
+        raise _already_exists() from None  # a concurrent create won the race
+    return _response(profile, timestamp)
+
+
+def _already_exists():
+    return bad_request("profile_already_exists", NON_FIELD, "A profile with this customer_user_id already exists.")
+
+
+def get_profile(rt: Runtime, app_id: UUID, ref: ProfileRef) -> dict[str, Any]:
+    with rt.db.read() as conn:
+        profile = _load(conn, app_id, ref)
+    return _response(profile, rt.timestamps.issue(profile["last_timestamp_ms"] + 1))
+
+
+def update_profile(
+    rt: Runtime, app_id: UUID, ref: ProfileRef, fields: ProfileFields, platform: str | None
+) -> dict[str, Any]:
+    now = rt.clock.now()
+    with rt.db.write() as conn:
+        profile = _load(conn, app_id, ref, for_update=True)
+        changes = fields.sent()
+        if fields.custom_attributes is not None:
+            changes["custom_attributes"] = rules.merge_custom_attributes(
+                profile["custom_attributes"], _attribute_changes(fields)
+            )
+        analytics_disabled = changes.get("analytics_disabled", profile["analytics_disabled"])
+        if analytics_disabled and not profile["analytics_disabled"]:
+            repository.clear_ad_ids(conn, profile["id"], rules.AD_ID_FIELDS)
+        if fields.installation_meta is not None:
+            meta = rules.installation_values(fields.installation_meta.model_dump(), analytics_disabled, platform)
+            repository.upsert_installation(conn, profile["id"], meta, now)
+        timestamp = rt.timestamps.issue(profile["last_timestamp_ms"] + 1)
+        changes.update(updated_at=now, last_timestamp_ms=timestamp)
+        repository.update_profile(conn, profile["id"], changes)
+        profile.update(changes)
+    return _response(profile, timestamp)
+
+
+def delete_profile(rt: Runtime, app_id: UUID, ref: ProfileRef) -> None:
+    with rt.db.write() as conn:
+        profile = _load(conn, app_id, ref, for_update=True)
+        repository.delete_profile(conn, profile["id"])

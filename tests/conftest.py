@@ -1,0 +1,161 @@
+"""Fixtures: every API test runs once on SQLite and once on PostgreSQL.
+
+PostgreSQL comes from SUBLEDGER_TEST_POSTGRES_URL (default: the server on
+127.0.0.1:5432). A private database is created for the test session. When it
+cannot be reached the PostgreSQL runs are skipped locally and fail under CI.
+"""
+
+import os
+import shutil
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy
+from fastapi.testclient import TestClient
+
+from subledger.app import create_app
+from subledger.apps import service as apps_service
+from subledger.config import Settings
+from subledger.core.db import Database
+from subledger.core.runtime import Runtime
+from subledger.core.tables import metadata
+
+POSTGRES_ADMIN_URL = os.environ.get("SUBLEDGER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+BASE = "/api/v2/server-side-api"
+
+
+class FakeClock:
+    """A clock the tests move by hand."""
+
+    def __init__(self, start: datetime = datetime(2025, 1, 9, 12, 0, tzinfo=UTC)):
+        self.current = start
+
+    def now(self) -> datetime:
+        return self.current
+
+    def advance(self, **delta) -> None:
+        self.current += timedelta(**delta)
+
+
+def _psycopg_url(url: str) -> str:
+    return Settings(database_url=url).sqlalchemy_url
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> str:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    db = Database(f"sqlite:///{path}")
+    db.migrate()
+    db.dispose()
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def postgres_database():
+    """A fresh, migrated PostgreSQL database for this test session (dropped afterwards)."""
+    admin_url = _psycopg_url(POSTGRES_ADMIN_URL)
+    name = f"subledger_test_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = sqlalchemy.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    except sqlalchemy.exc.OperationalError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is required under CI and is not reachable at {POSTGRES_ADMIN_URL}: {exc}")
+        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL}")
+    url = sqlalchemy.engine.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    db = Database(url)
+    db.migrate()
+    db.dispose()
+    yield url
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path) -> str:
+    if request.param == "sqlite":
+        path = tmp_path / "subledger.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite:///{path}"
+    url = request.getfixturevalue("postgres_database")
+    engine = sqlalchemy.create_engine(url)
+    with engine.begin() as conn:
+        tables = ", ".join(f'"{table.name}"' for table in metadata.sorted_tables)
+        conn.exec_driver_sql(f"TRUNCATE {tables} CASCADE")
+    engine.dispose()
+    return url
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def runtime(database_url, clock, tmp_path):
+    settings = Settings(database_url=database_url, data_dir=tmp_path)
+    db = Database(settings.sqlalchemy_url)
+    rt = Runtime(settings=settings, db=db, clock=clock)
+    yield rt
+    db.dispose()
+
+
+@pytest.fixture
+def client(runtime):
+    with TestClient(create_app(runtime)) as test_client:
+        yield test_client
+
+
+class Api:
+    """A client for one app: sends its key and addresses profiles by customer_user_id."""
+
+    def __init__(self, client: TestClient, secret: str, app_id: str):
+        self.client = client
+        self.secret = secret
+        self.app_id = app_id
+
+    def headers(self, customer_user_id: str | None = None, **extra) -> dict[str, str]:
+        headers = {"Authorization": f"Api-Key {self.secret}"}
+        if customer_user_id is not None:
+            headers["adapty-customer-user-id"] = customer_user_id
+        headers.update(extra)
+        return headers
+
+    def request(self, method: str, path: str, customer_user_id: str | None = None, json=None, headers=None, **kw):
+        return self.client.request(
+            method, BASE + path, json=json, headers={**self.headers(customer_user_id), **(headers or {})}, **kw
+        )
+
+    def create(self, customer_user_id: str, **fields):
+        return self.request("POST", "/profile/", customer_user_id, json=fields)
+
+    def get(self, customer_user_id: str | None = None, **kw):
+        return self.request("GET", "/profile/", customer_user_id, **kw)
+
+    def patch(self, customer_user_id: str, **fields):
+        return self.request("PATCH", "/profile/", customer_user_id, json=fields)
+
+    def delete(self, customer_user_id: str):
+        return self.request("DELETE", "/profile/", customer_user_id)
+
+
+def new_app(runtime: Runtime, client: TestClient, name: str = "Test App") -> Api:
+    created = apps_service.create_app(runtime.db, name, runtime.clock.now())
+    return Api(client, created["secret_api_key"], created["app_id"])
+
+
+@pytest.fixture
+def api(runtime, client) -> Api:
+    return new_app(runtime, client)
+
+
+def db_snapshot(runtime: Runtime) -> dict[str, list]:
+    """Every row of every table, to show that a rejected request changed nothing."""
+    with runtime.db.read() as conn:
+        return {
+            table.name: sorted((tuple(row) for row in conn.execute(table.select())), key=repr)
+            for table in metadata.sorted_tables
+        }

@@ -1,0 +1,88 @@
+"""API keys: the 401s, rotation, and apps that never see each other's data."""
+
+import uuid
+
+import pytest
+from conftest import BASE, new_app
+
+from subledger.apps import service as apps_service
+
+UNAUTHENTICATED = {
+    "errors": [{"source": "non_field_errors", "errors": ["Authentication credentials were not provided."]}],
+    "error_code": "not_authenticated",
+    "status_code": 401,
+}
+INVALID = {
+    "errors": [{"source": "non_field_errors", "errors": ["Invalid API key."]}],
+    "error_code": "not_authenticated",
+    "status_code": 401,
+}
+
+
+@pytest.mark.parametrize(
+    ("authorization", "expected"),
+    [
+        (None, UNAUTHENTICATED),
+        ("", UNAUTHENTICATED),
+        ("Bearer abc", UNAUTHENTICATED),
+        ("Api-Key", INVALID),
+        ("Api-Key ", INVALID),
+        ("Api-Key two words", INVALID),
+        ("Api-Key secret_live_unknown", INVALID),
+    ],
+)
+@pytest.mark.parametrize("method", ["GET", "POST", "PATCH", "DELETE"])
+def test_missing_malformed_or_unknown_keys_are_401(client, api, authorization, expected, method):
+    headers = {"adapty-customer-user-id": "someone"}
+    if authorization is not None:
+        headers["Authorization"] = authorization
+    response = client.request(method, BASE + "/profile/", headers=headers, json={})
+    assert response.status_code == 401
+    assert response.json() == expected
+
+
+def test_the_scheme_is_case_insensitive(api):
+    response = api.client.post(
+        BASE + "/profile/", headers={"Authorization": f"api-key {api.secret}", "adapty-customer-user-id": "u"}
+    )
+    assert response.status_code == 200
+
+
+def test_authentication_is_checked_before_the_body(client):
+    response = client.post(BASE + "/profile/", content=b"{bad json", headers={"adapty-customer-user-id": "u"})
+    assert response.status_code == 401
+
+
+def test_one_apps_key_never_reaches_another_apps_profile(runtime, client, api):
+    other = new_app(runtime, client, "Other App")
+    mine = api.create("shared-name", first_name="Mine").json()["data"]
+    by_id = {"adapty-profile-id": mine["profile_id"]}
+
+    assert other.get(headers=by_id).status_code == 404
+    assert other.request("PATCH", "/profile/", json={"first_name": "Hijacked"}, headers=by_id).status_code == 404
+    assert other.request("DELETE", "/profile/", headers=by_id).status_code == 404
+    assert other.get("shared-name").status_code == 404
+
+    theirs = other.create("shared-name").json()["data"]
+    assert theirs["profile_id"] != mine["profile_id"] and theirs["app_id"] == other.app_id
+    assert api.get("shared-name").json()["data"]["profile_id"] == mine["profile_id"]
+    assert api.get(headers=by_id).json()["data"]["app_id"] == api.app_id
+
+
+def test_rotation_revokes_the_old_key_once_the_cache_expires(runtime, client, api, clock):
+    assert api.create("rot").status_code == 200
+    rotated = apps_service.rotate_key(runtime.db, uuid.UUID(api.app_id), clock.now())
+    assert rotated["revoked_keys"] == 1
+    new_key = {"Authorization": f"Api-Key {rotated['secret_api_key']}", "adapty-customer-user-id": "rot"}
+    assert client.get(BASE + "/profile/", headers=new_key).status_code == 200
+
+    clock.advance(seconds=runtime.settings.api_key_cache_seconds + 1)
+    assert api.get("rot").status_code == 401
+
+
+def test_keys_are_stored_hashed(runtime, api):
+    with runtime.db.read() as conn:
+        stored = [tuple(row) for row in conn.exec_driver_sql("SELECT key_hash, key_prefix FROM api_keys")]
+    [(key_hash, prefix)] = stored
+    assert api.secret not in key_hash and len(key_hash) == 64
+    assert api.secret.startswith(prefix) and len(prefix) < len(api.secret) // 2

@@ -1,0 +1,133 @@
+"""Bad input of every kind gets the contract's 4xx body and changes nothing."""
+
+import pytest
+from conftest import BASE, db_snapshot
+
+LONG = "x" * 256
+
+# (body, error_code, source of the first error)
+BAD_BODIES = [
+    ({"first_name": 5}, "base_error", "first_name"),
+    ({"first_name": LONG}, "base_error", "first_name"),
+    ({"email": ["a"]}, "base_error", "email"),
+    ({"gender": "x"}, "invalid_enumeration_member", "gender"),
+    ({"gender": "F"}, "invalid_enumeration_member", "gender"),
+    ({"birthday": "2000-13-01"}, "datetime", "birthday"),
+    ({"birthday": "31/12/2000"}, "datetime", "birthday"),
+    ({"birthday": "2000-12-31T00:00:00Z"}, "datetime", "birthday"),
+    ({"birthday": None}, "datetime", "birthday"),
+    ({"ip_country": "ZZ"}, "invalid_enumeration_member", "ip_country"),
+    ({"ip_country": "FRA"}, "invalid_enumeration_member", "ip_country"),
+    ({"ip_country": None}, "base_error", "ip_country"),
+    ({"store": ""}, "base_error", "store"),
+    ({"store": LONG}, "base_error", "store"),
+    ({"analytics_disabled": "true"}, "base_error", "analytics_disabled"),
+    ({"analytics_disabled": 1}, "base_error", "analytics_disabled"),
+    ({"analytics_disabled": None}, "base_error", "analytics_disabled"),
+    ({"unknown_field": 1}, "base_error", "unknown_field"),
+    ({"custom_attributes": []}, "base_error", "custom_attributes"),
+    ({"custom_attributes": None}, "base_error", "custom_attributes"),
+    ({"custom_attributes": {"a": 1}}, "base_error", "custom_attributes"),
+    ({"custom_attributes": [{"key": "ok", "value": "v"}, {"key": "bad key", "value": "v"}]},
+     "base_error", "custom_attributes.1.key"),
+    ({"custom_attributes": [{"key": "", "value": "v"}]}, "base_error", "custom_attributes.0.key"),
+    ({"custom_attributes": [{"key": "k" * 31, "value": "v"}]}, "base_error", "custom_attributes.0.key"),
+    ({"custom_attributes": [{"key": "k", "value": "v" * 31}]}, "base_error", "custom_attributes.0.value"),
+    ({"custom_attributes": [{"key": "k", "value": [1]}]}, "base_error", "custom_attributes.0.value"),
+    ({"custom_attributes": [{"key": "k", "value": {"a": 1}}]}, "base_error", "custom_attributes.0.value"),
+    ({"custom_attributes": [{"key": "k"}]}, "base_error", "custom_attributes.0.value"),
+    ({"custom_attributes": [{"key": "k", "value": 1, "extra": 2}]}, "base_error", "custom_attributes.0.extra"),
+    ({"custom_attributes": [{"key": "k", "value": 1}, {"key": "k", "value": 2}]}, "base_error", "custom_attributes.1.key"),
+    ({"installation_meta": None}, "base_error", "installation_meta"),
+    ({"installation_meta": {}}, "base_error", "installation_meta.device_id"),
+    ({"installation_meta": {"device_id": None}}, "base_error", "installation_meta.device_id"),
+    ({"installation_meta": {"device_id": "d", "os": 17}}, "base_error", "installation_meta.os"),
+    ({"installation_meta": {"device_id": "d", "bogus": "x"}}, "base_error", "installation_meta.bogus"),
+    ({"installation_meta": {"device_id": LONG}}, "base_error", "installation_meta.device_id"),
+]
+
+
+@pytest.mark.parametrize(("body", "code", "source"), BAD_BODIES)
+def test_bad_field_is_400_and_changes_nothing(api, runtime, body, code, source):
+    api.create("victim", first_name="Before", custom_attributes=[{"key": "keep", "value": "me"}])
+    before = db_snapshot(runtime)
+    for response in (api.patch("victim", **body), api.create("newcomer", **body)):
+        assert response.status_code == 400, response.text
+        payload = response.json()
+        assert payload["status_code"] == 400
+        assert payload["error_code"] == code
+        assert payload["errors"][0]["source"] == source
+        assert all(isinstance(message, str) and message for e in payload["errors"] for message in e["errors"])
+    assert db_snapshot(runtime) == before
+
+
+def test_several_wrong_fields_give_several_entries_and_the_first_code(api):
+    # "First" is the order of the fields in the contract: first_name comes before gender.
+    response = api.create("multi", gender="q", first_name=3, ip_country="XX")
+    payload = response.json()
+    assert payload["error_code"] == "base_error"
+    assert payload["errors"][0]["source"] == "first_name"
+    assert {entry["source"] for entry in payload["errors"]} == {"gender", "first_name", "ip_country"}
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"{not json", b"[1, 2]", b'"a string"', b"42", b"\xff\xfe", b'{"first_name": "a",}'],
+)
+def test_malformed_bodies_are_parse_errors(api, runtime, raw):
+    api.create("victim")
+    before = db_snapshot(runtime)
+    for method in ("POST", "PATCH"):
+        response = api.client.request(
+            method, BASE + "/profile/", content=raw,
+            headers={**api.headers("victim"), "Content-Type": "application/json"},
+        )
+        assert response.status_code == 400
+        assert response.json()["error_code"] == "parse_error"
+        assert response.json()["errors"][0]["source"] == "non_field_errors"
+    assert db_snapshot(runtime) == before
+
+
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])
+def test_json_is_read_whatever_the_content_type(api, content_type):
+    headers = api.headers("ct")
+    if content_type:
+        headers["Content-Type"] = content_type
+    response = api.client.post(BASE + "/profile/", content=b'{"first_name": "A"}', headers=headers)
+    assert response.status_code == 200
+
+
+def test_oversized_body_is_413_and_changes_nothing(api, runtime):
+    before = db_snapshot(runtime)
+    huge = b'{"first_name": "' + b"a" * (1024 * 1024) + b'"}'
+    response = api.client.post(BASE + "/profile/", content=huge, headers=api.headers("big"))
+    assert response.status_code == 413
+    assert response.json()["error_code"] == "request_too_large"
+    assert db_snapshot(runtime) == before
+
+
+def test_oversized_streamed_body_without_length_is_413(api):
+    def chunks():
+        for _ in range(20):
+            yield b"x" * 65536
+
+    response = api.client.post(BASE + "/profile/", content=chunks(), headers=api.headers("big"))
+    assert response.status_code == 413
+
+
+@pytest.mark.parametrize(
+    ("headers", "source"),
+    [
+        ({"adapty-profile-id": "not-a-uuid"}, "adapty-profile-id"),
+        ({"adapty-customer-user-id": ""}, "adapty-customer-user-id"),
+        ({"adapty-customer-user-id": "u" * 256}, "adapty-customer-user-id"),
+        ({}, "non_field_errors"),
+    ],
+)
+def test_bad_addressing_headers_are_400(api, headers, source):
+    for method in ("GET", "PATCH", "DELETE"):
+        response = api.client.request(
+            method, BASE + "/profile/", headers={"Authorization": f"Api-Key {api.secret}", **headers}
+        )
+        assert response.status_code == 400, response.text
+        assert response.json()["errors"][0]["source"] == source
