@@ -141,6 +141,29 @@ class Api:
     def delete(self, customer_user_id: str):
         return self.request("DELETE", "/profile/", customer_user_id)
 
+    def set_transaction(self, customer_user_id: str, **transaction):
+        return self.request("POST", "/purchase/set/transaction/", customer_user_id, json=transaction)
+
+    def grant(self, customer_user_id: str, **body):
+        return self.request("POST", "/purchase/profile/grant/access-level/", customer_user_id, json=body)
+
+    def revoke(self, customer_user_id: str, **body):
+        return self.request("POST", "/purchase/profile/revoke/access-level/", customer_user_id, json=body)
+
+    def admin(self, method: str, path: str, json=None):
+        return self.client.request(method, "/api/admin/v1" + path, json=json, headers=self.headers())
+
+    def access_level(self, level_id: str) -> None:
+        assert self.admin("POST", "/access-levels/", {"access_level_id": level_id}).status_code == 201
+
+    def product(self, store_product_id: str, access_level_id: str | None, period: str = "P1M",
+                store: str = "app_store", **extra) -> dict:
+        body = {"store": store, "store_product_id": store_product_id, "access_level_id": access_level_id,
+                "period": period, **extra}
+        response = self.admin("POST", "/products/", body)
+        assert response.status_code == 201, response.text
+        return response.json()["data"]
+
 
 def new_app(runtime: Runtime, client: TestClient, name: str = "Test App") -> Api:
     created = apps_service.create_app(runtime.db, name, runtime.clock.now())

@@ -8,7 +8,9 @@ from subledger.config import Settings
 from subledger.core.addressing import ApiKeyAuth
 from subledger.core.http import RequestShape, install_error_handlers
 from subledger.core.runtime import Runtime
+from subledger.catalog.endpoints import router as catalog_router
 from subledger.profiles.endpoints import router as profiles_router
+from subledger.purchases.endpoints import router as purchases_router
 
 
 def create_app(runtime: Runtime | None = None) -> FastAPI:
@@ -25,6 +27,8 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     app.state.authenticator = Authenticator(runtime.db, runtime.clock, runtime.settings.api_key_cache_seconds)
     install_error_handlers(app)
     app.include_router(profiles_router)
+    app.include_router(purchases_router)
+    app.include_router(catalog_router)
     app.add_middleware(ApiKeyAuth)
     app.add_middleware(RequestShape, max_body_bytes=runtime.settings.max_body_bytes)
     return app

@@ -8,7 +8,8 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, create_engine, event
+from sqlalchemy import Connection, Table, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -98,3 +99,18 @@ def _configure_sqlite(engine, synchronous: str) -> None:
     @event.listens_for(engine, "begin")
     def on_begin(conn):
         conn.exec_driver_sql(conn.get_execution_options().get("sqlite_begin", "BEGIN"))
+
+
+def upsert(conn: Connection, table: Table, rows: dict | list[dict], keys: list[str], update: dict) -> None:
+    """INSERT ... ON CONFLICT (keys) DO UPDATE, in the dialect at hand.
+
+    ``update`` maps columns to values; a value of None for a column means "the
+    value the row would have been inserted with".
+    """
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(table)
+    statement = statement.on_conflict_do_update(
+        index_elements=[table.c[key] for key in keys],
+        set_={column: statement.excluded[column] if value is None else value for column, value in update.items()},
+    )
+    conn.execute(statement, rows)

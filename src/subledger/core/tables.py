@@ -1,12 +1,14 @@
 """The one shared schema (SQLAlchemy Core). Alembic migrations follow it."""
 
 from datetime import UTC, datetime
+from decimal import ROUND_HALF_EVEN, Decimal
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
     Column,
+    CheckConstraint,
     Date,
     DateTime,
     ForeignKey,
@@ -26,6 +28,7 @@ metadata = MetaData(
         "uq": "uq_%(table_name)s_%(column_0_N_name)s",
         "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
         "pk": "pk_%(table_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
     }
 )
 
@@ -49,6 +52,21 @@ class UTCDateTime(TypeDecorator):
 
 
 Json = JSON().with_variant(JSONB(), "postgresql")
+
+
+class Money(TypeDecorator):
+    """Exact amounts as integer millionths, the same on every engine (SQLite has no exact decimal)."""
+
+    impl = BigInteger
+    cache_ok = True
+    SCALE = Decimal(1_000_000)
+
+    def process_bind_param(self, value: Decimal | None, dialect):
+        return None if value is None else int((Decimal(value) * self.SCALE).to_integral_value(ROUND_HALF_EVEN))
+
+    def process_result_value(self, value: int | None, dialect):
+        return None if value is None else Decimal(value) / self.SCALE
+
 
 apps = Table(
     "apps",
@@ -91,6 +109,10 @@ profiles = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     # The last response ``timestamp`` a write issued; later responses start above it.
     Column("last_timestamp_ms", BigInteger, nullable=False),
+    # Derived from the ledger (purchases.rules.derive) on every ledger change;
+    # never edited otherwise. ``subledger verify`` recomputes and compares.
+    Column("derived", Json),
+    Column("total_revenue_usd", Money, nullable=False, default=0),
     UniqueConstraint("app_id", "customer_user_id"),
     Index(None, "app_id", "created_at"),
 )
@@ -113,4 +135,95 @@ installations = Table(
     Column("android_app_set_id", String(255)),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+)
+
+
+# Catalog: what an app sells and what it unlocks -------------------------------
+
+access_levels = Table(
+    "access_levels",
+    metadata,
+    Column("app_id", Uuid, ForeignKey("apps.id", ondelete="CASCADE"), primary_key=True),
+    Column("id", String(255), primary_key=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+products = Table(
+    "products",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("app_id", Uuid, ForeignKey("apps.id", ondelete="CASCADE"), nullable=False),
+    Column("store", String(255), nullable=False),
+    Column("store_product_id", String(255), nullable=False),
+    # "" matches every base plan of the product; a named plan wins over it.
+    Column("store_base_plan_id", String(255), nullable=False),
+    Column("access_level_id", String(255)),
+    # ISO 8601 duration ("P1M", "P1Y", ...) or "lifetime".
+    Column("period", String(16), nullable=False),
+    Column("is_consumable", Boolean, nullable=False),
+    Column("title", String(255)),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("app_id", "store", "store_product_id", "store_base_plan_id"),
+)
+
+exchange_rates = Table(
+    "exchange_rates",
+    metadata,
+    Column("currency", String(3), primary_key=True),
+    Column("usd_per_unit", String(40), nullable=False),  # a decimal, kept exact as text
+    Column("as_of", Date, nullable=False),
+)
+
+# The ledger: appended to, and updated only by the store re-sending a transaction -
+
+transactions = Table(
+    "transactions",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("app_id", Uuid, ForeignKey("apps.id", ondelete="CASCADE"), nullable=False),
+    Column("profile_id", Uuid, ForeignKey("profiles.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("purchase_type", String(32), nullable=False),
+    Column("store", String(255), nullable=False),
+    Column("environment", String(16), nullable=False),
+    Column("store_product_id", String(255), nullable=False),
+    Column("store_base_plan_id", String(255)),
+    Column("store_transaction_id", String(255), nullable=False),
+    Column("store_original_transaction_id", String(255), nullable=False),
+    Column("offer_category", String(32)),
+    Column("offer_type", String(32)),
+    Column("offer_id", String(255)),
+    Column("is_family_shared", Boolean, nullable=False),
+    Column("price_country", String(2), nullable=False),
+    Column("price_currency", String(3), nullable=False),
+    Column("price_value", Money, nullable=False),
+    Column("purchased_at", UTCDateTime, nullable=False),
+    Column("refunded_at", UTCDateTime),
+    Column("cancellation_reason", String(64)),
+    Column("variation_id", String(255)),
+    Column("originally_purchased_at", UTCDateTime),
+    Column("expires_at", UTCDateTime),
+    Column("renew_status", Boolean),
+    Column("renew_status_changed_at", UTCDateTime),
+    Column("billing_issue_detected_at", UTCDateTime),
+    Column("grace_period_expires_at", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("app_id", "store", "store_transaction_id"),
+    Index(None, "app_id", "store", "store_original_transaction_id"),
+    Index(None, "app_id", "purchased_at"),
+)
+
+access_grants = Table(
+    "access_grants",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("app_id", Uuid, ForeignKey("apps.id", ondelete="CASCADE"), nullable=False),
+    Column("profile_id", Uuid, ForeignKey("profiles.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("access_level_id", String(255), nullable=False),
+    Column("kind", String(8), nullable=False),
+    # A grant opens [starts_at, expires_at); a revocation closes the level at starts_at.
+    Column("starts_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    CheckConstraint("kind IN ('grant', 'revoke')", name="kind"),
 )

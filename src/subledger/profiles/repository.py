@@ -5,8 +5,8 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import Connection, delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
+from subledger.core.db import upsert
 from subledger.core.tables import installations, profiles
 
 INSTALLATION_FIELDS = [c.name for c in installations.c if c.name not in {"profile_id", "created_at", "updated_at"}]
@@ -49,14 +49,13 @@ def delete_profile(conn: Connection, profile_id: UUID) -> None:
 def upsert_installation(conn: Connection, profile_id: UUID, values: dict[str, Any], now: datetime) -> None:
     """One row per (profile, device_id); the latest write replaces every field."""
     row = {field: values.get(field) for field in INSTALLATION_FIELDS}
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(installations).values(profile_id=profile_id, created_at=now, updated_at=now, **row)
-    statement = statement.on_conflict_do_update(
-        index_elements=[installations.c.profile_id, installations.c.device_id],
-        set_={**{field: statement.excluded[field] for field in INSTALLATION_FIELDS if field != "device_id"},
-              "updated_at": now},
+    upsert(
+        conn,
+        installations,
+        {**row, "profile_id": profile_id, "created_at": now, "updated_at": now},
+        keys=["profile_id", "device_id"],
+        update={**dict.fromkeys(field for field in INSTALLATION_FIELDS if field != "device_id"), "updated_at": now},
     )
-    conn.execute(statement)
 
 
 def clear_ad_ids(conn: Connection, profile_id: UUID, fields: tuple[str, ...]) -> None:

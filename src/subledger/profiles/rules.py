@@ -55,6 +55,47 @@ def installation_values(meta: dict[str, Any], analytics_disabled: bool, platform
     return values
 
 
+EMPTY_STATE = {"access_levels": [], "subscriptions": [], "non_subscriptions": []}
+
+
+def render_state(derived: dict[str, list] | None, now: str) -> dict[str, list]:
+    """The stored derived purchases as of ``now`` (a response-format date string).
+
+    Stored dates share one fixed UTC format, so they compare as strings. Only
+    ``is_in_grace_period`` depends on the moment; the private ``_grace_until``
+    of an access level is dropped.
+    """
+    if not derived:
+        return EMPTY_STATE
+    levels = []
+    for level in derived["access_levels"]:
+        rendered = {key: value for key, value in level.items() if key != "_grace_until"}
+        rendered["is_in_grace_period"] = level["_grace_until"] is not None and now < level["_grace_until"]
+        levels.append(rendered)
+    subscriptions = [{**item, "is_in_grace_period": _in_grace(item, now)} for item in derived["subscriptions"]]
+    return {"access_levels": levels, "subscriptions": subscriptions, "non_subscriptions": derived["non_subscriptions"]}
+
+
+def _in_grace(subscription: dict[str, Any], now: str) -> bool:
+    grace_end = subscription["grace_period_expires_at"]
+    return (
+        grace_end is not None
+        and subscription["billing_issue_detected_at"] is not None
+        and subscription["refunded_at"] is None
+        and now < grace_end
+    )
+
+
+def active_access_levels(state: dict[str, list], now: str) -> list[str]:
+    """Ids of the levels active at ``now``: started, and not expired or kept by a grace period."""
+    return [
+        level["access_level_id"]
+        for level in state["access_levels"]
+        if level["starts_at"] <= now
+        and (level["expires_at"] is None or now < level["expires_at"] or level["is_in_grace_period"])
+    ]
+
+
 def segment_hash(profile: dict[str, Any], active_access_levels: list[str]) -> str:
     """16 hex chars over what segments are built from; any change to it changes the hash."""
     basis = {

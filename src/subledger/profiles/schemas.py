@@ -4,27 +4,14 @@ import math
 import re
 from typing import Annotated, Any, Literal
 
-import pycountry
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidator, StrictBool, StringConstraints
-from pydantic import WithJsonSchema
+from pydantic import BaseModel, Field, PlainValidator, StrictBool, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 from subledger.core.dates import DateField
-
-Str255 = Annotated[str, StringConstraints(strict=True, max_length=255)]
-NonEmpty255 = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=255)]
+from subledger.core.fields import Country, NonEmpty255, Str255, Strict
 
 ATTRIBUTE_KEY = re.compile(r"[A-Za-z0-9._-]{1,30}")
 MAX_ATTRIBUTE_VALUE_LENGTH = 30
-
-
-def _country(value: str) -> str:
-    code = value.upper()
-    if len(code) != 2 or pycountry.countries.get(alpha_2=code) is None:
-        raise PydanticCustomError(
-            "invalid_enumeration_member", "`{value}` is not an ISO 3166-1 alpha-2 country code.", {"value": value}
-        )
-    return code
 
 
 def _attribute_key(value: Any) -> str:
@@ -49,17 +36,12 @@ def _attribute_value(value: Any) -> str | float | None:
     raise PydanticCustomError("base_error", "Value must be a string, a number or null.")
 
 
-Country = Annotated[str, StringConstraints(strict=True), AfterValidator(_country)]
 AttributeKey = Annotated[str, PlainValidator(_attribute_key), WithJsonSchema({"type": "string", "pattern": ATTRIBUTE_KEY.pattern})]
 AttributeValue = Annotated[
     str | float | None,
     PlainValidator(_attribute_value),
     WithJsonSchema({"anyOf": [{"type": "string", "maxLength": 30}, {"type": "number"}, {"type": "null"}]}),
 ]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class CustomAttribute(Strict):
@@ -134,19 +116,24 @@ class ProfileEnvelope(BaseModel):
     data: ProfileOut
 
 
-def profile_object(profile: dict[str, Any], segment_hash: str, timestamp: int) -> dict[str, Any]:
+def profile_object(profile: dict[str, Any], state: dict[str, list], segment_hash: str, timestamp: int) -> dict[str, Any]:
+    """``{"data": Profile}`` with the fields in the contract's order.
+
+    ``state`` is the profile's derived purchases as rendered for this moment
+    (``rules.render_state``).
+    """
     attributes = profile["custom_attributes"]
     return {
         "data": {
             "app_id": str(profile["app_id"]),
             "profile_id": str(profile["id"]),
             "customer_user_id": profile["customer_user_id"],
-            "total_revenue_usd": 0.0,
+            "total_revenue_usd": float(profile["total_revenue_usd"] or 0),
             "segment_hash": segment_hash,
             "timestamp": timestamp,
             "custom_attributes": [{"key": key, "value": attributes[key]} for key in sorted(attributes)],
-            "access_levels": [],
-            "subscriptions": [],
-            "non_subscriptions": [],
+            "access_levels": state["access_levels"],
+            "subscriptions": state["subscriptions"],
+            "non_subscriptions": state["non_subscriptions"],
         }
     }

@@ -1,11 +1,13 @@
 """Profile use cases: create, get, update, delete. One database transaction each."""
 
+from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
 from sqlalchemy.exc import IntegrityError
 
 from subledger.core.addressing import ProfileRef
+from subledger.core.dates import format_datetime
 from subledger.core.errors import NON_FIELD, bad_request, profile_not_found
 from subledger.core.runtime import Runtime
 from subledger.profiles import repository, rules
@@ -26,8 +28,22 @@ def _load(conn, app_id: UUID, ref: ProfileRef, for_update: bool = False) -> dict
     return profile
 
 
-def _response(profile: dict[str, Any], timestamp: int) -> dict[str, Any]:
-    return profile_object(profile, rules.segment_hash(profile, []), timestamp)
+def respond(profile: dict[str, Any], now: datetime, timestamp: int) -> dict[str, Any]:
+    """The Profile response for this moment."""
+    moment = format_datetime(now)
+    state = rules.render_state(profile["derived"], moment)
+    segment = rules.segment_hash(profile, rules.active_access_levels(state, moment))
+    return profile_object(profile, state, segment, timestamp)
+
+
+def lock(conn, app_id: UUID, ref: ProfileRef) -> dict[str, Any]:
+    """The addressed profile, locked for the rest of the caller's write transaction."""
+    return _load(conn, app_id, ref, for_update=True)
+
+
+def find_locked(conn, app_id: UUID, profile_id: UUID) -> dict[str, Any] | None:
+    """The profile with this id, locked as ``lock`` does; None when it is gone."""
+    return repository.find_profile(conn, app_id, profile_id=profile_id, for_update=True)
 
 
 def _attribute_changes(fields: ProfileFields) -> list[tuple[str, Any]]:
@@ -55,6 +71,8 @@ def create_profile(
         "analytics_disabled": False,
         **fields.sent(),
         "custom_attributes": rules.merge_custom_attributes({}, _attribute_changes(fields)),
+        "derived": None,
+        "total_revenue_usd": 0,
         "created_at": now,
         "updated_at": now,
         "last_timestamp_ms": timestamp,
@@ -71,7 +89,7 @@ def create_profile(
                 repository.upsert_installation(conn, profile["id"], meta, now)
     except IntegrityError:
         raise _already_exists() from None  # a concurrent create won the race
-    return _response(profile, timestamp)
+    return respond(profile, now, timestamp)
 
 
 def _already_exists():
@@ -81,7 +99,7 @@ def _already_exists():
 def get_profile(rt: Runtime, app_id: UUID, ref: ProfileRef) -> dict[str, Any]:
     with rt.db.read() as conn:
         profile = _load(conn, app_id, ref)
-    return _response(profile, rt.timestamps.issue(profile["last_timestamp_ms"] + 1))
+    return respond(profile, rt.clock.now(), rt.timestamps.issue(profile["last_timestamp_ms"] + 1))
 
 
 def update_profile(
@@ -105,7 +123,7 @@ def update_profile(
         changes.update(updated_at=now, last_timestamp_ms=timestamp)
         repository.update_profile(conn, profile["id"], changes)
         profile.update(changes)
-    return _response(profile, timestamp)
+    return respond(profile, now, timestamp)
 
 
 def delete_profile(rt: Runtime, app_id: UUID, ref: ProfileRef) -> None:

@@ -1,0 +1,1 @@
+"""What an app sells: access levels, products, and the exchange rates prices convert with."""

@@ -1,0 +1,90 @@
+"""SQL for access levels, products and exchange rates."""
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Connection, delete, select
+
+from subledger.core.db import upsert
+from subledger.core.tables import access_grants, access_levels, exchange_rates, products
+
+
+def insert_access_level(conn: Connection, app_id: UUID, level_id: str, now: datetime) -> None:
+    conn.execute(access_levels.insert().values(app_id=app_id, id=level_id, created_at=now))
+
+
+def access_level_ids(conn: Connection, app_id: UUID) -> list[str]:
+    query = select(access_levels.c.id).where(access_levels.c.app_id == app_id).order_by(access_levels.c.id)
+    return list(conn.scalars(query))
+
+
+def list_access_levels(conn: Connection, app_id: UUID) -> list[dict[str, Any]]:
+    query = select(access_levels).where(access_levels.c.app_id == app_id).order_by(access_levels.c.id)
+    return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def access_level_exists(conn: Connection, app_id: UUID, level_id: str) -> bool:
+    query = select(access_levels.c.id).where(access_levels.c.app_id == app_id, access_levels.c.id == level_id)
+    return conn.execute(query).first() is not None
+
+
+def delete_access_level(conn: Connection, app_id: UUID, level_id: str) -> int:
+    result = conn.execute(
+        delete(access_levels).where(access_levels.c.app_id == app_id, access_levels.c.id == level_id)
+    )
+    return result.rowcount
+
+
+def access_level_granted(conn: Connection, app_id: UUID, level_id: str) -> bool:
+    query = select(access_grants.c.id).where(
+        access_grants.c.app_id == app_id, access_grants.c.access_level_id == level_id
+    )
+    return conn.execute(query.limit(1)).first() is not None
+
+
+def products_unlocking(conn: Connection, app_id: UUID, level_id: str) -> list[str]:
+    query = select(products.c.store_product_id).where(
+        products.c.app_id == app_id, products.c.access_level_id == level_id
+    )
+    return list(conn.scalars(query))
+
+
+def insert_product(conn: Connection, values: dict[str, Any]) -> None:
+    conn.execute(products.insert().values(values))
+
+
+def list_products(conn: Connection, app_id: UUID) -> list[dict[str, Any]]:
+    query = (
+        select(products)
+        .where(products.c.app_id == app_id)
+        .order_by(products.c.store, products.c.store_product_id, products.c.store_base_plan_id)
+    )
+    return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def product_configured(conn: Connection, app_id: UUID, store: str, store_product_id: str, base_plan: str) -> bool:
+    query = select(products.c.id).where(
+        products.c.app_id == app_id,
+        products.c.store == store,
+        products.c.store_product_id == store_product_id,
+        products.c.store_base_plan_id == base_plan,
+    )
+    return conn.execute(query).first() is not None
+
+
+def find_product(conn: Connection, app_id: UUID, product_id: UUID) -> dict[str, Any] | None:
+    row = conn.execute(select(products).where(products.c.app_id == app_id, products.c.id == product_id)).first()
+    return dict(row._mapping) if row else None
+
+
+def delete_product(conn: Connection, app_id: UUID, product_id: UUID) -> None:
+    conn.execute(delete(products).where(products.c.app_id == app_id, products.c.id == product_id))
+
+
+def loaded_rates(conn: Connection) -> list[dict[str, Any]]:
+    return [dict(row._mapping) for row in conn.execute(select(exchange_rates).order_by(exchange_rates.c.currency))]
+
+
+def upsert_rates(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    upsert(conn, exchange_rates, rows, keys=["currency"], update={"usd_per_unit": None, "as_of": None})

@@ -1,0 +1,100 @@
+"""Catalog rules: subscription periods and currency conversion. No I/O."""
+
+import csv
+import io
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from functools import cache
+from importlib import resources
+
+from dateutil.relativedelta import relativedelta
+
+LIFETIME = "lifetime"
+PERIOD = re.compile(r"P(\d{1,3})([DWMY])")
+_UNITS = {"D": "days", "W": "weeks", "M": "months", "Y": "years"}
+
+
+def is_period(value: str) -> bool:
+    return value == LIFETIME or PERIOD.fullmatch(value) is not None
+
+
+def period_end(start: datetime, period: str) -> datetime | None:
+    """When access bought at ``start`` for ``period`` ends; None for lifetime."""
+    if period == LIFETIME:
+        return None
+    count, unit = PERIOD.fullmatch(period).groups()
+    return start + relativedelta(**{_UNITS[unit]: int(count)})
+
+
+@dataclass(frozen=True)
+class Product:
+    store: str
+    store_product_id: str
+    store_base_plan_id: str  # "" = every base plan
+    access_level_id: str | None
+    period: str
+    is_consumable: bool
+
+
+class Catalog:
+    """An app's products, looked up the way a transaction names them."""
+
+    def __init__(self, products: list[Product]):
+        self._by_key = {(p.store, p.store_product_id, p.store_base_plan_id): p for p in products}
+
+    def product(self, store: str, store_product_id: str, store_base_plan_id: str | None) -> Product | None:
+        """The product for a base plan, else the product for all its base plans."""
+        if store_base_plan_id:
+            found = self._by_key.get((store, store_product_id, store_base_plan_id))
+            if found:
+                return found
+        return self._by_key.get((store, store_product_id, ""))
+
+
+@dataclass(frozen=True)
+class Rate:
+    currency: str
+    usd_per_unit: Decimal
+    as_of: date
+
+
+def parse_rates(text: str) -> list[Rate]:
+    """``currency,usd_per_unit,as_of`` CSV -> rates; raises ValueError naming the bad line."""
+    rates = []
+    reader = csv.DictReader(io.StringIO(text))
+    if reader.fieldnames is None or not {"currency", "usd_per_unit", "as_of"} <= set(reader.fieldnames):
+        raise ValueError("the header must name currency,usd_per_unit,as_of")
+    for line, row in enumerate(reader, start=2):
+        try:
+            currency = row["currency"].strip().upper()
+            if not re.fullmatch(r"[A-Z]{3}", currency):
+                raise ValueError(f"bad currency {row['currency']!r}")
+            value = Decimal(row["usd_per_unit"].strip())
+            if not value.is_finite() or value <= 0:
+                raise ValueError(f"bad rate {row['usd_per_unit']!r}")
+            rates.append(Rate(currency, value, date.fromisoformat(row["as_of"].strip())))
+        except (ArithmeticError, ValueError, AttributeError) as exc:
+            raise ValueError(f"line {line}: {exc}") from None
+    return rates
+
+
+@cache
+def default_rates() -> tuple[Rate, ...]:
+    """The dated table shipped with subledger (see README)."""
+    return tuple(parse_rates(resources.files(__package__).joinpath("exchange_rates.csv").read_text()))
+
+
+class Rates:
+    """USD per unit of each currency: the shipped table overridden by loaded rates."""
+
+    def __init__(self, loaded: list[Rate]):
+        self._rates = {rate.currency: rate.usd_per_unit for rate in default_rates()}
+        self._rates.update({rate.currency: rate.usd_per_unit for rate in loaded})
+
+    def knows(self, currency: str) -> bool:
+        return currency in self._rates
+
+    def to_usd(self, amount: Decimal, currency: str) -> Decimal:
+        return amount * self._rates[currency]

@@ -1,0 +1,130 @@
+"""Catalog use cases. Functions taking ``conn`` run inside a caller's transaction."""
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID, uuid4
+
+from sqlalchemy import Connection
+
+from subledger.catalog import repository, rules
+from subledger.catalog.schemas import AccessLevelIn, ProductIn, access_level_out, product_out
+from subledger.core.errors import NON_FIELD, ApiError, bad_request
+from subledger.core.runtime import Runtime
+
+
+def unknown_access_level(level_id: str) -> ApiError:
+    return bad_request(
+        "paid_access_level_does_not_exist", NON_FIELD, f"Paid access level `{level_id}` does not exist"
+    )
+
+
+def create_access_level(rt: Runtime, app_id: UUID, body: AccessLevelIn) -> dict[str, Any]:
+    now = rt.clock.now()
+    with rt.db.write() as conn:
+        if repository.access_level_exists(conn, app_id, body.access_level_id):
+            raise bad_request(
+                "access_level_already_exists", "access_level_id", f"`{body.access_level_id}` already exists."
+            )
+        repository.insert_access_level(conn, app_id, body.access_level_id, now)
+    return access_level_out({"id": body.access_level_id, "created_at": now})
+
+
+def list_access_levels(rt: Runtime, app_id: UUID) -> list[dict[str, Any]]:
+    with rt.db.read() as conn:
+        return [access_level_out(row) for row in repository.list_access_levels(conn, app_id)]
+
+
+def delete_access_level(rt: Runtime, app_id: UUID, level_id: str) -> None:
+    """Refused while a product unlocks the level or a profile was granted it."""
+    with rt.db.write() as conn:
+        if not repository.access_level_exists(conn, app_id, level_id):
+            raise ApiError.one(404, "access_level_does_not_exist", None, "Access level not found")
+        users = repository.products_unlocking(conn, app_id, level_id)
+        if users:
+            raise bad_request("access_level_in_use", NON_FIELD, f"Products unlock `{level_id}`: {', '.join(users)}.")
+        if repository.access_level_granted(conn, app_id, level_id):
+            raise bad_request("access_level_in_use", NON_FIELD, f"Profiles were granted `{level_id}`.")
+        repository.delete_access_level(conn, app_id, level_id)
+
+
+def require_access_level(conn: Connection, app_id: UUID, level_id: str) -> None:
+    if not repository.access_level_exists(conn, app_id, level_id):
+        raise unknown_access_level(level_id)
+
+
+def add_product(conn: Connection, app_id: UUID, body: ProductIn, now: datetime) -> dict[str, Any]:
+    if body.access_level_id is not None:
+        require_access_level(conn, app_id, body.access_level_id)
+    row = {
+        "id": uuid4(),
+        "app_id": app_id,
+        **body.model_dump(),
+        "store_base_plan_id": body.store_base_plan_id or "",
+        "created_at": now,
+    }
+    if repository.product_configured(conn, app_id, body.store, body.store_product_id, row["store_base_plan_id"]):
+        raise bad_request(
+            "product_already_exists", NON_FIELD, "This store product (and base plan) is configured already."
+        )
+    repository.insert_product(conn, row)
+    return row
+
+
+def remove_product(conn: Connection, app_id: UUID, product_id: UUID) -> dict[str, Any]:
+    row = repository.find_product(conn, app_id, product_id)
+    if row is None:
+        raise ApiError.one(404, "product_does_not_exist", None, "Product not found")
+    repository.delete_product(conn, app_id, product_id)
+    return row
+
+
+def list_products(rt: Runtime, app_id: UUID) -> list[dict[str, Any]]:
+    with rt.db.read() as conn:
+        return [product_out(row) for row in repository.list_products(conn, app_id)]
+
+
+def catalog(conn: Connection, app_id: UUID) -> rules.Catalog:
+    return rules.Catalog(
+        [
+            rules.Product(
+                store=row["store"],
+                store_product_id=row["store_product_id"],
+                store_base_plan_id=row["store_base_plan_id"],
+                access_level_id=row["access_level_id"],
+                period=row["period"],
+                is_consumable=row["is_consumable"],
+            )
+            for row in repository.list_products(conn, app_id)
+        ]
+    )
+
+
+def rates(conn: Connection) -> rules.Rates:
+    loaded = repository.loaded_rates(conn)
+    return rules.Rates([rules.Rate(row["currency"], Decimal(row["usd_per_unit"]), row["as_of"]) for row in loaded])
+
+
+def load_rates(rt: Runtime, text: str) -> int:
+    """Load ``currency,usd_per_unit,as_of`` CSV rows over the shipped table; ValueError on a bad line."""
+    parsed = rules.parse_rates(text)
+    if parsed:
+        with rt.db.write() as conn:
+            repository.upsert_rates(
+                conn, [{"currency": r.currency, "usd_per_unit": str(r.usd_per_unit), "as_of": r.as_of} for r in parsed]
+            )
+    return len(parsed)
+
+
+def list_rates(rt: Runtime) -> list[dict[str, Any]]:
+    """Every rate in force: the shipped table with the loaded rates over it."""
+    with rt.db.read() as conn:
+        loaded = {row["currency"]: row for row in repository.loaded_rates(conn)}
+    shipped = {rate.currency: {"currency": rate.currency, "usd_per_unit": rate.usd_per_unit, "as_of": rate.as_of}
+               for rate in rules.default_rates()}
+    merged = {**shipped, **loaded}
+    return [
+        {"currency": c, "usd_per_unit": str(merged[c]["usd_per_unit"]), "as_of": merged[c]["as_of"].isoformat(),
+         "source": "loaded" if c in loaded else "shipped"}
+        for c in sorted(merged)
+    ]

@@ -1,0 +1,1 @@
+"""The ledger: transactions, grants and revocations, and the access they derive."""

@@ -1,0 +1,70 @@
+"""SQL for the ledger: transactions and access grants, and the derived profile columns."""
+
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Connection, select, update
+
+from subledger.core.tables import access_grants, profiles, transactions
+
+
+def find_transaction(conn: Connection, app_id: UUID, store: str, store_transaction_id: str) -> dict[str, Any] | None:
+    row = conn.execute(
+        select(transactions).where(
+            transactions.c.app_id == app_id,
+            transactions.c.store == store,
+            transactions.c.store_transaction_id == store_transaction_id,
+        )
+    ).first()
+    return dict(row._mapping) if row else None
+
+
+def insert_transaction(conn: Connection, values: dict[str, Any]) -> None:
+    conn.execute(transactions.insert().values(values))
+
+
+def update_transaction(conn: Connection, transaction_id: UUID, values: dict[str, Any]) -> None:
+    conn.execute(update(transactions).where(transactions.c.id == transaction_id).values(values))
+
+
+def profile_transactions(conn: Connection, profile_id: UUID) -> list[dict[str, Any]]:
+    query = select(transactions).where(transactions.c.profile_id == profile_id)
+    return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def insert_grant(conn: Connection, values: dict[str, Any]) -> None:
+    conn.execute(access_grants.insert().values(values))
+
+
+def profile_grants(conn: Connection, profile_id: UUID) -> list[dict[str, Any]]:
+    query = select(access_grants).where(access_grants.c.profile_id == profile_id)
+    return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def store_derived(conn: Connection, profile_id: UUID, values: dict[str, Any]) -> None:
+    conn.execute(update(profiles).where(profiles.c.id == profile_id).values(values))
+
+
+def profiles_buying(conn: Connection, app_id: UUID, store: str, store_product_id: str) -> list[UUID]:
+    """Profiles with a transaction of this store product, in a fixed (lock) order."""
+    query = (
+        select(transactions.c.profile_id)
+        .where(
+            transactions.c.app_id == app_id,
+            transactions.c.store == store,
+            transactions.c.store_product_id == store_product_id,
+        )
+        .distinct()
+        .order_by(transactions.c.profile_id)
+    )
+    return list(conn.scalars(query))
+
+
+def profile_ids(conn: Connection, app_id: UUID | None, after: UUID | None, limit: int) -> list[tuple[UUID, UUID]]:
+    """A page of (app_id, profile_id), in profile_id order, for walking every profile."""
+    query = select(profiles.c.app_id, profiles.c.id).order_by(profiles.c.id).limit(limit)
+    if app_id is not None:
+        query = query.where(profiles.c.app_id == app_id)
+    if after is not None:
+        query = query.where(profiles.c.id > after)
+    return [tuple(row) for row in conn.execute(query)]

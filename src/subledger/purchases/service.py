@@ -1,0 +1,183 @@
+"""Purchase use cases: set transaction, grant, revoke, catalog changes, verify.
+
+Every change appends to (or updates) the ledger and recomputes the profile's
+derived state in the same database transaction, with the profile row locked.
+"""
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
+
+from subledger.catalog import service as catalog_service
+from subledger.catalog.schemas import ProductIn, product_out
+from subledger.core.addressing import ProfileRef
+from subledger.core.dates import format_datetime
+from subledger.core.errors import NON_FIELD, ApiError, bad_request
+from subledger.core.runtime import Runtime
+from subledger.profiles import service as profiles_service
+from subledger.purchases import repository, rules
+from subledger.purchases.schemas import GrantIn, RevokeIn, TransactionIn
+
+
+def _derive(conn: Connection, app_id: UUID, profile_id: UUID) -> rules.Derived:
+    return rules.derive(
+        profile_id,
+        repository.profile_transactions(conn, profile_id),
+        repository.profile_grants(conn, profile_id),
+        catalog_service.catalog(conn, app_id),
+        catalog_service.rates(conn),
+    )
+
+
+def _recompute(rt: Runtime, conn: Connection, profile: dict[str, Any], now: datetime) -> int:
+    """Store the profile's derived state afresh; returns the response timestamp."""
+    derived = _derive(conn, profile["app_id"], profile["id"])
+    timestamp = rt.timestamps.issue(profile["last_timestamp_ms"] + 1)
+    values = {
+        "derived": derived.stored(),
+        "total_revenue_usd": derived.total_revenue_usd,
+        "last_timestamp_ms": timestamp,
+        "updated_at": now,
+    }
+    repository.store_derived(conn, profile["id"], values)
+    profile.update(values)
+    return timestamp
+
+
+def _transaction_taken() -> ApiError:
+    return bad_request(
+        "store_transaction_id_error", "store_transaction_id",
+        "This store_transaction_id belongs to another profile of the app.",
+    )
+
+
+def set_transaction(rt: Runtime, app_id: UUID, ref: ProfileRef, tx: TransactionIn) -> dict[str, Any]:
+    """Record a store transaction; re-sending one updates it and duplicates nothing."""
+    rules.check_transaction(tx)
+    now = rt.clock.now()
+    values = rules.transaction_values(tx)
+    try:
+        with rt.db.write() as conn:
+            profile = profiles_service.lock(conn, app_id, ref)
+            if not catalog_service.rates(conn).knows(tx.price.currency):
+                raise bad_request(
+                    "invalid_enumeration_member", "price.currency",
+                    f"No exchange rate for {tx.price.currency}; load one with `subledger rates load`.",
+                )
+            existing = repository.find_transaction(conn, app_id, tx.store, tx.store_transaction_id)
+            if existing is None:
+                repository.insert_transaction(
+                    conn, {**values, "id": uuid4(), "app_id": app_id, "profile_id": profile["id"],
+                           "created_at": now, "updated_at": now},
+                )
+            elif existing["profile_id"] != profile["id"]:
+                raise _transaction_taken()
+            elif any(existing[key] != value for key, value in values.items()):
+                repository.update_transaction(conn, existing["id"], {**values, "updated_at": now})
+            timestamp = _recompute(rt, conn, profile, now)
+    except IntegrityError:
+        raise _transaction_taken() from None  # another profile recorded it at the same moment
+    return profiles_service.respond(profile, now, timestamp)
+
+
+def grant_access_level(rt: Runtime, app_id: UUID, ref: ProfileRef, body: GrantIn) -> dict[str, Any]:
+    now = rt.clock.now()
+    starts_at = body.starts_at or now
+    if body.expires_at is not None and body.expires_at <= starts_at:
+        raise bad_request("value_error", "expires_at", "expires_at must be later than starts_at.")
+    with rt.db.write() as conn:
+        profile = profiles_service.lock(conn, app_id, ref)
+        catalog_service.require_access_level(conn, app_id, body.access_level_id)
+        repository.insert_grant(
+            conn,
+            {"id": uuid4(), "app_id": app_id, "profile_id": profile["id"], "access_level_id": body.access_level_id,
+             "kind": "grant", "starts_at": starts_at, "expires_at": body.expires_at, "created_at": now},
+        )
+        timestamp = _recompute(rt, conn, profile, now)
+    return profiles_service.respond(profile, now, timestamp)
+
+
+def revoke_access_level(rt: Runtime, app_id: UUID, ref: ProfileRef, body: RevokeIn) -> dict[str, Any]:
+    now = rt.clock.now()
+    revoke_at = body.revoke_at or now
+    with rt.db.write() as conn:
+        profile = profiles_service.lock(conn, app_id, ref)
+        catalog_service.require_access_level(conn, app_id, body.access_level_id)
+        levels = {level["access_level_id"]: level for level in _derive(conn, app_id, profile["id"]).access_levels}
+        level = levels.get(body.access_level_id)
+        if level is None:
+            raise bad_request(
+                "profile_paid_access_level_does_not_exist", NON_FIELD,
+                f"The profile has no paid access level `{body.access_level_id}`.",
+            )
+        if level["expires_at"] is not None and format_datetime(revoke_at) > level["expires_at"]:
+            raise bad_request(
+                "revocation_date_more_than_expiration_date", "revoke_at",
+                "revoke_at is later than the access level's expires_at.",
+            )
+        repository.insert_grant(
+            conn,
+            {"id": uuid4(), "app_id": app_id, "profile_id": profile["id"], "access_level_id": body.access_level_id,
+             "kind": "revoke", "starts_at": revoke_at, "expires_at": None, "created_at": now},
+        )
+        timestamp = _recompute(rt, conn, profile, now)
+    return profiles_service.respond(profile, now, timestamp)
+
+
+# Catalog changes re-derive the profiles they touch ------------------------------
+
+
+def _recompute_buyers(rt: Runtime, conn: Connection, app_id: UUID, store: str, product_id: str, now) -> int:
+    buyers = repository.profiles_buying(conn, app_id, store, product_id)
+    for profile_id in buyers:
+        _recompute(rt, conn, profiles_service.find_locked(conn, app_id, profile_id), now)
+    return len(buyers)
+
+
+def add_product(rt: Runtime, app_id: UUID, body: ProductIn) -> dict[str, Any]:
+    """Configure a product; profiles that already bought it get its access level now."""
+    now = rt.clock.now()
+    with rt.db.write() as conn:
+        row = catalog_service.add_product(conn, app_id, body, now)
+        _recompute_buyers(rt, conn, app_id, row["store"], row["store_product_id"], now)
+    return product_out(row)
+
+
+def remove_product(rt: Runtime, app_id: UUID, product_id: UUID) -> None:
+    now = rt.clock.now()
+    with rt.db.write() as conn:
+        row = catalog_service.remove_product(conn, app_id, product_id)
+        _recompute_buyers(rt, conn, app_id, row["store"], row["store_product_id"], now)
+
+
+# Verification -----------------------------------------------------------------
+
+
+def verify(rt: Runtime, app_id: UUID | None = None, fix: bool = False, page: int = 500) -> Iterator[dict[str, Any]]:
+    """Recompute every profile's derived state and yield each one that differs from what is stored.
+
+    With ``fix``, the recomputed state replaces the stored one (each profile in
+    its own transaction, so a long run does not hold locks).
+    """
+    after = None
+    while True:
+        with rt.db.read() as conn:
+            ids = repository.profile_ids(conn, app_id, after, page)
+        if not ids:
+            return
+        for profile_app, profile_id in ids:
+            with rt.db.write() as conn:
+                profile = profiles_service.find_locked(conn, profile_app, profile_id)
+                if profile is None:
+                    continue  # deleted since the page was read
+                derived = _derive(conn, profile_app, profile_id)
+                stored = (profile["derived"] or rules.Derived().stored(), profile["total_revenue_usd"])
+                if stored != (derived.stored(), derived.total_revenue_usd):
+                    if fix:
+                        _recompute(rt, conn, profile, rt.clock.now())
+                    yield {"app_id": str(profile_app), "profile_id": str(profile_id), "fixed": fix}
+        after = ids[-1][1]
