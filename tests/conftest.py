@@ -74,19 +74,28 @@ def postgres_database():
     admin.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request, tmp_path) -> str:
-    if request.param == "sqlite":
-        path = tmp_path / "subledger.db"
-        shutil.copy(request.getfixturevalue("sqlite_template"), path)
-        return f"sqlite:///{path}"
-    url = request.getfixturevalue("postgres_database")
-    engine = sqlalchemy.create_engine(url)
+@pytest.fixture
+def postgresql_url(postgres_database) -> str:
+    """The session's PostgreSQL database, emptied for this test."""
+    engine = sqlalchemy.create_engine(postgres_database)
     with engine.begin() as conn:
         tables = ", ".join(f'"{table.name}"' for table in metadata.sorted_tables)
         conn.exec_driver_sql(f"TRUNCATE {tables} CASCADE")
     engine.dispose()
-    return url
+    return postgres_database
+
+
+@pytest.fixture
+def sqlite_url(sqlite_template, tmp_path) -> str:
+    """A migrated SQLite file of this test's own."""
+    path = tmp_path / "subledger.db"
+    shutil.copy(sqlite_template, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request) -> str:
+    return request.getfixturevalue(f"{request.param}_url")
 
 
 @pytest.fixture

@@ -1,46 +1,23 @@
 """The ``subledger`` command as an operator runs it, and the real server it starts."""
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import httpx2 as httpx
 import pytest
-
-SUBLEDGER = [str(Path(sys.executable).with_name("subledger"))]
-
-
-def run(env: dict, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run(SUBLEDGER + list(args), env=env, capture_output=True, text=True, timeout=60)
-    if check:
-        assert result.returncode == 0, result.stderr
-    return result
+from serving import free_port, operator_env, run, run_json, serving
 
 
 @pytest.fixture
 def env(tmp_path) -> dict:
-    """The environment of an operator using the embedded default."""
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("SUBLEDGER_")}
-    environment["SUBLEDGER_DATA_DIR"] = str(tmp_path / "data")
-    return environment
+    return operator_env(tmp_path / "data")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def any_env(request, env) -> dict:
+def any_env(request, tmp_path) -> dict:
     """The environment on each engine (the PostgreSQL test database is already migrated)."""
     if request.param == "postgresql":
-        return {**env, "SUBLEDGER_DATABASE_URL": request.getfixturevalue("postgres_database")}
-    return env
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        return operator_env(tmp_path / "data", request.getfixturevalue("postgresql_url"))
+    return operator_env(tmp_path / "data")
 
 
 def test_serve_refuses_an_unmigrated_database(env):
@@ -51,13 +28,13 @@ def test_serve_refuses_an_unmigrated_database(env):
 
 def test_apps_create_list_and_rotate(env):
     run(env, "migrate")
-    created = json.loads(run(env, "apps", "create", "--name", "My App").stdout)
+    created = run_json(env, "apps", "create", "--name", "My App")
     assert set(created) >= {"app_id", "secret_api_key"}
-    listed = json.loads(run(env, "apps", "list").stdout)
+    listed = run_json(env, "apps", "list")
     assert [app["app_id"] for app in listed] == [created["app_id"]]
     assert created["secret_api_key"] not in json.dumps(listed)
 
-    rotated = json.loads(run(env, "keys", "rotate", "--app", created["app_id"]).stdout)
+    rotated = run_json(env, "keys", "rotate", "--app", created["app_id"])
     assert rotated["secret_api_key"] != created["secret_api_key"]
     missing = run(env, "keys", "rotate", "--app", "00000000-0000-0000-0000-000000000000", check=False)
     assert missing.returncode != 0 and "no app" in missing.stderr
@@ -68,40 +45,55 @@ def test_migrate_is_idempotent(env):
     run(env, "migrate")
 
 
-def _wait_until_serving(process: subprocess.Popen, url: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"server exited: {process.stderr.read()}")
-        try:
-            httpx.get(url, timeout=1)
-            return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise AssertionError("server did not start")
+def test_catalog_rates_and_verify_commands(env, tmp_path):
+    run(env, "migrate")
+    app = run_json(env, "apps", "create", "--name", "Shop")["app_id"]
+    assert run_json(env, "access-levels", "create", "--app", app, "--id", "premium")["access_level_id"] == "premium"
+    product = run_json(env, "products", "create", "--app", app, "--store", "app_store", "--product-id", "m",
+                       "--access-level", "premium", "--period", "P1M")
+    assert product["access_level_id"] == "premium"
+    bad = run(env, "products", "create", "--app", app, "--store", "app_store", "--product-id", "x",
+              "--access-level", "gold", "--period", "P1M", check=False)
+    assert bad.returncode != 0 and "paid_access_level_does_not_exist" in bad.stderr
+    in_use = run(env, "access-levels", "delete", "--app", app, "--id", "premium", check=False)
+    assert in_use.returncode != 0 and "access_level_in_use" in in_use.stderr
+    assert [p["store_product_id"] for p in run_json(env, "products", "list", "--app", app)] == ["m"]
+    run(env, "products", "delete", "--app", app, "--product", product["product_id"])
+    run(env, "access-levels", "delete", "--app", app, "--id", "premium")
+    assert run_json(env, "access-levels", "list", "--app", app) == []
+
+    rates = tmp_path / "rates.csv"
+    rates.write_text("currency,usd_per_unit,as_of\nISK,0.0072,2025-06-01\nEUR,1.10,2025-06-01\n")
+    run(env, "rates", "load", str(rates))
+    listed = {rate["currency"]: rate for rate in run_json(env, "rates", "list")}
+    assert listed["ISK"] == {"currency": "ISK", "usd_per_unit": "0.0072", "as_of": "2025-06-01", "source": "loaded"}
+    assert listed["GBP"]["source"] == "shipped"
+    rates.write_text("currency,usd_per_unit,as_of\nJPY,0.0065,2025-06-01\nCHF,-1,2025-06-01\n")
+    refused = run(env, "rates", "load", str(rates), check=False)
+    assert refused.returncode != 0 and "line 3" in refused.stderr
+    assert {rate["currency"]: rate for rate in run_json(env, "rates", "list")}["JPY"]["source"] == "shipped"
+
+    verified = run(env, "verify")
+    assert verified.returncode == 0 and "0 profile(s) differ" in verified.stderr
 
 
-@pytest.mark.parametrize("workers", ["1", "2"])
-def test_serve_answers_the_profile_api_end_to_end(any_env, workers):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_serve_answers_the_api_end_to_end(any_env, workers):
     env = any_env
     run(env, "migrate")
-    secret = json.loads(run(env, "apps", "create", "--name", "E2E").stdout)["secret_api_key"]
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    process = subprocess.Popen(
-        SUBLEDGER + ["serve", "--host", "127.0.0.1", "--port", str(port), "--workers", workers],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    try:
-        _wait_until_serving(process, base + "/openapi.json")
-        headers = {"Authorization": f"Api-Key {secret}", "adapty-customer-user-id": "e2e-user"}
-        created = httpx.post(base + "/api/v2/server-side-api/profile/", headers=headers,
+    app = run_json(env, "apps", "create", "--name", "E2E")
+    run(env, "access-levels", "create", "--app", app["app_id"], "--id", "premium")
+    with serving(env, workers) as base:
+        headers = {"Authorization": f"Api-Key {app['secret_api_key']}", "adapty-customer-user-id": "e2e-user"}
+        api = base + "/api/v2/server-side-api"
+        created = httpx.post(api + "/profile/", headers=headers,
                              json={"custom_attributes": [{"key": "level", "value": 3}]})
         assert created.status_code == 200, created.text
+        granted = httpx.post(api + "/purchase/profile/grant/access-level/", headers=headers,
+                             json={"access_level_id": "premium"})
+        assert granted.json()["data"]["access_levels"][0]["access_level_id"] == "premium"
         for _ in range(5):  # with several workers, any of them answers with the same profile
-            fetched = httpx.get(base + "/api/v2/server-side-api/profile", headers=headers)
+            fetched = httpx.get(api + "/profile", headers=headers)
             assert fetched.json()["data"]["profile_id"] == created.json()["data"]["profile_id"]
-        assert httpx.delete(base + "/api/v2/server-side-api/profile/", headers=headers).status_code == 204
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+            assert fetched.json()["data"]["access_levels"] == granted.json()["data"]["access_levels"]
+        assert httpx.delete(api + "/profile/", headers=headers).status_code == 204

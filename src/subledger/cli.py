@@ -5,15 +5,32 @@ from uuid import UUID
 
 import click
 import orjson
+from pydantic import ValidationError
 
 from subledger.apps import service as apps_service
+from subledger.catalog import service as catalog_service
+from subledger.catalog.schemas import AccessLevelIn, ProductIn
 from subledger.config import Settings
 from subledger.core.db import NotMigrated
+from subledger.core.errors import ApiError, from_validation_errors
 from subledger.core.runtime import Runtime
+from subledger.purchases import service as purchases_service
 
 
 def _echo_json(value) -> None:
     click.echo(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode())
+
+
+def _checked(call, *args):
+    """Run a service call; its contract errors and invalid input become a CLI error."""
+    try:
+        try:
+            return call(*args)
+        except ValidationError as invalid:
+            raise from_validation_errors(invalid.errors()) from None
+    except ApiError as error:
+        messages = "; ".join(f"{source}: {' '.join(texts)}" for source, texts in error.errors)
+        raise click.ClickException(f"{error.code}: {messages}") from None
 
 
 def _runtime(require_migrated: bool = True) -> Runtime:
@@ -100,6 +117,105 @@ def keys_rotate(app_id: UUID) -> None:
         _echo_json(apps_service.rotate_key(runtime.db, app_id, runtime.clock.now()))
     except apps_service.AppNotFound:
         raise click.ClickException(f"no app with id {app_id}") from None
+
+
+APP_OPTION = click.option("--app", "app_id", required=True, type=click.UUID, help="The app's id.")
+
+
+@main.group("access-levels")
+def access_levels() -> None:
+    """Access levels an app's products unlock (premium, ...)."""
+
+
+@access_levels.command("create")
+@APP_OPTION
+@click.option("--id", "level_id", required=True, help="The access level id, e.g. premium.")
+def access_levels_create(app_id: UUID, level_id: str) -> None:
+    """Create an access level."""
+    body = _checked(AccessLevelIn.model_validate, {"access_level_id": level_id})
+    _echo_json(_checked(catalog_service.create_access_level, _runtime(), app_id, body))
+
+
+@access_levels.command("list")
+@APP_OPTION
+def access_levels_list(app_id: UUID) -> None:
+    _echo_json(catalog_service.list_access_levels(_runtime(), app_id))
+
+
+@access_levels.command("delete")
+@APP_OPTION
+@click.option("--id", "level_id", required=True)
+def access_levels_delete(app_id: UUID, level_id: str) -> None:
+    """Delete an access level that no product unlocks and no profile was granted."""
+    _checked(catalog_service.delete_access_level, _runtime(), app_id, level_id)
+
+
+@main.group()
+def products() -> None:
+    """Store products and the access level each unlocks."""
+
+
+@products.command("create")
+@APP_OPTION
+@click.option("--store", required=True, help="app_store, play_store, stripe or a custom store id.")
+@click.option("--product-id", "store_product_id", required=True, help="The store's product id.")
+@click.option("--base-plan", "store_base_plan_id", default=None, help="Only this base plan (Google Play).")
+@click.option("--access-level", "access_level_id", default=None, help="The access level it unlocks.")
+@click.option("--period", required=True, help="ISO 8601 duration (P1W, P1M, P1Y, ...) or lifetime.")
+@click.option("--consumable", "is_consumable", is_flag=True, help="Bought again and again; unlocks nothing.")
+@click.option("--title", default=None)
+def products_create(app_id: UUID, **fields) -> None:
+    """Create a product; profiles that already bought it get its access level."""
+    body = _checked(ProductIn.model_validate, fields)
+    _echo_json(_checked(purchases_service.add_product, _runtime(), app_id, body))
+
+
+@products.command("list")
+@APP_OPTION
+def products_list(app_id: UUID) -> None:
+    _echo_json(catalog_service.list_products(_runtime(), app_id))
+
+
+@products.command("delete")
+@APP_OPTION
+@click.option("--product", "product_id", required=True, type=click.UUID, help="The product_id from `products list`.")
+def products_delete(app_id: UUID, product_id: UUID) -> None:
+    _checked(purchases_service.remove_product, _runtime(), app_id, product_id)
+
+
+@main.group()
+def rates() -> None:
+    """Exchange rates to USD (a dated table ships with subledger; loaded rates override it)."""
+
+
+@rates.command("load")
+@click.argument("csv_file", type=click.File("r"))
+def rates_load(csv_file) -> None:
+    """Load a CSV with the columns currency,usd_per_unit,as_of."""
+    try:
+        count = catalog_service.load_rates(_runtime(), csv_file.read())
+    except ValueError as exc:
+        raise click.ClickException(f"{csv_file.name}: {exc}; nothing was loaded") from None
+    click.echo(f"loaded {count} rates", err=True)
+
+
+@rates.command("list")
+def rates_list() -> None:
+    _echo_json(catalog_service.list_rates(_runtime()))
+
+
+@main.command()
+@click.option("--app", "app_id", type=click.UUID, default=None, help="Only this app's profiles.")
+@click.option("--fix", is_flag=True, help="Store the recomputed state where it differs.")
+def verify(app_id: UUID | None, fix: bool) -> None:
+    """Recompute every profile from its ledger and report any difference (exit 1 when one is left)."""
+    differences = 0
+    for difference in purchases_service.verify(_runtime(), app_id=app_id, fix=fix):
+        differences += 1
+        click.echo(orjson.dumps(difference).decode())
+    click.echo(f"{differences} profile(s) differ{' (fixed)' if fix and differences else ''}", err=True)
+    if differences and not fix:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

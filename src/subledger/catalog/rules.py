@@ -71,11 +71,14 @@ def parse_rates(text: str) -> list[Rate]:
             currency = row["currency"].strip().upper()
             if not re.fullmatch(r"[A-Z]{3}", currency):
                 raise ValueError(f"bad currency {row['currency']!r}")
-            value = Decimal(row["usd_per_unit"].strip())
+            try:
+                value = Decimal(row["usd_per_unit"].strip())
+            except ArithmeticError:
+                value = Decimal("NaN")
             if not value.is_finite() or value <= 0:
                 raise ValueError(f"bad rate {row['usd_per_unit']!r}")
             rates.append(Rate(currency, value, date.fromisoformat(row["as_of"].strip())))
-        except (ArithmeticError, ValueError, AttributeError) as exc:
+        except (ValueError, AttributeError) as exc:
             raise ValueError(f"line {line}: {exc}") from None
     return rates
 

@@ -1,0 +1,67 @@
+"""Running the real ``subledger`` command and server from tests."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx2 as httpx
+
+SUBLEDGER = [str(Path(sys.executable).with_name("subledger"))]
+
+
+def run(env: dict, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(SUBLEDGER + list(args), env=env, capture_output=True, text=True, timeout=120)
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def run_json(env: dict, *args: str):
+    return json.loads(run(env, *args).stdout)
+
+
+def operator_env(data_dir: Path, database_url: str | None = None) -> dict:
+    """The environment of an operator: the embedded default, or the given database."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("SUBLEDGER_")}
+    environment["SUBLEDGER_DATA_DIR"] = str(data_dir)
+    if database_url:
+        environment["SUBLEDGER_DATABASE_URL"] = database_url
+    return environment
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def serving(env: dict, workers: int = 1):
+    """``subledger serve`` on a free loopback port; yields its base URL."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen(
+        SUBLEDGER + ["serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                raise AssertionError(f"server exited: {process.stderr.read()}")
+            try:
+                httpx.get(base + "/openapi.json", timeout=1)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise AssertionError("server did not start") from None
+                time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

@@ -1,0 +1,100 @@
+"""Many writers on one profile at once, across several server processes.
+
+The same operations are sent concurrently for one app and one after another
+for a second app; both profiles must end in the same state.
+"""
+
+import random
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx2 as httpx
+import pytest
+from serving import operator_env, run, run_json, serving
+
+from subledger.config import Settings
+from subledger.core.db import Database
+from subledger.core.tables import transactions
+
+BASE_DATE = "2025-{month:02d}-{day:02d}T00:00:00.000000+0000"
+
+
+def date(index: int) -> str:
+    return BASE_DATE.format(month=1 + index // 28, day=1 + index % 28)
+
+
+def operations() -> list[tuple[str, dict]]:
+    ops = []
+    for i in range(24):  # renewals of one chain, each sent twice
+        tx = {"purchase_type": "subscription", "store": "app_store", "store_product_id": "monthly",
+              "store_transaction_id": f"renewal-{i}", "store_original_transaction_id": "chain",
+              "price": {"country": "US", "currency": "USD", "value": 4.99}, "purchased_at": date(i),
+              "originally_purchased_at": date(0), "expires_at": date(i + 1), "renew_status": True}
+        ops += [("/purchase/set/transaction/", tx)] * 2
+    for i in range(6):
+        ops.append(("/purchase/set/transaction/", {
+            "purchase_type": "one_time_purchase", "store": "play_store", "store_product_id": "coins",
+            "store_transaction_id": f"coins-{i}", "store_original_transaction_id": f"coins-{i}",
+            "price": {"country": "DE", "currency": "EUR", "value": 0.99}, "purchased_at": date(i)}))
+    for i in range(3):
+        ops.append(("/purchase/profile/grant/access-level/",
+                    {"access_level_id": "pro", "starts_at": date(i * 10), "expires_at": date(i * 10 + 5)}))
+    random.Random(7).shuffle(ops)
+    return ops
+
+
+def setup_app(env: dict) -> dict:
+    app = run_json(env, "apps", "create", "--name", "Shop")
+    for level in ("premium", "pro"):
+        run(env, "access-levels", "create", "--app", app["app_id"], "--id", level)
+    run(env, "products", "create", "--app", app["app_id"], "--store", "app_store", "--product-id", "monthly",
+        "--access-level", "premium", "--period", "P1M")
+    run(env, "products", "create", "--app", app["app_id"], "--store", "play_store", "--product-id", "coins",
+        "--period", "lifetime", "--consumable")
+    return app
+
+
+def comparable(profile: dict) -> dict:
+    ignored = {"app_id", "profile_id", "timestamp"}
+    state = {key: value for key, value in profile.items() if key not in ignored}
+    for item in state["subscriptions"] + state["non_subscriptions"]:
+        item.pop("purchase_id")
+    return state
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_concurrent_writes_end_in_the_serial_state(request, tmp_path, engine):
+    url = request.getfixturevalue("postgresql_url") if engine == "postgresql" else None
+    env = operator_env(tmp_path / "data", url)
+    run(env, "migrate")
+    concurrent_app, serial_app = setup_app(env), setup_app(env)
+    ops = operations()
+
+    with serving(env, workers=3) as base, httpx.Client(base_url=base + "/api/v2/server-side-api", timeout=60) as http:
+        def headers(app):
+            return {"Authorization": f"Api-Key {app['secret_api_key']}", "adapty-customer-user-id": "buyer"}
+
+        for app in (concurrent_app, serial_app):
+            assert http.post("/profile/", headers=headers(app)).status_code == 200
+
+        def send(op):
+            return http.post(op[0], headers=headers(concurrent_app), json=op[1])
+
+        with ThreadPoolExecutor(max_workers=12) as pool:
+            responses = list(pool.map(send, ops))
+        assert [r.status_code for r in responses] == [200] * len(ops), {r.text for r in responses if r.status_code != 200}
+
+        for path, body in ops:
+            assert http.post(path, headers=headers(serial_app), json=body).status_code == 200
+
+        concurrent = http.get("/profile/", headers=headers(concurrent_app)).json()["data"]
+        serial = http.get("/profile/", headers=headers(serial_app)).json()["data"]
+
+    assert comparable(concurrent) == comparable(serial)
+    assert concurrent["subscriptions"][0]["store_transaction_id"] == "renewal-23"
+    assert concurrent["total_revenue_usd"] == round(24 * 4.99 + 6 * 0.99 * 1.0389, 2)
+    db = Database(Settings(database_url=url or "", data_dir=tmp_path / "data").sqlalchemy_url)
+    with db.read() as conn:
+        assert len(conn.execute(transactions.select()).all()) == 2 * 30  # each once, per app
+    db.dispose()
+    verified = run(env, "verify")
+    assert "0 profile(s) differ" in verified.stderr
