@@ -105,7 +105,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def runtime(database_url, clock, tmp_path):
-    settings = Settings(database_url=database_url, data_dir=tmp_path)
+    settings = Settings(database_url=database_url, data_dir=tmp_path, serve_worker="off")
     db = Database(settings.sqlalchemy_url)
     rt = Runtime(settings=settings, db=db, clock=clock)
     yield rt

@@ -9,7 +9,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx2 as httpx
+import httpx
 
 SUBLEDGER = [str(Path(sys.executable).with_name("subledger"))]
 

@@ -2,7 +2,7 @@
 
 import json
 
-import httpx2 as httpx
+import httpx
 import pytest
 from serving import free_port, operator_env, run, run_json, serving
 

@@ -7,7 +7,7 @@ for a second app; both profiles must end in the same state.
 import random
 from concurrent.futures import ThreadPoolExecutor
 
-import httpx2 as httpx
+import httpx
 import pytest
 from serving import operator_env, run, run_json, serving
 

@@ -88,7 +88,10 @@ def test_a_subscription_unlocks_its_access_level(shop):
     assert sub["price"] == {"country": "US", "currency": "USD", "value": 9.99}
     assert profile["non_subscriptions"] == []
     assert profile["total_revenue_usd"] == 9.99
-    assert data(shop.get("u")) | {"timestamp": 0} == profile | {"timestamp": 0}
+    fetched = data(shop.get("u"))
+    assert fetched | {"timestamp": 0} == profile | {"timestamp": 0}
+    assert list(fetched["access_levels"][0]) == list(level)  # the stored state keeps the order too
+    assert list(fetched["subscriptions"][0]) == list(sub)
 
 
 def test_renewals_extend_the_chain_and_add_revenue(shop):

@@ -1,5 +1,7 @@
 """Builds the ASGI application from the features' routers."""
 
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 
 from subledger import __version__
@@ -8,6 +10,8 @@ from subledger.config import Settings
 from subledger.core.addressing import ApiKeyAuth
 from subledger.core.http import RequestShape, install_error_handlers
 from subledger.core.runtime import Runtime
+from subledger.events.endpoints import router as events_router
+from subledger.events.worker import start_in_background
 from subledger.catalog.endpoints import router as catalog_router
 from subledger.profiles.endpoints import router as profiles_router
 from subledger.purchases.endpoints import router as purchases_router
@@ -16,7 +20,19 @@ from subledger.purchases.endpoints import router as purchases_router
 def create_app(runtime: Runtime | None = None) -> FastAPI:
     """The subledger API. Without a runtime, one is built from the environment."""
     runtime = runtime or Runtime.from_settings(Settings())
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        if not runtime.settings.delivers_in_serve:
+            yield
+            return
+        thread, stop = start_in_background(runtime)
+        yield
+        stop.set()
+        thread.join(timeout=30)
+
     app = FastAPI(
+        lifespan=lifespan,
         title="subledger",
         version=__version__,
         description="Self-hosted subscriptions backend speaking Adapty's server-side API v2.",
@@ -29,6 +45,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     app.include_router(profiles_router)
     app.include_router(purchases_router)
     app.include_router(catalog_router)
+    app.include_router(events_router)
     app.add_middleware(ApiKeyAuth)
     app.add_middleware(RequestShape, max_body_bytes=runtime.settings.max_body_bytes)
     return app

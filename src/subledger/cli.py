@@ -1,6 +1,9 @@
 """The ``subledger`` command: serve, migrate, apps and keys."""
 
+import signal
 import sys
+import threading
+from decimal import Decimal
 from uuid import UUID
 
 import click
@@ -13,7 +16,11 @@ from subledger.catalog.schemas import AccessLevelIn, ProductIn
 from subledger.config import Settings
 from subledger.core.db import NotMigrated
 from subledger.core.errors import ApiError, from_validation_errors
+from subledger.core.dates import parse_datetime
 from subledger.core.runtime import Runtime
+from subledger.events import service as events_service
+from subledger.events.schemas import EndpointIn
+from subledger.events.worker import DeliveryWorker
 from subledger.purchases import service as purchases_service
 
 
@@ -216,6 +223,114 @@ def verify(app_id: UUID | None, fix: bool) -> None:
     click.echo(f"{differences} profile(s) differ{' (fixed)' if fix and differences else ''}", err=True)
     if differences and not fix:
         sys.exit(1)
+
+
+@apps.command("configure")
+@APP_OPTION
+@click.option("--small-business/--no-small-business", default=None,
+              help="The stores take 15% instead of 30% (App Store / Play small business programmes).")
+@click.option("--tax-rate", type=click.FloatRange(0, 1), default=None, help="Sales tax included in prices, e.g. 0.2.")
+def apps_configure(app_id: UUID, small_business: bool | None, tax_rate: float | None) -> None:
+    """Set how event revenue figures (proceeds, net revenue, tax) are computed."""
+    runtime = _runtime()
+    try:
+        _echo_json(apps_service.configure(runtime.db, app_id, small_business,
+                                          None if tax_rate is None else Decimal(str(tax_rate))))
+    except apps_service.AppNotFound:
+        raise click.ClickException(f"no app with id {app_id}") from None
+
+
+@main.command()
+@click.option("--concurrency", default=8, show_default=True, type=click.IntRange(1, 256),
+              help="Deliveries in flight at once.")
+def worker(concurrency: int) -> None:
+    """Deliver webhooks and fire expiry events until stopped (SIGTERM or Ctrl-C)."""
+    runtime = _runtime()
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    delivery_worker = DeliveryWorker(runtime, concurrency=concurrency)
+    click.echo("delivering webhooks", err=True)
+    try:
+        delivery_worker.run(stop)
+    finally:
+        delivery_worker.close()
+
+
+@main.group()
+def events() -> None:
+    """The event feed."""
+
+
+@events.command("list")
+@APP_OPTION
+@click.option("--profile", "profile_id", type=click.UUID, default=None)
+@click.option("--type", "event_types", multiple=True, help="An event type; repeat for several.")
+@click.option("--since", default=None, help="ISO 8601 date-time with an offset.")
+@click.option("--until", default=None)
+@click.option("--cursor", type=int, default=None, help="next_cursor of the previous page.")
+@click.option("--limit", type=click.IntRange(1, 1000), default=100, show_default=True)
+def events_list(app_id, profile_id, event_types, since, until, cursor, limit) -> None:
+    """Events oldest first, as JSON with a next_cursor."""
+    try:
+        since, until = (parse_datetime(v) if v else None for v in (since, until))
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    _echo_json(events_service.feed(_runtime(), app_id, cursor, limit, profile_id, list(event_types) or None,
+                                   since, until))
+
+
+@main.group()
+def webhooks() -> None:
+    """Webhook endpoints that receive an app's events."""
+
+
+@webhooks.command("create")
+@APP_OPTION
+@click.option("--url", required=True)
+@click.option("--event-type", "event_types", multiple=True, help="Only these types (repeat); default: all but profile_*.")
+@click.option("--authorization", default=None, help="Sent as the Authorization header of every delivery.")
+def webhooks_create(app_id: UUID, url: str, event_types, authorization) -> None:
+    """Register an endpoint after it answers a verification POST; prints its signing secret once."""
+    body = _checked(EndpointIn.model_validate,
+                    {"url": url, "event_types": list(event_types) or None, "authorization": authorization})
+    _echo_json(_checked(events_service.register_endpoint, _runtime(), app_id, str(body.url), body.event_types,
+                        body.authorization))
+
+
+@webhooks.command("list")
+@APP_OPTION
+def webhooks_list(app_id: UUID) -> None:
+    _echo_json(events_service.list_endpoints(_runtime(), app_id))
+
+
+@webhooks.command("delete")
+@APP_OPTION
+@click.option("--endpoint", "endpoint_id", required=True, type=click.UUID)
+def webhooks_delete(app_id: UUID, endpoint_id: UUID) -> None:
+    _checked(events_service.delete_endpoint, _runtime(), app_id, endpoint_id)
+
+
+@main.group()
+def deliveries() -> None:
+    """Webhook deliveries and the dead-letter list."""
+
+
+@deliveries.command("list")
+@APP_OPTION
+@click.option("--status", type=click.Choice(["pending", "delivered", "dead"]), default=None)
+@click.option("--limit", type=click.IntRange(1, 1000), default=100, show_default=True)
+def deliveries_list(app_id: UUID, status: str | None, limit: int) -> None:
+    _echo_json(events_service.list_deliveries(_runtime(), app_id, status, None, limit))
+
+
+@deliveries.command("replay")
+@APP_OPTION
+@click.option("--delivery", "delivery_ids", multiple=True, type=click.UUID, help="Only these (repeat); default: all dead.")
+def deliveries_replay(app_id: UUID, delivery_ids) -> None:
+    """Queue dead-lettered deliveries again."""
+    count = events_service.replay_dead(_runtime(), app_id, list(delivery_ids) or None)
+    click.echo(f"replayed {count} deliveries", err=True)
 
 
 if __name__ == "__main__":

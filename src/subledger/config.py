@@ -2,6 +2,7 @@
 
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -18,6 +19,15 @@ class Settings(BaseSettings):
     sqlite_synchronous: str = Field(default="FULL", pattern="^(OFF|NORMAL|FULL|EXTRA)$")
     # How long a process trusts an API key it has checked before asking the database again.
     api_key_cache_seconds: float = Field(default=5.0, ge=0)
+    # Deliver webhooks from inside `serve`: "auto" does on the embedded database
+    # (on PostgreSQL run `subledger worker` processes instead).
+    serve_worker: Literal["auto", "on", "off"] = "auto"
+    # A webhook delivery that takes longer fails (and is retried).
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    # How long a worker's claim on a delivery lasts; after a crash, the wait before another worker sends it.
+    webhook_lease_seconds: float = Field(default=60.0, gt=0)
+    # Seals webhook secrets at rest; generated under data_dir when empty.
+    secret_key: str = ""
     log_level: str = "info"
 
     @cached_property
@@ -32,3 +42,7 @@ class Settings(BaseSettings):
     @property
     def is_embedded(self) -> bool:
         return self.sqlalchemy_url.startswith("sqlite")
+
+    @property
+    def delivers_in_serve(self) -> bool:
+        return self.serve_worker == "on" or (self.serve_worker == "auto" and self.is_embedded)

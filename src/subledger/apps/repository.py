@@ -31,6 +31,14 @@ def app_exists(conn: Connection, app_id: UUID) -> bool:
     return conn.execute(select(apps.c.id).where(apps.c.id == app_id)).first() is not None
 
 
+def update_app(conn: Connection, app_id: UUID, values: dict) -> None:
+    conn.execute(update(apps).where(apps.c.id == app_id).values(values))
+
+
+def find_app(conn: Connection, app_id: UUID) -> dict:
+    return dict(conn.execute(select(apps).where(apps.c.id == app_id)).one()._mapping)
+
+
 def list_apps(conn: Connection) -> list[dict]:
     active_keys = (
         select(api_keys.c.app_id, func.count().label("active_keys"), func.max(api_keys.c.key_prefix).label("key_prefix"))

@@ -50,6 +50,19 @@ def rotate_key(db: Database, app_id: UUID, now: datetime) -> dict:
     return {"app_id": str(app_id), "secret_api_key": secret, "revoked_keys": revoked}
 
 
+def configure(db: Database, app_id: UUID, small_business: bool | None, tax_rate) -> dict:
+    """Set the app's revenue settings; None leaves a setting as it is."""
+    with db.write() as conn:
+        if not repository.app_exists(conn, app_id):
+            raise AppNotFound(str(app_id))
+        changes = {key: value for key, value in
+                   {"small_business": small_business, "tax_rate": tax_rate}.items() if value is not None}
+        if changes:
+            repository.update_app(conn, app_id, changes)
+        row = repository.find_app(conn, app_id)
+    return {"app_id": str(app_id), "small_business": row["small_business"], "tax_rate": str(row["tax_rate"])}
+
+
 class Authenticator:
     """Maps an ``Authorization`` header to the app it belongs to.
 

@@ -13,6 +13,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Index,
+    Integer,
     MetaData,
     String,
     Table,
@@ -20,7 +21,7 @@ from sqlalchemy import (
     UniqueConstraint,
     Uuid,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.sql.expression import false, text
 
 metadata = MetaData(
     naming_convention={
@@ -51,7 +52,8 @@ class UTCDateTime(TypeDecorator):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-Json = JSON().with_variant(JSONB(), "postgresql")
+# PostgreSQL's json (not jsonb): it keeps the key order, which the wire format depends on.
+Json = JSON()
 
 
 class Money(TypeDecorator):
@@ -74,6 +76,10 @@ apps = Table(
     Column("id", Uuid, primary_key=True),
     Column("name", String(255), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+    # Revenue figures in events: the store keeps 15% instead of 30% from small businesses.
+    Column("small_business", Boolean, nullable=False, server_default=false()),
+    # Sales tax (VAT) included in prices, as a fraction: 0.2 for 20%.
+    Column("tax_rate", Money, nullable=False, server_default=text("0")),
 )
 
 api_keys = Table(
@@ -226,4 +232,84 @@ access_grants = Table(
     Column("expires_at", UTCDateTime),
     Column("created_at", UTCDateTime, nullable=False),
     CheckConstraint("kind IN ('grant', 'revoke')", name="kind"),
+)
+
+# Events: the outbox, written in the transaction of the change that causes them ---
+
+events = Table(
+    "events",
+    metadata,
+    # Feed order and cursor; increases with every event across the database.
+    Column("sequence", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("id", Uuid, nullable=False, unique=True),  # profile_event_id
+    Column("app_id", Uuid, ForeignKey("apps.id", ondelete="CASCADE"), nullable=False),
+    # No foreign key: the events of a deleted profile (profile_deleted among them) outlive it.
+    Column("profile_id", Uuid, nullable=False),
+    Column("customer_user_id", String(255)),
+    Column("event_type", String(64), nullable=False),
+    Column("event_datetime", UTCDateTime, nullable=False),
+    Column("payload", Json, nullable=False),  # the webhook body, as delivered
+    Column("created_at", UTCDateTime, nullable=False),
+    Index(None, "app_id", "sequence"),
+    Index(None, "app_id", "profile_id", "sequence"),
+)
+
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("app_id", Uuid, ForeignKey("apps.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("url", String(2048), nullable=False),
+    Column("event_types", Json, nullable=False),  # the types it receives
+    # Sealed with the server's secret key (core.secrets); never stored in the clear.
+    Column("authorization_header", String(2048)),
+    Column("signing_secret", String(512), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("event_sequence", BigInteger, ForeignKey("events.sequence", ondelete="CASCADE"), nullable=False),
+    Column("endpoint_id", Uuid, ForeignKey("webhook_endpoints.id", ondelete="CASCADE"), nullable=False),
+    Column("profile_id", Uuid, nullable=False),
+    Column("status", String(16), nullable=False),  # pending, delivered, dead
+    Column("attempts", Integer, nullable=False),
+    Column("first_attempt_at", UTCDateTime),  # the retry window runs from here
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    # A worker that claims a delivery holds it until then; a killed worker's claim lapses.
+    Column("claimed_until", UTCDateTime),
+    Column("last_status_code", Integer),
+    Column("last_error", String(1024)),
+    Column("delivered_at", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("event_sequence", "endpoint_id"),
+    Index(None, "status", "next_attempt_at"),
+    Index(None, "endpoint_id", "profile_id", "status", "event_sequence"),
+    CheckConstraint("status IN ('pending', 'delivered', 'dead')", name="status"),
+)
+
+delivery_attempts = Table(
+    "delivery_attempts",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("delivery_id", Uuid, ForeignKey("deliveries.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("attempted_at", UTCDateTime, nullable=False),
+    Column("status_code", Integer),
+    Column("error", String(1024)),
+    Column("duration_ms", Integer, nullable=False),
+)
+
+# Expiry events fire when the time passes: one row per subscription chain.
+scheduled_expiries = Table(
+    "scheduled_expiries",
+    metadata,
+    Column("profile_id", Uuid, ForeignKey("profiles.id", ondelete="CASCADE"), primary_key=True),
+    Column("store", String(255), primary_key=True),
+    Column("store_original_transaction_id", String(255), primary_key=True),
+    Column("app_id", Uuid, ForeignKey("apps.id", ondelete="CASCADE"), nullable=False),
+    Column("due_at", UTCDateTime, nullable=False),
+    Column("fired", Boolean, nullable=False),
+    Index(None, "fired", "due_at"),
 )

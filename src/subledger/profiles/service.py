@@ -10,6 +10,8 @@ from subledger.core.addressing import ProfileRef
 from subledger.core.dates import format_datetime
 from subledger.core.errors import NON_FIELD, bad_request, profile_not_found
 from subledger.core.runtime import Runtime
+from subledger.events import service as events_service
+from subledger.events.rules import Change
 from subledger.profiles import repository, rules
 from subledger.profiles.schemas import ProfileFields, profile_object
 
@@ -87,6 +89,7 @@ def create_profile(
                     fields.installation_meta.model_dump(), profile["analytics_disabled"], platform
                 )
                 repository.upsert_installation(conn, profile["id"], meta, now)
+            events_service.emit(conn, rt, profile, [Change("profile_created", now)], [], now)
     except IntegrityError:
         raise _already_exists() from None  # a concurrent create won the race
     return respond(profile, now, timestamp)
@@ -127,6 +130,8 @@ def update_profile(
 
 
 def delete_profile(rt: Runtime, app_id: UUID, ref: ProfileRef) -> None:
+    now = rt.clock.now()
     with rt.db.write() as conn:
         profile = _load(conn, app_id, ref, for_update=True)
+        events_service.emit(conn, rt, profile, [Change("profile_deleted", now)], [], now)
         repository.delete_profile(conn, profile["id"])

@@ -18,24 +18,35 @@ from subledger.core.addressing import ProfileRef
 from subledger.core.dates import format_datetime
 from subledger.core.errors import NON_FIELD, ApiError, bad_request
 from subledger.core.runtime import Runtime
+from subledger.events import rules as events_rules
+from subledger.events import service as events_service
 from subledger.profiles import service as profiles_service
 from subledger.purchases import repository, rules
 from subledger.purchases.schemas import GrantIn, RevokeIn, TransactionIn
 
 
-def _derive(conn: Connection, app_id: UUID, profile_id: UUID) -> rules.Derived:
+def _derive(conn: Connection, app_id: UUID, profile_id: UUID,
+            ledger: list[dict[str, Any]] | None = None) -> rules.Derived:
+    """The profile's derived state as its ledger (read now, unless given) stands."""
     return rules.derive(
         profile_id,
-        repository.profile_transactions(conn, profile_id),
+        repository.profile_transactions(conn, profile_id) if ledger is None else ledger,
         repository.profile_grants(conn, profile_id),
         catalog_service.catalog(conn, app_id),
         catalog_service.rates(conn),
     )
 
 
-def _recompute(rt: Runtime, conn: Connection, profile: dict[str, Any], now: datetime) -> int:
-    """Store the profile's derived state afresh; returns the response timestamp."""
-    derived = _derive(conn, profile["app_id"], profile["id"])
+def _recompute(rt: Runtime, conn: Connection, profile: dict[str, Any], now: datetime,
+               written: tuple[dict[str, Any] | None, tuple[str, str]] | None = None) -> int:
+    """Store the profile's derived state afresh and emit the events of the change.
+
+    ``written`` is (the transaction row before, its store and store_transaction_id)
+    when the change wrote a transaction. Returns the response timestamp.
+    """
+    ledger = repository.profile_transactions(conn, profile["id"])
+    derived = _derive(conn, profile["app_id"], profile["id"], ledger)
+    old_levels = (profile["derived"] or {}).get("access_levels", [])
     timestamp = rt.timestamps.issue(profile["last_timestamp_ms"] + 1)
     values = {
         "derived": derived.stored(),
@@ -45,6 +56,16 @@ def _recompute(rt: Runtime, conn: Connection, profile: dict[str, Any], now: date
     }
     repository.store_derived(conn, profile["id"], values)
     profile.update(values)
+
+    changes = []
+    if written is not None:
+        before, key = written
+        after = next(tx for tx in ledger if (tx["store"], tx["store_transaction_id"]) == key)
+        chain = [tx for tx in events_service.chain_of(after, ledger) if tx is not after]
+        changes += events_rules.transaction_changes(before, after, chain)
+    changes += events_rules.access_level_changes(old_levels, derived.access_levels, now)
+    events_service.emit(conn, rt, profile, changes, ledger, now)
+    events_service.schedule_expiries(conn, profile, ledger)
     return timestamp
 
 
@@ -78,7 +99,7 @@ def set_transaction(rt: Runtime, app_id: UUID, ref: ProfileRef, tx: TransactionI
                 raise _transaction_taken()
             elif any(existing[key] != value for key, value in values.items()):
                 repository.update_transaction(conn, existing["id"], {**values, "updated_at": now})
-            timestamp = _recompute(rt, conn, profile, now)
+            timestamp = _recompute(rt, conn, profile, now, written=(existing, (tx.store, tx.store_transaction_id)))
     except IntegrityError:
         raise _transaction_taken() from None  # another profile recorded it at the same moment
     return profiles_service.respond(profile, now, timestamp)

@@ -6,9 +6,8 @@ Revises: 0001
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
 
-JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+JSON = sa.JSON()
 
 revision = '0002'
 down_revision = '0001'

@@ -1,0 +1,1 @@
+"""Events of a profile's purchases and access, the outbox, and webhook delivery."""

@@ -1,0 +1,100 @@
+"""Admin API for events and webhooks: ``/api/admin/v1/events/``, ``/webhooks/``, ``/deliveries/``."""
+
+from datetime import datetime
+from typing import Annotated, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Body, Depends, Query, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from subledger.core.addressing import current_app
+from subledger.core.dates import parse_datetime
+from subledger.core.errors import bad_request
+from subledger.core.http import ERROR_RESPONSES, JSONResponse
+from subledger.events import service
+from subledger.events.schemas import EndpointIn, ReplayIn
+
+router = APIRouter(prefix="/api/admin/v1", tags=["admin: events and webhooks"], responses=ERROR_RESPONSES)
+
+App = Annotated[UUID, Depends(current_app)]
+
+
+def _when(name: str, value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return parse_datetime(value)
+    except ValueError:
+        raise bad_request("validation_error", name, "Use an ISO 8601 date-time with an offset.") from None
+
+
+def _uuid(name: str, value: str | None) -> UUID | None:
+    try:
+        return UUID(value) if value is not None else None
+    except ValueError:
+        raise bad_request("validation_error", name, "Must be a valid UUID.") from None
+
+
+@router.get("/events/", summary="The app's event feed, oldest first, paginated by cursor")
+async def list_events(
+    request: Request,
+    app_id: App,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    profile_id: str | None = None,
+    event_type: Annotated[list[str] | None, Query()] = None,
+    since: str | None = None,
+    until: str | None = None,
+) -> Response:
+    if cursor is not None and not cursor.isdigit():
+        raise bad_request("validation_error", "cursor", "Not a cursor this feed issued.")
+    result = await run_in_threadpool(
+        service.feed, request.app.state.runtime, app_id, int(cursor) if cursor else None, limit,
+        _uuid("profile_id", profile_id), event_type, _when("since", since), _when("until", until),
+    )
+    return JSONResponse(result)
+
+
+@router.get("/webhooks/", summary="List webhook endpoints")
+async def list_webhooks(request: Request, app_id: App) -> Response:
+    runtime = request.app.state.runtime
+    return JSONResponse({"data": await run_in_threadpool(service.list_endpoints, runtime, app_id)})
+
+
+@router.post("/webhooks/", status_code=201, summary="Register a webhook endpoint (verified with a POST {})")
+async def create_webhook(request: Request, app_id: App, body: Annotated[EndpointIn, Body()]) -> Response:
+    created = await run_in_threadpool(
+        service.register_endpoint, request.app.state.runtime, app_id, str(body.url), body.event_types,
+        body.authorization,
+    )
+    return JSONResponse({"data": created}, status_code=201)
+
+
+@router.delete("/webhooks/{endpoint_id}/", status_code=204, response_class=Response, summary="Remove an endpoint")
+async def delete_webhook(request: Request, app_id: App, endpoint_id: str) -> Response:
+    parsed = _uuid("endpoint_id", endpoint_id)
+    await run_in_threadpool(service.delete_endpoint, request.app.state.runtime, app_id, parsed)
+    return Response(status_code=204)
+
+
+@router.get("/deliveries/", summary="Webhook deliveries with their attempts, newest first")
+async def list_deliveries(
+    request: Request,
+    app_id: App,
+    status: Literal["pending", "delivered", "dead"] | None = None,
+    endpoint_id: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> Response:
+    rows = await run_in_threadpool(service.list_deliveries, request.app.state.runtime, app_id, status,
+                                   _uuid("endpoint_id", endpoint_id), limit)
+    return JSONResponse({"data": rows})
+
+
+@router.post("/deliveries/replay/", summary="Queue dead-lettered deliveries again")
+async def replay(request: Request, app_id: App, body: Annotated[ReplayIn | None, Body()] = None) -> Response:
+    ids = body.delivery_ids if body else None
+    count = await run_in_threadpool(service.replay_dead, request.app.state.runtime, app_id, ids)
+    return JSONResponse({"data": {"replayed": count}})
+
+

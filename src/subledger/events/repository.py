@@ -1,0 +1,244 @@
+"""SQL for events, webhook endpoints, deliveries and scheduled expiries."""
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Connection, and_, delete, exists, func, or_, select, update
+from sqlalchemy.orm import aliased
+
+from subledger.core.db import upsert
+from subledger.core.tables import (
+    apps,
+    deliveries,
+    delivery_attempts,
+    events,
+    installations,
+    profiles,
+    scheduled_expiries,
+    transactions,
+    webhook_endpoints,
+)
+
+
+def app_revenue_settings(conn: Connection, app_id: UUID) -> tuple[bool, Any]:
+    row = conn.execute(select(apps.c.small_business, apps.c.tax_rate).where(apps.c.id == app_id)).one()
+    return row.small_business, row.tax_rate
+
+
+def latest_installation(conn: Connection, profile_id: UUID) -> dict[str, Any] | None:
+    row = conn.execute(
+        select(installations)
+        .where(installations.c.profile_id == profile_id)
+        .order_by(installations.c.updated_at.desc(), installations.c.device_id)
+        .limit(1)
+    ).first()
+    return dict(row._mapping) if row else None
+
+
+def insert_event(conn: Connection, values: dict[str, Any]) -> int:
+    """Insert an event; returns its sequence number."""
+    return conn.execute(events.insert().values(values).returning(events.c.sequence)).scalar_one()
+
+
+def endpoints_for(conn: Connection, app_id: UUID) -> list[dict[str, Any]]:
+    query = select(webhook_endpoints).where(webhook_endpoints.c.app_id == app_id).order_by(webhook_endpoints.c.created_at)
+    return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def insert_deliveries(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        conn.execute(deliveries.insert(), rows)
+
+
+def event_feed(conn: Connection, app_id: UUID, after: int | None, limit: int, profile_id: UUID | None,
+               event_types: list[str] | None, since: datetime | None, until: datetime | None) -> list[dict[str, Any]]:
+    query = select(events).where(events.c.app_id == app_id).order_by(events.c.sequence).limit(limit)
+    if after is not None:
+        query = query.where(events.c.sequence > after)
+    if profile_id is not None:
+        query = query.where(events.c.profile_id == profile_id)
+    if event_types:
+        query = query.where(events.c.event_type.in_(event_types))
+    if since is not None:
+        query = query.where(events.c.event_datetime >= since)
+    if until is not None:
+        query = query.where(events.c.event_datetime < until)
+    return [dict(row._mapping) for row in conn.execute(query)]
+
+
+# Endpoints ----------------------------------------------------------------------
+
+
+def insert_endpoint(conn: Connection, values: dict[str, Any]) -> None:
+    conn.execute(webhook_endpoints.insert().values(values))
+
+
+def find_endpoint(conn: Connection, app_id: UUID, endpoint_id: UUID) -> dict[str, Any] | None:
+    row = conn.execute(
+        select(webhook_endpoints).where(webhook_endpoints.c.app_id == app_id, webhook_endpoints.c.id == endpoint_id)
+    ).first()
+    return dict(row._mapping) if row else None
+
+
+def delete_endpoint(conn: Connection, endpoint_id: UUID) -> None:
+    conn.execute(delete(webhook_endpoints).where(webhook_endpoints.c.id == endpoint_id))
+
+
+# Deliveries ---------------------------------------------------------------------
+
+
+def claim_due(conn: Connection, now: datetime, until: datetime, limit: int) -> list[dict[str, Any]]:
+    """Claim up to ``limit`` deliveries that are due, each the oldest open one of its
+    endpoint and profile (so a profile's events arrive in order).
+
+    On PostgreSQL ``FOR UPDATE SKIP LOCKED`` lets many workers claim at once
+    without waiting for, or taking, each other's rows; on SQLite the write
+    transaction serialises claims.
+    """
+    earlier = aliased(deliveries)
+    blocked = exists().where(
+        earlier.c.endpoint_id == deliveries.c.endpoint_id,
+        earlier.c.profile_id == deliveries.c.profile_id,
+        earlier.c.status == "pending",
+        earlier.c.event_sequence < deliveries.c.event_sequence,
+    )
+    query = (
+        select(deliveries.c.id)
+        .where(
+            deliveries.c.status == "pending",
+            deliveries.c.next_attempt_at <= now,
+            or_(deliveries.c.claimed_until.is_(None), deliveries.c.claimed_until <= now),
+            ~blocked,
+        )
+        .order_by(deliveries.c.next_attempt_at, deliveries.c.event_sequence)
+        .limit(limit)
+    )
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True, of=deliveries)
+    ids = list(conn.scalars(query))
+    if not ids:
+        return []
+    conn.execute(update(deliveries).where(deliveries.c.id.in_(ids)).values(claimed_until=until))
+    rows = conn.execute(
+        select(deliveries, events.c.payload, events.c.id.label("event_id"), webhook_endpoints.c.url,
+               webhook_endpoints.c.authorization_header, webhook_endpoints.c.signing_secret)
+        .join(events, events.c.sequence == deliveries.c.event_sequence)
+        .join(webhook_endpoints, webhook_endpoints.c.id == deliveries.c.endpoint_id)
+        .where(deliveries.c.id.in_(ids))
+        .order_by(deliveries.c.event_sequence)
+    )
+    return [dict(row._mapping) for row in rows]
+
+
+def record_attempt(conn: Connection, values: dict[str, Any]) -> None:
+    conn.execute(delivery_attempts.insert().values(values))
+
+
+def finish_delivery(conn: Connection, delivery_id: UUID, values: dict[str, Any]) -> None:
+    conn.execute(update(deliveries).where(deliveries.c.id == delivery_id).values(claimed_until=None, **values))
+
+
+def list_deliveries(conn: Connection, app_id: UUID, status: str | None, endpoint_id: UUID | None,
+                    limit: int) -> list[dict[str, Any]]:
+    query = (
+        select(deliveries, events.c.event_type, events.c.id.label("event_id"))
+        .join(events, events.c.sequence == deliveries.c.event_sequence)
+        .where(events.c.app_id == app_id)
+        .order_by(deliveries.c.event_sequence.desc())
+        .limit(limit)
+    )
+    if status:
+        query = query.where(deliveries.c.status == status)
+    if endpoint_id:
+        query = query.where(deliveries.c.endpoint_id == endpoint_id)
+    return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def attempts_of(conn: Connection, delivery_ids: list[UUID]) -> list[dict[str, Any]]:
+    query = (
+        select(delivery_attempts)
+        .where(delivery_attempts.c.delivery_id.in_(delivery_ids))
+        .order_by(delivery_attempts.c.attempted_at)
+    )
+    return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def replay_dead(conn: Connection, app_id: UUID, delivery_ids: list[UUID] | None, now: datetime) -> int:
+    """Put dead deliveries back in the queue (all of the app's, or the ones named)."""
+    of_app = select(events.c.sequence).where(events.c.app_id == app_id)
+    condition = and_(deliveries.c.status == "dead", deliveries.c.event_sequence.in_(of_app))
+    if delivery_ids is not None:
+        condition = and_(condition, deliveries.c.id.in_(delivery_ids))
+    result = conn.execute(
+        update(deliveries).where(condition).values(status="pending", attempts=0, next_attempt_at=now,
+                                                   claimed_until=None, first_attempt_at=None)
+    )
+    return result.rowcount
+
+
+def count_by_status(conn: Connection) -> dict[str, int]:
+    query = select(deliveries.c.status, func.count()).group_by(deliveries.c.status)
+    return {status: count for status, count in conn.execute(query)}
+
+
+# Scheduled expiries ---------------------------------------------------------------
+
+
+def schedule_expiry(conn: Connection, values: dict[str, Any]) -> None:
+    """Set a chain's expiry; a changed due time re-arms it."""
+    existing = conn.execute(
+        select(scheduled_expiries.c.due_at).where(
+            scheduled_expiries.c.profile_id == values["profile_id"],
+            scheduled_expiries.c.store == values["store"],
+            scheduled_expiries.c.store_original_transaction_id == values["store_original_transaction_id"],
+        )
+    ).scalar_one_or_none()
+    if existing != values["due_at"]:
+        upsert(conn, scheduled_expiries, {**values, "fired": False},
+               keys=["profile_id", "store", "store_original_transaction_id"],
+               update={"due_at": None, "fired": None})
+
+
+def unschedule_expiry(conn: Connection, profile_id: UUID, store: str, original_id: str) -> None:
+    conn.execute(
+        delete(scheduled_expiries).where(
+            scheduled_expiries.c.profile_id == profile_id,
+            scheduled_expiries.c.store == store,
+            scheduled_expiries.c.store_original_transaction_id == original_id,
+        )
+    )
+
+
+def due_expiries(conn: Connection, now: datetime, limit: int) -> list[dict[str, Any]]:
+    query = (
+        select(scheduled_expiries)
+        .where(scheduled_expiries.c.fired.is_(False), scheduled_expiries.c.due_at <= now)
+        .order_by(scheduled_expiries.c.due_at)
+        .limit(limit)
+    )
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def mark_fired(conn: Connection, expiry: dict[str, Any]) -> None:
+    conn.execute(
+        update(scheduled_expiries)
+        .where(
+            scheduled_expiries.c.profile_id == expiry["profile_id"],
+            scheduled_expiries.c.store == expiry["store"],
+            scheduled_expiries.c.store_original_transaction_id == expiry["store_original_transaction_id"],
+        )
+        .values(fired=True)
+    )
+
+
+def profile_row(conn: Connection, profile_id: UUID) -> dict[str, Any] | None:
+    """The profile an expiry is about, locked like any profile write."""
+    row = conn.execute(select(profiles).where(profiles.c.id == profile_id).with_for_update()).first()
+    return dict(row._mapping) if row else None
+
+
+def profile_transactions(conn: Connection, profile_id: UUID) -> list[dict[str, Any]]:
+    return [dict(row._mapping) for row in conn.execute(select(transactions).where(transactions.c.profile_id == profile_id))]

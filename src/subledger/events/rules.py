@@ -1,0 +1,311 @@
+"""Which events a ledger change makes, what they carry, and how deliveries are
+signed and retried. Pure: no I/O, no clock (times are arguments).
+"""
+
+import hashlib
+import hmac
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
+
+from subledger.catalog.rules import Rates
+from subledger.core.dates import format_datetime
+
+SUBSCRIPTION_TYPES = [
+    "subscription_started",
+    "subscription_renewed",
+    "subscription_renewal_cancelled",
+    "subscription_renewal_reactivated",
+    "subscription_expired",
+    "subscription_paused",
+    "subscription_deferred",
+    "subscription_refunded",
+    "trial_started",
+    "trial_converted",
+    "trial_renewal_cancelled",
+    "trial_renewal_reactivated",
+    "trial_expired",
+    "entered_grace_period",
+    "billing_issue_detected",
+]
+PURCHASE_TYPES = ["non_subscription_purchase", "non_subscription_purchase_refunded"]
+EVENT_TYPES = [*SUBSCRIPTION_TYPES, *PURCHASE_TYPES, "access_level_updated", "profile_created", "profile_deleted"]
+# What an endpoint receives when it names no types: everything but the profile lifecycle.
+DEFAULT_TYPES = [t for t in EVENT_TYPES if t not in {"profile_created", "profile_deleted"}]
+REVENUE_TYPES = {"subscription_started", "subscription_renewed", "trial_converted", "subscription_refunded",
+                 "non_subscription_purchase"}
+CANCEL_OR_REFUND_TYPES = {"subscription_renewal_cancelled", "trial_renewal_cancelled", "subscription_refunded",
+                          "non_subscription_purchase_refunded", "subscription_expired", "trial_expired"}
+TRIAL_TYPES = {"trial_started", "trial_converted", "trial_renewal_cancelled", "trial_renewal_reactivated",
+               "trial_expired"}
+
+CENT = Decimal("0.01")
+COMMISSION = Decimal("0.30")
+REDUCED_COMMISSION = Decimal("0.15")  # after a chain's first year, or for a small business
+
+
+@dataclass(frozen=True)
+class Change:
+    """One event a change makes: its type, when it happened, and the transaction it is about."""
+
+    event_type: str
+    at: datetime
+    transaction: dict[str, Any] | None = None
+    access_level: dict[str, Any] | None = None
+
+
+def is_trial(tx: dict[str, Any]) -> bool:
+    return tx.get("offer_type") == "free_trial"
+
+
+def _flip(before: Any, after: Any) -> bool:
+    return before != after
+
+
+def transaction_changes(before: dict[str, Any] | None, after: dict[str, Any],
+                        chain: list[dict[str, Any]]) -> list[Change]:
+    """Events of one transaction written to the ledger.
+
+    ``before`` is the row as it was (None for a new transaction); ``chain`` the
+    other transactions of its subscription chain as they were.
+    """
+    changes: list[Change] = []
+    if after["purchase_type"] != "subscription":
+        if before is None:
+            changes.append(Change("non_subscription_purchase", after["purchased_at"], after))
+        if after["refunded_at"] is not None and (before is None or before["refunded_at"] is None):
+            changes.append(Change("non_subscription_purchase_refunded", after["refunded_at"], after))
+        return changes
+
+    trial = is_trial(after)
+    earlier = [tx for tx in chain if tx["purchased_at"] < after["purchased_at"]]
+    previous = before or (max(earlier, key=lambda tx: tx["purchased_at"]) if earlier else None)
+    if before is None:
+        if previous is None or trial:
+            changes.append(Change("trial_started" if trial else "subscription_started", after["purchased_at"], after))
+        elif is_trial(previous):
+            changes.append(Change("trial_converted", after["purchased_at"], after))
+        else:
+            changes.append(Change("subscription_renewed", after["purchased_at"], after))
+
+    prefix = "trial" if trial else "subscription"
+    was_renewing = True if previous is None else previous["renew_status"]
+    if was_renewing and after["renew_status"] is False:
+        at = after["renew_status_changed_at"] or after["purchased_at"]
+        changes.append(Change(f"{prefix}_renewal_cancelled", at, after))
+    elif was_renewing is False and after["renew_status"]:
+        at = after["renew_status_changed_at"] or after["purchased_at"]
+        changes.append(Change(f"{prefix}_renewal_reactivated", at, after))
+    if after["billing_issue_detected_at"] is not None and (before is None or before["billing_issue_detected_at"] is None):
+        changes.append(Change("billing_issue_detected", after["billing_issue_detected_at"], after))
+        if after["grace_period_expires_at"] is not None:
+            changes.append(Change("entered_grace_period", after["billing_issue_detected_at"], after))
+    if after["refunded_at"] is not None and (before is None or before["refunded_at"] is None):
+        changes.append(Change("subscription_refunded", after["refunded_at"], after))
+    return changes
+
+
+def access_level_changes(old: list[dict[str, Any]], new: list[dict[str, Any]], at: datetime) -> list[Change]:
+    """One ``access_level_updated`` for every level whose derived state changed."""
+    before = {level["access_level_id"]: level for level in old}
+    return [
+        Change("access_level_updated", at, access_level=level)
+        for level in new
+        if before.get(level["access_level_id"]) != level
+    ]
+
+
+def expiry_of(tx: dict[str, Any]) -> datetime | None:
+    """When the access of a chain's latest transaction runs out; None if it never
+    does or ended by refund (which has an event of its own)."""
+    if tx["refunded_at"] is not None or tx["expires_at"] is None:
+        return None
+    grace = tx["grace_period_expires_at"] if tx["billing_issue_detected_at"] is not None else None
+    return max(tx["expires_at"], grace or tx["expires_at"])
+
+
+def is_active(level: dict[str, Any], now: str) -> bool:
+    return level["starts_at"] <= now and (
+        level["expires_at"] is None or now < level["expires_at"] or _in_grace(level, now)
+    )
+
+
+def _in_grace(level: dict[str, Any], now: str) -> bool:
+    return level.get("_grace_until") is not None and now < level["_grace_until"]
+
+
+def _money(value: Decimal) -> float:
+    return float(value.quantize(CENT, rounding=ROUND_HALF_EVEN))
+
+
+def revenue(price: Decimal, usd_per_unit: Decimal, first_year: bool, small_business: bool,
+            tax_rate: Decimal) -> dict[str, float]:
+    """Proceeds, net revenue and tax of a price, in local currency and USD.
+
+    Prices include tax: tax = price - price / (1 + rate). The store's
+    commission is taken from the price without tax; proceeds are what is left.
+    """
+    commission = REDUCED_COMMISSION if small_business or not first_year else COMMISSION
+    tax = price - price / (1 + tax_rate)
+    proceeds = (price - tax) * (1 - commission)
+    figures = {"proceeds": proceeds, "net_revenue": proceeds, "tax_amount": tax}
+    result = {}
+    for name, local in figures.items():
+        result[f"{name}_local"] = _money(local)
+        result[f"{name}_usd"] = _money(local * usd_per_unit)
+    return result
+
+
+def _trial_duration(tx: dict[str, Any]) -> str | None:
+    if not is_trial(tx) or tx.get("expires_at") is None:
+        return None
+    days = round((tx["expires_at"] - tx["purchased_at"]) / timedelta(days=1))
+    return f"{days} day" if days == 1 else f"{days} days"
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every event of one change shares: the profile as it now is."""
+
+    profile: dict[str, Any]
+    installation: dict[str, Any] | None
+    has_access_level: bool
+    rates: Rates
+    small_business: bool
+    tax_rate: Decimal
+
+
+def _transaction_properties(change: Change, tx: dict[str, Any], chain: list[dict[str, Any]],
+                            ctx: Context) -> dict[str, Any]:
+    rate = ctx.rates.to_usd(Decimal(1), tx["price_currency"])
+    paid = [item for item in chain if not is_trial(item) and item["purchased_at"] <= tx["purchased_at"]]
+    chain_start = min((item["purchased_at"] for item in chain), default=tx["purchased_at"])
+    properties = {
+        "store": tx["store"],
+        "environment": tx["environment"],
+        "vendor_product_id": tx["store_product_id"],
+        "base_plan_id": tx["store_base_plan_id"],
+        "transaction_id": tx["store_transaction_id"],
+        "original_transaction_id": tx["store_original_transaction_id"],
+        "purchase_date": format_datetime(tx["purchased_at"]),
+        "original_purchase_date": format_datetime(tx.get("originally_purchased_at") or chain_start),
+        "subscription_expires_at": format_datetime(tx.get("expires_at")),
+        "currency": tx["price_currency"],
+        "price_local": float(tx["price_value"]),
+        "price_usd": _money(tx["price_value"] * rate),
+        "store_country": tx["price_country"],
+        "profile_country": ctx.profile.get("ip_country"),
+        "consecutive_payments": len(paid),
+        "variation_id": tx["variation_id"],
+        "store_offer_category": tx["offer_category"],
+        "store_offer_discount_type": tx["offer_type"],
+        "promotional_offer_id": tx["offer_id"] if tx["offer_category"] == "promotional" else None,
+    }
+    if change.event_type in CANCEL_OR_REFUND_TYPES:
+        properties["cancellation_reason"] = tx["cancellation_reason"]
+    if change.event_type in TRIAL_TYPES:
+        properties["trial_duration"] = _trial_duration(tx)
+    if change.event_type in REVENUE_TYPES:
+        first_year = tx["purchased_at"] < chain_start + timedelta(days=365)
+        properties.update(revenue(tx["price_value"], rate, first_year, ctx.small_business, ctx.tax_rate))
+    return properties
+
+
+def _access_level_properties(level: dict[str, Any], tx: dict[str, Any] | None, now: str) -> dict[str, Any]:
+    offer = level["offer"] or {}
+    return {
+        "access_level_id": level["access_level_id"],
+        "is_active": is_active(level, now),
+        "is_lifetime": level["expires_at"] is None,
+        "is_refund": bool(tx and tx["refunded_at"] is not None),
+        "is_in_grace_period": _in_grace(level, now),
+        "will_renew": bool(tx and tx.get("renew_status") and tx["refunded_at"] is None),
+        "activated_at": level["starts_at"],
+        "renewed_at": level["purchased_at"],
+        "expires_at": level["expires_at"],
+        "billing_issue_detected_at": level["billing_issue_detected_at"],
+        "cancellation_reason": level["cancellation_reason"],
+        "store": level["store"],
+        "environment": level["environment"],
+        "vendor_product_id": level["store_product_id"],
+        "base_plan_id": level["store_base_plan_id"],
+        "transaction_id": level["store_transaction_id"],
+        "original_transaction_id": level["store_original_transaction_id"],
+        "purchase_date": level["purchased_at"],
+        "original_purchase_date": level["originally_purchased_at"],
+        "subscription_expires_at": format_datetime(tx.get("expires_at")) if tx else None,
+        "currency": tx["price_currency"] if tx else None,
+        "active_introductory_offer_type": offer.get("type") if offer.get("category") == "introductory" else None,
+        "active_promotional_offer_type": offer.get("type") if offer.get("category") == "promotional" else None,
+        "active_promotional_offer_id": offer.get("id") if offer.get("category") == "promotional" else None,
+        "variation_id": tx["variation_id"] if tx else None,
+        "trial_duration": _trial_duration(tx) if tx else None,
+    }
+
+
+def payload(change: Change, event_id: str, ctx: Context, chain: list[dict[str, Any]], now: datetime,
+            level_transaction: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The webhook body of one event (the contract's outgoing payload)."""
+    profile, device = ctx.profile, ctx.installation or {}
+    private = profile.get("analytics_disabled", False)
+    if change.access_level is not None:
+        properties = _access_level_properties(change.access_level, level_transaction, format_datetime(now))
+    elif change.transaction is not None:
+        properties = _transaction_properties(change, change.transaction, chain, ctx)
+    else:
+        properties = {}
+    properties.update(
+        profile_id=str(profile["id"]),
+        profile_event_id=event_id,
+        profile_has_access_level=ctx.has_access_level,
+        profile_total_revenue_usd=float(profile.get("total_revenue_usd") or 0),
+        event_datetime=format_datetime(change.at),
+    )
+    attributes = profile.get("custom_attributes") or {}
+    return {
+        "profile_id": str(profile["id"]),
+        "customer_user_id": profile.get("customer_user_id"),
+        "idfv": None if private else device.get("idfv"),
+        "idfa": None if private else device.get("idfa"),
+        "advertising_id": None if private else device.get("advertising_id"),
+        "profile_install_datetime": format_datetime(profile.get("created_at")),
+        "user_agent": None if private else device.get("user_agent"),
+        "email": profile.get("email"),
+        "event_type": change.event_type,
+        "event_datetime": format_datetime(change.at),
+        "event_properties": properties,
+        "event_api_version": 1,
+        "profiles_sharing_access_level": [],
+        "attributions": {},
+        "user_attributes": {key: attributes[key] for key in sorted(attributes)},
+        "integration_ids": None,
+    }
+
+
+# Delivery ---------------------------------------------------------------------
+
+SIGNATURE_HEADER = "Subledger-Signature"
+EVENT_ID_HEADER = "Subledger-Event-Id"
+RETRY_FOR = timedelta(hours=24)
+FIRST_RETRY = 10.0  # seconds
+MAX_RETRY = 3600.0
+
+
+def signature(secret: str, timestamp: int, body: bytes) -> str:
+    """``t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>." + body>``, as the README documents."""
+    digest = hmac.new(secret.encode(), str(timestamp).encode() + b"." + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={digest}"
+
+
+def next_attempt(attempts: int, first_attempt_at: datetime, now: datetime, rng: random.Random) -> datetime | None:
+    """When to try again after ``attempts`` failures; None once the retry window is over.
+
+    Exponential backoff with jitter (half fixed, half random), capped at an hour; attempts go on for
+    at least 24 hours after the first one.
+    """
+    if now - first_attempt_at >= RETRY_FOR:
+        return None
+    ceiling = min(MAX_RETRY, FIRST_RETRY * 2 ** (attempts - 1))
+    return now + timedelta(seconds=ceiling / 2 + rng.uniform(0, ceiling / 2))

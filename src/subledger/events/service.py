@@ -1,0 +1,209 @@
+"""Event use cases: emitting into the outbox, the feed, webhook endpoints, dead letters."""
+
+import secrets
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+import httpx
+import orjson
+from sqlalchemy import Connection
+
+from subledger import __version__
+from subledger.catalog import service as catalog_service
+from subledger.core.dates import format_datetime
+from subledger.core.errors import ApiError, bad_request
+from subledger.core.runtime import Runtime
+from subledger.events import repository, rules
+from subledger.events.rules import Change
+
+
+def chain_of(tx: dict[str, Any], ledger: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The transactions of ``tx``'s subscription chain (itself alone for a one-time purchase)."""
+    if tx["purchase_type"] != "subscription":
+        return [tx]
+    key = (tx["store"], tx["store_original_transaction_id"])
+    return [item for item in ledger if (item["store"], item["store_original_transaction_id"]) == key]
+
+
+def emit(conn: Connection, rt: Runtime, profile: dict[str, Any], changes: list[Change],
+         ledger: list[dict[str, Any]], now: datetime) -> None:
+    """Write ``changes`` as events, with a delivery for every endpoint that wants each,
+    in the caller's transaction: they commit with the change or not at all."""
+    if not changes:
+        return
+    small_business, tax_rate = repository.app_revenue_settings(conn, profile["app_id"])
+    moment = format_datetime(now)
+    levels = (profile.get("derived") or {}).get("access_levels", [])
+    context = rules.Context(
+        profile=profile,
+        installation=repository.latest_installation(conn, profile["id"]),
+        has_access_level=any(rules.is_active(level, moment) for level in levels),
+        rates=catalog_service.rates(conn),
+        small_business=small_business,
+        tax_rate=tax_rate,
+    )
+    by_transaction = {(tx["store"], tx["store_transaction_id"]): tx for tx in ledger}
+    endpoints = repository.endpoints_for(conn, profile["app_id"])
+    for change in changes:
+        event_id = uuid4()
+        level = change.access_level
+        level_tx = by_transaction.get((level["store"], level["store_transaction_id"])) if level else None
+        chain = chain_of(change.transaction, ledger) if change.transaction else []
+        body = rules.payload(change, str(event_id), context, chain, now, level_tx)
+        sequence = repository.insert_event(conn, {
+            "id": event_id, "app_id": profile["app_id"], "profile_id": profile["id"],
+            "customer_user_id": profile.get("customer_user_id"), "event_type": change.event_type,
+            "event_datetime": change.at, "payload": body, "created_at": now,
+        })
+        repository.insert_deliveries(conn, [
+            {"id": uuid4(), "event_sequence": sequence, "endpoint_id": endpoint["id"], "profile_id": profile["id"],
+             "status": "pending", "attempts": 0, "next_attempt_at": now, "created_at": now}
+            for endpoint in endpoints
+            if change.event_type in endpoint["event_types"]
+        ])
+
+
+def schedule_expiries(conn: Connection, profile: dict[str, Any], ledger: list[dict[str, Any]]) -> None:
+    """Arm an expiry event for each subscription chain at the time its access runs out."""
+    chains: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for tx in ledger:
+        if tx["purchase_type"] == "subscription":
+            chains.setdefault((tx["store"], tx["store_original_transaction_id"]), []).append(tx)
+    for (store, original_id), chain in chains.items():
+        latest = max(chain, key=lambda tx: (tx["purchased_at"], tx["store_transaction_id"]))
+        due = rules.expiry_of(latest)
+        if due is None:
+            repository.unschedule_expiry(conn, profile["id"], store, original_id)
+        else:
+            repository.schedule_expiry(conn, {"profile_id": profile["id"], "app_id": profile["app_id"],
+                                              "store": store, "store_original_transaction_id": original_id,
+                                              "due_at": due})
+
+
+def fire_due_expiries(rt: Runtime, limit: int = 100) -> int:
+    """Emit ``subscription_expired`` / ``trial_expired`` for chains whose time has passed."""
+    now = rt.clock.now()
+    fired = 0
+    with rt.db.write() as conn:
+        for expiry in repository.due_expiries(conn, now, limit):
+            profile = repository.profile_row(conn, expiry["profile_id"])
+            repository.mark_fired(conn, expiry)
+            if profile is None:
+                continue
+            ledger = repository.profile_transactions(conn, profile["id"])
+            chain = [tx for tx in ledger if (tx["store"], tx["store_original_transaction_id"])
+                     == (expiry["store"], expiry["store_original_transaction_id"])]
+            if not chain:
+                continue
+            latest = max(chain, key=lambda tx: (tx["purchased_at"], tx["store_transaction_id"]))
+            kind = "trial_expired" if rules.is_trial(latest) else "subscription_expired"
+            emit(conn, rt, profile, [Change(kind, expiry["due_at"], latest)], ledger, now)
+            fired += 1
+    return fired
+
+
+# The feed -------------------------------------------------------------------------
+
+
+def feed(rt: Runtime, app_id: UUID, cursor: int | None, limit: int, profile_id: UUID | None,
+         event_types: list[str] | None, since: datetime | None, until: datetime | None) -> dict[str, Any]:
+    with rt.db.read() as conn:
+        rows = repository.event_feed(conn, app_id, cursor, limit, profile_id, event_types, since, until)
+    return {
+        "data": [
+            {"profile_event_id": str(row["id"]), "event_type": row["event_type"],
+             "event_datetime": format_datetime(row["event_datetime"]), "profile_id": str(row["profile_id"]),
+             "customer_user_id": row["customer_user_id"], "created_at": format_datetime(row["created_at"]),
+             "payload": row["payload"]}
+            for row in rows
+        ],
+        "next_cursor": str(rows[-1]["sequence"]) if len(rows) == limit else None,
+    }
+
+
+# Webhook endpoints ------------------------------------------------------------------
+
+
+def _endpoint_out(row: dict[str, Any]) -> dict[str, Any]:
+    return {"endpoint_id": str(row["id"]), "url": row["url"], "event_types": row["event_types"],
+            "has_authorization": row["authorization_header"] is not None, "created_at": format_datetime(row["created_at"])}
+
+
+def deliver(http: httpx.Client, url: str, body: bytes, event_id: str, signing_secret: str,
+            authorization: str | None, now: datetime, timeout: float) -> httpx.Response:
+    """One signed POST of a webhook body."""
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": f"subledger/{__version__}",
+        rules.EVENT_ID_HEADER: event_id,
+        rules.SIGNATURE_HEADER: rules.signature(signing_secret, int(now.timestamp()), body),
+    }
+    if authorization:
+        headers["Authorization"] = authorization
+    return http.post(url, content=body, headers=headers, timeout=timeout)
+
+
+def register_endpoint(rt: Runtime, app_id: UUID, url: str, event_types: list[str] | None,
+                      authorization: str | None, http: httpx.Client | None = None) -> dict[str, Any]:
+    """Save an endpoint after it answers a verification POST ``{}`` with 2xx.
+
+    Returns the endpoint with its signing secret (shown this once; stored sealed).
+    """
+    types = event_types or rules.DEFAULT_TYPES
+    unknown = sorted(set(types) - set(rules.EVENT_TYPES))
+    if unknown:
+        raise bad_request("invalid_enumeration_member", "event_types", f"Unknown event types: {', '.join(unknown)}.")
+    signing_secret = "whsec_" + secrets.token_urlsafe(32)
+    now = rt.clock.now()
+    try:
+        with http or httpx.Client() as client:
+            answer = deliver(client, url, b"{}", "verification", signing_secret, authorization, now, timeout=10)
+    except httpx.HTTPError as exc:
+        raise bad_request("webhook_verification_failed", "url", f"The endpoint could not be reached: {exc}.") from None
+    if not answer.is_success:
+        raise bad_request("webhook_verification_failed", "url",
+                          f"The endpoint answered the verification request with {answer.status_code}.")
+    row = {"id": uuid4(), "app_id": app_id, "url": url, "event_types": types,
+           "authorization_header": rt.sealer.seal(authorization) if authorization else None,
+           "signing_secret": rt.sealer.seal(signing_secret), "created_at": now}
+    with rt.db.write() as conn:
+        repository.insert_endpoint(conn, row)
+    return {**_endpoint_out(row), "signing_secret": signing_secret}
+
+
+def list_endpoints(rt: Runtime, app_id: UUID) -> list[dict[str, Any]]:
+    with rt.db.read() as conn:
+        return [_endpoint_out(row) for row in repository.endpoints_for(conn, app_id)]
+
+
+def delete_endpoint(rt: Runtime, app_id: UUID, endpoint_id: UUID) -> None:
+    with rt.db.write() as conn:
+        if repository.find_endpoint(conn, app_id, endpoint_id) is None:
+            raise ApiError.one(404, "webhook_does_not_exist", None, "Webhook endpoint not found")
+        repository.delete_endpoint(conn, endpoint_id)
+
+
+def list_deliveries(rt: Runtime, app_id: UUID, status: str | None = None, endpoint_id: UUID | None = None,
+                    limit: int = 100) -> list[dict[str, Any]]:
+    """Deliveries, newest first, each with its attempts."""
+    with rt.db.read() as conn:
+        rows = repository.list_deliveries(conn, app_id, status, endpoint_id, limit)
+        attempts: dict[UUID, list] = {}
+        for attempt in repository.attempts_of(conn, [row["id"] for row in rows]):
+            attempts.setdefault(attempt["delivery_id"], []).append({
+                "attempted_at": format_datetime(attempt["attempted_at"]), "status_code": attempt["status_code"],
+                "error": attempt["error"], "duration_ms": attempt["duration_ms"]})
+    return [
+        {"delivery_id": str(row["id"]), "endpoint_id": str(row["endpoint_id"]), "event_id": str(row["event_id"]),
+         "event_type": row["event_type"], "status": row["status"], "attempts": attempts.get(row["id"], []),
+         "next_attempt_at": format_datetime(row["next_attempt_at"]) if row["status"] == "pending" else None,
+         "delivered_at": format_datetime(row["delivered_at"])}
+        for row in rows
+    ]
+
+
+def replay_dead(rt: Runtime, app_id: UUID, delivery_ids: list[UUID] | None = None) -> int:
+    """Queue dead-lettered deliveries again; returns how many."""
+    with rt.db.write() as conn:
+        return repository.replay_dead(conn, app_id, delivery_ids, rt.clock.now())

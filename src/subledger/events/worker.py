@@ -1,0 +1,107 @@
+"""The delivery worker: claims due deliveries from the outbox and POSTs them.
+
+Run as ``subledger worker`` (any number of them, on any machines sharing one
+PostgreSQL), and inside ``subledger serve`` on the embedded database. A claim
+is a lease: a worker that dies mid-delivery loses its claim when the lease
+runs out and another worker sends the event again (at least once).
+"""
+
+import logging
+import random
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from typing import Any
+from uuid import uuid4
+
+import httpx
+import orjson
+
+from subledger.core.runtime import Runtime
+from subledger.events import repository, rules, service
+
+log = logging.getLogger("subledger.worker")
+
+
+class DeliveryWorker:
+    def __init__(self, rt: Runtime, concurrency: int = 8, batch: int = 32, idle_sleep: float = 0.5):
+        self.rt = rt
+        self.batch = batch
+        self.timeout = rt.settings.webhook_timeout_seconds
+        # A claim outlives the slowest delivery, so no other worker sends it meanwhile.
+        self.lease = timedelta(seconds=max(rt.settings.webhook_lease_seconds, self.timeout * 2))
+        self.idle_sleep = idle_sleep
+        self._random = random.Random()
+        self._http = httpx.Client(limits=httpx.Limits(max_connections=concurrency * 2))
+        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="delivery")
+
+    def run_once(self) -> int:
+        """Fire due expiries, then deliver one batch; returns the deliveries attempted."""
+        service.fire_due_expiries(self.rt)
+        now = self.rt.clock.now()
+        with self.rt.db.write() as conn:
+            claimed = repository.claim_due(conn, now, now + self.lease, self.batch)
+        list(self._pool.map(self._attempt, claimed))
+        return len(claimed)
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                if self.run_once() == 0:
+                    stop.wait(self.idle_sleep)
+            except Exception:  # the loop must survive a database restart or a bad row
+                log.exception("delivery loop failed; retrying")
+                stop.wait(5)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        self._http.close()
+
+    def _attempt(self, delivery: dict[str, Any]) -> None:
+        first_attempt_at = delivery["first_attempt_at"] or self.rt.clock.now()
+        body = orjson.dumps(delivery["payload"])
+        started = time.monotonic()
+        status_code, error = None, None
+        try:
+            response = service.deliver(
+                self._http, delivery["url"], body, str(delivery["event_id"]),
+                self.rt.sealer.open(delivery["signing_secret"]),
+                self.rt.sealer.open(delivery["authorization_header"]) if delivery["authorization_header"] else None,
+                self.rt.clock.now(), self.timeout,
+            )
+            status_code = response.status_code
+            if not response.is_success:
+                error = f"HTTP {status_code}"
+        except (httpx.HTTPError, ValueError) as exc:
+            error = f"{type(exc).__name__}: {exc}"[:1024]
+        now = self.rt.clock.now()
+        attempts = delivery["attempts"] + 1
+        if error is None:
+            outcome = {"status": "delivered", "delivered_at": now}
+        else:
+            retry_at = rules.next_attempt(attempts, first_attempt_at, now, self._random)
+            outcome = {"status": "dead"} if retry_at is None else {"next_attempt_at": retry_at}
+        with self.rt.db.write() as conn:
+            repository.record_attempt(conn, {
+                "id": uuid4(), "delivery_id": delivery["id"], "attempted_at": now, "status_code": status_code,
+                "error": error, "duration_ms": int((time.monotonic() - started) * 1000)})
+            repository.finish_delivery(conn, delivery["id"], {
+                "attempts": attempts, "first_attempt_at": first_attempt_at, "last_status_code": status_code,
+                "last_error": error, **outcome})
+
+
+def start_in_background(rt: Runtime) -> tuple[threading.Thread, threading.Event]:
+    """A worker thread for ``serve`` on the embedded database."""
+    stop = threading.Event()
+    worker = DeliveryWorker(rt)
+
+    def loop():
+        try:
+            worker.run(stop)
+        finally:
+            worker.close()
+
+    thread = threading.Thread(target=loop, name="subledger-delivery", daemon=True)
+    thread.start()
+    return thread, stop

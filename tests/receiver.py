@@ -1,0 +1,66 @@
+"""A real webhook receiver on loopback that misbehaves on purpose."""
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class Receiver:
+    """Records every POST; answers each with the next scripted behaviour, then "ok".
+
+    Behaviours: "ok" (200), "fail" (500), "slow" (answers after ``slow_seconds``),
+    "close" (drops the connection without answering).
+    """
+
+    def __init__(self, script: list[str] | None = None, slow_seconds: float = 3.0):
+        self.script = list(script or [])
+        self.slow_seconds = slow_seconds
+        self.received: list[dict] = []  # every request, answered or not
+        self.accepted: list[dict] = []  # the ones answered 2xx
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                request = {"headers": dict(self.headers), "raw": body, "json": json.loads(body or b"null"),
+                           "started": time.monotonic(), "ended": None}
+                with receiver.lock:
+                    receiver.received.append(request)
+                    behaviour = receiver.script.pop(0) if receiver.script else "ok"
+                if behaviour == "close":
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
+                if behaviour == "slow":
+                    time.sleep(receiver.slow_seconds)
+                status = 500 if behaviour == "fail" else 200
+                request["ended"] = time.monotonic()
+                if status == 200:
+                    with receiver.lock:
+                        receiver.accepted.append(request)
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> "Receiver":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def events(self) -> list[dict]:
+        """Bodies of accepted deliveries, verification requests left out."""
+        with self.lock:
+            return [request["json"] for request in self.accepted if request["json"] != {}]

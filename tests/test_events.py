@@ -1,0 +1,268 @@
+"""Events in the outbox, the feed, and webhook delivery to a real receiver on loopback."""
+
+import hashlib
+import hmac
+from datetime import datetime, timedelta
+
+import pytest
+from receiver import Receiver
+from test_purchases_api import T0, T1, T2, one_time, subscription
+
+from subledger.events import service as events_service
+from subledger.events.worker import DeliveryWorker
+
+TRIAL = {"offer": {"category": "introductory", "type": "free_trial", "id": None},
+         "price": {"country": "US", "currency": "USD", "value": 0}}
+WEBHOOK_KEYS = [
+    "profile_id", "customer_user_id", "idfv", "idfa", "advertising_id", "profile_install_datetime", "user_agent",
+    "email", "event_type", "event_datetime", "event_properties", "event_api_version",
+    "profiles_sharing_access_level", "attributions", "user_attributes", "integration_ids",
+]
+
+
+@pytest.fixture
+def shop(api, clock):
+    api.access_level("premium")
+    api.product("monthly", "premium", "P1M")
+    api.product("lifetime", "premium", "lifetime")
+    clock.current = clock.current.replace(year=2025, month=1, day=1, hour=10)
+    return api
+
+
+def feed(api, **params) -> dict:
+    response = api.client.get("/api/admin/v1/events/", params=params, headers=api.headers())
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def types(api, **params) -> list[str]:
+    return [event["event_type"] for event in feed(api, limit=1000, **params)["data"]]
+
+
+def test_every_change_makes_its_events(shop):
+    shop.create("u", email="u@example.com", custom_attributes=[{"key": "level", "value": 3}])
+    shop.set_transaction("u", **subscription(**TRIAL, expires_at="2025-01-08T10:00:00.000000+0000"))
+    shop.set_transaction("u", **subscription(store_transaction_id="tx-2", purchased_at=T1, expires_at=T2))
+    shop.set_transaction("u", **subscription(store_transaction_id="tx-2", purchased_at=T1, expires_at=T2,
+                                             renew_status=False, cancellation_reason="voluntarily_cancelled"))
+    shop.set_transaction("u", **subscription(store_transaction_id="tx-2", purchased_at=T1, expires_at=T2))
+    shop.set_transaction("u", **subscription(store_transaction_id="tx-2", purchased_at=T1, expires_at=T2,
+                                             billing_issue_detected_at=T2,
+                                             grace_period_expires_at="2025-03-08T10:00:00.000000+0000"))
+    shop.set_transaction("u", **subscription(store_transaction_id="tx-2", purchased_at=T1, expires_at=T2,
+                                             refunded_at=T1, cancellation_reason="refund"))
+    shop.set_transaction("u", **one_time())
+    shop.set_transaction("u", **one_time(refunded_at=T1, cancellation_reason="refund"))
+    shop.grant("u", access_level_id="premium")
+    shop.delete("u")
+    assert types(shop) == [
+        "profile_created",
+        "trial_started", "access_level_updated",
+        "trial_converted", "access_level_updated",
+        "subscription_renewal_cancelled", "access_level_updated",
+        "subscription_renewal_reactivated", "access_level_updated",
+        "billing_issue_detected", "entered_grace_period", "access_level_updated",
+        "subscription_refunded", "access_level_updated",
+        "non_subscription_purchase", "access_level_updated",
+        "non_subscription_purchase_refunded", "access_level_updated",
+        "access_level_updated",
+        "profile_deleted",
+    ]
+
+
+def test_resending_a_transaction_makes_no_event(shop):
+    shop.create("u")
+    shop.set_transaction("u", **subscription())
+    before = types(shop)
+    shop.set_transaction("u", **subscription())
+    assert types(shop) == before
+
+
+def test_the_webhook_payload(shop):
+    shop.create("u", email="u@example.com", custom_attributes=[{"key": "level", "value": 3}],
+                installation_meta={"device_id": "d", "idfv": "IDFV", "user_agent": "ua"})
+    shop.set_transaction("u", **subscription(price={"country": "DE", "currency": "EUR", "value": 9.99}))
+    [started] = feed(shop, event_type="subscription_started")["data"]
+    body = started["payload"]
+    assert list(body) == WEBHOOK_KEYS
+    assert body["event_type"] == "subscription_started" and body["event_datetime"] == T0
+    assert body["customer_user_id"] == "u" and body["email"] == "u@example.com"
+    assert (body["idfv"], body["user_agent"], body["idfa"]) == ("IDFV", "ua", None)
+    assert body["user_attributes"] == {"level": 3.0} and body["event_api_version"] == 1
+    props = body["event_properties"]
+    assert props["profile_event_id"] == started["profile_event_id"]
+    assert props["vendor_product_id"] == "monthly" and props["transaction_id"] == "tx-1"
+    assert (props["currency"], props["price_local"], props["price_usd"]) == ("EUR", 9.99, 10.38)
+    assert (props["proceeds_local"], props["net_revenue_local"], props["tax_amount_local"]) == (6.99, 6.99, 0.0)
+    assert props["proceeds_usd"] == 7.27
+    assert props["consecutive_payments"] == 1 and props["profile_has_access_level"] is True
+    assert props["profile_total_revenue_usd"] == 10.38 and props["store_country"] == "DE"
+    [level] = feed(shop, event_type="access_level_updated")["data"]
+    level_props = level["payload"]["event_properties"]
+    assert level_props["access_level_id"] == "premium" and level_props["is_active"] is True
+    assert level_props["will_renew"] is True and level_props["expires_at"] == T1
+
+
+def test_analytics_disabled_profiles_send_no_device_ids(shop):
+    shop.create("u", analytics_disabled=True, installation_meta={"device_id": "d", "idfv": "IDFV", "user_agent": "ua"})
+    body = feed(shop)["data"][0]["payload"]
+    assert (body["idfv"], body["idfa"], body["advertising_id"], body["user_agent"]) == (None, None, None, None)
+
+
+def test_expiry_events_fire_when_the_time_passes(shop, runtime, clock):
+    shop.create("u")
+    shop.set_transaction("u", **subscription())
+    clock.current = clock.current.replace(month=1, day=31)
+    assert events_service.fire_due_expiries(runtime) == 0
+    clock.current = clock.current.replace(month=2, day=1, hour=10)
+    assert events_service.fire_due_expiries(runtime) == 1
+    assert events_service.fire_due_expiries(runtime) == 0
+    [expired] = feed(shop, event_type="subscription_expired")["data"]
+    assert expired["event_datetime"] == T1
+    # A renewal re-arms the chain's expiry at its new end.
+    shop.set_transaction("u", **subscription(store_transaction_id="tx-2", purchased_at=T1, expires_at=T2))
+    clock.current = clock.current.replace(month=3, day=2)
+    assert events_service.fire_due_expiries(runtime) == 1
+    assert len(feed(shop, event_type="subscription_expired")["data"]) == 2
+
+
+def test_the_feed_pages_by_cursor_and_filters(shop):
+    for index in range(5):
+        shop.create(f"u{index}")
+    shop.set_transaction("u0", **subscription())
+    first = feed(shop, limit=2)
+    assert [e["customer_user_id"] for e in first["data"]] == ["u0", "u1"] and first["next_cursor"]
+    second = feed(shop, limit=2, cursor=first["next_cursor"])
+    assert [e["customer_user_id"] for e in second["data"]] == ["u2", "u3"]
+    profile_id = first["data"][0]["profile_id"]
+    assert types(shop, profile_id=profile_id) == ["profile_created", "subscription_started", "access_level_updated"]
+    assert types(shop, event_type=["subscription_started", "access_level_updated"]) == [
+        "subscription_started", "access_level_updated"]
+    assert types(shop, since="2030-01-01T00:00:00Z") == []
+    bad = shop.client.get("/api/admin/v1/events/", params={"cursor": "x"}, headers=shop.headers())
+    assert bad.status_code == 400 and bad.json()["errors"][0]["source"] == "cursor"
+
+
+def _register(api, receiver, **extra):
+    response = api.admin("POST", "/webhooks/", {"url": receiver.url, **extra})
+    assert response.status_code == 201, response.text
+    return response.json()["data"]
+
+
+def _drain(runtime, clock, rounds=200):
+    """Run the worker until nothing is due, moving the clock to each retry."""
+    worker = DeliveryWorker(runtime, concurrency=4)
+    try:
+        for _ in range(rounds):
+            if worker.run_once() == 0:
+                clock.advance(minutes=61)
+                if worker.run_once() == 0:
+                    return
+    finally:
+        worker.close()
+
+
+def test_deliveries_are_signed_and_carry_the_configured_authorization(shop, runtime, clock):
+    with Receiver() as receiver:
+        endpoint = _register(shop, receiver, authorization="Bearer app-secret")
+        assert receiver.received[0]["json"] == {}  # the verification request
+        shop.create("u")
+        shop.set_transaction("u", **subscription())
+        _drain(runtime, clock)
+    delivered = [r for r in receiver.accepted if r["json"] != {}]
+    assert [r["json"]["event_type"] for r in delivered] == ["subscription_started", "access_level_updated"]
+    for request in delivered:
+        headers = {key.lower(): value for key, value in request["headers"].items()}
+        assert headers["authorization"] == "Bearer app-secret"
+        assert headers["subledger-event-id"] == request["json"]["event_properties"]["profile_event_id"]
+        stamp, digest = (part.split("=", 1)[1] for part in headers["subledger-signature"].split(","))
+        expected = hmac.new(endpoint["signing_secret"].encode(), stamp.encode() + b"." + request["raw"],
+                            hashlib.sha256).hexdigest()
+        assert hmac.compare_digest(digest, expected)
+
+
+def test_secrets_are_sealed_at_rest(shop, runtime):
+    with Receiver() as receiver:
+        endpoint = _register(shop, receiver, authorization="Bearer app-secret")
+    with runtime.db.read() as conn:
+        stored = conn.exec_driver_sql("SELECT authorization_header, signing_secret FROM webhook_endpoints").one()
+    assert "app-secret" not in stored[0] and endpoint["signing_secret"] not in stored[1]
+
+
+def test_an_endpoint_that_fails_verification_is_not_saved(shop):
+    with Receiver(script=["fail"]) as receiver:
+        response = shop.admin("POST", "/webhooks/", {"url": receiver.url})
+    assert response.status_code == 400 and response.json()["error_code"] == "webhook_verification_failed"
+    assert shop.admin("GET", "/webhooks/").json()["data"] == []
+    unreachable = shop.admin("POST", "/webhooks/", {"url": "http://127.0.0.1:9/nothing"})
+    assert unreachable.status_code == 400
+
+
+def test_unknown_event_types_are_refused(shop):
+    response = shop.admin("POST", "/webhooks/", {"url": "http://127.0.0.1:9/", "event_types": ["nope"]})
+    assert response.status_code == 400 and response.json()["error_code"] == "invalid_enumeration_member"
+
+
+def test_failures_are_retried_in_order_then_dead_lettered_and_replayed(shop, runtime, clock):
+    with Receiver(script=["ok"] + ["fail", "close", "fail"]) as receiver:
+        _register(shop, receiver)
+        shop.create("u")
+        shop.set_transaction("u", **subscription())
+        _drain(runtime, clock)
+        # after three failures the first event went through, then the next, in order
+        assert [e["event_type"] for e in receiver.events()] == ["subscription_started", "access_level_updated"]
+        attempts = shop.admin("GET", "/deliveries/").json()["data"]
+        assert sorted(len(d["attempts"]) for d in attempts) == [1, 4]
+
+        receiver.script = ["fail"] * 1000
+        shop.set_transaction("u", **subscription(store_transaction_id="tx-2", purchased_at=T1, expires_at=T2))
+        _drain(runtime, clock)
+        dead = shop.admin("GET", "/deliveries/?status=dead").json()["data"]
+        assert {d["event_type"] for d in dead} == {"subscription_renewed", "access_level_updated"}
+        for delivery in dead:  # retried for 24 hours at least, with growing pauses
+            times = [datetime.fromisoformat(a["attempted_at"]) for a in delivery["attempts"]]
+            assert times[-1] - times[0] >= timedelta(hours=24) and len(times) > 10
+
+        receiver.script = []
+        replayed = shop.admin("POST", "/deliveries/replay/", {})
+        assert replayed.json()["data"]["replayed"] == 2
+        _drain(runtime, clock)
+        assert [e["event_type"] for e in receiver.events()][-2:] == ["subscription_renewed", "access_level_updated"]
+        assert shop.admin("GET", "/deliveries/?status=dead").json()["data"] == []
+
+
+def test_a_slow_receiver_times_out_and_is_retried(shop, runtime, clock):
+    runtime.settings.webhook_timeout_seconds = 0.5
+    with Receiver(script=["ok", "slow"], slow_seconds=1.5) as receiver:
+        _register(shop, receiver, event_types=["profile_created"])
+        shop.create("u")
+        _drain(runtime, clock)
+        [delivery] = shop.admin("GET", "/deliveries/").json()["data"]
+    assert delivery["status"] == "delivered" and len(delivery["attempts"]) == 2
+    assert "Timeout" in delivery["attempts"][0]["error"]
+
+
+def test_deliveries_reach_each_profile_in_order_despite_failures(shop, runtime, clock):
+    script = ["ok"] + ["fail", "ok", "close", "ok", "fail", "fail", "ok"] * 10
+    with Receiver(script=script) as receiver:
+        _register(shop, receiver)
+        for user in ("a", "b", "c"):
+            shop.create(user)
+        for index in range(4):
+            for user in ("a", "b", "c"):
+                shop.set_transaction(user, **subscription(
+                    store_transaction_id=f"{user}-{index}", store_original_transaction_id=f"{user}-chain",
+                    purchased_at=(clock.current + timedelta(days=30 * index)).isoformat(),
+                    originally_purchased_at=clock.current.isoformat(),
+                    expires_at=(clock.current + timedelta(days=30 * index + 30)).isoformat()))
+        _drain(runtime, clock)
+        delivered = receiver.events()
+    expected = [e["payload"] for e in feed(shop, limit=1000)["data"] if e["event_type"] != "profile_created"]
+    by_profile = {}
+    for body in delivered:
+        by_profile.setdefault(body["profile_id"], [])
+        if body["event_properties"]["profile_event_id"] not in by_profile[body["profile_id"]]:
+            by_profile[body["profile_id"]].append(body["event_properties"]["profile_event_id"])
+    for profile_id, ids in by_profile.items():
+        assert ids == [b["event_properties"]["profile_event_id"] for b in expected if b["profile_id"] == profile_id]
+    assert sum(len(ids) for ids in by_profile.values()) == len(expected)
