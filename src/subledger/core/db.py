@@ -54,7 +54,7 @@ class Database:
 
     # Migrations -------------------------------------------------------------
 
-    def _alembic_config(self, conn: Connection) -> Config:
+    def alembic_config(self, conn: Connection) -> Config:
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
         config.attributes["connection"] = conn
@@ -62,13 +62,13 @@ class Database:
 
     def migrate(self, revision: str = "head") -> None:
         with self.engine.begin() as conn:
-            command.upgrade(self._alembic_config(conn), revision)
+            command.upgrade(self.alembic_config(conn), revision)
 
     def schema_revision(self) -> tuple[str | None, str]:
         """(the database's revision, the code's head revision)."""
         with self.engine.connect() as conn:
             current = MigrationContext.configure(conn).get_current_revision()
-            head = ScriptDirectory.from_config(self._alembic_config(conn)).get_current_head()
+            head = ScriptDirectory.from_config(self.alembic_config(conn)).get_current_head()
         return current, head
 
     def require_migrated(self) -> None:
