@@ -7,7 +7,6 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Body, Depends, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from subledger.catalog import service
@@ -25,33 +24,33 @@ App = Annotated[UUID, Depends(current_app)]
 @router.get("/access-levels/", summary="List access levels")
 async def list_access_levels(request: Request, app_id: App) -> Response:
     runtime = request.app.state.runtime
-    return JSONResponse({"data": await run_in_threadpool(service.list_access_levels, runtime, app_id)})
+    return JSONResponse({"data": await runtime.read(service.list_access_levels, runtime, app_id)})
 
 
 @router.post("/access-levels/", status_code=201, summary="Create an access level")
 async def create_access_level(request: Request, app_id: App, body: Annotated[AccessLevelIn, Body()]) -> Response:
     runtime = request.app.state.runtime
-    created = await run_in_threadpool(service.create_access_level, runtime, app_id, body)
+    created = await runtime.write(service.create_access_level, runtime, app_id, body)
     return JSONResponse({"data": created}, status_code=201)
 
 
 @router.delete("/access-levels/{access_level_id}/", status_code=204, response_class=Response,
                summary="Delete an access level no product or grant uses")
 async def delete_access_level(request: Request, app_id: App, access_level_id: str) -> Response:
-    await run_in_threadpool(service.delete_access_level, request.app.state.runtime, app_id, access_level_id)
+    await request.app.state.runtime.write(service.delete_access_level, request.app.state.runtime, app_id, access_level_id)
     return Response(status_code=204)
 
 
 @router.get("/products/", summary="List products")
 async def list_products(request: Request, app_id: App) -> Response:
     runtime = request.app.state.runtime
-    return JSONResponse({"data": await run_in_threadpool(service.list_products, runtime, app_id)})
+    return JSONResponse({"data": await runtime.read(service.list_products, runtime, app_id)})
 
 
 @router.post("/products/", status_code=201, summary="Create a product")
 async def create_product(request: Request, app_id: App, body: Annotated[ProductIn, Body()]) -> Response:
     runtime = request.app.state.runtime
-    created = await run_in_threadpool(purchases_service.add_product, runtime, app_id, body)
+    created = await runtime.write(purchases_service.add_product, runtime, app_id, body)
     return JSONResponse({"data": created}, status_code=201)
 
 
@@ -61,5 +60,5 @@ async def delete_product(request: Request, app_id: App, product_id: str) -> Resp
         parsed = UUID(product_id)
     except ValueError:
         raise ApiError.one(404, "product_does_not_exist", None, "Product not found") from None
-    await run_in_threadpool(purchases_service.remove_product, request.app.state.runtime, app_id, parsed)
+    await request.app.state.runtime.write(purchases_service.remove_product, request.app.state.runtime, app_id, parsed)
     return Response(status_code=204)

@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, bindparam, delete, select
 
 from subledger.core.db import upsert
 from subledger.core.tables import access_grants, access_levels, exchange_rates, products
@@ -54,13 +54,16 @@ def insert_product(conn: Connection, values: dict[str, Any]) -> None:
     conn.execute(products.insert().values(values))
 
 
+_PRODUCTS = (
+    select(products)
+    .where(products.c.app_id == bindparam("app_id"))
+    .order_by(products.c.store, products.c.store_product_id, products.c.store_base_plan_id)
+)
+_RATES = select(exchange_rates).order_by(exchange_rates.c.currency)
+
+
 def list_products(conn: Connection, app_id: UUID) -> list[dict[str, Any]]:
-    query = (
-        select(products)
-        .where(products.c.app_id == app_id)
-        .order_by(products.c.store, products.c.store_product_id, products.c.store_base_plan_id)
-    )
-    return [dict(row._mapping) for row in conn.execute(query)]
+    return [dict(row._mapping) for row in conn.execute(_PRODUCTS, {"app_id": app_id})]
 
 
 def product_configured(conn: Connection, app_id: UUID, store: str, store_product_id: str, base_plan: str) -> bool:
@@ -83,8 +86,8 @@ def delete_product(conn: Connection, app_id: UUID, product_id: UUID) -> None:
 
 
 def loaded_rates(conn: Connection) -> list[dict[str, Any]]:
-    return [dict(row._mapping) for row in conn.execute(select(exchange_rates).order_by(exchange_rates.c.currency))]
+    return [dict(row._mapping) for row in conn.execute(_RATES)]
 
 
 def upsert_rates(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    upsert(conn, exchange_rates, rows, keys=["currency"], update={"usd_per_unit": None, "as_of": None})
+    upsert(conn, exchange_rates, rows, keys=["currency"], update=["usd_per_unit", "as_of"])

@@ -4,7 +4,6 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from fastapi import Header, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -41,7 +40,7 @@ class ApiKeyAuth:
         try:
             app_id = authenticator.cached(header)
             if app_id is None:
-                app_id = await run_in_threadpool(authenticator.authenticate, header)
+                app_id = await scope["app"].state.runtime.read(authenticator.authenticate, header)
         except ApiError as error:
             return await error_response(error)(scope, receive, send)
         scope.setdefault("state", {})["app_id"] = app_id

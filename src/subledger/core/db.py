@@ -1,7 +1,9 @@
 """The database: engine set-up for SQLite and PostgreSQL, transactions, migrations."""
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+import threading
+from contextlib import contextmanager, nullcontext
+from functools import lru_cache
 from pathlib import Path
 
 from alembic import command
@@ -31,26 +33,39 @@ class Database:
         self.url = url
         parsed = make_url(url)
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        self._writer = threading.Lock() if self.is_sqlite else nullcontext()
         if self.is_sqlite:
             if parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
             self.engine = create_engine(url, pool_size=20, max_overflow=20, connect_args={"timeout": 30})
             _configure_sqlite(self.engine, sqlite_synchronous)
         else:
-            self.engine = create_engine(url, pool_size=10, max_overflow=30, pool_pre_ping=True)
+            # No pre-ping: it costs a round trip per request; a dropped connection
+            # invalidates the pool on first use instead.
+            self.engine = create_engine(url, pool_size=10, max_overflow=30)
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
-        """One read-write transaction: commits on success, rolls back on any exception."""
-        with self.engine.connect() as conn:
+        """One read-write transaction: commits on success, rolls back on any exception.
+
+        SQLite has one writer at a time; the threads of a process queue for it
+        on a lock (fair and immediate) rather than in SQLite's busy handler,
+        which sleeps and retries and makes latency spike under load.
+        """
+        with self._writer, self.engine.connect() as conn:
             conn.execution_options(sqlite_begin="BEGIN IMMEDIATE")
             with conn.begin():
                 yield conn
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        with self.engine.connect() as conn, conn.begin():
-            yield conn
+        """A read-only transaction. On SQLite each statement reads its own committed
+        snapshot (no BEGIN is sent: it would cost more than most reads)."""
+        with self.engine.connect() as conn:
+            if self.is_sqlite:
+                conn.execution_options(sqlite_begin=None)
+            with conn.begin():
+                yield conn
 
     # Migrations -------------------------------------------------------------
 
@@ -98,19 +113,22 @@ def _configure_sqlite(engine, synchronous: str) -> None:
 
     @event.listens_for(engine, "begin")
     def on_begin(conn):
-        conn.exec_driver_sql(conn.get_execution_options().get("sqlite_begin", "BEGIN"))
+        statement = conn.get_execution_options().get("sqlite_begin", "BEGIN")
+        if statement:
+            conn.exec_driver_sql(statement)
 
 
-def upsert(conn: Connection, table: Table, rows: dict | list[dict], keys: list[str], update: dict) -> None:
-    """INSERT ... ON CONFLICT (keys) DO UPDATE, in the dialect at hand.
-
-    ``update`` maps columns to values; a value of None for a column means "the
-    value the row would have been inserted with".
-    """
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+@lru_cache(maxsize=64)
+def _upsert_statement(dialect_name: str, table: Table, keys: tuple[str, ...], update: tuple[str, ...]):
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
     statement = dialect.insert(table)
-    statement = statement.on_conflict_do_update(
+    return statement.on_conflict_do_update(
         index_elements=[table.c[key] for key in keys],
-        set_={column: statement.excluded[column] if value is None else value for column, value in update.items()},
+        set_={column: statement.excluded[column] for column in update},
     )
-    conn.execute(statement, rows)
+
+
+def upsert(conn: Connection, table: Table, rows: dict | list[dict], keys: list[str], update: list[str]) -> None:
+    """INSERT ... ON CONFLICT (keys) DO UPDATE SET the ``update`` columns to the new row's values,
+    in the dialect at hand (the statement is built once per shape)."""
+    conn.execute(_upsert_statement(conn.dialect.name, table, tuple(keys), tuple(update)), rows)

@@ -1,11 +1,17 @@
 """What a running subledger holds once per process, handed to every service call."""
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
+
+from starlette.concurrency import run_in_threadpool
 
 from subledger.config import Settings
 from subledger.core.clock import Clock, ResponseTimestamps, SystemClock
 from subledger.core.db import Database
 from subledger.core.secrets import Sealer
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -21,6 +27,21 @@ class Runtime:
             self.timestamps = ResponseTimestamps(self.clock)
         if self.sealer is None:
             self.sealer = Sealer.from_settings(self.settings.secret_key, self.settings.data_dir)
+
+    async def read(self, function: Callable[..., T], *args) -> T:
+        """Run a read-only use case for an endpoint.
+
+        SQLite reads (WAL mode) never wait for a lock and take tens of
+        microseconds, less than handing them to a thread costs, so they run on
+        the event loop; everything else runs in the thread pool.
+        """
+        if self.db.is_sqlite:
+            return function(*args)
+        return await run_in_threadpool(function, *args)
+
+    async def write(self, function: Callable[..., T], *args) -> T:
+        """Run a use case that writes: always in the thread pool (it may wait for a lock)."""
+        return await run_in_threadpool(function, *args)
 
     @classmethod
     def from_settings(cls, settings: Settings, clock: Clock | None = None) -> "Runtime":

@@ -5,7 +5,6 @@ from typing import Annotated, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Body, Depends, Query, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from subledger.core.addressing import current_app
@@ -49,8 +48,7 @@ async def list_events(
 ) -> Response:
     if cursor is not None and not cursor.isdigit():
         raise bad_request("validation_error", "cursor", "Not a cursor this feed issued.")
-    result = await run_in_threadpool(
-        service.feed, request.app.state.runtime, app_id, int(cursor) if cursor else None, limit,
+    result = await request.app.state.runtime.read(service.feed, request.app.state.runtime, app_id, int(cursor) if cursor else None, limit,
         _uuid("profile_id", profile_id), event_type, _when("since", since), _when("until", until),
     )
     return JSONResponse(result)
@@ -59,13 +57,12 @@ async def list_events(
 @router.get("/webhooks/", summary="List webhook endpoints")
 async def list_webhooks(request: Request, app_id: App) -> Response:
     runtime = request.app.state.runtime
-    return JSONResponse({"data": await run_in_threadpool(service.list_endpoints, runtime, app_id)})
+    return JSONResponse({"data": await runtime.read(service.list_endpoints, runtime, app_id)})
 
 
 @router.post("/webhooks/", status_code=201, summary="Register a webhook endpoint (verified with a POST {})")
 async def create_webhook(request: Request, app_id: App, body: Annotated[EndpointIn, Body()]) -> Response:
-    created = await run_in_threadpool(
-        service.register_endpoint, request.app.state.runtime, app_id, str(body.url), body.event_types,
+    created = await request.app.state.runtime.write(service.register_endpoint, request.app.state.runtime, app_id, str(body.url), body.event_types,
         body.authorization,
     )
     return JSONResponse({"data": created}, status_code=201)
@@ -74,7 +71,7 @@ async def create_webhook(request: Request, app_id: App, body: Annotated[Endpoint
 @router.delete("/webhooks/{endpoint_id}/", status_code=204, response_class=Response, summary="Remove an endpoint")
 async def delete_webhook(request: Request, app_id: App, endpoint_id: str) -> Response:
     parsed = _uuid("endpoint_id", endpoint_id)
-    await run_in_threadpool(service.delete_endpoint, request.app.state.runtime, app_id, parsed)
+    await request.app.state.runtime.write(service.delete_endpoint, request.app.state.runtime, app_id, parsed)
     return Response(status_code=204)
 
 
@@ -86,7 +83,7 @@ async def list_deliveries(
     endpoint_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Response:
-    rows = await run_in_threadpool(service.list_deliveries, request.app.state.runtime, app_id, status,
+    rows = await request.app.state.runtime.read(service.list_deliveries, request.app.state.runtime, app_id, status,
                                    _uuid("endpoint_id", endpoint_id), limit)
     return JSONResponse({"data": rows})
 
@@ -94,7 +91,7 @@ async def list_deliveries(
 @router.post("/deliveries/replay/", summary="Queue dead-lettered deliveries again")
 async def replay(request: Request, app_id: App, body: Annotated[ReplayIn | None, Body()] = None) -> Response:
     ids = body.delivery_ids if body else None
-    count = await run_in_threadpool(service.replay_dead, request.app.state.runtime, app_id, ids)
+    count = await request.app.state.runtime.write(service.replay_dead, request.app.state.runtime, app_id, ids)
     return JSONResponse({"data": {"replayed": count}})
 
 

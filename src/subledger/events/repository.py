@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, and_, delete, exists, func, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, exists, func, or_, select, update
 from sqlalchemy.orm import aliased
 
 from subledger.core.db import upsert
@@ -21,29 +21,40 @@ from subledger.core.tables import (
 )
 
 
+_REVENUE_SETTINGS = select(apps.c.small_business, apps.c.tax_rate).where(apps.c.id == bindparam("app_id"))
+_LATEST_INSTALLATION = (
+    select(installations)
+    .where(installations.c.profile_id == bindparam("profile_id"))
+    .order_by(installations.c.updated_at.desc(), installations.c.device_id)
+    .limit(1)
+)
+_ENDPOINTS = (
+    select(webhook_endpoints)
+    .where(webhook_endpoints.c.app_id == bindparam("app_id"))
+    .order_by(webhook_endpoints.c.created_at)
+)
+
+
 def app_revenue_settings(conn: Connection, app_id: UUID) -> tuple[bool, Any]:
-    row = conn.execute(select(apps.c.small_business, apps.c.tax_rate).where(apps.c.id == app_id)).one()
+    row = conn.execute(_REVENUE_SETTINGS, {"app_id": app_id}).one()
     return row.small_business, row.tax_rate
 
 
 def latest_installation(conn: Connection, profile_id: UUID) -> dict[str, Any] | None:
-    row = conn.execute(
-        select(installations)
-        .where(installations.c.profile_id == profile_id)
-        .order_by(installations.c.updated_at.desc(), installations.c.device_id)
-        .limit(1)
-    ).first()
+    row = conn.execute(_LATEST_INSTALLATION, {"profile_id": profile_id}).first()
     return dict(row._mapping) if row else None
+
+
+_INSERT_EVENT = events.insert().returning(events.c.sequence)
 
 
 def insert_event(conn: Connection, values: dict[str, Any]) -> int:
     """Insert an event; returns its sequence number."""
-    return conn.execute(events.insert().values(values).returning(events.c.sequence)).scalar_one()
+    return conn.execute(_INSERT_EVENT, values).scalar_one()
 
 
 def endpoints_for(conn: Connection, app_id: UUID) -> list[dict[str, Any]]:
-    query = select(webhook_endpoints).where(webhook_endpoints.c.app_id == app_id).order_by(webhook_endpoints.c.created_at)
-    return [dict(row._mapping) for row in conn.execute(query)]
+    return [dict(row._mapping) for row in conn.execute(_ENDPOINTS, {"app_id": app_id})]
 
 
 def insert_deliveries(conn: Connection, rows: list[dict[str, Any]]) -> None:
@@ -132,7 +143,7 @@ def claim_due(conn: Connection, now: datetime, until: datetime, limit: int) -> l
 
 
 def record_attempt(conn: Connection, values: dict[str, Any]) -> None:
-    conn.execute(delivery_attempts.insert().values(values))
+    conn.execute(delivery_attempts.insert(), values)
 
 
 def finish_delivery(conn: Connection, delivery_id: UUID, values: dict[str, Any]) -> None:
@@ -185,19 +196,19 @@ def count_by_status(conn: Connection) -> dict[str, int]:
 # Scheduled expiries ---------------------------------------------------------------
 
 
+_EXPIRY_OF_CHAIN = select(scheduled_expiries.c.due_at).where(
+    scheduled_expiries.c.profile_id == bindparam("profile_id"),
+    scheduled_expiries.c.store == bindparam("store"),
+    scheduled_expiries.c.store_original_transaction_id == bindparam("store_original_transaction_id"),
+)
+
+
 def schedule_expiry(conn: Connection, values: dict[str, Any]) -> None:
     """Set a chain's expiry; a changed due time re-arms it."""
-    existing = conn.execute(
-        select(scheduled_expiries.c.due_at).where(
-            scheduled_expiries.c.profile_id == values["profile_id"],
-            scheduled_expiries.c.store == values["store"],
-            scheduled_expiries.c.store_original_transaction_id == values["store_original_transaction_id"],
-        )
-    ).scalar_one_or_none()
+    existing = conn.execute(_EXPIRY_OF_CHAIN, values).scalar_one_or_none()
     if existing != values["due_at"]:
         upsert(conn, scheduled_expiries, {**values, "fired": False},
-               keys=["profile_id", "store", "store_original_transaction_id"],
-               update={"due_at": None, "fired": None})
+               keys=["profile_id", "store", "store_original_transaction_id"], update=["due_at", "fired"])
 
 
 def unschedule_expiry(conn: Connection, profile_id: UUID, store: str, original_id: str) -> None:

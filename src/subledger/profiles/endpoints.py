@@ -4,7 +4,6 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Body, Depends, Header, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from subledger.core.addressing import ProfileRef, current_app, customer_user_id_header, profile_ref
@@ -34,13 +33,13 @@ async def create_profile(
         raise bad_request("base_error", NON_FIELD, "The adapty-customer-user-id header is required to create a profile.")
     fields = body or ProfileFields()
     runtime = request.app.state.runtime
-    result = await run_in_threadpool(service.create_profile, runtime, app_id, cuid, fields, header_text(platform))
+    result = await runtime.write(service.create_profile, runtime, app_id, cuid, fields, header_text(platform))
     return JSONResponse(result)
 
 
 @router.get("/profile/", response_model=ProfileEnvelope, summary="Get a profile")
 async def get_profile(request: Request, app_id: App, ref: Ref) -> Response:
-    result = await run_in_threadpool(service.get_profile, request.app.state.runtime, app_id, ref)
+    result = await request.app.state.runtime.read(service.get_profile, request.app.state.runtime, app_id, ref)
     return JSONResponse(result)
 
 
@@ -50,11 +49,11 @@ async def update_profile(
 ) -> Response:
     fields = body or ProfileFields()
     runtime = request.app.state.runtime
-    result = await run_in_threadpool(service.update_profile, runtime, app_id, ref, fields, header_text(platform))
+    result = await runtime.write(service.update_profile, runtime, app_id, ref, fields, header_text(platform))
     return JSONResponse(result)
 
 
 @router.delete("/profile/", status_code=204, response_class=Response, summary="Delete a profile and all its data")
 async def delete_profile(request: Request, app_id: App, ref: Ref) -> Response:
-    await run_in_threadpool(service.delete_profile, request.app.state.runtime, app_id, ref)
+    await request.app.state.runtime.write(service.delete_profile, request.app.state.runtime, app_id, ref)
     return Response(status_code=204)

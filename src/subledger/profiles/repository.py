@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, bindparam, delete, select, update
 
 from subledger.core.db import upsert
 from subledger.core.tables import installations, profiles
@@ -13,7 +13,20 @@ INSTALLATION_FIELDS = [c.name for c in installations.c if c.name not in {"profil
 
 
 def insert_profile(conn: Connection, values: dict[str, Any]) -> None:
-    conn.execute(profiles.insert().values(values))
+    conn.execute(profiles.insert(), values)
+
+
+# The hottest queries, built once: (by profile_id?, for update?) -> statement.
+_BY_ID = select(profiles).where(profiles.c.app_id == bindparam("app_id"), profiles.c.id == bindparam("key"))
+_BY_CUID = select(profiles).where(
+    profiles.c.app_id == bindparam("app_id"), profiles.c.customer_user_id == bindparam("key")
+)
+_FIND = {
+    (True, False): _BY_ID,
+    (True, True): _BY_ID.with_for_update(),
+    (False, False): _BY_CUID,
+    (False, True): _BY_CUID.with_for_update(),
+}
 
 
 def find_profile(
@@ -24,14 +37,9 @@ def find_profile(
     for_update: bool = False,
 ) -> dict[str, Any] | None:
     """The app's profile with this id (preferred) or customer_user_id; None when absent."""
-    query = select(profiles).where(profiles.c.app_id == app_id)
-    if profile_id is not None:
-        query = query.where(profiles.c.id == profile_id)
-    else:
-        query = query.where(profiles.c.customer_user_id == customer_user_id)
-    if for_update:
-        query = query.with_for_update()
-    row = conn.execute(query).first()
+    by_id = profile_id is not None
+    key = profile_id if by_id else customer_user_id
+    row = conn.execute(_FIND[by_id, for_update], {"app_id": app_id, "key": key}).first()
     return dict(row._mapping) if row else None
 
 
@@ -54,7 +62,7 @@ def upsert_installation(conn: Connection, profile_id: UUID, values: dict[str, An
         installations,
         {**row, "profile_id": profile_id, "created_at": now, "updated_at": now},
         keys=["profile_id", "device_id"],
-        update={**dict.fromkeys(field for field in INSTALLATION_FIELDS if field != "device_id"), "updated_at": now},
+        update=[field for field in INSTALLATION_FIELDS if field != "device_id"] + ["updated_at"],
     )
 
 

@@ -3,46 +3,51 @@
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from subledger.core.tables import access_grants, profiles, transactions
 
 
 def find_transaction(conn: Connection, app_id: UUID, store: str, store_transaction_id: str) -> dict[str, Any] | None:
-    row = conn.execute(
-        select(transactions).where(
-            transactions.c.app_id == app_id,
-            transactions.c.store == store,
-            transactions.c.store_transaction_id == store_transaction_id,
-        )
-    ).first()
+    params = {"app_id": app_id, "store": store, "store_transaction_id": store_transaction_id}
+    row = conn.execute(_FIND_TRANSACTION, params).first()
     return dict(row._mapping) if row else None
 
 
 def insert_transaction(conn: Connection, values: dict[str, Any]) -> None:
-    conn.execute(transactions.insert().values(values))
+    conn.execute(transactions.insert(), values)
 
 
 def update_transaction(conn: Connection, transaction_id: UUID, values: dict[str, Any]) -> None:
     conn.execute(update(transactions).where(transactions.c.id == transaction_id).values(values))
 
 
+_PROFILE_TRANSACTIONS = select(transactions).where(transactions.c.profile_id == bindparam("profile_id"))
+_PROFILE_GRANTS = select(access_grants).where(access_grants.c.profile_id == bindparam("profile_id"))
+_FIND_TRANSACTION = select(transactions).where(
+    transactions.c.app_id == bindparam("app_id"),
+    transactions.c.store == bindparam("store"),
+    transactions.c.store_transaction_id == bindparam("store_transaction_id"),
+)
+
+
 def profile_transactions(conn: Connection, profile_id: UUID) -> list[dict[str, Any]]:
-    query = select(transactions).where(transactions.c.profile_id == profile_id)
-    return [dict(row._mapping) for row in conn.execute(query)]
+    return [dict(row._mapping) for row in conn.execute(_PROFILE_TRANSACTIONS, {"profile_id": profile_id})]
 
 
 def insert_grant(conn: Connection, values: dict[str, Any]) -> None:
-    conn.execute(access_grants.insert().values(values))
+    conn.execute(access_grants.insert(), values)
 
 
 def profile_grants(conn: Connection, profile_id: UUID) -> list[dict[str, Any]]:
-    query = select(access_grants).where(access_grants.c.profile_id == profile_id)
-    return [dict(row._mapping) for row in conn.execute(query)]
+    return [dict(row._mapping) for row in conn.execute(_PROFILE_GRANTS, {"profile_id": profile_id})]
+
+
+_UPDATE_PROFILE = update(profiles).where(profiles.c.id == bindparam("profile_key"))
 
 
 def store_derived(conn: Connection, profile_id: UUID, values: dict[str, Any]) -> None:
-    conn.execute(update(profiles).where(profiles.c.id == profile_id).values(values))
+    conn.execute(_UPDATE_PROFILE, {"profile_key": profile_id, **values})
 
 
 def profiles_buying(conn: Connection, app_id: UUID, store: str, store_product_id: str) -> list[UUID]:
