@@ -86,3 +86,22 @@ def test_keys_are_stored_hashed(runtime, api):
     [(key_hash, prefix)] = stored
     assert api.secret not in key_hash and len(key_hash) == 64
     assert api.secret.startswith(prefix) and len(prefix) < len(api.secret) // 2
+
+
+def test_an_apps_rate_limit_answers_429_with_retry_after(runtime, client, api, clock):
+    apps_service.configure(runtime.db, uuid.UUID(api.app_id), rate_limit=2)
+    other = new_app(runtime, client, "Unlimited")
+    clock.advance(seconds=runtime.settings.api_key_cache_seconds + 1)  # the new limit is seen
+    statuses = [api.get("nobody").status_code for _ in range(6)]
+    assert statuses == [404, 404, 404, 404, 429, 429]  # a burst of twice the rate, then throttled
+    throttled = api.get("nobody")
+    assert throttled.json() == {
+        "errors": [{"source": "non_field_errors", "errors": ["Request was throttled. Expected available in 1 seconds."]}],
+        "error_code": "rate_limited", "status_code": 429}
+    assert throttled.headers["Retry-After"] == "1"
+    assert other.get("nobody").status_code == 404  # other apps are not affected
+    clock.advance(seconds=1)
+    assert [api.get("nobody").status_code for _ in range(3)] == [404, 404, 429]
+    apps_service.configure(runtime.db, uuid.UUID(api.app_id), rate_limit=apps_service.UNLIMITED)
+    clock.advance(seconds=runtime.settings.api_key_cache_seconds + 1)
+    assert all(api.get("nobody").status_code == 404 for _ in range(20))

@@ -40,6 +40,8 @@ CASES = [
      "price.country"),
     (subscription(price={"country": "US", "currency": "USD", "value": -1}), "base_error", "price.value"),
     (subscription(price={"country": "US", "currency": "USD", "value": "9.99"}), "base_error", "price.value"),
+    (subscription(price={"country": "US", "currency": "USD", "value": 1e30}), "base_error", "price.value"),
+    (subscription(price={"country": "US", "currency": "USD", "value": 10**40}), "base_error", "price.value"),
     (subscription(price={"country": "US", "currency": "USD"}), "base_error", "price.value"),
     (subscription(price=None), "base_error", "price"),
     (subscription(purchased_at="2025-01-01T10:00:00"), "datetime", "purchased_at"),

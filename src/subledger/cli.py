@@ -230,12 +230,14 @@ def verify(app_id: UUID | None, fix: bool) -> None:
 @click.option("--small-business/--no-small-business", default=None,
               help="The stores take 15% instead of 30% (App Store / Play small business programmes).")
 @click.option("--tax-rate", type=click.FloatRange(0, 1), default=None, help="Sales tax included in prices, e.g. 0.2.")
-def apps_configure(app_id: UUID, small_business: bool | None, tax_rate: float | None) -> None:
-    """Set how event revenue figures (proceeds, net revenue, tax) are computed."""
+@click.option("--rate-limit", type=click.IntRange(0), default=None,
+              help="Requests per second per server process (bursts of twice that); 0 removes the limit.")
+def apps_configure(app_id: UUID, small_business: bool | None, tax_rate: float | None, rate_limit: int | None) -> None:
+    """Set how event revenue figures (proceeds, net revenue, tax) are computed, and the rate limit."""
     runtime = _runtime()
     try:
         _echo_json(apps_service.configure(runtime.db, app_id, small_business,
-                                          None if tax_rate is None else Decimal(str(tax_rate))))
+                                          None if tax_rate is None else Decimal(str(tax_rate)), rate_limit))
     except apps_service.AppNotFound:
         raise click.ClickException(f"no app with id {app_id}") from None
 

@@ -54,11 +54,11 @@ def list_apps(conn: Connection) -> list[dict]:
     return [dict(row._mapping) for row in conn.execute(query)]
 
 
-def active_key(conn: Connection, key_hash: str) -> tuple[UUID, str] | None:
-    """(app_id, stored hash) of the unrevoked key with this hash."""
+def active_key(conn: Connection, key_hash: str) -> tuple[UUID, str, int | None] | None:
+    """(app_id, stored hash, the app's rate limit) of the unrevoked key with this hash."""
     row = conn.execute(
-        select(api_keys.c.app_id, api_keys.c.key_hash).where(
-            api_keys.c.key_hash == key_hash, api_keys.c.revoked_at.is_(None)
-        )
+        select(api_keys.c.app_id, api_keys.c.key_hash, apps.c.rate_limit)
+        .join(apps, apps.c.id == api_keys.c.app_id)
+        .where(api_keys.c.key_hash == key_hash, api_keys.c.revoked_at.is_(None))
     ).first()
-    return (row.app_id, row.key_hash) if row else None
+    return (row.app_id, row.key_hash, row.rate_limit) if row else None

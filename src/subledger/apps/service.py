@@ -50,17 +50,25 @@ def rotate_key(db: Database, app_id: UUID, now: datetime) -> dict:
     return {"app_id": str(app_id), "secret_api_key": secret, "revoked_keys": revoked}
 
 
-def configure(db: Database, app_id: UUID, small_business: bool | None, tax_rate) -> dict:
-    """Set the app's revenue settings; None leaves a setting as it is."""
+UNLIMITED = 0  # configure(rate_limit=UNLIMITED) removes the limit
+
+
+def configure(db: Database, app_id: UUID, small_business: bool | None = None, tax_rate=None,
+              rate_limit: int | None = None) -> dict:
+    """Set the app's revenue settings and rate limit; None leaves a setting as it is."""
     with db.write() as conn:
         if not repository.app_exists(conn, app_id):
             raise AppNotFound(str(app_id))
         changes = {key: value for key, value in
-                   {"small_business": small_business, "tax_rate": tax_rate}.items() if value is not None}
+                   {"small_business": small_business, "tax_rate": tax_rate, "rate_limit": rate_limit}.items()
+                   if value is not None}
+        if rate_limit == UNLIMITED:
+            changes["rate_limit"] = None
         if changes:
             repository.update_app(conn, app_id, changes)
         row = repository.find_app(conn, app_id)
-    return {"app_id": str(app_id), "small_business": row["small_business"], "tax_rate": str(row["tax_rate"])}
+    return {"app_id": str(app_id), "small_business": row["small_business"], "tax_rate": str(row["tax_rate"]),
+            "rate_limit": row["rate_limit"]}
 
 
 class Authenticator:
@@ -75,23 +83,31 @@ class Authenticator:
         self._db = db
         self._clock = clock
         self._ttl = timedelta(seconds=ttl_seconds)
-        self._known: dict[str, tuple[UUID, datetime]] = {}
+        self._known: dict[str, tuple[UUID, int | None, datetime]] = {}
         self._lock = threading.Lock()
+        self._limiter = rules.RateLimiter()
 
-    def cached(self, header: str | None) -> UUID | None:
-        """The app of a key seen within the TTL, without I/O; None when unknown."""
+    def cached(self, header: str | None) -> tuple[UUID, int | None] | None:
+        """(app, rate limit) of a key seen within the TTL, without I/O; None when unknown."""
         key_hash = rules.hash_secret(rules.secret_from_header(header))
         entry = self._known.get(key_hash)
-        if entry and entry[1] > self._clock.now():
-            return entry[0]
+        if entry and entry[2] > self._clock.now():
+            return entry[0], entry[1]
         return None
 
-    def authenticate(self, header: str | None) -> UUID:
+    def authenticate(self, header: str | None) -> tuple[UUID, int | None]:
+        """(app, rate limit) of the key in the header; the contract's 401 otherwise."""
         key_hash = rules.hash_secret(rules.secret_from_header(header))
         with self._db.read() as conn:
             found = repository.active_key(conn, key_hash)
         if found is None or not hmac.compare_digest(found[1], key_hash):
             raise rules.invalid_key()
         with self._lock:
-            self._known[key_hash] = (found[0], self._clock.now() + self._ttl)
-        return found[0]
+            self._known[key_hash] = (found[0], found[2], self._clock.now() + self._ttl)
+        return found[0], found[2]
+
+    def admit(self, app_id: UUID, rate_limit: int | None) -> None:
+        """Take one request from the app's rate; the contract's 429 when it is used up."""
+        wait = self._limiter.retry_after(app_id, rate_limit, self._clock.now().timestamp())
+        if wait:
+            raise rules.throttled(wait)

@@ -25,8 +25,8 @@ class ApiKeyAuth:
     """ASGI middleware: every API request carries an app's key, checked before anything else.
 
     Runs ahead of routing and body parsing, so a request without a valid key
-    learns nothing about paths or validation. The app's id lands in
-    ``request.state.app_id``.
+    learns nothing about paths or validation, and applies the app's rate
+    limit. The app's id lands in ``request.state.app_id``.
     """
 
     def __init__(self, app: ASGIApp):
@@ -38,9 +38,11 @@ class ApiKeyAuth:
         authenticator = scope["app"].state.authenticator
         header = header_text(Headers(scope=scope).get("authorization"))
         try:
-            app_id = authenticator.cached(header)
-            if app_id is None:
-                app_id = await scope["app"].state.runtime.read(authenticator.authenticate, header)
+            known = authenticator.cached(header)
+            if known is None:
+                known = await scope["app"].state.runtime.read(authenticator.authenticate, header)
+            app_id, rate_limit = known
+            authenticator.admit(app_id, rate_limit)
         except ApiError as error:
             return await error_response(error)(scope, receive, send)
         scope.setdefault("state", {})["app_id"] = app_id

@@ -80,6 +80,8 @@ apps = Table(
     Column("small_business", Boolean, nullable=False, server_default=false()),
     # Sales tax (VAT) included in prices, as a fraction: 0.2 for 20%.
     Column("tax_rate", Money, nullable=False, server_default=text("0")),
+    # Requests per second each server process accepts for the app; None: no limit.
+    Column("rate_limit", Integer),
 )
 
 api_keys = Table(

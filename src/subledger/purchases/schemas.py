@@ -34,10 +34,10 @@ def _amount(value: Any) -> Decimal:
         raise PydanticCustomError("base_error", "A valid number is required.")
     if isinstance(value, float) and not math.isfinite(value):
         raise PydanticCustomError("base_error", "A finite number is required.")
-    amount = Decimal(str(value)).quantize(MICRO, rounding=ROUND_HALF_EVEN)
+    amount = Decimal(str(value))
     if amount < 0 or amount >= MAX_PRICE:
         raise PydanticCustomError("base_error", "The price must be zero or more, and less than 10^12.")
-    return amount
+    return amount.quantize(MICRO, rounding=ROUND_HALF_EVEN)
 
 
 Amount = Annotated[Decimal, PlainValidator(_amount), WithJsonSchema({"type": "number", "minimum": 0})]
