@@ -198,6 +198,11 @@ def test_an_endpoint_that_fails_verification_is_not_saved(shop):
     assert unreachable.status_code == 400
 
 
+def test_an_authorization_value_that_cannot_be_a_header_is_refused(shop):
+    response = shop.admin("POST", "/webhooks/", {"url": "http://127.0.0.1:9/", "authorization": "Bearer \u00e9\n"})
+    assert response.status_code == 400 and response.json()["errors"][0]["source"] == "authorization"
+
+
 def test_unknown_event_types_are_refused(shop):
     response = shop.admin("POST", "/webhooks/", {"url": "http://127.0.0.1:9/", "event_types": ["nope"]})
     assert response.status_code == 400 and response.json()["error_code"] == "invalid_enumeration_member"

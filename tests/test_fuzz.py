@@ -1,10 +1,15 @@
 """Fuzz the API from its own OpenAPI document: no 500, and a rejected request changes nothing."""
 
+import os
+
 import schemathesis
 from conftest import db_snapshot, new_app
 from hypothesis import HealthCheck, given, settings
 
 from subledger.app import create_app
+
+DEFAULT_EXAMPLES = 15
+EXAMPLES = int(os.environ.get("SUBLEDGER_FUZZ_EXAMPLES", DEFAULT_EXAMPLES))
 
 
 def test_no_generated_request_breaks_the_server_or_half_applies(runtime, client):
@@ -12,16 +17,22 @@ def test_no_generated_request_breaks_the_server_or_half_applies(runtime, client)
     api.create("known-user", custom_attributes=[{"key": "level", "value": 1}])
     api.access_level("premium")
     schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(runtime))
-    operations = [result.ok() for result in schema.get_all_operations()]
+    # Registering a webhook makes an outgoing request to the generated URL: never fuzzed.
+    operations = [operation for operation in (result.ok() for result in schema.get_all_operations())
+                  if (operation.method.upper(), operation.path) != ("POST", "/api/admin/v1/webhooks/")]
     assert len(operations) >= 10
 
     for operation in operations:
         @given(case=operation.as_strategy())
-        @settings(max_examples=15, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+        # Derandomized: CI sees the same examples every run; SUBLEDGER_FUZZ_EXAMPLES explores further.
+        @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=EXAMPLES == DEFAULT_EXAMPLES,
+                  suppress_health_check=list(HealthCheck))
         def check(case):
             before = db_snapshot(runtime)
-            headers = {"adapty-customer-user-id": "known-user", **(case.headers or {}),
-                       "Authorization": f"Api-Key {api.secret}"}
+            # The HTTP client sends only ASCII header values; non-ASCII ids are tested in test_profiles_api.
+            generated = {name: value for name, value in (case.headers or {}).items() if value.isascii()}
+            headers = {"adapty-customer-user-id": "known-user", **generated, "Authorization": f"Api-Key {api.secret}"}
+            case.headers = {}
             response = case.call(headers=headers)
             assert response.status_code < 500, (case.method, case.path, response.text)
             if response.status_code >= 400:

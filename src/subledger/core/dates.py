@@ -23,7 +23,9 @@ def format_datetime(moment: datetime | None) -> str | None:
 
 
 def parse_datetime(value: Any) -> datetime:
-    """An ISO 8601 date-time with an offset, converted to UTC."""
+    """An ISO 8601 date-time with an offset (or an aware datetime), converted to UTC."""
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(UTC)
     if not isinstance(value, str) or not _DATETIME.fullmatch(value):
         raise PydanticCustomError(
             "datetime",
@@ -37,6 +39,8 @@ def parse_datetime(value: Any) -> datetime:
 
 
 def parse_date(value: Any) -> date:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
     if not isinstance(value, str) or not _DATE.fullmatch(value):
         raise PydanticCustomError("datetime", "Date has wrong format. Use YYYY-MM-DD.")
     try:

@@ -100,7 +100,8 @@ class RequestShape:
             return await self.app(scope, receive, send)
         scope = {**scope, "headers": _json_content_type(scope["headers"])}
         if not scope["path"].endswith("/"):
-            scope.update(path=scope["path"] + "/", raw_path=None)
+            raw_path = scope.get("raw_path")
+            scope.update(path=scope["path"] + "/", raw_path=raw_path + b"/" if raw_path else None)
 
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):

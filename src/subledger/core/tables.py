@@ -232,6 +232,13 @@ access_grants = Table(
     # A grant opens [starts_at, expires_at); a revocation closes the level at starts_at.
     Column("starts_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime),
+    # What the grant stands for, when the caller names it (legacy API); else store "adapty".
+    Column("store", String(255)),
+    Column("store_product_id", String(255)),
+    Column("store_base_plan_id", String(255)),
+    Column("store_transaction_id", String(255)),
+    Column("store_original_transaction_id", String(255)),
+    Column("environment", String(16)),
     Column("created_at", UTCDateTime, nullable=False),
     CheckConstraint("kind IN ('grant', 'revoke')", name="kind"),
 )

@@ -11,7 +11,8 @@ from subledger.core.fields import Strict
 class EndpointIn(Strict):
     url: HttpUrl
     event_types: Annotated[list[str], Field(min_length=1)] | None = None
-    authorization: Annotated[str, Field(min_length=1, max_length=2048)] | None = None
+    # Sent as a header: printable ASCII only.
+    authorization: Annotated[str, Field(min_length=1, max_length=2048, pattern=r"^[\x20-\x7e]+$")] | None = None
 
 
 class ReplayIn(Strict):

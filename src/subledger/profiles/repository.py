@@ -70,3 +70,16 @@ def clear_ad_ids(conn: Connection, profile_id: UUID, fields: tuple[str, ...]) ->
     conn.execute(
         update(installations).where(installations.c.profile_id == profile_id).values(dict.fromkeys(fields))
     )
+
+
+_LATEST_INSTALLATION = (
+    select(installations)
+    .where(installations.c.profile_id == bindparam("profile_id"))
+    .order_by(installations.c.updated_at.desc(), installations.c.device_id)
+    .limit(1)
+)
+
+
+def latest_installation(conn: Connection, profile_id: UUID) -> dict[str, Any] | None:
+    row = conn.execute(_LATEST_INSTALLATION, {"profile_id": profile_id}).first()
+    return dict(row._mapping) if row else None

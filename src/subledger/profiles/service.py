@@ -30,6 +30,11 @@ def _load(conn, app_id: UUID, ref: ProfileRef, for_update: bool = False) -> dict
     return profile
 
 
+def current_state(profile: dict[str, Any], now: datetime) -> dict[str, list]:
+    """The profile's access levels and purchases as of ``now``."""
+    return rules.render_state(profile["derived"], format_datetime(now))
+
+
 def respond(profile: dict[str, Any], now: datetime, timestamp: int) -> dict[str, Any]:
     """The Profile response for this moment."""
     moment = format_datetime(now)
@@ -103,6 +108,18 @@ def get_profile(rt: Runtime, app_id: UUID, ref: ProfileRef) -> dict[str, Any]:
     with rt.db.read() as conn:
         profile = _load(conn, app_id, ref)
     return respond(profile, rt.clock.now(), rt.timestamps.issue(profile["last_timestamp_ms"] + 1))
+
+
+def record(rt: Runtime, app_id: UUID, ref: ProfileRef) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The stored profile (every field) and its latest installation."""
+    with rt.db.read() as conn:
+        profile = _load(conn, app_id, ref)
+        return profile, repository.latest_installation(conn, profile["id"])
+
+
+def has_profile_id(rt: Runtime, app_id: UUID, profile_id: UUID) -> bool:
+    with rt.db.read() as conn:
+        return repository.find_profile(conn, app_id, profile_id=profile_id) is not None
 
 
 def update_profile(

@@ -248,13 +248,13 @@ def _grant_candidate(grant: dict[str, Any]) -> _Candidate:
         grace_until=None,
         tie=f"g:{grant['id']}",
         fields={
-            "store": GRANT_STORE,
-            "store_product_id": None,
-            "store_base_plan_id": None,
-            "store_transaction_id": None,
-            "store_original_transaction_id": None,
+            "store": grant.get("store") or GRANT_STORE,
+            "store_product_id": grant.get("store_product_id"),
+            "store_base_plan_id": grant.get("store_base_plan_id"),
+            "store_transaction_id": grant.get("store_transaction_id"),
+            "store_original_transaction_id": grant.get("store_original_transaction_id"),
             "offer": None,
-            "environment": "Production",
+            "environment": grant.get("environment") or "Production",
             "purchased_at": grant["starts_at"],
             "originally_purchased_at": grant["starts_at"],
             "renewal_cancelled_at": None,
@@ -265,8 +265,8 @@ def _grant_candidate(grant: dict[str, Any]) -> _Candidate:
 
 
 def _revoke(candidate: _Candidate, at: datetime) -> None:
-    """A revocation at ``at`` closes every source of the level that started before it."""
-    if candidate.start < at and candidate.reach > at:
+    """A revocation at ``at`` closes every source of the level that started by then."""
+    if candidate.start <= at and candidate.reach > at:
         candidate.end = at if candidate.end is None else min(candidate.end, at)
         if candidate.grace_until is not None and candidate.grace_until > at:
             candidate.grace_until = None

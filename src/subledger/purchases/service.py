@@ -4,7 +4,7 @@ Every change appends to (or updates) the ledger and recomputes the profile's
 derived state in the same database transaction, with the profile row locked.
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
@@ -76,60 +76,99 @@ def _transaction_taken() -> ApiError:
     )
 
 
+def _record(conn: Connection, app_id: UUID, profile: dict[str, Any], tx: TransactionIn, now: datetime,
+            update: bool = True) -> dict[str, Any] | None:
+    """Write a transaction to the ledger; returns the row as it was before (None if new).
+
+    A transaction already recorded for this profile is updated with what was
+    sent (unless ``update`` is false); one of another profile is refused.
+    """
+    if not catalog_service.rates(conn).knows(tx.price.currency):
+        raise bad_request(
+            "invalid_enumeration_member", "price.currency",
+            f"No exchange rate for {tx.price.currency}; load one with `subledger rates load`.",
+        )
+    values = rules.transaction_values(tx)
+    existing = repository.find_transaction(conn, app_id, tx.store, tx.store_transaction_id)
+    if existing is None:
+        repository.insert_transaction(
+            conn, {**values, "id": uuid4(), "app_id": app_id, "profile_id": profile["id"],
+                   "created_at": now, "updated_at": now},
+        )
+    elif existing["profile_id"] != profile["id"]:
+        raise _transaction_taken()
+    elif update and any(existing[key] != value for key, value in values.items()):
+        repository.update_transaction(conn, existing["id"], {**values, "updated_at": now})
+    return existing
+
+
 def set_transaction(rt: Runtime, app_id: UUID, ref: ProfileRef, tx: TransactionIn) -> dict[str, Any]:
     """Record a store transaction; re-sending one updates it and duplicates nothing."""
     rules.check_transaction(tx)
     now = rt.clock.now()
-    values = rules.transaction_values(tx)
     try:
         with rt.db.write() as conn:
             profile = profiles_service.lock(conn, app_id, ref)
-            if not catalog_service.rates(conn).knows(tx.price.currency):
-                raise bad_request(
-                    "invalid_enumeration_member", "price.currency",
-                    f"No exchange rate for {tx.price.currency}; load one with `subledger rates load`.",
-                )
-            existing = repository.find_transaction(conn, app_id, tx.store, tx.store_transaction_id)
-            if existing is None:
-                repository.insert_transaction(
-                    conn, {**values, "id": uuid4(), "app_id": app_id, "profile_id": profile["id"],
-                           "created_at": now, "updated_at": now},
-                )
-            elif existing["profile_id"] != profile["id"]:
-                raise _transaction_taken()
-            elif any(existing[key] != value for key, value in values.items()):
-                repository.update_transaction(conn, existing["id"], {**values, "updated_at": now})
-            timestamp = _recompute(rt, conn, profile, now, written=(existing, (tx.store, tx.store_transaction_id)))
+            before = _record(conn, app_id, profile, tx, now)
+            timestamp = _recompute(rt, conn, profile, now, written=(before, (tx.store, tx.store_transaction_id)))
     except IntegrityError:
         raise _transaction_taken() from None  # another profile recorded it at the same moment
     return profiles_service.respond(profile, now, timestamp)
 
 
 def grant_access_level(rt: Runtime, app_id: UUID, ref: ProfileRef, body: GrantIn) -> dict[str, Any]:
+    return grant(rt, app_id, ref, body.access_level_id, body.starts_at, lambda _current, _now: body.expires_at)
+
+
+def grant(rt: Runtime, app_id: UUID, ref: ProfileRef, level_id: str, starts_at: datetime | None,
+          expiry: Callable[[dict[str, Any] | None, datetime], datetime | None],
+          source: dict[str, Any] | None = None, transaction: TransactionIn | None = None) -> dict[str, Any]:
+    """Grant an access level from ``starts_at`` (default now) to ``expiry(current level, now)``.
+
+    ``source`` names what the grant stands for (store and ids); ``transaction``
+    is recorded with it, once (the legacy API's grant with a purchase).
+    """
     now = rt.clock.now()
-    starts_at = body.starts_at or now
-    if body.expires_at is not None and body.expires_at <= starts_at:
-        raise bad_request("value_error", "expires_at", "expires_at must be later than starts_at.")
-    with rt.db.write() as conn:
-        profile = profiles_service.lock(conn, app_id, ref)
-        catalog_service.require_access_level(conn, app_id, body.access_level_id)
-        repository.insert_grant(
-            conn,
-            {"id": uuid4(), "app_id": app_id, "profile_id": profile["id"], "access_level_id": body.access_level_id,
-             "kind": "grant", "starts_at": starts_at, "expires_at": body.expires_at, "created_at": now},
-        )
-        timestamp = _recompute(rt, conn, profile, now)
+    starts_at = starts_at or now
+    try:
+        with rt.db.write() as conn:
+            profile = profiles_service.lock(conn, app_id, ref)
+            catalog_service.require_access_level(conn, app_id, level_id)
+            current = _current_level(conn, profile, level_id)
+            expires_at = expiry(current, now)
+            if expires_at is not None and expires_at <= starts_at:
+                raise bad_request("value_error", "expires_at", "expires_at must be later than starts_at.")
+            written = None
+            if transaction is not None:
+                before = _record(conn, app_id, profile, transaction, now, update=False)
+                written = (before, (transaction.store, transaction.store_transaction_id))
+            repository.insert_grant(
+                conn,
+                {"id": uuid4(), "app_id": app_id, "profile_id": profile["id"], "access_level_id": level_id,
+                 "kind": "grant", "starts_at": starts_at, "expires_at": expires_at, "created_at": now,
+                 **(source or {})},
+            )
+            timestamp = _recompute(rt, conn, profile, now, written=written)
+    except IntegrityError:
+        raise _transaction_taken() from None
     return profiles_service.respond(profile, now, timestamp)
 
 
-def revoke_access_level(rt: Runtime, app_id: UUID, ref: ProfileRef, body: RevokeIn) -> dict[str, Any]:
+def _current_level(conn: Connection, profile: dict[str, Any], level_id: str) -> dict[str, Any] | None:
+    levels = _derive(conn, profile["app_id"], profile["id"]).access_levels
+    return next((level for level in levels if level["access_level_id"] == level_id), None)
+
+
+def revoke_access_level(rt: Runtime, app_id: UUID, ref: ProfileRef, body: RevokeIn,
+                        refund: bool = False) -> dict[str, Any]:
+    """End an access level at ``revoke_at`` (default now); with ``refund``, the
+    transaction the level stands on becomes a refund (legacy API)."""
     now = rt.clock.now()
     revoke_at = body.revoke_at or now
     with rt.db.write() as conn:
         profile = profiles_service.lock(conn, app_id, ref)
         catalog_service.require_access_level(conn, app_id, body.access_level_id)
-        levels = {level["access_level_id"]: level for level in _derive(conn, app_id, profile["id"]).access_levels}
-        level = levels.get(body.access_level_id)
+        level = _current_level(conn, profile, body.access_level_id)
         if level is None:
             raise bad_request(
                 "profile_paid_access_level_does_not_exist", NON_FIELD,
@@ -140,12 +179,21 @@ def revoke_access_level(rt: Runtime, app_id: UUID, ref: ProfileRef, body: Revoke
                 "revocation_date_more_than_expiration_date", "revoke_at",
                 "revoke_at is later than the access level's expires_at.",
             )
+        written = None
+        if refund and level["store_transaction_id"] is not None:
+            key = (level["store"], level["store_transaction_id"])
+            linked = repository.find_transaction(conn, app_id, *key)
+            if linked is not None and linked["refunded_at"] is None:
+                repository.update_transaction(conn, linked["id"], {
+                    "refunded_at": max(revoke_at, linked["purchased_at"]), "cancellation_reason": "refund",
+                    "updated_at": now})
+                written = (linked, key)
         repository.insert_grant(
             conn,
             {"id": uuid4(), "app_id": app_id, "profile_id": profile["id"], "access_level_id": body.access_level_id,
              "kind": "revoke", "starts_at": revoke_at, "expires_at": None, "created_at": now},
         )
-        timestamp = _recompute(rt, conn, profile, now)
+        timestamp = _recompute(rt, conn, profile, now, written=written)
     return profiles_service.respond(profile, now, timestamp)
 
 

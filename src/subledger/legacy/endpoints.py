@@ -1,0 +1,72 @@
+"""HTTP routes of the legacy API v1: ``/api/v1/sdk/profiles/...``.
+
+The profile is named in the path; it is read from the raw path so that
+percent-encoded ``/`` and ``?`` stay part of a customer_user_id (the routes
+take ``{id:path}`` so such ids still reach them).
+"""
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Body, Depends, Request
+from starlette.responses import Response
+
+from subledger.core.addressing import ProfileRef, current_app
+from subledger.core.http import ERROR_RESPONSES, JSONResponse
+from subledger.legacy import rules, service
+from subledger.legacy.schemas import V1Attributes, V1Create, V1Grant, V1Revoke
+
+router = APIRouter(prefix="/api/v1/sdk", tags=["legacy v1"], responses=ERROR_RESPONSES)
+
+App = Annotated[UUID, Depends(current_app)]
+TRUE = {"1", "true", "True"}
+
+
+async def _ref(request: Request, app_id: UUID) -> ProfileRef:
+    base64url = request.query_params.get("is_user_id_base64url_encoded") in TRUE
+    path_id = rules.path_id(request.scope["raw_path"] or request.scope["path"].encode(), base64url)
+    runtime = request.app.state.runtime
+    return await runtime.read(service.resolve, runtime, app_id, path_id)
+
+
+@router.post("/profiles/", summary="Create a profile (v1)")
+async def create(request: Request, app_id: App, body: Annotated[V1Create, Body()]) -> Response:
+    runtime = request.app.state.runtime
+    return JSONResponse(await runtime.write(service.create, runtime, app_id, body))
+
+
+@router.get("/profiles/{id:path}/", summary="Get a profile (v1); ?extended adds personal fields")
+async def get(request: Request, app_id: App, id: str) -> Response:
+    runtime = request.app.state.runtime
+    extended = "extended" in request.query_params
+    return JSONResponse(await runtime.read(service.get, runtime, app_id, await _ref(request, app_id), extended))
+
+
+@router.patch("/profiles/{id:path}/", summary="Update a profile (v1)")
+async def update(request: Request, app_id: App, id: str, body: Annotated[V1Attributes, Body()]) -> Response:
+    runtime = request.app.state.runtime
+    return JSONResponse(await runtime.write(service.update, runtime, app_id, await _ref(request, app_id), body))
+
+
+@router.delete("/profiles/{id:path}/delete/", status_code=204, response_class=Response,
+               summary="Delete a profile (v1)")
+async def delete(request: Request, app_id: App, id: str) -> Response:
+    runtime = request.app.state.runtime
+    await runtime.write(service.delete, runtime, app_id, await _ref(request, app_id))
+    return Response(status_code=204)
+
+
+@router.post("/profiles/{id:path}/paid-access-levels/{access_level}/grant/", summary="Grant an access level (v1)")
+async def grant(request: Request, app_id: App, id: str, access_level: str,
+                body: Annotated[V1Grant, Body()]) -> Response:
+    runtime = request.app.state.runtime
+    ref = await _ref(request, app_id)
+    return JSONResponse(await runtime.write(service.grant, runtime, app_id, ref, access_level, body))
+
+
+@router.post("/profiles/{id:path}/paid-access-levels/{access_level}/revoke/", summary="Revoke an access level (v1)")
+async def revoke(request: Request, app_id: App, id: str, access_level: str,
+                 body: Annotated[V1Revoke, Body()]) -> Response:
+    runtime = request.app.state.runtime
+    ref = await _ref(request, app_id)
+    return JSONResponse(await runtime.write(service.revoke, runtime, app_id, ref, access_level, body))

@@ -1,0 +1,92 @@
+"""Legacy v1 use cases: each is the v2 use case, answered in the v1 profile shape."""
+
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from pydantic import ValidationError
+
+from subledger.core.addressing import ProfileRef
+from subledger.core.dates import format_datetime, parse_datetime
+from subledger.core.errors import from_validation_errors
+from subledger.core.runtime import Runtime
+from subledger.legacy import rules
+from subledger.legacy.schemas import V1Attributes, V1Create, V1Grant, V1Revoke
+from subledger.profiles import service as profiles_service
+from subledger.purchases import rules as purchases_rules
+from subledger.purchases import service as purchases_service
+from subledger.purchases.schemas import RevokeIn, TransactionIn
+
+
+def resolve(rt: Runtime, app_id: UUID, path_id: str) -> ProfileRef:
+    """A uuid naming one of the app's profiles is that profile; anything else is a customer_user_id."""
+    try:
+        profile_id = UUID(path_id)
+    except ValueError:
+        profile_id = None
+    if profile_id is not None and profiles_service.has_profile_id(rt, app_id, profile_id):
+        return ProfileRef(profile_id=profile_id)
+    return ProfileRef(customer_user_id=path_id)
+
+
+def get(rt: Runtime, app_id: UUID, ref: ProfileRef, extended: bool = False) -> dict[str, Any]:
+    profile, installation = profiles_service.record(rt, app_id, ref)
+    now = rt.clock.now()
+    state = profiles_service.current_state(profile, now)
+    return rules.profile_v1(profile, state, format_datetime(now), installation, extended)
+
+
+def create(rt: Runtime, app_id: UUID, body: V1Create) -> dict[str, Any]:
+    created = profiles_service.create_profile(rt, app_id, body.customer_user_id, body.profile_fields(), None)
+    return get(rt, app_id, ProfileRef(profile_id=UUID(created["data"]["profile_id"])))
+
+
+def update(rt: Runtime, app_id: UUID, ref: ProfileRef, body: V1Attributes) -> dict[str, Any]:
+    profiles_service.update_profile(rt, app_id, ref, body.profile_fields(), None)
+    return get(rt, app_id, ref)
+
+
+def delete(rt: Runtime, app_id: UUID, ref: ProfileRef) -> None:
+    profiles_service.delete_profile(rt, app_id, ref)
+
+
+def _expiry(body: V1Grant):
+    """``is_lifetime`` wins, then ``expires_at``; ``duration_days`` extends the level
+    from its current expiry when it is active, else from now."""
+    def expiry(current: dict[str, Any] | None, now: datetime) -> datetime | None:
+        if body.is_lifetime:
+            return None
+        if body.expires_at is not None:
+            return body.expires_at
+        moment = format_datetime(now)
+        active = current is not None and current["starts_at"] <= moment and (
+            current["expires_at"] is None or moment < current["expires_at"])
+        if active and current["expires_at"] is None:
+            return None
+        base = parse_datetime(current["expires_at"]) if active else now
+        return base + timedelta(days=body.duration_days)
+    return expiry
+
+
+def grant(rt: Runtime, app_id: UUID, ref: ProfileRef, level_id: str, body: V1Grant) -> dict[str, Any]:
+    transaction = None
+    if body.records_transaction():
+        try:
+            transaction = TransactionIn.model_validate(body.transaction(body.starts_at or rt.clock.now()))
+        except ValidationError as invalid:
+            raise from_validation_errors(invalid.errors()) from None
+        purchases_rules.check_transaction(transaction)
+    purchases_service.grant(rt, app_id, ref, level_id, body.starts_at, _expiry(body), source=body.source(),
+                            transaction=transaction)
+    return get(rt, app_id, ref)
+
+
+def revoke(rt: Runtime, app_id: UUID, ref: ProfileRef, level_id: str, body: V1Revoke) -> dict[str, Any]:
+    """Ends the level now, or at its start when that is later (a level not begun yet never begins)."""
+    level = next((item for item in get(rt, app_id, ref)["data"]["paid_access_levels"].values()
+                  if item["id"] == level_id), None)
+    now = rt.clock.now()
+    revoke_at = max(now, parse_datetime(level["starts_at"])) if level else now
+    purchases_service.revoke_access_level(rt, app_id, ref, RevokeIn(access_level_id=level_id, revoke_at=revoke_at),
+                                          refund=body.is_refund)
+    return get(rt, app_id, ref)
