@@ -131,3 +131,14 @@ def test_bad_addressing_headers_are_400(api, headers, source):
         )
         assert response.status_code == 400, response.text
         assert response.json()["errors"][0]["source"] == source
+
+
+def test_null_characters_are_refused_everywhere(api, runtime):
+    api.create("victim")
+    before = db_snapshot(runtime)
+    assert api.patch("victim", first_name="a\x00b").json()["errors"][0]["source"] == "first_name"
+    assert api.patch("victim", custom_attributes=[{"key": "k", "value": "\x00"}]).status_code == 400
+    assert api.client.get(BASE + "/profile/", headers=api.headers("a\x00b")).status_code == 400
+    assert api.client.get("/api/v1/sdk/profiles/a%00b/", headers=api.headers()).status_code == 400
+    assert api.client.get("/api/admin/v1/events/?event_type=%00", headers=api.headers()).status_code == 400
+    assert db_snapshot(runtime) == before

@@ -7,9 +7,10 @@ from pydantic_core import PydanticCustomError
 
 from subledger.catalog.rules import is_period
 from subledger.core.dates import format_datetime
+from subledger.core.fields import NonEmpty255
 
 Name = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=255, pattern=r"^[A-Za-z0-9._:-]+$")]
-Text255 = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=255)]
+Text255 = NonEmpty255
 
 
 def _period(value: str) -> str:

@@ -6,8 +6,15 @@ import pycountry
 from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
 from pydantic_core import PydanticCustomError
 
-Str255 = Annotated[str, StringConstraints(strict=True, max_length=255)]
-NonEmpty255 = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=255)]
+def text(value: str) -> str:
+    """Text fields never hold NUL characters (PostgreSQL cannot store them)."""
+    if "\x00" in value:
+        raise PydanticCustomError("base_error", "Null characters are not allowed.")
+    return value
+
+
+Str255 = Annotated[str, StringConstraints(strict=True, max_length=255), AfterValidator(text)]
+NonEmpty255 = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=255), AfterValidator(text)]
 
 
 class Strict(BaseModel):

@@ -83,6 +83,7 @@ class RequestShape:
     """ASGI middleware for the API paths: the request shapes the contract allows.
 
     - ``/path`` is served as ``/path/`` (no redirect);
+    - a URL with a NUL character is refused (no database could store it);
     - a body is JSON whatever its Content-Type says (clients often send none,
       or curl's form default), so it is validated as JSON, never as form data;
     - the body is read up to the limit before the application sees it, so an
@@ -98,6 +99,9 @@ class RequestShape:
             return await self.app(scope, receive, send)
         if not scope["path"].startswith("/api/"):
             return await self.app(scope, receive, send)
+        if "\x00" in scope["path"] or b"%00" in scope["query_string"]:
+            error = ApiError.one(400, "base_error", NON_FIELD, "Null characters are not allowed in the URL.")
+            return await error_response(error)(scope, receive, send)
         scope = {**scope, "headers": _json_content_type(scope["headers"])}
         if not scope["path"].endswith("/"):
             raw_path = scope.get("raw_path")

@@ -8,6 +8,7 @@ from urllib.parse import unquote
 from subledger.core.dates import format_datetime
 from subledger.core.errors import bad_request
 
+MAX_ID = 255
 INTEGRATION_IDS = ("appsflyer_id", "amplitude_user_id", "amplitude_device_id", "mixpanel_user_id",
                    "appmetrica_profile_id", "appmetrica_device_id", "facebook_anonymous_id")
 
@@ -18,16 +19,19 @@ def path_id(raw_path: bytes, base64url: bool) -> str:
     Read from the raw path so that a percent-encoded ``/`` stays part of the id.
     """
     segment = raw_path.split(b"/")[5].decode("latin-1")  # "", api, v1, sdk, profiles, {id}
-    value = unquote(segment, encoding="utf-8", errors="strict")
-    if not base64url:
-        return value
     try:
-        decoded = base64.b64decode(value + "=" * (-len(value) % 4), altchars=b"-_", validate=True).decode("utf-8")
-    except (binascii.Error, ValueError):
-        decoded = ""
-    if not decoded:
-        raise bad_request("base_error", "id", "The id is not valid Base64URL of a UTF-8 customer_user_id.")
-    return decoded
+        value = unquote(segment, encoding="utf-8", errors="strict")
+    except UnicodeDecodeError:
+        value = ""
+    if base64url:
+        try:
+            value = base64.b64decode(value + "=" * (-len(value) % 4), altchars=b"-_", validate=True).decode("utf-8")
+        except (binascii.Error, ValueError):
+            value = ""
+    if not value or len(value) > MAX_ID or "\x00" in value:
+        raise bad_request("base_error", "id", "The id must be a profile_id or a customer_user_id of 1 to 255 "
+                          "characters (UTF-8, Base64URL-encoded with is_user_id_base64url_encoded=1).")
+    return value
 
 
 def _offer_fields(offer: dict[str, Any] | None) -> dict[str, Any]:

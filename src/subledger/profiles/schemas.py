@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field, PlainValidator, StrictBool, WithJsonSchem
 from pydantic_core import PydanticCustomError
 
 from subledger.core.dates import DateField
-from subledger.core.fields import Country, NonEmpty255, Str255, Strict
+from subledger.core.fields import Country, NonEmpty255, Str255, Strict, text
 
 ATTRIBUTE_KEY = re.compile(r"[A-Za-z0-9._-]{1,30}")
 MAX_ATTRIBUTE_VALUE_LENGTH = 30
@@ -27,7 +27,7 @@ def _attribute_value(value: Any) -> str | float | None:
     if value is None or isinstance(value, str):
         if value is not None and len(value) > MAX_ATTRIBUTE_VALUE_LENGTH:
             raise PydanticCustomError("base_error", "Value must be at most 30 characters long.")
-        return value
+        return value if value is None else text(value)
     if isinstance(value, (bool, int, float)):
         number = float(value)
         if not math.isfinite(number):
