@@ -97,3 +97,31 @@ def test_serve_answers_the_api_end_to_end(any_env, workers):
             assert fetched.json()["data"]["profile_id"] == created.json()["data"]["profile_id"]
             assert fetched.json()["data"]["access_levels"] == granted.json()["data"]["access_levels"]
         assert httpx.delete(api + "/profile/", headers=headers).status_code == 204
+
+
+def test_paywall_commands(env, tmp_path):
+    run(env, "migrate")
+    app = run_json(env, "apps", "create", "--name", "Paywalls")["app_id"]
+    run(env, "access-levels", "create", "--app", app, "--id", "premium")
+    product = run_json(env, "products", "create", "--app", app, "--store", "app_store", "--product-id", "m",
+                       "--access-level", "premium", "--period", "P1M")["product_id"]
+    config = tmp_path / "config.json"
+    config.write_text('{"en": {"title": "Go premium"}}')
+    first = run_json(env, "paywalls", "create", "--app", app, "--name", "A", "--product", product,
+                     "--remote-config", str(config))
+    second = run_json(env, "paywalls", "create", "--app", app, "--name", "B")
+    run(env, "audiences", "create", "--app", app, "--id", "fr", "--rules",
+        '[{"field": "ip_country", "op": "eq", "value": "FR"}]')
+    test = run_json(env, "ab-tests", "create", "--app", app, "--name", "T",
+                    "--variation", f"{first['paywall_id']}:70", "--variation", f"{second['paywall_id']}:30")
+    placement = run_json(env, "placements", "set", "--app", app, "--id", "main",
+                         "--target", f'{{"audience_id": "fr", "paywall_id": "{second["paywall_id"]}"}}',
+                         "--target", f'{{"ab_test_id": "{test["ab_test_id"]}"}}')
+    assert [t["audience_id"] for t in placement["targets"]] == ["fr", None]
+    refused = run(env, "paywalls", "archive", "--app", app, "--paywall", second["paywall_id"], check=False)
+    assert refused.returncode != 0 and "paywall_in_use" in refused.stderr
+    metrics = run_json(env, "ab-tests", "metrics", "--app", app, "--test", test["ab_test_id"])
+    assert [v["weight"] for v in metrics["variations"]] == [70, 30]
+    assert len(run_json(env, "paywalls", "metrics", "--app", app)) == 4
+    bad = run(env, "audiences", "create", "--app", app, "--id", "x", "--rules", "not json", check=False)
+    assert bad.returncode != 0 and "not JSON" in bad.stderr

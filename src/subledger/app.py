@@ -13,6 +13,8 @@ from subledger.core.runtime import Runtime
 from subledger.events.endpoints import router as events_router
 from subledger.events.worker import start_in_background
 from subledger.legacy.endpoints import router as legacy_router
+from subledger.paywalls.endpoints import admin as paywalls_admin_router
+from subledger.paywalls.endpoints import router as paywalls_router
 from subledger.catalog.endpoints import router as catalog_router
 from subledger.profiles.endpoints import router as profiles_router
 from subledger.purchases.endpoints import router as purchases_router
@@ -48,6 +50,8 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     app.include_router(catalog_router)
     app.include_router(events_router)
     app.include_router(legacy_router)
+    app.include_router(paywalls_router)
+    app.include_router(paywalls_admin_router)
     app.add_middleware(ApiKeyAuth)
     app.add_middleware(RequestShape, max_body_bytes=runtime.settings.max_body_bytes)
     return app

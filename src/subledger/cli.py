@@ -21,6 +21,8 @@ from subledger.core.runtime import Runtime
 from subledger.events import service as events_service
 from subledger.events.schemas import EndpointIn
 from subledger.events.worker import DeliveryWorker
+from subledger.paywalls import service as paywalls_service
+from subledger.paywalls.schemas import AbTestIn, AudienceIn, PaywallIn, PaywallPatch, PlacementIn
 from subledger.purchases import service as purchases_service
 
 
@@ -333,6 +335,134 @@ def deliveries_replay(app_id: UUID, delivery_ids) -> None:
     """Queue dead-lettered deliveries again."""
     count = events_service.replay_dead(_runtime(), app_id, list(delivery_ids) or None)
     click.echo(f"replayed {count} deliveries", err=True)
+
+
+def _json_option(value: str | None, what: str):
+    try:
+        return None if value is None else orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        raise click.ClickException(f"{what} is not JSON: {exc}") from None
+
+
+@main.group()
+def paywalls() -> None:
+    """Paywalls: products in order and remote configs per locale."""
+
+
+@paywalls.command("create")
+@APP_OPTION
+@click.option("--name", required=True)
+@click.option("--product", "product_ids", multiple=True, help="A product_id (repeat, in display order).")
+@click.option("--remote-config", "remote_config", type=click.File("r"), default=None,
+              help='A JSON file: {"en": {...}, "fr": {...}}.')
+def paywalls_create(app_id: UUID, name: str, product_ids, remote_config) -> None:
+    configs = _json_option(remote_config.read(), "the remote config") if remote_config else {}
+    body = _checked(PaywallIn.model_validate, {"name": name, "product_ids": list(product_ids), "remote_configs": configs})
+    _echo_json(_checked(paywalls_service.create_paywall, _runtime(), app_id, body))
+
+
+@paywalls.command("list")
+@APP_OPTION
+def paywalls_list(app_id: UUID) -> None:
+    _echo_json(paywalls_service.list_paywalls_admin(_runtime(), app_id))
+
+
+@paywalls.command("archive")
+@APP_OPTION
+@click.option("--paywall", "paywall_id", required=True, type=click.UUID)
+def paywalls_archive(app_id: UUID, paywall_id: UUID) -> None:
+    """Archive a paywall no placement shows."""
+    body = PaywallPatch.model_validate({"is_archived": True})
+    _echo_json(_checked(paywalls_service.update_paywall, _runtime(), app_id, paywall_id, body))
+
+
+@paywalls.command("metrics")
+@APP_OPTION
+def paywalls_metrics(app_id: UUID) -> None:
+    """Views, purchases, conversion and revenue per paywall and variation."""
+    _echo_json(paywalls_service.paywall_metrics(_runtime(), app_id))
+
+
+@main.group()
+def audiences() -> None:
+    """Audiences: rules over a profile's attributes, store, country, platform and access levels."""
+
+
+@audiences.command("create")
+@APP_OPTION
+@click.option("--id", "audience_id", required=True)
+@click.option("--rules", required=True, help='JSON: [{"field": "ip_country", "op": "eq", "value": "FR"}, ...]')
+def audiences_create(app_id: UUID, audience_id: str, rules: str) -> None:
+    body = _checked(AudienceIn.model_validate, {"audience_id": audience_id, "rules": _json_option(rules, "--rules")})
+    _echo_json(_checked(paywalls_service.create_audience, _runtime(), app_id, body))
+
+
+@audiences.command("list")
+@APP_OPTION
+def audiences_list(app_id: UUID) -> None:
+    _echo_json(paywalls_service.list_audiences(_runtime(), app_id))
+
+
+@audiences.command("delete")
+@APP_OPTION
+@click.option("--id", "audience_id", required=True)
+def audiences_delete(app_id: UUID, audience_id: str) -> None:
+    _checked(paywalls_service.delete_audience, _runtime(), app_id, audience_id)
+
+
+@main.group("ab-tests")
+def ab_tests() -> None:
+    """A/B tests of paywalls with weights."""
+
+
+@ab_tests.command("create")
+@APP_OPTION
+@click.option("--name", required=True)
+@click.option("--variation", "variations", multiple=True, required=True, help="PAYWALL_ID:WEIGHT (repeat).")
+def ab_tests_create(app_id: UUID, name: str, variations) -> None:
+    parsed = []
+    for variation in variations:
+        paywall_id, _, weight = variation.partition(":")
+        parsed.append({"paywall_id": paywall_id, "weight": int(weight) if weight.isdigit() else weight})
+    body = _checked(AbTestIn.model_validate, {"name": name, "variations": parsed})
+    _echo_json(_checked(paywalls_service.create_ab_test, _runtime(), app_id, body))
+
+
+@ab_tests.command("list")
+@APP_OPTION
+def ab_tests_list(app_id: UUID) -> None:
+    _echo_json(paywalls_service.list_ab_tests(_runtime(), app_id))
+
+
+@ab_tests.command("metrics")
+@APP_OPTION
+@click.option("--test", "ab_test_id", required=True, type=click.UUID)
+def ab_tests_metrics(app_id: UUID, ab_test_id: UUID) -> None:
+    """Each variation's figures and the p-value of its conversion against the first variation's."""
+    _echo_json(_checked(paywalls_service.ab_test_metrics, _runtime(), app_id, ab_test_id))
+
+
+@main.group()
+def placements() -> None:
+    """Placements: where the app shows a paywall, with targets in priority order."""
+
+
+@placements.command("set")
+@APP_OPTION
+@click.option("--id", "placement_id", required=True)
+@click.option("--target", "targets", multiple=True,
+              help='JSON, in priority order (repeat): {"audience_id": "france", "paywall_id": "..."} '
+                   'or {"ab_test_id": "..."}.')
+def placements_set(app_id: UUID, placement_id: str, targets) -> None:
+    body = _checked(PlacementIn.model_validate, {"placement_id": placement_id,
+                                                 "targets": [_json_option(t, "--target") for t in targets]})
+    _echo_json(_checked(paywalls_service.set_placement, _runtime(), app_id, body))
+
+
+@placements.command("list")
+@APP_OPTION
+def placements_list(app_id: UUID) -> None:
+    _echo_json(paywalls_service.list_placements(_runtime(), app_id))
 
 
 if __name__ == "__main__":

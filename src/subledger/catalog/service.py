@@ -84,6 +84,11 @@ def list_products(rt: Runtime, app_id: UUID) -> list[dict[str, Any]]:
         return [product_out(row) for row in repository.list_products(conn, app_id)]
 
 
+def products_by_id(conn: Connection, app_id: UUID) -> dict[str, dict[str, Any]]:
+    """The app's product rows keyed by product id (text)."""
+    return {str(row["id"]): row for row in repository.list_products(conn, app_id)}
+
+
 def catalog(conn: Connection, app_id: UUID) -> rules.Catalog:
     return rules.Catalog(
         [

@@ -322,3 +322,64 @@ scheduled_expiries = Table(
     Column("fired", Boolean, nullable=False),
     Index(None, "fired", "due_at"),
 )
+
+# Paywalls, placements, audiences and A/B tests ---------------------------------
+
+paywalls = Table(
+    "paywalls",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("app_id", Uuid, ForeignKey("apps.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("product_ids", Json, nullable=False),  # products.id values, in the order shown
+    Column("remote_configs", Json, nullable=False),  # {"en": {...}, "fr": {...}}
+    Column("is_archived", Boolean, nullable=False),
+    # The variation a profile sees when the paywall is shown outside an A/B test.
+    Column("variation_id", Uuid, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index(None, "app_id", "created_at"),
+)
+
+audiences = Table(
+    "audiences",
+    metadata,
+    Column("app_id", Uuid, ForeignKey("apps.id", ondelete="CASCADE"), primary_key=True),
+    Column("id", String(255), primary_key=True),
+    Column("rules", Json, nullable=False),  # every rule must match
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+ab_tests = Table(
+    "ab_tests",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("app_id", Uuid, ForeignKey("apps.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("name", String(255), nullable=False),
+    Column("variations", Json, nullable=False),  # [{"variation_id", "paywall_id", "weight"}]
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+placements = Table(
+    "placements",
+    metadata,
+    Column("app_id", Uuid, ForeignKey("apps.id", ondelete="CASCADE"), primary_key=True),
+    Column("id", String(255), primary_key=True),
+    # In priority order: [{"audience_id" (null: everyone), "paywall_id" | "ab_test_id"}]
+    Column("targets", Json, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+paywall_views = Table(
+    "paywall_views",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("app_id", Uuid, ForeignKey("apps.id", ondelete="CASCADE"), nullable=False),
+    Column("profile_id", Uuid, ForeignKey("profiles.id", ondelete="CASCADE"), nullable=False),
+    Column("placement_id", String(255), nullable=False),
+    Column("paywall_id", Uuid, nullable=False),
+    Column("variation_id", Uuid, nullable=False),
+    Column("viewed_at", UTCDateTime, nullable=False),
+    Index(None, "app_id", "variation_id"),
+)

@@ -1,0 +1,1 @@
+"""Paywalls, placements, audiences and A/B tests."""

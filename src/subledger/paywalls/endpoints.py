@@ -1,0 +1,170 @@
+"""HTTP routes: the contract's ``paywalls/`` endpoints, a profile's paywall at a
+placement, views, and the admin API for paywalls, audiences, A/B tests and placements."""
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Body, Depends, Request
+from starlette.responses import Response
+
+from subledger.core.addressing import ProfileRef, current_app, profile_ref
+from subledger.core.errors import bad_request
+from subledger.core.http import ERROR_RESPONSES, JSONResponse
+from subledger.paywalls import service
+from subledger.paywalls.schemas import (
+    AbTestIn,
+    AudienceIn,
+    PaywallIn,
+    PaywallPatch,
+    PlacementIn,
+    RemoteConfigPut,
+    ViewIn,
+)
+
+router = APIRouter(prefix="/api/v2/server-side-api", tags=["paywalls"], responses=ERROR_RESPONSES)
+admin = APIRouter(prefix="/api/admin/v1", tags=["admin: paywalls"], responses=ERROR_RESPONSES)
+
+App = Annotated[UUID, Depends(current_app)]
+Ref = Annotated[ProfileRef, Depends(profile_ref)]
+
+
+def _int(request: Request, names: tuple[str, ...], default: int, low: int, high: int) -> int:
+    for name in names:
+        raw = request.query_params.get(name)
+        if raw is not None:
+            if not raw.isdigit() or not low <= int(raw) <= high:
+                raise bad_request("validation_error", name, f"A whole number from {low} to {high} is required.")
+            return int(raw)
+    return default
+
+
+def _page_url(request: Request, page: int, page_size: int) -> str:
+    url = request.url.remove_query_params(["page", "page_size", "page[number]", "page[size]"])
+    return str(url.include_query_params(page=page, page_size=page_size))
+
+
+@router.get("/paywalls/", summary="List paywalls")
+async def list_paywalls(request: Request, app_id: App, search: str | None = None, ordering: str = "state_index",
+                        is_archived: str | None = None) -> Response:
+    page = _int(request, ("page", "page[number]"), 1, 1, 10**9)
+    page_size = _int(request, ("page_size", "page[size]"), 20, 1, 100)
+    if ordering.lstrip("-") not in service.ORDERINGS or ordering.count("-") > 1:
+        raise bad_request("validation_error", "ordering", f"One of {', '.join(sorted(service.ORDERINGS))}, "
+                          "optionally with a leading -.")
+    if is_archived not in (None, "true", "false"):
+        raise bad_request("validation_error", "is_archived", "`true` or `false`.")
+    archived = None if is_archived is None else is_archived == "true"
+    runtime = request.app.state.runtime
+    count, results = await runtime.read(service.list_paywalls, runtime, app_id, page, page_size, search, ordering,
+                                        archived)
+    return JSONResponse({
+        "count": count,
+        "next": _page_url(request, page + 1, page_size) if page * page_size < count else None,
+        "previous": _page_url(request, page - 1, page_size) if page > 1 else None,
+        "results": results,
+    })
+
+
+@router.get("/paywalls/{paywall_id}/", summary="Get a paywall")
+async def get_paywall(request: Request, app_id: App, paywall_id: str) -> Response:
+    runtime = request.app.state.runtime
+    return JSONResponse(await runtime.read(service.get_paywall, runtime, app_id, paywall_id))
+
+
+@router.put("/paywalls/{paywall_id}/", summary="Replace a paywall's remote config data")
+async def put_paywall(request: Request, app_id: App, paywall_id: str,
+                      body: Annotated[RemoteConfigPut, Body()]) -> Response:
+    runtime = request.app.state.runtime
+    return JSONResponse(await runtime.write(service.replace_remote_config, runtime, app_id, paywall_id, body))
+
+
+@router.get("/placements/{placement_id}/paywall/", summary="The paywall a profile sees at a placement")
+async def placement_paywall(request: Request, app_id: App, ref: Ref, placement_id: str,
+                            locale: str | None = None) -> Response:
+    runtime = request.app.state.runtime
+    return JSONResponse(await runtime.read(service.paywall_for_placement, runtime, app_id, ref, placement_id, locale))
+
+
+@router.post("/placements/{placement_id}/views/", status_code=204, response_class=Response,
+             summary="Record that a profile saw a paywall")
+async def record_view(request: Request, app_id: App, ref: Ref, placement_id: str,
+                      body: Annotated[ViewIn, Body()]) -> Response:
+    runtime = request.app.state.runtime
+    await runtime.write(service.record_view, runtime, app_id, ref, placement_id, body)
+    return Response(status_code=204)
+
+
+@admin.get("/paywalls/", summary="List paywalls with their configuration")
+async def admin_list(request: Request, app_id: App) -> Response:
+    runtime = request.app.state.runtime
+    return JSONResponse({"data": await runtime.read(service.list_paywalls_admin, runtime, app_id)})
+
+
+@admin.post("/paywalls/", status_code=201, summary="Create a paywall")
+async def admin_create(request: Request, app_id: App, body: Annotated[PaywallIn, Body()]) -> Response:
+    runtime = request.app.state.runtime
+    return JSONResponse({"data": await runtime.write(service.create_paywall, runtime, app_id, body)}, status_code=201)
+
+
+@admin.patch("/paywalls/{paywall_id}/", summary="Edit or archive a paywall")
+async def admin_update(request: Request, app_id: App, paywall_id: UUID,
+                       body: Annotated[PaywallPatch, Body()]) -> Response:
+    runtime = request.app.state.runtime
+    return JSONResponse({"data": await runtime.write(service.update_paywall, runtime, app_id, paywall_id, body)})
+
+
+@admin.get("/paywalls/metrics/", summary="Views, purchases, conversion and revenue per paywall and variation")
+async def admin_metrics(request: Request, app_id: App) -> Response:
+    runtime = request.app.state.runtime
+    return JSONResponse({"data": await runtime.read(service.paywall_metrics, runtime, app_id)})
+
+
+@admin.get("/audiences/", summary="List audiences")
+async def admin_audiences(request: Request, app_id: App) -> Response:
+    runtime = request.app.state.runtime
+    return JSONResponse({"data": await runtime.read(service.list_audiences, runtime, app_id)})
+
+
+@admin.post("/audiences/", status_code=201, summary="Create an audience")
+async def admin_create_audience(request: Request, app_id: App, body: Annotated[AudienceIn, Body()]) -> Response:
+    runtime = request.app.state.runtime
+    return JSONResponse({"data": await runtime.write(service.create_audience, runtime, app_id, body)},
+                        status_code=201)
+
+
+@admin.delete("/audiences/{audience_id}/", status_code=204, response_class=Response, summary="Delete an audience")
+async def admin_delete_audience(request: Request, app_id: App, audience_id: str) -> Response:
+    runtime = request.app.state.runtime
+    await runtime.write(service.delete_audience, runtime, app_id, audience_id)
+    return Response(status_code=204)
+
+
+@admin.get("/ab-tests/", summary="List A/B tests")
+async def admin_ab_tests(request: Request, app_id: App) -> Response:
+    runtime = request.app.state.runtime
+    return JSONResponse({"data": await runtime.read(service.list_ab_tests, runtime, app_id)})
+
+
+@admin.post("/ab-tests/", status_code=201, summary="Create an A/B test of paywalls with weights")
+async def admin_create_ab_test(request: Request, app_id: App, body: Annotated[AbTestIn, Body()]) -> Response:
+    runtime = request.app.state.runtime
+    return JSONResponse({"data": await runtime.write(service.create_ab_test, runtime, app_id, body)},
+                        status_code=201)
+
+
+@admin.get("/ab-tests/{ab_test_id}/metrics/", summary="An A/B test's figures and significance")
+async def admin_ab_test_metrics(request: Request, app_id: App, ab_test_id: UUID) -> Response:
+    runtime = request.app.state.runtime
+    return JSONResponse({"data": await runtime.read(service.ab_test_metrics, runtime, app_id, ab_test_id)})
+
+
+@admin.get("/placements/", summary="List placements")
+async def admin_placements(request: Request, app_id: App) -> Response:
+    runtime = request.app.state.runtime
+    return JSONResponse({"data": await runtime.read(service.list_placements, runtime, app_id)})
+
+
+@admin.put("/placements/", summary="Create or replace a placement's targets")
+async def admin_set_placement(request: Request, app_id: App, body: Annotated[PlacementIn, Body()]) -> Response:
+    runtime = request.app.state.runtime
+    return JSONResponse({"data": await runtime.write(service.set_placement, runtime, app_id, body)})

@@ -1,0 +1,201 @@
+"""Paywalls: the contract endpoints, placements with audiences and A/B tests, views and metrics."""
+
+import uuid
+
+import pytest
+from conftest import BASE, db_snapshot
+from test_purchases_api import subscription
+
+from subledger.paywalls import rules
+
+
+@pytest.fixture
+def studio(api):
+    api.access_level("premium")
+    monthly = api.product("monthly", "premium", "P1M", title="Monthly")
+    yearly = api.product("yearly", "premium", "P1Y", title="Yearly")
+    api.products = {"monthly": monthly["product_id"], "yearly": yearly["product_id"]}
+    return api
+
+
+def paywall(api, name, products=("monthly",), configs=None) -> dict:
+    response = api.admin("POST", "/paywalls/", {"name": name, "product_ids": [api.products[p] for p in products],
+                                                  "remote_configs": configs or {}})
+    assert response.status_code == 201, response.text
+    return response.json()["data"]
+
+
+def place(api, placement_id, targets) -> None:
+    response = api.admin("PUT", "/placements/", {"placement_id": placement_id, "targets": targets})
+    assert response.status_code == 200, response.text
+
+
+def shown(api, user, placement="onboarding", **params):
+    return api.client.get(f"{BASE}/placements/{placement}/paywall/", params=params, headers=api.headers(user))
+
+
+def test_the_contract_paywall_object(studio):
+    made = paywall(studio, "Spring sale", ("yearly", "monthly"), {"en": {"title": "Hi"}, "fr": {"title": "Salut"}})
+    place(studio, "onboarding", [{"paywall_id": made["paywall_id"]}])
+    response = studio.client.get(f"{BASE}/paywalls/{made['paywall_id']}/", headers=studio.headers())
+    assert response.status_code == 200
+    body = response.json()
+    assert list(body) == ["placement_id", "variation_id", "paywall_id", "ab_test_name", "paywall_name", "products",
+                          "remote_config"]
+    assert body["placement_id"] == "onboarding" and body["paywall_name"] == "Spring sale"
+    assert body["variation_id"] == made["variation_id"] and body["ab_test_name"] is None
+    assert body["remote_config"] == {"lang": "en", "data": {"title": "Hi"}}
+    assert [p["vendor_product_id"] for p in body["products"]] == ["yearly", "monthly"]
+    assert list(body["products"][0]) == ["title", "is_consumable", "adapty_product_id", "vendor_product_id",
+                                         "introductory_offer_eligibility", "promotional_offer_eligibility",
+                                         "base_plan_id", "offer"]
+    assert body["products"][0]["title"] == "Yearly" and body["products"][0]["introductory_offer_eligibility"] is True
+
+
+def test_unknown_paywall_is_404(studio):
+    for paywall_id in (str(uuid.uuid4()), "not-a-uuid"):
+        response = studio.client.get(f"{BASE}/paywalls/{paywall_id}/", headers=studio.headers())
+        assert response.status_code == 404
+        assert response.json() == {"errors": [{"source": None, "errors": ["Paywall not found"]}],
+                                   "error_code": "paywall_does_not_exist", "status_code": 404}
+
+
+def test_put_replaces_the_remote_config_data(studio, runtime):
+    made = paywall(studio, "P", configs={"en": {"old": "1", "gone": "2"}, "de": {"x": "y"}})
+    url = f"{BASE}/paywalls/{made['paywall_id']}/"
+    response = studio.client.put(url, json={"remote_configs": [{"key": "title", "value": "New"}]},
+                                 headers=studio.headers())
+    assert response.status_code == 200
+    assert response.json()["remote_config"] == {"lang": "en", "data": {"title": "New"}}
+    before = db_snapshot(runtime)
+    for bad in ({"remote_configs": []}, {}, {"remote_configs": [{"key": "k", "value": 1}]}, {"other": 1}):
+        assert studio.client.put(url, json=bad, headers=studio.headers()).status_code == 400
+    assert db_snapshot(runtime) == before
+
+
+def test_list_pages_searches_orders_and_filters(studio):
+    for name in ["Alpha", "beta", "Gamma", "delta", "Epsilon"]:
+        paywall(studio, name)
+    page = studio.client.get(f"{BASE}/paywalls/", params={"page_size": 2, "ordering": "name"},
+                             headers=studio.headers()).json()
+    assert page["count"] == 5 and [p["paywall_name"] for p in page["results"]] == ["Alpha", "beta"]
+    assert page["previous"] is None and page["next"].startswith("http://testserver/api/v2/server-side-api/paywalls/")
+    second = studio.client.get(page["next"], headers=studio.headers()).json()
+    assert [p["paywall_name"] for p in second["results"]] == ["delta", "Epsilon"]
+    assert second["previous"] and second["next"]
+    bracketed = studio.client.get(f"{BASE}/paywalls/", params={"page[number]": 3, "page[size]": 2, "ordering": "-name"},
+                                  headers=studio.headers()).json()
+    assert [p["paywall_name"] for p in bracketed["results"]] == ["Alpha"] and bracketed["next"] is None
+    searched = studio.client.get(f"{BASE}/paywalls/", params={"search": "ELT"}, headers=studio.headers()).json()
+    assert [p["paywall_name"] for p in searched["results"]] == ["delta"]
+    archived = studio.client.get(f"{BASE}/paywalls/", params={"is_archived": "true"}, headers=studio.headers())
+    assert archived.json()["count"] == 0
+
+
+@pytest.mark.parametrize(("params", "source"), [
+    ({"page": 0}, "page"), ({"page": "x"}, "page"), ({"page_size": 101}, "page_size"),
+    ({"page[size]": 0}, "page[size]"), ({"ordering": "price"}, "ordering"), ({"ordering": "--name"}, "ordering"),
+    ({"is_archived": "yes"}, "is_archived"),
+])
+def test_bad_list_parameters_are_400(studio, params, source):
+    response = studio.client.get(f"{BASE}/paywalls/", params=params, headers=studio.headers())
+    assert response.status_code == 400
+    assert response.json()["error_code"] == "validation_error" and response.json()["errors"][0]["source"] == source
+
+
+def test_audiences_choose_the_paywall_in_priority_order(studio):
+    french, premium, everyone = paywall(studio, "French"), paywall(studio, "Upsell"), paywall(studio, "Default")
+    studio.admin("POST", "/audiences/", {"audience_id": "france", "rules": [
+        {"field": "ip_country", "op": "eq", "value": "FR"},
+        {"field": "custom_attribute.level", "op": "gt", "value": 2}]})
+    studio.admin("POST", "/audiences/", {"audience_id": "payers", "rules": [
+        {"field": "access_level", "op": "has", "value": "premium"}]})
+    place(studio, "onboarding", [{"audience_id": "payers", "paywall_id": premium["paywall_id"]},
+                                 {"audience_id": "france", "paywall_id": french["paywall_id"]},
+                                 {"paywall_id": everyone["paywall_id"]}])
+    studio.create("fr-high", ip_country="FR", custom_attributes=[{"key": "level", "value": 5}])
+    studio.create("fr-low", ip_country="FR", custom_attributes=[{"key": "level", "value": 1}])
+    studio.create("payer", ip_country="FR", custom_attributes=[{"key": "level", "value": 5}])
+    studio.set_transaction("payer", **subscription(purchased_at="2025-01-01T00:00:00Z",
+                                                   originally_purchased_at="2025-01-01T00:00:00Z",
+                                                   expires_at="2030-01-01T00:00:00Z"))
+    assert shown(studio, "fr-high").json()["paywall_name"] == "French"
+    assert shown(studio, "fr-low").json()["paywall_name"] == "Default"
+    assert shown(studio, "payer").json()["paywall_name"] == "Upsell"
+
+
+def test_audiences_that_match_nothing_and_unknown_placements(studio):
+    only = paywall(studio, "Only")
+    studio.admin("POST", "/audiences/", {"audience_id": "nobody", "rules": [
+        {"field": "store", "op": "in", "value": []}]})
+    place(studio, "narrow", [{"audience_id": "nobody", "paywall_id": only["paywall_id"]}])
+    studio.create("u")
+    missing = shown(studio, "u", placement="narrow")
+    assert missing.status_code == 404 and missing.json()["error_code"] == "paywall_does_not_exist"
+    assert shown(studio, "u", placement="nowhere").json()["error_code"] == "placement_does_not_exist"
+    bad = studio.admin("POST", "/audiences/", {"audience_id": "x", "rules": [{"field": "mood", "op": "eq"}]})
+    assert bad.status_code == 400 and bad.json()["error_code"] == "invalid_enumeration_member"
+
+
+def test_ab_test_assignment_is_stable_weighted_and_attributes_revenue(studio):
+    a, b = paywall(studio, "A"), paywall(studio, "B")
+    test = studio.admin("POST", "/ab-tests/", {"name": "Price test", "variations": [
+        {"paywall_id": a["paywall_id"], "weight": 50}, {"paywall_id": b["paywall_id"], "weight": 50}]})
+    assert test.status_code == 201
+    test = test.json()["data"]
+    place(studio, "onboarding", [{"ab_test_id": test["ab_test_id"]}])
+    seen = {}
+    for n in range(40):
+        studio.create(f"user-{n}")
+        first = shown(studio, f"user-{n}", locale="en").json()
+        again = shown(studio, f"user-{n}").json()
+        assert (first["variation_id"], first["paywall_id"]) == (again["variation_id"], again["paywall_id"])
+        assert first["ab_test_name"] == "Price test"
+        seen[f"user-{n}"] = first
+    assert {body["paywall_name"] for body in seen.values()} == {"A", "B"}
+
+    for user, body in list(seen.items())[:10]:
+        view = studio.client.post(f"{BASE}/placements/onboarding/views/", headers=studio.headers(user),
+                                  json={"paywall_id": body["paywall_id"], "variation_id": body["variation_id"]})
+        assert view.status_code == 204
+    buyer, body = next(iter(seen.items()))
+    studio.set_transaction(buyer, **subscription(variation_id=body["variation_id"]))
+    metrics = studio.admin("GET", f"/ab-tests/{test['ab_test_id']}/metrics/").json()["data"]
+    by_variation = {v["variation_id"]: v for v in metrics["variations"]}
+    bought = by_variation[body["variation_id"]]
+    assert bought["purchases"] == 1 and bought["revenue_usd"] == 9.99 and bought["purchasers"] == 1
+    assert sum(v["views"] for v in metrics["variations"]) == 10
+    assert metrics["variations"][0]["p_value"] is None
+    rows = studio.admin("GET", "/paywalls/metrics/").json()["data"]
+    assert any(row["variation_id"] == body["variation_id"] and row["purchases"] == 1 for row in rows)
+
+
+def test_a_shown_paywall_cannot_be_archived(studio):
+    made = paywall(studio, "Live")
+    place(studio, "p", [{"paywall_id": made["paywall_id"]}])
+    refused = studio.admin("PATCH", f"/paywalls/{made['paywall_id']}/", {"is_archived": True})
+    assert refused.status_code == 400 and refused.json()["error_code"] == "paywall_in_use"
+    place(studio, "p", [])
+    assert studio.admin("PATCH", f"/paywalls/{made['paywall_id']}/", {"is_archived": True}).status_code == 200
+
+
+def test_remote_config_locale_fallbacks():
+    configs = {"en": {"t": "en"}, "fr": {"t": "fr"}, "pt_BR": {"t": "br"}}
+    assert rules.remote_config(configs, "pt-BR")["lang"] == "pt_BR"
+    assert rules.remote_config(configs, "fr_CA")["lang"] == "fr"
+    assert rules.remote_config(configs, "de")["lang"] == "en"
+    assert rules.remote_config({"de": {}}, "ja")["lang"] == "de"
+    assert rules.remote_config({}, "en") is None
+
+
+def test_variation_weights_hold_over_many_profiles():
+    variations = [{"variation_id": "a", "weight": 80}, {"variation_id": "b", "weight": 20}]
+    picks = [rules.assign_variation("test", f"profile-{n}", variations)["variation_id"] for n in range(5000)]
+    assert 0.77 < picks.count("a") / len(picks) < 0.83
+    assert rules.assign_variation("test", "p", variations) == rules.assign_variation("test", "p", variations)
+
+
+def test_significance():
+    assert rules.z_test(50, 1000, 50, 1000) == pytest.approx(1.0)
+    assert rules.z_test(50, 1000, 100, 1000) < 0.001
+    assert rules.z_test(0, 0, 1, 10) is None
