@@ -110,6 +110,9 @@ def test_paywall_commands(env, tmp_path):
     first = run_json(env, "paywalls", "create", "--app", app, "--name", "A", "--product", product,
                      "--remote-config", str(config))
     second = run_json(env, "paywalls", "create", "--app", app, "--name", "B")
+    edited = run_json(env, "paywalls", "update", "--app", app, "--paywall", second["paywall_id"],
+                      "--name", "B2", "--product", product)
+    assert (edited["name"], edited["product_ids"]) == ("B2", [product])
     run(env, "audiences", "create", "--app", app, "--id", "fr", "--rules",
         '[{"field": "ip_country", "op": "eq", "value": "FR"}]')
     test = run_json(env, "ab-tests", "create", "--app", app, "--name", "T",

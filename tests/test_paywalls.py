@@ -199,3 +199,26 @@ def test_significance():
     assert rules.z_test(50, 1000, 50, 1000) == pytest.approx(1.0)
     assert rules.z_test(50, 1000, 100, 1000) < 0.001
     assert rules.z_test(0, 0, 1, 10) is None
+
+
+FACTS = {"store": "app_store", "ip_country": "FR", "store_country": None, "platform": "iOS",
+         "custom_attributes": {"level": 3.0, "plan": "gold"}, "access_levels": {"premium"}}
+
+
+@pytest.mark.parametrize(("rule", "matches"), [
+    ({"field": "store", "op": "eq", "value": "app_store"}, True),
+    ({"field": "store", "op": "ne", "value": "app_store"}, False),
+    ({"field": "ip_country", "op": "in", "value": ["FR", "DE"]}, True),
+    ({"field": "ip_country", "op": "not_in", "value": ["FR"]}, False),
+    ({"field": "store_country", "op": "exists"}, False),
+    ({"field": "store_country", "op": "not_exists"}, True),
+    ({"field": "platform", "op": "eq", "value": "iOS"}, True),
+    ({"field": "custom_attribute.level", "op": "gt", "value": 2}, True),
+    ({"field": "custom_attribute.level", "op": "lt", "value": 2}, False),
+    ({"field": "custom_attribute.plan", "op": "gt", "value": 2}, False),  # not a number: no match
+    ({"field": "custom_attribute.missing", "op": "exists"}, False),
+    ({"field": "access_level", "op": "has", "value": "premium"}, True),
+    ({"field": "access_level", "op": "has_not", "value": "premium"}, False),
+])
+def test_every_audience_operator(rule, matches):
+    assert rules.rule_matches(rule, FACTS) is matches

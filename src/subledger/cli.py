@@ -367,6 +367,24 @@ def paywalls_list(app_id: UUID) -> None:
     _echo_json(paywalls_service.list_paywalls_admin(_runtime(), app_id))
 
 
+@paywalls.command("update")
+@APP_OPTION
+@click.option("--paywall", "paywall_id", required=True, type=click.UUID)
+@click.option("--name", default=None)
+@click.option("--product", "product_ids", multiple=True, help="Replaces the products (repeat, in display order).")
+@click.option("--remote-config", "remote_config", type=click.File("r"), default=None,
+              help="Replaces the remote configs: a JSON file as for create.")
+def paywalls_update(app_id: UUID, paywall_id: UUID, name, product_ids, remote_config) -> None:
+    """Change a paywall's name, products or remote configs (what is not given stays)."""
+    changes = {"name": name} if name else {}
+    if product_ids:
+        changes["product_ids"] = list(product_ids)
+    if remote_config:
+        changes["remote_configs"] = _json_option(remote_config.read(), "the remote config")
+    body = _checked(PaywallPatch.model_validate, changes)
+    _echo_json(_checked(paywalls_service.update_paywall, _runtime(), app_id, paywall_id, body))
+
+
 @paywalls.command("archive")
 @APP_OPTION
 @click.option("--paywall", "paywall_id", required=True, type=click.UUID)
