@@ -234,10 +234,14 @@ def verify(app_id: UUID | None, fix: bool) -> None:
 @click.option("--tax-rate", type=click.FloatRange(0, 1), default=None, help="Sales tax included in prices, e.g. 0.2.")
 @click.option("--rate-limit", type=click.IntRange(0), default=None,
               help="Requests per second per server process (bursts of twice that); 0 removes the limit.")
-def apps_configure(app_id: UUID, small_business: bool | None, tax_rate: float | None, rate_limit: int | None) -> None:
-    """Set how event revenue figures (proceeds, net revenue, tax) are computed, and the rate limit."""
+@click.option("--stripe-secret-key", default=None, help="Stripe's secret key (stored sealed); \"\" forgets it.")
+def apps_configure(app_id: UUID, small_business: bool | None, tax_rate: float | None, rate_limit: int | None,
+                   stripe_secret_key: str | None) -> None:
+    """Set how event revenue figures (proceeds, net revenue, tax) are computed, the rate limit, Stripe's key."""
     runtime = _runtime()
     try:
+        if stripe_secret_key is not None:
+            apps_service.set_stripe_key(runtime, app_id, stripe_secret_key)
         _echo_json(apps_service.configure(runtime.db, app_id, small_business,
                                           None if tax_rate is None else Decimal(str(tax_rate)), rate_limit))
     except apps_service.AppNotFound:

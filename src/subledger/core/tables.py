@@ -82,6 +82,8 @@ apps = Table(
     Column("tax_rate", Money, nullable=False, server_default=text("0")),
     # Requests per second each server process accepts for the app; None: no limit.
     Column("rate_limit", Integer),
+    # Stripe's secret API key, sealed (core.secrets).
+    Column("stripe_secret_key", String(1024)),
 )
 
 api_keys = Table(

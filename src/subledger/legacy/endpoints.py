@@ -14,7 +14,7 @@ from starlette.responses import Response
 from subledger.core.addressing import ProfileRef, current_app
 from subledger.core.http import ERROR_RESPONSES, JSONResponse
 from subledger.legacy import rules, service
-from subledger.legacy.schemas import V1Attributes, V1Create, V1Grant, V1Revoke
+from subledger.legacy.schemas import StripeValidation, V1Attributes, V1Create, V1Grant, V1Revoke
 
 router = APIRouter(prefix="/api/v1/sdk", tags=["legacy v1"], responses=ERROR_RESPONSES)
 
@@ -70,3 +70,9 @@ async def revoke(request: Request, app_id: App, id: str, access_level: str,
     runtime = request.app.state.runtime
     ref = await _ref(request, app_id)
     return JSONResponse(await runtime.write(service.revoke, runtime, app_id, ref, access_level, body))
+
+
+@router.post("/purchase/stripe/token/validate/", summary="Import a Stripe subscription or payment intent (v1)")
+async def validate_stripe(request: Request, app_id: App, body: Annotated[StripeValidation, Body()]) -> Response:
+    runtime = request.app.state.runtime
+    return JSONResponse(await runtime.write(service.validate_stripe, runtime, app_id, body))

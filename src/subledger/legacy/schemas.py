@@ -97,3 +97,19 @@ class V1Grant(Strict):
 
 class V1Revoke(Strict):
     is_refund: StrictBool
+
+
+class StripeAttributes(Strict):
+    customer_user_id: NonEmpty255
+    stripe_token: NonEmpty255
+
+
+class StripeData(Strict):
+    type: Literal["stripe_receipt_validation_result"]
+    attributes: StripeAttributes
+
+
+class StripeValidation(Strict):
+    """The JSON:API body of ``purchase/stripe/token/validate/``."""
+
+    data: StripeData

@@ -8,14 +8,16 @@ from pydantic import ValidationError
 
 from subledger.core.addressing import ProfileRef
 from subledger.core.dates import format_datetime, parse_datetime
-from subledger.core.errors import from_validation_errors
+from subledger.core.errors import ApiError, from_validation_errors
 from subledger.core.runtime import Runtime
 from subledger.legacy import rules
-from subledger.legacy.schemas import V1Attributes, V1Create, V1Grant, V1Revoke
+from subledger.legacy.schemas import StripeValidation, V1Attributes, V1Create, V1Grant, V1Revoke
 from subledger.profiles import service as profiles_service
 from subledger.purchases import rules as purchases_rules
 from subledger.purchases import service as purchases_service
+from subledger.profiles.schemas import ProfileFields
 from subledger.purchases.schemas import RevokeIn, TransactionIn
+from subledger.stores.stripe import service as stripe_service
 
 
 def resolve(rt: Runtime, app_id: UUID, path_id: str) -> ProfileRef:
@@ -89,4 +91,18 @@ def revoke(rt: Runtime, app_id: UUID, ref: ProfileRef, level_id: str, body: V1Re
     revoke_at = max(now, parse_datetime(level["starts_at"])) if level else now
     purchases_service.revoke_access_level(rt, app_id, ref, RevokeIn(access_level_id=level_id, revoke_at=revoke_at),
                                           refund=body.is_refund)
+    return get(rt, app_id, ref)
+
+
+def validate_stripe(rt: Runtime, app_id: UUID, body: StripeValidation) -> dict[str, Any]:
+    """Import a Stripe subscription or payment intent and its history for a customer_user_id,
+    creating the profile when it has none."""
+    attributes = body.data.attributes
+    ref = ProfileRef(customer_user_id=attributes.customer_user_id)
+    try:
+        profiles_service.create_profile(rt, app_id, attributes.customer_user_id, ProfileFields(), None)
+    except ApiError as error:
+        if error.code != "profile_already_exists":
+            raise
+    stripe_service.import_token(rt, app_id, ref, attributes.stripe_token)
     return get(rt, app_id, ref)

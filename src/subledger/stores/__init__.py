@@ -1,0 +1,1 @@
+"""Store integrations: what the stores report, turned into ledger entries."""

@@ -1,0 +1,1 @@
+"""Stripe: subscriptions (with their invoices) and payment intents."""

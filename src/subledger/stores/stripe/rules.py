@@ -1,0 +1,86 @@
+"""Stripe objects -> set-transaction bodies. Pure: no I/O.
+
+A subscription's paid invoices are its chain: each is one transaction (the
+invoice id), the subscription id is the original transaction id, and the
+product is the Stripe price id. A payment intent is a one-time purchase.
+"""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from subledger.core.dates import format_datetime
+
+STORE = "stripe"
+# Currencies Stripe counts in whole units (no cents).
+ZERO_DECIMAL = {"BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX", "VND", "VUV", "XAF",
+                "XOF", "XPF"}
+RENEWING = {"active", "trialing", "past_due"}
+PAYMENT_PRODUCT = "stripe_payment_intent"
+
+
+def _when(seconds: int | None) -> str | None:
+    return None if seconds is None else format_datetime(datetime.fromtimestamp(seconds, UTC))
+
+
+def _amount(minor: int, currency: str) -> float:
+    return float(minor) if currency.upper() in ZERO_DECIMAL else minor / 100
+
+
+def _environment(obj: dict[str, Any]) -> str:
+    return "Production" if obj.get("livemode") else "Sandbox"
+
+
+def _country(obj: dict[str, Any]) -> str:
+    """Stripe objects rarely say where the buyer is; the US is recorded then."""
+    details = obj.get("customer_address") or (obj.get("shipping") or {}).get("address") or {}
+    return (details.get("country") or "US").upper()
+
+
+def subscription_transactions(subscription: dict[str, Any], invoices: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One transaction per paid invoice of the subscription, oldest first."""
+    renews = subscription["status"] in RENEWING and not subscription.get("cancel_at_period_end")
+    changed = subscription.get("canceled_at") if not renews else None
+    paid = sorted((invoice for invoice in invoices if invoice.get("status") == "paid"), key=lambda i: i["created"])
+    bodies = []
+    for invoice in paid:
+        line = invoice["lines"]["data"][0]
+        price = line.get("price") or (line.get("pricing") or {}).get("price_details") or {}
+        currency = invoice["currency"].upper()
+        amount = _amount(invoice["amount_paid"], currency)
+        body = {
+            "purchase_type": "subscription",
+            "store": STORE,
+            "environment": _environment(subscription),
+            "store_product_id": price.get("id") or price.get("price") or subscription["items"]["data"][0]["price"]["id"],
+            "store_transaction_id": invoice["id"],
+            "store_original_transaction_id": subscription["id"],
+            "price": {"country": _country(invoice), "currency": currency, "value": amount},
+            "purchased_at": _when(line["period"]["start"]),  # a renewal is bought as its period starts
+            "originally_purchased_at": _when(subscription["start_date"]),
+            "expires_at": _when(line["period"]["end"]),
+            "renew_status": renews,
+        }
+        if changed:
+            body["renew_status_changed_at"] = _when(max(changed, subscription["start_date"]))
+        if amount == 0 and invoice.get("billing_reason") == "subscription_create" and subscription.get("trial_end"):
+            body["offer"] = {"category": "introductory", "type": "free_trial", "id": None}
+        bodies.append(body)
+    return bodies
+
+
+def payment_transaction(intent: dict[str, Any]) -> dict[str, Any] | None:
+    """A succeeded payment intent as a one-time purchase (None when it did not succeed)."""
+    if intent["status"] != "succeeded":
+        return None
+    currency = intent["currency"].upper()
+    return {
+        "purchase_type": "one_time_purchase",
+        "store": STORE,
+        "environment": _environment(intent),
+        "store_product_id": (intent.get("metadata") or {}).get("product_id") or PAYMENT_PRODUCT,
+        "store_transaction_id": intent["id"],
+        "store_original_transaction_id": intent["id"],
+        "price": {"country": _country(intent), "currency": currency,
+                  "value": _amount(intent.get("amount_received") or intent["amount"], currency)},
+        "purchased_at": _when(intent["created"]),
+    }

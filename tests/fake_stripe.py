@@ -1,0 +1,59 @@
+"""A stand-in for Stripe's API on loopback: the few endpoints subledger reads, with fixtures."""
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+
+class FakeStripe:
+    def __init__(self, secret_key: str):
+        self.secret_key = secret_key
+        self.objects: dict[str, dict] = {}  # "subscriptions/sub_1" -> object
+        self.invoices: dict[str, list[dict]] = {}  # subscription id -> invoices, newest first
+        self.requests: list[str] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                url = urlparse(self.path)
+                fake.requests.append(self.path)
+                if self.headers.get("Authorization") != f"Bearer {fake.secret_key}":
+                    return self._send(401, {"error": {"type": "invalid_request_error", "message": "Invalid API Key"}})
+                resource = url.path.removeprefix("/v1/")
+                if resource == "invoices":
+                    query = parse_qs(url.query)
+                    invoices = fake.invoices.get(query["subscription"][0], [])
+                    if "starting_after" in query:
+                        after = [i["id"] for i in invoices].index(query["starting_after"][0])
+                        invoices = invoices[after + 1:]
+                    limit = int(query.get("limit", ["10"])[0])
+                    return self._send(200, {"object": "list", "url": "/v1/invoices", "data": invoices[:limit],
+                                            "has_more": len(invoices) > limit})
+                if resource in fake.objects:
+                    return self._send(200, fake.objects[resource])
+                return self._send(404, {"error": {"type": "invalid_request_error", "code": "resource_missing",
+                                                  "message": f"No such object: '{resource.split('/')[-1]}'"}})
+
+            def _send(self, status, body):
+                raw = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> "FakeStripe":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()

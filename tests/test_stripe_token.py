@@ -1,0 +1,100 @@
+"""v1 `purchase/stripe/token/validate/`: the real Stripe client against a stand-in on loopback."""
+
+import json
+import uuid
+
+import pytest
+from fake_stripe import FakeStripe
+
+from subledger.apps import service as apps_service
+
+DAY = 86400
+START = 1735689600  # 2025-01-01T00:00:00Z
+KEY = "sk_test_subledger"
+URL = "/api/v1/sdk/purchase/stripe/token/validate/"
+
+
+def invoice(n: int, amount: int = 999, currency: str = "eur") -> dict:
+    start = START + 30 * DAY * n
+    return {"id": f"in_{n}", "object": "invoice", "status": "paid", "amount_paid": amount, "currency": currency,
+            "created": start, "billing_reason": "subscription_create" if n == 0 else "subscription_cycle",
+            "lines": {"object": "list", "data": [{"id": f"il_{n}", "object": "line_item",
+                                                   "period": {"start": start, "end": start + 30 * DAY},
+                                                   "price": {"id": "price_monthly", "object": "price"}}]}}
+
+
+@pytest.fixture
+def stripe_app(api, runtime, clock):
+    api.access_level("premium")
+    api.product("price_monthly", "premium", "P1M", store="stripe")
+    clock.current = clock.current.replace(year=2025, month=2, day=15)
+    with FakeStripe(KEY) as fake:
+        runtime.settings.stripe_api_base = fake.url
+        apps_service.set_stripe_key(runtime, uuid.UUID(api.app_id), KEY)
+        fake.objects["subscriptions/sub_1"] = {
+            "id": "sub_1", "object": "subscription", "status": "active", "cancel_at_period_end": False,
+            "canceled_at": None, "start_date": START, "trial_end": None, "livemode": False,
+            "items": {"object": "list", "data": [{"id": "si_1", "object": "subscription_item",
+                                                  "price": {"id": "price_monthly", "object": "price"}}]}}
+        fake.invoices["sub_1"] = [invoice(n) for n in (1, 0)]
+        fake.objects["payment_intents/pi_1"] = {
+            "id": "pi_1", "object": "payment_intent", "status": "succeeded", "amount": 1999,
+            "amount_received": 1999, "currency": "usd", "created": START, "livemode": True,
+            "metadata": {"product_id": "coins"}}
+        api.fake = fake
+        yield api
+
+
+def validate(api, customer_user_id: str, token: str, content_type: str = "application/vnd.api+json"):
+    body = {"data": {"type": "stripe_receipt_validation_result",
+                     "attributes": {"customer_user_id": customer_user_id, "stripe_token": token}}}
+    return api.client.post(URL, content=json.dumps(body).encode(),
+                           headers={**api.headers(), "Content-Type": content_type})
+
+
+def test_a_subscription_and_its_history_are_imported_for_a_new_profile(stripe_app):
+    response = validate(stripe_app, "stripe-user", "sub_1")
+    assert response.status_code == 200, response.text
+    profile = response.json()["data"]
+    assert profile["customer_user_id"] == "stripe-user"
+    sub = profile["subscriptions"]["price_monthly"]
+    assert sub["vendor_transaction_id"] == "in_1" and sub["vendor_original_transaction_id"] == "sub_1"
+    assert sub["store"] == "stripe" and sub["is_sandbox"] is True and sub["will_renew"] is True
+    assert sub["expires_at"] == "2025-03-02T00:00:00.000000+0000"
+    assert profile["paid_access_levels"]["premium"]["is_active"] is True
+    v2 = stripe_app.get("stripe-user").json()["data"]
+    assert v2["total_revenue_usd"] == round(2 * 9.99 * 1.0389, 2)
+    assert validate(stripe_app, "stripe-user", "sub_1").status_code == 200  # again: nothing doubles
+    assert stripe_app.get("stripe-user").json()["data"]["total_revenue_usd"] == v2["total_revenue_usd"]
+    assert all(path.startswith("/v1/") for path in stripe_app.fake.requests)
+
+
+def test_a_payment_intent_is_a_one_time_purchase(stripe_app):
+    stripe_app.create("buyer")
+    profile = validate(stripe_app, "buyer", "pi_1", content_type="application/json").json()["data"]
+    [purchase] = profile["non_subscriptions"]["coins"]
+    assert purchase["vendor_transaction_id"] == "pi_1" and purchase["is_sandbox"] is False
+    assert stripe_app.get("buyer").json()["data"]["total_revenue_usd"] == 19.99
+
+
+def test_unknown_tokens_and_missing_configuration(stripe_app, runtime):
+    unknown = validate(stripe_app, "u", "sub_missing")
+    assert unknown.status_code == 400 and unknown.json()["errors"][0]["source"] == "stripe_token"
+    wrong_kind = validate(stripe_app, "u", "cus_123")
+    assert wrong_kind.status_code == 400 and wrong_kind.json()["errors"][0]["source"] == "stripe_token"
+    bad_body = stripe_app.client.post(URL, json={"data": {"type": "other"}}, headers=stripe_app.headers())
+    assert bad_body.status_code == 400
+    apps_service.set_stripe_key(runtime, uuid.UUID(stripe_app.app_id), "sk_test_wrong")
+    refused = validate(stripe_app, "u", "sub_1")
+    assert refused.status_code == 400 and "refused" in refused.json()["errors"][0]["errors"][0]
+    apps_service.set_stripe_key(runtime, uuid.UUID(stripe_app.app_id), None)
+    missing = validate(stripe_app, "u", "sub_1")
+    assert missing.status_code == 400 and "not configured" in missing.json()["errors"][0]["errors"][0]
+
+
+def test_long_histories_are_read_page_by_page(stripe_app):
+    stripe_app.fake.invoices["sub_1"] = [invoice(n, amount=500) for n in reversed(range(120))]
+    stripe_app.fake.objects["subscriptions/sub_1"]["start_date"] = START
+    profile = validate(stripe_app, "long", "sub_1").json()["data"]
+    assert profile["subscriptions"]["price_monthly"]["vendor_transaction_id"] == "in_119"
+    assert any("starting_after" in path for path in stripe_app.fake.requests)
