@@ -47,17 +47,35 @@ def parse_wrk(output: str) -> dict:
         value, unit = re.search(rf"\s{percentile}%\s+([\d.]+)(us|ms|s)", output).groups()
         latency[percentile] = float(value) * UNITS[unit]
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    return {"rps": rps, "p50_ms": latency["50"], "p99_ms": latency["99"],
-            "non_2xx": int(errors.group(1)) if errors else 0}
+    return {
+        "rps": rps,
+        "p50_ms": latency["50"],
+        "p99_ms": latency["99"],
+        "non_2xx": int(errors.group(1)) if errors else 0,
+    }
 
 
 def wrk(base: str, scenario: str, args: list[str], duration: int, connections: int, delay_ms: float = 0) -> dict:
     key, seeded = args
     prefix = f"{scenario}-{uuid.uuid4().hex[:8]}"  # new names for every run: creates never collide
-    command = ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "-s",
-               str(HERE / "wrk" / f"{scenario}.lua"), base, "--", key, prefix, seeded, str(delay_ms)]
-    output = subprocess.run(command, capture_output=True, text=True, check=True,
-                            env={**os.environ, "BENCH_WRK_DIR": str(HERE / "wrk")}).stdout
+    command = [
+        "wrk",
+        "-t2",
+        f"-c{connections}",
+        f"-d{duration}s",
+        "--latency",
+        "-s",
+        str(HERE / "wrk" / f"{scenario}.lua"),
+        base,
+        "--",
+        key,
+        prefix,
+        seeded,
+        str(delay_ms),
+    ]
+    output = subprocess.run(
+        command, capture_output=True, text=True, check=True, env={**os.environ, "BENCH_WRK_DIR": str(HERE / "wrk")}
+    ).stdout
     return parse_wrk(output)
 
 
@@ -65,19 +83,40 @@ def seed(env: dict, url: str | None, data_dir: Path, profiles: int) -> dict:
     run(env, "migrate")
     app = run_json(env, "apps", "create", "--name", "Bench")
     run(env, "access-levels", "create", "--app", app["app_id"], "--id", "premium")
-    run(env, "products", "create", "--app", app["app_id"], "--store", "app_store", "--product-id", "monthly",
-        "--access-level", "premium", "--period", "P1M")
+    run(
+        env,
+        "products",
+        "create",
+        "--app",
+        app["app_id"],
+        "--store",
+        "app_store",
+        "--product-id",
+        "monthly",
+        "--access-level",
+        "premium",
+        "--period",
+        "P1M",
+    )
     rt = Runtime.from_settings(Settings(database_url=url or "", data_dir=data_dir, serve_worker="off"))
     app_id = uuid.UUID(app["app_id"])
     start = datetime(2025, 1, 1, tzinfo=UTC)
     for n in range(profiles):
         profiles_service.create_profile(rt, app_id, f"seed-{n}", ProfileFields(), None)
-        tx = TransactionIn.model_validate({
-            "purchase_type": "subscription", "store": "app_store", "store_product_id": "monthly",
-            "store_transaction_id": f"seed-{n}", "store_original_transaction_id": f"seed-{n}",
-            "price": {"country": "US", "currency": "USD", "value": 9.99}, "purchased_at": start.isoformat(),
-            "originally_purchased_at": start.isoformat(), "expires_at": (start + timedelta(days=30)).isoformat(),
-            "renew_status": True})
+        tx = TransactionIn.model_validate(
+            {
+                "purchase_type": "subscription",
+                "store": "app_store",
+                "store_product_id": "monthly",
+                "store_transaction_id": f"seed-{n}",
+                "store_original_transaction_id": f"seed-{n}",
+                "price": {"country": "US", "currency": "USD", "value": 9.99},
+                "purchased_at": start.isoformat(),
+                "originally_purchased_at": start.isoformat(),
+                "expires_at": (start + timedelta(days=30)).isoformat(),
+                "renew_status": True,
+            }
+        )
         purchases_service.set_transaction(rt, app_id, ProfileRef(customer_user_id=f"seed-{n}"), tx)
     rt.db.dispose()
     return app
@@ -86,9 +125,28 @@ def seed(env: dict, url: str | None, data_dir: Path, profiles: int) -> dict:
 def serve(env: dict, workers: int, factory: str) -> tuple[subprocess.Popen, str]:
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", factory, "--factory", "--host", "127.0.0.1", "--port", str(port),
-         "--workers", str(workers), "--log-level", "warning", "--no-access-log", "--no-server-header"],
-        env={**env, "PYTHONPATH": str(HERE)}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            factory,
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+            "--no-server-header",
+        ],
+        env={**env, "PYTHONPATH": str(HERE)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     base = f"http://127.0.0.1:{port}"
     for _ in range(300):
         try:
@@ -124,13 +182,17 @@ def main() -> None:
         data_dir = Path(tmp) / "data"
         url, admin, name = None, None, None
         if options.engine == "postgresql":
-            admin = sqlalchemy.create_engine(Settings(database_url=options.postgres_url).sqlalchemy_url,
-                                             isolation_level="AUTOCOMMIT")
+            admin = sqlalchemy.create_engine(
+                Settings(database_url=options.postgres_url).sqlalchemy_url, isolation_level="AUTOCOMMIT"
+            )
             name = f"subledger_bench_{uuid.uuid4().hex[:8]}"
             with admin.connect() as conn:
                 conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-            url = sqlalchemy.engine.make_url(Settings(database_url=options.postgres_url).sqlalchemy_url).set(
-                database=name).render_as_string(hide_password=False)
+            url = (
+                sqlalchemy.engine.make_url(Settings(database_url=options.postgres_url).sqlalchemy_url)
+                .set(database=name)
+                .render_as_string(hide_password=False)
+            )
         env = {**operator_env(data_dir, url), "SUBLEDGER_SERVE_WORKER": "off"}
         try:
             app = seed(env, url, data_dir, options.profiles)
@@ -144,8 +206,9 @@ def main() -> None:
                     peak = wrk(base, scenario, args, options.duration, options.connections)
                     paced_delay = options.connections * 1000 / (peak["rps"] / 2)
                     half = wrk(base, scenario, args, options.duration, options.connections, paced_delay)
-                    peak.update(half_rate_rps=half["rps"], half_rate_p99_ms=half["p99_ms"],
-                                worker_rss_mb=rss_mb(process))
+                    peak.update(
+                        half_rate_rps=half["rps"], half_rate_p99_ms=half["p99_ms"], worker_rss_mb=rss_mb(process)
+                    )
                     results[scenario] = peak
                 finally:
                     process.terminate()
@@ -158,14 +221,22 @@ def main() -> None:
     ceiling = results["ceiling"]["rps"]
     out = HERE / "results"
     out.mkdir(exist_ok=True)
-    meta = {"engine": options.engine, "workers": options.workers, "connections": options.connections,
-            "duration_s": options.duration, "seeded_profiles": options.profiles, "cpus": os.cpu_count()}
+    meta = {
+        "engine": options.engine,
+        "workers": options.workers,
+        "connections": options.connections,
+        "duration_s": options.duration,
+        "seeded_profiles": options.profiles,
+        "cpus": os.cpu_count(),
+    }
     (out / f"http-{options.engine}.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2))
     print(f"| scenario ({options.engine}) | req/s | % of ceiling | p50 ms | p99 ms | p99 ms at half rate | non-2xx |")
     print("|---|---|---|---|---|---|---|")
     for scenario, r in results.items():
-        print(f"| {scenario} | {r['rps']:.0f} | {100 * r['rps'] / ceiling:.0f}% | {r['p50_ms']:.2f} | "
-              f"{r['p99_ms']:.2f} | {r['half_rate_p99_ms']:.2f} | {r['non_2xx']} |")
+        print(
+            f"| {scenario} | {r['rps']:.0f} | {100 * r['rps'] / ceiling:.0f}% | {r['p50_ms']:.2f} | "
+            f"{r['p99_ms']:.2f} | {r['half_rate_p99_ms']:.2f} | {r['non_2xx']} |"
+        )
     print(f"worker RSS (MB): {results['get_profile']['worker_rss_mb']}")
 
 

@@ -165,10 +165,16 @@ class Api:
     def access_level(self, level_id: str) -> None:
         assert self.admin("POST", "/access-levels/", {"access_level_id": level_id}).status_code == 201
 
-    def product(self, store_product_id: str, access_level_id: str | None, period: str = "P1M",
-                store: str = "app_store", **extra) -> dict:
-        body = {"store": store, "store_product_id": store_product_id, "access_level_id": access_level_id,
-                "period": period, **extra}
+    def product(
+        self, store_product_id: str, access_level_id: str | None, period: str = "P1M", store: str = "app_store", **extra
+    ) -> dict:
+        body = {
+            "store": store,
+            "store_product_id": store_product_id,
+            "access_level_id": access_level_id,
+            "period": period,
+            **extra,
+        }
         response = self.admin("POST", "/products/", body)
         assert response.status_code == 201, response.text
         return response.json()["data"]

@@ -26,14 +26,29 @@ class FakeStripe:
                     invoices = fake.invoices.get(query["subscription"][0], [])
                     if "starting_after" in query:
                         after = [i["id"] for i in invoices].index(query["starting_after"][0])
-                        invoices = invoices[after + 1:]
+                        invoices = invoices[after + 1 :]
                     limit = int(query.get("limit", ["10"])[0])
-                    return self._send(200, {"object": "list", "url": "/v1/invoices", "data": invoices[:limit],
-                                            "has_more": len(invoices) > limit})
+                    return self._send(
+                        200,
+                        {
+                            "object": "list",
+                            "url": "/v1/invoices",
+                            "data": invoices[:limit],
+                            "has_more": len(invoices) > limit,
+                        },
+                    )
                 if resource in fake.objects:
                     return self._send(200, fake.objects[resource])
-                return self._send(404, {"error": {"type": "invalid_request_error", "code": "resource_missing",
-                                                  "message": f"No such object: '{resource.split('/')[-1]}'"}})
+                return self._send(
+                    404,
+                    {
+                        "error": {
+                            "type": "invalid_request_error",
+                            "code": "resource_missing",
+                            "message": f"No such object: '{resource.split('/')[-1]}'",
+                        }
+                    },
+                )
 
             def _send(self, status, body):
                 raw = json.dumps(body).encode()

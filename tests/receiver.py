@@ -24,8 +24,13 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                request = {"headers": dict(self.headers), "raw": body, "json": json.loads(body or b"null"),
-                           "started": time.monotonic(), "ended": None}
+                request = {
+                    "headers": dict(self.headers),
+                    "raw": body,
+                    "json": json.loads(body or b"null"),
+                    "started": time.monotonic(),
+                    "ended": None,
+                }
                 with receiver.lock:
                     receiver.received.append(request)
                     behaviour = receiver.script.pop(0) if receiver.script else "ok"

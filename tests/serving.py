@@ -47,7 +47,10 @@ def serving(env: dict, workers: int = 1):
     base = f"http://127.0.0.1:{port}"
     process = subprocess.Popen(
         SUBLEDGER + ["serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 30

@@ -96,8 +96,12 @@ def test_an_apps_rate_limit_answers_429_with_retry_after(runtime, client, api, c
     assert statuses == [404, 404, 404, 404, 429, 429]  # a burst of twice the rate, then throttled
     throttled = api.get("nobody")
     assert throttled.json() == {
-        "errors": [{"source": "non_field_errors", "errors": ["Request was throttled. Expected available in 1 seconds."]}],
-        "error_code": "rate_limited", "status_code": 429}
+        "errors": [
+            {"source": "non_field_errors", "errors": ["Request was throttled. Expected available in 1 seconds."]}
+        ],
+        "error_code": "rate_limited",
+        "status_code": 429,
+    }
     assert throttled.headers["Retry-After"] == "1"
     assert other.get("nobody").status_code == 404  # other apps are not affected
     clock.advance(seconds=1)

@@ -49,11 +49,38 @@ def test_catalog_rates_and_verify_commands(env, tmp_path):
     run(env, "migrate")
     app = run_json(env, "apps", "create", "--name", "Shop")["app_id"]
     assert run_json(env, "access-levels", "create", "--app", app, "--id", "premium")["access_level_id"] == "premium"
-    product = run_json(env, "products", "create", "--app", app, "--store", "app_store", "--product-id", "m",
-                       "--access-level", "premium", "--period", "P1M")
+    product = run_json(
+        env,
+        "products",
+        "create",
+        "--app",
+        app,
+        "--store",
+        "app_store",
+        "--product-id",
+        "m",
+        "--access-level",
+        "premium",
+        "--period",
+        "P1M",
+    )
     assert product["access_level_id"] == "premium"
-    bad = run(env, "products", "create", "--app", app, "--store", "app_store", "--product-id", "x",
-              "--access-level", "gold", "--period", "P1M", check=False)
+    bad = run(
+        env,
+        "products",
+        "create",
+        "--app",
+        app,
+        "--store",
+        "app_store",
+        "--product-id",
+        "x",
+        "--access-level",
+        "gold",
+        "--period",
+        "P1M",
+        check=False,
+    )
     assert bad.returncode != 0 and "paid_access_level_does_not_exist" in bad.stderr
     in_use = run(env, "access-levels", "delete", "--app", app, "--id", "premium", check=False)
     assert in_use.returncode != 0 and "access_level_in_use" in in_use.stderr
@@ -86,11 +113,13 @@ def test_serve_answers_the_api_end_to_end(any_env, workers):
     with serving(env, workers) as base:
         headers = {"Authorization": f"Api-Key {app['secret_api_key']}", "adapty-customer-user-id": "e2e-user"}
         api = base + "/api/v2/server-side-api"
-        created = httpx.post(api + "/profile/", headers=headers,
-                             json={"custom_attributes": [{"key": "level", "value": 3}]})
+        created = httpx.post(
+            api + "/profile/", headers=headers, json={"custom_attributes": [{"key": "level", "value": 3}]}
+        )
         assert created.status_code == 200, created.text
-        granted = httpx.post(api + "/purchase/profile/grant/access-level/", headers=headers,
-                             json={"access_level_id": "premium"})
+        granted = httpx.post(
+            api + "/purchase/profile/grant/access-level/", headers=headers, json={"access_level_id": "premium"}
+        )
         assert granted.json()["data"]["access_levels"][0]["access_level_id"] == "premium"
         for _ in range(5):  # with several workers, any of them answers with the same profile
             fetched = httpx.get(api + "/profile", headers=headers)
@@ -103,23 +132,68 @@ def test_paywall_commands(env, tmp_path):
     run(env, "migrate")
     app = run_json(env, "apps", "create", "--name", "Paywalls")["app_id"]
     run(env, "access-levels", "create", "--app", app, "--id", "premium")
-    product = run_json(env, "products", "create", "--app", app, "--store", "app_store", "--product-id", "m",
-                       "--access-level", "premium", "--period", "P1M")["product_id"]
+    product = run_json(
+        env,
+        "products",
+        "create",
+        "--app",
+        app,
+        "--store",
+        "app_store",
+        "--product-id",
+        "m",
+        "--access-level",
+        "premium",
+        "--period",
+        "P1M",
+    )["product_id"]
     config = tmp_path / "config.json"
     config.write_text('{"en": {"title": "Go premium"}}')
-    first = run_json(env, "paywalls", "create", "--app", app, "--name", "A", "--product", product,
-                     "--remote-config", str(config))
+    first = run_json(
+        env, "paywalls", "create", "--app", app, "--name", "A", "--product", product, "--remote-config", str(config)
+    )
     second = run_json(env, "paywalls", "create", "--app", app, "--name", "B")
-    edited = run_json(env, "paywalls", "update", "--app", app, "--paywall", second["paywall_id"],
-                      "--name", "B2", "--product", product)
+    edited = run_json(
+        env, "paywalls", "update", "--app", app, "--paywall", second["paywall_id"], "--name", "B2", "--product", product
+    )
     assert (edited["name"], edited["product_ids"]) == ("B2", [product])
-    run(env, "audiences", "create", "--app", app, "--id", "fr", "--rules",
-        '[{"field": "ip_country", "op": "eq", "value": "FR"}]')
-    test = run_json(env, "ab-tests", "create", "--app", app, "--name", "T",
-                    "--variation", f"{first['paywall_id']}:70", "--variation", f"{second['paywall_id']}:30")
-    placement = run_json(env, "placements", "set", "--app", app, "--id", "main",
-                         "--target", f'{{"audience_id": "fr", "paywall_id": "{second["paywall_id"]}"}}',
-                         "--target", f'{{"ab_test_id": "{test["ab_test_id"]}"}}')
+    run(
+        env,
+        "audiences",
+        "create",
+        "--app",
+        app,
+        "--id",
+        "fr",
+        "--rules",
+        '[{"field": "ip_country", "op": "eq", "value": "FR"}]',
+    )
+    test = run_json(
+        env,
+        "ab-tests",
+        "create",
+        "--app",
+        app,
+        "--name",
+        "T",
+        "--variation",
+        f"{first['paywall_id']}:70",
+        "--variation",
+        f"{second['paywall_id']}:30",
+    )
+    placement = run_json(
+        env,
+        "placements",
+        "set",
+        "--app",
+        app,
+        "--id",
+        "main",
+        "--target",
+        f'{{"audience_id": "fr", "paywall_id": "{second["paywall_id"]}"}}',
+        "--target",
+        f'{{"ab_test_id": "{test["ab_test_id"]}"}}',
+    )
     assert [t["audience_id"] for t in placement["targets"]] == ["fr", None]
     refused = run(env, "paywalls", "archive", "--app", app, "--paywall", second["paywall_id"], check=False)
     assert refused.returncode != 0 and "paywall_in_use" in refused.stderr

@@ -25,19 +25,41 @@ def date(index: int) -> str:
 def operations() -> list[tuple[str, dict]]:
     ops = []
     for i in range(24):  # renewals of one chain, each sent twice
-        tx = {"purchase_type": "subscription", "store": "app_store", "store_product_id": "monthly",
-              "store_transaction_id": f"renewal-{i}", "store_original_transaction_id": "chain",
-              "price": {"country": "US", "currency": "USD", "value": 4.99}, "purchased_at": date(i),
-              "originally_purchased_at": date(0), "expires_at": date(i + 1), "renew_status": True}
+        tx = {
+            "purchase_type": "subscription",
+            "store": "app_store",
+            "store_product_id": "monthly",
+            "store_transaction_id": f"renewal-{i}",
+            "store_original_transaction_id": "chain",
+            "price": {"country": "US", "currency": "USD", "value": 4.99},
+            "purchased_at": date(i),
+            "originally_purchased_at": date(0),
+            "expires_at": date(i + 1),
+            "renew_status": True,
+        }
         ops += [("/purchase/set/transaction/", tx)] * 2
     for i in range(6):
-        ops.append(("/purchase/set/transaction/", {
-            "purchase_type": "one_time_purchase", "store": "play_store", "store_product_id": "coins",
-            "store_transaction_id": f"coins-{i}", "store_original_transaction_id": f"coins-{i}",
-            "price": {"country": "DE", "currency": "EUR", "value": 0.99}, "purchased_at": date(i)}))
+        ops.append(
+            (
+                "/purchase/set/transaction/",
+                {
+                    "purchase_type": "one_time_purchase",
+                    "store": "play_store",
+                    "store_product_id": "coins",
+                    "store_transaction_id": f"coins-{i}",
+                    "store_original_transaction_id": f"coins-{i}",
+                    "price": {"country": "DE", "currency": "EUR", "value": 0.99},
+                    "purchased_at": date(i),
+                },
+            )
+        )
     for i in range(3):
-        ops.append(("/purchase/profile/grant/access-level/",
-                    {"access_level_id": "pro", "starts_at": date(i * 10), "expires_at": date(i * 10 + 5)}))
+        ops.append(
+            (
+                "/purchase/profile/grant/access-level/",
+                {"access_level_id": "pro", "starts_at": date(i * 10), "expires_at": date(i * 10 + 5)},
+            )
+        )
     random.Random(7).shuffle(ops)
     return ops
 
@@ -46,10 +68,35 @@ def setup_app(env: dict) -> dict:
     app = run_json(env, "apps", "create", "--name", "Shop")
     for level in ("premium", "pro"):
         run(env, "access-levels", "create", "--app", app["app_id"], "--id", level)
-    run(env, "products", "create", "--app", app["app_id"], "--store", "app_store", "--product-id", "monthly",
-        "--access-level", "premium", "--period", "P1M")
-    run(env, "products", "create", "--app", app["app_id"], "--store", "play_store", "--product-id", "coins",
-        "--period", "lifetime", "--consumable")
+    run(
+        env,
+        "products",
+        "create",
+        "--app",
+        app["app_id"],
+        "--store",
+        "app_store",
+        "--product-id",
+        "monthly",
+        "--access-level",
+        "premium",
+        "--period",
+        "P1M",
+    )
+    run(
+        env,
+        "products",
+        "create",
+        "--app",
+        app["app_id"],
+        "--store",
+        "play_store",
+        "--product-id",
+        "coins",
+        "--period",
+        "lifetime",
+        "--consumable",
+    )
     return app
 
 
@@ -70,6 +117,7 @@ def test_concurrent_writes_end_in_the_serial_state(request, tmp_path, engine):
     ops = operations()
 
     with serving(env, workers=3) as base, httpx.Client(base_url=base + "/api/v2/server-side-api", timeout=60) as http:
+
         def headers(app):
             return {"Authorization": f"Api-Key {app['secret_api_key']}", "adapty-customer-user-id": "buyer"}
 
@@ -81,7 +129,9 @@ def test_concurrent_writes_end_in_the_serial_state(request, tmp_path, engine):
 
         with ThreadPoolExecutor(max_workers=12) as pool:
             responses = list(pool.map(send, ops))
-        assert [r.status_code for r in responses] == [200] * len(ops), {r.text for r in responses if r.status_code != 200}
+        assert [r.status_code for r in responses] == [200] * len(ops), {
+            r.text for r in responses if r.status_code != 200
+        }
 
         for path, body in ops:
             assert http.post(path, headers=headers(serial_app), json=body).status_code == 200

@@ -16,8 +16,12 @@ from subledger.core.tables import events, transactions
 
 
 def start(env: dict, port: int) -> subprocess.Popen:
-    process = subprocess.Popen(SUBLEDGER + ["serve", "--port", str(port), "--workers", "2"], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        SUBLEDGER + ["serve", "--port", str(port), "--workers", "2"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     for _ in range(300):
         try:
             httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=1)
@@ -35,13 +39,22 @@ def stream(base: str, key: str, prefix: str, acknowledged: list[str], stop: thre
         while not stop.is_set():
             n += 1
             tx_id = f"{prefix}-{n}"
-            body = {"purchase_type": "one_time_purchase", "store": "app_store", "store_product_id": "coins",
-                    "store_transaction_id": tx_id, "store_original_transaction_id": tx_id,
-                    "price": {"country": "US", "currency": "USD", "value": 0.99},
-                    "purchased_at": "2025-01-01T00:00:00Z"}
+            body = {
+                "purchase_type": "one_time_purchase",
+                "store": "app_store",
+                "store_product_id": "coins",
+                "store_transaction_id": tx_id,
+                "store_original_transaction_id": tx_id,
+                "price": {"country": "US", "currency": "USD", "value": 0.99},
+                "purchased_at": "2025-01-01T00:00:00Z",
+            }
             try:
-                if http.post("/api/v2/server-side-api/purchase/set/transaction/", headers=headers,
-                             json=body).status_code == 200:
+                if (
+                    http.post(
+                        "/api/v2/server-side-api/purchase/set/transaction/", headers=headers, json=body
+                    ).status_code
+                    == 200
+                ):
                     acknowledged.append(tx_id)
             except httpx.TransportError:
                 time.sleep(0.05)  # the server is down; keep trying
@@ -61,8 +74,10 @@ def test_every_acknowledged_write_survives_kill_9(request, tmp_path, engine):
 
     acknowledged: list[str] = []
     stop = threading.Event()
-    writers = [threading.Thread(target=stream, args=(base, app["secret_api_key"], f"w{i}", acknowledged, stop))
-               for i in range(4)]
+    writers = [
+        threading.Thread(target=stream, args=(base, app["secret_api_key"], f"w{i}", acknowledged, stop))
+        for i in range(4)
+    ]
     for writer in writers:
         writer.start()
     for _ in range(2):  # kill the whole server twice mid-stream, restart it each time
@@ -81,8 +96,10 @@ def test_every_acknowledged_write_survives_kill_9(request, tmp_path, engine):
     db = Database(Settings(database_url=url).sqlalchemy_url)
     with db.read() as conn:
         stored = [row.store_transaction_id for row in conn.execute(select(transactions.c.store_transaction_id))]
-        purchase_events = [row.payload["event_properties"]["transaction_id"] for row in conn.execute(
-            select(events.c.payload).where(events.c.event_type == "non_subscription_purchase"))]
+        purchase_events = [
+            row.payload["event_properties"]["transaction_id"]
+            for row in conn.execute(select(events.c.payload).where(events.c.event_type == "non_subscription_purchase"))
+        ]
     db.dispose()
     assert len(acknowledged) > 20
     assert len(stored) == len(set(stored))  # each once

@@ -14,26 +14,44 @@ from subledger.purchases.rules import derive
 
 PROFILE = uuid.UUID("00000000-0000-0000-0000-000000000001")
 START = datetime(2025, 1, 1, tzinfo=UTC)
-CATALOG = Catalog([
-    Product("app_store", "monthly", "", "premium", "P1M", False),
-    Product("app_store", "yearly", "", "premium", "P1Y", False),
-    Product("app_store", "forever", "", "premium", "lifetime", False),
-    Product("play_store", "pro", "", "pro", "P1M", False),
-])
+CATALOG = Catalog(
+    [
+        Product("app_store", "monthly", "", "premium", "P1M", False),
+        Product("app_store", "yearly", "", "premium", "P1Y", False),
+        Product("app_store", "forever", "", "premium", "lifetime", False),
+        Product("play_store", "pro", "", "pro", "P1M", False),
+    ]
+)
 RATES = Rates([])
 
 
 def tx(n: int, product="monthly", store="app_store", original=None, days=0, length=30, **extra) -> dict:
     purchased = START + timedelta(days=days)
     row = {
-        "purchase_type": "subscription", "store": store, "environment": "Production",
-        "store_product_id": product, "store_base_plan_id": None, "store_transaction_id": f"tx-{n}",
-        "store_original_transaction_id": original or f"orig-{n}", "offer_category": None, "offer_type": None,
-        "offer_id": None, "is_family_shared": False, "price_country": "US", "price_currency": "USD",
-        "price_value": Decimal("9.99"), "purchased_at": purchased, "refunded_at": None,
-        "cancellation_reason": None, "variation_id": None, "originally_purchased_at": None,
-        "expires_at": purchased + timedelta(days=length), "renew_status": True, "renew_status_changed_at": None,
-        "billing_issue_detected_at": None, "grace_period_expires_at": None,
+        "purchase_type": "subscription",
+        "store": store,
+        "environment": "Production",
+        "store_product_id": product,
+        "store_base_plan_id": None,
+        "store_transaction_id": f"tx-{n}",
+        "store_original_transaction_id": original or f"orig-{n}",
+        "offer_category": None,
+        "offer_type": None,
+        "offer_id": None,
+        "is_family_shared": False,
+        "price_country": "US",
+        "price_currency": "USD",
+        "price_value": Decimal("9.99"),
+        "purchased_at": purchased,
+        "refunded_at": None,
+        "cancellation_reason": None,
+        "variation_id": None,
+        "originally_purchased_at": None,
+        "expires_at": purchased + timedelta(days=length),
+        "renew_status": True,
+        "renew_status_changed_at": None,
+        "billing_issue_detected_at": None,
+        "grace_period_expires_at": None,
     }
     row.update(extra)
     return row
@@ -41,8 +59,13 @@ def tx(n: int, product="monthly", store="app_store", original=None, days=0, leng
 
 def grant(n: int, kind="grant", level="premium", days=0, length=None) -> dict:
     starts = START + timedelta(days=days)
-    return {"id": uuid.UUID(int=n), "kind": kind, "access_level_id": level, "starts_at": starts,
-            "expires_at": None if length is None else starts + timedelta(days=length)}
+    return {
+        "id": uuid.UUID(int=n),
+        "kind": kind,
+        "access_level_id": level,
+        "starts_at": starts,
+        "expires_at": None if length is None else starts + timedelta(days=length),
+    }
 
 
 def active_at(moment: datetime, transactions=(), grants=()) -> list[str]:
@@ -103,8 +126,12 @@ def test_a_future_grant_is_not_active_yet():
 transactions = st.lists(
     st.builds(
         lambda n, product, chain, days, length, refund, cancel: tx(
-            n, product=product, store="play_store" if product == "pro" else "app_store",
-            original=f"chain-{chain}", days=days, length=length,
+            n,
+            product=product,
+            store="play_store" if product == "pro" else "app_store",
+            original=f"chain-{chain}",
+            days=days,
+            length=length,
             refunded_at=START + timedelta(days=days + 1) if refund else None,
             cancellation_reason="refund" if refund else None,
             renew_status=not cancel,
@@ -121,9 +148,14 @@ transactions = st.lists(
     unique_by=lambda row: row["store_transaction_id"],
 )
 grants = st.lists(
-    st.builds(grant, n=st.integers(0, 10_000), kind=st.sampled_from(["grant", "revoke"]),
-              level=st.sampled_from(["premium", "pro"]), days=st.integers(0, 400),
-              length=st.one_of(st.none(), st.integers(1, 100))),
+    st.builds(
+        grant,
+        n=st.integers(0, 10_000),
+        kind=st.sampled_from(["grant", "revoke"]),
+        level=st.sampled_from(["premium", "pro"]),
+        days=st.integers(0, 400),
+        length=st.one_of(st.none(), st.integers(1, 100)),
+    ),
     max_size=4,
     unique_by=lambda row: row["id"],
 )

@@ -11,12 +11,27 @@ from test_purchases_api import T0, T1, T2, one_time, subscription
 from subledger.events import service as events_service
 from subledger.events.worker import DeliveryWorker
 
-TRIAL = {"offer": {"category": "introductory", "type": "free_trial", "id": None},
-         "price": {"country": "US", "currency": "USD", "value": 0}}
+TRIAL = {
+    "offer": {"category": "introductory", "type": "free_trial", "id": None},
+    "price": {"country": "US", "currency": "USD", "value": 0},
+}
 WEBHOOK_KEYS = [
-    "profile_id", "customer_user_id", "idfv", "idfa", "advertising_id", "profile_install_datetime", "user_agent",
-    "email", "event_type", "event_datetime", "event_properties", "event_api_version",
-    "profiles_sharing_access_level", "attributions", "user_attributes", "integration_ids",
+    "profile_id",
+    "customer_user_id",
+    "idfv",
+    "idfa",
+    "advertising_id",
+    "profile_install_datetime",
+    "user_agent",
+    "email",
+    "event_type",
+    "event_datetime",
+    "event_properties",
+    "event_api_version",
+    "profiles_sharing_access_level",
+    "attributions",
+    "user_attributes",
+    "integration_ids",
 ]
 
 
@@ -43,28 +58,56 @@ def test_every_change_makes_its_events(shop):
     shop.create("u", email="u@example.com", custom_attributes=[{"key": "level", "value": 3}])
     shop.set_transaction("u", **subscription(**TRIAL, expires_at="2025-01-08T10:00:00.000000+0000"))
     shop.set_transaction("u", **subscription(store_transaction_id="tx-2", purchased_at=T1, expires_at=T2))
-    shop.set_transaction("u", **subscription(store_transaction_id="tx-2", purchased_at=T1, expires_at=T2,
-                                             renew_status=False, cancellation_reason="voluntarily_cancelled"))
+    shop.set_transaction(
+        "u",
+        **subscription(
+            store_transaction_id="tx-2",
+            purchased_at=T1,
+            expires_at=T2,
+            renew_status=False,
+            cancellation_reason="voluntarily_cancelled",
+        ),
+    )
     shop.set_transaction("u", **subscription(store_transaction_id="tx-2", purchased_at=T1, expires_at=T2))
-    shop.set_transaction("u", **subscription(store_transaction_id="tx-2", purchased_at=T1, expires_at=T2,
-                                             billing_issue_detected_at=T2,
-                                             grace_period_expires_at="2025-03-08T10:00:00.000000+0000"))
-    shop.set_transaction("u", **subscription(store_transaction_id="tx-2", purchased_at=T1, expires_at=T2,
-                                             refunded_at=T1, cancellation_reason="refund"))
+    shop.set_transaction(
+        "u",
+        **subscription(
+            store_transaction_id="tx-2",
+            purchased_at=T1,
+            expires_at=T2,
+            billing_issue_detected_at=T2,
+            grace_period_expires_at="2025-03-08T10:00:00.000000+0000",
+        ),
+    )
+    shop.set_transaction(
+        "u",
+        **subscription(
+            store_transaction_id="tx-2", purchased_at=T1, expires_at=T2, refunded_at=T1, cancellation_reason="refund"
+        ),
+    )
     shop.set_transaction("u", **one_time())
     shop.set_transaction("u", **one_time(refunded_at=T1, cancellation_reason="refund"))
     shop.grant("u", access_level_id="premium")
     shop.delete("u")
     assert types(shop) == [
         "profile_created",
-        "trial_started", "access_level_updated",
-        "trial_converted", "access_level_updated",
-        "subscription_renewal_cancelled", "access_level_updated",
-        "subscription_renewal_reactivated", "access_level_updated",
-        "billing_issue_detected", "entered_grace_period", "access_level_updated",
-        "subscription_refunded", "access_level_updated",
-        "non_subscription_purchase", "access_level_updated",
-        "non_subscription_purchase_refunded", "access_level_updated",
+        "trial_started",
+        "access_level_updated",
+        "trial_converted",
+        "access_level_updated",
+        "subscription_renewal_cancelled",
+        "access_level_updated",
+        "subscription_renewal_reactivated",
+        "access_level_updated",
+        "billing_issue_detected",
+        "entered_grace_period",
+        "access_level_updated",
+        "subscription_refunded",
+        "access_level_updated",
+        "non_subscription_purchase",
+        "access_level_updated",
+        "non_subscription_purchase_refunded",
+        "access_level_updated",
         "access_level_updated",
         "profile_deleted",
     ]
@@ -79,8 +122,12 @@ def test_resending_a_transaction_makes_no_event(shop):
 
 
 def test_the_webhook_payload(shop):
-    shop.create("u", email="u@example.com", custom_attributes=[{"key": "level", "value": 3}],
-                installation_meta={"device_id": "d", "idfv": "IDFV", "user_agent": "ua"})
+    shop.create(
+        "u",
+        email="u@example.com",
+        custom_attributes=[{"key": "level", "value": 3}],
+        installation_meta={"device_id": "d", "idfv": "IDFV", "user_agent": "ua"},
+    )
     shop.set_transaction("u", **subscription(price={"country": "DE", "currency": "EUR", "value": 9.99}))
     [started] = feed(shop, event_type="subscription_started")["data"]
     body = started["payload"]
@@ -137,7 +184,9 @@ def test_the_feed_pages_by_cursor_and_filters(shop):
     profile_id = first["data"][0]["profile_id"]
     assert types(shop, profile_id=profile_id) == ["profile_created", "subscription_started", "access_level_updated"]
     assert types(shop, event_type=["subscription_started", "access_level_updated"]) == [
-        "subscription_started", "access_level_updated"]
+        "subscription_started",
+        "access_level_updated",
+    ]
     assert types(shop, since="2030-01-01T00:00:00Z") == []
     bad = shop.client.get("/api/admin/v1/events/", params={"cursor": "x"}, headers=shop.headers())
     assert bad.status_code == 400 and bad.json()["errors"][0]["source"] == "cursor"
@@ -176,8 +225,9 @@ def test_deliveries_are_signed_and_carry_the_configured_authorization(shop, runt
         assert headers["authorization"] == "Bearer app-secret"
         assert headers["subledger-event-id"] == request["json"]["event_properties"]["profile_event_id"]
         stamp, digest = (part.split("=", 1)[1] for part in headers["subledger-signature"].split(","))
-        expected = hmac.new(endpoint["signing_secret"].encode(), stamp.encode() + b"." + request["raw"],
-                            hashlib.sha256).hexdigest()
+        expected = hmac.new(
+            endpoint["signing_secret"].encode(), stamp.encode() + b"." + request["raw"], hashlib.sha256
+        ).hexdigest()
         assert hmac.compare_digest(digest, expected)
 
 
@@ -255,11 +305,16 @@ def test_deliveries_reach_each_profile_in_order_despite_failures(shop, runtime, 
             shop.create(user)
         for index in range(4):
             for user in ("a", "b", "c"):
-                shop.set_transaction(user, **subscription(
-                    store_transaction_id=f"{user}-{index}", store_original_transaction_id=f"{user}-chain",
-                    purchased_at=(clock.current + timedelta(days=30 * index)).isoformat(),
-                    originally_purchased_at=clock.current.isoformat(),
-                    expires_at=(clock.current + timedelta(days=30 * index + 30)).isoformat()))
+                shop.set_transaction(
+                    user,
+                    **subscription(
+                        store_transaction_id=f"{user}-{index}",
+                        store_original_transaction_id=f"{user}-chain",
+                        purchased_at=(clock.current + timedelta(days=30 * index)).isoformat(),
+                        originally_purchased_at=clock.current.isoformat(),
+                        expires_at=(clock.current + timedelta(days=30 * index + 30)).isoformat(),
+                    ),
+                )
         _drain(runtime, clock)
         delivered = receiver.events()
     expected = [e["payload"] for e in feed(shop, limit=1000)["data"] if e["event_type"] != "profile_created"]

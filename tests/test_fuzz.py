@@ -18,15 +18,24 @@ def test_no_generated_request_breaks_the_server_or_half_applies(runtime, client)
     api.access_level("premium")
     schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(runtime))
     # Registering a webhook makes an outgoing request to the generated URL: never fuzzed.
-    operations = [operation for operation in (result.ok() for result in schema.get_all_operations())
-                  if (operation.method.upper(), operation.path) != ("POST", "/api/admin/v1/webhooks/")]
+    operations = [
+        operation
+        for operation in (result.ok() for result in schema.get_all_operations())
+        if (operation.method.upper(), operation.path) != ("POST", "/api/admin/v1/webhooks/")
+    ]
     assert len(operations) >= 10
 
     for operation in operations:
+
         @given(case=operation.as_strategy())
         # Derandomized: CI sees the same examples every run; SUBLEDGER_FUZZ_EXAMPLES explores further.
-        @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=EXAMPLES == DEFAULT_EXAMPLES,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            database=None,
+            derandomize=EXAMPLES == DEFAULT_EXAMPLES,
+            suppress_health_check=list(HealthCheck),
+        )
         def check(case):
             before = db_snapshot(runtime)
             # The HTTP client sends only ASCII header values; non-ASCII ids are tested in test_profiles_api.

@@ -33,11 +33,29 @@ def b64(text: str, padded: bool = True) -> str:
 
 
 def test_create_get_update_delete(shop):
-    created = data(v1(shop, "POST", "/profiles/", {"customer_user_id": "old-school", "email": "o@example.com",
-                                                    "birthday": "1990-05-17", "ip_country": "de",
-                                                    "custom_attributes": {"level": 3, "plan": "gold"}}))
-    assert list(created) == ["app_id", "profile_id", "customer_user_id", "paid_access_levels", "subscriptions",
-                             "non_subscriptions", "custom_attributes"]
+    created = data(
+        v1(
+            shop,
+            "POST",
+            "/profiles/",
+            {
+                "customer_user_id": "old-school",
+                "email": "o@example.com",
+                "birthday": "1990-05-17",
+                "ip_country": "de",
+                "custom_attributes": {"level": 3, "plan": "gold"},
+            },
+        )
+    )
+    assert list(created) == [
+        "app_id",
+        "profile_id",
+        "customer_user_id",
+        "paid_access_levels",
+        "subscriptions",
+        "non_subscriptions",
+        "custom_attributes",
+    ]
     assert created["customer_user_id"] == "old-school" and created["paid_access_levels"] == {}
     assert created["subscriptions"] == {} and created["non_subscriptions"] is None
     assert created["custom_attributes"] == {"level": 3.0, "plan": "gold"}
@@ -75,11 +93,13 @@ def test_odd_customer_user_ids_work_percent_encoded_and_in_base64url(shop):
     plain = data(v1(shop, "GET", f"/profiles/{quote(ODD_ID, safe='')}/"))
     assert plain["customer_user_id"] == ODD_ID
     for padded in (True, False):
-        encoded = data(v1(shop, "GET", f"/profiles/{b64(ODD_ID, padded)}/",
-                          params={"is_user_id_base64url_encoded": "1"}))
+        encoded = data(
+            v1(shop, "GET", f"/profiles/{b64(ODD_ID, padded)}/", params={"is_user_id_base64url_encoded": "1"})
+        )
         assert encoded["profile_id"] == plain["profile_id"]
-    granted = data(v1(shop, "POST", f"/profiles/{quote(ODD_ID, safe='')}/paid-access-levels/premium/grant/",
-                      {"is_lifetime": True}))
+    granted = data(
+        v1(shop, "POST", f"/profiles/{quote(ODD_ID, safe='')}/paid-access-levels/premium/grant/", {"is_lifetime": True})
+    )
     assert granted["paid_access_levels"]["premium"]["is_lifetime"] is True
     bad = v1(shop, "GET", "/profiles/%%%/", params={"is_user_id_base64url_encoded": "1"})
     assert bad.status_code == 400
@@ -89,25 +109,45 @@ def test_odd_customer_user_ids_work_percent_encoded_and_in_base64url(shop):
 
 def test_grant_by_expiry_duration_or_lifetime(shop):
     v1(shop, "POST", "/profiles/", {"customer_user_id": "g"})
-    level = data(v1(shop, "POST", "/profiles/g/paid-access-levels/premium/grant/",
-                    {"duration_days": 10}))["paid_access_levels"]["premium"]
+    level = data(v1(shop, "POST", "/profiles/g/paid-access-levels/premium/grant/", {"duration_days": 10}))[
+        "paid_access_levels"
+    ]["premium"]
     assert level["expires_at"] == "2025-01-25T12:00:00.000000+0000" and level["is_active"] is True
     assert level["vendor_product_id"] == "adapty_server_side_product" and level["store"] == "adapty"
-    extended = data(v1(shop, "POST", "/profiles/g/paid-access-levels/premium/grant/",
-                       {"duration_days": 5}))["paid_access_levels"]["premium"]
+    extended = data(v1(shop, "POST", "/profiles/g/paid-access-levels/premium/grant/", {"duration_days": 5}))[
+        "paid_access_levels"
+    ]["premium"]
     assert extended["expires_at"] == "2025-01-30T12:00:00.000000+0000"  # added to the current expiry
-    fixed = data(v1(shop, "POST", "/profiles/g/paid-access-levels/premium/grant/",
-                    {"expires_at": "2026-01-01T00:00:00Z", "duration_days": 1}))["paid_access_levels"]["premium"]
+    fixed = data(
+        v1(
+            shop,
+            "POST",
+            "/profiles/g/paid-access-levels/premium/grant/",
+            {"expires_at": "2026-01-01T00:00:00Z", "duration_days": 1},
+        )
+    )["paid_access_levels"]["premium"]
     assert fixed["expires_at"] == "2026-01-01T00:00:00.000000+0000"
-    lifetime = data(v1(shop, "POST", "/profiles/g/paid-access-levels/premium/grant/",
-                       {"is_lifetime": True, "expires_at": "2026-01-01T00:00:00Z"}))["paid_access_levels"]["premium"]
+    lifetime = data(
+        v1(
+            shop,
+            "POST",
+            "/profiles/g/paid-access-levels/premium/grant/",
+            {"is_lifetime": True, "expires_at": "2026-01-01T00:00:00Z"},
+        )
+    )["paid_access_levels"]["premium"]
     assert lifetime["is_lifetime"] is True and lifetime["expires_at"] is None
 
 
 def test_a_grant_with_a_purchase_is_recorded_once_and_a_refunding_revoke_zeroes_it(shop):
     v1(shop, "POST", "/profiles/", {"customer_user_id": "p"})
-    body = {"duration_days": 30, "vendor_product_id": "promo", "vendor_transaction_id": "v-1", "store": "app_store",
-            "price": 4.99, "price_locale": "USD"}
+    body = {
+        "duration_days": 30,
+        "vendor_product_id": "promo",
+        "vendor_transaction_id": "v-1",
+        "store": "app_store",
+        "price": 4.99,
+        "price_locale": "USD",
+    }
     for _ in range(2):
         assert v1(shop, "POST", "/profiles/p/paid-access-levels/premium/grant/", body).status_code == 200
     profile = data(shop.get("p"))

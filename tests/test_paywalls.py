@@ -19,8 +19,11 @@ def studio(api):
 
 
 def paywall(api, name, products=("monthly",), configs=None) -> dict:
-    response = api.admin("POST", "/paywalls/", {"name": name, "product_ids": [api.products[p] for p in products],
-                                                  "remote_configs": configs or {}})
+    response = api.admin(
+        "POST",
+        "/paywalls/",
+        {"name": name, "product_ids": [api.products[p] for p in products], "remote_configs": configs or {}},
+    )
     assert response.status_code == 201, response.text
     return response.json()["data"]
 
@@ -40,15 +43,29 @@ def test_the_contract_paywall_object(studio):
     response = studio.client.get(f"{BASE}/paywalls/{made['paywall_id']}/", headers=studio.headers())
     assert response.status_code == 200
     body = response.json()
-    assert list(body) == ["placement_id", "variation_id", "paywall_id", "ab_test_name", "paywall_name", "products",
-                          "remote_config"]
+    assert list(body) == [
+        "placement_id",
+        "variation_id",
+        "paywall_id",
+        "ab_test_name",
+        "paywall_name",
+        "products",
+        "remote_config",
+    ]
     assert body["placement_id"] == "onboarding" and body["paywall_name"] == "Spring sale"
     assert body["variation_id"] == made["variation_id"] and body["ab_test_name"] is None
     assert body["remote_config"] == {"lang": "en", "data": {"title": "Hi"}}
     assert [p["vendor_product_id"] for p in body["products"]] == ["yearly", "monthly"]
-    assert list(body["products"][0]) == ["title", "is_consumable", "adapty_product_id", "vendor_product_id",
-                                         "introductory_offer_eligibility", "promotional_offer_eligibility",
-                                         "base_plan_id", "offer"]
+    assert list(body["products"][0]) == [
+        "title",
+        "is_consumable",
+        "adapty_product_id",
+        "vendor_product_id",
+        "introductory_offer_eligibility",
+        "promotional_offer_eligibility",
+        "base_plan_id",
+        "offer",
+    ]
     assert body["products"][0]["title"] == "Yearly" and body["products"][0]["introductory_offer_eligibility"] is True
 
 
@@ -56,15 +73,19 @@ def test_unknown_paywall_is_404(studio):
     for paywall_id in (str(uuid.uuid4()), "not-a-uuid"):
         response = studio.client.get(f"{BASE}/paywalls/{paywall_id}/", headers=studio.headers())
         assert response.status_code == 404
-        assert response.json() == {"errors": [{"source": None, "errors": ["Paywall not found"]}],
-                                   "error_code": "paywall_does_not_exist", "status_code": 404}
+        assert response.json() == {
+            "errors": [{"source": None, "errors": ["Paywall not found"]}],
+            "error_code": "paywall_does_not_exist",
+            "status_code": 404,
+        }
 
 
 def test_put_replaces_the_remote_config_data(studio, runtime):
     made = paywall(studio, "P", configs={"en": {"old": "1", "gone": "2"}, "de": {"x": "y"}})
     url = f"{BASE}/paywalls/{made['paywall_id']}/"
-    response = studio.client.put(url, json={"remote_configs": [{"key": "title", "value": "New"}]},
-                                 headers=studio.headers())
+    response = studio.client.put(
+        url, json={"remote_configs": [{"key": "title", "value": "New"}]}, headers=studio.headers()
+    )
     assert response.status_code == 200
     assert response.json()["remote_config"] == {"lang": "en", "data": {"title": "New"}}
     before = db_snapshot(runtime)
@@ -76,15 +97,17 @@ def test_put_replaces_the_remote_config_data(studio, runtime):
 def test_list_pages_searches_orders_and_filters(studio):
     for name in ["Alpha", "beta", "Gamma", "delta", "Epsilon"]:
         paywall(studio, name)
-    page = studio.client.get(f"{BASE}/paywalls/", params={"page_size": 2, "ordering": "name"},
-                             headers=studio.headers()).json()
+    page = studio.client.get(
+        f"{BASE}/paywalls/", params={"page_size": 2, "ordering": "name"}, headers=studio.headers()
+    ).json()
     assert page["count"] == 5 and [p["paywall_name"] for p in page["results"]] == ["Alpha", "beta"]
     assert page["previous"] is None and page["next"].startswith("http://testserver/api/v2/server-side-api/paywalls/")
     second = studio.client.get(page["next"], headers=studio.headers()).json()
     assert [p["paywall_name"] for p in second["results"]] == ["delta", "Epsilon"]
     assert second["previous"] and second["next"]
-    bracketed = studio.client.get(f"{BASE}/paywalls/", params={"page[number]": 3, "page[size]": 2, "ordering": "-name"},
-                                  headers=studio.headers()).json()
+    bracketed = studio.client.get(
+        f"{BASE}/paywalls/", params={"page[number]": 3, "page[size]": 2, "ordering": "-name"}, headers=studio.headers()
+    ).json()
     assert [p["paywall_name"] for p in bracketed["results"]] == ["Alpha"] and bracketed["next"] is None
     searched = studio.client.get(f"{BASE}/paywalls/", params={"search": "ELT"}, headers=studio.headers()).json()
     assert [p["paywall_name"] for p in searched["results"]] == ["delta"]
@@ -92,11 +115,18 @@ def test_list_pages_searches_orders_and_filters(studio):
     assert archived.json()["count"] == 0
 
 
-@pytest.mark.parametrize(("params", "source"), [
-    ({"page": 0}, "page"), ({"page": "x"}, "page"), ({"page_size": 101}, "page_size"),
-    ({"page[size]": 0}, "page[size]"), ({"ordering": "price"}, "ordering"), ({"ordering": "--name"}, "ordering"),
-    ({"is_archived": "yes"}, "is_archived"),
-])
+@pytest.mark.parametrize(
+    ("params", "source"),
+    [
+        ({"page": 0}, "page"),
+        ({"page": "x"}, "page"),
+        ({"page_size": 101}, "page_size"),
+        ({"page[size]": 0}, "page[size]"),
+        ({"ordering": "price"}, "ordering"),
+        ({"ordering": "--name"}, "ordering"),
+        ({"is_archived": "yes"}, "is_archived"),
+    ],
+)
 def test_bad_list_parameters_are_400(studio, params, source):
     response = studio.client.get(f"{BASE}/paywalls/", params=params, headers=studio.headers())
     assert response.status_code == 400
@@ -105,20 +135,42 @@ def test_bad_list_parameters_are_400(studio, params, source):
 
 def test_audiences_choose_the_paywall_in_priority_order(studio):
     french, premium, everyone = paywall(studio, "French"), paywall(studio, "Upsell"), paywall(studio, "Default")
-    studio.admin("POST", "/audiences/", {"audience_id": "france", "rules": [
-        {"field": "ip_country", "op": "eq", "value": "FR"},
-        {"field": "custom_attribute.level", "op": "gt", "value": 2}]})
-    studio.admin("POST", "/audiences/", {"audience_id": "payers", "rules": [
-        {"field": "access_level", "op": "has", "value": "premium"}]})
-    place(studio, "onboarding", [{"audience_id": "payers", "paywall_id": premium["paywall_id"]},
-                                 {"audience_id": "france", "paywall_id": french["paywall_id"]},
-                                 {"paywall_id": everyone["paywall_id"]}])
+    studio.admin(
+        "POST",
+        "/audiences/",
+        {
+            "audience_id": "france",
+            "rules": [
+                {"field": "ip_country", "op": "eq", "value": "FR"},
+                {"field": "custom_attribute.level", "op": "gt", "value": 2},
+            ],
+        },
+    )
+    studio.admin(
+        "POST",
+        "/audiences/",
+        {"audience_id": "payers", "rules": [{"field": "access_level", "op": "has", "value": "premium"}]},
+    )
+    place(
+        studio,
+        "onboarding",
+        [
+            {"audience_id": "payers", "paywall_id": premium["paywall_id"]},
+            {"audience_id": "france", "paywall_id": french["paywall_id"]},
+            {"paywall_id": everyone["paywall_id"]},
+        ],
+    )
     studio.create("fr-high", ip_country="FR", custom_attributes=[{"key": "level", "value": 5}])
     studio.create("fr-low", ip_country="FR", custom_attributes=[{"key": "level", "value": 1}])
     studio.create("payer", ip_country="FR", custom_attributes=[{"key": "level", "value": 5}])
-    studio.set_transaction("payer", **subscription(purchased_at="2025-01-01T00:00:00Z",
-                                                   originally_purchased_at="2025-01-01T00:00:00Z",
-                                                   expires_at="2030-01-01T00:00:00Z"))
+    studio.set_transaction(
+        "payer",
+        **subscription(
+            purchased_at="2025-01-01T00:00:00Z",
+            originally_purchased_at="2025-01-01T00:00:00Z",
+            expires_at="2030-01-01T00:00:00Z",
+        ),
+    )
     assert shown(studio, "fr-high").json()["paywall_name"] == "French"
     assert shown(studio, "fr-low").json()["paywall_name"] == "Default"
     assert shown(studio, "payer").json()["paywall_name"] == "Upsell"
@@ -126,8 +178,9 @@ def test_audiences_choose_the_paywall_in_priority_order(studio):
 
 def test_audiences_that_match_nothing_and_unknown_placements(studio):
     only = paywall(studio, "Only")
-    studio.admin("POST", "/audiences/", {"audience_id": "nobody", "rules": [
-        {"field": "store", "op": "in", "value": []}]})
+    studio.admin(
+        "POST", "/audiences/", {"audience_id": "nobody", "rules": [{"field": "store", "op": "in", "value": []}]}
+    )
     place(studio, "narrow", [{"audience_id": "nobody", "paywall_id": only["paywall_id"]}])
     studio.create("u")
     missing = shown(studio, "u", placement="narrow")
@@ -139,8 +192,17 @@ def test_audiences_that_match_nothing_and_unknown_placements(studio):
 
 def test_ab_test_assignment_is_stable_weighted_and_attributes_revenue(studio):
     a, b = paywall(studio, "A"), paywall(studio, "B")
-    test = studio.admin("POST", "/ab-tests/", {"name": "Price test", "variations": [
-        {"paywall_id": a["paywall_id"], "weight": 50}, {"paywall_id": b["paywall_id"], "weight": 50}]})
+    test = studio.admin(
+        "POST",
+        "/ab-tests/",
+        {
+            "name": "Price test",
+            "variations": [
+                {"paywall_id": a["paywall_id"], "weight": 50},
+                {"paywall_id": b["paywall_id"], "weight": 50},
+            ],
+        },
+    )
     assert test.status_code == 201
     test = test.json()["data"]
     place(studio, "onboarding", [{"ab_test_id": test["ab_test_id"]}])
@@ -155,8 +217,11 @@ def test_ab_test_assignment_is_stable_weighted_and_attributes_revenue(studio):
     assert {body["paywall_name"] for body in seen.values()} == {"A", "B"}
 
     for user, body in list(seen.items())[:10]:
-        view = studio.client.post(f"{BASE}/placements/onboarding/views/", headers=studio.headers(user),
-                                  json={"paywall_id": body["paywall_id"], "variation_id": body["variation_id"]})
+        view = studio.client.post(
+            f"{BASE}/placements/onboarding/views/",
+            headers=studio.headers(user),
+            json={"paywall_id": body["paywall_id"], "variation_id": body["variation_id"]},
+        )
         assert view.status_code == 204
     buyer, body = next(iter(seen.items()))
     studio.set_transaction(buyer, **subscription(variation_id=body["variation_id"]))
@@ -201,24 +266,33 @@ def test_significance():
     assert rules.z_test(0, 0, 1, 10) is None
 
 
-FACTS = {"store": "app_store", "ip_country": "FR", "store_country": None, "platform": "iOS",
-         "custom_attributes": {"level": 3.0, "plan": "gold"}, "access_levels": {"premium"}}
+FACTS = {
+    "store": "app_store",
+    "ip_country": "FR",
+    "store_country": None,
+    "platform": "iOS",
+    "custom_attributes": {"level": 3.0, "plan": "gold"},
+    "access_levels": {"premium"},
+}
 
 
-@pytest.mark.parametrize(("rule", "matches"), [
-    ({"field": "store", "op": "eq", "value": "app_store"}, True),
-    ({"field": "store", "op": "ne", "value": "app_store"}, False),
-    ({"field": "ip_country", "op": "in", "value": ["FR", "DE"]}, True),
-    ({"field": "ip_country", "op": "not_in", "value": ["FR"]}, False),
-    ({"field": "store_country", "op": "exists"}, False),
-    ({"field": "store_country", "op": "not_exists"}, True),
-    ({"field": "platform", "op": "eq", "value": "iOS"}, True),
-    ({"field": "custom_attribute.level", "op": "gt", "value": 2}, True),
-    ({"field": "custom_attribute.level", "op": "lt", "value": 2}, False),
-    ({"field": "custom_attribute.plan", "op": "gt", "value": 2}, False),  # not a number: no match
-    ({"field": "custom_attribute.missing", "op": "exists"}, False),
-    ({"field": "access_level", "op": "has", "value": "premium"}, True),
-    ({"field": "access_level", "op": "has_not", "value": "premium"}, False),
-])
+@pytest.mark.parametrize(
+    ("rule", "matches"),
+    [
+        ({"field": "store", "op": "eq", "value": "app_store"}, True),
+        ({"field": "store", "op": "ne", "value": "app_store"}, False),
+        ({"field": "ip_country", "op": "in", "value": ["FR", "DE"]}, True),
+        ({"field": "ip_country", "op": "not_in", "value": ["FR"]}, False),
+        ({"field": "store_country", "op": "exists"}, False),
+        ({"field": "store_country", "op": "not_exists"}, True),
+        ({"field": "platform", "op": "eq", "value": "iOS"}, True),
+        ({"field": "custom_attribute.level", "op": "gt", "value": 2}, True),
+        ({"field": "custom_attribute.level", "op": "lt", "value": 2}, False),
+        ({"field": "custom_attribute.plan", "op": "gt", "value": 2}, False),  # not a number: no match
+        ({"field": "custom_attribute.missing", "op": "exists"}, False),
+        ({"field": "access_level", "op": "has", "value": "premium"}, True),
+        ({"field": "access_level", "op": "has_not", "value": "premium"}, False),
+    ],
+)
 def test_every_audience_operator(rule, matches):
     assert rules.rule_matches(rule, FACTS) is matches

@@ -28,8 +28,11 @@ BAD_BODIES = [
     ({"custom_attributes": []}, "base_error", "custom_attributes"),
     ({"custom_attributes": None}, "base_error", "custom_attributes"),
     ({"custom_attributes": {"a": 1}}, "base_error", "custom_attributes"),
-    ({"custom_attributes": [{"key": "ok", "value": "v"}, {"key": "bad key", "value": "v"}]},
-     "base_error", "custom_attributes.1.key"),
+    (
+        {"custom_attributes": [{"key": "ok", "value": "v"}, {"key": "bad key", "value": "v"}]},
+        "base_error",
+        "custom_attributes.1.key",
+    ),
     ({"custom_attributes": [{"key": "", "value": "v"}]}, "base_error", "custom_attributes.0.key"),
     ({"custom_attributes": [{"key": "k" * 31, "value": "v"}]}, "base_error", "custom_attributes.0.key"),
     ({"custom_attributes": [{"key": "k", "value": "v" * 31}]}, "base_error", "custom_attributes.0.value"),
@@ -37,7 +40,11 @@ BAD_BODIES = [
     ({"custom_attributes": [{"key": "k", "value": {"a": 1}}]}, "base_error", "custom_attributes.0.value"),
     ({"custom_attributes": [{"key": "k"}]}, "base_error", "custom_attributes.0.value"),
     ({"custom_attributes": [{"key": "k", "value": 1, "extra": 2}]}, "base_error", "custom_attributes.0.extra"),
-    ({"custom_attributes": [{"key": "k", "value": 1}, {"key": "k", "value": 2}]}, "base_error", "custom_attributes.1.key"),
+    (
+        {"custom_attributes": [{"key": "k", "value": 1}, {"key": "k", "value": 2}]},
+        "base_error",
+        "custom_attributes.1.key",
+    ),
     ({"installation_meta": None}, "base_error", "installation_meta"),
     ({"installation_meta": {}}, "base_error", "installation_meta.device_id"),
     ({"installation_meta": {"device_id": None}}, "base_error", "installation_meta.device_id"),
@@ -79,7 +86,9 @@ def test_malformed_bodies_are_parse_errors(api, runtime, raw):
     before = db_snapshot(runtime)
     for method in ("POST", "PATCH"):
         response = api.client.request(
-            method, BASE + "/profile/", content=raw,
+            method,
+            BASE + "/profile/",
+            content=raw,
             headers={**api.headers("victim"), "Content-Type": "application/json"},
         )
         assert response.status_code == 400

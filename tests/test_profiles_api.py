@@ -52,8 +52,16 @@ def test_the_reference_create_example_comes_back_as_documented(api, clock):
     data = body["data"]
     assert list(body) == ["data"]
     assert list(data) == [
-        "app_id", "profile_id", "customer_user_id", "total_revenue_usd", "segment_hash", "timestamp",
-        "custom_attributes", "access_levels", "subscriptions", "non_subscriptions",
+        "app_id",
+        "profile_id",
+        "customer_user_id",
+        "total_revenue_usd",
+        "segment_hash",
+        "timestamp",
+        "custom_attributes",
+        "access_levels",
+        "subscriptions",
+        "non_subscriptions",
     ]
     assert data["app_id"] == api.app_id
     assert uuid.UUID(data["profile_id"])
@@ -70,7 +78,12 @@ def test_create_stores_every_field_and_drops_ad_ids_when_analytics_disabled(api,
     [row] = _stored(runtime, profiles, id=uuid.UUID(profile_id))
     assert (row["first_name"], row["last_name"], row["gender"], row["email"]) == ("Jane", "Doe", "f", JANE["email"])
     assert str(row["birthday"]) == "2000-12-31"
-    assert (row["ip_country"], row["store_country"], row["store"], row["analytics_disabled"]) == ("FR", "US", "app_store", True)
+    assert (row["ip_country"], row["store_country"], row["store"], row["analytics_disabled"]) == (
+        "FR",
+        "US",
+        "app_store",
+        True,
+    )
     [device] = _stored(runtime, installations, profile_id=uuid.UUID(profile_id))
     assert device["device_id"] == JANE["installation_meta"]["device_id"]
     assert device["os"] == "iOS 18.1" and device["timezone"] == "Europe/Paris"
@@ -92,8 +105,13 @@ def test_ad_ids_are_kept_when_analytics_enabled_and_wiped_when_it_is_disabled(ap
 def test_installation_meta_is_one_row_per_device_and_the_latest_write_wins(api, runtime):
     api.create("dev", installation_meta={"device_id": "d1", "os": "iOS 17", "locale": "en"})
     api.patch("dev", installation_meta={"device_id": "d1", "os": "iOS 18"})
-    api.request("PATCH", "/profile/", "dev", json={"installation_meta": {"device_id": "d2"}},
-                headers={"adapty-platform": "Android"})
+    api.request(
+        "PATCH",
+        "/profile/",
+        "dev",
+        json={"installation_meta": {"device_id": "d2"}},
+        headers={"adapty-platform": "Android"},
+    )
     rows = sorted(_stored(runtime, installations), key=lambda row: row["device_id"])
     assert [(r["device_id"], r["os"], r["locale"], r["platform"]) for r in rows] == [
         ("d1", "iOS 18", None, None),
@@ -121,8 +139,12 @@ def test_headers_naming_two_different_profiles_are_refused(api):
 
 
 def test_unknown_profile_is_404_with_the_contract_body(api):
-    for response in (api.get("nobody"), api.patch("nobody", first_name="x"), api.delete("nobody"),
-                     api.get(headers={"adapty-profile-id": str(uuid.uuid4())})):
+    for response in (
+        api.get("nobody"),
+        api.patch("nobody", first_name="x"),
+        api.delete("nobody"),
+        api.get(headers={"adapty-profile-id": str(uuid.uuid4())}),
+    ):
         assert response.status_code == 404
         assert response.json() == {
             "errors": [{"source": None, "errors": ["Profile not found"]}],
@@ -163,11 +185,13 @@ def test_patch_changes_only_the_fields_sent(api, runtime):
 
 def test_custom_attributes_merge_delete_and_sort(api):
     api.create("attrs", custom_attributes=[{"key": "b", "value": "x"}, {"key": "a", "value": 1}])
-    data = api.patch("attrs", custom_attributes=[
-        {"key": "c", "value": True}, {"key": "b", "value": ""}, {"key": "z", "value": 2.5}
-    ]).json()["data"]
+    data = api.patch(
+        "attrs", custom_attributes=[{"key": "c", "value": True}, {"key": "b", "value": ""}, {"key": "z", "value": 2.5}]
+    ).json()["data"]
     assert data["custom_attributes"] == [
-        {"key": "a", "value": 1.0}, {"key": "c", "value": 1.0}, {"key": "z", "value": 2.5}
+        {"key": "a", "value": 1.0},
+        {"key": "c", "value": 1.0},
+        {"key": "z", "value": 2.5},
     ]
     data = api.patch("attrs", custom_attributes=[{"key": "a", "value": None}]).json()["data"]
     assert [item["key"] for item in data["custom_attributes"]] == ["c", "z"]

@@ -67,10 +67,22 @@ def test_a_subscription_unlocks_its_access_level(shop):
     profile = data(shop.set_transaction("u", **subscription()))
     [level] = profile["access_levels"]
     assert list(level) == [
-        "access_level_id", "store", "store_product_id", "store_base_plan_id", "store_transaction_id",
-        "store_original_transaction_id", "offer", "environment", "starts_at", "purchased_at",
-        "originally_purchased_at", "expires_at", "renewal_cancelled_at", "billing_issue_detected_at",
-        "is_in_grace_period", "cancellation_reason",
+        "access_level_id",
+        "store",
+        "store_product_id",
+        "store_base_plan_id",
+        "store_transaction_id",
+        "store_original_transaction_id",
+        "offer",
+        "environment",
+        "starts_at",
+        "purchased_at",
+        "originally_purchased_at",
+        "expires_at",
+        "renewal_cancelled_at",
+        "billing_issue_detected_at",
+        "is_in_grace_period",
+        "cancellation_reason",
     ]
     assert level["access_level_id"] == "premium" and level["store"] == "app_store"
     assert level["store_transaction_id"] == "tx-1" and level["store_original_transaction_id"] == "orig-1"
@@ -78,11 +90,28 @@ def test_a_subscription_unlocks_its_access_level(shop):
     assert level["renewal_cancelled_at"] is None and level["is_in_grace_period"] is False
     [sub] = profile["subscriptions"]
     assert list(sub) == [
-        "purchase_id", "purchase_type", "store", "environment", "store_product_id", "store_base_plan_id",
-        "store_transaction_id", "store_original_transaction_id", "offer", "is_family_shared", "price",
-        "purchased_at", "refunded_at", "cancellation_reason", "variation_id", "originally_purchased_at",
-        "expires_at", "renew_status", "renew_status_changed_at", "billing_issue_detected_at",
-        "is_in_grace_period", "grace_period_expires_at",
+        "purchase_id",
+        "purchase_type",
+        "store",
+        "environment",
+        "store_product_id",
+        "store_base_plan_id",
+        "store_transaction_id",
+        "store_original_transaction_id",
+        "offer",
+        "is_family_shared",
+        "price",
+        "purchased_at",
+        "refunded_at",
+        "cancellation_reason",
+        "variation_id",
+        "originally_purchased_at",
+        "expires_at",
+        "renew_status",
+        "renew_status_changed_at",
+        "billing_issue_detected_at",
+        "is_in_grace_period",
+        "grace_period_expires_at",
     ]
     assert uuid.UUID(sub["purchase_id"]) and sub["purchase_type"] == "subscription"
     assert sub["price"] == {"country": "US", "currency": "USD", "value": 9.99}
@@ -96,8 +125,9 @@ def test_a_subscription_unlocks_its_access_level(shop):
 
 def test_renewals_extend_the_chain_and_add_revenue(shop):
     shop.set_transaction("u", **subscription())
-    profile = data(shop.set_transaction(
-        "u", **subscription(store_transaction_id="tx-2", purchased_at=T1, expires_at=T2)))
+    profile = data(
+        shop.set_transaction("u", **subscription(store_transaction_id="tx-2", purchased_at=T1, expires_at=T2))
+    )
     [sub] = profile["subscriptions"]
     assert sub["store_transaction_id"] == "tx-2" and sub["originally_purchased_at"] == T0
     assert sub["expires_at"] == T2
@@ -119,8 +149,11 @@ def test_resending_a_transaction_changes_nothing(shop, runtime):
 def test_a_refund_ends_access_at_the_refund_time_and_removes_revenue(shop):
     shop.set_transaction("u", **subscription())
     refunded_at = "2025-01-10T00:00:00.000000+0000"
-    profile = data(shop.set_transaction(
-        "u", **subscription(refunded_at=refunded_at, cancellation_reason="refund", renew_status=False)))
+    profile = data(
+        shop.set_transaction(
+            "u", **subscription(refunded_at=refunded_at, cancellation_reason="refund", renew_status=False)
+        )
+    )
     [level] = profile["access_levels"]
     assert level["expires_at"] == refunded_at and level["cancellation_reason"] == "refund"
     assert profile["subscriptions"][0]["refunded_at"] == refunded_at
@@ -130,9 +163,14 @@ def test_a_refund_ends_access_at_the_refund_time_and_removes_revenue(shop):
 def test_turning_renewal_off_records_when(shop):
     shop.set_transaction("u", **subscription())
     changed = "2025-01-05T08:00:00.000000+0000"
-    profile = data(shop.set_transaction(
-        "u", **subscription(renew_status=False, renew_status_changed_at=changed,
-                            cancellation_reason="voluntarily_cancelled")))
+    profile = data(
+        shop.set_transaction(
+            "u",
+            **subscription(
+                renew_status=False, renew_status_changed_at=changed, cancellation_reason="voluntarily_cancelled"
+            ),
+        )
+    )
     [level] = profile["access_levels"]
     assert level["renewal_cancelled_at"] == changed and level["expires_at"] == T1
     assert level["cancellation_reason"] == "voluntarily_cancelled"
@@ -158,14 +196,31 @@ def test_one_time_purchases_lifetime_and_consumable(shop):
     profile = data(shop.set_transaction("u", **one_time()))
     [level] = profile["access_levels"]
     assert level["expires_at"] is None and level["store_product_id"] == "lifetime"
-    profile = data(shop.set_transaction(
-        "u", **one_time(store_product_id="coins", store_transaction_id="c-1", store_original_transaction_id="c-1",
-                        purchased_at=T1, price={"country": "DE", "currency": "EUR", "value": 1.99})))
+    profile = data(
+        shop.set_transaction(
+            "u",
+            **one_time(
+                store_product_id="coins",
+                store_transaction_id="c-1",
+                store_original_transaction_id="c-1",
+                purchased_at=T1,
+                price={"country": "DE", "currency": "EUR", "value": 1.99},
+            ),
+        )
+    )
     purchases = profile["non_subscriptions"]
     assert [p["store_product_id"] for p in purchases] == ["lifetime", "coins"]
     assert list(purchases[0]) == [
-        "purchase_id", "store", "store_product_id", "store_base_plan_id", "store_transaction_id",
-        "store_original_transaction_id", "purchased_at", "environment", "is_refund", "is_consumable",
+        "purchase_id",
+        "store",
+        "store_product_id",
+        "store_base_plan_id",
+        "store_transaction_id",
+        "store_original_transaction_id",
+        "purchased_at",
+        "environment",
+        "is_refund",
+        "is_consumable",
     ]
     assert [p["is_consumable"] for p in purchases] == [False, True]
     assert [p["is_refund"] for p in purchases] == [False, False]
@@ -194,9 +249,18 @@ def test_configuring_the_product_later_unlocks_past_purchases(shop):
 def test_products_mapping_to_one_level_combine_to_the_furthest_reach(shop):
     shop.product("weekly", "premium", "P1W")
     shop.set_transaction("u", **subscription())
-    profile = data(shop.set_transaction(
-        "u", **subscription(store_product_id="weekly", store_transaction_id="w-1",
-                            store_original_transaction_id="w-orig", purchased_at=T0, expires_at=T2)))
+    profile = data(
+        shop.set_transaction(
+            "u",
+            **subscription(
+                store_product_id="weekly",
+                store_transaction_id="w-1",
+                store_original_transaction_id="w-orig",
+                purchased_at=T0,
+                expires_at=T2,
+            ),
+        )
+    )
     [level] = profile["access_levels"]
     assert level["store_product_id"] == "weekly" and level["expires_at"] == T2
     assert len(profile["subscriptions"]) == 2
@@ -244,7 +308,8 @@ def test_grant_lifetime_and_timed_access(shop, clock):
     shop.access_level("pro")
     profile = data(shop.grant("u", access_level_id="pro", starts_at=T1, expires_at=T2))
     assert [(lv["access_level_id"], lv["starts_at"], lv["expires_at"]) for lv in profile["access_levels"]] == [
-        ("premium", now, None), ("pro", T1, T2),
+        ("premium", now, None),
+        ("pro", T1, T2),
     ]
 
 
@@ -278,7 +343,9 @@ def test_revoke_at_a_given_time_and_a_later_purchase_restores_access(shop):
     shop.grant("u", access_level_id="premium")
     at = "2025-01-20T00:00:00.000000+0000"
     assert data(shop.revoke("u", access_level_id="premium", revoke_at=at))["access_levels"][0]["expires_at"] == at
-    profile = data(shop.set_transaction("u", **subscription(purchased_at=T1, originally_purchased_at=T1, expires_at=T2)))
+    profile = data(
+        shop.set_transaction("u", **subscription(purchased_at=T1, originally_purchased_at=T1, expires_at=T2))
+    )
     assert profile["access_levels"][0]["expires_at"] == T2
 
 
@@ -303,8 +370,10 @@ def test_other_apps_cannot_write_purchases_to_a_profile(shop, runtime, client):
     other.access_level("premium")
     profile_id = data(shop.get("u"))["profile_id"]
     by_id = {"adapty-profile-id": profile_id}
-    for path, body in [("/purchase/set/transaction/", subscription()),
-                       ("/purchase/profile/grant/access-level/", {"access_level_id": "premium"})]:
+    for path, body in [
+        ("/purchase/set/transaction/", subscription()),
+        ("/purchase/profile/grant/access-level/", {"access_level_id": "premium"}),
+    ]:
         assert other.request("POST", path, json=body, headers=by_id).status_code == 404
     assert data(shop.get("u"))["access_levels"] == []
 

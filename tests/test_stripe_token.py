@@ -4,6 +4,7 @@ import json
 import uuid
 
 import pytest
+from conftest import db_snapshot
 from fake_stripe import FakeStripe
 
 from subledger.apps import service as apps_service
@@ -16,11 +17,26 @@ URL = "/api/v1/sdk/purchase/stripe/token/validate/"
 
 def invoice(n: int, amount: int = 999, currency: str = "eur") -> dict:
     start = START + 30 * DAY * n
-    return {"id": f"in_{n}", "object": "invoice", "status": "paid", "amount_paid": amount, "currency": currency,
-            "created": start, "billing_reason": "subscription_create" if n == 0 else "subscription_cycle",
-            "lines": {"object": "list", "data": [{"id": f"il_{n}", "object": "line_item",
-                                                   "period": {"start": start, "end": start + 30 * DAY},
-                                                   "price": {"id": "price_monthly", "object": "price"}}]}}
+    return {
+        "id": f"in_{n}",
+        "object": "invoice",
+        "status": "paid",
+        "amount_paid": amount,
+        "currency": currency,
+        "created": start,
+        "billing_reason": "subscription_create" if n == 0 else "subscription_cycle",
+        "lines": {
+            "object": "list",
+            "data": [
+                {
+                    "id": f"il_{n}",
+                    "object": "line_item",
+                    "period": {"start": start, "end": start + 30 * DAY},
+                    "price": {"id": "price_monthly", "object": "price"},
+                }
+            ],
+        },
+    }
 
 
 @pytest.fixture
@@ -32,24 +48,47 @@ def stripe_app(api, runtime, clock):
         runtime.settings.stripe_api_base = fake.url
         apps_service.set_stripe_key(runtime, uuid.UUID(api.app_id), KEY)
         fake.objects["subscriptions/sub_1"] = {
-            "id": "sub_1", "object": "subscription", "status": "active", "cancel_at_period_end": False,
-            "canceled_at": None, "start_date": START, "trial_end": None, "livemode": False,
-            "items": {"object": "list", "data": [{"id": "si_1", "object": "subscription_item",
-                                                  "price": {"id": "price_monthly", "object": "price"}}]}}
+            "id": "sub_1",
+            "object": "subscription",
+            "status": "active",
+            "cancel_at_period_end": False,
+            "canceled_at": None,
+            "start_date": START,
+            "trial_end": None,
+            "livemode": False,
+            "items": {
+                "object": "list",
+                "data": [
+                    {"id": "si_1", "object": "subscription_item", "price": {"id": "price_monthly", "object": "price"}}
+                ],
+            },
+        }
         fake.invoices["sub_1"] = [invoice(n) for n in (1, 0)]
         fake.objects["payment_intents/pi_1"] = {
-            "id": "pi_1", "object": "payment_intent", "status": "succeeded", "amount": 1999,
-            "amount_received": 1999, "currency": "usd", "created": START, "livemode": True,
-            "metadata": {"product_id": "coins"}}
+            "id": "pi_1",
+            "object": "payment_intent",
+            "status": "succeeded",
+            "amount": 1999,
+            "amount_received": 1999,
+            "currency": "usd",
+            "created": START,
+            "livemode": True,
+            "metadata": {"product_id": "coins"},
+        }
         api.fake = fake
         yield api
 
 
 def validate(api, customer_user_id: str, token: str, content_type: str = "application/vnd.api+json"):
-    body = {"data": {"type": "stripe_receipt_validation_result",
-                     "attributes": {"customer_user_id": customer_user_id, "stripe_token": token}}}
-    return api.client.post(URL, content=json.dumps(body).encode(),
-                           headers={**api.headers(), "Content-Type": content_type})
+    body = {
+        "data": {
+            "type": "stripe_receipt_validation_result",
+            "attributes": {"customer_user_id": customer_user_id, "stripe_token": token},
+        }
+    }
+    return api.client.post(
+        URL, content=json.dumps(body).encode(), headers={**api.headers(), "Content-Type": content_type}
+    )
 
 
 def test_a_subscription_and_its_history_are_imported_for_a_new_profile(stripe_app):
@@ -78,12 +117,14 @@ def test_a_payment_intent_is_a_one_time_purchase(stripe_app):
 
 
 def test_unknown_tokens_and_missing_configuration(stripe_app, runtime):
+    before = db_snapshot(runtime)
     unknown = validate(stripe_app, "u", "sub_missing")
     assert unknown.status_code == 400 and unknown.json()["errors"][0]["source"] == "stripe_token"
     wrong_kind = validate(stripe_app, "u", "cus_123")
     assert wrong_kind.status_code == 400 and wrong_kind.json()["errors"][0]["source"] == "stripe_token"
     bad_body = stripe_app.client.post(URL, json={"data": {"type": "other"}}, headers=stripe_app.headers())
     assert bad_body.status_code == 400
+    assert db_snapshot(runtime) == before  # no profile was created for a refused token
     apps_service.set_stripe_key(runtime, uuid.UUID(stripe_app.app_id), "sk_test_wrong")
     refused = validate(stripe_app, "u", "sub_1")
     assert refused.status_code == 400 and "refused" in refused.json()["errors"][0]["errors"][0]

@@ -11,33 +11,65 @@ CASES = [
     (subscription(expires_at=T0), "expires_date_error", "expires_at"),
     (subscription(expires_at="2024-12-01T00:00:00Z"), "expires_date_error", "expires_at"),
     (subscription(originally_purchased_at=T1), "originally_purchased_date_error", "originally_purchased_at"),
-    (subscription(refunded_at="2024-12-31T00:00:00Z", cancellation_reason="refund"), "refund_date_error", "refunded_at"),
+    (
+        subscription(refunded_at="2024-12-31T00:00:00Z", cancellation_reason="refund"),
+        "refund_date_error",
+        "refunded_at",
+    ),
     (subscription(cancellation_reason="refund"), "refund_fields_error", "refunded_at"),
     (subscription(refunded_at=B), "refund_fields_error", "refunded_at"),
-    (subscription(offer={"category": "introductory", "type": "free_trial", "id": None}),
-     "free_trial_price_error", "price.value"),
+    (
+        subscription(offer={"category": "introductory", "type": "free_trial", "id": None}),
+        "free_trial_price_error",
+        "price.value",
+    ),
     (subscription(is_family_shared=True), "family_share_price_error", "price.value"),
-    (subscription(offer={"category": "promotional", "type": "pay_up_front", "id": None}), "missing_offer_id", "offer.id"),
+    (
+        subscription(offer={"category": "promotional", "type": "pay_up_front", "id": None}),
+        "missing_offer_id",
+        "offer.id",
+    ),
     (subscription(offer={"category": "win_back", "type": "pay_as_you_go"}), "missing_offer_id", "offer.id"),
-    (subscription(billing_issue_detected_at="2024-12-31T00:00:00Z"),
-     "billing_issue_detected_at_date_comparison_error", "billing_issue_detected_at"),
+    (
+        subscription(billing_issue_detected_at="2024-12-31T00:00:00Z"),
+        "billing_issue_detected_at_date_comparison_error",
+        "billing_issue_detected_at",
+    ),
     (subscription(grace_period_expires_at=T1), "grace_period_billing_error", "grace_period_expires_at"),
-    (subscription(billing_issue_detected_at=T1, grace_period_expires_at=B),
-     "grace_period_expires_date_error", "grace_period_expires_at"),
-    (subscription(renew_status_changed_at="2024-12-31T00:00:00Z"),
-     "renew_status_changed_date_error", "renew_status_changed_at"),
+    (
+        subscription(billing_issue_detected_at=T1, grace_period_expires_at=B),
+        "grace_period_expires_date_error",
+        "grace_period_expires_at",
+    ),
+    (
+        subscription(renew_status_changed_at="2024-12-31T00:00:00Z"),
+        "renew_status_changed_date_error",
+        "renew_status_changed_at",
+    ),
     # Field-level problems
     (subscription(purchase_type="rental"), "invalid_enumeration_member", "purchase_type"),
     (subscription(environment="Staging"), "invalid_enumeration_member", "environment"),
     (subscription(cancellation_reason="bored"), "invalid_enumeration_member", "cancellation_reason"),
-    (subscription(offer={"category": "seasonal", "type": "free_trial", "id": "x"}), "invalid_enumeration_member",
-     "offer.category"),
-    (subscription(offer={"category": "promotional", "type": "cheap", "id": "x"}), "invalid_enumeration_member",
-     "offer.type"),
-    (subscription(price={"country": "US", "currency": "XXY", "value": 1}), "invalid_enumeration_member",
-     "price.currency"),
-    (subscription(price={"country": "QQ", "currency": "USD", "value": 1}), "invalid_enumeration_member",
-     "price.country"),
+    (
+        subscription(offer={"category": "seasonal", "type": "free_trial", "id": "x"}),
+        "invalid_enumeration_member",
+        "offer.category",
+    ),
+    (
+        subscription(offer={"category": "promotional", "type": "cheap", "id": "x"}),
+        "invalid_enumeration_member",
+        "offer.type",
+    ),
+    (
+        subscription(price={"country": "US", "currency": "XXY", "value": 1}),
+        "invalid_enumeration_member",
+        "price.currency",
+    ),
+    (
+        subscription(price={"country": "QQ", "currency": "USD", "value": 1}),
+        "invalid_enumeration_member",
+        "price.country",
+    ),
     (subscription(price={"country": "US", "currency": "USD", "value": -1}), "base_error", "price.value"),
     (subscription(price={"country": "US", "currency": "USD", "value": "9.99"}), "base_error", "price.value"),
     (subscription(price={"country": "US", "currency": "USD", "value": 1e30}), "base_error", "price.value"),
@@ -56,8 +88,11 @@ CASES = [
     (subscription(surprise=True), "base_error", "surprise"),
     ({k: v for k, v in subscription().items() if k != "expires_at"}, "base_error", "expires_at"),
     ({k: v for k, v in subscription().items() if k != "renew_status"}, "base_error", "renew_status"),
-    ({k: v for k, v in subscription().items() if k != "originally_purchased_at"}, "base_error",
-     "originally_purchased_at"),
+    (
+        {k: v for k, v in subscription().items() if k != "originally_purchased_at"},
+        "base_error",
+        "originally_purchased_at",
+    ),
     ({k: v for k, v in subscription().items() if k != "store"}, "base_error", "store"),
     (one_time(expires_at=T1), "base_error", "expires_at"),
     (one_time(renew_status=True), "base_error", "renew_status"),
@@ -84,8 +119,12 @@ def test_inconsistent_or_invalid_transactions_are_refused(buyer, runtime, transa
 
 def test_date_spellings_with_offsets_are_all_accepted(buyer):
     for index, spelling in enumerate(
-        ["2025-01-01T10:00:00.000000+0000", "2025-01-01T10:00:00+00:00", "2025-01-01T10:00:00Z",
-         "2025-01-01T11:00:00+01:00"]
+        [
+            "2025-01-01T10:00:00.000000+0000",
+            "2025-01-01T10:00:00+00:00",
+            "2025-01-01T10:00:00Z",
+            "2025-01-01T11:00:00+01:00",
+        ]
     ):
         tx = subscription(store_transaction_id=f"tx-{index}", purchased_at=spelling, originally_purchased_at=spelling)
         response = buyer.set_transaction("u", **tx)
@@ -94,8 +133,10 @@ def test_date_spellings_with_offsets_are_all_accepted(buyer):
 
 
 def test_valid_offers_and_free_trials_are_accepted(buyer):
-    trial = subscription(offer={"category": "introductory", "type": "free_trial", "id": None},
-                         price={"country": "US", "currency": "USD", "value": 0})
+    trial = subscription(
+        offer={"category": "introductory", "type": "free_trial", "id": None},
+        price={"country": "US", "currency": "USD", "value": 0},
+    )
     data = buyer.set_transaction("u", **trial).json()["data"]
     assert data["subscriptions"][0]["offer"] == {"category": "introductory", "type": "free_trial", "id": None}
     assert data["access_levels"][0]["offer"]["type"] == "free_trial"

@@ -27,25 +27,39 @@ from subledger.purchases.schemas import TransactionIn
 
 def make_events(rt: Runtime, app_id, profiles: int, renewals: int) -> None:
     catalog_service.create_access_level(rt, app_id, AccessLevelIn(access_level_id="premium"))
-    purchases_service.add_product(rt, app_id, ProductIn(store="app_store", store_product_id="m",
-                                                        access_level_id="premium", period="P1M"))
+    purchases_service.add_product(
+        rt, app_id, ProductIn(store="app_store", store_product_id="m", access_level_id="premium", period="P1M")
+    )
     start = rt.clock.now()
     for p in range(profiles):
         profiles_service.create_profile(rt, app_id, f"user-{p}", ProfileFields(), None)
         for r in range(renewals):
             purchased = start + timedelta(days=30 * r)
-            tx = TransactionIn.model_validate({
-                "purchase_type": "subscription", "store": "app_store", "store_product_id": "m",
-                "store_transaction_id": f"{p}-{r}", "store_original_transaction_id": f"{p}-chain",
-                "price": {"country": "US", "currency": "USD", "value": 4.99},
-                "purchased_at": purchased.isoformat(), "originally_purchased_at": start.isoformat(),
-                "expires_at": (purchased + timedelta(days=30)).isoformat(), "renew_status": True})
+            tx = TransactionIn.model_validate(
+                {
+                    "purchase_type": "subscription",
+                    "store": "app_store",
+                    "store_product_id": "m",
+                    "store_transaction_id": f"{p}-{r}",
+                    "store_original_transaction_id": f"{p}-chain",
+                    "price": {"country": "US", "currency": "USD", "value": 4.99},
+                    "purchased_at": purchased.isoformat(),
+                    "originally_purchased_at": start.isoformat(),
+                    "expires_at": (purchased + timedelta(days=30)).isoformat(),
+                    "renew_status": True,
+                }
+            )
             purchases_service.set_transaction(rt, app_id, ProfileRef(customer_user_id=f"user-{p}"), tx)
 
 
 def worker(env: dict) -> subprocess.Popen:
-    return subprocess.Popen(SUBLEDGER + ["worker", "--concurrency", "4"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        SUBLEDGER + ["worker", "--concurrency", "4"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def wait_until(condition, timeout: float = 90.0) -> None:
@@ -58,8 +72,11 @@ def wait_until(condition, timeout: float = 90.0) -> None:
 @pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
 def test_a_killed_worker_loses_nothing_and_several_workers_never_overlap(request, tmp_path, engine):
     url = request.getfixturevalue(f"{engine}_url")
-    env = {**operator_env(tmp_path / "data", url), "SUBLEDGER_WEBHOOK_TIMEOUT_SECONDS": "3",
-           "SUBLEDGER_WEBHOOK_LEASE_SECONDS": "1"}
+    env = {
+        **operator_env(tmp_path / "data", url),
+        "SUBLEDGER_WEBHOOK_TIMEOUT_SECONDS": "3",
+        "SUBLEDGER_WEBHOOK_LEASE_SECONDS": "1",
+    }
     rt = Runtime.from_settings(Settings(database_url=url, data_dir=tmp_path / "data", serve_worker="off"))
     app = apps_service.create_app(rt.db, "Shop", rt.clock.now())
     app_id = uuid.UUID(app["app_id"])
@@ -79,10 +96,16 @@ def test_a_killed_worker_loses_nothing_and_several_workers_never_overlap(request
 
         others = [worker(env), worker(env)]
         try:
+
             def all_delivered():
                 with rt.db.read() as conn:
-                    return conn.execute(select(func.count()).select_from(deliveries)
-                                        .where(deliveries.c.status == "delivered")).scalar_one() == expected
+                    return (
+                        conn.execute(
+                            select(func.count()).select_from(deliveries).where(deliveries.c.status == "delivered")
+                        ).scalar_one()
+                        == expected
+                    )
+
             wait_until(all_delivered)
         finally:
             for process in others:
@@ -90,9 +113,14 @@ def test_a_killed_worker_loses_nothing_and_several_workers_never_overlap(request
                 assert process.wait(timeout=30) == 0, process.stderr.read()
 
     with rt.db.read() as conn:
-        order = [str(row.id) for row in conn.execute(select(events.c.id, events.c.profile_id)
-                                                     .where(events.c.event_type != "profile_created")
-                                                     .order_by(events.c.sequence))]
+        order = [
+            str(row.id)
+            for row in conn.execute(
+                select(events.c.id, events.c.profile_id)
+                .where(events.c.event_type != "profile_created")
+                .order_by(events.c.sequence)
+            )
+        ]
         profile_of = {str(row.id): row.profile_id for row in conn.execute(select(events.c.id, events.c.profile_id))}
     rt.db.dispose()
 
@@ -110,4 +138,6 @@ def test_a_killed_worker_loses_nothing_and_several_workers_never_overlap(request
     for a in after_kill:  # never the same event twice at the same time
         for b in after_kill:
             same = a is not b and a["headers"]["Subledger-Event-Id"] == b["headers"]["Subledger-Event-Id"]
-            assert not (same and a["started"] < (b["ended"] or float("inf")) and b["started"] < (a["ended"] or float("inf")))
+            assert not (
+                same and a["started"] < (b["ended"] or float("inf")) and b["started"] < (a["ended"] or float("inf"))
+            )

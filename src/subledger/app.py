@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from subledger import __version__
 from subledger.apps.service import Authenticator
+from subledger.catalog.endpoints import router as catalog_router
 from subledger.config import Settings
 from subledger.core.addressing import ApiKeyAuth
 from subledger.core.http import RequestShape, install_error_handlers
@@ -15,7 +16,6 @@ from subledger.events.worker import start_in_background
 from subledger.legacy.endpoints import router as legacy_router
 from subledger.paywalls.endpoints import admin as paywalls_admin_router
 from subledger.paywalls.endpoints import router as paywalls_router
-from subledger.catalog.endpoints import router as catalog_router
 from subledger.profiles.endpoints import router as profiles_router
 from subledger.purchases.endpoints import router as purchases_router
 

@@ -14,9 +14,9 @@ from subledger.apps import service as apps_service
 from subledger.catalog import service as catalog_service
 from subledger.catalog.schemas import AccessLevelIn, ProductIn
 from subledger.config import Settings
+from subledger.core.dates import parse_datetime
 from subledger.core.db import NotMigrated
 from subledger.core.errors import ApiError, from_validation_errors
-from subledger.core.dates import parse_datetime
 from subledger.core.runtime import Runtime
 from subledger.events import service as events_service
 from subledger.events.schemas import EndpointIn
@@ -229,28 +229,44 @@ def verify(app_id: UUID | None, fix: bool) -> None:
 
 @apps.command("configure")
 @APP_OPTION
-@click.option("--small-business/--no-small-business", default=None,
-              help="The stores take 15% instead of 30% (App Store / Play small business programmes).")
+@click.option(
+    "--small-business/--no-small-business",
+    default=None,
+    help="The stores take 15% instead of 30% (App Store / Play small business programmes).",
+)
 @click.option("--tax-rate", type=click.FloatRange(0, 1), default=None, help="Sales tax included in prices, e.g. 0.2.")
-@click.option("--rate-limit", type=click.IntRange(0), default=None,
-              help="Requests per second per server process (bursts of twice that); 0 removes the limit.")
-@click.option("--stripe-secret-key", default=None, help="Stripe's secret key (stored sealed); \"\" forgets it.")
-def apps_configure(app_id: UUID, small_business: bool | None, tax_rate: float | None, rate_limit: int | None,
-                   stripe_secret_key: str | None) -> None:
+@click.option(
+    "--rate-limit",
+    type=click.IntRange(0),
+    default=None,
+    help="Requests per second per server process (bursts of twice that); 0 removes the limit.",
+)
+@click.option("--stripe-secret-key", default=None, help='Stripe\'s secret key (stored sealed); "" forgets it.')
+def apps_configure(
+    app_id: UUID,
+    small_business: bool | None,
+    tax_rate: float | None,
+    rate_limit: int | None,
+    stripe_secret_key: str | None,
+) -> None:
     """Set how event revenue figures (proceeds, net revenue, tax) are computed, the rate limit, Stripe's key."""
     runtime = _runtime()
     try:
         if stripe_secret_key is not None:
             apps_service.set_stripe_key(runtime, app_id, stripe_secret_key)
-        _echo_json(apps_service.configure(runtime.db, app_id, small_business,
-                                          None if tax_rate is None else Decimal(str(tax_rate)), rate_limit))
+        _echo_json(
+            apps_service.configure(
+                runtime.db, app_id, small_business, None if tax_rate is None else Decimal(str(tax_rate)), rate_limit
+            )
+        )
     except apps_service.AppNotFound:
         raise click.ClickException(f"no app with id {app_id}") from None
 
 
 @main.command()
-@click.option("--concurrency", default=8, show_default=True, type=click.IntRange(1, 256),
-              help="Deliveries in flight at once.")
+@click.option(
+    "--concurrency", default=8, show_default=True, type=click.IntRange(1, 256), help="Deliveries in flight at once."
+)
 def worker(concurrency: int) -> None:
     """Deliver webhooks and fire expiry events until stopped (SIGTERM or Ctrl-C)."""
     runtime = _runtime()
@@ -284,8 +300,9 @@ def events_list(app_id, profile_id, event_types, since, until, cursor, limit) ->
         since, until = (parse_datetime(v) if v else None for v in (since, until))
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
-    _echo_json(events_service.feed(_runtime(), app_id, cursor, limit, profile_id, list(event_types) or None,
-                                   since, until))
+    _echo_json(
+        events_service.feed(_runtime(), app_id, cursor, limit, profile_id, list(event_types) or None, since, until)
+    )
 
 
 @main.group()
@@ -296,14 +313,21 @@ def webhooks() -> None:
 @webhooks.command("create")
 @APP_OPTION
 @click.option("--url", required=True)
-@click.option("--event-type", "event_types", multiple=True, help="Only these types (repeat); default: all but profile_*.")
+@click.option(
+    "--event-type", "event_types", multiple=True, help="Only these types (repeat); default: all but profile_*."
+)
 @click.option("--authorization", default=None, help="Sent as the Authorization header of every delivery.")
 def webhooks_create(app_id: UUID, url: str, event_types, authorization) -> None:
     """Register an endpoint after it answers a verification POST; prints its signing secret once."""
-    body = _checked(EndpointIn.model_validate,
-                    {"url": url, "event_types": list(event_types) or None, "authorization": authorization})
-    _echo_json(_checked(events_service.register_endpoint, _runtime(), app_id, str(body.url), body.event_types,
-                        body.authorization))
+    body = _checked(
+        EndpointIn.model_validate,
+        {"url": url, "event_types": list(event_types) or None, "authorization": authorization},
+    )
+    _echo_json(
+        _checked(
+            events_service.register_endpoint, _runtime(), app_id, str(body.url), body.event_types, body.authorization
+        )
+    )
 
 
 @webhooks.command("list")
@@ -334,7 +358,9 @@ def deliveries_list(app_id: UUID, status: str | None, limit: int) -> None:
 
 @deliveries.command("replay")
 @APP_OPTION
-@click.option("--delivery", "delivery_ids", multiple=True, type=click.UUID, help="Only these (repeat); default: all dead.")
+@click.option(
+    "--delivery", "delivery_ids", multiple=True, type=click.UUID, help="Only these (repeat); default: all dead."
+)
 def deliveries_replay(app_id: UUID, delivery_ids) -> None:
     """Queue dead-lettered deliveries again."""
     count = events_service.replay_dead(_runtime(), app_id, list(delivery_ids) or None)
@@ -357,11 +383,18 @@ def paywalls() -> None:
 @APP_OPTION
 @click.option("--name", required=True)
 @click.option("--product", "product_ids", multiple=True, help="A product_id (repeat, in display order).")
-@click.option("--remote-config", "remote_config", type=click.File("r"), default=None,
-              help='A JSON file: {"en": {...}, "fr": {...}}.')
+@click.option(
+    "--remote-config",
+    "remote_config",
+    type=click.File("r"),
+    default=None,
+    help='A JSON file: {"en": {...}, "fr": {...}}.',
+)
 def paywalls_create(app_id: UUID, name: str, product_ids, remote_config) -> None:
     configs = _json_option(remote_config.read(), "the remote config") if remote_config else {}
-    body = _checked(PaywallIn.model_validate, {"name": name, "product_ids": list(product_ids), "remote_configs": configs})
+    body = _checked(
+        PaywallIn.model_validate, {"name": name, "product_ids": list(product_ids), "remote_configs": configs}
+    )
     _echo_json(_checked(paywalls_service.create_paywall, _runtime(), app_id, body))
 
 
@@ -376,8 +409,13 @@ def paywalls_list(app_id: UUID) -> None:
 @click.option("--paywall", "paywall_id", required=True, type=click.UUID)
 @click.option("--name", default=None)
 @click.option("--product", "product_ids", multiple=True, help="Replaces the products (repeat, in display order).")
-@click.option("--remote-config", "remote_config", type=click.File("r"), default=None,
-              help="Replaces the remote configs: a JSON file as for create.")
+@click.option(
+    "--remote-config",
+    "remote_config",
+    type=click.File("r"),
+    default=None,
+    help="Replaces the remote configs: a JSON file as for create.",
+)
 def paywalls_update(app_id: UUID, paywall_id: UUID, name, product_ids, remote_config) -> None:
     """Change a paywall's name, products or remote configs (what is not given stays)."""
     changes = {"name": name} if name else {}
@@ -472,12 +510,17 @@ def placements() -> None:
 @placements.command("set")
 @APP_OPTION
 @click.option("--id", "placement_id", required=True)
-@click.option("--target", "targets", multiple=True,
-              help='JSON, in priority order (repeat): {"audience_id": "france", "paywall_id": "..."} '
-                   'or {"ab_test_id": "..."}.')
+@click.option(
+    "--target",
+    "targets",
+    multiple=True,
+    help='JSON, in priority order (repeat): {"audience_id": "france", "paywall_id": "..."} or {"ab_test_id": "..."}.',
+)
 def placements_set(app_id: UUID, placement_id: str, targets) -> None:
-    body = _checked(PlacementIn.model_validate, {"placement_id": placement_id,
-                                                 "targets": [_json_option(t, "--target") for t in targets]})
+    body = _checked(
+        PlacementIn.model_validate,
+        {"placement_id": placement_id, "targets": [_json_option(t, "--target") for t in targets]},
+    )
     _echo_json(_checked(paywalls_service.set_placement, _runtime(), app_id, body))
 
 

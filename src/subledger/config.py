@@ -38,7 +38,7 @@ class Settings(BaseSettings):
         url = self.database_url or f"sqlite:///{(self.data_dir / 'subledger.db').resolve()}"
         for prefix in ("postgresql://", "postgres://"):
             if url.startswith(prefix):
-                return "postgresql+psycopg://" + url[len(prefix):]
+                return "postgresql+psycopg://" + url[len(prefix) :]
         return url
 
     @property

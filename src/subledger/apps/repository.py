@@ -20,9 +20,7 @@ def insert_key(conn: Connection, key_id: UUID, app_id: UUID, key_hash: str, pref
 
 def revoke_keys(conn: Connection, app_id: UUID, now: datetime) -> int:
     result = conn.execute(
-        update(api_keys)
-        .where(api_keys.c.app_id == app_id, api_keys.c.revoked_at.is_(None))
-        .values(revoked_at=now)
+        update(api_keys).where(api_keys.c.app_id == app_id, api_keys.c.revoked_at.is_(None)).values(revoked_at=now)
     )
     return result.rowcount
 
@@ -41,7 +39,9 @@ def find_app(conn: Connection, app_id: UUID) -> dict:
 
 def list_apps(conn: Connection) -> list[dict]:
     active_keys = (
-        select(api_keys.c.app_id, func.count().label("active_keys"), func.max(api_keys.c.key_prefix).label("key_prefix"))
+        select(
+            api_keys.c.app_id, func.count().label("active_keys"), func.max(api_keys.c.key_prefix).label("key_prefix")
+        )
         .where(api_keys.c.revoked_at.is_(None))
         .group_by(api_keys.c.app_id)
         .subquery()

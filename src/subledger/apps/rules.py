@@ -70,6 +70,8 @@ class RateLimiter:
 
 def throttled(seconds: float) -> ApiError:
     wait = max(1, math.ceil(seconds))
-    error = ApiError.one(429, "rate_limited", NON_FIELD, f"Request was throttled. Expected available in {wait} seconds.")
+    error = ApiError.one(
+        429, "rate_limited", NON_FIELD, f"Request was throttled. Expected available in {wait} seconds."
+    )
     error.headers["Retry-After"] = str(wait)
     return error

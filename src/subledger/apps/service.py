@@ -7,8 +7,8 @@ from uuid import UUID, uuid4
 
 from subledger.apps import repository, rules
 from subledger.core.clock import Clock
-from subledger.core.db import Database
 from subledger.core.dates import format_datetime
+from subledger.core.db import Database
 
 
 class AppNotFound(LookupError):
@@ -53,22 +53,30 @@ def rotate_key(db: Database, app_id: UUID, now: datetime) -> dict:
 UNLIMITED = 0  # configure(rate_limit=UNLIMITED) removes the limit
 
 
-def configure(db: Database, app_id: UUID, small_business: bool | None = None, tax_rate=None,
-              rate_limit: int | None = None) -> dict:
+def configure(
+    db: Database, app_id: UUID, small_business: bool | None = None, tax_rate=None, rate_limit: int | None = None
+) -> dict:
     """Set the app's revenue settings and rate limit; None leaves a setting as it is."""
     with db.write() as conn:
         if not repository.app_exists(conn, app_id):
             raise AppNotFound(str(app_id))
-        changes = {key: value for key, value in
-                   {"small_business": small_business, "tax_rate": tax_rate, "rate_limit": rate_limit}.items()
-                   if value is not None}
+        changes = {
+            key: value
+            for key, value in {"small_business": small_business, "tax_rate": tax_rate, "rate_limit": rate_limit}.items()
+            if value is not None
+        }
         if rate_limit == UNLIMITED:
             changes["rate_limit"] = None
         if changes:
             repository.update_app(conn, app_id, changes)
         row = repository.find_app(conn, app_id)
-    return {"app_id": str(app_id), "small_business": row["small_business"], "tax_rate": str(row["tax_rate"]),
-            "rate_limit": row["rate_limit"], "stripe_configured": row["stripe_secret_key"] is not None}
+    return {
+        "app_id": str(app_id),
+        "small_business": row["small_business"],
+        "tax_rate": str(row["tax_rate"]),
+        "rate_limit": row["rate_limit"],
+        "stripe_configured": row["stripe_secret_key"] is not None,
+    }
 
 
 def set_stripe_key(rt, app_id: UUID, secret_key: str | None) -> None:

@@ -34,10 +34,16 @@ async def create_access_level(request: Request, app_id: App, body: Annotated[Acc
     return JSONResponse({"data": created}, status_code=201)
 
 
-@router.delete("/access-levels/{access_level_id}/", status_code=204, response_class=Response,
-               summary="Delete an access level no product or grant uses")
+@router.delete(
+    "/access-levels/{access_level_id}/",
+    status_code=204,
+    response_class=Response,
+    summary="Delete an access level no product or grant uses",
+)
 async def delete_access_level(request: Request, app_id: App, access_level_id: str) -> Response:
-    await request.app.state.runtime.write(service.delete_access_level, request.app.state.runtime, app_id, access_level_id)
+    await request.app.state.runtime.write(
+        service.delete_access_level, request.app.state.runtime, app_id, access_level_id
+    )
     return Response(status_code=204)
 
 

@@ -30,9 +30,7 @@ def access_level_exists(conn: Connection, app_id: UUID, level_id: str) -> bool:
 
 
 def delete_access_level(conn: Connection, app_id: UUID, level_id: str) -> int:
-    result = conn.execute(
-        delete(access_levels).where(access_levels.c.app_id == app_id, access_levels.c.id == level_id)
-    )
+    result = conn.execute(delete(access_levels).where(access_levels.c.app_id == app_id, access_levels.c.id == level_id))
     return result.rowcount
 
 

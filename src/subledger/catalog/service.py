@@ -14,9 +14,7 @@ from subledger.core.runtime import Runtime
 
 
 def unknown_access_level(level_id: str) -> ApiError:
-    return bad_request(
-        "paid_access_level_does_not_exist", NON_FIELD, f"Paid access level `{level_id}` does not exist"
-    )
+    return bad_request("paid_access_level_does_not_exist", NON_FIELD, f"Paid access level `{level_id}` does not exist")
 
 
 def create_access_level(rt: Runtime, app_id: UUID, body: AccessLevelIn) -> dict[str, Any]:
@@ -125,11 +123,17 @@ def list_rates(rt: Runtime) -> list[dict[str, Any]]:
     """Every rate in force: the shipped table with the loaded rates over it."""
     with rt.db.read() as conn:
         loaded = {row["currency"]: row for row in repository.loaded_rates(conn)}
-    shipped = {rate.currency: {"currency": rate.currency, "usd_per_unit": rate.usd_per_unit, "as_of": rate.as_of}
-               for rate in rules.default_rates()}
+    shipped = {
+        rate.currency: {"currency": rate.currency, "usd_per_unit": rate.usd_per_unit, "as_of": rate.as_of}
+        for rate in rules.default_rates()
+    }
     merged = {**shipped, **loaded}
     return [
-        {"currency": c, "usd_per_unit": str(merged[c]["usd_per_unit"]), "as_of": merged[c]["as_of"].isoformat(),
-         "source": "loaded" if c in loaded else "shipped"}
+        {
+            "currency": c,
+            "usd_per_unit": str(merged[c]["usd_per_unit"]),
+            "as_of": merged[c]["as_of"].isoformat(),
+            "source": "loaded" if c in loaded else "shipped",
+        }
         for c in sorted(merged)
     ]

@@ -63,7 +63,8 @@ def customer_user_id_header(value: str | None) -> str | None:
         return None
     if not value or len(value) > MAX_CUSTOMER_USER_ID or "\x00" in value:
         raise bad_request(
-            "base_error", "adapty-customer-user-id",
+            "base_error",
+            "adapty-customer-user-id",
             f"Must be 1 to {MAX_CUSTOMER_USER_ID} characters long, without null characters.",
         )
     return value

@@ -10,9 +10,7 @@ from pydantic_core import PydanticCustomError
 RESPONSE_FORMAT = "%Y-%m-%dT%H:%M:%S.%f+0000"
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 # Date, "T" (or a space), time with optional fraction, then a required offset.
-_DATETIME = re.compile(
-    r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})", re.IGNORECASE
-)
+_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})", re.IGNORECASE)
 
 
 def format_datetime(moment: datetime | None) -> str | None:
@@ -29,8 +27,7 @@ def parse_datetime(value: Any) -> datetime:
     if not isinstance(value, str) or not _DATETIME.fullmatch(value):
         raise PydanticCustomError(
             "datetime",
-            "Datetime has wrong format. Use ISO 8601 with an offset, "
-            "e.g. 2022-10-12T09:42:50.000000+0000.",
+            "Datetime has wrong format. Use ISO 8601 with an offset, e.g. 2022-10-12T09:42:50.000000+0000.",
         )
     try:
         return datetime.fromisoformat(value.upper()).astimezone(UTC)

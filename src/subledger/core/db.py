@@ -1,7 +1,7 @@
 """The database: engine set-up for SQLite and PostgreSQL, transactions, migrations."""
 
-from collections.abc import Iterator
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from functools import lru_cache
 from pathlib import Path

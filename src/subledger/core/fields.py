@@ -6,6 +6,7 @@ import pycountry
 from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
 from pydantic_core import PydanticCustomError
 
+
 def text(value: str) -> str:
     """Text fields never hold NUL characters (PostgreSQL cannot store them)."""
     if "\x00" in value:

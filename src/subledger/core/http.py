@@ -18,12 +18,33 @@ log = logging.getLogger("subledger")
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"description": description, "content": {"application/json": {"example": example}}}
     for status, description, example in [
-        (400, "Invalid request", {"errors": [{"source": "gender", "errors": ["Input should be 'f', 'm' or 'o'"]}],
-                                  "error_code": "invalid_enumeration_member", "status_code": 400}),
-        (401, "Missing or unknown API key", {"errors": [{"source": NON_FIELD, "errors": ["Invalid API key."]}],
-                                             "error_code": "not_authenticated", "status_code": 401}),
-        (404, "No such profile", {"errors": [{"source": None, "errors": ["Profile not found"]}],
-                                  "error_code": "profile_does_not_exist", "status_code": 404}),
+        (
+            400,
+            "Invalid request",
+            {
+                "errors": [{"source": "gender", "errors": ["Input should be 'f', 'm' or 'o'"]}],
+                "error_code": "invalid_enumeration_member",
+                "status_code": 400,
+            },
+        ),
+        (
+            401,
+            "Missing or unknown API key",
+            {
+                "errors": [{"source": NON_FIELD, "errors": ["Invalid API key."]}],
+                "error_code": "not_authenticated",
+                "status_code": 401,
+            },
+        ),
+        (
+            404,
+            "No such profile",
+            {
+                "errors": [{"source": None, "errors": ["Profile not found"]}],
+                "error_code": "profile_does_not_exist",
+                "status_code": 404,
+            },
+        ),
     ]
 }
 

@@ -35,4 +35,6 @@ class Sealer:
         try:
             return self._fernet.decrypt(sealed.encode()).decode()
         except InvalidToken:
-            raise ValueError("a stored secret cannot be opened: SUBLEDGER_SECRET_KEY differs from the one that sealed it") from None
+            raise ValueError(
+                "a stored secret cannot be opened: SUBLEDGER_SECRET_KEY differs from the one that sealed it"
+            ) from None

@@ -48,8 +48,16 @@ async def list_events(
 ) -> Response:
     if cursor is not None and not cursor.isdigit():
         raise bad_request("validation_error", "cursor", "Not a cursor this feed issued.")
-    result = await request.app.state.runtime.read(service.feed, request.app.state.runtime, app_id, int(cursor) if cursor else None, limit,
-        _uuid("profile_id", profile_id), event_type, _when("since", since), _when("until", until),
+    result = await request.app.state.runtime.read(
+        service.feed,
+        request.app.state.runtime,
+        app_id,
+        int(cursor) if cursor else None,
+        limit,
+        _uuid("profile_id", profile_id),
+        event_type,
+        _when("since", since),
+        _when("until", until),
     )
     return JSONResponse(result)
 
@@ -62,7 +70,12 @@ async def list_webhooks(request: Request, app_id: App) -> Response:
 
 @router.post("/webhooks/", status_code=201, summary="Register a webhook endpoint (verified with a POST {})")
 async def create_webhook(request: Request, app_id: App, body: Annotated[EndpointIn, Body()]) -> Response:
-    created = await request.app.state.runtime.write(service.register_endpoint, request.app.state.runtime, app_id, str(body.url), body.event_types,
+    created = await request.app.state.runtime.write(
+        service.register_endpoint,
+        request.app.state.runtime,
+        app_id,
+        str(body.url),
+        body.event_types,
         body.authorization,
     )
     return JSONResponse({"data": created}, status_code=201)
@@ -83,8 +96,9 @@ async def list_deliveries(
     endpoint_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Response:
-    rows = await request.app.state.runtime.read(service.list_deliveries, request.app.state.runtime, app_id, status,
-                                   _uuid("endpoint_id", endpoint_id), limit)
+    rows = await request.app.state.runtime.read(
+        service.list_deliveries, request.app.state.runtime, app_id, status, _uuid("endpoint_id", endpoint_id), limit
+    )
     return JSONResponse({"data": rows})
 
 
@@ -93,5 +107,3 @@ async def replay(request: Request, app_id: App, body: Annotated[ReplayIn | None,
     ids = body.delivery_ids if body else None
     count = await request.app.state.runtime.write(service.replay_dead, request.app.state.runtime, app_id, ids)
     return JSONResponse({"data": {"replayed": count}})
-
-

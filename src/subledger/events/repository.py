@@ -20,7 +20,6 @@ from subledger.core.tables import (
     webhook_endpoints,
 )
 
-
 _REVENUE_SETTINGS = select(apps.c.small_business, apps.c.tax_rate).where(apps.c.id == bindparam("app_id"))
 _LATEST_INSTALLATION = (
     select(installations)
@@ -62,8 +61,16 @@ def insert_deliveries(conn: Connection, rows: list[dict[str, Any]]) -> None:
         conn.execute(deliveries.insert(), rows)
 
 
-def event_feed(conn: Connection, app_id: UUID, after: int | None, limit: int, profile_id: UUID | None,
-               event_types: list[str] | None, since: datetime | None, until: datetime | None) -> list[dict[str, Any]]:
+def event_feed(
+    conn: Connection,
+    app_id: UUID,
+    after: int | None,
+    limit: int,
+    profile_id: UUID | None,
+    event_types: list[str] | None,
+    since: datetime | None,
+    until: datetime | None,
+) -> list[dict[str, Any]]:
     query = select(events).where(events.c.app_id == app_id).order_by(events.c.sequence).limit(limit)
     if after is not None:
         query = query.where(events.c.sequence > after)
@@ -132,8 +139,14 @@ def claim_due(conn: Connection, now: datetime, until: datetime, limit: int) -> l
         return []
     conn.execute(update(deliveries).where(deliveries.c.id.in_(ids)).values(claimed_until=until))
     rows = conn.execute(
-        select(deliveries, events.c.payload, events.c.id.label("event_id"), webhook_endpoints.c.url,
-               webhook_endpoints.c.authorization_header, webhook_endpoints.c.signing_secret)
+        select(
+            deliveries,
+            events.c.payload,
+            events.c.id.label("event_id"),
+            webhook_endpoints.c.url,
+            webhook_endpoints.c.authorization_header,
+            webhook_endpoints.c.signing_secret,
+        )
         .join(events, events.c.sequence == deliveries.c.event_sequence)
         .join(webhook_endpoints, webhook_endpoints.c.id == deliveries.c.endpoint_id)
         .where(deliveries.c.id.in_(ids))
@@ -150,8 +163,9 @@ def finish_delivery(conn: Connection, delivery_id: UUID, values: dict[str, Any])
     conn.execute(update(deliveries).where(deliveries.c.id == delivery_id).values(claimed_until=None, **values))
 
 
-def list_deliveries(conn: Connection, app_id: UUID, status: str | None, endpoint_id: UUID | None,
-                    limit: int) -> list[dict[str, Any]]:
+def list_deliveries(
+    conn: Connection, app_id: UUID, status: str | None, endpoint_id: UUID | None, limit: int
+) -> list[dict[str, Any]]:
     query = (
         select(deliveries, events.c.event_type, events.c.id.label("event_id"))
         .join(events, events.c.sequence == deliveries.c.event_sequence)
@@ -182,8 +196,9 @@ def replay_dead(conn: Connection, app_id: UUID, delivery_ids: list[UUID] | None,
     if delivery_ids is not None:
         condition = and_(condition, deliveries.c.id.in_(delivery_ids))
     result = conn.execute(
-        update(deliveries).where(condition).values(status="pending", attempts=0, next_attempt_at=now,
-                                                   claimed_until=None, first_attempt_at=None)
+        update(deliveries)
+        .where(condition)
+        .values(status="pending", attempts=0, next_attempt_at=now, claimed_until=None, first_attempt_at=None)
     )
     return result.rowcount
 
@@ -207,8 +222,13 @@ def schedule_expiry(conn: Connection, values: dict[str, Any]) -> None:
     """Set a chain's expiry; a changed due time re-arms it."""
     existing = conn.execute(_EXPIRY_OF_CHAIN, values).scalar_one_or_none()
     if existing != values["due_at"]:
-        upsert(conn, scheduled_expiries, {**values, "fired": False},
-               keys=["profile_id", "store", "store_original_transaction_id"], update=["due_at", "fired"])
+        upsert(
+            conn,
+            scheduled_expiries,
+            {**values, "fired": False},
+            keys=["profile_id", "store", "store_original_transaction_id"],
+            update=["due_at", "fired"],
+        )
 
 
 def unschedule_expiry(conn: Connection, profile_id: UUID, store: str, original_id: str) -> None:
@@ -252,4 +272,6 @@ def profile_row(conn: Connection, profile_id: UUID) -> dict[str, Any] | None:
 
 
 def profile_transactions(conn: Connection, profile_id: UUID) -> list[dict[str, Any]]:
-    return [dict(row._mapping) for row in conn.execute(select(transactions).where(transactions.c.profile_id == profile_id))]
+    return [
+        dict(row._mapping) for row in conn.execute(select(transactions).where(transactions.c.profile_id == profile_id))
+    ]

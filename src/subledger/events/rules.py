@@ -34,12 +34,28 @@ PURCHASE_TYPES = ["non_subscription_purchase", "non_subscription_purchase_refund
 EVENT_TYPES = [*SUBSCRIPTION_TYPES, *PURCHASE_TYPES, "access_level_updated", "profile_created", "profile_deleted"]
 # What an endpoint receives when it names no types: everything but the profile lifecycle.
 DEFAULT_TYPES = [t for t in EVENT_TYPES if t not in {"profile_created", "profile_deleted"}]
-REVENUE_TYPES = {"subscription_started", "subscription_renewed", "trial_converted", "subscription_refunded",
-                 "non_subscription_purchase"}
-CANCEL_OR_REFUND_TYPES = {"subscription_renewal_cancelled", "trial_renewal_cancelled", "subscription_refunded",
-                          "non_subscription_purchase_refunded", "subscription_expired", "trial_expired"}
-TRIAL_TYPES = {"trial_started", "trial_converted", "trial_renewal_cancelled", "trial_renewal_reactivated",
-               "trial_expired"}
+REVENUE_TYPES = {
+    "subscription_started",
+    "subscription_renewed",
+    "trial_converted",
+    "subscription_refunded",
+    "non_subscription_purchase",
+}
+CANCEL_OR_REFUND_TYPES = {
+    "subscription_renewal_cancelled",
+    "trial_renewal_cancelled",
+    "subscription_refunded",
+    "non_subscription_purchase_refunded",
+    "subscription_expired",
+    "trial_expired",
+}
+TRIAL_TYPES = {
+    "trial_started",
+    "trial_converted",
+    "trial_renewal_cancelled",
+    "trial_renewal_reactivated",
+    "trial_expired",
+}
 
 CENT = Decimal("0.01")
 COMMISSION = Decimal("0.30")
@@ -64,8 +80,9 @@ def _flip(before: Any, after: Any) -> bool:
     return before != after
 
 
-def transaction_changes(before: dict[str, Any] | None, after: dict[str, Any],
-                        chain: list[dict[str, Any]]) -> list[Change]:
+def transaction_changes(
+    before: dict[str, Any] | None, after: dict[str, Any], chain: list[dict[str, Any]]
+) -> list[Change]:
     """Events of one transaction written to the ledger.
 
     ``before`` is the row as it was (None for a new transaction); ``chain`` the
@@ -98,7 +115,9 @@ def transaction_changes(before: dict[str, Any] | None, after: dict[str, Any],
     elif was_renewing is False and after["renew_status"]:
         at = after["renew_status_changed_at"] or after["purchased_at"]
         changes.append(Change(f"{prefix}_renewal_reactivated", at, after))
-    if after["billing_issue_detected_at"] is not None and (before is None or before["billing_issue_detected_at"] is None):
+    if after["billing_issue_detected_at"] is not None and (
+        before is None or before["billing_issue_detected_at"] is None
+    ):
         changes.append(Change("billing_issue_detected", after["billing_issue_detected_at"], after))
         if after["grace_period_expires_at"] is not None:
             changes.append(Change("entered_grace_period", after["billing_issue_detected_at"], after))
@@ -140,8 +159,9 @@ def _money(value: Decimal) -> float:
     return float(value.quantize(CENT, rounding=ROUND_HALF_EVEN))
 
 
-def revenue(price: Decimal, usd_per_unit: Decimal, first_year: bool, small_business: bool,
-            tax_rate: Decimal) -> dict[str, float]:
+def revenue(
+    price: Decimal, usd_per_unit: Decimal, first_year: bool, small_business: bool, tax_rate: Decimal
+) -> dict[str, float]:
     """Proceeds, net revenue and tax of a price, in local currency and USD.
 
     Prices include tax: tax = price - price / (1 + rate). The store's
@@ -177,8 +197,9 @@ class Context:
     tax_rate: Decimal
 
 
-def _transaction_properties(change: Change, tx: dict[str, Any], chain: list[dict[str, Any]],
-                            ctx: Context) -> dict[str, Any]:
+def _transaction_properties(
+    change: Change, tx: dict[str, Any], chain: list[dict[str, Any]], ctx: Context
+) -> dict[str, Any]:
     rate = ctx.rates.to_usd(Decimal(1), tx["price_currency"])
     paid = [item for item in chain if not is_trial(item) and item["purchased_at"] <= tx["purchased_at"]]
     chain_start = min((item["purchased_at"] for item in chain), default=tx["purchased_at"])
@@ -245,8 +266,14 @@ def _access_level_properties(level: dict[str, Any], tx: dict[str, Any] | None, n
     }
 
 
-def payload(change: Change, event_id: str, ctx: Context, chain: list[dict[str, Any]], now: datetime,
-            level_transaction: dict[str, Any] | None = None) -> dict[str, Any]:
+def payload(
+    change: Change,
+    event_id: str,
+    ctx: Context,
+    chain: list[dict[str, Any]],
+    now: datetime,
+    level_transaction: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """The webhook body of one event (the contract's outgoing payload)."""
     profile, device = ctx.profile, ctx.installation or {}
     private = profile.get("analytics_disabled", False)

@@ -6,7 +6,6 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import httpx
-import orjson
 from sqlalchemy import Connection
 
 from subledger import __version__
@@ -26,8 +25,14 @@ def chain_of(tx: dict[str, Any], ledger: list[dict[str, Any]]) -> list[dict[str,
     return [item for item in ledger if (item["store"], item["store_original_transaction_id"]) == key]
 
 
-def emit(conn: Connection, rt: Runtime, profile: dict[str, Any], changes: list[Change],
-         ledger: list[dict[str, Any]], now: datetime) -> None:
+def emit(
+    conn: Connection,
+    rt: Runtime,
+    profile: dict[str, Any],
+    changes: list[Change],
+    ledger: list[dict[str, Any]],
+    now: datetime,
+) -> None:
     """Write ``changes`` as events, with a delivery for every endpoint that wants each,
     in the caller's transaction: they commit with the change or not at all."""
     if not changes:
@@ -51,17 +56,36 @@ def emit(conn: Connection, rt: Runtime, profile: dict[str, Any], changes: list[C
         level_tx = by_transaction.get((level["store"], level["store_transaction_id"])) if level else None
         chain = chain_of(change.transaction, ledger) if change.transaction else []
         body = rules.payload(change, str(event_id), context, chain, now, level_tx)
-        sequence = repository.insert_event(conn, {
-            "id": event_id, "app_id": profile["app_id"], "profile_id": profile["id"],
-            "customer_user_id": profile.get("customer_user_id"), "event_type": change.event_type,
-            "event_datetime": change.at, "payload": body, "created_at": now,
-        })
-        repository.insert_deliveries(conn, [
-            {"id": uuid4(), "event_sequence": sequence, "endpoint_id": endpoint["id"], "profile_id": profile["id"],
-             "status": "pending", "attempts": 0, "next_attempt_at": now, "created_at": now}
-            for endpoint in endpoints
-            if change.event_type in endpoint["event_types"]
-        ])
+        sequence = repository.insert_event(
+            conn,
+            {
+                "id": event_id,
+                "app_id": profile["app_id"],
+                "profile_id": profile["id"],
+                "customer_user_id": profile.get("customer_user_id"),
+                "event_type": change.event_type,
+                "event_datetime": change.at,
+                "payload": body,
+                "created_at": now,
+            },
+        )
+        repository.insert_deliveries(
+            conn,
+            [
+                {
+                    "id": uuid4(),
+                    "event_sequence": sequence,
+                    "endpoint_id": endpoint["id"],
+                    "profile_id": profile["id"],
+                    "status": "pending",
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "created_at": now,
+                }
+                for endpoint in endpoints
+                if change.event_type in endpoint["event_types"]
+            ],
+        )
 
 
 def schedule_expiries(conn: Connection, profile: dict[str, Any], ledger: list[dict[str, Any]]) -> None:
@@ -76,9 +100,16 @@ def schedule_expiries(conn: Connection, profile: dict[str, Any], ledger: list[di
         if due is None:
             repository.unschedule_expiry(conn, profile["id"], store, original_id)
         else:
-            repository.schedule_expiry(conn, {"profile_id": profile["id"], "app_id": profile["app_id"],
-                                              "store": store, "store_original_transaction_id": original_id,
-                                              "due_at": due})
+            repository.schedule_expiry(
+                conn,
+                {
+                    "profile_id": profile["id"],
+                    "app_id": profile["app_id"],
+                    "store": store,
+                    "store_original_transaction_id": original_id,
+                    "due_at": due,
+                },
+            )
 
 
 def fire_due_expiries(rt: Runtime, limit: int = 100) -> int:
@@ -92,8 +123,12 @@ def fire_due_expiries(rt: Runtime, limit: int = 100) -> int:
             if profile is None:
                 continue
             ledger = repository.profile_transactions(conn, profile["id"])
-            chain = [tx for tx in ledger if (tx["store"], tx["store_original_transaction_id"])
-                     == (expiry["store"], expiry["store_original_transaction_id"])]
+            chain = [
+                tx
+                for tx in ledger
+                if (tx["store"], tx["store_original_transaction_id"])
+                == (expiry["store"], expiry["store_original_transaction_id"])
+            ]
             if not chain:
                 continue
             latest = max(chain, key=lambda tx: (tx["purchased_at"], tx["store_transaction_id"]))
@@ -106,16 +141,29 @@ def fire_due_expiries(rt: Runtime, limit: int = 100) -> int:
 # The feed -------------------------------------------------------------------------
 
 
-def feed(rt: Runtime, app_id: UUID, cursor: int | None, limit: int, profile_id: UUID | None,
-         event_types: list[str] | None, since: datetime | None, until: datetime | None) -> dict[str, Any]:
+def feed(
+    rt: Runtime,
+    app_id: UUID,
+    cursor: int | None,
+    limit: int,
+    profile_id: UUID | None,
+    event_types: list[str] | None,
+    since: datetime | None,
+    until: datetime | None,
+) -> dict[str, Any]:
     with rt.db.read() as conn:
         rows = repository.event_feed(conn, app_id, cursor, limit, profile_id, event_types, since, until)
     return {
         "data": [
-            {"profile_event_id": str(row["id"]), "event_type": row["event_type"],
-             "event_datetime": format_datetime(row["event_datetime"]), "profile_id": str(row["profile_id"]),
-             "customer_user_id": row["customer_user_id"], "created_at": format_datetime(row["created_at"]),
-             "payload": row["payload"]}
+            {
+                "profile_event_id": str(row["id"]),
+                "event_type": row["event_type"],
+                "event_datetime": format_datetime(row["event_datetime"]),
+                "profile_id": str(row["profile_id"]),
+                "customer_user_id": row["customer_user_id"],
+                "created_at": format_datetime(row["created_at"]),
+                "payload": row["payload"],
+            }
             for row in rows
         ],
         "next_cursor": str(rows[-1]["sequence"]) if len(rows) == limit else None,
@@ -126,12 +174,25 @@ def feed(rt: Runtime, app_id: UUID, cursor: int | None, limit: int, profile_id: 
 
 
 def _endpoint_out(row: dict[str, Any]) -> dict[str, Any]:
-    return {"endpoint_id": str(row["id"]), "url": row["url"], "event_types": row["event_types"],
-            "has_authorization": row["authorization_header"] is not None, "created_at": format_datetime(row["created_at"])}
+    return {
+        "endpoint_id": str(row["id"]),
+        "url": row["url"],
+        "event_types": row["event_types"],
+        "has_authorization": row["authorization_header"] is not None,
+        "created_at": format_datetime(row["created_at"]),
+    }
 
 
-def deliver(http: httpx.Client, url: str, body: bytes, event_id: str, signing_secret: str,
-            authorization: str | None, now: datetime, timeout: float) -> httpx.Response:
+def deliver(
+    http: httpx.Client,
+    url: str,
+    body: bytes,
+    event_id: str,
+    signing_secret: str,
+    authorization: str | None,
+    now: datetime,
+    timeout: float,
+) -> httpx.Response:
     """One signed POST of a webhook body."""
     headers = {
         "Content-Type": "application/json",
@@ -144,8 +205,14 @@ def deliver(http: httpx.Client, url: str, body: bytes, event_id: str, signing_se
     return http.post(url, content=body, headers=headers, timeout=timeout)
 
 
-def register_endpoint(rt: Runtime, app_id: UUID, url: str, event_types: list[str] | None,
-                      authorization: str | None, http: httpx.Client | None = None) -> dict[str, Any]:
+def register_endpoint(
+    rt: Runtime,
+    app_id: UUID,
+    url: str,
+    event_types: list[str] | None,
+    authorization: str | None,
+    http: httpx.Client | None = None,
+) -> dict[str, Any]:
     """Save an endpoint after it answers a verification POST ``{}`` with 2xx.
 
     Returns the endpoint with its signing secret (shown this once; stored sealed).
@@ -162,11 +229,20 @@ def register_endpoint(rt: Runtime, app_id: UUID, url: str, event_types: list[str
     except httpx.HTTPError as exc:
         raise bad_request("webhook_verification_failed", "url", f"The endpoint could not be reached: {exc}.") from None
     if not answer.is_success:
-        raise bad_request("webhook_verification_failed", "url",
-                          f"The endpoint answered the verification request with {answer.status_code}.")
-    row = {"id": uuid4(), "app_id": app_id, "url": url, "event_types": types,
-           "authorization_header": rt.sealer.seal(authorization) if authorization else None,
-           "signing_secret": rt.sealer.seal(signing_secret), "created_at": now}
+        raise bad_request(
+            "webhook_verification_failed",
+            "url",
+            f"The endpoint answered the verification request with {answer.status_code}.",
+        )
+    row = {
+        "id": uuid4(),
+        "app_id": app_id,
+        "url": url,
+        "event_types": types,
+        "authorization_header": rt.sealer.seal(authorization) if authorization else None,
+        "signing_secret": rt.sealer.seal(signing_secret),
+        "created_at": now,
+    }
     with rt.db.write() as conn:
         repository.insert_endpoint(conn, row)
     return {**_endpoint_out(row), "signing_secret": signing_secret}
@@ -184,21 +260,33 @@ def delete_endpoint(rt: Runtime, app_id: UUID, endpoint_id: UUID) -> None:
         repository.delete_endpoint(conn, endpoint_id)
 
 
-def list_deliveries(rt: Runtime, app_id: UUID, status: str | None = None, endpoint_id: UUID | None = None,
-                    limit: int = 100) -> list[dict[str, Any]]:
+def list_deliveries(
+    rt: Runtime, app_id: UUID, status: str | None = None, endpoint_id: UUID | None = None, limit: int = 100
+) -> list[dict[str, Any]]:
     """Deliveries, newest first, each with its attempts."""
     with rt.db.read() as conn:
         rows = repository.list_deliveries(conn, app_id, status, endpoint_id, limit)
         attempts: dict[UUID, list] = {}
         for attempt in repository.attempts_of(conn, [row["id"] for row in rows]):
-            attempts.setdefault(attempt["delivery_id"], []).append({
-                "attempted_at": format_datetime(attempt["attempted_at"]), "status_code": attempt["status_code"],
-                "error": attempt["error"], "duration_ms": attempt["duration_ms"]})
+            attempts.setdefault(attempt["delivery_id"], []).append(
+                {
+                    "attempted_at": format_datetime(attempt["attempted_at"]),
+                    "status_code": attempt["status_code"],
+                    "error": attempt["error"],
+                    "duration_ms": attempt["duration_ms"],
+                }
+            )
     return [
-        {"delivery_id": str(row["id"]), "endpoint_id": str(row["endpoint_id"]), "event_id": str(row["event_id"]),
-         "event_type": row["event_type"], "status": row["status"], "attempts": attempts.get(row["id"], []),
-         "next_attempt_at": format_datetime(row["next_attempt_at"]) if row["status"] == "pending" else None,
-         "delivered_at": format_datetime(row["delivered_at"])}
+        {
+            "delivery_id": str(row["id"]),
+            "endpoint_id": str(row["endpoint_id"]),
+            "event_id": str(row["event_id"]),
+            "event_type": row["event_type"],
+            "status": row["status"],
+            "attempts": attempts.get(row["id"], []),
+            "next_attempt_at": format_datetime(row["next_attempt_at"]) if row["status"] == "pending" else None,
+            "delivered_at": format_datetime(row["delivered_at"]),
+        }
         for row in rows
     ]
 

@@ -65,10 +65,14 @@ class DeliveryWorker:
         status_code, error = None, None
         try:
             response = service.deliver(
-                self._http, delivery["url"], body, str(delivery["event_id"]),
+                self._http,
+                delivery["url"],
+                body,
+                str(delivery["event_id"]),
                 self.rt.sealer.open(delivery["signing_secret"]),
                 self.rt.sealer.open(delivery["authorization_header"]) if delivery["authorization_header"] else None,
-                self.rt.clock.now(), self.timeout,
+                self.rt.clock.now(),
+                self.timeout,
             )
             status_code = response.status_code
             if not response.is_success:
@@ -83,12 +87,28 @@ class DeliveryWorker:
             retry_at = rules.next_attempt(attempts, first_attempt_at, now, self._random)
             outcome = {"status": "dead"} if retry_at is None else {"next_attempt_at": retry_at}
         with self.rt.db.write() as conn:
-            repository.record_attempt(conn, {
-                "id": uuid4(), "delivery_id": delivery["id"], "attempted_at": now, "status_code": status_code,
-                "error": error, "duration_ms": int((time.monotonic() - started) * 1000)})
-            repository.finish_delivery(conn, delivery["id"], {
-                "attempts": attempts, "first_attempt_at": first_attempt_at, "last_status_code": status_code,
-                "last_error": error, **outcome})
+            repository.record_attempt(
+                conn,
+                {
+                    "id": uuid4(),
+                    "delivery_id": delivery["id"],
+                    "attempted_at": now,
+                    "status_code": status_code,
+                    "error": error,
+                    "duration_ms": int((time.monotonic() - started) * 1000),
+                },
+            )
+            repository.finish_delivery(
+                conn,
+                delivery["id"],
+                {
+                    "attempts": attempts,
+                    "first_attempt_at": first_attempt_at,
+                    "last_status_code": status_code,
+                    "last_error": error,
+                    **outcome,
+                },
+            )
 
 
 def start_in_background(rt: Runtime) -> tuple[threading.Thread, threading.Event]:

@@ -48,8 +48,7 @@ async def update(request: Request, app_id: App, id: str, body: Annotated[V1Attri
     return JSONResponse(await runtime.write(service.update, runtime, app_id, await _ref(request, app_id), body))
 
 
-@router.delete("/profiles/{id:path}/delete/", status_code=204, response_class=Response,
-               summary="Delete a profile (v1)")
+@router.delete("/profiles/{id:path}/delete/", status_code=204, response_class=Response, summary="Delete a profile (v1)")
 async def delete(request: Request, app_id: App, id: str) -> Response:
     runtime = request.app.state.runtime
     await runtime.write(service.delete, runtime, app_id, await _ref(request, app_id))
@@ -57,16 +56,18 @@ async def delete(request: Request, app_id: App, id: str) -> Response:
 
 
 @router.post("/profiles/{id:path}/paid-access-levels/{access_level}/grant/", summary="Grant an access level (v1)")
-async def grant(request: Request, app_id: App, id: str, access_level: str,
-                body: Annotated[V1Grant, Body()]) -> Response:
+async def grant(
+    request: Request, app_id: App, id: str, access_level: str, body: Annotated[V1Grant, Body()]
+) -> Response:
     runtime = request.app.state.runtime
     ref = await _ref(request, app_id)
     return JSONResponse(await runtime.write(service.grant, runtime, app_id, ref, access_level, body))
 
 
 @router.post("/profiles/{id:path}/paid-access-levels/{access_level}/revoke/", summary="Revoke an access level (v1)")
-async def revoke(request: Request, app_id: App, id: str, access_level: str,
-                 body: Annotated[V1Revoke, Body()]) -> Response:
+async def revoke(
+    request: Request, app_id: App, id: str, access_level: str, body: Annotated[V1Revoke, Body()]
+) -> Response:
     runtime = request.app.state.runtime
     ref = await _ref(request, app_id)
     return JSONResponse(await runtime.write(service.revoke, runtime, app_id, ref, access_level, body))

@@ -9,8 +9,15 @@ from subledger.core.dates import format_datetime
 from subledger.core.errors import bad_request
 
 MAX_ID = 255
-INTEGRATION_IDS = ("appsflyer_id", "amplitude_user_id", "amplitude_device_id", "mixpanel_user_id",
-                   "appmetrica_profile_id", "appmetrica_device_id", "facebook_anonymous_id")
+INTEGRATION_IDS = (
+    "appsflyer_id",
+    "amplitude_user_id",
+    "amplitude_device_id",
+    "mixpanel_user_id",
+    "appmetrica_profile_id",
+    "appmetrica_device_id",
+    "facebook_anonymous_id",
+)
 
 
 def path_id(raw_path: bytes, base64url: bool) -> str:
@@ -29,8 +36,12 @@ def path_id(raw_path: bytes, base64url: bool) -> str:
         except (binascii.Error, ValueError):
             value = ""
     if not value or len(value) > MAX_ID or "\x00" in value:
-        raise bad_request("base_error", "id", "The id must be a profile_id or a customer_user_id of 1 to 255 "
-                          "characters (UTF-8, Base64URL-encoded with is_user_id_base64url_encoded=1).")
+        raise bad_request(
+            "base_error",
+            "id",
+            "The id must be a profile_id or a customer_user_id of 1 to 255 "
+            "characters (UTF-8, Base64URL-encoded with is_user_id_base64url_encoded=1).",
+        )
     return value
 
 
@@ -51,8 +62,13 @@ def _active(starts_at: str, expires_at: str | None, in_grace: bool, now: str) ->
 def access_level_v1(level: dict[str, Any], subscriptions: dict[tuple, dict[str, Any]], now: str) -> dict[str, Any]:
     chain = subscriptions.get((level["store"], level["store_original_transaction_id"]))
     revoked = level["cancellation_reason"] == "adapty_revoked"
-    will_renew = bool(chain and chain["renew_status"] and chain["refunded_at"] is None and not revoked
-                      and level["expires_at"] == chain["expires_at"])
+    will_renew = bool(
+        chain
+        and chain["renew_status"]
+        and chain["refunded_at"] is None
+        and not revoked
+        and level["expires_at"] == chain["expires_at"]
+    )
     return {
         "id": level["access_level_id"],
         "is_active": _active(level["starts_at"], level["expires_at"], level["is_in_grace_period"], now),
@@ -117,12 +133,19 @@ def purchase_v1(item: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def profile_v1(profile: dict[str, Any], state: dict[str, list], now: str,
-               installation: dict[str, Any] | None = None, extended: bool = False) -> dict[str, Any]:
+def profile_v1(
+    profile: dict[str, Any],
+    state: dict[str, list],
+    now: str,
+    installation: dict[str, Any] | None = None,
+    extended: bool = False,
+) -> dict[str, Any]:
     """``{"data": v1 profile}`` from the same derived state the v2 profile shows."""
     chains = {(sub["store"], sub["store_original_transaction_id"]): sub for sub in state["subscriptions"]}
-    level_of_chain = {(level["store"], level["store_original_transaction_id"]): level["access_level_id"]
-                      for level in state["access_levels"]}
+    level_of_chain = {
+        (level["store"], level["store_original_transaction_id"]): level["access_level_id"]
+        for level in state["access_levels"]
+    }
     non_subscriptions: dict[str, list] = {}
     for item in state["non_subscriptions"]:
         non_subscriptions.setdefault(item["store_product_id"], []).append(purchase_v1(item))
@@ -131,10 +154,12 @@ def profile_v1(profile: dict[str, Any], state: dict[str, list], now: str,
         "app_id": str(profile["app_id"]),
         "profile_id": str(profile["id"]),
         "customer_user_id": profile["customer_user_id"],
-        "paid_access_levels": {level["access_level_id"]: access_level_v1(level, chains, now)
-                               for level in state["access_levels"]},
-        "subscriptions": {sub["store_product_id"]: subscription_v1(sub, level_of_chain.get(key), now)
-                          for key, sub in chains.items()},
+        "paid_access_levels": {
+            level["access_level_id"]: access_level_v1(level, chains, now) for level in state["access_levels"]
+        },
+        "subscriptions": {
+            sub["store_product_id"]: subscription_v1(sub, level_of_chain.get(key), now) for key, sub in chains.items()
+        },
         "non_subscriptions": non_subscriptions or None,
         "custom_attributes": {key: attributes[key] for key in sorted(attributes)},
     }

@@ -57,8 +57,7 @@ class V1Grant(Strict):
     @model_validator(mode="after")
     def _needs_an_end(self) -> "V1Grant":
         if not self.is_lifetime and self.expires_at is None and self.duration_days is None:
-            raise PydanticCustomError(
-                "value_error", "One of is_lifetime, expires_at or duration_days is required.")
+            raise PydanticCustomError("value_error", "One of is_lifetime, expires_at or duration_days is required.")
         return self
 
     def records_transaction(self) -> bool:

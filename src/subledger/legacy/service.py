@@ -8,14 +8,13 @@ from pydantic import ValidationError
 
 from subledger.core.addressing import ProfileRef
 from subledger.core.dates import format_datetime, parse_datetime
-from subledger.core.errors import ApiError, from_validation_errors
+from subledger.core.errors import from_validation_errors
 from subledger.core.runtime import Runtime
 from subledger.legacy import rules
 from subledger.legacy.schemas import StripeValidation, V1Attributes, V1Create, V1Grant, V1Revoke
 from subledger.profiles import service as profiles_service
 from subledger.purchases import rules as purchases_rules
 from subledger.purchases import service as purchases_service
-from subledger.profiles.schemas import ProfileFields
 from subledger.purchases.schemas import RevokeIn, TransactionIn
 from subledger.stores.stripe import service as stripe_service
 
@@ -55,18 +54,23 @@ def delete(rt: Runtime, app_id: UUID, ref: ProfileRef) -> None:
 def _expiry(body: V1Grant):
     """``is_lifetime`` wins, then ``expires_at``; ``duration_days`` extends the level
     from its current expiry when it is active, else from now."""
+
     def expiry(current: dict[str, Any] | None, now: datetime) -> datetime | None:
         if body.is_lifetime:
             return None
         if body.expires_at is not None:
             return body.expires_at
         moment = format_datetime(now)
-        active = current is not None and current["starts_at"] <= moment and (
-            current["expires_at"] is None or moment < current["expires_at"])
+        active = (
+            current is not None
+            and current["starts_at"] <= moment
+            and (current["expires_at"] is None or moment < current["expires_at"])
+        )
         if active and current["expires_at"] is None:
             return None
         base = parse_datetime(current["expires_at"]) if active else now
         return base + timedelta(days=body.duration_days)
+
     return expiry
 
 
@@ -78,19 +82,22 @@ def grant(rt: Runtime, app_id: UUID, ref: ProfileRef, level_id: str, body: V1Gra
         except ValidationError as invalid:
             raise from_validation_errors(invalid.errors()) from None
         purchases_rules.check_transaction(transaction)
-    purchases_service.grant(rt, app_id, ref, level_id, body.starts_at, _expiry(body), source=body.source(),
-                            transaction=transaction)
+    purchases_service.grant(
+        rt, app_id, ref, level_id, body.starts_at, _expiry(body), source=body.source(), transaction=transaction
+    )
     return get(rt, app_id, ref)
 
 
 def revoke(rt: Runtime, app_id: UUID, ref: ProfileRef, level_id: str, body: V1Revoke) -> dict[str, Any]:
     """Ends the level now, or at its start when that is later (a level not begun yet never begins)."""
-    level = next((item for item in get(rt, app_id, ref)["data"]["paid_access_levels"].values()
-                  if item["id"] == level_id), None)
+    level = next(
+        (item for item in get(rt, app_id, ref)["data"]["paid_access_levels"].values() if item["id"] == level_id), None
+    )
     now = rt.clock.now()
     revoke_at = max(now, parse_datetime(level["starts_at"])) if level else now
-    purchases_service.revoke_access_level(rt, app_id, ref, RevokeIn(access_level_id=level_id, revoke_at=revoke_at),
-                                          refund=body.is_refund)
+    purchases_service.revoke_access_level(
+        rt, app_id, ref, RevokeIn(access_level_id=level_id, revoke_at=revoke_at), refund=body.is_refund
+    )
     return get(rt, app_id, ref)
 
 
@@ -98,11 +105,6 @@ def validate_stripe(rt: Runtime, app_id: UUID, body: StripeValidation) -> dict[s
     """Import a Stripe subscription or payment intent and its history for a customer_user_id,
     creating the profile when it has none."""
     attributes = body.data.attributes
-    ref = ProfileRef(customer_user_id=attributes.customer_user_id)
-    try:
-        profiles_service.create_profile(rt, app_id, attributes.customer_user_id, ProfileFields(), None)
-    except ApiError as error:
-        if error.code != "profile_already_exists":
-            raise
-    stripe_service.import_token(rt, app_id, ref, attributes.stripe_token)
-    return get(rt, app_id, ref)
+    transactions = stripe_service.transactions_for(rt, app_id, attributes.stripe_token)
+    purchases_service.import_transactions(rt, app_id, attributes.customer_user_id, transactions)
+    return get(rt, app_id, ProfileRef(customer_user_id=attributes.customer_user_id))

@@ -44,25 +44,36 @@ def _page_url(request: Request, page: int, page_size: int) -> str:
 
 
 @router.get("/paywalls/", summary="List paywalls")
-async def list_paywalls(request: Request, app_id: App, search: str | None = None, ordering: str = "state_index",
-                        is_archived: str | None = None) -> Response:
+async def list_paywalls(
+    request: Request,
+    app_id: App,
+    search: str | None = None,
+    ordering: str = "state_index",
+    is_archived: str | None = None,
+) -> Response:
     page = _int(request, ("page", "page[number]"), 1, 1, 10**9)
     page_size = _int(request, ("page_size", "page[size]"), 20, 1, 100)
     if ordering.lstrip("-") not in service.ORDERINGS or ordering.count("-") > 1:
-        raise bad_request("validation_error", "ordering", f"One of {', '.join(sorted(service.ORDERINGS))}, "
-                          "optionally with a leading -.")
+        raise bad_request(
+            "validation_error",
+            "ordering",
+            f"One of {', '.join(sorted(service.ORDERINGS))}, optionally with a leading -.",
+        )
     if is_archived not in (None, "true", "false"):
         raise bad_request("validation_error", "is_archived", "`true` or `false`.")
     archived = None if is_archived is None else is_archived == "true"
     runtime = request.app.state.runtime
-    count, results = await runtime.read(service.list_paywalls, runtime, app_id, page, page_size, search, ordering,
-                                        archived)
-    return JSONResponse({
-        "count": count,
-        "next": _page_url(request, page + 1, page_size) if page * page_size < count else None,
-        "previous": _page_url(request, page - 1, page_size) if page > 1 else None,
-        "results": results,
-    })
+    count, results = await runtime.read(
+        service.list_paywalls, runtime, app_id, page, page_size, search, ordering, archived
+    )
+    return JSONResponse(
+        {
+            "count": count,
+            "next": _page_url(request, page + 1, page_size) if page * page_size < count else None,
+            "previous": _page_url(request, page - 1, page_size) if page > 1 else None,
+            "results": results,
+        }
+    )
 
 
 @router.get("/paywalls/{paywall_id}/", summary="Get a paywall")
@@ -72,23 +83,30 @@ async def get_paywall(request: Request, app_id: App, paywall_id: str) -> Respons
 
 
 @router.put("/paywalls/{paywall_id}/", summary="Replace a paywall's remote config data")
-async def put_paywall(request: Request, app_id: App, paywall_id: str,
-                      body: Annotated[RemoteConfigPut, Body()]) -> Response:
+async def put_paywall(
+    request: Request, app_id: App, paywall_id: str, body: Annotated[RemoteConfigPut, Body()]
+) -> Response:
     runtime = request.app.state.runtime
     return JSONResponse(await runtime.write(service.replace_remote_config, runtime, app_id, paywall_id, body))
 
 
 @router.get("/placements/{placement_id}/paywall/", summary="The paywall a profile sees at a placement")
-async def placement_paywall(request: Request, app_id: App, ref: Ref, placement_id: str,
-                            locale: str | None = None) -> Response:
+async def placement_paywall(
+    request: Request, app_id: App, ref: Ref, placement_id: str, locale: str | None = None
+) -> Response:
     runtime = request.app.state.runtime
     return JSONResponse(await runtime.read(service.paywall_for_placement, runtime, app_id, ref, placement_id, locale))
 
 
-@router.post("/placements/{placement_id}/views/", status_code=204, response_class=Response,
-             summary="Record that a profile saw a paywall")
-async def record_view(request: Request, app_id: App, ref: Ref, placement_id: str,
-                      body: Annotated[ViewIn, Body()]) -> Response:
+@router.post(
+    "/placements/{placement_id}/views/",
+    status_code=204,
+    response_class=Response,
+    summary="Record that a profile saw a paywall",
+)
+async def record_view(
+    request: Request, app_id: App, ref: Ref, placement_id: str, body: Annotated[ViewIn, Body()]
+) -> Response:
     runtime = request.app.state.runtime
     await runtime.write(service.record_view, runtime, app_id, ref, placement_id, body)
     return Response(status_code=204)
@@ -107,8 +125,9 @@ async def admin_create(request: Request, app_id: App, body: Annotated[PaywallIn,
 
 
 @admin.patch("/paywalls/{paywall_id}/", summary="Edit or archive a paywall")
-async def admin_update(request: Request, app_id: App, paywall_id: UUID,
-                       body: Annotated[PaywallPatch, Body()]) -> Response:
+async def admin_update(
+    request: Request, app_id: App, paywall_id: UUID, body: Annotated[PaywallPatch, Body()]
+) -> Response:
     runtime = request.app.state.runtime
     return JSONResponse({"data": await runtime.write(service.update_paywall, runtime, app_id, paywall_id, body)})
 
@@ -128,8 +147,7 @@ async def admin_audiences(request: Request, app_id: App) -> Response:
 @admin.post("/audiences/", status_code=201, summary="Create an audience")
 async def admin_create_audience(request: Request, app_id: App, body: Annotated[AudienceIn, Body()]) -> Response:
     runtime = request.app.state.runtime
-    return JSONResponse({"data": await runtime.write(service.create_audience, runtime, app_id, body)},
-                        status_code=201)
+    return JSONResponse({"data": await runtime.write(service.create_audience, runtime, app_id, body)}, status_code=201)
 
 
 @admin.delete("/audiences/{audience_id}/", status_code=204, response_class=Response, summary="Delete an audience")
@@ -148,8 +166,7 @@ async def admin_ab_tests(request: Request, app_id: App) -> Response:
 @admin.post("/ab-tests/", status_code=201, summary="Create an A/B test of paywalls with weights")
 async def admin_create_ab_test(request: Request, app_id: App, body: Annotated[AbTestIn, Body()]) -> Response:
     runtime = request.app.state.runtime
-    return JSONResponse({"data": await runtime.write(service.create_ab_test, runtime, app_id, body)},
-                        status_code=201)
+    return JSONResponse({"data": await runtime.write(service.create_ab_test, runtime, app_id, body)}, status_code=201)
 
 
 @admin.get("/ab-tests/{ab_test_id}/metrics/", summary="An A/B test's figures and significance")

@@ -74,7 +74,11 @@ def views_by_variation(conn: Connection, app_id: UUID) -> dict[str, tuple[int, i
 
 def attributed_transactions(conn: Connection, app_id: UUID) -> list[dict[str, Any]]:
     """The app's transactions that name a variation."""
-    query = select(transactions.c.variation_id, transactions.c.profile_id, transactions.c.price_value,
-                   transactions.c.price_currency, transactions.c.refunded_at).where(
-        transactions.c.app_id == app_id, transactions.c.variation_id.is_not(None))
+    query = select(
+        transactions.c.variation_id,
+        transactions.c.profile_id,
+        transactions.c.price_value,
+        transactions.c.price_currency,
+        transactions.c.refunded_at,
+    ).where(transactions.c.app_id == app_id, transactions.c.variation_id.is_not(None))
     return _rows(conn, query)

@@ -111,8 +111,14 @@ def product_object(product: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def paywall_object(paywall: dict[str, Any], products: dict[str, dict], placement_id: str | None,
-                   variation_id: str, ab_test_name: str | None, config: dict | None) -> dict[str, Any]:
+def paywall_object(
+    paywall: dict[str, Any],
+    products: dict[str, dict],
+    placement_id: str | None,
+    variation_id: str,
+    ab_test_name: str | None,
+    config: dict | None,
+) -> dict[str, Any]:
     return {
         "placement_id": placement_id,
         "variation_id": variation_id,
@@ -122,5 +128,3 @@ def paywall_object(paywall: dict[str, Any], products: dict[str, dict], placement
         "products": [product_object(products[pid]) for pid in paywall["product_ids"] if pid in products],
         "remote_config": config,
     }
-
-

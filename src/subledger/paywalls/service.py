@@ -41,10 +41,16 @@ def _require_products(conn: Connection, app_id: UUID, product_ids: list[UUID]) -
 
 
 def _paywall_row_out(row: dict[str, Any]) -> dict[str, Any]:
-    return {"paywall_id": str(row["id"]), "name": row["name"], "product_ids": row["product_ids"],
-            "remote_configs": row["remote_configs"], "is_archived": row["is_archived"],
-            "variation_id": str(row["variation_id"]), "created_at": format_datetime(row["created_at"]),
-            "updated_at": format_datetime(row["updated_at"])}
+    return {
+        "paywall_id": str(row["id"]),
+        "name": row["name"],
+        "product_ids": row["product_ids"],
+        "remote_configs": row["remote_configs"],
+        "is_archived": row["is_archived"],
+        "variation_id": str(row["variation_id"]),
+        "created_at": format_datetime(row["created_at"]),
+        "updated_at": format_datetime(row["updated_at"]),
+    }
 
 
 # Management ---------------------------------------------------------------------
@@ -52,9 +58,17 @@ def _paywall_row_out(row: dict[str, Any]) -> dict[str, Any]:
 
 def create_paywall(rt: Runtime, app_id: UUID, body: PaywallIn) -> dict[str, Any]:
     now = rt.clock.now()
-    row = {"id": uuid4(), "app_id": app_id, "name": body.name, "product_ids": [str(p) for p in body.product_ids],
-           "remote_configs": body.remote_configs, "is_archived": False, "variation_id": uuid4(),
-           "created_at": now, "updated_at": now}
+    row = {
+        "id": uuid4(),
+        "app_id": app_id,
+        "name": body.name,
+        "product_ids": [str(p) for p in body.product_ids],
+        "remote_configs": body.remote_configs,
+        "is_archived": False,
+        "variation_id": uuid4(),
+        "created_at": now,
+        "updated_at": now,
+    }
     with rt.db.write() as conn:
         _require_products(conn, app_id, body.product_ids)
         repository.insert_paywall(conn, row)
@@ -85,7 +99,9 @@ def update_paywall(rt: Runtime, app_id: UUID, paywall_id: UUID, body: PaywallPat
             _require_products(conn, app_id, changes["product_ids"])
             changes["product_ids"] = [str(p) for p in changes["product_ids"]]
         if changes.get("is_archived") and str(paywall_id) in _used_paywalls(conn, app_id):
-            raise bad_request("paywall_in_use", NON_FIELD, "A placement shows this paywall; change the placement first.")
+            raise bad_request(
+                "paywall_in_use", NON_FIELD, "A placement shows this paywall; change the placement first."
+            )
         changes["updated_at"] = rt.clock.now()
         repository.update_paywall(conn, paywall_id, changes)
         row.update(changes)
@@ -102,8 +118,9 @@ def create_audience(rt: Runtime, app_id: UUID, body: AudienceIn) -> dict[str, An
     with rt.db.write() as conn:
         if any(a["id"] == body.audience_id for a in repository.app_audiences(conn, app_id)):
             raise bad_request("audience_already_exists", "audience_id", f"`{body.audience_id}` exists already.")
-        repository.insert_audience(conn, {"app_id": app_id, "id": body.audience_id, "rules": rules_json,
-                                          "created_at": rt.clock.now()})
+        repository.insert_audience(
+            conn, {"app_id": app_id, "id": body.audience_id, "rules": rules_json, "created_at": rt.clock.now()}
+        )
     return {"audience_id": body.audience_id, "rules": rules_json}
 
 
@@ -114,8 +131,11 @@ def list_audiences(rt: Runtime, app_id: UUID) -> list[dict[str, Any]]:
 
 def delete_audience(rt: Runtime, app_id: UUID, audience_id: str) -> None:
     with rt.db.write() as conn:
-        in_use = [p["id"] for p in repository.app_placements(conn, app_id)
-                  if any(t.get("audience_id") == audience_id for t in p["targets"])]
+        in_use = [
+            p["id"]
+            for p in repository.app_placements(conn, app_id)
+            if any(t.get("audience_id") == audience_id for t in p["targets"])
+        ]
         if in_use:
             raise bad_request("audience_in_use", NON_FIELD, f"Placements use it: {', '.join(in_use)}.")
         if not repository.delete_audience(conn, app_id, audience_id):
@@ -123,14 +143,24 @@ def delete_audience(rt: Runtime, app_id: UUID, audience_id: str) -> None:
 
 
 def _ab_test_out(test: dict[str, Any]) -> dict[str, Any]:
-    return {"ab_test_id": str(test["id"]), "name": test["name"], "variations": test["variations"],
-            "created_at": format_datetime(test["created_at"])}
+    return {
+        "ab_test_id": str(test["id"]),
+        "name": test["name"],
+        "variations": test["variations"],
+        "created_at": format_datetime(test["created_at"]),
+    }
 
 
 def create_ab_test(rt: Runtime, app_id: UUID, body: AbTestIn) -> dict[str, Any]:
-    test = {"id": uuid4(), "app_id": app_id, "name": body.name, "created_at": rt.clock.now(),
-            "variations": [{"variation_id": str(uuid4()), "paywall_id": str(v.paywall_id), "weight": v.weight}
-                           for v in body.variations]}
+    test = {
+        "id": uuid4(),
+        "app_id": app_id,
+        "name": body.name,
+        "created_at": rt.clock.now(),
+        "variations": [
+            {"variation_id": str(uuid4()), "paywall_id": str(v.paywall_id), "weight": v.weight} for v in body.variations
+        ],
+    }
     with rt.db.write() as conn:
         live = {str(p["id"]) for p in repository.app_paywalls(conn, app_id) if not p["is_archived"]}
         missing = [v["paywall_id"] for v in test["variations"] if v["paywall_id"] not in live]
@@ -147,8 +177,14 @@ def list_ab_tests(rt: Runtime, app_id: UUID) -> list[dict[str, Any]]:
 
 def set_placement(rt: Runtime, app_id: UUID, body: PlacementIn) -> dict[str, Any]:
     """Create or replace a placement's targets (in priority order)."""
-    targets = [{"audience_id": t.audience_id, "paywall_id": str(t.paywall_id) if t.paywall_id else None,
-                "ab_test_id": str(t.ab_test_id) if t.ab_test_id else None} for t in body.targets]
+    targets = [
+        {
+            "audience_id": t.audience_id,
+            "paywall_id": str(t.paywall_id) if t.paywall_id else None,
+            "ab_test_id": str(t.ab_test_id) if t.ab_test_id else None,
+        }
+        for t in body.targets
+    ]
     now = rt.clock.now()
     with rt.db.write() as conn:
         audience_ids = {a["id"] for a in repository.app_audiences(conn, app_id)}
@@ -161,8 +197,9 @@ def set_placement(rt: Runtime, app_id: UUID, body: PlacementIn) -> dict[str, Any
                 raise bad_request("value_error", f"targets.{index}.paywall_id", "No such live paywall.")
             if target["ab_test_id"] is not None and target["ab_test_id"] not in tests:
                 raise bad_request("value_error", f"targets.{index}.ab_test_id", "No such A/B test.")
-        repository.save_placement(conn, {"app_id": app_id, "id": body.placement_id, "targets": targets,
-                                          "created_at": now, "updated_at": now})
+        repository.save_placement(
+            conn, {"app_id": app_id, "id": body.placement_id, "targets": targets, "created_at": now, "updated_at": now}
+        )
     return {"placement_id": body.placement_id, "targets": targets}
 
 
@@ -185,19 +222,27 @@ def _contexts(conn: Connection, app_id: UUID) -> dict[str, tuple[str, str, str]]
             else:
                 test = tests[target["ab_test_id"]]
                 for variation in test["variations"]:
-                    contexts.setdefault(variation["paywall_id"],
-                                        (placement["id"], variation["variation_id"], test["name"]))
+                    contexts.setdefault(
+                        variation["paywall_id"], (placement["id"], variation["variation_id"], test["name"])
+                    )
     return contexts
 
 
 def _contract_object(row, products, contexts, locale=None) -> dict[str, Any]:
     placement_id, variation_id, test_name = contexts.get(str(row["id"]), (None, None, None))
-    return paywall_object(row, products, placement_id, variation_id or str(row["variation_id"]), test_name,
-                          rules.remote_config(row["remote_configs"], locale))
+    return paywall_object(
+        row,
+        products,
+        placement_id,
+        variation_id or str(row["variation_id"]),
+        test_name,
+        rules.remote_config(row["remote_configs"], locale),
+    )
 
 
-def list_paywalls(rt: Runtime, app_id: UUID, page: int, page_size: int, search: str | None, ordering: str,
-                  is_archived: bool | None) -> tuple[int, list[dict[str, Any]]]:
+def list_paywalls(
+    rt: Runtime, app_id: UUID, page: int, page_size: int, search: str | None, ordering: str, is_archived: bool | None
+) -> tuple[int, list[dict[str, Any]]]:
     with rt.db.read() as conn:
         rows = repository.app_paywalls(conn, app_id)
         contexts = _contexts(conn, app_id)
@@ -211,11 +256,15 @@ def list_paywalls(rt: Runtime, app_id: UUID, page: int, page_size: int, search: 
     def state_index(row):
         return rules.ARCHIVED if row["is_archived"] else rules.LIVE if str(row["id"]) in contexts else rules.INACTIVE
 
-    key = {"state_index": state_index, "name": lambda r: r["name"].casefold(),
-           "created_at": lambda r: r["created_at"], "updated_at": lambda r: r["updated_at"]}[field]
+    key = {
+        "state_index": state_index,
+        "name": lambda r: r["name"].casefold(),
+        "created_at": lambda r: r["created_at"],
+        "updated_at": lambda r: r["updated_at"],
+    }[field]
     rows.sort(key=lambda row: (key(row), row["created_at"], str(row["id"])), reverse=ordering.startswith("-"))
     start = (page - 1) * page_size
-    return len(rows), [_contract_object(row, products, contexts) for row in rows[start:start + page_size]]
+    return len(rows), [_contract_object(row, products, contexts) for row in rows[start : start + page_size]]
 
 
 def _paywall(conn: Connection, app_id: UUID, paywall_id: str) -> dict[str, Any]:
@@ -253,17 +302,26 @@ def _facts(rt: Runtime, app_id: UUID, ref: ProfileRef) -> tuple[dict[str, Any], 
     now = rt.clock.now()
     state = profiles_service.current_state(profile, now)
     moment = format_datetime(now)
-    active = {level["access_level_id"] for level in state["access_levels"]
-              if level["starts_at"] <= moment and (level["expires_at"] is None or moment < level["expires_at"]
-                                                   or level["is_in_grace_period"])}
-    facts = {"store": profile["store"], "ip_country": profile["ip_country"], "store_country": profile["store_country"],
-             "platform": (installation or {}).get("platform"), "custom_attributes": profile["custom_attributes"],
-             "access_levels": active}
+    active = {
+        level["access_level_id"]
+        for level in state["access_levels"]
+        if level["starts_at"] <= moment
+        and (level["expires_at"] is None or moment < level["expires_at"] or level["is_in_grace_period"])
+    }
+    facts = {
+        "store": profile["store"],
+        "ip_country": profile["ip_country"],
+        "store_country": profile["store_country"],
+        "platform": (installation or {}).get("platform"),
+        "custom_attributes": profile["custom_attributes"],
+        "access_levels": active,
+    }
     return profile, facts
 
 
-def paywall_for_placement(rt: Runtime, app_id: UUID, ref: ProfileRef, placement_id: str,
-                          locale: str | None) -> dict[str, Any]:
+def paywall_for_placement(
+    rt: Runtime, app_id: UUID, ref: ProfileRef, placement_id: str, locale: str | None
+) -> dict[str, Any]:
     """The paywall a profile sees at a placement: the first target whose audience it is in;
     for an A/B test, the profile's own stable variation."""
     profile, facts = _facts(rt, app_id, ref)
@@ -284,8 +342,14 @@ def paywall_for_placement(rt: Runtime, app_id: UUID, ref: ProfileRef, placement_
             paywall_id, variation_id = target["paywall_id"], None
         row = repository.find_paywall(conn, app_id, UUID(paywall_id))
         products = catalog_service.products_by_id(conn, app_id)
-    return paywall_object(row, products, placement_id, variation_id or str(row["variation_id"]), test_name,
-                          rules.remote_config(row["remote_configs"], locale))
+    return paywall_object(
+        row,
+        products,
+        placement_id,
+        variation_id or str(row["variation_id"]),
+        test_name,
+        rules.remote_config(row["remote_configs"], locale),
+    )
 
 
 def record_view(rt: Runtime, app_id: UUID, ref: ProfileRef, placement_id: str, body: ViewIn) -> None:
@@ -293,9 +357,18 @@ def record_view(rt: Runtime, app_id: UUID, ref: ProfileRef, placement_id: str, b
         profile = profiles_service.lock(conn, app_id, ref)
         if repository.find_paywall(conn, app_id, body.paywall_id) is None:
             raise paywall_not_found()
-        repository.insert_view(conn, {"id": uuid4(), "app_id": app_id, "profile_id": profile["id"],
-                                      "placement_id": placement_id, "paywall_id": body.paywall_id,
-                                      "variation_id": body.variation_id, "viewed_at": rt.clock.now()})
+        repository.insert_view(
+            conn,
+            {
+                "id": uuid4(),
+                "app_id": app_id,
+                "profile_id": profile["id"],
+                "placement_id": placement_id,
+                "paywall_id": body.paywall_id,
+                "variation_id": body.variation_id,
+                "viewed_at": rt.clock.now(),
+            },
+        )
 
 
 # Metrics ---------------------------------------------------------------------------------
@@ -316,7 +389,9 @@ def _variation_figures(conn: Connection, app_id: UUID) -> dict[str, dict[str, An
         shown, viewers = views.get(variation, (0, 0))
         bought = figures.get(variation, {"purchases": 0, "purchasers": set(), "revenue": Decimal(0)})
         result[variation] = {
-            "views": shown, "viewers": viewers, "purchases": bought["purchases"],
+            "views": shown,
+            "viewers": viewers,
+            "purchases": bought["purchases"],
             "purchasers": len(bought["purchasers"]),
             "conversion": round(len(bought["purchasers"]) / viewers, 6) if viewers else None,
             "revenue_usd": float(bought["revenue"].quantize(Decimal("0.01"))),
@@ -333,14 +408,26 @@ def paywall_metrics(rt: Runtime, app_id: UUID) -> list[dict[str, Any]]:
         figures = _variation_figures(conn, app_id)
         rows = []
         for paywall in repository.app_paywalls(conn, app_id):
-            rows.append({"paywall_id": str(paywall["id"]), "paywall_name": paywall["name"], "ab_test_name": None,
-                         "variation_id": str(paywall["variation_id"]),
-                         **figures.get(str(paywall["variation_id"]), EMPTY)})
+            rows.append(
+                {
+                    "paywall_id": str(paywall["id"]),
+                    "paywall_name": paywall["name"],
+                    "ab_test_name": None,
+                    "variation_id": str(paywall["variation_id"]),
+                    **figures.get(str(paywall["variation_id"]), EMPTY),
+                }
+            )
         for test in repository.app_ab_tests(conn, app_id):
             for variation in test["variations"]:
-                rows.append({"paywall_id": variation["paywall_id"], "paywall_name": None, "ab_test_name": test["name"],
-                             "variation_id": variation["variation_id"],
-                             **figures.get(variation["variation_id"], EMPTY)})
+                rows.append(
+                    {
+                        "paywall_id": variation["paywall_id"],
+                        "paywall_name": None,
+                        "ab_test_name": test["name"],
+                        "variation_id": variation["variation_id"],
+                        **figures.get(variation["variation_id"], EMPTY),
+                    }
+                )
     return rows
 
 
@@ -354,6 +441,9 @@ def ab_test_metrics(rt: Runtime, app_id: UUID, ab_test_id: UUID) -> dict[str, An
     variations = [{**v, **figures.get(v["variation_id"], EMPTY)} for v in test["variations"]]
     control = variations[0]
     for variation in variations:
-        variation["p_value"] = None if variation is control else rules.z_test(
-            control["purchasers"], control["viewers"], variation["purchasers"], variation["viewers"])
+        variation["p_value"] = (
+            None
+            if variation is control
+            else rules.z_test(control["purchasers"], control["viewers"], variation["purchasers"], variation["viewers"])
+        )
     return {"ab_test_id": str(test["id"]), "name": test["name"], "variations": variations}

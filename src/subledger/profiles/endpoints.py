@@ -30,7 +30,9 @@ async def create_profile(
 ) -> Response:
     cuid = customer_user_id_header(customer_user_id)
     if cuid is None:
-        raise bad_request("base_error", NON_FIELD, "The adapty-customer-user-id header is required to create a profile.")
+        raise bad_request(
+            "base_error", NON_FIELD, "The adapty-customer-user-id header is required to create a profile."
+        )
     fields = body or ProfileFields()
     runtime = request.app.state.runtime
     result = await runtime.write(service.create_profile, runtime, app_id, cuid, fields, header_text(platform))

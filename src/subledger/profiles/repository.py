@@ -67,9 +67,7 @@ def upsert_installation(conn: Connection, profile_id: UUID, values: dict[str, An
 
 
 def clear_ad_ids(conn: Connection, profile_id: UUID, fields: tuple[str, ...]) -> None:
-    conn.execute(
-        update(installations).where(installations.c.profile_id == profile_id).values(dict.fromkeys(fields))
-    )
+    conn.execute(update(installations).where(installations.c.profile_id == profile_id).values(dict.fromkeys(fields)))
 
 
 _LATEST_INSTALLATION = (

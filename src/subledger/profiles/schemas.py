@@ -16,9 +16,7 @@ MAX_ATTRIBUTE_VALUE_LENGTH = 30
 
 def _attribute_key(value: Any) -> str:
     if not isinstance(value, str) or not ATTRIBUTE_KEY.fullmatch(value):
-        raise PydanticCustomError(
-            "base_error", "Key must be 1 to 30 characters of letters, digits, '.', '_' or '-'."
-        )
+        raise PydanticCustomError("base_error", "Key must be 1 to 30 characters of letters, digits, '.', '_' or '-'.")
     return value
 
 
@@ -36,7 +34,9 @@ def _attribute_value(value: Any) -> str | float | None:
     raise PydanticCustomError("base_error", "Value must be a string, a number or null.")
 
 
-AttributeKey = Annotated[str, PlainValidator(_attribute_key), WithJsonSchema({"type": "string", "pattern": ATTRIBUTE_KEY.pattern})]
+AttributeKey = Annotated[
+    str, PlainValidator(_attribute_key), WithJsonSchema({"type": "string", "pattern": ATTRIBUTE_KEY.pattern})
+]
 AttributeValue = Annotated[
     str | float | None,
     PlainValidator(_attribute_value),
@@ -116,7 +116,9 @@ class ProfileEnvelope(BaseModel):
     data: ProfileOut
 
 
-def profile_object(profile: dict[str, Any], state: dict[str, list], segment_hash: str, timestamp: int) -> dict[str, Any]:
+def profile_object(
+    profile: dict[str, Any], state: dict[str, list], segment_hash: str, timestamp: int
+) -> dict[str, Any]:
     """``{"data": Profile}`` with the fields in the contract's order.
 
     ``state`` is the profile's derived purchases as rendered for this moment

@@ -48,9 +48,13 @@ def lock(conn, app_id: UUID, ref: ProfileRef) -> dict[str, Any]:
     return _load(conn, app_id, ref, for_update=True)
 
 
-def find_locked(conn, app_id: UUID, profile_id: UUID) -> dict[str, Any] | None:
-    """The profile with this id, locked as ``lock`` does; None when it is gone."""
-    return repository.find_profile(conn, app_id, profile_id=profile_id, for_update=True)
+def find_locked(
+    conn, app_id: UUID, profile_id: UUID | None = None, customer_user_id: str | None = None
+) -> dict[str, Any] | None:
+    """The profile with this id (or customer_user_id), locked as ``lock`` does; None when there is none."""
+    return repository.find_profile(
+        conn, app_id, profile_id=profile_id, customer_user_id=customer_user_id, for_update=True
+    )
 
 
 def _attribute_changes(fields: ProfileFields) -> list[tuple[str, Any]]:
@@ -61,7 +65,27 @@ def create_profile(
     rt: Runtime, app_id: UUID, customer_user_id: str, fields: ProfileFields, platform: str | None
 ) -> dict[str, Any]:
     now = rt.clock.now()
-    timestamp = rt.timestamps.issue()
+    try:
+        with rt.db.write() as conn:
+            if repository.find_profile(conn, app_id, customer_user_id=customer_user_id) is not None:
+                raise _already_exists()
+            profile = insert_new(conn, rt, app_id, customer_user_id, now, fields, platform)
+    except IntegrityError:
+        raise _already_exists() from None  # a concurrent create won the race
+    return respond(profile, now, profile["last_timestamp_ms"])
+
+
+def insert_new(
+    conn,
+    rt: Runtime,
+    app_id: UUID,
+    customer_user_id: str,
+    now: datetime,
+    fields: ProfileFields | None = None,
+    platform: str | None = None,
+) -> dict[str, Any]:
+    """Insert a profile in the caller's transaction (with its ``profile_created`` event)."""
+    fields = fields or ProfileFields()
     profile = {
         "id": uuid4(),
         "app_id": app_id,
@@ -82,22 +106,14 @@ def create_profile(
         "total_revenue_usd": 0,
         "created_at": now,
         "updated_at": now,
-        "last_timestamp_ms": timestamp,
+        "last_timestamp_ms": rt.timestamps.issue(),
     }
-    try:
-        with rt.db.write() as conn:
-            if repository.find_profile(conn, app_id, customer_user_id=customer_user_id) is not None:
-                raise _already_exists()
-            repository.insert_profile(conn, profile)
-            if fields.installation_meta is not None:
-                meta = rules.installation_values(
-                    fields.installation_meta.model_dump(), profile["analytics_disabled"], platform
-                )
-                repository.upsert_installation(conn, profile["id"], meta, now)
-            events_service.emit(conn, rt, profile, [Change("profile_created", now)], [], now)
-    except IntegrityError:
-        raise _already_exists() from None  # a concurrent create won the race
-    return respond(profile, now, timestamp)
+    repository.insert_profile(conn, profile)
+    if fields.installation_meta is not None:
+        meta = rules.installation_values(fields.installation_meta.model_dump(), profile["analytics_disabled"], platform)
+        repository.upsert_installation(conn, profile["id"], meta, now)
+    events_service.emit(conn, rt, profile, [Change("profile_created", now)], [], now)
+    return profile
 
 
 def _already_exists():

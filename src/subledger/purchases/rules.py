@@ -51,37 +51,77 @@ def check_transaction(tx: TransactionIn) -> None:
             problems.append((code, source, message))
 
     purchased = tx.purchased_at
-    check(tx.expires_at is not None and tx.expires_at <= purchased,
-          "expires_date_error", "expires_at", "expires_at must be later than purchased_at.")
-    check(tx.originally_purchased_at is not None and tx.originally_purchased_at > purchased,
-          "originally_purchased_date_error", "originally_purchased_at",
-          "originally_purchased_at must not be later than purchased_at.")
-    check(tx.refunded_at is not None and tx.refunded_at < purchased,
-          "refund_date_error", "refunded_at", "refunded_at must not be earlier than purchased_at.")
-    check((tx.cancellation_reason == "refund") != (tx.refunded_at is not None),
-          "refund_fields_error", "refunded_at",
-          "refunded_at and cancellation_reason `refund` must be given together.")
+    check(
+        tx.expires_at is not None and tx.expires_at <= purchased,
+        "expires_date_error",
+        "expires_at",
+        "expires_at must be later than purchased_at.",
+    )
+    check(
+        tx.originally_purchased_at is not None and tx.originally_purchased_at > purchased,
+        "originally_purchased_date_error",
+        "originally_purchased_at",
+        "originally_purchased_at must not be later than purchased_at.",
+    )
+    check(
+        tx.refunded_at is not None and tx.refunded_at < purchased,
+        "refund_date_error",
+        "refunded_at",
+        "refunded_at must not be earlier than purchased_at.",
+    )
+    check(
+        (tx.cancellation_reason == "refund") != (tx.refunded_at is not None),
+        "refund_fields_error",
+        "refunded_at",
+        "refunded_at and cancellation_reason `refund` must be given together.",
+    )
     free = tx.price.value == 0
-    check(tx.offer is not None and tx.offer.type == "free_trial" and not free,
-          "free_trial_price_error", "price.value", "A free trial must have a price of 0.")
-    check(tx.is_family_shared and not free,
-          "family_share_price_error", "price.value", "A family-shared purchase must have a price of 0.")
-    check(tx.offer is not None and tx.offer.category != "introductory" and not tx.offer.id,
-          "missing_offer_id", "offer.id", "An offer id is required for every offer category but introductory.")
-    check(tx.billing_issue_detected_at is not None and tx.billing_issue_detected_at < purchased,
-          "billing_issue_detected_at_date_comparison_error", "billing_issue_detected_at",
-          "billing_issue_detected_at must not be earlier than purchased_at.")
-    check(tx.grace_period_expires_at is not None and tx.billing_issue_detected_at is None,
-          "grace_period_billing_error", "grace_period_expires_at",
-          "grace_period_expires_at needs billing_issue_detected_at.")
-    check(tx.grace_period_expires_at is not None and tx.billing_issue_detected_at is not None
-          and tx.grace_period_expires_at < tx.billing_issue_detected_at,
-          "grace_period_expires_date_error", "grace_period_expires_at",
-          "grace_period_expires_at must not be earlier than billing_issue_detected_at.")
-    check(tx.renew_status_changed_at is not None and tx.originally_purchased_at is not None
-          and tx.renew_status_changed_at < tx.originally_purchased_at,
-          "renew_status_changed_date_error", "renew_status_changed_at",
-          "renew_status_changed_at must not be earlier than originally_purchased_at.")
+    check(
+        tx.offer is not None and tx.offer.type == "free_trial" and not free,
+        "free_trial_price_error",
+        "price.value",
+        "A free trial must have a price of 0.",
+    )
+    check(
+        tx.is_family_shared and not free,
+        "family_share_price_error",
+        "price.value",
+        "A family-shared purchase must have a price of 0.",
+    )
+    check(
+        tx.offer is not None and tx.offer.category != "introductory" and not tx.offer.id,
+        "missing_offer_id",
+        "offer.id",
+        "An offer id is required for every offer category but introductory.",
+    )
+    check(
+        tx.billing_issue_detected_at is not None and tx.billing_issue_detected_at < purchased,
+        "billing_issue_detected_at_date_comparison_error",
+        "billing_issue_detected_at",
+        "billing_issue_detected_at must not be earlier than purchased_at.",
+    )
+    check(
+        tx.grace_period_expires_at is not None and tx.billing_issue_detected_at is None,
+        "grace_period_billing_error",
+        "grace_period_expires_at",
+        "grace_period_expires_at needs billing_issue_detected_at.",
+    )
+    check(
+        tx.grace_period_expires_at is not None
+        and tx.billing_issue_detected_at is not None
+        and tx.grace_period_expires_at < tx.billing_issue_detected_at,
+        "grace_period_expires_date_error",
+        "grace_period_expires_at",
+        "grace_period_expires_at must not be earlier than billing_issue_detected_at.",
+    )
+    check(
+        tx.renew_status_changed_at is not None
+        and tx.originally_purchased_at is not None
+        and tx.renew_status_changed_at < tx.originally_purchased_at,
+        "renew_status_changed_date_error",
+        "renew_status_changed_at",
+        "renew_status_changed_at must not be earlier than originally_purchased_at.",
+    )
     if problems:
         grouped: dict[str, list[str]] = {}
         for _, source, message in problems:
@@ -233,7 +273,9 @@ def _transaction_candidate(tx: dict[str, Any], chain_start: datetime, catalog: C
             "environment": tx["environment"],
             "purchased_at": tx["purchased_at"],
             "originally_purchased_at": tx["originally_purchased_at"] or chain_start,
-            "renewal_cancelled_at": (tx["renew_status_changed_at"] or tx["purchased_at"]) if renewal_cancelled else None,
+            "renewal_cancelled_at": (tx["renew_status_changed_at"] or tx["purchased_at"])
+            if renewal_cancelled
+            else None,
             "billing_issue_detected_at": tx["billing_issue_detected_at"],
             "cancellation_reason": tx["cancellation_reason"],
         },

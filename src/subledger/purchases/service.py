@@ -4,7 +4,7 @@ Every change appends to (or updates) the ledger and recomputes the profile's
 derived state in the same database transaction, with the profile row locked.
 """
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
@@ -25,8 +25,9 @@ from subledger.purchases import repository, rules
 from subledger.purchases.schemas import GrantIn, RevokeIn, TransactionIn
 
 
-def _derive(conn: Connection, app_id: UUID, profile_id: UUID,
-            ledger: list[dict[str, Any]] | None = None) -> rules.Derived:
+def _derive(
+    conn: Connection, app_id: UUID, profile_id: UUID, ledger: list[dict[str, Any]] | None = None
+) -> rules.Derived:
     """The profile's derived state as its ledger (read now, unless given) stands."""
     return rules.derive(
         profile_id,
@@ -37,12 +38,17 @@ def _derive(conn: Connection, app_id: UUID, profile_id: UUID,
     )
 
 
-def _recompute(rt: Runtime, conn: Connection, profile: dict[str, Any], now: datetime,
-               written: tuple[dict[str, Any] | None, tuple[str, str]] | None = None) -> int:
+def _recompute(
+    rt: Runtime,
+    conn: Connection,
+    profile: dict[str, Any],
+    now: datetime,
+    written: Sequence[tuple[dict[str, Any] | None, tuple[str, str]]] = (),
+) -> int:
     """Store the profile's derived state afresh and emit the events of the change.
 
-    ``written`` is (the transaction row before, its store and store_transaction_id)
-    when the change wrote a transaction. Returns the response timestamp.
+    ``written`` lists the transactions the change wrote: (the row before, its
+    store and store_transaction_id). Returns the response timestamp.
     """
     ledger = repository.profile_transactions(conn, profile["id"])
     derived = _derive(conn, profile["app_id"], profile["id"], ledger)
@@ -58,8 +64,7 @@ def _recompute(rt: Runtime, conn: Connection, profile: dict[str, Any], now: date
     profile.update(values)
 
     changes = []
-    if written is not None:
-        before, key = written
+    for before, key in written:
         after = next(tx for tx in ledger if (tx["store"], tx["store_transaction_id"]) == key)
         chain = [tx for tx in events_service.chain_of(after, ledger) if tx is not after]
         changes += events_rules.transaction_changes(before, after, chain)
@@ -71,13 +76,15 @@ def _recompute(rt: Runtime, conn: Connection, profile: dict[str, Any], now: date
 
 def _transaction_taken() -> ApiError:
     return bad_request(
-        "store_transaction_id_error", "store_transaction_id",
+        "store_transaction_id_error",
+        "store_transaction_id",
         "This store_transaction_id belongs to another profile of the app.",
     )
 
 
-def _record(conn: Connection, app_id: UUID, profile: dict[str, Any], tx: TransactionIn, now: datetime,
-            update: bool = True) -> dict[str, Any] | None:
+def _record(
+    conn: Connection, app_id: UUID, profile: dict[str, Any], tx: TransactionIn, now: datetime, update: bool = True
+) -> dict[str, Any] | None:
     """Write a transaction to the ledger; returns the row as it was before (None if new).
 
     A transaction already recorded for this profile is updated with what was
@@ -85,15 +92,23 @@ def _record(conn: Connection, app_id: UUID, profile: dict[str, Any], tx: Transac
     """
     if not catalog_service.rates(conn).knows(tx.price.currency):
         raise bad_request(
-            "invalid_enumeration_member", "price.currency",
+            "invalid_enumeration_member",
+            "price.currency",
             f"No exchange rate for {tx.price.currency}; load one with `subledger rates load`.",
         )
     values = rules.transaction_values(tx)
     existing = repository.find_transaction(conn, app_id, tx.store, tx.store_transaction_id)
     if existing is None:
         repository.insert_transaction(
-            conn, {**values, "id": uuid4(), "app_id": app_id, "profile_id": profile["id"],
-                   "created_at": now, "updated_at": now},
+            conn,
+            {
+                **values,
+                "id": uuid4(),
+                "app_id": app_id,
+                "profile_id": profile["id"],
+                "created_at": now,
+                "updated_at": now,
+            },
         )
     elif existing["profile_id"] != profile["id"]:
         raise _transaction_taken()
@@ -110,19 +125,45 @@ def set_transaction(rt: Runtime, app_id: UUID, ref: ProfileRef, tx: TransactionI
         with rt.db.write() as conn:
             profile = profiles_service.lock(conn, app_id, ref)
             before = _record(conn, app_id, profile, tx, now)
-            timestamp = _recompute(rt, conn, profile, now, written=(before, (tx.store, tx.store_transaction_id)))
+            timestamp = _recompute(rt, conn, profile, now, written=[(before, (tx.store, tx.store_transaction_id))])
     except IntegrityError:
         raise _transaction_taken() from None  # another profile recorded it at the same moment
     return profiles_service.respond(profile, now, timestamp)
+
+
+def import_transactions(rt: Runtime, app_id: UUID, customer_user_id: str, transactions: list[TransactionIn]) -> None:
+    """Record a store's history for a customer_user_id in one database transaction,
+    creating the profile when it has none: all of it lands, or none."""
+    for tx in transactions:
+        rules.check_transaction(tx)
+    now = rt.clock.now()
+    try:
+        with rt.db.write() as conn:
+            profile = profiles_service.find_locked(conn, app_id, customer_user_id=customer_user_id)
+            if profile is None:
+                profile = profiles_service.insert_new(conn, rt, app_id, customer_user_id, now)
+            written = [
+                (_record(conn, app_id, profile, tx, now), (tx.store, tx.store_transaction_id)) for tx in transactions
+            ]
+            _recompute(rt, conn, profile, now, written=written)
+    except IntegrityError:
+        raise _transaction_taken() from None
 
 
 def grant_access_level(rt: Runtime, app_id: UUID, ref: ProfileRef, body: GrantIn) -> dict[str, Any]:
     return grant(rt, app_id, ref, body.access_level_id, body.starts_at, lambda _current, _now: body.expires_at)
 
 
-def grant(rt: Runtime, app_id: UUID, ref: ProfileRef, level_id: str, starts_at: datetime | None,
-          expiry: Callable[[dict[str, Any] | None, datetime], datetime | None],
-          source: dict[str, Any] | None = None, transaction: TransactionIn | None = None) -> dict[str, Any]:
+def grant(
+    rt: Runtime,
+    app_id: UUID,
+    ref: ProfileRef,
+    level_id: str,
+    starts_at: datetime | None,
+    expiry: Callable[[dict[str, Any] | None, datetime], datetime | None],
+    source: dict[str, Any] | None = None,
+    transaction: TransactionIn | None = None,
+) -> dict[str, Any]:
     """Grant an access level from ``starts_at`` (default now) to ``expiry(current level, now)``.
 
     ``source`` names what the grant stands for (store and ids); ``transaction``
@@ -138,15 +179,23 @@ def grant(rt: Runtime, app_id: UUID, ref: ProfileRef, level_id: str, starts_at: 
             expires_at = expiry(current, now)
             if expires_at is not None and expires_at <= starts_at:
                 raise bad_request("value_error", "expires_at", "expires_at must be later than starts_at.")
-            written = None
+            written = []
             if transaction is not None:
                 before = _record(conn, app_id, profile, transaction, now, update=False)
-                written = (before, (transaction.store, transaction.store_transaction_id))
+                written.append((before, (transaction.store, transaction.store_transaction_id)))
             repository.insert_grant(
                 conn,
-                {"id": uuid4(), "app_id": app_id, "profile_id": profile["id"], "access_level_id": level_id,
-                 "kind": "grant", "starts_at": starts_at, "expires_at": expires_at, "created_at": now,
-                 **(source or {})},
+                {
+                    "id": uuid4(),
+                    "app_id": app_id,
+                    "profile_id": profile["id"],
+                    "access_level_id": level_id,
+                    "kind": "grant",
+                    "starts_at": starts_at,
+                    "expires_at": expires_at,
+                    "created_at": now,
+                    **(source or {}),
+                },
             )
             timestamp = _recompute(rt, conn, profile, now, written=written)
     except IntegrityError:
@@ -159,8 +208,9 @@ def _current_level(conn: Connection, profile: dict[str, Any], level_id: str) -> 
     return next((level for level in levels if level["access_level_id"] == level_id), None)
 
 
-def revoke_access_level(rt: Runtime, app_id: UUID, ref: ProfileRef, body: RevokeIn,
-                        refund: bool = False) -> dict[str, Any]:
+def revoke_access_level(
+    rt: Runtime, app_id: UUID, ref: ProfileRef, body: RevokeIn, refund: bool = False
+) -> dict[str, Any]:
     """End an access level at ``revoke_at`` (default now); with ``refund``, the
     transaction the level stands on becomes a refund (legacy API)."""
     now = rt.clock.now()
@@ -171,27 +221,43 @@ def revoke_access_level(rt: Runtime, app_id: UUID, ref: ProfileRef, body: Revoke
         level = _current_level(conn, profile, body.access_level_id)
         if level is None:
             raise bad_request(
-                "profile_paid_access_level_does_not_exist", NON_FIELD,
+                "profile_paid_access_level_does_not_exist",
+                NON_FIELD,
                 f"The profile has no paid access level `{body.access_level_id}`.",
             )
         if level["expires_at"] is not None and format_datetime(revoke_at) > level["expires_at"]:
             raise bad_request(
-                "revocation_date_more_than_expiration_date", "revoke_at",
+                "revocation_date_more_than_expiration_date",
+                "revoke_at",
                 "revoke_at is later than the access level's expires_at.",
             )
-        written = None
+        written = []
         if refund and level["store_transaction_id"] is not None:
             key = (level["store"], level["store_transaction_id"])
             linked = repository.find_transaction(conn, app_id, *key)
             if linked is not None and linked["refunded_at"] is None:
-                repository.update_transaction(conn, linked["id"], {
-                    "refunded_at": max(revoke_at, linked["purchased_at"]), "cancellation_reason": "refund",
-                    "updated_at": now})
-                written = (linked, key)
+                repository.update_transaction(
+                    conn,
+                    linked["id"],
+                    {
+                        "refunded_at": max(revoke_at, linked["purchased_at"]),
+                        "cancellation_reason": "refund",
+                        "updated_at": now,
+                    },
+                )
+                written.append((linked, key))
         repository.insert_grant(
             conn,
-            {"id": uuid4(), "app_id": app_id, "profile_id": profile["id"], "access_level_id": body.access_level_id,
-             "kind": "revoke", "starts_at": revoke_at, "expires_at": None, "created_at": now},
+            {
+                "id": uuid4(),
+                "app_id": app_id,
+                "profile_id": profile["id"],
+                "access_level_id": body.access_level_id,
+                "kind": "revoke",
+                "starts_at": revoke_at,
+                "expires_at": None,
+                "created_at": now,
+            },
         )
         timestamp = _recompute(rt, conn, profile, now, written=written)
     return profiles_service.respond(profile, now, timestamp)

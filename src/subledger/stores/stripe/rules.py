@@ -12,8 +12,24 @@ from subledger.core.dates import format_datetime
 
 STORE = "stripe"
 # Currencies Stripe counts in whole units (no cents).
-ZERO_DECIMAL = {"BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX", "VND", "VUV", "XAF",
-                "XOF", "XPF"}
+ZERO_DECIMAL = {
+    "BIF",
+    "CLP",
+    "DJF",
+    "GNF",
+    "JPY",
+    "KMF",
+    "KRW",
+    "MGA",
+    "PYG",
+    "RWF",
+    "UGX",
+    "VND",
+    "VUV",
+    "XAF",
+    "XOF",
+    "XPF",
+}
 RENEWING = {"active", "trialing", "past_due"}
 PAYMENT_PRODUCT = "stripe_payment_intent"
 
@@ -51,7 +67,9 @@ def subscription_transactions(subscription: dict[str, Any], invoices: list[dict[
             "purchase_type": "subscription",
             "store": STORE,
             "environment": _environment(subscription),
-            "store_product_id": price.get("id") or price.get("price") or subscription["items"]["data"][0]["price"]["id"],
+            "store_product_id": price.get("id")
+            or price.get("price")
+            or subscription["items"]["data"][0]["price"]["id"],
             "store_transaction_id": invoice["id"],
             "store_original_transaction_id": subscription["id"],
             "price": {"country": _country(invoice), "currency": currency, "value": amount},
@@ -80,7 +98,10 @@ def payment_transaction(intent: dict[str, Any]) -> dict[str, Any] | None:
         "store_product_id": (intent.get("metadata") or {}).get("product_id") or PAYMENT_PRODUCT,
         "store_transaction_id": intent["id"],
         "store_original_transaction_id": intent["id"],
-        "price": {"country": _country(intent), "currency": currency,
-                  "value": _amount(intent.get("amount_received") or intent["amount"], currency)},
+        "price": {
+            "country": _country(intent),
+            "currency": currency,
+            "value": _amount(intent.get("amount_received") or intent["amount"], currency),
+        },
         "purchased_at": _when(intent["created"]),
     }

@@ -7,10 +7,8 @@ import stripe
 from pydantic import ValidationError
 
 from subledger.apps import service as apps_service
-from subledger.core.addressing import ProfileRef
 from subledger.core.errors import NON_FIELD, ApiError, bad_request, from_validation_errors
 from subledger.core.runtime import Runtime
-from subledger.purchases import service as purchases_service
 from subledger.purchases.schemas import TransactionIn
 from subledger.stores.stripe import rules
 
@@ -18,8 +16,11 @@ from subledger.stores.stripe import rules
 def _client(rt: Runtime, app_id: UUID) -> stripe.StripeClient:
     key = apps_service.stripe_key(rt, app_id)
     if key is None:
-        raise bad_request("value_error", NON_FIELD,
-                          "Stripe is not configured for this app: `subledger apps configure --stripe-secret-key`.")
+        raise bad_request(
+            "value_error",
+            NON_FIELD,
+            "Stripe is not configured for this app: `subledger apps configure --stripe-secret-key`.",
+        )
     return stripe.StripeClient(key, base_addresses={"api": rt.settings.stripe_api_base}, max_network_retries=2)
 
 
@@ -41,8 +42,8 @@ def _fetch(client: stripe.StripeClient, token: str) -> list[dict[str, Any]]:
     raise bad_request("base_error", "stripe_token", "A Stripe subscription (sub_...) or payment intent (pi_...) id.")
 
 
-def import_token(rt: Runtime, app_id: UUID, ref: ProfileRef, token: str) -> int:
-    """Record the token's transactions for the profile (again: nothing changes); returns how many."""
+def transactions_for(rt: Runtime, app_id: UUID, token: str) -> list[TransactionIn]:
+    """The transactions Stripe reports for a subscription or payment intent id. Reads Stripe, writes nothing."""
     client = _client(rt, app_id)
     try:
         bodies = _fetch(client, token)
@@ -52,10 +53,7 @@ def import_token(rt: Runtime, app_id: UUID, ref: ProfileRef, token: str) -> int:
         raise bad_request("value_error", NON_FIELD, "Stripe refused this app's secret key.") from None
     except stripe.StripeError as exc:
         raise ApiError.one(502, "stripe_unavailable", NON_FIELD, f"Stripe could not be reached: {exc}") from None
-    for body in bodies:
-        try:
-            transaction = TransactionIn.model_validate(body)
-        except ValidationError as invalid:
-            raise from_validation_errors(invalid.errors()) from None
-        purchases_service.set_transaction(rt, app_id, ref, transaction)
-    return len(bodies)
+    try:
+        return [TransactionIn.model_validate(body) for body in bodies]
+    except ValidationError as invalid:
+        raise from_validation_errors(invalid.errors()) from None
