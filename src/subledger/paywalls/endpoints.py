@@ -7,7 +7,7 @@ from uuid import UUID
 from fastapi import APIRouter, Body, Depends, Request
 from starlette.responses import Response
 
-from subledger.core.addressing import ProfileRef, current_app, profile_ref
+from subledger.core.addressing import PROFILE_HEADERS, current_app, profile_ref
 from subledger.core.errors import bad_request
 from subledger.core.http import ERROR_RESPONSES, JSONResponse
 from subledger.paywalls import service
@@ -25,7 +25,6 @@ router = APIRouter(prefix="/api/v2/server-side-api", tags=["paywalls"], response
 admin = APIRouter(prefix="/api/admin/v1", tags=["admin: paywalls"], responses=ERROR_RESPONSES)
 
 App = Annotated[UUID, Depends(current_app)]
-Ref = Annotated[ProfileRef, Depends(profile_ref)]
 
 
 def _int(request: Request, names: tuple[str, ...], default: int, low: int, high: int) -> int:
@@ -90,11 +89,14 @@ async def put_paywall(
     return JSONResponse(await runtime.write(service.replace_remote_config, runtime, app_id, paywall_id, body))
 
 
-@router.get("/placements/{placement_id}/paywall/", summary="The paywall a profile sees at a placement")
-async def placement_paywall(
-    request: Request, app_id: App, ref: Ref, placement_id: str, locale: str | None = None
-) -> Response:
+@router.get(
+    "/placements/{placement_id}/paywall/",
+    summary="The paywall a profile sees at a placement",
+    openapi_extra=PROFILE_HEADERS,
+)
+async def placement_paywall(request: Request, app_id: App, placement_id: str, locale: str | None = None) -> Response:
     runtime = request.app.state.runtime
+    ref = profile_ref(request)
     return JSONResponse(await runtime.read(service.paywall_for_placement, runtime, app_id, ref, placement_id, locale))
 
 
@@ -103,11 +105,11 @@ async def placement_paywall(
     status_code=204,
     response_class=Response,
     summary="Record that a profile saw a paywall",
+    openapi_extra=PROFILE_HEADERS,
 )
-async def record_view(
-    request: Request, app_id: App, ref: Ref, placement_id: str, body: Annotated[ViewIn, Body()]
-) -> Response:
+async def record_view(request: Request, app_id: App, placement_id: str, body: Annotated[ViewIn, Body()]) -> Response:
     runtime = request.app.state.runtime
+    ref = profile_ref(request)
     await runtime.write(service.record_view, runtime, app_id, ref, placement_id, body)
     return Response(status_code=204)
 
