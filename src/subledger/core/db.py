@@ -42,7 +42,9 @@ class Database:
         else:
             # No pre-ping: it costs a round trip per request; a dropped connection
             # invalidates the pool on first use instead.
-            self.engine = create_engine(url, pool_size=10, max_overflow=30)
+            # A fixed pool: overflow connections are opened and closed per burst,
+            # and that churn put PostgreSQL's connection start-up into p99.
+            self.engine = create_engine(url, pool_size=20, max_overflow=0)
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
