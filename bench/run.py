@@ -26,7 +26,7 @@ import sqlalchemy
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT / "tests"))
-from serving import free_port, operator_env, run, run_json  # noqa: E402
+from serving import free_port, operator_env, run, shop  # noqa: E402
 
 from subledger.config import Settings  # noqa: E402
 from subledger.core.addressing import ProfileRef  # noqa: E402
@@ -81,23 +81,7 @@ def wrk(base: str, scenario: str, args: list[str], duration: int, connections: i
 
 def seed(env: dict, url: str | None, data_dir: Path, profiles: int) -> dict:
     run(env, "migrate")
-    app = run_json(env, "apps", "create", "--name", "Bench")
-    run(env, "access-levels", "create", "--app", app["app_id"], "--id", "premium")
-    run(
-        env,
-        "products",
-        "create",
-        "--app",
-        app["app_id"],
-        "--store",
-        "app_store",
-        "--product-id",
-        "monthly",
-        "--access-level",
-        "premium",
-        "--period",
-        "P1M",
-    )
+    app = shop(env, "Bench")
     rt = Runtime.from_settings(Settings(database_url=url or "", data_dir=data_dir, serve_worker="off"))
     app_id = uuid.UUID(app["app_id"])
     start = datetime(2025, 1, 1, tzinfo=UTC)

@@ -25,6 +25,22 @@ def run_json(env: dict, *args: str):
     return json.loads(run(env, *args).stdout)
 
 
+def product(env: dict, app_id: str, store_product_id: str, *options: str, store: str = "app_store") -> dict:
+    """``subledger products create`` for an app: ``options`` as on the command line."""
+    return run_json(
+        env, "products", "create", "--app", app_id, "--store", store, "--product-id", store_product_id, *options
+    )
+
+
+def shop(env: dict, name: str = "Shop", levels: tuple[str, ...] = ("premium",)) -> dict:
+    """An app selling ``monthly`` (premium, P1M) on the App Store, made with the CLI; its create output."""
+    app = run_json(env, "apps", "create", "--name", name)
+    for level in levels:
+        run(env, "access-levels", "create", "--app", app["app_id"], "--id", level)
+    product(env, app["app_id"], "monthly", "--access-level", "premium", "--period", "P1M")
+    return app
+
+
 def operator_env(data_dir: Path, database_url: str | None = None) -> dict:
     """The environment of an operator: the embedded default, or the given database."""
     environment = {k: v for k, v in os.environ.items() if not k.startswith("SUBLEDGER_")}

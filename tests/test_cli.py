@@ -5,6 +5,7 @@ import json
 import httpx
 import pytest
 from serving import free_port, operator_env, run, run_json, serving
+from serving import product as product_of
 
 
 @pytest.fixture
@@ -49,36 +50,13 @@ def test_catalog_rates_and_verify_commands(env, tmp_path):
     run(env, "migrate")
     app = run_json(env, "apps", "create", "--name", "Shop")["app_id"]
     assert run_json(env, "access-levels", "create", "--app", app, "--id", "premium")["access_level_id"] == "premium"
-    product = run_json(
-        env,
-        "products",
-        "create",
-        "--app",
-        app,
-        "--store",
-        "app_store",
-        "--product-id",
-        "m",
-        "--access-level",
-        "premium",
-        "--period",
-        "P1M",
-    )
+    product = product_of(env, app, "m", "--access-level", "premium", "--period", "P1M")
     assert product["access_level_id"] == "premium"
     bad = run(
         env,
-        "products",
-        "create",
+        *"products create --store app_store --product-id x --access-level gold --period P1M".split(),
         "--app",
         app,
-        "--store",
-        "app_store",
-        "--product-id",
-        "x",
-        "--access-level",
-        "gold",
-        "--period",
-        "P1M",
         check=False,
     )
     assert bad.returncode != 0 and "paid_access_level_does_not_exist" in bad.stderr
@@ -132,21 +110,7 @@ def test_paywall_commands(env, tmp_path):
     run(env, "migrate")
     app = run_json(env, "apps", "create", "--name", "Paywalls")["app_id"]
     run(env, "access-levels", "create", "--app", app, "--id", "premium")
-    product = run_json(
-        env,
-        "products",
-        "create",
-        "--app",
-        app,
-        "--store",
-        "app_store",
-        "--product-id",
-        "m",
-        "--access-level",
-        "premium",
-        "--period",
-        "P1M",
-    )["product_id"]
+    product = product_of(env, app, "m", "--access-level", "premium", "--period", "P1M")["product_id"]
     config = tmp_path / "config.json"
     config.write_text('{"en": {"title": "Go premium"}}')
     first = run_json(

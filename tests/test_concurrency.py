@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from serving import operator_env, run, run_json, serving
+from serving import operator_env, product, run, serving, shop
 
 from subledger.config import Settings
 from subledger.core.db import Database
@@ -65,38 +65,8 @@ def operations() -> list[tuple[str, dict]]:
 
 
 def setup_app(env: dict) -> dict:
-    app = run_json(env, "apps", "create", "--name", "Shop")
-    for level in ("premium", "pro"):
-        run(env, "access-levels", "create", "--app", app["app_id"], "--id", level)
-    run(
-        env,
-        "products",
-        "create",
-        "--app",
-        app["app_id"],
-        "--store",
-        "app_store",
-        "--product-id",
-        "monthly",
-        "--access-level",
-        "premium",
-        "--period",
-        "P1M",
-    )
-    run(
-        env,
-        "products",
-        "create",
-        "--app",
-        app["app_id"],
-        "--store",
-        "play_store",
-        "--product-id",
-        "coins",
-        "--period",
-        "lifetime",
-        "--consumable",
-    )
+    app = shop(env, levels=("premium", "pro"))
+    product(env, app["app_id"], "coins", "--period", "lifetime", "--consumable", store="play_store")
     return app
 
 
