@@ -229,7 +229,12 @@ def _contexts(conn: Connection, app_id: UUID) -> dict[str, tuple[str, str, str]]
 
 
 def _contract_object(row, products, contexts, locale=None) -> dict[str, Any]:
-    placement_id, variation_id, test_name = contexts.get(str(row["id"]), (None, None, None))
+    """The Paywall object of a paywall in the context of the first placement that shows it."""
+    return _shown(row, products, *contexts.get(str(row["id"]), (None, None, None)), locale)
+
+
+def _shown(row, products, placement_id, variation_id, test_name, locale) -> dict[str, Any]:
+    """The Paywall object as shown at a placement (a variation of its own unless in an A/B test)."""
     return paywall_object(
         row,
         products,
@@ -342,14 +347,7 @@ def paywall_for_placement(
             paywall_id, variation_id = target["paywall_id"], None
         row = repository.find_paywall(conn, app_id, UUID(paywall_id))
         products = catalog_service.products_by_id(conn, app_id)
-    return paywall_object(
-        row,
-        products,
-        placement_id,
-        variation_id or str(row["variation_id"]),
-        test_name,
-        rules.remote_config(row["remote_configs"], locale),
-    )
+    return _shown(row, products, placement_id, variation_id, test_name, locale)
 
 
 def record_view(rt: Runtime, app_id: UUID, ref: ProfileRef, placement_id: str, body: ViewIn) -> None:
