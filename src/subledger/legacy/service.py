@@ -1,6 +1,5 @@
 """Legacy v1 use cases: each is the v2 use case, answered in the v1 profile shape."""
 
-from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -51,29 +50,6 @@ def delete(rt: Runtime, app_id: UUID, ref: ProfileRef) -> None:
     profiles_service.delete_profile(rt, app_id, ref)
 
 
-def _expiry(body: V1Grant):
-    """``is_lifetime`` wins, then ``expires_at``; ``duration_days`` extends the level
-    from its current expiry when it is active, else from now."""
-
-    def expiry(current: dict[str, Any] | None, now: datetime) -> datetime | None:
-        if body.is_lifetime:
-            return None
-        if body.expires_at is not None:
-            return body.expires_at
-        moment = format_datetime(now)
-        active = (
-            current is not None
-            and current["starts_at"] <= moment
-            and (current["expires_at"] is None or moment < current["expires_at"])
-        )
-        if active and current["expires_at"] is None:
-            return None
-        base = parse_datetime(current["expires_at"]) if active else now
-        return base + timedelta(days=body.duration_days)
-
-    return expiry
-
-
 def grant(rt: Runtime, app_id: UUID, ref: ProfileRef, level_id: str, body: V1Grant) -> dict[str, Any]:
     transaction = None
     if body.records_transaction():
@@ -82,8 +58,19 @@ def grant(rt: Runtime, app_id: UUID, ref: ProfileRef, level_id: str, body: V1Gra
         except ValidationError as invalid:
             raise from_validation_errors(invalid.errors()) from None
         purchases_rules.check_transaction(transaction)
+    # is_lifetime wins, then expires_at, then duration_days.
+    expires_at = None if body.is_lifetime else body.expires_at
+    extend_days = body.duration_days if not body.is_lifetime and body.expires_at is None else None
     purchases_service.grant(
-        rt, app_id, ref, level_id, body.starts_at, _expiry(body), source=body.source(), transaction=transaction
+        rt,
+        app_id,
+        ref,
+        level_id,
+        body.starts_at,
+        expires_at,
+        extend_days,
+        source=body.source(),
+        transaction=transaction,
     )
     return get(rt, app_id, ref)
 

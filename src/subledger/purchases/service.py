@@ -4,8 +4,8 @@ Every change appends to (or updates) the ledger and recomputes the profile's
 derived state in the same database transaction, with the profile row locked.
 """
 
-from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from subledger.catalog import service as catalog_service
 from subledger.catalog.schemas import ProductIn, product_out
 from subledger.core.addressing import ProfileRef
-from subledger.core.dates import format_datetime
+from subledger.core.dates import format_datetime, parse_datetime
 from subledger.core.errors import NON_FIELD, ApiError, bad_request
 from subledger.core.runtime import Runtime
 from subledger.events import rules as events_rules
@@ -151,7 +151,7 @@ def import_transactions(rt: Runtime, app_id: UUID, customer_user_id: str, transa
 
 
 def grant_access_level(rt: Runtime, app_id: UUID, ref: ProfileRef, body: GrantIn) -> dict[str, Any]:
-    return grant(rt, app_id, ref, body.access_level_id, body.starts_at, lambda _current, _now: body.expires_at)
+    return grant(rt, app_id, ref, body.access_level_id, body.starts_at, body.expires_at)
 
 
 def grant(
@@ -160,14 +160,17 @@ def grant(
     ref: ProfileRef,
     level_id: str,
     starts_at: datetime | None,
-    expiry: Callable[[dict[str, Any] | None, datetime], datetime | None],
+    expires_at: datetime | None,
+    extend_days: int | None = None,
     source: dict[str, Any] | None = None,
     transaction: TransactionIn | None = None,
 ) -> dict[str, Any]:
-    """Grant an access level from ``starts_at`` (default now) to ``expiry(current level, now)``.
+    """Grant an access level from ``starts_at`` (default now) to ``expires_at`` (None: for ever).
 
-    ``source`` names what the grant stands for (store and ids); ``transaction``
-    is recorded with it, once (the legacy API's grant with a purchase).
+    With ``extend_days``, the grant ends that many days after the level's
+    current expiry when it is active now, else after now. ``source`` names what
+    the grant stands for (store and ids); ``transaction`` is recorded with it,
+    once (the legacy API's grant with a purchase).
     """
     now = rt.clock.now()
     starts_at = starts_at or now
@@ -175,8 +178,8 @@ def grant(
         with rt.db.write() as conn:
             profile = profiles_service.lock(conn, app_id, ref)
             catalog_service.require_access_level(conn, app_id, level_id)
-            current = _current_level(conn, profile, level_id)
-            expires_at = expiry(current, now)
+            if extend_days is not None:
+                expires_at = _extended(_current_level(conn, profile, level_id), now, extend_days)
             if expires_at is not None and expires_at <= starts_at:
                 raise bad_request("value_error", "expires_at", "expires_at must be later than starts_at.")
             written = []
@@ -201,6 +204,19 @@ def grant(
     except IntegrityError:
         raise _transaction_taken() from None
     return profiles_service.respond(profile, now, timestamp)
+
+
+def _extended(level: dict[str, Any] | None, now: datetime, days: int) -> datetime | None:
+    """``days`` after the level's expiry when it is active now (a lifetime level stays so), else after now."""
+    moment = format_datetime(now)
+    active = (
+        level is not None
+        and level["starts_at"] <= moment
+        and (level["expires_at"] is None or moment < level["expires_at"])
+    )
+    if active and level["expires_at"] is None:
+        return None
+    return (parse_datetime(level["expires_at"]) if active else now) + timedelta(days=days)
 
 
 def _current_level(conn: Connection, profile: dict[str, Any], level_id: str) -> dict[str, Any] | None:
