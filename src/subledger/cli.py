@@ -82,6 +82,12 @@ def serve(host: str, port: int, workers: int) -> None:
     settings = Settings()
     runtime = _runtime()
     runtime.db.dispose()
+    if settings.is_embedded and workers > 1:
+        click.echo(
+            "note: on SQLite the worker processes share one write lock; --workers 1 writes as fast "
+            "with a lower tail latency (see the README).",
+            err=True,
+        )
     uvicorn.run(
         "subledger.app:create_app",
         factory=True,
