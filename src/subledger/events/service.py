@@ -10,6 +10,7 @@ from sqlalchemy import Connection
 
 from subledger import __version__
 from subledger.catalog import service as catalog_service
+from subledger.catalog.rules import Rates
 from subledger.core.dates import format_datetime
 from subledger.core.errors import ApiError, bad_request
 from subledger.core.runtime import Runtime
@@ -32,6 +33,7 @@ def emit(
     changes: list[Change],
     ledger: list[dict[str, Any]],
     now: datetime,
+    rates: Rates | None = None,
 ) -> None:
     """Write ``changes`` as events, with a delivery for every endpoint that wants each,
     in the caller's transaction: they commit with the change or not at all."""
@@ -44,7 +46,7 @@ def emit(
         profile=profile,
         installation=repository.latest_installation(conn, profile["id"]),
         has_access_level=any(rules.is_active(level, moment) for level in levels),
-        rates=catalog_service.rates(conn),
+        rates=catalog_service.rates(conn) if rates is None else rates,
         small_business=small_business,
         tax_rate=tax_rate,
     )

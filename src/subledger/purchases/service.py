@@ -13,6 +13,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from subledger.catalog import service as catalog_service
+from subledger.catalog.rules import Rates
 from subledger.catalog.schemas import ProductIn, product_out
 from subledger.core.addressing import ProfileRef
 from subledger.core.dates import format_datetime, parse_datetime
@@ -26,15 +27,19 @@ from subledger.purchases.schemas import GrantIn, RevokeIn, TransactionIn
 
 
 def _derive(
-    conn: Connection, app_id: UUID, profile_id: UUID, ledger: list[dict[str, Any]] | None = None
+    conn: Connection,
+    app_id: UUID,
+    profile_id: UUID,
+    ledger: list[dict[str, Any]] | None = None,
+    rates: Rates | None = None,
 ) -> rules.Derived:
-    """The profile's derived state as its ledger (read now, unless given) stands."""
+    """The profile's derived state as its ledger stands (ledger and rates are read unless given)."""
     return rules.derive(
         profile_id,
         repository.profile_transactions(conn, profile_id) if ledger is None else ledger,
         repository.profile_grants(conn, profile_id),
         catalog_service.catalog(conn, app_id),
-        catalog_service.rates(conn),
+        catalog_service.rates(conn) if rates is None else rates,
     )
 
 
@@ -44,6 +49,7 @@ def _recompute(
     profile: dict[str, Any],
     now: datetime,
     written: Sequence[tuple[dict[str, Any] | None, tuple[str, str]]] = (),
+    rates: Rates | None = None,
 ) -> int:
     """Store the profile's derived state afresh and emit the events of the change.
 
@@ -51,7 +57,8 @@ def _recompute(
     store and store_transaction_id). Returns the response timestamp.
     """
     ledger = repository.profile_transactions(conn, profile["id"])
-    derived = _derive(conn, profile["app_id"], profile["id"], ledger)
+    rates = catalog_service.rates(conn) if rates is None else rates
+    derived = _derive(conn, profile["app_id"], profile["id"], ledger, rates)
     old_levels = (profile["derived"] or {}).get("access_levels", [])
     timestamp = rt.timestamps.issue(profile["last_timestamp_ms"] + 1)
     values = {
@@ -69,7 +76,7 @@ def _recompute(
         chain = [tx for tx in events_service.chain_of(after, ledger) if tx is not after]
         changes += events_rules.transaction_changes(before, after, chain)
     changes += events_rules.access_level_changes(old_levels, derived.access_levels, now)
-    events_service.emit(conn, rt, profile, changes, ledger, now)
+    events_service.emit(conn, rt, profile, changes, ledger, now, rates)
     events_service.schedule_expiries(conn, profile, ledger)
     return timestamp
 
@@ -83,14 +90,20 @@ def _transaction_taken() -> ApiError:
 
 
 def _record(
-    conn: Connection, app_id: UUID, profile: dict[str, Any], tx: TransactionIn, now: datetime, update: bool = True
+    conn: Connection,
+    app_id: UUID,
+    profile: dict[str, Any],
+    tx: TransactionIn,
+    now: datetime,
+    rates: Rates,
+    update: bool = True,
 ) -> dict[str, Any] | None:
     """Write a transaction to the ledger; returns the row as it was before (None if new).
 
     A transaction already recorded for this profile is updated with what was
     sent (unless ``update`` is false); one of another profile is refused.
     """
-    if not catalog_service.rates(conn).knows(tx.price.currency):
+    if not rates.knows(tx.price.currency):
         raise bad_request(
             "invalid_enumeration_member",
             "price.currency",
@@ -124,8 +137,10 @@ def set_transaction(rt: Runtime, app_id: UUID, ref: ProfileRef, tx: TransactionI
     try:
         with rt.db.write() as conn:
             profile = profiles_service.lock(conn, app_id, ref)
-            before = _record(conn, app_id, profile, tx, now)
-            timestamp = _recompute(rt, conn, profile, now, written=[(before, (tx.store, tx.store_transaction_id))])
+            rates = catalog_service.rates(conn)
+            before = _record(conn, app_id, profile, tx, now, rates)
+            written = [(before, (tx.store, tx.store_transaction_id))]
+            timestamp = _recompute(rt, conn, profile, now, written, rates)
     except IntegrityError:
         raise _transaction_taken() from None  # another profile recorded it at the same moment
     return profiles_service.respond(profile, now, timestamp)
@@ -142,10 +157,12 @@ def import_transactions(rt: Runtime, app_id: UUID, customer_user_id: str, transa
             profile = profiles_service.find_locked(conn, app_id, customer_user_id=customer_user_id)
             if profile is None:
                 profile = profiles_service.insert_new(conn, rt, app_id, customer_user_id, now)
+            rates = catalog_service.rates(conn)
             written = [
-                (_record(conn, app_id, profile, tx, now), (tx.store, tx.store_transaction_id)) for tx in transactions
+                (_record(conn, app_id, profile, tx, now, rates), (tx.store, tx.store_transaction_id))
+                for tx in transactions
             ]
-            _recompute(rt, conn, profile, now, written=written)
+            _recompute(rt, conn, profile, now, written, rates)
     except IntegrityError:
         raise _transaction_taken() from None
 
@@ -184,7 +201,7 @@ def grant(
                 raise bad_request("value_error", "expires_at", "expires_at must be later than starts_at.")
             written = []
             if transaction is not None:
-                before = _record(conn, app_id, profile, transaction, now, update=False)
+                before = _record(conn, app_id, profile, transaction, now, catalog_service.rates(conn), update=False)
                 written.append((before, (transaction.store, transaction.store_transaction_id)))
             repository.insert_grant(
                 conn,
