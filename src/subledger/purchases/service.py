@@ -196,7 +196,7 @@ def grant(
             profile = profiles_service.lock(conn, app_id, ref)
             catalog_service.require_access_level(conn, app_id, level_id)
             if extend_days is not None:
-                expires_at = _extended(_current_level(conn, profile, level_id), now, extend_days)
+                expires_at = _extended(_current_level(profile, level_id), now, extend_days)
             if expires_at is not None and expires_at <= starts_at:
                 raise bad_request("value_error", "expires_at", "expires_at must be later than starts_at.")
             written = []
@@ -236,8 +236,10 @@ def _extended(level: dict[str, Any] | None, now: datetime, days: int) -> datetim
     return (parse_datetime(level["expires_at"]) if active else now) + timedelta(days=days)
 
 
-def _current_level(conn: Connection, profile: dict[str, Any], level_id: str) -> dict[str, Any] | None:
-    levels = _derive(conn, profile["app_id"], profile["id"]).access_levels
+def _current_level(profile: dict[str, Any], level_id: str) -> dict[str, Any] | None:
+    """The level as the locked profile stores it: every ledger change re-derives it in its
+    own transaction, so reading it back is the same as deriving it again, minus the work."""
+    levels = (profile["derived"] or {}).get("access_levels", [])
     return next((level for level in levels if level["access_level_id"] == level_id), None)
 
 
@@ -251,7 +253,7 @@ def revoke_access_level(
     with rt.db.write() as conn:
         profile = profiles_service.lock(conn, app_id, ref)
         catalog_service.require_access_level(conn, app_id, body.access_level_id)
-        level = _current_level(conn, profile, body.access_level_id)
+        level = _current_level(profile, body.access_level_id)
         if level is None:
             raise bad_request(
                 "profile_paid_access_level_does_not_exist",
