@@ -5,6 +5,59 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
+DAY = 86400
+START = 1735689600  # 2025-01-01T00:00:00Z
+KEY = "sk_test_subledger"
+
+
+def invoice(n: int, amount: int = 999, currency: str = "eur", subscription_id: str = "sub_1", **fields) -> dict:
+    """The n-th monthly invoice of a subscription that started at START."""
+    start = START + 30 * DAY * n
+    return {
+        "id": f"in_{n}",
+        "object": "invoice",
+        "status": "paid",
+        "amount_paid": amount,
+        "currency": currency,
+        "created": start,
+        "subscription": subscription_id,
+        "billing_reason": "subscription_create" if n == 0 else "subscription_cycle",
+        "lines": {
+            "object": "list",
+            "data": [
+                {
+                    "id": f"il_{n}",
+                    "object": "line_item",
+                    "period": {"start": start, "end": start + 30 * DAY},
+                    "price": {"id": "price_monthly", "object": "price"},
+                }
+            ],
+        },
+        **fields,
+    }
+
+
+def subscription(subscription_id: str = "sub_1", **fields) -> dict:
+    return {
+        "id": subscription_id,
+        "object": "subscription",
+        "status": "active",
+        "cancel_at_period_end": False,
+        "canceled_at": None,
+        "start_date": START,
+        "trial_end": None,
+        "livemode": False,
+        "customer": "cus_1",
+        "metadata": {},
+        "items": {
+            "object": "list",
+            "data": [
+                {"id": "si_1", "object": "subscription_item", "price": {"id": "price_monthly", "object": "price"}}
+            ],
+        },
+        **fields,
+    }
+
 
 class FakeStripe:
     def __init__(self, secret_key: str):

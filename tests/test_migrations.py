@@ -1,12 +1,16 @@
 """The migrations build exactly the schema the code declares, and go down and up again."""
 
+import uuid
+from datetime import datetime
+
 import pytest
+import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from subledger.core.db import Database
-from subledger.core.tables import metadata
+from subledger.core.tables import metadata, store_configs
 
 
 @pytest.fixture
@@ -28,3 +32,19 @@ def test_downgrade_to_nothing_and_upgrade_again(db):
     db.migrate()
     current, head = db.schema_revision()
     assert current == head
+
+
+def test_a_stripe_key_moves_into_the_store_settings_and_back(db):
+    """0008 moved the sealed Stripe key from ``apps`` into ``store_configs`` (and back down)."""
+    apps = sa.table("apps", sa.column("id", sa.Uuid()), sa.column("name"), sa.column("created_at", sa.DateTime()))
+    app_id = uuid.uuid4()
+    with db.engine.begin() as conn:
+        command.downgrade(db.alembic_config(conn), "0007")
+        conn.execute(apps.insert().values(id=app_id, name="a", created_at=datetime(2025, 1, 1)))
+        conn.execute(sa.text("UPDATE apps SET stripe_secret_key = 'sealed-key'"))
+        command.upgrade(db.alembic_config(conn), "0008")
+        moved = conn.execute(sa.select(store_configs.c.store, store_configs.c.secrets)).all()
+        assert moved == [("stripe", {"secret_key": "sealed-key"})]
+        command.downgrade(db.alembic_config(conn), "0007")
+        assert conn.execute(sa.text("SELECT stripe_secret_key FROM apps")).scalar() == "sealed-key"
+        command.upgrade(db.alembic_config(conn), "head")

@@ -5,38 +5,11 @@ import uuid
 
 import pytest
 from conftest import db_snapshot
-from fake_stripe import FakeStripe
+from fake_stripe import KEY, START, FakeStripe, invoice, subscription
 
-from subledger.apps import service as apps_service
+from subledger.stores.stripe import service as stripe_service
 
-DAY = 86400
-START = 1735689600  # 2025-01-01T00:00:00Z
-KEY = "sk_test_subledger"
 URL = "/api/v1/sdk/purchase/stripe/token/validate/"
-
-
-def invoice(n: int, amount: int = 999, currency: str = "eur") -> dict:
-    start = START + 30 * DAY * n
-    return {
-        "id": f"in_{n}",
-        "object": "invoice",
-        "status": "paid",
-        "amount_paid": amount,
-        "currency": currency,
-        "created": start,
-        "billing_reason": "subscription_create" if n == 0 else "subscription_cycle",
-        "lines": {
-            "object": "list",
-            "data": [
-                {
-                    "id": f"il_{n}",
-                    "object": "line_item",
-                    "period": {"start": start, "end": start + 30 * DAY},
-                    "price": {"id": "price_monthly", "object": "price"},
-                }
-            ],
-        },
-    }
 
 
 @pytest.fixture
@@ -46,23 +19,8 @@ def stripe_app(api, runtime, clock):
     clock.current = clock.current.replace(year=2025, month=2, day=15)
     with FakeStripe(KEY) as fake:
         runtime.settings.stripe_api_base = fake.url
-        apps_service.set_stripe_key(runtime, uuid.UUID(api.app_id), KEY)
-        fake.objects["subscriptions/sub_1"] = {
-            "id": "sub_1",
-            "object": "subscription",
-            "status": "active",
-            "cancel_at_period_end": False,
-            "canceled_at": None,
-            "start_date": START,
-            "trial_end": None,
-            "livemode": False,
-            "items": {
-                "object": "list",
-                "data": [
-                    {"id": "si_1", "object": "subscription_item", "price": {"id": "price_monthly", "object": "price"}}
-                ],
-            },
-        }
+        stripe_service.configure(runtime, uuid.UUID(api.app_id), secret_key=KEY)
+        fake.objects["subscriptions/sub_1"] = subscription()
         fake.invoices["sub_1"] = [invoice(n) for n in (1, 0)]
         fake.objects["payment_intents/pi_1"] = {
             "id": "pi_1",
@@ -125,10 +83,10 @@ def test_unknown_tokens_and_missing_configuration(stripe_app, runtime):
     bad_body = stripe_app.client.post(URL, json={"data": {"type": "other"}}, headers=stripe_app.headers())
     assert bad_body.status_code == 400
     assert db_snapshot(runtime) == before  # no profile was created for a refused token
-    apps_service.set_stripe_key(runtime, uuid.UUID(stripe_app.app_id), "sk_test_wrong")
+    stripe_service.configure(runtime, uuid.UUID(stripe_app.app_id), secret_key="sk_test_wrong")
     refused = validate(stripe_app, "u", "sub_1")
     assert refused.status_code == 400 and "refused" in refused.json()["errors"][0]["errors"][0]
-    apps_service.set_stripe_key(runtime, uuid.UUID(stripe_app.app_id), None)
+    stripe_service.configure(runtime, uuid.UUID(stripe_app.app_id), secret_key="")
     missing = validate(stripe_app, "u", "sub_1")
     assert missing.status_code == 400 and "not configured" in missing.json()["errors"][0]["errors"][0]
 

@@ -18,6 +18,10 @@ from subledger.paywalls.endpoints import admin as paywalls_admin_router
 from subledger.paywalls.endpoints import router as paywalls_router
 from subledger.profiles.endpoints import router as profiles_router
 from subledger.purchases.endpoints import router as purchases_router
+from subledger.stores.apple import endpoints as apple_endpoints
+from subledger.stores.endpoints import admin as stores_admin_router
+from subledger.stores.google import endpoints as google_endpoints
+from subledger.stores.stripe.endpoints import router as stripe_router
 
 
 def create_app(runtime: Runtime | None = None) -> FastAPI:
@@ -52,6 +56,12 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     app.include_router(legacy_router)
     app.include_router(paywalls_router)
     app.include_router(paywalls_admin_router)
+    app.include_router(apple_endpoints.router)
+    app.include_router(apple_endpoints.api)
+    app.include_router(google_endpoints.router)
+    app.include_router(google_endpoints.api)
+    app.include_router(stripe_router)
+    app.include_router(stores_admin_router)
     app.add_middleware(ApiKeyAuth)
     app.add_middleware(RequestShape, max_body_bytes=runtime.settings.max_body_bytes)
     return app

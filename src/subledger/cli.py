@@ -24,6 +24,10 @@ from subledger.events.worker import DeliveryWorker
 from subledger.paywalls import service as paywalls_service
 from subledger.paywalls.schemas import AbTestIn, AudienceIn, PaywallIn, PaywallPatch, PlacementIn
 from subledger.purchases import service as purchases_service
+from subledger.stores import service as stores_service
+from subledger.stores.apple import service as apple_service
+from subledger.stores.google import service as google_service
+from subledger.stores.stripe import service as stripe_service
 
 
 def _echo_json(value) -> None:
@@ -247,19 +251,10 @@ def verify(app_id: UUID | None, fix: bool) -> None:
     default=None,
     help="Requests per second per server process (bursts of twice that); 0 removes the limit.",
 )
-@click.option("--stripe-secret-key", default=None, help='Stripe\'s secret key (stored sealed); "" forgets it.')
-def apps_configure(
-    app_id: UUID,
-    small_business: bool | None,
-    tax_rate: float | None,
-    rate_limit: int | None,
-    stripe_secret_key: str | None,
-) -> None:
-    """Set how event revenue figures (proceeds, net revenue, tax) are computed, the rate limit, Stripe's key."""
+def apps_configure(app_id: UUID, small_business: bool | None, tax_rate: float | None, rate_limit: int | None) -> None:
+    """Set how event revenue figures (proceeds, net revenue, tax) are computed, and the rate limit."""
     runtime = _runtime()
     try:
-        if stripe_secret_key is not None:
-            apps_service.set_stripe_key(runtime, app_id, stripe_secret_key)
         _echo_json(
             apps_service.configure(
                 runtime.db, app_id, small_business, None if tax_rate is None else Decimal(str(tax_rate)), rate_limit
@@ -538,3 +533,84 @@ def placements_list(app_id: UUID) -> None:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+@main.group()
+def stores() -> None:
+    """Store integrations: App Store, Google Play and Stripe tell subledger about purchases.
+
+    Secrets are stored sealed; an option left out keeps its setting, an empty
+    secret ("") forgets it.
+    """
+
+
+def _known_app(runtime: Runtime, app_id: UUID) -> None:
+    if not apps_service.app_exists(runtime.db, app_id):
+        raise click.ClickException(f"no app with id {app_id}")
+
+
+@stores.command("app-store")
+@APP_OPTION
+@click.option("--bundle-id", default=None, help="The app's bundle id (com.example.app).")
+@click.option("--app-apple-id", type=int, default=None, help="The app's Apple id (needed for Production).")
+@click.option(
+    "--root-certificate",
+    "root_certificates",
+    multiple=True,
+    type=click.File("rb"),
+    help="An Apple root certificate, DER or PEM (AppleRootCA-G3.cer from apple.com/certificateauthority); repeatable.",
+)
+@click.option("--issuer-id", default=None, help="App Store Connect API issuer id.")
+@click.option("--key-id", default=None, help="App Store Connect API key id.")
+@click.option("--private-key", type=click.File("r"), default=None, help="The .p8 file of that key.")
+def stores_app_store(app_id, bundle_id, app_apple_id, root_certificates, issuer_id, key_id, private_key) -> None:
+    """Configure the App Store: notifications go to /stores/app-store/<app>/notifications/."""
+    runtime = _runtime()
+    _known_app(runtime, app_id)
+    roots = [file.read() for file in root_certificates]
+    key = private_key.read() if private_key else None
+    _echo_json(
+        _checked(apple_service.configure, runtime, app_id, bundle_id, app_apple_id, roots, issuer_id, key_id, key)
+    )
+
+
+@stores.command("play-store")
+@APP_OPTION
+@click.option("--package-name", default=None, help="The app's package name (com.example.app).")
+@click.option("--service-account", type=click.File("r"), default=None, help="The service account's JSON key file.")
+def stores_play_store(app_id: UUID, package_name: str | None, service_account) -> None:
+    """Configure Google Play, and print the Pub/Sub push path (it holds a secret token)."""
+    runtime = _runtime()
+    _known_app(runtime, app_id)
+    key = service_account.read() if service_account else None
+    result = _checked(google_service.configure, runtime, app_id, package_name, key)
+    _echo_json({**result, "push_path": google_service.push_path(runtime, app_id)})
+
+
+@stores.command("stripe")
+@APP_OPTION
+@click.option("--secret-key", default=None, help="Stripe's secret API key (sk_...).")
+@click.option("--webhook-secret", default=None, help="The webhook endpoint's signing secret (whsec_...).")
+def stores_stripe(app_id: UUID, secret_key: str | None, webhook_secret: str | None) -> None:
+    """Configure Stripe: webhooks go to /stores/stripe/<app>/webhook/."""
+    runtime = _runtime()
+    _known_app(runtime, app_id)
+    _echo_json(stripe_service.configure(runtime, app_id, secret_key, webhook_secret))
+
+
+@stores.command("notifications")
+@APP_OPTION
+@click.option("--store", type=click.Choice(["app_store", "play_store", "stripe"]), default=None)
+@click.option("--status", type=click.Choice(["applied", "pending", "stale", "ignored"]), default=None)
+@click.option("--refused", is_flag=True, help="The audit log of requests that failed verification instead.")
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 10000))
+def stores_notifications(app_id: UUID, store: str | None, status: str | None, refused: bool, limit: int) -> None:
+    """Notifications the stores sent, newest first, one JSON object a line."""
+    runtime = _runtime()
+    if refused:
+        rows = [stores_service.refused_out(row) for row in stores_service.list_refused(runtime, app_id, limit)]
+    else:
+        found = stores_service.list_notifications(runtime, app_id, store, status, limit)
+        rows = [stores_service.notification_out(row) for row in found]
+    for row in rows:
+        click.echo(orjson.dumps(row).decode())

@@ -26,8 +26,12 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)
     # How long a worker's claim on a delivery lasts; after a crash, the wait before another worker sends it.
     webhook_lease_seconds: float = Field(default=60.0, gt=0)
-    # Where Stripe's API is (a stand-in's address in tests).
+    # Where Stripe's and Google Play's APIs are (a stand-in's address in tests).
     stripe_api_base: str = "https://api.stripe.com"
+    google_play_api_base: str = "https://androidpublisher.googleapis.com"
+    # Ask Apple's OCSP service whether the certificates of each signed payload are revoked
+    # (off: the chain, Apple's OIDs and the signature are checked offline).
+    apple_online_checks: bool = False
     # Seals webhook secrets at rest; generated under data_dir when empty.
     secret_key: str = ""
     log_level: str = "info"

@@ -75,23 +75,12 @@ def configure(
         "small_business": row["small_business"],
         "tax_rate": str(row["tax_rate"]),
         "rate_limit": row["rate_limit"],
-        "stripe_configured": row["stripe_secret_key"] is not None,
     }
 
 
-def set_stripe_key(rt, app_id: UUID, secret_key: str | None) -> None:
-    """Store (sealed) or forget the app's Stripe secret key."""
-    with rt.db.write() as conn:
-        if not repository.app_exists(conn, app_id):
-            raise AppNotFound(str(app_id))
-        repository.update_app(conn, app_id, {"stripe_secret_key": rt.sealer.seal(secret_key) if secret_key else None})
-
-
-def stripe_key(rt, app_id: UUID) -> str | None:
-    """The app's Stripe secret key, unsealed; None when not configured."""
-    with rt.db.read() as conn:
-        sealed = repository.find_app(conn, app_id)["stripe_secret_key"]
-    return rt.sealer.open(sealed) if sealed else None
+def app_exists(db: Database, app_id: UUID) -> bool:
+    with db.read() as conn:
+        return repository.app_exists(conn, app_id)
 
 
 class Authenticator:

@@ -17,6 +17,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     TypeDecorator,
     UniqueConstraint,
     Uuid,
@@ -82,8 +83,6 @@ apps = Table(
     Column("tax_rate", Money, nullable=False, server_default=text("0")),
     # Requests per second each server process accepts for the app; None: no limit.
     Column("rate_limit", Integer),
-    # Stripe's secret API key, sealed (core.secrets).
-    Column("stripe_secret_key", String(1024)),
 )
 
 api_keys = Table(
@@ -384,4 +383,60 @@ paywall_views = Table(
     Column("variation_id", Uuid, nullable=False),
     Column("viewed_at", UTCDateTime, nullable=False),
     Index(None, "app_id", "variation_id"),
+)
+
+# Store integrations ---------------------------------------------------------------
+
+# How subledger talks to a store for an app: plain settings, and secrets sealed (core.secrets).
+store_configs = Table(
+    "store_configs",
+    metadata,
+    Column("app_id", Uuid, ForeignKey("apps.id", ondelete="CASCADE"), primary_key=True),
+    Column("store", String(32), primary_key=True),
+    Column("settings", Json, nullable=False),
+    Column("secrets", Json, nullable=False),  # {name: sealed value}
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# Every verified notification a store sent, once (a replay is found by its id and changes nothing).
+store_notifications = Table(
+    "store_notifications",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("app_id", Uuid, ForeignKey("apps.id", ondelete="CASCADE"), nullable=False),
+    Column("store", String(32), nullable=False),
+    Column("notification_id", String(255), nullable=False),  # the store's own id of the notification
+    Column("kind", String(255), nullable=False),  # the store's type (and subtype)
+    Column("signed_at", UTCDateTime, nullable=False),  # when the store says it happened
+    Column("received_at", UTCDateTime, nullable=False),
+    # applied; pending (its user is not known yet); stale (a later one was applied first); ignored
+    Column("status", String(16), nullable=False),
+    Column("note", String(1024)),
+    # What ties it to a profile: the subscription chain, and the app's own account id of the user.
+    Column("original_transaction_id", String(255)),
+    Column("account", String(255)),
+    Column("profile_id", Uuid, ForeignKey("profiles.id", ondelete="SET NULL")),
+    # The store's account of the transactions (set-transaction bodies) and refunds {transaction id: when}.
+    Column("transactions", Json, nullable=False),
+    Column("refunds", Json, nullable=False),
+    Column("applied_at", UTCDateTime),
+    UniqueConstraint("app_id", "store", "notification_id"),
+    Index(None, "status", "received_at"),
+    Index(None, "app_id", "store", "original_transaction_id"),
+    CheckConstraint("status IN ('applied', 'pending', 'stale', 'ignored')", name="status"),
+)
+
+# The audit log of store requests that failed verification: they never touch the ledger.
+refused_notifications = Table(
+    "refused_notifications",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("app_id", Uuid, ForeignKey("apps.id", ondelete="CASCADE"), nullable=False),
+    Column("store", String(32), nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("reason", String(1024), nullable=False),
+    Column("remote_address", String(64)),
+    Column("body_sha256", String(64), nullable=False),
+    Column("body_excerpt", Text, nullable=False),  # the first few KiB, for a human to look at
+    Index(None, "app_id", "received_at"),
 )

@@ -1,4 +1,5 @@
-"""The delivery worker: claims due deliveries from the outbox and POSTs them.
+"""The delivery worker: claims due deliveries from the outbox and POSTs them
+(and does the other chores that wait on time: expiry events, pending store notifications).
 
 Run as ``subledger worker`` (any number of them, on any machines sharing one
 PostgreSQL), and inside ``subledger serve`` on the embedded database. A claim
@@ -20,13 +21,18 @@ import orjson
 
 from subledger.core.runtime import Runtime
 from subledger.events import repository, rules, service
+from subledger.stores import service as stores_service
 
 log = logging.getLogger("subledger.worker")
 
 
 class DeliveryWorker:
+    # How often store notifications kept for unknown users are matched against new profiles.
+    PENDING_EVERY = 5.0
+
     def __init__(self, rt: Runtime, concurrency: int = 8, batch: int = 32, idle_sleep: float = 0.5):
         self.rt = rt
+        self._pending_due = 0.0
         self.batch = batch
         self.timeout = rt.settings.webhook_timeout_seconds
         # A claim outlives the slowest delivery, so no other worker sends it meanwhile.
@@ -37,8 +43,12 @@ class DeliveryWorker:
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="delivery")
 
     def run_once(self) -> int:
-        """Fire due expiries, then deliver one batch; returns the deliveries attempted."""
+        """Fire due expiries, apply store notifications whose user appeared (every few
+        seconds), then deliver one batch; returns the deliveries attempted."""
         service.fire_due_expiries(self.rt)
+        if time.monotonic() >= self._pending_due:
+            stores_service.apply_pending(self.rt)
+            self._pending_due = time.monotonic() + self.PENDING_EVERY
         now = self.rt.clock.now()
         with self.rt.db.write() as conn:
             claimed = repository.claim_due(conn, now, now + self.lease, self.batch)

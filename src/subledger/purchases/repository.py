@@ -22,6 +22,15 @@ def update_transaction(conn: Connection, transaction_id: UUID, values: dict[str,
     conn.execute(update(transactions).where(transactions.c.id == transaction_id).values(values))
 
 
+def chain_owner(conn: Connection, app_id: UUID, store: str, original_transaction_id: str) -> UUID | None:
+    query = select(transactions.c.profile_id).where(
+        transactions.c.app_id == app_id,
+        transactions.c.store == store,
+        transactions.c.store_original_transaction_id == original_transaction_id,
+    )
+    return conn.execute(query.limit(1)).scalar()
+
+
 _PROFILE_TRANSACTIONS = select(transactions).where(transactions.c.profile_id == bindparam("profile_id"))
 _PROFILE_GRANTS = select(access_grants).where(access_grants.c.profile_id == bindparam("profile_id"))
 _FIND_TRANSACTION = select(transactions).where(

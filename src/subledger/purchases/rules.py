@@ -143,6 +143,11 @@ def transaction_values(tx: TransactionIn) -> dict[str, Any]:
     return values
 
 
+def refund(row: dict[str, Any], at: datetime) -> dict[str, Any]:
+    """The ledger changes that make a recorded transaction a refund at ``at`` (never before its purchase)."""
+    return {"refunded_at": max(at, row["purchased_at"]), "cancellation_reason": "refund"}
+
+
 # Derivation -------------------------------------------------------------------
 
 

@@ -272,13 +272,7 @@ def revoke_access_level(
             linked = repository.find_transaction(conn, app_id, *key)
             if linked is not None and linked["refunded_at"] is None:
                 repository.update_transaction(
-                    conn,
-                    linked["id"],
-                    {
-                        "refunded_at": max(revoke_at, linked["purchased_at"]),
-                        "cancellation_reason": "refund",
-                        "updated_at": now,
-                    },
+                    conn, linked["id"], {**rules.refund(linked, revoke_at), "updated_at": now}
                 )
                 written.append((linked, key))
         repository.insert_grant(
@@ -296,6 +290,45 @@ def revoke_access_level(
         )
         timestamp = _recompute(rt, conn, profile, now, written=written)
     return profiles_service.respond(profile, now, timestamp)
+
+
+# Store integrations ----------------------------------------------------------
+
+
+def find_transaction(conn: Connection, app_id: UUID, store: str, store_transaction_id: str) -> dict[str, Any] | None:
+    return repository.find_transaction(conn, app_id, store, store_transaction_id)
+
+
+def chain_owner(conn: Connection, app_id: UUID, store: str, original_transaction_id: str) -> UUID | None:
+    """The profile whose ledger holds this subscription chain (or one-time purchase)."""
+    return repository.chain_owner(conn, app_id, store, original_transaction_id)
+
+
+def record_store_account(
+    rt: Runtime,
+    conn: Connection,
+    profile: dict[str, Any],
+    store: str,
+    transactions: list[TransactionIn],
+    refunds: dict[str, datetime],
+    now: datetime,
+) -> int:
+    """Record what a store reports, in the caller's write transaction with the profile locked:
+    its transactions (new or updated) and refunds of recorded ones. Returns the new timestamp."""
+    for tx in transactions:
+        rules.check_transaction(tx)
+    app_id = profile["app_id"]
+    rates = catalog_service.rates(conn)
+    written = [
+        (_record(conn, app_id, profile, tx, now, rates), (tx.store, tx.store_transaction_id)) for tx in transactions
+    ]
+    for store_transaction_id, at in refunds.items():
+        row = repository.find_transaction(conn, app_id, store, store_transaction_id)
+        if row is None or row["profile_id"] != profile["id"] or row["refunded_at"] is not None:
+            continue  # not this profile's, or refunded already
+        repository.update_transaction(conn, row["id"], {**rules.refund(row, at), "updated_at": now})
+        written.append((row, (store, store_transaction_id)))
+    return _recompute(rt, conn, profile, now, written, rates)
 
 
 # Catalog changes re-derive the profiles they touch ------------------------------

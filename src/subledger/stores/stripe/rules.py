@@ -31,6 +31,9 @@ ZERO_DECIMAL = {
     "XPF",
 }
 RENEWING = {"active", "trialing", "past_due"}
+BILLING_TROUBLE = {"past_due", "unpaid"}
+# The metadata key (on the subscription, payment intent or customer) naming the profile.
+ACCOUNT_KEY = "customer_user_id"
 PAYMENT_PRODUCT = "stripe_payment_intent"
 
 
@@ -50,6 +53,27 @@ def _country(obj: dict[str, Any]) -> str:
     """Stripe objects rarely say where the buyer is; the US is recorded then."""
     details = obj.get("customer_address") or (obj.get("shipping") or {}).get("address") or {}
     return (details.get("country") or "US").upper()
+
+
+def line_start(invoice: dict[str, Any]) -> int:
+    return invoice["lines"]["data"][0]["period"]["start"]
+
+
+def subscription_of(obj: dict[str, Any]) -> str | None:
+    """The subscription an invoice, payment intent or subscription belongs to (the id
+    sits in different places across Stripe API versions)."""
+    if obj.get("object") == "subscription":
+        return obj["id"]
+    found = obj.get("subscription") or ((obj.get("parent") or {}).get("subscription_details") or {}).get("subscription")
+    if found is None and isinstance(obj.get("invoice"), dict):
+        return subscription_of(obj["invoice"])
+    return found["id"] if isinstance(found, dict) else found
+
+
+def refunded_at(charge: dict[str, Any], default: int) -> str:
+    """When a charge was refunded: its latest refund, else when Stripe told."""
+    refunds = (charge.get("refunds") or {}).get("data") or []
+    return _when(max((refund["created"] for refund in refunds), default=default))
 
 
 def subscription_transactions(subscription: dict[str, Any], invoices: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -73,7 +97,7 @@ def subscription_transactions(subscription: dict[str, Any], invoices: list[dict[
             "store_transaction_id": invoice["id"],
             "store_original_transaction_id": subscription["id"],
             "price": {"country": _country(invoice), "currency": currency, "value": amount},
-            "purchased_at": _when(line["period"]["start"]),  # a renewal is bought as its period starts
+            "purchased_at": _when(line_start(invoice)),  # a renewal is bought as its period starts
             "originally_purchased_at": _when(subscription["start_date"]),
             "expires_at": _when(line["period"]["end"]),
             "renew_status": renews,
@@ -83,6 +107,12 @@ def subscription_transactions(subscription: dict[str, Any], invoices: list[dict[
         if amount == 0 and invoice.get("billing_reason") == "subscription_create" and subscription.get("trial_end"):
             body["offer"] = {"category": "introductory", "type": "free_trial", "id": None}
         bodies.append(body)
+    if bodies and subscription["status"] in BILLING_TROUBLE:
+        # The renewal Stripe could not charge is the oldest invoice still open.
+        failed = [invoice["created"] for invoice in invoices if invoice.get("status") == "open"]
+        if failed:
+            detected = max(min(failed), line_start(paid[-1]))
+            bodies[-1]["billing_issue_detected_at"] = _when(detected)
     return bodies
 
 

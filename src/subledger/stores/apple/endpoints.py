@@ -1,0 +1,46 @@
+"""App Store routes: Server Notifications V2, and StoreKit transactions posted by the app's server."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Request
+from pydantic import StringConstraints
+from starlette.responses import Response
+
+from subledger.core.addressing import PROFILE_HEADERS, profile_ref
+from subledger.core.fields import Strict
+from subledger.core.http import ERROR_RESPONSES, JSONResponse
+from subledger.profiles.schemas import ProfileEnvelope
+from subledger.stores.apple import service
+from subledger.stores.http import answered, path_app, remote_address
+
+router = APIRouter(prefix="/stores/app-store", tags=["store notifications"], responses=ERROR_RESPONSES)
+api = APIRouter(prefix="/api/v2/server-side-api", tags=["purchase"], responses=ERROR_RESPONSES)
+
+
+class SignedTransactionIn(Strict):
+    # A StoreKit 2 ``Transaction.jwsRepresentation``.
+    signed_transaction: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=65536)]
+
+
+@router.post("/{app_id}/notifications/", summary="App Store Server Notifications V2 for an app")
+async def notifications(request: Request, app_id: str) -> Response:
+    runtime = request.app.state.runtime
+    body = await request.body()
+    status = await runtime.write(service.receive_notification, runtime, path_app(app_id), body, remote_address(request))
+    return answered(status)
+
+
+@api.post(
+    "/purchase/app-store/transaction/validate/",
+    summary="Record a StoreKit 2 signed transaction for a profile",
+    response_model=ProfileEnvelope,
+    openapi_extra=PROFILE_HEADERS,
+)
+async def validate(request: Request, body: Annotated[SignedTransactionIn, Body()]) -> Response:
+    runtime = request.app.state.runtime
+    ref = profile_ref(request)
+    app_id = request.state.app_id
+    remote = remote_address(request)
+    return JSONResponse(
+        await runtime.write(service.record_transaction, runtime, app_id, ref, body.signed_transaction, remote)
+    )

@@ -1,0 +1,163 @@
+"""App Store: verifying signed payloads with Apple's library, and feeding the ledger.
+
+Every JWS Apple signs carries its certificate chain; ``SignedDataVerifier``
+checks the chain up to the root certificates the app configured (Apple's
+own in production, a test chain in tests), Apple's certificate OIDs, the
+signature, the bundle id and the environment.
+"""
+
+import base64
+import binascii
+from typing import Any
+from uuid import UUID
+
+import jwt
+import orjson
+from appstoreserverlibrary.models.Environment import Environment
+from appstoreserverlibrary.signed_data_verifier import (
+    SignedDataVerifier,
+    VerificationException,
+    VerificationStatus,
+)
+
+from subledger.core.addressing import ProfileRef
+from subledger.core.errors import NON_FIELD, ApiError
+from subledger.core.runtime import Runtime
+from subledger.stores import service as stores_service
+from subledger.stores.apple import rules
+from subledger.stores.service import StoreConfig
+
+HOW_TO_CONFIGURE = "`subledger stores app-store --app ... --bundle-id ... --root-certificate ...`"
+
+
+def configure(
+    rt: Runtime,
+    app_id: UUID,
+    bundle_id: str | None = None,
+    app_apple_id: int | None = None,
+    root_certificates: list[bytes] | None = None,
+    issuer_id: str | None = None,
+    key_id: str | None = None,
+    private_key: str | None = None,
+) -> dict[str, Any]:
+    """Set the App Store settings of an app; root certificates are DER or PEM bytes."""
+    roots = None if not root_certificates else [base64.b64encode(_der(cert)).decode() for cert in root_certificates]
+    settings = {
+        "bundle_id": bundle_id,
+        "app_apple_id": app_apple_id,
+        "root_certificates": roots,
+        "issuer_id": issuer_id,
+        "key_id": key_id,
+    }
+    return stores_service.configure(rt, app_id, rules.STORE, settings, {"private_key": private_key})
+
+
+def _der(certificate: bytes) -> bytes:
+    if certificate.lstrip().startswith(b"-----BEGIN"):
+        body = b"".join(line for line in certificate.strip().splitlines() if not line.startswith(b"-----"))
+        return base64.b64decode(body)
+    return certificate
+
+
+# Apple signs in these two; the library skips verification for Xcode and local testing,
+# so a payload claiming those is refused rather than believed.
+SIGNED_ENVIRONMENTS = {"Production": Environment.PRODUCTION, "Sandbox": Environment.SANDBOX}
+
+
+class Unreadable(ValueError):
+    """A payload that is not what Apple sends (no verification attempted)."""
+
+
+def _verifier(config: StoreConfig, environment: Environment, online: bool) -> SignedDataVerifier:
+    roots = [base64.b64decode(cert) for cert in config.settings.get("root_certificates") or []]
+    app_apple_id = config.settings.get("app_apple_id")
+    if environment == Environment.PRODUCTION and app_apple_id is None:
+        raise Unreadable("a production payload, and the app's Apple id is not configured (--app-apple-id)")
+    return SignedDataVerifier(roots, online, environment, config.settings["bundle_id"], app_apple_id)
+
+
+def _claimed_environment(signed: str, *paths: tuple[str, ...]) -> Environment:
+    """The environment the payload says it is from (at the first of ``paths`` it has):
+    it picks the verifier, which then insists that the verified payload says the same."""
+    try:
+        claims = jwt.decode(signed, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        raise Unreadable("not a JWS") from None
+    for path in paths:
+        found: Any = claims
+        for key in path:
+            found = found.get(key) if isinstance(found, dict) else None
+        if found is not None:
+            break
+    if not isinstance(found, str) or found not in SIGNED_ENVIRONMENTS:
+        raise Unreadable(f"environment {found!r} is neither Production nor Sandbox")
+    return SIGNED_ENVIRONMENTS[found]
+
+
+def _claims(signed: str) -> dict[str, Any]:
+    """The claims of a JWS that has been verified."""
+    return jwt.decode(signed, options={"verify_signature": False})
+
+
+def _verify_notification(config: StoreConfig, body: bytes, online: bool) -> tuple[dict, dict | None, dict | None]:
+    """(payload, transaction info, renewal info) of a notification body, all verified."""
+    try:
+        signed = orjson.loads(body)["signedPayload"]
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        raise Unreadable('the body is not {"signedPayload": "<JWS>"}') from None
+    if not isinstance(signed, str):
+        raise Unreadable("signedPayload is not a string")
+    verifier = _verifier(
+        config, _claimed_environment(signed, ("data", "environment"), ("summary", "environment")), online
+    )
+    verifier.verify_and_decode_notification(signed)
+    payload = _claims(signed)
+    data = payload.get("data") or {}
+    tx = renewal = None
+    if data.get("signedTransactionInfo"):
+        verifier.verify_and_decode_signed_transaction(data["signedTransactionInfo"])
+        tx = _claims(data["signedTransactionInfo"])
+    if data.get("signedRenewalInfo"):
+        verifier.verify_and_decode_renewal_info(data["signedRenewalInfo"])
+        renewal = _claims(data["signedRenewalInfo"])
+    return payload, tx, renewal
+
+
+def _verified(rt: Runtime, app_id: UUID, body: bytes, remote: str | None, verify):
+    """``verify()``'s result; a payload that fails is written to the audit log and refused.
+    Apple's revocation service being unreachable is not the payload's fault: 503, sent again later."""
+    try:
+        return verify()
+    except VerificationException as error:
+        if error.status == VerificationStatus.RETRYABLE_VERIFICATION_FAILURE:
+            raise ApiError.one(
+                503, "store_unavailable", NON_FIELD, "Apple's certificate status service did not answer."
+            ) from None
+        reason = f"App Store signature verification failed: {error.status.name}"
+    except (Unreadable, binascii.Error) as error:
+        reason = f"App Store payload refused: {error}"
+    raise stores_service.refuse(rt, app_id, rules.STORE, reason, body, remote)
+
+
+def receive_notification(rt: Runtime, app_id: UUID, body: bytes, remote: str | None) -> str:
+    """An App Store Server Notification V2: verify it, then apply or keep it."""
+    config = stores_service.notification_config(rt, app_id, rules.STORE)
+    online = rt.settings.apple_online_checks
+    payload, tx, renewal = _verified(rt, app_id, body, remote, lambda: _verify_notification(config, body, online))
+    return stores_service.receive(rt, app_id, rules.notification(payload, tx, renewal))
+
+
+def record_transaction(
+    rt: Runtime, app_id: UUID, ref: ProfileRef, signed_transaction: str, remote: str | None
+) -> dict[str, Any]:
+    """A StoreKit 2 signed transaction the app's server posts for a profile."""
+    config = stores_service.require_config(rt, app_id, rules.STORE, HOW_TO_CONFIGURE)
+    online = rt.settings.apple_online_checks
+
+    def verify() -> dict[str, Any]:
+        verifier = _verifier(config, _claimed_environment(signed_transaction, ("environment",)), online)
+        verifier.verify_and_decode_signed_transaction(signed_transaction)
+        return _claims(signed_transaction)
+
+    tx = _verified(rt, app_id, signed_transaction.encode(), remote, verify)
+    return stores_service.record_for_profile(rt, app_id, ref, rules.posted(tx))

@@ -1,0 +1,37 @@
+"""Admin API for store notifications: ``/api/admin/v1/store-notifications/`` and the audit log of refused ones."""
+
+from typing import Annotated, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.responses import Response
+
+from subledger.core.addressing import current_app
+from subledger.core.http import ERROR_RESPONSES, JSONResponse
+from subledger.stores import service
+
+admin = APIRouter(prefix="/api/admin/v1", tags=["admin: store notifications"], responses=ERROR_RESPONSES)
+
+App = Annotated[UUID, Depends(current_app)]
+Store = Literal["app_store", "play_store", "stripe"]
+Status = Literal["applied", "pending", "stale", "ignored"]
+
+
+@admin.get("/store-notifications/", summary="Notifications the stores sent, newest first")
+async def list_notifications(
+    request: Request,
+    app_id: App,
+    store: Annotated[Store | None, Query()] = None,
+    status: Annotated[Status | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> Response:
+    runtime = request.app.state.runtime
+    rows = await runtime.read(service.list_notifications, runtime, app_id, store, status, limit)
+    return JSONResponse({"data": [service.notification_out(row) for row in rows]})
+
+
+@admin.get("/store-notifications/refused/", summary="The audit log of store requests that failed verification")
+async def list_refused(request: Request, app_id: App, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> Response:
+    runtime = request.app.state.runtime
+    rows = await runtime.read(service.list_refused, runtime, app_id, limit)
+    return JSONResponse({"data": [service.refused_out(row) for row in rows]})

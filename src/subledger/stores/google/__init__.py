@@ -1,0 +1,1 @@
+"""Google Play: Real-time Developer Notifications and the Play Developer API."""

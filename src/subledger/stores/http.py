@@ -1,0 +1,32 @@
+"""What the stores' notification routes share.
+
+Stores cannot send an app's API key: their routes live under ``/stores/``
+(outside the key-checked ``/api/``) with the app's id in the path, and each
+store's own signature or token proves where a notification comes from.
+"""
+
+from uuid import UUID
+
+from fastapi import Request
+from starlette.responses import Response
+
+from subledger.core.errors import NON_FIELD, ApiError
+from subledger.core.http import JSONResponse
+
+
+def remote_address(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def answered(status: str) -> Response:
+    """200 whatever became of a verified notification (applied, kept, a duplicate...): the
+    store has delivered it and must not send it again."""
+    return JSONResponse({"status": status})
+
+
+def path_app(value: str) -> UUID:
+    """The app named in a notification URL; 404 when it is not an app id at all."""
+    try:
+        return UUID(value)
+    except ValueError:
+        raise ApiError.one(404, "not_found", NON_FIELD, "No notifications are accepted at this URL.") from None

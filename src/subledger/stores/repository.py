@@ -1,0 +1,121 @@
+"""SQL for store settings, received notifications and the audit log of refused ones."""
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Connection, and_, exists, func, or_, select, update
+
+from subledger.core.db import upsert
+from subledger.core.tables import profiles, refused_notifications, store_configs, store_notifications, transactions
+
+
+def find_config(conn: Connection, app_id: UUID, store: str) -> dict[str, Any] | None:
+    query = select(store_configs).where(store_configs.c.app_id == app_id, store_configs.c.store == store)
+    row = conn.execute(query).first()
+    return dict(row._mapping) if row else None
+
+
+def save_config(conn: Connection, values: dict[str, Any]) -> None:
+    upsert(conn, store_configs, values, keys=["app_id", "store"], update=["settings", "secrets", "updated_at"])
+
+
+def notification_known(conn: Connection, app_id: UUID, store: str, notification_id: str) -> bool:
+    query = select(store_notifications.c.id).where(
+        store_notifications.c.app_id == app_id,
+        store_notifications.c.store == store,
+        store_notifications.c.notification_id == notification_id,
+    )
+    return conn.execute(query).first() is not None
+
+
+def insert_notification(conn: Connection, values: dict[str, Any]) -> None:
+    conn.execute(store_notifications.insert(), values)
+
+
+def update_notification(conn: Connection, notification_key: UUID, values: dict[str, Any]) -> None:
+    conn.execute(update(store_notifications).where(store_notifications.c.id == notification_key).values(values))
+
+
+def latest_applied(conn: Connection, app_id: UUID, store: str, original_transaction_id: str) -> datetime | None:
+    """When the newest notification applied to this subscription chain was signed."""
+    query = select(func.max(store_notifications.c.signed_at)).where(
+        store_notifications.c.app_id == app_id,
+        store_notifications.c.store == store,
+        store_notifications.c.original_transaction_id == original_transaction_id,
+        store_notifications.c.status == "applied",
+    )
+    return conn.execute(query).scalar()
+
+
+def pending_of_chain(conn: Connection, app_id: UUID, store: str, original_transaction_id: str) -> list[dict[str, Any]]:
+    query = (
+        select(store_notifications)
+        .where(
+            store_notifications.c.app_id == app_id,
+            store_notifications.c.store == store,
+            store_notifications.c.original_transaction_id == original_transaction_id,
+            store_notifications.c.status == "pending",
+        )
+        .order_by(store_notifications.c.signed_at, store_notifications.c.received_at)
+    )
+    return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def resolvable_pending(conn: Connection, limit: int) -> list[dict[str, Any]]:
+    """Pending notifications whose user is now known: their chain is in the ledger,
+    or a profile has their account as customer_user_id. Oldest signed first."""
+    n = store_notifications
+    chain_known = exists().where(
+        transactions.c.app_id == n.c.app_id,
+        transactions.c.store == n.c.store,
+        transactions.c.store_original_transaction_id == n.c.original_transaction_id,
+    )
+    account_known = exists().where(
+        profiles.c.app_id == n.c.app_id,
+        profiles.c.customer_user_id == n.c.account,
+    )
+    query = (
+        select(n)
+        .where(n.c.status == "pending", or_(and_(n.c.original_transaction_id.isnot(None), chain_known), account_known))
+        .order_by(n.c.signed_at, n.c.received_at)
+        .limit(limit)
+    )
+    return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def lock_pending(conn: Connection, notification_key: UUID) -> dict[str, Any] | None:
+    """The notification, locked, if it is still pending (another worker may have applied it)."""
+    query = (
+        select(store_notifications)
+        .where(store_notifications.c.id == notification_key, store_notifications.c.status == "pending")
+        .with_for_update(skip_locked=True)
+    )
+    row = conn.execute(query).first()
+    return dict(row._mapping) if row else None
+
+
+def list_notifications(
+    conn: Connection, app_id: UUID, store: str | None, status: str | None, limit: int
+) -> list[dict[str, Any]]:
+    query = select(store_notifications).where(store_notifications.c.app_id == app_id)
+    if store:
+        query = query.where(store_notifications.c.store == store)
+    if status:
+        query = query.where(store_notifications.c.status == status)
+    query = query.order_by(store_notifications.c.received_at.desc(), store_notifications.c.id).limit(limit)
+    return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def insert_refused(conn: Connection, values: dict[str, Any]) -> None:
+    conn.execute(refused_notifications.insert(), values)
+
+
+def list_refused(conn: Connection, app_id: UUID, limit: int) -> list[dict[str, Any]]:
+    query = (
+        select(refused_notifications)
+        .where(refused_notifications.c.app_id == app_id)
+        .order_by(refused_notifications.c.received_at.desc(), refused_notifications.c.id)
+        .limit(limit)
+    )
+    return [dict(row._mapping) for row in conn.execute(query)]

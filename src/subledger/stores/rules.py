@@ -1,0 +1,69 @@
+"""What every store's notification comes down to, and how it meets the ledger. Pure: no I/O."""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from subledger.core.dates import format_datetime
+
+# What a store may not say about a transaction it reports, and the ledger may already know:
+# a refund seen earlier, when renewal was switched off, a billing issue, the paywall variation.
+KEPT_FROM_LEDGER = (
+    "refunded_at",
+    "cancellation_reason",
+    "renew_status_changed_at",
+    "billing_issue_detected_at",
+    "grace_period_expires_at",
+    "variation_id",
+)
+SUBSCRIPTION_ONLY = {"renew_status_changed_at", "billing_issue_detected_at", "grace_period_expires_at"}
+
+
+@dataclass
+class Notification:
+    """A verified store notification, normalised.
+
+    ``transactions`` are the store's account of the transactions it concerns, as
+    set-transaction bodies; ``refunds`` maps store transaction ids to when they
+    were refunded. ``original_transaction_id`` (the subscription chain) and
+    ``account`` (the app's own id of the user: App Store app account token,
+    Play obfuscated account id, Stripe metadata customer_user_id) find the profile.
+    """
+
+    store: str
+    notification_id: str
+    kind: str
+    signed_at: datetime
+    original_transaction_id: str | None = None
+    account: str | None = None
+    transactions: list[dict[str, Any]] = field(default_factory=list)
+    refunds: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def changes_ledger(self) -> bool:
+        return bool(self.transactions or self.refunds)
+
+
+def merge(body: dict[str, Any], existing: dict[str, Any] | None) -> dict[str, Any]:
+    """The store's account of a transaction laid over the ledger's row of it.
+
+    Fields the store leaves out keep the ledger's value. A refund the ledger
+    knows stays one unless the store's account says otherwise (an App Store
+    refund reversal sends ``refunded_at: null``).
+    """
+    if existing is None:
+        return body
+    merged = dict(body)
+    for key in KEPT_FROM_LEDGER:
+        if key in body or existing[key] is None:
+            continue
+        if key in SUBSCRIPTION_ONLY and body["purchase_type"] != "subscription":
+            continue
+        value = existing[key]
+        merged[key] = format_datetime(value) if isinstance(value, datetime) else value
+    # A refund and its reason go together (the set-transaction rules insist).
+    if merged.get("refunded_at") is not None:
+        merged["cancellation_reason"] = "refund"
+    elif merged.get("cancellation_reason") == "refund":
+        merged["cancellation_reason"] = None
+    return merged

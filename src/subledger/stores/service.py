@@ -1,0 +1,325 @@
+"""What the stores share: an app's store settings, receiving a verified notification
+once, keeping it until its user is known, and the audit log of refused ones."""
+
+import hashlib
+import logging
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+from pydantic import ValidationError
+from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
+
+from subledger.core.addressing import ProfileRef
+from subledger.core.dates import format_datetime, parse_datetime
+from subledger.core.errors import NON_FIELD, ApiError, bad_request
+from subledger.core.runtime import Runtime
+from subledger.profiles import service as profiles_service
+from subledger.purchases import service as purchases_service
+from subledger.purchases.schemas import TransactionIn
+from subledger.stores import repository, rules
+from subledger.stores.rules import Notification
+
+log = logging.getLogger("subledger.stores")
+
+EXCERPT_BYTES = 4096
+
+
+class StoreConfig:
+    """An app's settings for one store, its secrets unsealed."""
+
+    def __init__(self, settings: dict[str, Any], secrets: dict[str, str]):
+        self.settings = settings
+        self.secrets = secrets
+
+
+def config(rt: Runtime, app_id: UUID, store: str) -> StoreConfig | None:
+    with rt.db.read() as conn:
+        row = repository.find_config(conn, app_id, store)
+    if row is None:
+        return None
+    return StoreConfig(row["settings"], {name: rt.sealer.open(sealed) for name, sealed in row["secrets"].items()})
+
+
+def require_config(rt: Runtime, app_id: UUID, store: str, how: str) -> StoreConfig:
+    """The app's settings for the store, for a call of the app's server; 400 when there are none."""
+    found = config(rt, app_id, store)
+    if found is None:
+        raise bad_request("value_error", NON_FIELD, f"{store} is not configured for this app: {how}.")
+    return found
+
+
+def notification_config(rt: Runtime, app_id: UUID, store: str) -> StoreConfig:
+    """The settings a store's notification is checked against. Without them (or without
+    such an app) the URL is not a notification URL: 404, and nothing is logged."""
+    found = config(rt, app_id, store)
+    if found is None:
+        raise ApiError.one(404, "not_found", NON_FIELD, f"No {store} notifications are accepted at this URL.")
+    return found
+
+
+def configure(
+    rt: Runtime, app_id: UUID, store: str, settings: dict[str, Any], secrets: dict[str, str | None]
+) -> dict[str, Any]:
+    """Change an app's settings for a store: a None value leaves a setting as it is,
+    an empty secret forgets it. Returns the settings and the names of the secrets set."""
+    now = rt.clock.now()
+    with rt.db.write() as conn:
+        row = repository.find_config(conn, app_id, store) or {"settings": {}, "secrets": {}}
+        merged_settings = {**row["settings"], **{k: v for k, v in settings.items() if v is not None}}
+        merged_secrets = dict(row["secrets"])
+        for name, value in secrets.items():
+            if value == "":
+                merged_secrets.pop(name, None)
+            elif value is not None:
+                merged_secrets[name] = rt.sealer.seal(value)
+        repository.save_config(
+            conn,
+            {
+                "app_id": app_id,
+                "store": store,
+                "settings": merged_settings,
+                "secrets": merged_secrets,
+                "updated_at": now,
+            },
+        )
+    return {"store": store, "settings": merged_settings, "secrets": sorted(merged_secrets)}
+
+
+def refuse(rt: Runtime, app_id: UUID, store: str, reason: str, body: bytes, remote: str | None) -> ApiError:
+    """Write a request that failed verification to the audit log; returns the 400 to answer with."""
+    log.warning("refused a %s notification for app %s: %s", store, app_id, reason)
+    with rt.db.write() as conn:
+        repository.insert_refused(
+            conn,
+            {
+                "id": uuid4(),
+                "app_id": app_id,
+                "store": store,
+                "received_at": rt.clock.now(),
+                "reason": reason[:1024],
+                "remote_address": remote,
+                "body_sha256": hashlib.sha256(body).hexdigest(),
+                "body_excerpt": body[:EXCERPT_BYTES].decode("utf-8", "replace"),
+            },
+        )
+    return ApiError.one(400, "notification_not_verified", NON_FIELD, reason)
+
+
+# Receiving -------------------------------------------------------------------------
+
+
+def receive(rt: Runtime, app_id: UUID, notification: Notification) -> str:
+    """Apply a verified notification to its user's ledger, or keep it until the user is known.
+
+    Returns what became of it: applied, pending, stale, ignored, or duplicate
+    (seen before: nothing changes).
+    """
+    now = rt.clock.now()
+    try:
+        with rt.db.write() as conn:
+            if repository.notification_known(conn, app_id, notification.store, notification.notification_id):
+                return "duplicate"
+            row = {
+                "id": uuid4(),
+                "app_id": app_id,
+                **asdict(notification),
+                "received_at": now,
+                "status": "pending" if notification.changes_ledger else "ignored",
+                "note": None,
+                "profile_id": None,
+                "applied_at": None,
+            }
+            profile = _owner(conn, app_id, notification) if notification.changes_ledger else None
+            if profile is not None:
+                outcome = _apply(rt, conn, profile, notification, now)
+                outcome.pop("timestamp")
+                row.update(outcome)
+            repository.insert_notification(conn, row)
+            if profile is not None:
+                _apply_pending_of_chain(rt, conn, profile, notification, now)
+    except IntegrityError:
+        return "duplicate"  # the same notification, received twice at once: the other one counts
+    return row["status"]
+
+
+def record_for_profile(rt: Runtime, app_id: UUID, ref: ProfileRef, notification: Notification) -> dict[str, Any]:
+    """Record what the app's server sends for one of its profiles (a StoreKit
+    transaction, a Play purchase token), then what was pending for its chain."""
+    now = rt.clock.now()
+    with rt.db.write() as conn:
+        profile = profiles_service.lock(conn, app_id, ref)
+        outcome = _apply(rt, conn, profile, notification, now, strict=True)
+        timestamp = _apply_pending_of_chain(rt, conn, profile, notification, now) or outcome["timestamp"]
+    return profiles_service.respond(profile, now, timestamp)
+
+
+def apply_pending(rt: Runtime, batch: int = 100) -> int:
+    """Apply the pending notifications whose user has become known; returns how many."""
+    with rt.db.read() as conn:
+        candidates = repository.resolvable_pending(conn, batch)
+    applied = 0
+    for candidate in candidates:
+        now = rt.clock.now()
+        with rt.db.write() as conn:
+            row = repository.lock_pending(conn, candidate["id"])
+            if row is None:
+                continue  # another worker took it
+            notification = _from_row(row)
+            profile = _owner(conn, row["app_id"], notification)
+            if profile is None:
+                continue
+            outcome = _apply(rt, conn, profile, notification, now)
+            outcome.pop("timestamp")
+            repository.update_notification(conn, row["id"], outcome)
+            applied += 1
+    return applied
+
+
+def list_notifications(
+    rt: Runtime, app_id: UUID, store: str | None = None, status: str | None = None, limit: int = 100
+) -> list[dict[str, Any]]:
+    with rt.db.read() as conn:
+        return repository.list_notifications(conn, app_id, store, status, limit)
+
+
+def list_refused(rt: Runtime, app_id: UUID, limit: int = 100) -> list[dict[str, Any]]:
+    with rt.db.read() as conn:
+        return repository.list_refused(conn, app_id, limit)
+
+
+def notification_out(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": str(row["id"]),
+        "store": row["store"],
+        "notification_id": row["notification_id"],
+        "kind": row["kind"],
+        "status": row["status"],
+        "note": row["note"],
+        "signed_at": format_datetime(row["signed_at"]),
+        "received_at": format_datetime(row["received_at"]),
+        "applied_at": format_datetime(row["applied_at"]),
+        "profile_id": str(row["profile_id"]) if row["profile_id"] else None,
+        "store_original_transaction_id": row["original_transaction_id"],
+        "account": row["account"],
+        "transactions": row["transactions"],
+        "refunds": row["refunds"],
+    }
+
+
+def refused_out(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": str(row["id"]),
+        "store": row["store"],
+        "received_at": format_datetime(row["received_at"]),
+        "reason": row["reason"],
+        "remote_address": row["remote_address"],
+        "body_sha256": row["body_sha256"],
+        "body_excerpt": row["body_excerpt"],
+    }
+
+
+# In the caller's write transaction -----------------------------------------------
+
+
+def _owner(conn: Connection, app_id: UUID, notification: Notification) -> dict[str, Any] | None:
+    """The profile a notification belongs to, locked: the one whose ledger holds its
+    chain, else the one its account names (as customer_user_id or profile_id)."""
+    chain = notification.original_transaction_id
+    if chain:
+        owner = purchases_service.chain_owner(conn, app_id, notification.store, chain)
+        if owner is not None:
+            return profiles_service.find_locked(conn, app_id, profile_id=owner)
+    account = notification.account
+    if not account:
+        return None
+    profile = profiles_service.find_locked(conn, app_id, customer_user_id=account)
+    if profile is None and (profile_id := _as_uuid(account)) is not None:
+        profile = profiles_service.find_locked(conn, app_id, profile_id=profile_id)
+    return profile
+
+
+def _apply(
+    rt: Runtime,
+    conn: Connection,
+    profile: dict[str, Any],
+    notification: Notification,
+    now: datetime,
+    strict: bool = False,
+    newest_seen: datetime | None = None,
+) -> dict[str, Any]:
+    """Lay the notification over the profile's ledger; returns the notification row's new fields.
+
+    A notification older than one already applied to its chain only adds the
+    transactions the ledger lacks (stores do not promise order). One whose
+    transactions the set-transaction rules refuse changes nothing and is kept
+    as ignored with the reason (with ``strict``, the refusal is raised instead).
+    ``newest_seen`` counts as applied to the chain too.
+    """
+    app_id = profile["app_id"]
+    store = notification.store
+    chain = notification.original_transaction_id
+    applied = [repository.latest_applied(conn, app_id, store, chain) if chain else None, newest_seen]
+    latest = max((at for at in applied if at is not None), default=None)
+    stale = latest is not None and latest > notification.signed_at
+    try:
+        with conn.begin_nested():
+            transactions = []
+            for body in notification.transactions:
+                existing = purchases_service.find_transaction(conn, app_id, store, body["store_transaction_id"])
+                if stale and existing is not None:
+                    continue
+                transactions.append(TransactionIn.model_validate(rules.merge(body, existing)))
+            refunds = {key: parse_datetime(at) for key, at in notification.refunds.items()}
+            timestamp = purchases_service.record_store_account(rt, conn, profile, store, transactions, refunds, now)
+    except (ApiError, ValidationError) as refused:
+        if strict:
+            raise
+        note = str(refused.errors() if isinstance(refused, ValidationError) else refused.body())
+        log.warning("%s notification %s not applied: %s", store, notification.notification_id, note)
+        return {"status": "ignored", "note": note[:1024], "profile_id": profile["id"], "timestamp": None}
+    return {
+        "status": "stale" if stale else "applied",
+        "profile_id": profile["id"],
+        "applied_at": now,
+        "timestamp": timestamp,
+    }
+
+
+def _apply_pending_of_chain(
+    rt: Runtime, conn: Connection, profile: dict[str, Any], notification: Notification, now: datetime
+) -> int | None:
+    """Apply what was pending for the chain now that ``notification`` gave it an owner
+    (older ones count as stale against it); the last timestamp, if any."""
+    if not notification.original_transaction_id:
+        return None
+    timestamp = None
+    for row in repository.pending_of_chain(
+        conn, profile["app_id"], notification.store, notification.original_transaction_id
+    ):
+        outcome = _apply(rt, conn, profile, _from_row(row), now, newest_seen=notification.signed_at)
+        timestamp = outcome.pop("timestamp") or timestamp
+        repository.update_notification(conn, row["id"], outcome)
+    return timestamp
+
+
+def _from_row(row: dict[str, Any]) -> Notification:
+    return Notification(
+        store=row["store"],
+        notification_id=row["notification_id"],
+        kind=row["kind"],
+        signed_at=row["signed_at"],
+        original_transaction_id=row["original_transaction_id"],
+        account=row["account"],
+        transactions=row["transactions"],
+        refunds=row["refunds"],
+    )
+
+
+def _as_uuid(value: str) -> UUID | None:
+    try:
+        return UUID(value)
+    except ValueError:
+        return None

@@ -1,0 +1,131 @@
+"""A stand-in for Google's OAuth token endpoint and the Play Developer API on loopback.
+
+The token endpoint checks the service account's signed JWT assertion with the
+account's public key, as Google does; the API answers only to the token it issued.
+"""
+
+import json
+import secrets
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+PACKAGE = "com.example.app"
+
+
+class FakeGoogle:
+    def __init__(self, package: str = PACKAGE):
+        self.package = package
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.access_token = secrets.token_urlsafe(16)
+        self.subscriptions: dict[str, dict] = {}  # purchase token -> SubscriptionPurchaseV2
+        self.products: dict[str, dict] = {}  # purchase token -> ProductPurchase
+        self.catalog: dict[str, dict] = {}  # sku -> InAppProduct
+        self.acknowledged: list[str] = []
+        self.tokens_issued = 0
+        self.failing = False  # answer 503 to every API call
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                url = urlparse(self.path)
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length).decode()
+                if url.path == "/token":
+                    return self._token(parse_qs(raw))
+                if not self._authorized():
+                    return
+                if url.path.endswith(":acknowledge"):
+                    token = url.path.split("/tokens/")[1].removesuffix(":acknowledge")
+                    fake.acknowledged.append(token)
+                    for store in (fake.subscriptions, fake.products):
+                        if token in store:
+                            store[token]["acknowledgementState"] = (
+                                "ACKNOWLEDGEMENT_STATE_ACKNOWLEDGED" if store is fake.subscriptions else 1
+                            )
+                    return self._send(200, {})
+                return self._send(404, {"error": {"code": 404}})
+
+            def do_GET(self):
+                if not self._authorized():
+                    return
+                path = urlparse(self.path).path
+                prefix = f"/androidpublisher/v3/applications/{fake.package}"
+                if not path.startswith(prefix):
+                    return self._send(404, {"error": {"code": 404, "message": "No application was found."}})
+                rest = path.removeprefix(prefix)
+                found = None
+                if rest.startswith("/purchases/subscriptionsv2/tokens/"):
+                    found = fake.subscriptions.get(rest.rsplit("/", 1)[1])
+                elif rest.startswith("/purchases/products/"):
+                    found = fake.products.get(rest.rsplit("/", 1)[1])
+                elif rest.startswith("/inappproducts/"):
+                    found = fake.catalog.get(rest.rsplit("/", 1)[1])
+                if found is None:
+                    return self._send(404, {"error": {"code": 404, "message": "The purchase token was not found."}})
+                return self._send(200, found)
+
+            def _token(self, form):
+                try:
+                    # The audience is Google's token endpoint, whatever address the key file gives.
+                    audience = "https://oauth2.googleapis.com/token"
+                    public = fake.key.public_key()
+                    claims = jwt.decode(form["assertion"][0], public, algorithms=["RS256"], audience=audience)
+                    assert claims["scope"] == "https://www.googleapis.com/auth/androidpublisher"
+                except (KeyError, jwt.PyJWTError, AssertionError):
+                    return self._send(400, {"error": "invalid_grant"})
+                fake.tokens_issued += 1
+                return self._send(200, {"access_token": fake.access_token, "expires_in": 3600, "token_type": "Bearer"})
+
+            def _authorized(self) -> bool:
+                if fake.failing:
+                    self._send(503, {"error": {"code": 503}})
+                    return False
+                if self.headers.get("Authorization") != f"Bearer {fake.access_token}":
+                    self._send(401, {"error": {"code": 401}})
+                    return False
+                return True
+
+            def _send(self, status, body):
+                raw = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def service_account(self) -> str:
+        """A service-account key file whose token endpoint is this stand-in."""
+        pem = self.key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ).decode()
+        return json.dumps(
+            {
+                "type": "service_account",
+                "project_id": "subledger-test",
+                "private_key_id": "k1",
+                "private_key": pem,
+                "client_email": "play@subledger-test.iam.gserviceaccount.com",
+                "client_id": "1",
+                "token_uri": f"{self.url}/token",
+            }
+        )
+
+    def __enter__(self) -> "FakeGoogle":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()

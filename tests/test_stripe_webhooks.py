@@ -1,0 +1,227 @@
+"""Stripe webhooks: signed with a test secret, verified by the stripe library, the objects
+read back from a Stripe stand-in on loopback with the real client, down to the profile."""
+
+import hashlib
+import hmac
+import json
+import time
+import uuid
+
+import pytest
+from conftest import db_snapshot
+from fake_stripe import DAY, KEY, START, FakeStripe, invoice, subscription
+
+from subledger.stores import service as stores_service
+from subledger.stores.stripe import service as stripe_service
+
+WEBHOOK_SECRET = "whsec_test_subledger"
+
+
+def when(seconds: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S.000000+0000", time.gmtime(seconds))
+
+
+def signature(payload: bytes, secret: str = WEBHOOK_SECRET, at: int | None = None) -> str:
+    at = int(time.time()) if at is None else at
+    digest = hmac.new(secret.encode(), f"{at}.".encode() + payload, hashlib.sha256).hexdigest()
+    return f"t={at},v1={digest}"
+
+
+class Stripe:
+    def __init__(self, api, fake: FakeStripe):
+        self.api = api
+        self.fake = fake
+        self.url = f"/stores/stripe/{api.app_id}/webhook/"
+
+    def post(self, event: dict, **sign):
+        payload = json.dumps(event).encode()
+        headers = {"Stripe-Signature": signature(payload, **sign), "Content-Type": "application/json"}
+        return self.api.client.post(self.url, content=payload, headers=headers)
+
+    def send(self, kind: str, obj: dict, created: int = START, event_id: str | None = None) -> str:
+        event = {
+            "id": event_id or f"evt_{uuid.uuid4().hex}",
+            "object": "event",
+            "type": kind,
+            "created": created,
+            "livemode": False,
+            "data": {"object": obj},
+        }
+        response = self.post(event)
+        assert response.status_code == 200, response.text
+        return response.json()["status"]
+
+
+@pytest.fixture
+def stripe(api, runtime, clock):
+    api.access_level("premium")
+    api.product("price_monthly", "premium", "P1M", store="stripe")
+    api.product("coins", None, "lifetime", store="stripe", is_consumable=True)
+    api.create("u1")
+    clock.current = clock.current.replace(year=2025, month=1, day=20)
+    with FakeStripe(KEY) as fake:
+        runtime.settings.stripe_api_base = fake.url
+        stripe_service.configure(runtime, uuid.UUID(api.app_id), secret_key=KEY, webhook_secret=WEBHOOK_SECRET)
+        fake.objects["customers/cus_1"] = {"id": "cus_1", "object": "customer", "metadata": {"customer_user_id": "u1"}}
+        fake.objects["subscriptions/sub_1"] = subscription()
+        fake.invoices["sub_1"] = [invoice(0)]
+        yield Stripe(api, fake)
+
+
+def profile(api, user: str = "u1") -> dict:
+    response = api.get(user)
+    assert response.status_code == 200, response.text
+    return response.json()["data"]
+
+
+def sub(api, user: str = "u1") -> dict:
+    [found] = profile(api, user)["subscriptions"]
+    return found
+
+
+def test_a_new_subscription_is_linked_by_the_customers_metadata(stripe, api):
+    assert stripe.send("customer.subscription.created", subscription()) == "applied"
+    found = sub(api)
+    assert found["store"] == "stripe" and found["store_transaction_id"] == "in_0"
+    assert found["store_original_transaction_id"] == "sub_1" and found["renew_status"] is True
+    assert found["price"] == {"country": "US", "currency": "EUR", "value": 9.99}
+    assert profile(api)["access_levels"][0]["expires_at"] == when(START + 30 * DAY)
+
+
+def test_metadata_on_the_subscription_wins(stripe, api):
+    api.create("u2")
+    stripe.fake.objects["subscriptions/sub_1"] = subscription(metadata={"customer_user_id": "u2"})
+    stripe.send("customer.subscription.created", subscription())
+    assert sub(api, "u2")["store_original_transaction_id"] == "sub_1"
+    assert profile(api)["subscriptions"] == []
+
+
+def test_a_paid_renewal_invoice_extends_access(stripe, api, clock):
+    stripe.send("customer.subscription.created", subscription())
+    stripe.fake.invoices["sub_1"] = [invoice(1), invoice(0)]
+    assert stripe.send("invoice.paid", invoice(1), created=START + 30 * DAY) == "applied"
+    clock.current = clock.current.replace(month=2, day=5)
+    assert sub(api)["store_transaction_id"] == "in_1"
+    assert profile(api)["access_levels"][0]["expires_at"] == when(START + 60 * DAY)
+
+
+def test_cancel_at_period_end_stops_renewal(stripe, api):
+    stripe.send("customer.subscription.created", subscription())
+    cancelled = subscription(cancel_at_period_end=True, canceled_at=START + 2 * DAY)
+    stripe.fake.objects["subscriptions/sub_1"] = cancelled
+    assert stripe.send("customer.subscription.updated", cancelled, created=START + 2 * DAY) == "applied"
+    found = sub(api)
+    assert found["renew_status"] is False and found["renew_status_changed_at"] == when(START + 2 * DAY)
+
+
+def test_a_failed_payment_is_a_billing_issue(stripe, api):
+    stripe.send("customer.subscription.created", subscription())
+    failed = invoice(1, status="open", amount_paid=0)
+    stripe.fake.invoices["sub_1"] = [failed, invoice(0)]
+    stripe.fake.objects["subscriptions/sub_1"] = subscription(status="past_due")
+    assert stripe.send("invoice.payment_failed", failed, created=START + 30 * DAY + 60) == "applied"
+    found = sub(api)
+    assert found["billing_issue_detected_at"] == when(START + 30 * DAY) and found["renew_status"] is True
+
+
+def test_a_deleted_subscription_does_not_renew(stripe, api):
+    stripe.send("customer.subscription.created", subscription())
+    ended = subscription(status="canceled", canceled_at=START + 10 * DAY)
+    stripe.fake.objects["subscriptions/sub_1"] = ended
+    assert stripe.send("customer.subscription.deleted", ended, created=START + 10 * DAY) == "applied"
+    assert sub(api)["renew_status"] is False
+
+
+def test_a_refunded_charge_refunds_its_invoice(stripe, api):
+    stripe.send("customer.subscription.created", subscription())
+    stripe.fake.objects["invoices/in_0"] = invoice(0)
+    charge = {
+        "id": "ch_1",
+        "object": "charge",
+        "refunded": True,
+        "invoice": "in_0",
+        "customer": "cus_1",
+        "refunds": {"object": "list", "data": [{"id": "re_1", "created": START + 3 * DAY}]},
+    }
+    assert stripe.send("charge.refunded", charge, created=START + 3 * DAY + 5) == "applied"
+    found = sub(api)
+    assert found["refunded_at"] == when(START + 3 * DAY) and found["cancellation_reason"] == "refund"
+    # A later sync of the subscription keeps the refund (Stripe's invoice still says paid).
+    stripe.send("customer.subscription.updated", subscription(), created=START + 4 * DAY)
+    assert sub(api)["refunded_at"] == when(START + 3 * DAY)
+
+
+def test_a_partial_refund_changes_nothing(stripe, api):
+    stripe.send("customer.subscription.created", subscription())
+    charge = {"id": "ch_1", "object": "charge", "refunded": False, "amount_refunded": 100, "invoice": "in_0"}
+    assert stripe.send("charge.refunded", charge) == "ignored"
+    assert sub(api)["refunded_at"] is None
+
+
+def test_a_succeeded_payment_intent_is_a_one_time_purchase(stripe, api):
+    intent = {
+        "id": "pi_1",
+        "object": "payment_intent",
+        "status": "succeeded",
+        "amount": 499,
+        "amount_received": 499,
+        "currency": "usd",
+        "created": START,
+        "livemode": True,
+        "customer": "cus_1",
+        "metadata": {"product_id": "coins"},
+    }
+    assert stripe.send("payment_intent.succeeded", intent) == "applied"
+    [bought] = profile(api)["non_subscriptions"]
+    assert bought["store_transaction_id"] == "pi_1" and bought["environment"] == "Production"
+    # An invoice's payment intent is the subscription's business, not a purchase of its own.
+    assert stripe.send("payment_intent.succeeded", {**intent, "id": "pi_2", "invoice": "in_0"}) == "ignored"
+
+
+def test_other_events_are_recorded_and_ignored(stripe, api):
+    assert stripe.send("customer.created", {"id": "cus_9", "object": "customer"}) == "ignored"
+    assert profile(api)["subscriptions"] == []
+
+
+def test_a_replayed_event_changes_nothing(stripe, api, runtime):
+    assert stripe.send("customer.subscription.created", subscription(), event_id="evt_1") == "applied"
+    before = db_snapshot(runtime)
+    assert stripe.send("customer.subscription.created", subscription(), event_id="evt_1") == "duplicate"
+    assert db_snapshot(runtime) == before
+
+
+def test_bad_signatures_are_refused_logged_and_change_nothing(stripe, api, runtime):
+    before = {k: v for k, v in db_snapshot(runtime).items() if k != "refused_notifications"}
+    event = {"id": "evt_x", "type": "customer.subscription.created", "created": START, "data": {"object": {}}}
+    assert stripe.post(event, secret="whsec_guess").status_code == 400
+    assert stripe.post(event, at=int(time.time()) - 3600).status_code == 400  # too old: a replay
+    unsigned = api.client.post(stripe.url, content=json.dumps(event).encode())
+    assert unsigned.status_code == 400 and unsigned.json()["error_code"] == "notification_not_verified"
+    payload = json.dumps(event).encode()
+    tampered = payload.replace(b"evt_x", b"evt_y")
+    response = api.client.post(stripe.url, content=tampered, headers={"Stripe-Signature": signature(payload)})
+    assert response.status_code == 400
+    assert {k: v for k, v in db_snapshot(runtime).items() if k != "refused_notifications"} == before
+    refused = api.admin("GET", "/store-notifications/refused/").json()["data"]
+    assert len(refused) == 4 and all("signature" in row["reason"].lower() for row in refused)
+
+
+def test_stripe_unavailable_answers_502_so_stripe_retries(stripe, api, runtime):
+    stripe.fake.objects.pop("subscriptions/sub_1")
+    stripe_service.configure(runtime, uuid.UUID(api.app_id), secret_key="sk_test_wrong")
+    event = {
+        "id": "evt_1",
+        "type": "customer.subscription.created",
+        "created": START,
+        "data": {"object": subscription()},
+    }
+    assert stripe.post(event).status_code == 502
+    assert profile(api)["subscriptions"] == []
+
+
+def test_a_subscription_for_an_unknown_user_waits_for_the_profile(stripe, api, runtime):
+    stripe.fake.objects["customers/cus_1"]["metadata"] = {"customer_user_id": "later"}
+    assert stripe.send("customer.subscription.created", subscription()) == "pending"
+    api.create("later")
+    assert stores_service.apply_pending(runtime) == 1
+    assert sub(api, "later")["store_transaction_id"] == "in_0"
