@@ -5,6 +5,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from subledger import __version__
+from subledger.analytics.endpoints import admin as analytics_admin_router
 from subledger.apps.service import Authenticator
 from subledger.catalog.endpoints import router as catalog_router
 from subledger.config import Settings
@@ -62,6 +63,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     app.include_router(google_endpoints.api)
     app.include_router(stripe_router)
     app.include_router(stores_admin_router)
+    app.include_router(analytics_admin_router)
     app.add_middleware(ApiKeyAuth)
     app.add_middleware(RequestShape, max_body_bytes=runtime.settings.max_body_bytes)
     return app

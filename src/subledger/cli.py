@@ -1,5 +1,7 @@
 """The ``subledger`` command: serve, migrate, apps and keys."""
 
+import csv
+import io
 import signal
 import sys
 import threading
@@ -10,6 +12,7 @@ import click
 import orjson
 from pydantic import ValidationError
 
+from subledger.analytics import service as analytics_service
 from subledger.apps import service as apps_service
 from subledger.catalog import service as catalog_service
 from subledger.catalog.schemas import AccessLevelIn, ProductIn
@@ -614,3 +617,54 @@ def stores_notifications(app_id: UUID, store: str | None, status: str | None, re
         rows = [stores_service.notification_out(row) for row in found]
     for row in rows:
         click.echo(orjson.dumps(row).decode())
+
+
+@main.command()
+@APP_OPTION
+@click.option("--period", type=click.Choice(["day", "week", "month"]), default="day", show_default=True)
+@click.option("--start", type=click.DateTime(["%Y-%m-%d"]), default=None, help="First day (default: 30 periods back).")
+@click.option("--end", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Last day (default: today).")
+@click.option(
+    "--environment", type=click.Choice(["Production", "Sandbox", "all"]), default="Production", show_default=True
+)
+@click.option("--store", default=None, help="app_store, play_store, stripe or a custom store.")
+@click.option("--country", default=None, help="The store country (ISO 3166 alpha-2).")
+@click.option("--product", default=None, help="A store_product_id.")
+@click.option("--cohorts", is_flag=True, help="Monthly retention by month of first payment instead.")
+@click.option("--csv", "as_csv", is_flag=True, help="CSV instead of a table.")
+def metrics(app_id, period, start, end, environment, store, country, product, cohorts, as_csv) -> None:
+    """Revenue, MRR/ARR, subscriptions, trials, churn, refunds, ARPU/ARPPU by day, week or month (UTC)."""
+    query = analytics_service.MetricsQuery(
+        period=period,
+        start=start.date() if start else None,
+        end=end.date() if end else None,
+        environment=None if environment == "all" else environment,
+        store=store,
+        country=country.upper() if country else None,
+        product=product,
+    )
+    result = _checked(analytics_service.metrics, _runtime(), app_id, query)
+    if cohorts:
+        months = max((len(row["retention"]) for row in result["cohorts"]), default=0)
+        header = ["cohort", "subscriptions", *(f"month_{k}" for k in range(months))]
+        rows = [[row["cohort"], row["subscriptions"], *row["retention"]] for row in result["cohorts"]]
+    else:
+        header = ["date", *analytics_service.METRICS]
+        rows = [[row[name] for name in header] for row in result["data"]]
+    _echo_table(header, rows, as_csv)
+
+
+def _echo_table(header: list[str], rows: list[list], as_csv: bool) -> None:
+    """Rows as CSV, or as a table with aligned columns (empty cells where a value is undefined)."""
+    cells = [[("" if value is None else str(value)) for value in row] for row in rows]
+    if as_csv:
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(cells)
+        click.echo(out.getvalue(), nl=False)
+        return
+    widths = [max([len(name), *(len(row[i]) for row in cells)]) for i, name in enumerate(header)]
+    click.echo("  ".join(name.rjust(width) for name, width in zip(header, widths, strict=True)))
+    for row in cells:
+        click.echo("  ".join(value.rjust(width) for value, width in zip(row, widths, strict=True)))

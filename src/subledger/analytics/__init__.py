@@ -1,0 +1,1 @@
+"""Analytics: subscription metrics, export and import."""

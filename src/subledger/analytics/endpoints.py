@@ -1,0 +1,41 @@
+"""Admin API for analytics: ``/api/admin/v1/metrics/``."""
+
+from datetime import date
+from typing import Annotated, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.responses import Response
+
+from subledger.analytics import service
+from subledger.core.addressing import current_app
+from subledger.core.http import ERROR_RESPONSES, JSONResponse
+
+admin = APIRouter(prefix="/api/admin/v1", tags=["admin: analytics"], responses=ERROR_RESPONSES)
+
+App = Annotated[UUID, Depends(current_app)]
+
+
+@admin.get("/metrics/", summary="Revenue, MRR, subscriptions, trials, churn, refunds, ARPU and cohorts over time")
+async def metrics(
+    request: Request,
+    app_id: App,
+    period: Annotated[Literal["day", "week", "month"], Query()] = "day",
+    start: Annotated[date | None, Query(description="First day (default: 30 days, 12 weeks or 12 months back)")] = None,
+    end: Annotated[date | None, Query(description="Last day (default: today)")] = None,
+    environment: Annotated[Literal["Production", "Sandbox", "all"], Query()] = "Production",
+    store: Annotated[str | None, Query(max_length=255)] = None,
+    country: Annotated[str | None, Query(min_length=2, max_length=2)] = None,
+    product: Annotated[str | None, Query(max_length=255, description="A store_product_id")] = None,
+) -> Response:
+    query = service.MetricsQuery(
+        period=period,
+        start=start,
+        end=end,
+        environment=None if environment == "all" else environment,
+        store=store,
+        country=country.upper() if country else None,
+        product=product,
+    )
+    runtime = request.app.state.runtime
+    return JSONResponse(await runtime.read(service.metrics, runtime, app_id, query))

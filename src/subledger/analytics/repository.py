@@ -1,0 +1,53 @@
+"""SQL for analytics: the ledger rows metrics read, profile counts, export pages."""
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Connection, func, select
+
+from subledger.core.tables import profiles, transactions
+
+METRIC_COLUMNS = [
+    transactions.c.profile_id,
+    transactions.c.purchase_type,
+    transactions.c.store,
+    transactions.c.store_product_id,
+    transactions.c.store_base_plan_id,
+    transactions.c.store_original_transaction_id,
+    transactions.c.offer_type,
+    transactions.c.price_value,
+    transactions.c.price_currency,
+    transactions.c.purchased_at,
+    transactions.c.expires_at,
+    transactions.c.refunded_at,
+]
+
+
+def metric_rows(
+    conn: Connection,
+    app_id: UUID,
+    until: datetime,
+    environment: str | None,
+    store: str | None,
+    country: str | None,
+    product: str | None,
+) -> list[dict[str, Any]]:
+    """The app's transactions bought before ``until`` that match the filters."""
+    query = select(*METRIC_COLUMNS).where(transactions.c.app_id == app_id, transactions.c.purchased_at < until)
+    for column, value in (
+        (transactions.c.environment, environment),
+        (transactions.c.store, store),
+        (transactions.c.price_country, country),
+        (transactions.c.store_product_id, product),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def profiles_before(conn: Connection, app_id: UUID, moment: datetime) -> int:
+    query = (
+        select(func.count()).select_from(profiles).where(profiles.c.app_id == app_id, profiles.c.created_at < moment)
+    )
+    return conn.execute(query).scalar()

@@ -1,0 +1,227 @@
+"""Subscription metrics from ledger rows. Pure: no I/O; money in exact decimals.
+
+Definitions (a bucket is a day, ISO week or calendar month, UTC, [start, end)):
+
+- A transaction is *paid* when its price is above 0; a *trial* when its offer
+  is a free trial. It *covers* [purchased_at, min(expires_at, refunded_at)).
+- A *subscription* is a chain (profile, store, original transaction id).
+- ``gross_usd``: paid transactions purchased in the bucket; ``refunds_usd``:
+  paid transactions refunded in it; ``net_usd`` = gross - refunds.
+- ``active_subscriptions`` / ``active_trials``: subscriptions with a paid / a
+  trial transaction covering the end of the bucket (or now, for a bucket not
+  over yet). ``mrr_usd``: those paid transactions' prices spread over their
+  product's period per month (30.4375 days); ``arr_usd`` = 12 x MRR.
+- ``new_subscriptions``: subscriptions whose first paid transaction was bought
+  in the bucket (a converted trial counts). ``new_trials``: trials started in
+  it; ``trial_conversions``: those that have a paid transaction since;
+  ``trial_to_paid`` = conversions / new trials.
+- ``churned_subscriptions``: subscriptions whose paid coverage ended in the
+  bucket for good (nothing paid covers them after); ``churn_rate`` = churned /
+  active at the start of the bucket.
+- ``refund_rate``: paid transactions refunded in the bucket / paid
+  transactions bought in it.
+- ``arpu_usd``: net / profiles that existed at the end of the bucket;
+  ``arppu_usd``: net / profiles with a paid purchase in the bucket.
+- Cohorts: subscriptions by the month of their first paid transaction; month
+  k's retention is the share still covered by a paid, unrefunded transaction
+  at some moment of the k-th month after.
+"""
+
+from bisect import bisect_right
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any, Literal
+
+from dateutil.relativedelta import relativedelta
+
+from subledger.catalog.rules import LIFETIME, PERIOD, Catalog, Rates
+
+Period = Literal["day", "week", "month"]
+DAYS_PER_MONTH = Decimal("30.4375")
+CENT = Decimal("0.01")
+
+
+def buckets(period: Period, start: date, end: date) -> list[tuple[datetime, datetime]]:
+    """The buckets that hold the days ``start`` to ``end`` (both included)."""
+    first = datetime(start.year, start.month, start.day, tzinfo=UTC)
+    if period == "week":
+        first -= timedelta(days=first.weekday())
+    elif period == "month":
+        first = first.replace(day=1)
+    step = {"day": relativedelta(days=1), "week": relativedelta(weeks=1), "month": relativedelta(months=1)}[period]
+    last = datetime(end.year, end.month, end.day, tzinfo=UTC) + timedelta(days=1)
+    found = []
+    while first < last:
+        found.append((first, first + step))
+        first += step
+    return found
+
+
+@dataclass(frozen=True)
+class Tx:
+    chain: tuple
+    profile_id: Any
+    usd: Decimal
+    paid: bool
+    trial: bool
+    purchased_at: datetime
+    ends_at: datetime | None  # None: for ever
+    refunded_at: datetime | None
+    months: Decimal | None  # the product's period in months (None: not a subscription)
+
+    def covers(self, moment: datetime) -> bool:
+        return self.purchased_at <= moment and (self.ends_at is None or moment < self.ends_at)
+
+    def overlaps(self, start: datetime, end: datetime) -> bool:
+        return self.purchased_at < end and (self.ends_at is None or self.ends_at > start)
+
+
+def _months(period: str | None, tx: dict[str, Any]) -> Decimal | None:
+    if tx["purchase_type"] != "subscription":
+        return None
+    if period and period != LIFETIME:
+        count, unit = PERIOD.fullmatch(period).groups()
+        per_unit = {"D": 1 / DAYS_PER_MONTH, "W": 7 / DAYS_PER_MONTH, "M": Decimal(1), "Y": Decimal(12)}[unit]
+        return int(count) * per_unit
+    if tx["expires_at"] is None:
+        return None
+    return Decimal((tx["expires_at"] - tx["purchased_at"]).total_seconds()) / 86400 / DAYS_PER_MONTH
+
+
+def ledger_rows(rows: list[dict[str, Any]], catalog: Catalog, rates: Rates) -> list[Tx]:
+    """Ledger transactions as the metrics see them."""
+    found = []
+    for row in rows:
+        product = catalog.product(row["store"], row["store_product_id"], row["store_base_plan_id"])
+        ends = [moment for moment in (row["expires_at"], row["refunded_at"]) if moment is not None]
+        found.append(
+            Tx(
+                chain=(row["profile_id"], row["store"], row["store_original_transaction_id"]),
+                profile_id=row["profile_id"],
+                usd=rates.to_usd(row["price_value"], row["price_currency"]),
+                paid=row["price_value"] > 0,
+                trial=row["offer_type"] == "free_trial",
+                purchased_at=row["purchased_at"],
+                ends_at=min(ends) if ends else None,
+                refunded_at=row["refunded_at"],
+                months=_months(product.period if product else None, row),
+            )
+        )
+    return found
+
+
+def _money(value: Decimal) -> float:
+    return float(value.quantize(CENT, rounding=ROUND_HALF_EVEN))
+
+
+def _ratio(part: int | Decimal, whole: int | Decimal) -> float | None:
+    return None if not whole else float((Decimal(part) / Decimal(whole)).quantize(Decimal("0.0001")))
+
+
+def _active(txs: list[Tx], moment: datetime, kind: str) -> dict[tuple, Tx]:
+    """Per subscription, the transaction of ``kind`` (paid or trial) covering ``moment``."""
+    found = {}
+    for tx in txs:
+        if tx.months is not None and getattr(tx, kind) and tx.covers(moment):
+            found[tx.chain] = tx
+    return found
+
+
+def metrics(
+    txs: list[Tx],
+    spans: list[tuple[datetime, datetime]],
+    profiles_at: list[int],
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """One row of metrics per bucket; ``profiles_at`` counts the profiles at each bucket's end."""
+    starts = [start for start, _ in spans]
+
+    def bucket_of(moment: datetime | None) -> int | None:
+        if moment is None or moment < spans[0][0] or moment >= spans[-1][1]:
+            return None
+        return bisect_right(starts, moment) - 1
+
+    count = len(spans)
+    gross, refunds = [Decimal(0)] * count, [Decimal(0)] * count
+    bought, refunded = [0] * count, [0] * count
+    payers: list[set] = [set() for _ in spans]
+    first_paid: dict[tuple, datetime] = {}
+    trial_started: dict[tuple, datetime] = {}
+    last_paid: dict[tuple, datetime] = {}
+    for tx in txs:
+        if tx.paid:
+            if (b := bucket_of(tx.purchased_at)) is not None:
+                gross[b] += tx.usd
+                bought[b] += 1
+                payers[b].add(tx.profile_id)
+            if (b := bucket_of(tx.refunded_at)) is not None:
+                refunds[b] += tx.usd
+                refunded[b] += 1
+            if tx.months is not None:
+                first_paid[tx.chain] = min(first_paid.get(tx.chain, tx.purchased_at), tx.purchased_at)
+                end = tx.ends_at or datetime.max.replace(tzinfo=UTC)
+                last_paid[tx.chain] = max(last_paid.get(tx.chain, end), end)
+        elif tx.trial and tx.months is not None:
+            trial_started[tx.chain] = min(trial_started.get(tx.chain, tx.purchased_at), tx.purchased_at)
+
+    rows = []
+    for b, (start, end) in enumerate(spans):
+        moment = min(end, now) - timedelta(microseconds=1)
+        paying = _active(txs, moment, "paid")
+        mrr = sum((tx.usd / tx.months for tx in paying.values() if tx.months), Decimal(0))
+        at_start = len(_active(txs, start - timedelta(microseconds=1), "paid")) if start <= now else 0
+        new = sum(1 for at in first_paid.values() if start <= at < end)
+        trials = [chain for chain, at in trial_started.items() if start <= at < end]
+        converted = sum(1 for chain in trials if chain in first_paid and first_paid[chain] >= trial_started[chain])
+        churned = sum(1 for at in last_paid.values() if start <= at < end and at <= now)
+        net = gross[b] - refunds[b]
+        rows.append(
+            {
+                "date": start.date().isoformat(),
+                "gross_usd": _money(gross[b]),
+                "refunds_usd": _money(refunds[b]),
+                "net_usd": _money(net),
+                "mrr_usd": _money(mrr),
+                "arr_usd": _money(mrr * 12),
+                "active_subscriptions": len(paying) if start <= now else 0,
+                "active_trials": len(_active(txs, moment, "trial")) if start <= now else 0,
+                "new_subscriptions": new,
+                "new_trials": len(trials),
+                "trial_conversions": converted,
+                "trial_to_paid": _ratio(converted, len(trials)),
+                "churned_subscriptions": churned,
+                "churn_rate": _ratio(churned, at_start),
+                "refund_rate": _ratio(refunded[b], bought[b]),
+                "arpu_usd": None if not profiles_at[b] else _money(net / profiles_at[b]),
+                "arppu_usd": None if not payers[b] else _money(net / len(payers[b])),
+            }
+        )
+    return rows
+
+
+def cohorts(txs: list[Tx], first_month: date, last_month: date, now: datetime) -> list[dict[str, Any]]:
+    """Monthly retention of the subscriptions first paid for in each month from ``first_month`` to ``last_month``."""
+    chains: dict[tuple, list[Tx]] = defaultdict(list)
+    for tx in txs:
+        if tx.paid and tx.months is not None and tx.refunded_at is None:
+            chains[tx.chain].append(tx)
+    by_cohort: dict[date, list[list[Tx]]] = defaultdict(list)
+    for chain_txs in chains.values():
+        first = min(tx.purchased_at for tx in chain_txs)
+        by_cohort[date(first.year, first.month, 1)].append(chain_txs)
+    found = []
+    month = date(first_month.year, first_month.month, 1)
+    while month <= last_month:
+        members = by_cohort.get(month, [])
+        retention = []
+        start = datetime(month.year, month.month, 1, tzinfo=UTC)
+        while start <= now:
+            end = start + relativedelta(months=1)
+            kept = sum(1 for chain_txs in members if any(tx.overlaps(start, min(end, now)) for tx in chain_txs))
+            retention.append(_ratio(kept, len(members)))
+            start = end
+        found.append({"cohort": month.strftime("%Y-%m"), "subscriptions": len(members), "retention": retention})
+        month += relativedelta(months=1)
+    return found

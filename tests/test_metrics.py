@@ -1,0 +1,182 @@
+"""Metrics against a small ledger computed by hand (the numbers in the comments)."""
+
+import csv
+import io
+from datetime import UTC, datetime
+
+import pytest
+from serving import operator_env, run
+
+NOW = datetime(2025, 3, 15, 12, 0, tzinfo=UTC)
+
+
+def at(day: str) -> str:
+    return f"{day}T00:00:00.000000+0000"
+
+
+def subscription(tx_id: str, chain: str, bought: str, expires: str, value: float, **extra) -> dict:
+    return {
+        "purchase_type": "subscription",
+        "store": "app_store",
+        "store_product_id": "monthly",
+        "store_transaction_id": tx_id,
+        "store_original_transaction_id": chain,
+        "price": {"country": "US", "currency": "USD", "value": value},
+        "purchased_at": at(bought),
+        "originally_purchased_at": at(bought),
+        "expires_at": at(expires),
+        "renew_status": True,
+        **extra,
+    }
+
+
+@pytest.fixture
+def ledger(api, clock):
+    """
+    a: monthly a1 (Jan 5), renewed Feb 5 and Mar 5, $10 each.
+    b: a free trial from Jan 10 to Jan 17, then paid $10 from Jan 17 to Feb 17, then nothing.
+    c: yearly $120 bought Jan 20, refunded Feb 1.
+    d: a free trial Feb 12 to Feb 19, never paid.
+    e: a Sandbox purchase (excluded by default).
+    a, b, c exist from Jan 1; d and e from Feb 10. Now: Mar 15, noon.
+    """
+    api.access_level("premium")
+    api.product("monthly", "premium", "P1M")
+    api.product("yearly", "premium", "P1Y")
+    clock.current = datetime(2025, 1, 1, tzinfo=UTC)
+    for user in "abc":
+        api.create(user)
+    clock.current = datetime(2025, 2, 10, tzinfo=UTC)
+    for user in "de":
+        api.create(user)
+    clock.current = NOW
+    trial = {"offer": {"category": "introductory", "type": "free_trial"}}
+    bodies = [
+        ("a", subscription("a1", "a1", "2025-01-05", "2025-02-05", 10)),
+        ("a", subscription("a2", "a1", "2025-02-05", "2025-03-05", 10)),
+        ("a", subscription("a3", "a1", "2025-03-05", "2025-04-05", 10)),
+        ("b", subscription("b1", "b1", "2025-01-10", "2025-01-17", 0, **trial)),
+        ("b", subscription("b2", "b1", "2025-01-17", "2025-02-17", 10, renew_status=False)),
+        (
+            "c",
+            subscription(
+                "c1",
+                "c1",
+                "2025-01-20",
+                "2026-01-20",
+                120,
+                store_product_id="yearly",
+                refunded_at=at("2025-02-01"),
+                cancellation_reason="refund",
+            ),
+        ),
+        ("d", subscription("d1", "d1", "2025-02-12", "2025-02-19", 0, **trial)),
+        ("e", subscription("e1", "e1", "2025-02-01", "2025-03-01", 10, environment="Sandbox")),
+    ]
+    for user, body in bodies:
+        assert api.set_transaction(user, **body).status_code == 200
+    return api
+
+
+def metrics(api, **params):
+    response = api.admin("GET", "/metrics/?" + "&".join(f"{k}={v}" for k, v in params.items()))
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_monthly_metrics_match_the_hand_computed_ledger(ledger):
+    result = metrics(ledger, period="month", start="2025-01-01", end="2025-03-31")
+    january, february, march = result["data"]
+    assert january == {
+        "date": "2025-01-01",
+        "gross_usd": 140.0,  # a1 10 + b2 10 + c1 120
+        "refunds_usd": 0.0,
+        "net_usd": 140.0,
+        "mrr_usd": 30.0,  # a1 10 + b2 10 + c1 120/12 (c1 is refunded only at Feb 1)
+        "arr_usd": 360.0,
+        "active_subscriptions": 3,
+        "active_trials": 0,  # b's trial ended Jan 17
+        "new_subscriptions": 3,
+        "new_trials": 1,
+        "trial_conversions": 1,
+        "trial_to_paid": 1.0,
+        "churned_subscriptions": 0,
+        "churn_rate": None,  # nobody was active on Jan 1
+        "refund_rate": 0.0,
+        "arpu_usd": 46.67,  # 140 / 3 profiles
+        "arppu_usd": 46.67,  # 140 / 3 payers
+    }
+    assert february == {
+        "date": "2025-02-01",
+        "gross_usd": 10.0,  # a2 (e's Sandbox purchase is left out)
+        "refunds_usd": 120.0,  # c1
+        "net_usd": -110.0,
+        "mrr_usd": 10.0,  # a2 only at the end of February
+        "arr_usd": 120.0,
+        "active_subscriptions": 1,
+        "active_trials": 0,
+        "new_subscriptions": 0,
+        "new_trials": 1,  # d
+        "trial_conversions": 0,
+        "trial_to_paid": 0.0,
+        "churned_subscriptions": 2,  # b ended Feb 17, c was refunded Feb 1
+        "churn_rate": 0.6667,  # 2 of the 3 active on Feb 1
+        "refund_rate": 1.0,  # one refunded, one bought
+        "arpu_usd": -22.0,  # -110 / 5 profiles
+        "arppu_usd": -110.0,  # -110 / a
+    }
+    assert march["gross_usd"] == 10.0 and march["active_subscriptions"] == 1 and march["mrr_usd"] == 10.0
+    assert march["churned_subscriptions"] == 0  # a runs to Apr 5, after now
+    assert march["churn_rate"] == 0.0 and march["trial_to_paid"] is None
+    assert march["arpu_usd"] == 2.0 and march["arppu_usd"] == 10.0
+    assert result["cohorts"] == [
+        # a and b first paid in January (c's only payment was refunded): both in Feb, a in March.
+        {"cohort": "2025-01", "subscriptions": 2, "retention": [1.0, 1.0, 0.5]},
+        {"cohort": "2025-02", "subscriptions": 0, "retention": [None, None]},
+        {"cohort": "2025-03", "subscriptions": 0, "retention": [None]},
+    ]
+
+
+def test_filters_and_environment(ledger):
+    yearly = metrics(ledger, period="month", start="2025-01-01", end="2025-02-28", product="yearly")["data"]
+    assert [row["gross_usd"] for row in yearly] == [120.0, 0.0]
+    assert [row["refunds_usd"] for row in yearly] == [0.0, 120.0]
+    sandbox = metrics(ledger, period="month", start="2025-02-01", end="2025-02-28", environment="Sandbox")["data"]
+    assert sandbox[0]["gross_usd"] == 10.0 and sandbox[0]["new_subscriptions"] == 1
+    both = metrics(ledger, period="month", start="2025-02-01", end="2025-02-28", environment="all")["data"]
+    assert both[0]["gross_usd"] == 20.0
+    nothing = metrics(ledger, period="month", start="2025-01-01", end="2025-01-31", store="play_store")["data"]
+    assert nothing[0]["gross_usd"] == 0.0 and nothing[0]["active_subscriptions"] == 0
+    assert (
+        metrics(ledger, period="month", start="2025-01-01", end="2025-01-31", country="de")["data"][0]["gross_usd"]
+        == 0.0
+    )
+
+
+def test_days_and_weeks(ledger):
+    days = metrics(ledger, period="day", start="2025-01-16", end="2025-01-18")["data"]
+    assert [row["date"] for row in days] == ["2025-01-16", "2025-01-17", "2025-01-18"]
+    assert [row["gross_usd"] for row in days] == [0.0, 10.0, 0.0]  # b's first payment
+    assert [row["active_trials"] for row in days] == [1, 0, 0]
+    weeks = metrics(ledger, period="week", start="2025-01-01", end="2025-01-12")["data"]
+    assert [row["date"] for row in weeks] == ["2024-12-30", "2025-01-06"]  # ISO weeks start on Monday
+    assert [row["gross_usd"] for row in weeks] == [10.0, 0.0]
+
+
+def test_bad_queries_get_the_error_body(ledger):
+    for query in ("period=year", "start=2025-02-01&end=2025-01-01", "start=yesterday", "period=day&start=2000-01-01"):
+        response = ledger.admin("GET", f"/metrics/?{query}")
+        assert response.status_code == 400, query
+        assert response.json()["status_code"] == 400
+
+
+def test_metrics_command_prints_a_table_and_csv(ledger, runtime, database_url, tmp_path):
+    env = operator_env(tmp_path, database_url)
+    args = ["metrics", "--app", ledger.app_id, "--period", "month", "--start", "2025-01-01", "--end", "2025-01-31"]
+    rows = list(csv.reader(io.StringIO(run(env, *args, "--csv").stdout)))
+    assert rows[0][:4] == ["date", "gross_usd", "refunds_usd", "net_usd"]
+    assert rows[1][:4] == ["2025-01-01", "140.0", "0.0", "140.0"]
+    table = run(env, *args).stdout.splitlines()
+    assert table[0].split()[:2] == ["date", "gross_usd"] and table[1].split()[:2] == ["2025-01-01", "140.0"]
+    cohorts = list(csv.reader(io.StringIO(run(env, *args, "--cohorts", "--csv").stdout)))
+    assert cohorts[0][:3] == ["cohort", "subscriptions", "month_0"] and cohorts[1][:3] == ["2025-01", "2", "1.0"]
