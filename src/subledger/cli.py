@@ -2,9 +2,11 @@
 
 import csv
 import io
+import os
 import signal
 import sys
 import threading
+from collections.abc import Iterator
 from decimal import Decimal
 from uuid import UUID
 
@@ -13,6 +15,7 @@ import orjson
 from pydantic import ValidationError
 
 from subledger.analytics import service as analytics_service
+from subledger.analytics import transfer
 from subledger.apps import service as apps_service
 from subledger.catalog import service as catalog_service
 from subledger.catalog.schemas import AccessLevelIn, ProductIn
@@ -668,3 +671,101 @@ def _echo_table(header: list[str], rows: list[list], as_csv: bool) -> None:
     click.echo("  ".join(name.rjust(width) for name, width in zip(header, widths, strict=True)))
     for row in cells:
         click.echo("  ".join(value.rjust(width) for value, width in zip(row, widths, strict=True)))
+
+
+EXPORT_COLUMNS = {
+    "profiles": transfer.PROFILE_COLUMNS,
+    "transactions": transfer.TRANSACTION_COLUMNS,
+    "events": transfer.EVENT_COLUMNS,
+}
+
+
+@main.command("export")
+@APP_OPTION
+@click.argument("what", type=click.Choice(analytics_service.EXPORTS))
+@click.option("--format", "file_format", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True)
+@click.option("--output", "-o", default="-", help="A file (default: standard output).")
+def export(app_id: UUID, what: str, file_format: str, output: str) -> None:
+    """Write every profile, transaction or event of an app as JSON Lines or CSV.
+
+    Transactions come out as import lines: `subledger import` takes them back.
+    """
+    runtime = _runtime()
+    total = analytics_service.export_size(runtime, app_id, what)
+    flat = file_format == "csv"
+    with (
+        click.open_file(output, "w", encoding="utf-8", lazy=False) as out,
+        click.progressbar(length=total, label=f"exporting {total} {what}", file=sys.stderr) as progress,
+    ):
+        writer = csv.DictWriter(out, EXPORT_COLUMNS[what], lineterminator="\n") if flat else None
+        if writer:
+            writer.writeheader()
+        for row in analytics_service.export_rows(runtime, app_id, what, flat):
+            if writer:
+                writer.writerow(row)
+            else:
+                out.write(orjson.dumps(row).decode() + "\n")
+            progress.update(1)
+
+
+def _csv_lines(raw, progress) -> Iterator[tuple[int, dict | str]]:
+    """(line number, columns) of each CSV record, advancing the progress bar by bytes read."""
+
+    def text():
+        for line in raw:
+            progress.update(len(line))
+            yield line.decode("utf-8", "replace")
+
+    reader = csv.DictReader(text())
+    for columns in reader:
+        number = reader.line_num
+        if None in columns:
+            yield number, "more cells than columns"
+            continue
+        try:
+            yield number, transfer.unflatten(columns)
+        except transfer.BadRow as bad:
+            yield number, str(bad)
+
+
+def _jsonl_lines(raw, progress) -> Iterator[tuple[int, dict | str]]:
+    for number, line in enumerate(raw, start=1):
+        progress.update(len(line))
+        if not line.strip():
+            continue
+        try:
+            body = orjson.loads(line)
+        except orjson.JSONDecodeError as error:
+            yield number, f"not JSON: {error}"
+            continue
+        yield number, body if isinstance(body, dict) else "not a JSON object"
+
+
+@main.command("import")
+@APP_OPTION
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--format", "file_format", type=click.Choice(["jsonl", "csv"]), default=None, help="Default: by extension."
+)
+def import_(app_id: UUID, path: str, file_format: str | None) -> None:
+    """Record historical transactions from CSV or JSON Lines (as `subledger export transactions` writes them).
+
+    Each line is recorded as set-transaction would record it, so importing a file
+    again changes nothing; a profile is created for an unknown customer_user_id.
+    A bad line is reported with its number and none of it is recorded; the exit
+    status is then 1.
+    """
+    runtime = _runtime()
+    _known_app(runtime, app_id)
+    file_format = file_format or ("csv" if path.lower().endswith(".csv") else "jsonl")
+    read = _csv_lines if file_format == "csv" else _jsonl_lines
+    with (
+        open(path, "rb") as raw,
+        click.progressbar(length=os.path.getsize(path), label="importing", file=sys.stderr) as progress,
+    ):
+        report = analytics_service.import_transactions(runtime, app_id, read(raw, progress))
+    for number, why in report.bad:
+        click.echo(f"line {number}: {why}", err=True)
+    _echo_json({"read": report.read, "imported": report.imported, "bad": len(report.bad)})
+    if report.bad:
+        sys.exit(1)

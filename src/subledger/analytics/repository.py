@@ -6,7 +6,7 @@ from uuid import UUID
 
 from sqlalchemy import Connection, func, select
 
-from subledger.core.tables import profiles, transactions
+from subledger.core.tables import events, profiles, transactions
 
 METRIC_COLUMNS = [
     transactions.c.profile_id,
@@ -51,3 +51,29 @@ def profiles_before(conn: Connection, app_id: UUID, moment: datetime) -> int:
         select(func.count()).select_from(profiles).where(profiles.c.app_id == app_id, profiles.c.created_at < moment)
     )
     return conn.execute(query).scalar()
+
+
+def profiles_page(conn: Connection, app_id: UUID, after: UUID | None, limit: int) -> list[dict[str, Any]]:
+    query = select(profiles).where(profiles.c.app_id == app_id).order_by(profiles.c.id).limit(limit)
+    if after is not None:
+        query = query.where(profiles.c.id > after)
+    return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def transactions_page(conn: Connection, app_id: UUID, after: UUID | None, limit: int) -> list[dict[str, Any]]:
+    """Transactions with their profile's customer_user_id, in id order."""
+    query = (
+        select(transactions, profiles.c.customer_user_id)
+        .join(profiles, profiles.c.id == transactions.c.profile_id)
+        .where(transactions.c.app_id == app_id)
+        .order_by(transactions.c.id)
+        .limit(limit)
+    )
+    if after is not None:
+        query = query.where(transactions.c.id > after)
+    return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def count(conn: Connection, table_name: str, app_id: UUID) -> int:
+    table = {"profiles": profiles, "transactions": transactions, "events": events}[table_name]
+    return conn.execute(select(func.count()).select_from(table).where(table.c.app_id == app_id)).scalar()

@@ -1,16 +1,24 @@
-"""Analytics use cases: metrics over time and cohorts."""
+"""Analytics use cases: metrics over time and cohorts, export and import."""
 
-from dataclasses import dataclass
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 from uuid import UUID
 
+import orjson
 from dateutil.relativedelta import relativedelta
+from pydantic import ValidationError
 
-from subledger.analytics import repository, rules
+from subledger.analytics import repository, rules, transfer
 from subledger.catalog import service as catalog_service
-from subledger.core.errors import bad_request
+from subledger.core.errors import ApiError, bad_request, from_validation_errors
 from subledger.core.runtime import Runtime
+from subledger.events import service as events_service
+from subledger.profiles import service as profiles_service
+from subledger.purchases import service as purchases_service
+from subledger.purchases.schemas import TransactionIn
 
 MAX_BUCKETS = 1000
 METRICS = (
@@ -79,3 +87,117 @@ def metrics(rt: Runtime, app_id: UUID, query: MetricsQuery) -> dict[str, Any]:
         "data": rules.metrics(txs, spans, profiles_at, now),
         "cohorts": rules.cohorts(txs, start, end, now),
     }
+
+
+# Export and import --------------------------------------------------------------
+
+EXPORTS = ("profiles", "transactions", "events")
+PAGE = 1000
+
+
+def export_size(rt: Runtime, app_id: UUID, what: str) -> int:
+    with rt.db.read() as conn:
+        return repository.count(conn, what, app_id)
+
+
+def export_rows(rt: Runtime, app_id: UUID, what: str, flat: bool) -> Iterator[dict[str, Any]]:
+    """Every profile, transaction or event of the app, page by page (each page its own
+    read, so a long export holds no lock); ``flat`` gives CSV columns."""
+    if what == "events":
+        cursor = None
+        while True:
+            page = events_service.feed(rt, app_id, cursor, PAGE, None, None, None, None)
+            for event in page["data"]:
+                yield {**event, "payload": orjson.dumps(event["payload"]).decode()} if flat else event
+            if page["next_cursor"] is None:
+                return
+            cursor = int(page["next_cursor"])
+    after = None
+    while True:
+        with rt.db.read() as conn:
+            if what == "profiles":
+                rows = repository.profiles_page(conn, app_id, after, PAGE)
+            else:
+                rows = repository.transactions_page(conn, app_id, after, PAGE)
+        now = rt.clock.now()
+        for row in rows:
+            if what == "transactions":
+                body = transfer.transaction_body(row)
+                yield transfer.flatten(body) if flat else body
+            elif flat:
+                yield transfer.profile_columns(row, profiles_service.active_access_level_ids(row, now))
+            else:
+                yield profiles_service.respond(row, now, row["last_timestamp_ms"])["data"]
+        if len(rows) < PAGE:
+            return
+        after = rows[-1]["id"]
+
+
+@dataclass
+class ImportReport:
+    read: int = 0
+    imported: int = 0
+    bad: list[tuple[int, str]] = field(default_factory=list)  # (line number, why)
+
+
+def import_transactions(
+    rt: Runtime, app_id: UUID, lines: Iterable[tuple[int, dict[str, Any] | str]], chunk: int = 500
+) -> ImportReport:
+    """Record historical transactions, each line as set-transaction would (so importing
+    again changes nothing), creating profiles for unknown customer_user_ids.
+
+    ``lines`` are (line number, import body), or (line number, why it could not be
+    read). A bad line is reported and none of it is recorded; the others are.
+    """
+    report = ImportReport()
+    batch: list[tuple[int, str, TransactionIn]] = []
+    for number, line in lines:
+        report.read += 1
+        try:
+            if isinstance(line, str):
+                raise transfer.BadRow(line)
+            customer_user_id, body = transfer.split(line)
+            tx = TransactionIn.model_validate(body)
+            purchases_service.check(tx)
+        except ValidationError as invalid:
+            report.bad.append((number, _why(from_validation_errors(invalid.errors()))))
+            continue
+        except ApiError as refused:
+            report.bad.append((number, _why(refused)))
+            continue
+        except transfer.BadRow as bad:
+            report.bad.append((number, str(bad)))
+            continue
+        batch.append((number, customer_user_id, tx))
+        if len(batch) >= chunk:
+            _record(rt, app_id, batch, report)
+            batch = []
+    _record(rt, app_id, batch, report)
+    report.bad.sort()
+    return report
+
+
+def _why(error: ApiError) -> str:
+    return f"{error.code}: " + "; ".join(f"{source}: {' '.join(messages)}" for source, messages in error.errors)
+
+
+def _record(rt: Runtime, app_id: UUID, batch: list[tuple[int, str, TransactionIn]], report: ImportReport) -> None:
+    """One database transaction per user of the batch; when a user's lines fail together,
+    each is tried alone so that only the bad ones are left out."""
+    by_user: dict[str, list[tuple[int, TransactionIn]]] = defaultdict(list)
+    for number, customer_user_id, tx in batch:
+        by_user[customer_user_id].append((number, tx))
+    for customer_user_id, items in by_user.items():
+        try:
+            purchases_service.import_transactions(rt, app_id, customer_user_id, [tx for _, tx in items])
+            report.imported += len(items)
+        except ApiError as refused:
+            if len(items) == 1:
+                report.bad.append((items[0][0], _why(refused)))
+                continue
+            for number, tx in items:  # one of them is bad: find which
+                try:
+                    purchases_service.import_transactions(rt, app_id, customer_user_id, [tx])
+                    report.imported += 1
+                except ApiError as alone:
+                    report.bad.append((number, _why(alone)))

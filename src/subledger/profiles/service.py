@@ -43,6 +43,11 @@ def respond(profile: dict[str, Any], now: datetime, timestamp: int) -> dict[str,
     return profile_object(profile, state, segment, timestamp)
 
 
+def active_access_level_ids(profile: dict[str, Any], now: datetime) -> list[str]:
+    moment = format_datetime(now)
+    return rules.active_access_levels(rules.render_state(profile["derived"], moment), moment)
+
+
 def lock(conn, app_id: UUID, ref: ProfileRef) -> dict[str, Any]:
     """The addressed profile, locked for the rest of the caller's write transaction."""
     return _load(conn, app_id, ref, for_update=True)

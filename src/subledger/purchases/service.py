@@ -130,6 +130,11 @@ def _record(
     return existing
 
 
+def check(tx: TransactionIn) -> None:
+    """The set-transaction consistency rules: the contract's 400 for the first problem."""
+    rules.check_transaction(tx)
+
+
 def set_transaction(rt: Runtime, app_id: UUID, ref: ProfileRef, tx: TransactionIn) -> dict[str, Any]:
     """Record a store transaction; re-sending one updates it and duplicates nothing."""
     rules.check_transaction(tx)
