@@ -7,7 +7,10 @@ from datetime import UTC, datetime
 import pytest
 from apple_signing import AppleChain
 from conftest import db_snapshot
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
+from subledger.core.errors import ApiError
 from subledger.stores import service as stores_service
 from subledger.stores.apple import service as apple_service
 
@@ -448,3 +451,18 @@ def test_notifications_list_in_the_admin_api_and_cli(store, api):
     assert row["kind"] == "SUBSCRIBED/INITIAL_BUY" and row["status"] == "applied"
     assert row["transactions"][0]["store_transaction_id"] == "1000"
     assert api.admin("GET", "/store-notifications/?status=bogus").status_code == 400
+
+
+def test_configuration_refuses_what_is_not_a_certificate_or_an_api_key(api, runtime, chain):
+    app_id = uuid.UUID(api.app_id)
+    with pytest.raises(ApiError) as not_a_certificate:
+        apple_service.configure(runtime, app_id, BUNDLE, None, [b"-----BEGIN CERTIFICATE-----\nbm9wZQ==\n-----END"])
+    assert not_a_certificate.value.errors[0][0] == "root_certificate"
+    with pytest.raises(ApiError) as not_a_key:
+        apple_service.configure(runtime, app_id, BUNDLE, private_key="-----BEGIN PRIVATE KEY-----\nnope")
+    assert not_a_key.value.errors[0][0] == "private_key"
+    key = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    stored = apple_service.configure(runtime, app_id, BUNDLE, 1, [chain.root_der], "issuer", "KEY1", key.decode())
+    assert stored["secrets"] == ["private_key"] and stored["settings"]["key_id"] == "KEY1"

@@ -12,6 +12,7 @@ from subledger.config import Settings
 from subledger.core.addressing import ApiKeyAuth
 from subledger.core.http import RequestShape, install_error_handlers
 from subledger.core.runtime import Runtime
+from subledger.dashboard import endpoints as dashboard
 from subledger.events.endpoints import router as events_router
 from subledger.events.worker import start_in_background
 from subledger.legacy.endpoints import router as legacy_router
@@ -64,6 +65,9 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     app.include_router(stripe_router)
     app.include_router(stores_admin_router)
     app.include_router(analytics_admin_router)
+    app.include_router(dashboard.router)
+    app.mount("/dashboard/static", dashboard.static, name="dashboard-static")
+    app.add_exception_handler(dashboard.SignInRequired, dashboard.sign_in_redirect)
     app.add_middleware(ApiKeyAuth)
     app.add_middleware(RequestShape, max_body_bytes=runtime.settings.max_body_bytes)
     return app

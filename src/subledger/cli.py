@@ -24,6 +24,7 @@ from subledger.core.dates import parse_datetime
 from subledger.core.db import NotMigrated
 from subledger.core.errors import ApiError, from_validation_errors
 from subledger.core.runtime import Runtime
+from subledger.dashboard import service as dashboard_service
 from subledger.events import service as events_service
 from subledger.events.schemas import EndpointIn
 from subledger.events.worker import DeliveryWorker
@@ -769,3 +770,37 @@ def import_(app_id: UUID, path: str, file_format: str | None) -> None:
     _echo_json({"read": report.read, "imported": report.imported, "bad": len(report.bad)})
     if report.bad:
         sys.exit(1)
+
+
+@main.group()
+def operators() -> None:
+    """People who may sign in to the dashboard at /dashboard/."""
+
+
+@operators.command("create")
+@click.option("--email", required=True)
+@click.password_option(
+    help="At least 12 characters (asked for when not given; or SUBLEDGER_OPERATOR_PASSWORD).",
+    envvar="SUBLEDGER_OPERATOR_PASSWORD",
+)
+def operators_create(email: str, password: str) -> None:
+    """Create an operator (the password is stored as an argon2id hash)."""
+    try:
+        _echo_json(dashboard_service.create_operator(_runtime(), email, password))
+    except dashboard_service.OperatorExists:
+        raise click.ClickException(f"an operator {email} exists already") from None
+    except ValueError as weak:
+        raise click.ClickException(str(weak)) from None
+
+
+@operators.command("list")
+def operators_list() -> None:
+    _echo_json(dashboard_service.list_operators(_runtime()))
+
+
+@operators.command("delete")
+@click.option("--email", required=True)
+def operators_delete(email: str) -> None:
+    """Delete an operator; their sessions end with them."""
+    if not dashboard_service.delete_operator(_runtime(), email):
+        raise click.ClickException(f"no operator {email}")

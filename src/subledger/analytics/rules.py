@@ -24,7 +24,7 @@ Definitions (a bucket is a day, ISO week or calendar month, UTC, [start, end)):
   ``arppu_usd``: net / profiles with a paid purchase in the bucket.
 - Cohorts: subscriptions by the month of their first paid transaction; month
   k's retention is the share still covered by a paid, unrefunded transaction
-  at some moment of the k-th month after.
+  at some moment of the k-th month after (up to now).
 """
 
 from bisect import bisect_right
@@ -202,7 +202,8 @@ def metrics(
 
 
 def cohorts(txs: list[Tx], first_month: date, last_month: date, now: datetime) -> list[dict[str, Any]]:
-    """Monthly retention of the subscriptions first paid for in each month from ``first_month`` to ``last_month``."""
+    """Monthly retention of the subscriptions first paid for in each month from ``first_month``
+    to ``last_month`` that has any (months without a first payment are left out)."""
     chains: dict[tuple, list[Tx]] = defaultdict(list)
     for tx in txs:
         if tx.paid and tx.months is not None and tx.refunded_at is None:
@@ -212,9 +213,9 @@ def cohorts(txs: list[Tx], first_month: date, last_month: date, now: datetime) -
         first = min(tx.purchased_at for tx in chain_txs)
         by_cohort[date(first.year, first.month, 1)].append(chain_txs)
     found = []
-    month = date(first_month.year, first_month.month, 1)
-    while month <= last_month:
-        members = by_cohort.get(month, [])
+    window = (date(first_month.year, first_month.month, 1), last_month)
+    for month in sorted(month for month in by_cohort if window[0] <= month <= window[1]):
+        members = by_cohort[month]
         retention = []
         start = datetime(month.year, month.month, 1, tzinfo=UTC)
         while start <= now:
@@ -223,5 +224,4 @@ def cohorts(txs: list[Tx], first_month: date, last_month: date, now: datetime) -
             retention.append(_ratio(kept, len(members)))
             start = end
         found.append({"cohort": month.strftime("%Y-%m"), "subscriptions": len(members), "retention": retention})
-        month += relativedelta(months=1)
     return found

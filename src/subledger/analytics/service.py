@@ -21,6 +21,7 @@ from subledger.purchases import service as purchases_service
 from subledger.purchases.schemas import TransactionIn
 
 MAX_BUCKETS = 1000
+EARLIEST, LATEST = date(1970, 1, 1), date(2999, 12, 31)
 METRICS = (
     "gross_usd",
     "refunds_usd",
@@ -55,6 +56,9 @@ class MetricsQuery:
         end = self.end or today
         back = {"day": timedelta(days=29), "week": timedelta(weeks=11), "month": relativedelta(months=11)}
         start = self.start or end - back[self.period]
+        for name, day in (("start", start), ("end", end)):
+            if not EARLIEST <= day <= LATEST:
+                raise bad_request("value_error", name, f"Dates run from {EARLIEST} to {LATEST}.")
         if start > end:
             raise bad_request("value_error", "start", "start must not be later than end.")
         return start, end

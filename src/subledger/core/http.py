@@ -101,13 +101,14 @@ def header_text(value: str | None) -> str | None:
 
 
 class RequestShape:
-    """ASGI middleware for the API paths: the request shapes the contract allows.
+    """ASGI middleware: the request shapes the contract allows.
 
-    - ``/path`` is served as ``/path/`` (no redirect);
+    - on the API and store paths, ``/path`` is served as ``/path/`` (no redirect);
     - a URL with a NUL character is refused (no database could store it);
-    - a body is JSON whatever its Content-Type says (clients often send none,
-      or curl's form default), so it is validated as JSON, never as form data;
-    - the body is read up to the limit before the application sees it, so an
+    - on the API paths, a body is JSON whatever its Content-Type says (clients
+      often send none, or curl's form default), so it is validated as JSON,
+      never as form data;
+    - every body is read up to the limit before the application sees it, so an
       oversized request is answered 413 without touching anything.
     """
 
@@ -118,13 +119,12 @@ class RequestShape:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        if not scope["path"].startswith("/api/"):
-            return await self.app(scope, receive, send)
         if "\x00" in scope["path"] or b"%00" in scope["query_string"]:
             error = ApiError.one(400, "base_error", NON_FIELD, "Null characters are not allowed in the URL.")
             return await error_response(error)(scope, receive, send)
-        scope = {**scope, "headers": _json_content_type(scope["headers"])}
-        if not scope["path"].endswith("/"):
+        if scope["path"].startswith("/api/"):
+            scope = {**scope, "headers": _json_content_type(scope["headers"])}
+        if scope["path"].startswith(("/api/", "/stores/")) and not scope["path"].endswith("/"):
             raw_path = scope.get("raw_path")
             scope.update(path=scope["path"] + "/", raw_path=raw_path + b"/" if raw_path else None)
 

@@ -440,3 +440,26 @@ refused_notifications = Table(
     Column("body_excerpt", Text, nullable=False),  # the first few KiB, for a human to look at
     Index(None, "app_id", "received_at"),
 )
+
+# The dashboard -----------------------------------------------------------------------
+
+# People who run this server and may use the dashboard (made with `subledger operators create`).
+operators = Table(
+    "operators",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("email", String(255), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=False),  # argon2id
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+# Signed-in dashboard sessions; the cookie holds a random token, the table its SHA-256.
+dashboard_sessions = Table(
+    "dashboard_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("operator_id", Uuid, ForeignKey("operators.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+)

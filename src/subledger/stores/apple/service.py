@@ -19,9 +19,12 @@ from appstoreserverlibrary.signed_data_verifier import (
     VerificationException,
     VerificationStatus,
 )
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from subledger.core.addressing import ProfileRef
-from subledger.core.errors import NON_FIELD, ApiError
+from subledger.core.errors import NON_FIELD, ApiError, bad_request
 from subledger.core.runtime import Runtime
 from subledger.stores import service as stores_service
 from subledger.stores.apple import rules
@@ -40,8 +43,17 @@ def configure(
     key_id: str | None = None,
     private_key: str | None = None,
 ) -> dict[str, Any]:
-    """Set the App Store settings of an app; root certificates are DER or PEM bytes."""
+    """Set the App Store settings of an app; root certificates are DER or PEM bytes.
+
+    The App Store Connect API key (issuer id, key id, private key) is kept for
+    calls to the App Store Server API; the notifications and transactions
+    subledger receives are verified without it.
+    """
     roots = None if not root_certificates else [base64.b64encode(_der(cert)).decode() for cert in root_certificates]
+    for cert in roots or []:
+        _certificate(cert)
+    if private_key:
+        _private_key(private_key)
     settings = {
         "bundle_id": bundle_id,
         "app_apple_id": app_apple_id,
@@ -50,6 +62,22 @@ def configure(
         "key_id": key_id,
     }
     return stores_service.configure(rt, app_id, rules.STORE, settings, {"private_key": private_key})
+
+
+def _certificate(der_base64: str) -> None:
+    try:
+        x509.load_der_x509_certificate(base64.b64decode(der_base64))
+    except ValueError:
+        raise bad_request("value_error", "root_certificate", "Not an X.509 certificate (DER or PEM).") from None
+
+
+def _private_key(pem: str) -> None:
+    try:
+        key = serialization.load_pem_private_key(pem.encode(), password=None)
+    except (ValueError, TypeError):
+        key = None
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise bad_request("value_error", "private_key", "Not an App Store Connect API key (a .p8 EC private key).")
 
 
 def _der(certificate: bytes) -> bytes:

@@ -1,0 +1,70 @@
+"""Line charts as inline SVG, drawn on the server: no script, nothing fetched. Pure: no I/O."""
+
+from dataclasses import dataclass
+
+WIDTH, HEIGHT = 640, 200
+LEFT, RIGHT, TOP, BOTTOM = 56, 12, 12, 28
+
+
+@dataclass(frozen=True)
+class Chart:
+    title: str
+    svg: str
+
+
+def _label(value: float) -> str:
+    if abs(value) >= 1_000_000:
+        return f"{value / 1_000_000:.1f}M"
+    if abs(value) >= 10_000:
+        return f"{value / 1_000:.0f}k"
+    return f"{value:.0f}" if value == int(value) else f"{value:.2f}"
+
+
+def line_chart(title: str, labels: list[str], values: list[float | None]) -> Chart:
+    """A chart of ``values`` over ``labels``; undefined values (None) break the line."""
+    known = [value for value in values if value is not None]
+    low, high = min([0.0, *known]), max([0.0, *known])
+    if high == low:
+        high = low + 1
+    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+    step = plot_w / max(len(values) - 1, 1)
+
+    def x(index: int) -> float:
+        return LEFT + index * step
+
+    def y(value: float) -> float:
+        return TOP + plot_h * (1 - (value - low) / (high - low))
+
+    segments, current = [], []
+    for index, value in enumerate(values):
+        if value is None:
+            if current:
+                segments.append(current)
+            current = []
+            continue
+        current.append(f"{x(index):.1f},{y(value):.1f}")
+    if current:
+        segments.append(current)
+    paths = "".join(
+        f'<path class="line" d="M{" L".join(points)}"/>' if len(points) > 1 else _dot(points[0]) for points in segments
+    )
+    grid = "".join(
+        f'<line class="grid" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y(v):.1f}" y2="{y(v):.1f}"/>'
+        f'<text class="tick" x="{LEFT - 6}" y="{y(v) + 4:.1f}" text-anchor="end">{_label(v)}</text>'
+        for v in (low, (low + high) / 2, high)
+    )
+    every = max(1, len(labels) // 6)
+    ticks = "".join(
+        f'<text class="tick" x="{x(i):.1f}" y="{HEIGHT - 8}" text-anchor="middle">{label}</text>'
+        for i, label in enumerate(labels)
+        if i % every == 0
+    )
+    svg = (
+        f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{title}">{grid}{ticks}{paths}</svg>'
+    )
+    return Chart(title, svg)
+
+
+def _dot(point: str) -> str:
+    cx, cy = point.split(",")
+    return f'<circle class="dot" cx="{cx}" cy="{cy}" r="3"/>'

@@ -1,0 +1,269 @@
+"""Dashboard pages under ``/dashboard/``: server-rendered HTML, signed-in operators only.
+
+A session is a random token in an HttpOnly, SameSite=Strict cookie; every form
+carries the session's CSRF token (the sign-in form a double-submit cookie's).
+"""
+
+import secrets
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import quote
+from uuid import UUID
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
+
+from subledger.analytics import service as analytics_service
+from subledger.apps import service as apps_service
+from subledger.catalog import service as catalog_service
+from subledger.catalog.schemas import AccessLevelIn, ProductIn
+from subledger.core.errors import ApiError, from_validation_errors
+from subledger.dashboard import service
+from subledger.events import service as events_service
+from subledger.purchases import service as purchases_service
+
+HERE = Path(__file__).parent
+SESSION_COOKIE = "subledger_session"
+LOGIN_CSRF_COOKIE = "subledger_login_csrf"
+PREFIX = "/dashboard"
+
+router = APIRouter(prefix=PREFIX, include_in_schema=False)
+templates = Jinja2Templates(directory=HERE / "templates")
+# "2025-01-10T00:00:00.000000+0000" (the API's format) as "2025-01-10 00:00" (UTC).
+templates.env.filters["moment"] = lambda value: value[:16].replace("T", " ") if value else "–"
+static = StaticFiles(directory=HERE / "static")
+
+
+class SignInRequired(Exception):
+    """Raised by a page when nobody is signed in: answered with a redirect to the sign-in page."""
+
+
+def _session(request: Request) -> service.Session:
+    runtime = request.app.state.runtime
+    found = service.session(runtime, request.cookies.get(SESSION_COOKIE))
+    if found is None:
+        raise SignInRequired
+    return found
+
+
+def _check_csrf(session: service.Session, sent: str | None) -> None:
+    if not service.csrf_ok(session.csrf_token, sent):
+        raise ApiError.one(403, "csrf_failed", None, "The form's CSRF token is missing or wrong; reload the page.")
+
+
+def _app(request: Request, app_id: str) -> dict:
+    runtime = request.app.state.runtime
+    try:
+        wanted = UUID(app_id)
+    except ValueError:
+        wanted = None
+    found = next((app for app in apps_service.list_apps(runtime.db) if app["app_id"] == str(wanted)), None)
+    if found is None:
+        raise ApiError.one(404, "not_found", None, "No such app.")
+    return found
+
+
+def _page(request: Request, template: str, session: service.Session, **context) -> HTMLResponse:
+    return templates.TemplateResponse(request, template, {"session": session, **context})
+
+
+def sign_in_redirect(request: Request, _exc: SignInRequired) -> Response:
+    return RedirectResponse(f"{PREFIX}/login?next={quote(request.url.path)}", status_code=303)
+
+
+@router.get("/login")
+async def login_form(request: Request, next: str = "/dashboard/", failed: bool = False) -> Response:
+    token = secrets.token_urlsafe(32)
+    response = templates.TemplateResponse(
+        request, "login.html", {"session": None, "csrf": token, "next": _local(next), "failed": failed}
+    )
+    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", path=PREFIX)
+    return response
+
+
+def _local(target: str) -> str:
+    """Only a dashboard path is a place to go after signing in (no open redirect)."""
+    return target if target.startswith(PREFIX + "/") and "//" not in target and "\\" not in target else PREFIX + "/"
+
+
+@router.post("/login")
+async def login(
+    request: Request,
+    email: Annotated[str, Form(max_length=255)],
+    password: Annotated[str, Form(max_length=1024)],
+    csrf: Annotated[str, Form(max_length=128)] = "",
+    next: Annotated[str, Form(max_length=1024)] = "/dashboard/",
+) -> Response:
+    expected = request.cookies.get(LOGIN_CSRF_COOKIE) or ""
+    if not expected or not service.csrf_ok(expected, csrf):
+        raise ApiError.one(403, "csrf_failed", None, "The sign-in form expired; reload the page.")
+    runtime = request.app.state.runtime
+    token = await runtime.write(service.sign_in, runtime, email, password)
+    if token is None:
+        return RedirectResponse(f"{PREFIX}/login?failed=1&next={quote(_local(next))}", status_code=303)
+    response = RedirectResponse(_local(next), status_code=303)
+    secure = request.url.scheme == "https"
+    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict", secure=secure, path=PREFIX)
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path=PREFIX)
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request, csrf: Annotated[str, Form(max_length=128)] = "") -> Response:
+    session = _session(request)
+    _check_csrf(session, csrf)
+    runtime = request.app.state.runtime
+    await runtime.write(service.sign_out, runtime, request.cookies[SESSION_COOKIE])
+    response = RedirectResponse(f"{PREFIX}/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path=PREFIX)
+    return response
+
+
+@router.get("/")
+async def apps(request: Request) -> Response:
+    session = _session(request)
+    found = apps_service.list_apps(request.app.state.runtime.db)
+    if len(found) == 1:
+        return RedirectResponse(f"{PREFIX}/apps/{found[0]['app_id']}/", status_code=303)
+    return _page(request, "apps.html", session, apps=found)
+
+
+@router.get("/apps/{app_id}/")
+async def overview(
+    request: Request,
+    app_id: str,
+    period: Literal["day", "week", "month"] = "day",
+    start: date | None = None,
+    end: date | None = None,
+    environment: Literal["Production", "Sandbox", "all"] = "Production",
+) -> Response:
+    session = _session(request)
+    app = _app(request, app_id)
+    runtime = request.app.state.runtime
+    query = analytics_service.MetricsQuery(
+        period=period, start=start, end=end, environment=None if environment == "all" else environment
+    )
+    result = await runtime.read(service.overview, runtime, UUID(app["app_id"]), query)
+    return _page(request, "overview.html", session, app=app, result=result, environment=environment)
+
+
+@router.get("/apps/{app_id}/profiles/")
+async def profiles(request: Request, app_id: str, q: Annotated[str, Query(max_length=255)] = "") -> Response:
+    session = _session(request)
+    app = _app(request, app_id)
+    runtime = request.app.state.runtime
+    found = await runtime.read(service.search_profiles, runtime, UUID(app["app_id"]), q) if q else []
+    if len(found) == 1:
+        return RedirectResponse(f"{PREFIX}/apps/{app['app_id']}/profiles/{found[0]['id']}/", status_code=303)
+    return _page(request, "profiles.html", session, app=app, q=q, found=found)
+
+
+@router.get("/apps/{app_id}/profiles/{profile_id}/")
+async def profile(request: Request, app_id: str, profile_id: UUID) -> Response:
+    session = _session(request)
+    app = _app(request, app_id)
+    runtime = request.app.state.runtime
+    page = await runtime.read(service.profile_page, runtime, UUID(app["app_id"]), profile_id)
+    return _page(request, "profile.html", session, app=app, **page)
+
+
+@router.get("/apps/{app_id}/deliveries/")
+async def deliveries(
+    request: Request, app_id: str, status: Literal["pending", "delivered", "dead"] | None = None
+) -> Response:
+    session = _session(request)
+    app = _app(request, app_id)
+    runtime = request.app.state.runtime
+    found = await runtime.read(events_service.list_deliveries, runtime, UUID(app["app_id"]), status, None, 200)
+    return _page(request, "deliveries.html", session, app=app, deliveries=found, status=status)
+
+
+@router.get("/apps/{app_id}/catalog/")
+async def catalog(request: Request, app_id: str, error: str = "") -> Response:
+    session = _session(request)
+    app = _app(request, app_id)
+    runtime = request.app.state.runtime
+    app_uuid = UUID(app["app_id"])
+    levels = await runtime.read(catalog_service.list_access_levels, runtime, app_uuid)
+    found = await runtime.read(catalog_service.list_products, runtime, app_uuid)
+    return _page(request, "catalog.html", session, app=app, levels=levels, products=found, error=error)
+
+
+def _back_to_catalog(app: dict, error: ApiError | None = None) -> Response:
+    target = f"{PREFIX}/apps/{app['app_id']}/catalog/"
+    if error is not None:
+        message = "; ".join(" ".join(messages) for _, messages in error.errors)
+        target += f"?error={quote(message)}"
+    return RedirectResponse(target, status_code=303)
+
+
+async def _catalog_change(request: Request, app: dict, change, *args) -> Response:
+    runtime = request.app.state.runtime
+    try:
+        await runtime.write(change, runtime, UUID(app["app_id"]), *args)
+    except ValidationError as invalid:
+        return _back_to_catalog(app, from_validation_errors(invalid.errors()))
+    except ApiError as refused:
+        return _back_to_catalog(app, refused)
+    return _back_to_catalog(app)
+
+
+@router.post("/apps/{app_id}/catalog/access-levels/")
+async def add_access_level(
+    request: Request,
+    app_id: str,
+    access_level_id: Annotated[str, Form(max_length=255)],
+    csrf: Annotated[str, Form(max_length=128)] = "",
+) -> Response:
+    session = _session(request)
+    _check_csrf(session, csrf)
+    app = _app(request, app_id)
+
+    def create(runtime, app_uuid):
+        return catalog_service.create_access_level(runtime, app_uuid, AccessLevelIn(access_level_id=access_level_id))
+
+    return await _catalog_change(request, app, create)
+
+
+@router.post("/apps/{app_id}/catalog/products/")
+async def add_product(
+    request: Request,
+    app_id: str,
+    store: Annotated[str, Form(max_length=255)],
+    store_product_id: Annotated[str, Form(max_length=255)],
+    period: Annotated[str, Form(max_length=32)],
+    access_level_id: Annotated[str, Form(max_length=255)] = "",
+    store_base_plan_id: Annotated[str, Form(max_length=255)] = "",
+    is_consumable: Annotated[bool, Form()] = False,
+    csrf: Annotated[str, Form(max_length=128)] = "",
+) -> Response:
+    session = _session(request)
+    _check_csrf(session, csrf)
+    app = _app(request, app_id)
+
+    def create(runtime, app_uuid):
+        body = ProductIn(
+            store=store,
+            store_product_id=store_product_id,
+            period=period,
+            access_level_id=access_level_id or None,
+            store_base_plan_id=store_base_plan_id or None,
+            is_consumable=is_consumable,
+        )
+        return purchases_service.add_product(runtime, app_uuid, body)
+
+    return await _catalog_change(request, app, create)
+
+
+@router.post("/apps/{app_id}/catalog/products/{product_id}/delete")
+async def delete_product(
+    request: Request, app_id: str, product_id: UUID, csrf: Annotated[str, Form(max_length=128)] = ""
+) -> Response:
+    session = _session(request)
+    _check_csrf(session, csrf)
+    app = _app(request, app_id)
+    return await _catalog_change(request, app, purchases_service.remove_product, product_id)

@@ -1,0 +1,72 @@
+"""SQL for operators, dashboard sessions and the profile search."""
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Connection, delete, or_, select
+
+from subledger.core.tables import dashboard_sessions, operators, products, transactions
+
+# Stores searched for a transaction id besides those of the app's products (the
+# unique index leads with the store, so the search names each store it looks in).
+KNOWN_STORES = ("app_store", "play_store", "stripe", "adapty")
+
+
+def insert_operator(conn: Connection, values: dict[str, Any]) -> None:
+    conn.execute(operators.insert(), values)
+
+
+def find_operator(conn: Connection, email: str) -> dict[str, Any] | None:
+    row = conn.execute(select(operators).where(operators.c.email == email)).first()
+    return dict(row._mapping) if row else None
+
+
+def list_operators(conn: Connection) -> list[dict[str, Any]]:
+    return [dict(row._mapping) for row in conn.execute(select(operators).order_by(operators.c.email))]
+
+
+def delete_operator(conn: Connection, email: str) -> int:
+    return conn.execute(delete(operators).where(operators.c.email == email)).rowcount
+
+
+def insert_session(conn: Connection, values: dict[str, Any]) -> None:
+    conn.execute(dashboard_sessions.insert(), values)
+
+
+def find_session(conn: Connection, token_hash: str, now: datetime) -> dict[str, Any] | None:
+    query = (
+        select(dashboard_sessions, operators.c.email)
+        .join(operators, operators.c.id == dashboard_sessions.c.operator_id)
+        .where(dashboard_sessions.c.token_hash == token_hash, dashboard_sessions.c.expires_at > now)
+    )
+    row = conn.execute(query).first()
+    return dict(row._mapping) if row else None
+
+
+def delete_session(conn: Connection, token_hash: str) -> None:
+    conn.execute(delete(dashboard_sessions).where(dashboard_sessions.c.token_hash == token_hash))
+
+
+def delete_expired_sessions(conn: Connection, now: datetime) -> None:
+    conn.execute(delete(dashboard_sessions).where(dashboard_sessions.c.expires_at <= now))
+
+
+def profiles_with_transaction(conn: Connection, app_id: UUID, transaction_id: str, limit: int) -> list[UUID]:
+    """Profiles holding a transaction with this store transaction id or original transaction id."""
+    app_stores = select(products.c.store).where(products.c.app_id == app_id).distinct()
+    stores = sorted({*KNOWN_STORES, *conn.execute(app_stores).scalars()})
+    query = (
+        select(transactions.c.profile_id)
+        .where(
+            transactions.c.app_id == app_id,
+            transactions.c.store.in_(stores),
+            or_(
+                transactions.c.store_transaction_id == transaction_id,
+                transactions.c.store_original_transaction_id == transaction_id,
+            ),
+        )
+        .distinct()
+        .limit(limit)
+    )
+    return list(conn.execute(query).scalars())

@@ -1,0 +1,136 @@
+"""The dashboard through HTTP: sign-in, sessions, CSRF, search, pages and catalog forms."""
+
+import re
+import uuid
+
+import pytest
+from test_metrics import subscription
+
+from subledger.dashboard import service as dashboard_service
+
+EMAIL = "ops@example.com"
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def shop(api, runtime, clock):
+    dashboard_service.create_operator(runtime, EMAIL, PASSWORD)
+    api.access_level("premium")
+    api.product("monthly", "premium", "P1M")
+    api.create("alice")
+    clock.current = clock.current.replace(day=20)
+    assert api.set_transaction("alice", **subscription("t1", "o1", "2025-01-10", "2025-02-10", 9.99)).status_code == 200
+    return api
+
+
+def login_csrf(client) -> str:
+    page = client.get("/dashboard/login")
+    assert page.status_code == 200
+    return re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+
+
+def sign_in(client, email=EMAIL, password=PASSWORD, next_page="/dashboard/"):
+    csrf = login_csrf(client)
+    return client.post(
+        "/dashboard/login",
+        data={"email": email, "password": password, "csrf": csrf, "next": next_page},
+        follow_redirects=False,
+    )
+
+
+def page_csrf(html: str) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
+
+
+def test_every_page_needs_a_signed_in_operator(shop, client):
+    for path in ("/dashboard/", f"/dashboard/apps/{shop.app_id}/", f"/dashboard/apps/{shop.app_id}/catalog/"):
+        response = client.get(path, follow_redirects=False)
+        assert response.status_code == 303 and response.headers["location"].startswith("/dashboard/login?next=")
+    client.cookies.set("subledger_session", "made-up", path="/dashboard")
+    forged = client.get("/dashboard/", follow_redirects=False)
+    assert forged.status_code == 303
+
+
+def test_sign_in_sets_a_strict_http_only_cookie_and_goes_where_asked(shop, client):
+    wrong = sign_in(client, password="wrong password!")
+    assert wrong.status_code == 303 and "failed=1" in wrong.headers["location"]
+    unknown = sign_in(client, email="nobody@example.com")
+    assert "failed=1" in unknown.headers["location"]
+    response = sign_in(client, next_page=f"/dashboard/apps/{shop.app_id}/catalog/")
+    assert response.status_code == 303 and response.headers["location"] == f"/dashboard/apps/{shop.app_id}/catalog/"
+    cookie = response.headers["set-cookie"]
+    assert "subledger_session=" in cookie and "HttpOnly" in cookie and "SameSite=strict" in cookie
+    assert client.get(response.headers["location"]).status_code == 200
+
+
+def test_sign_in_refuses_a_missing_csrf_token_and_foreign_redirects(shop, client):
+    login_csrf(client)
+    no_token = client.post("/dashboard/login", data={"email": EMAIL, "password": PASSWORD}, follow_redirects=False)
+    assert no_token.status_code == 403
+    for target in ("https://evil.example/", "//evil.example/", "/api/v2/server-side-api/profile/"):
+        assert sign_in(client, next_page=target).headers["location"] == "/dashboard/"
+
+
+def test_overview_shows_metrics_and_charts(shop, client):
+    sign_in(client)
+    page = client.get(f"/dashboard/apps/{shop.app_id}/?period=day&start=2025-01-08&end=2025-01-20")
+    assert page.status_code == 200
+    assert page.text.count('<svg class="chart"') == 6 and '<path class="line" d="M' in page.text
+    assert "MRR" in page.text and "$9.99" in page.text
+    assert client.get(f"/dashboard/apps/{shop.app_id}/?period=year").status_code == 400
+    assert client.get(f"/dashboard/apps/{uuid.uuid4()}/").status_code == 404
+
+
+def test_search_finds_a_profile_by_any_of_its_ids(shop, client):
+    sign_in(client)
+    profile_id = shop.get("alice").json()["data"]["profile_id"]
+    for q in ("alice", profile_id, "t1", "o1"):
+        found = client.get(f"/dashboard/apps/{shop.app_id}/profiles/?q={q}", follow_redirects=False)
+        assert found.status_code == 303, q
+        assert found.headers["location"] == f"/dashboard/apps/{shop.app_id}/profiles/{profile_id}/"
+    nothing = client.get(f"/dashboard/apps/{shop.app_id}/profiles/?q=nobody")
+    assert nothing.status_code == 200 and "Nothing matches" in nothing.text
+    page = client.get(f"/dashboard/apps/{shop.app_id}/profiles/{profile_id}/")
+    assert page.status_code == 200
+    assert "premium" in page.text and "subscription_started" in page.text and "t1" in page.text
+
+
+def test_catalog_forms_need_the_sessions_csrf_token(shop, client):
+    sign_in(client)
+    catalog = f"/dashboard/apps/{shop.app_id}/catalog/"
+    csrf = page_csrf(client.get(catalog).text)
+    body = {"store": "play_store", "store_product_id": "yearly", "period": "P1Y", "access_level_id": "premium"}
+    assert client.post(catalog + "products/", data=body, follow_redirects=False).status_code == 403
+    assert client.post(catalog + "products/", data={**body, "csrf": "guess"}, follow_redirects=False).status_code == 403
+    added = client.post(catalog + "products/", data={**body, "csrf": csrf}, follow_redirects=False)
+    assert added.status_code == 303 and added.headers["location"] == catalog
+    products = {p["store_product_id"]: p for p in shop.admin("GET", "/products/").json()["data"]}
+    assert products["yearly"]["period"] == "P1Y"
+    bad = client.post(catalog + "products/", data={**body, "period": "sometimes", "csrf": csrf}, follow_redirects=False)
+    assert "error=" in bad.headers["location"]
+    level = client.post(
+        catalog + "access-levels/", data={"access_level_id": "gold", "csrf": csrf}, follow_redirects=False
+    )
+    assert level.status_code == 303
+    assert "gold" in [row["access_level_id"] for row in shop.admin("GET", "/access-levels/").json()["data"]]
+    removed = client.post(f"{catalog}products/{products['yearly']['product_id']}/delete", data={"csrf": csrf})
+    assert removed.status_code == 200
+    assert "yearly" not in [p["store_product_id"] for p in shop.admin("GET", "/products/").json()["data"]]
+
+
+def test_deliveries_page_and_sign_out(shop, client):
+    sign_in(client)
+    deliveries = client.get(f"/dashboard/apps/{shop.app_id}/deliveries/")
+    assert deliveries.status_code == 200 and "Webhook deliveries" in deliveries.text
+    csrf = page_csrf(deliveries.text)
+    out = client.post("/dashboard/logout", data={"csrf": csrf}, follow_redirects=False)
+    assert out.status_code == 303
+    assert client.get("/dashboard/", follow_redirects=False).status_code == 303
+
+
+def test_operators_need_a_long_password(runtime):
+    with pytest.raises(ValueError):
+        dashboard_service.create_operator(runtime, "x@example.com", "short")
+    dashboard_service.create_operator(runtime, "x@example.com", "long enough password")
+    with pytest.raises(dashboard_service.OperatorExists):
+        dashboard_service.create_operator(runtime, "X@example.com ", "long enough password")
