@@ -142,10 +142,10 @@ def serve(env: dict, workers: int, factory: str) -> tuple[subprocess.Popen, str]
 
 
 def rss_mb(process: subprocess.Popen) -> list[float]:
-    """Resident memory of each server worker process (the children of uvicorn's supervisor)."""
+    """Resident memory of each server worker process (the children of uvicorn's supervisor, if any)."""
     children = subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True, text=True).stdout.split()
     sizes = []
-    for pid in children:
+    for pid in children or [str(process.pid)]:  # one worker: uvicorn serves in its own process
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
                 sizes.append(int(line.split()[1]) / 1024)

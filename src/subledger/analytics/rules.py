@@ -27,11 +27,12 @@ Definitions (a bucket is a day, ISO week or calendar month, UTC, [start, end)):
   at some moment of the k-th month after (up to now).
 """
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
+from itertools import accumulate
 from typing import Any, Literal
 
 from dateutil.relativedelta import relativedelta
@@ -71,42 +72,40 @@ class Tx:
     refunded_at: datetime | None
     months: Decimal | None  # the product's period in months (None: not a subscription)
 
-    def covers(self, moment: datetime) -> bool:
-        return self.purchased_at <= moment and (self.ends_at is None or moment < self.ends_at)
 
-    def overlaps(self, start: datetime, end: datetime) -> bool:
-        return self.purchased_at < end and (self.ends_at is None or self.ends_at > start)
-
-
-def _months(period: str | None, tx: dict[str, Any]) -> Decimal | None:
-    if tx["purchase_type"] != "subscription":
+def _months(period: str | None, tx: Any) -> Decimal | None:
+    if tx.purchase_type != "subscription":
         return None
     if period and period != LIFETIME:
         count, unit = PERIOD.fullmatch(period).groups()
         per_unit = {"D": 1 / DAYS_PER_MONTH, "W": 7 / DAYS_PER_MONTH, "M": Decimal(1), "Y": Decimal(12)}[unit]
         return int(count) * per_unit
-    if tx["expires_at"] is None:
+    if tx.expires_at is None:
         return None
-    return Decimal((tx["expires_at"] - tx["purchased_at"]).total_seconds()) / 86400 / DAYS_PER_MONTH
+    return Decimal((tx.expires_at - tx.purchased_at).total_seconds()) / 86400 / DAYS_PER_MONTH
 
 
-def ledger_rows(rows: list[dict[str, Any]], catalog: Catalog, rates: Rates) -> list[Tx]:
-    """Ledger transactions as the metrics see them."""
+def ledger_rows(rows: list, catalog: Catalog, rates: Rates) -> list[Tx]:
+    """Ledger transactions (rows with attribute access) as the metrics see them."""
     found = []
+    periods: dict[tuple, str | None] = {}
     for row in rows:
-        product = catalog.product(row["store"], row["store_product_id"], row["store_base_plan_id"])
-        ends = [moment for moment in (row["expires_at"], row["refunded_at"]) if moment is not None]
+        key = (row.store, row.store_product_id, row.store_base_plan_id)
+        if key not in periods:
+            product = catalog.product(*key)
+            periods[key] = product.period if product else None
+        ends = [moment for moment in (row.expires_at, row.refunded_at) if moment is not None]
         found.append(
             Tx(
-                chain=(row["profile_id"], row["store"], row["store_original_transaction_id"]),
-                profile_id=row["profile_id"],
-                usd=rates.to_usd(row["price_value"], row["price_currency"]),
-                paid=row["price_value"] > 0,
-                trial=row["offer_type"] == "free_trial",
-                purchased_at=row["purchased_at"],
+                chain=(row.profile_id, row.store, row.store_original_transaction_id),
+                profile_id=row.profile_id,
+                usd=rates.to_usd(row.price_value, row.price_currency),
+                paid=row.price_value > 0,
+                trial=row.offer_type == "free_trial",
+                purchased_at=row.purchased_at,
                 ends_at=min(ends) if ends else None,
-                refunded_at=row["refunded_at"],
-                months=_months(product.period if product else None, row),
+                refunded_at=row.refunded_at,
+                months=_months(periods[key], row),
             )
         )
     return found
@@ -120,13 +119,35 @@ def _ratio(part: int | Decimal, whole: int | Decimal) -> float | None:
     return None if not whole else float((Decimal(part) / Decimal(whole)).quantize(Decimal("0.0001")))
 
 
-def _active(txs: list[Tx], moment: datetime, kind: str) -> dict[tuple, Tx]:
-    """Per subscription, the transaction of ``kind`` (paid or trial) covering ``moment``."""
-    found = {}
+def _coverage(txs: list[Tx], kind: str, moments: list[datetime]) -> tuple[list[int], list[Decimal]]:
+    """For each of the sorted ``moments``: the subscriptions with a ``kind`` (paid or trial)
+    transaction covering it, and the monthly value of those transactions.
+
+    Within a subscription a later purchase takes over from its purchase on (an
+    upgrade, a renewal bought early), so a subscription counts once at a time.
+    """
+    chains: dict[tuple, list[Tx]] = defaultdict(list)
     for tx in txs:
-        if tx.months is not None and getattr(tx, kind) and tx.covers(moment):
-            found[tx.chain] = tx
-    return found
+        if tx.months is not None and getattr(tx, kind):
+            chains[tx.chain].append(tx)
+    size = len(moments)
+    counts, values = [0] * (size + 1), [Decimal(0)] * (size + 1)
+    for chain_txs in chains.values():
+        chain_txs.sort(key=lambda tx: tx.purchased_at)
+        for index, tx in enumerate(chain_txs):
+            end = tx.ends_at
+            if index + 1 < len(chain_txs):
+                taken_over = chain_txs[index + 1].purchased_at
+                end = taken_over if end is None else min(end, taken_over)
+            first = bisect_left(moments, tx.purchased_at)  # the first moment at or after the purchase
+            after = size if end is None else bisect_left(moments, end)  # the first moment it no longer covers
+            if first < after:
+                monthly = tx.usd / tx.months if tx.months else Decimal(0)
+                counts[first] += 1
+                counts[after] -= 1
+                values[first] += monthly
+                values[after] -= monthly
+    return list(accumulate(counts[:size])), list(accumulate(values[:size]))
 
 
 def metrics(
@@ -166,17 +187,33 @@ def metrics(
         elif tx.trial and tx.months is not None:
             trial_started[tx.chain] = min(trial_started.get(tx.chain, tx.purchased_at), tx.purchased_at)
 
+    new, trials, converted, churned = [0] * count, [0] * count, [0] * count, [0] * count
+    for at in first_paid.values():
+        if (b := bucket_of(at)) is not None:
+            new[b] += 1
+    for chain, at in trial_started.items():
+        if (b := bucket_of(at)) is not None:
+            trials[b] += 1
+            converted[b] += chain in first_paid and first_paid[chain] >= at
+    for at in last_paid.values():
+        if at <= now and (b := bucket_of(at)) is not None:
+            churned[b] += 1
+
+    # Subscriptions are counted at the end of each bucket (now, for the current one) and just before its start.
+    tick = timedelta(microseconds=1)
+    ends = [min(end, now) - tick for _, end in spans]
+    starts_before = [start - tick for start, _ in spans]
+    moments = sorted({*ends, *starts_before})
+    paid_count, paid_value = _coverage(txs, "paid", moments)
+    trial_count, _ = _coverage(txs, "trial", moments)
+    at = {moment: index for index, moment in enumerate(moments)}
+
     rows = []
-    for b, (start, end) in enumerate(spans):
-        moment = min(end, now) - timedelta(microseconds=1)
-        paying = _active(txs, moment, "paid")
-        mrr = sum((tx.usd / tx.months for tx in paying.values() if tx.months), Decimal(0))
-        at_start = len(_active(txs, start - timedelta(microseconds=1), "paid")) if start <= now else 0
-        new = sum(1 for at in first_paid.values() if start <= at < end)
-        trials = [chain for chain, at in trial_started.items() if start <= at < end]
-        converted = sum(1 for chain in trials if chain in first_paid and first_paid[chain] >= trial_started[chain])
-        churned = sum(1 for at in last_paid.values() if start <= at < end and at <= now)
+    for b, (start, _end) in enumerate(spans):
+        begun = start <= now
         net = gross[b] - refunds[b]
+        mrr = paid_value[at[ends[b]]] if begun else Decimal(0)
+        at_start = paid_count[at[starts_before[b]]] if begun else 0
         rows.append(
             {
                 "date": start.date().isoformat(),
@@ -185,14 +222,14 @@ def metrics(
                 "net_usd": _money(net),
                 "mrr_usd": _money(mrr),
                 "arr_usd": _money(mrr * 12),
-                "active_subscriptions": len(paying) if start <= now else 0,
-                "active_trials": len(_active(txs, moment, "trial")) if start <= now else 0,
-                "new_subscriptions": new,
-                "new_trials": len(trials),
-                "trial_conversions": converted,
-                "trial_to_paid": _ratio(converted, len(trials)),
-                "churned_subscriptions": churned,
-                "churn_rate": _ratio(churned, at_start),
+                "active_subscriptions": paid_count[at[ends[b]]] if begun else 0,
+                "active_trials": trial_count[at[ends[b]]] if begun else 0,
+                "new_subscriptions": new[b],
+                "new_trials": trials[b],
+                "trial_conversions": converted[b],
+                "trial_to_paid": _ratio(converted[b], trials[b]),
+                "churned_subscriptions": churned[b],
+                "churn_rate": _ratio(churned[b], at_start),
                 "refund_rate": _ratio(refunded[b], bought[b]),
                 "arpu_usd": None if not profiles_at[b] else _money(net / profiles_at[b]),
                 "arppu_usd": None if not payers[b] else _money(net / len(payers[b])),
@@ -212,16 +249,28 @@ def cohorts(txs: list[Tx], first_month: date, last_month: date, now: datetime) -
     for chain_txs in chains.values():
         first = min(tx.purchased_at for tx in chain_txs)
         by_cohort[date(first.year, first.month, 1)].append(chain_txs)
-    found = []
     window = (date(first_month.year, first_month.month, 1), last_month)
+    this_month = _month_number(now)
+    found = []
     for month in sorted(month for month in by_cohort if window[0] <= month <= window[1]):
         members = by_cohort[month]
-        retention = []
-        start = datetime(month.year, month.month, 1, tzinfo=UTC)
-        while start <= now:
-            end = start + relativedelta(months=1)
-            kept = sum(1 for chain_txs in members if any(tx.overlaps(start, min(end, now)) for tx in chain_txs))
-            retention.append(_ratio(kept, len(members)))
-            start = end
+        first = month.year * 12 + month.month - 1
+        kept = [0] * (this_month - first + 1)
+        for chain_txs in members:
+            covered = set()
+            for tx in chain_txs:
+                last = (
+                    this_month
+                    if tx.ends_at is None or tx.ends_at > now
+                    else _month_number(tx.ends_at - timedelta(microseconds=1))
+                )
+                covered.update(range(_month_number(tx.purchased_at) - first, last - first + 1))
+            for offset in covered:
+                kept[offset] += 1
+        retention = [_ratio(count, len(members)) for count in kept]
         found.append({"cohort": month.strftime("%Y-%m"), "subscriptions": len(members), "retention": retention})
     return found
+
+
+def _month_number(moment: datetime) -> int:
+    return moment.year * 12 + moment.month - 1

@@ -1,0 +1,136 @@
+"""Scale benchmark: GET profile and set transaction on a big database against a small one,
+the analytics queries on the big one, its size on disk, and the server's memory.
+
+    python bench/seed.py --database-url sqlite:////tmp/big.db --profiles 1000000   # once; prints the app
+    python bench/scale.py --database-url sqlite:////tmp/big.db --app APP_ID --profiles 1000000
+
+The small database (2,000 profiles, the same histories) is made in a temporary
+directory by the same seeder. Both are served by `subledger serve`'s app under
+uvicorn with production settings and loaded with wrk; results go to
+bench/results/scale-<engine>.json and print as a table.
+"""
+
+import argparse
+import json
+import os
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import sqlalchemy
+from run import HERE, rss_mb, serve, wrk
+from seed import seed
+from serving import operator_env
+
+from subledger.apps import service as apps_service
+from subledger.config import Settings
+from subledger.core.runtime import Runtime
+from subledger.dashboard import service as dashboard_service
+
+SMALL = 2000
+
+
+def database_size_mb(rt: Runtime) -> float:
+    if rt.db.is_sqlite:
+        path = Path(rt.settings.sqlalchemy_url.removeprefix("sqlite:///"))
+        return sum(p.stat().st_size for p in path.parent.glob(path.name + "*")) / 2**20
+    with rt.db.read() as conn:
+        return conn.execute(sqlalchemy.text("SELECT pg_database_size(current_database())")).scalar() / 2**20
+
+
+def load(url: str, data_dir: Path, key: str, profiles: int, options) -> dict:
+    env = {**operator_env(data_dir, url), "SUBLEDGER_SERVE_WORKER": "off"}
+    process, base = serve(env, options.workers, "subledger.app:create_app")
+    try:
+        found = {}
+        for scenario in ("get_profile", "set_transaction"):
+            wrk(base, scenario, [key, str(profiles)], 2, options.connections)  # warm-up
+            found[scenario] = wrk(base, scenario, [key, str(profiles)], options.duration, options.connections)
+        found["worker_rss_mb"] = rss_mb(process)
+        return found
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def timed(call, *args) -> float:
+    started = time.perf_counter()
+    call(*args)
+    return round(time.perf_counter() - started, 3)
+
+
+def analytics(url: str, data_dir: Path, key: str) -> dict:
+    """Seconds each analytics query takes through HTTP (metrics) or the service (dashboard search)."""
+    env = {**operator_env(data_dir, url), "SUBLEDGER_SERVE_WORKER": "off"}
+    process, base = serve(env, 1, "subledger.app:create_app")
+    rt = Runtime.from_settings(Settings(database_url=url, data_dir=data_dir))
+    app_id = uuid.UUID(apps_service.list_apps(rt.db)[0]["app_id"])
+    try:
+        client = httpx.Client(base_url=base, headers={"Authorization": f"Api-Key {key}"}, timeout=600)
+
+        def metrics(query: str) -> None:
+            assert client.get(f"/api/admin/v1/metrics/?{query}").status_code == 200
+
+        return {
+            "metrics: 30 days by day": timed(metrics, "period=day"),
+            "metrics: 12 weeks by week": timed(metrics, "period=week"),
+            "metrics: 24 months by month": timed(metrics, "period=month&start=2025-01-01&end=2026-12-31"),
+            "search: customer_user_id": timed(dashboard_service.search_profiles, rt, app_id, "seed-123456"),
+            "search: transaction id": timed(dashboard_service.search_profiles, rt, app_id, "seed-654321-3"),
+        }
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        rt.db.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--database-url", required=True, help="the big database (seeded by bench/seed.py)")
+    parser.add_argument("--profiles", type=int, required=True, help="how many profiles it was seeded with")
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=1)
+    options = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = Path(tmp)
+        big = Runtime.from_settings(Settings(database_url=options.database_url, data_dir=data_dir))
+        big_app = uuid.UUID(apps_service.list_apps(big.db)[0]["app_id"])
+        big_key = apps_service.rotate_key(big.db, big_app, big.clock.now())["secret_api_key"]
+        size = database_size_mb(big)
+        big.db.dispose()
+
+        # The small database is always a SQLite file of its own, seeded the same way.
+        small_url = f"sqlite:///{data_dir / 'small.db'}"
+        small = Runtime.from_settings(Settings(database_url=small_url, data_dir=data_dir))
+        small.db.migrate()
+        small_key = seed(small, SMALL, 10)["secret_api_key"]
+        small.db.dispose()
+
+        results = {
+            "big": load(options.database_url, data_dir, big_key, options.profiles, options),
+            "small": load(small_url, data_dir, small_key, SMALL, options),
+            "analytics_s": analytics(options.database_url, data_dir, big_key),
+            "database_mb": round(size, 1),
+            "database_mb_per_million_profiles": round(size * 1_000_000 / options.profiles, 1),
+        }
+
+    engine = "sqlite" if big.db.is_sqlite else "postgresql"
+    out = HERE / "results"
+    out.mkdir(exist_ok=True)
+    (out / f"scale-{engine}.json").write_text(json.dumps(results, indent=2))
+    print(json.dumps(results, indent=2))
+    for scenario in ("get_profile", "set_transaction"):
+        b, s = results["big"][scenario], results["small"][scenario]
+        print(
+            f"{scenario}: {s['rps']:.0f} req/s on {SMALL} profiles, {b['rps']:.0f} on {options.profiles} "
+            f"({s['rps'] / b['rps']:.2f}x slower); p99 {s['p99_ms']:.1f} -> {b['p99_ms']:.1f} ms"
+        )
+    print(f"cpus: {os.cpu_count()}")
+
+
+if __name__ == "__main__":
+    main()
