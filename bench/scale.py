@@ -73,10 +73,9 @@ def analytics(url: str, data_dir: Path, key: str) -> dict:
         def metrics(query: str) -> None:
             assert client.get(f"/api/admin/v1/metrics/?{query}").status_code == 200
 
+        # Every metrics query reads the app's whole ledger, whatever its window: one stands for all.
         return {
             "metrics: 30 days by day": timed(metrics, "period=day"),
-            "metrics: 12 weeks by week": timed(metrics, "period=week"),
-            "metrics: 24 months by month": timed(metrics, "period=month&start=2025-01-01&end=2026-12-31"),
             "search: customer_user_id": timed(dashboard_service.search_profiles, rt, app_id, "seed-123456"),
             "search: transaction id": timed(dashboard_service.search_profiles, rt, app_id, "seed-654321-3"),
         }

@@ -6,18 +6,17 @@ account's public key, as Google does; the API answers only to the token it issue
 
 import json
 import secrets
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from loopback import JsonHandler, LoopbackServer
 
 PACKAGE = "com.example.app"
 
 
-class FakeGoogle:
+class FakeGoogle(LoopbackServer):
     def __init__(self, package: str = PACKAGE):
         self.package = package
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -30,7 +29,7 @@ class FakeGoogle:
         self.failing = False  # answer 503 to every API call
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(JsonHandler):
             def do_POST(self):
                 url = urlparse(self.path)
                 length = int(self.headers.get("Content-Length") or 0)
@@ -90,20 +89,7 @@ class FakeGoogle:
                     return False
                 return True
 
-            def _send(self, status, body):
-                raw = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(raw)))
-                self.end_headers()
-                self.wfile.write(raw)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        super().__init__(Handler)
 
     def service_account(self) -> str:
         """A service-account key file whose token endpoint is this stand-in."""
@@ -121,11 +107,3 @@ class FakeGoogle:
                 "token_uri": f"{self.url}/token",
             }
         )
-
-    def __enter__(self) -> "FakeGoogle":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()

@@ -1,9 +1,8 @@
 """A stand-in for Stripe's API on loopback: the few endpoints subledger reads, with fixtures."""
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
+
+from loopback import JsonHandler, LoopbackServer
 
 DAY = 86400
 START = 1735689600  # 2025-01-01T00:00:00Z
@@ -59,7 +58,7 @@ def subscription(subscription_id: str = "sub_1", **fields) -> dict:
     }
 
 
-class FakeStripe:
+class FakeStripe(LoopbackServer):
     def __init__(self, secret_key: str):
         self.secret_key = secret_key
         self.objects: dict[str, dict] = {}  # "subscriptions/sub_1" -> object
@@ -67,7 +66,7 @@ class FakeStripe:
         self.requests: list[str] = []
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(JsonHandler):
             def do_GET(self):
                 url = urlparse(self.path)
                 fake.requests.append(self.path)
@@ -103,25 +102,4 @@ class FakeStripe:
                     },
                 )
 
-            def _send(self, status, body):
-                raw = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(raw)))
-                self.end_headers()
-                self.wfile.write(raw)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> "FakeStripe":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)

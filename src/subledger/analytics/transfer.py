@@ -10,6 +10,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from subledger.core.dates import format_datetime
+from subledger.purchases.schemas import SUBSCRIPTION_FIELDS
 
 TRANSACTION_COLUMNS = (
     "customer_user_id",
@@ -32,20 +33,7 @@ TRANSACTION_COLUMNS = (
     "refunded_at",
     "cancellation_reason",
     "variation_id",
-    "originally_purchased_at",
-    "expires_at",
-    "renew_status",
-    "renew_status_changed_at",
-    "billing_issue_detected_at",
-    "grace_period_expires_at",
-)
-SUBSCRIPTION_ONLY = (
-    "originally_purchased_at",
-    "expires_at",
-    "renew_status",
-    "renew_status_changed_at",
-    "billing_issue_detected_at",
-    "grace_period_expires_at",
+    *SUBSCRIPTION_FIELDS,
 )
 PROFILE_COLUMNS = (
     "profile_id",
@@ -108,7 +96,7 @@ def transaction_body(row: dict[str, Any]) -> dict[str, Any]:
         "variation_id": row["variation_id"],
     }
     if row["purchase_type"] == "subscription":
-        body.update({name: row[name] for name in SUBSCRIPTION_ONLY})
+        body.update({name: row[name] for name in SUBSCRIPTION_FIELDS})
     return {key: _json_value(value) for key, value in body.items()}
 
 

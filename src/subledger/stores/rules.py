@@ -39,6 +39,11 @@ class Notification:
     transactions: list[dict[str, Any]] = field(default_factory=list)
     refunds: dict[str, str] = field(default_factory=dict)
 
+    def __post_init__(self):
+        # No customer_user_id is longer (a Stripe metadata value can be): such an account names nobody.
+        if self.account is not None and len(self.account) > 255:
+            self.account = None
+
     @property
     def changes_ledger(self) -> bool:
         return bool(self.transactions or self.refunds)
