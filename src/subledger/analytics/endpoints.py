@@ -38,4 +38,4 @@ async def metrics(
         product=product,
     )
     runtime = request.app.state.runtime
-    return JSONResponse(await runtime.read(service.metrics, runtime, app_id, query))
+    return JSONResponse(await runtime.long_read(service.metrics, runtime, app_id, query))

@@ -39,6 +39,10 @@ class Runtime:
             return function(*args)
         return await run_in_threadpool(function, *args)
 
+    async def long_read(self, function: Callable[..., T], *args) -> T:
+        """Run a read that may take seconds (analytics) in the thread pool, off the event loop."""
+        return await run_in_threadpool(function, *args)
+
     async def write(self, function: Callable[..., T], *args) -> T:
         """Run a use case that writes: always in the thread pool (it may wait for a lock)."""
         return await run_in_threadpool(function, *args)

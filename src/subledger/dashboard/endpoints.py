@@ -147,7 +147,7 @@ async def overview(
     query = analytics_service.MetricsQuery(
         period=period, start=start, end=end, environment=None if environment == "all" else environment
     )
-    result = await runtime.read(service.overview, runtime, UUID(app["app_id"]), query)
+    result = await runtime.long_read(service.overview, runtime, UUID(app["app_id"]), query)
     return _page(request, "overview.html", session, app=app, result=result, environment=environment)
 
 
