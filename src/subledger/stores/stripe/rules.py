@@ -34,6 +34,8 @@ RENEWING = {"active", "trialing", "past_due"}
 BILLING_TROUBLE = {"past_due", "unpaid"}
 # The metadata key (on the subscription, payment intent or customer) naming the profile.
 ACCOUNT_KEY = "customer_user_id"
+# The metadata key of a payment intent naming the product bought.
+PRODUCT_KEY = "product_id"
 PAYMENT_PRODUCT = "stripe_payment_intent"
 
 
@@ -125,7 +127,7 @@ def payment_transaction(intent: dict[str, Any]) -> dict[str, Any] | None:
         "purchase_type": "one_time_purchase",
         "store": STORE,
         "environment": _environment(intent),
-        "store_product_id": (intent.get("metadata") or {}).get("product_id") or PAYMENT_PRODUCT,
+        "store_product_id": (intent.get("metadata") or {}).get(PRODUCT_KEY) or PAYMENT_PRODUCT,
         "store_transaction_id": intent["id"],
         "store_original_transaction_id": intent["id"],
         "price": {

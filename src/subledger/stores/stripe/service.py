@@ -119,7 +119,7 @@ def _notification(client: stripe.StripeClient, event: dict[str, Any]) -> Notific
         subscription, notification.transactions = _subscription_bodies(client, subscription_id)
         notification.original_transaction_id = subscription_id
         notification.account = _account(client, subscription)
-    elif kind == "payment_intent.succeeded" and not obj.get("invoice"):  # an invoice's: the subscription's
+    elif kind == "payment_intent.succeeded" and _one_time_purchase(obj):
         body = rules.payment_transaction(obj)
         notification.transactions = [body] if body else []
         notification.original_transaction_id = obj["id"]
@@ -137,6 +137,13 @@ def _notification(client: stripe.StripeClient, event: dict[str, Any]) -> Notific
         notification.refunds = {paid_for: refunded_at} if paid_for else {}
         notification.account = _account(client, obj)
     return notification
+
+
+def _one_time_purchase(intent: dict[str, Any]) -> bool:
+    """A payment intent is a purchase of its own when its metadata names the product. An
+    invoice's (a subscription's) is not; recent Stripe API versions no longer say which
+    invoice a payment intent pays, so the product in the metadata is what tells."""
+    return not intent.get("invoice") and bool((intent.get("metadata") or {}).get(rules.PRODUCT_KEY))
 
 
 def _account(client: stripe.StripeClient, obj: dict[str, Any]) -> str | None:
