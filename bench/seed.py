@@ -74,8 +74,9 @@ def _chain(n: int, app_id: uuid.UUID, profile_id: uuid.UUID, count: int, now: da
     return rows
 
 
-def seed(rt: Runtime, count: int, per_profile: int, app_id: uuid.UUID | None = None) -> dict:
-    """Seed ``count`` profiles into an app (a new one unless given); returns the app's create output."""
+def seed(rt: Runtime, count: int, per_profile: int, app_id: uuid.UUID | None = None, first: int = 0) -> dict:
+    """Seed profiles ``first`` to ``count - 1`` into an app (a new one unless given); returns the
+    app's create output (its key only for a new app)."""
     now = rt.clock.now()
     app = {"app_id": str(app_id)} if app_id else apps_service.create_app(rt.db, "Scale", now)
     app_id = uuid.UUID(app["app_id"])
@@ -89,9 +90,9 @@ def seed(rt: Runtime, count: int, per_profile: int, app_id: uuid.UUID | None = N
     with rt.db.read() as conn:
         catalog, rates = catalog_service.catalog(conn, app_id), catalog_service.rates(conn)
     started = time.monotonic()
-    for first in range(0, count, BATCH):
+    for batch_start in range(first, count, BATCH):
         profile_rows, ledger_rows = [], []
-        for n in range(first, min(first + BATCH, count)):
+        for n in range(batch_start, min(batch_start + BATCH, count)):
             profile_id = uuid.uuid4()
             ledger = _chain(n, app_id, profile_id, per_profile, now)
             derived = rules.derive(profile_id, ledger, [], catalog, rates)
@@ -114,8 +115,8 @@ def seed(rt: Runtime, count: int, per_profile: int, app_id: uuid.UUID | None = N
         with rt.db.write() as conn:
             conn.execute(profiles.insert(), profile_rows)
             conn.execute(transactions.insert(), ledger_rows)
-        done = min(first + BATCH, count)
-        rate = done / (time.monotonic() - started)
+        done = min(batch_start + BATCH, count)
+        rate = (done - first) / (time.monotonic() - started)
         print(f"\r{done}/{count} profiles ({rate:.0f}/s)", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
     return app
@@ -126,10 +127,14 @@ def main() -> None:
     parser.add_argument("--database-url", required=True)
     parser.add_argument("--profiles", type=int, default=1_000_000)
     parser.add_argument("--transactions", type=int, default=10, help="per profile")
+    parser.add_argument("--app", type=uuid.UUID, default=None, help="go on seeding this app (from --first)")
+    parser.add_argument("--first", type=int, default=0, help="the first profile number to seed")
     options = parser.parse_args()
-    rt = Runtime.from_settings(Settings(database_url=options.database_url, serve_worker="off"))
+    # A bulk load that fails is simply done again: SQLite need not wait for the disk on each batch.
+    settings = Settings(database_url=options.database_url, serve_worker="off", sqlite_synchronous="OFF")
+    rt = Runtime.from_settings(settings)
     rt.db.migrate()
-    app = seed(rt, options.profiles, options.transactions)
+    app = seed(rt, options.profiles, options.transactions, options.app, options.first)
     print(app)
 
 
