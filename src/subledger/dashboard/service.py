@@ -5,6 +5,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cache
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -22,8 +23,12 @@ from subledger.profiles import service as profiles_service
 SESSION_LIFETIME = timedelta(hours=12)
 MIN_PASSWORD = 12
 _hasher = PasswordHasher()
-# Verified against when the email is unknown, so a wrong email takes as long as a wrong password.
-_DECOY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@cache
+def _decoy_hash() -> str:
+    """Verified against when the email is unknown, so a wrong email takes as long as a wrong password."""
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 class OperatorExists(ValueError):
@@ -71,7 +76,7 @@ def sign_in(rt: Runtime, email: str, password: str) -> str | None:
     with rt.db.read() as conn:
         operator = repository.find_operator(conn, email.strip().lower())
     try:
-        _hasher.verify(operator["password_hash"] if operator else _DECOY_HASH, password)
+        _hasher.verify(operator["password_hash"] if operator else _decoy_hash(), password)
     except (VerificationError, InvalidHashError):
         return None
     if operator is None:
