@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, delete, or_, select
+from sqlalchemy import Connection, delete, select, union
 
 from subledger.core.tables import dashboard_sessions, operators, products, transactions
 
@@ -53,20 +53,20 @@ def delete_expired_sessions(conn: Connection, now: datetime) -> None:
 
 
 def profiles_with_transaction(conn: Connection, app_id: UUID, transaction_id: str, limit: int) -> list[UUID]:
-    """Profiles holding a transaction with this store transaction id or original transaction id."""
+    """Profiles holding a transaction with this store transaction id or original transaction id.
+
+    One query per id column, joined by UNION: with OR in one query the planners
+    fall back to reading every transaction of the app.
+    """
     app_stores = select(products.c.store).where(products.c.app_id == app_id).distinct()
     stores = sorted({*KNOWN_STORES, *conn.execute(app_stores).scalars()})
-    query = (
-        select(transactions.c.profile_id)
-        .where(
-            transactions.c.app_id == app_id,
-            transactions.c.store.in_(stores),
-            or_(
-                transactions.c.store_transaction_id == transaction_id,
-                transactions.c.store_original_transaction_id == transaction_id,
-            ),
+
+    def holders(column):
+        return select(transactions.c.profile_id).where(
+            transactions.c.app_id == app_id, transactions.c.store.in_(stores), column == transaction_id
         )
-        .distinct()
-        .limit(limit)
-    )
+
+    query = union(
+        holders(transactions.c.store_transaction_id), holders(transactions.c.store_original_transaction_id)
+    ).limit(limit)
     return list(conn.execute(query).scalars())
