@@ -255,6 +255,7 @@ def test_a_one_time_product_is_priced_in_the_buyers_region(play, api):
 def test_test_notifications_and_unknown_tokens_change_nothing(play, api, runtime):
     assert play.notify_other("testNotification", {"version": "1.0"}) == "ignored"
     assert play.notify(4, token="nobody-knows") == "ignored"
+    assert play.notify(4, token="../../edits") == "ignored"  # never sent to Play as a path
     assert profile(api)["subscriptions"] == []
 
 
@@ -318,6 +319,8 @@ def test_the_apps_server_posts_a_purchase_token(play, api, runtime):
     assert no_product.status_code == 400 and no_product.json()["errors"][0]["source"] == "store_product_id"
     bad_token = api.request("POST", VALIDATE, "u1", json={"purchase_type": "subscription", "purchase_token": "../x"})
     assert bad_token.status_code == 400
+    other_path = {"purchase_type": "one_time_purchase", "purchase_token": "t", "store_product_id": "../../edits"}
+    assert api.request("POST", VALIDATE, "u1", json=other_path).status_code == 400
     assert db_snapshot(runtime) == before
 
 

@@ -8,6 +8,7 @@ purchases are acknowledged, and the state is recorded.
 """
 
 import hmac
+import re
 import secrets
 import threading
 from datetime import datetime
@@ -63,6 +64,17 @@ def _credentials(key_json: str) -> service_account.Credentials:
         raise bad_request("value_error", "service_account", f"Not a service-account key: {error}") from None
 
 
+SEGMENT = re.compile(r"[\w.\-]{1,4096}")
+
+
+def _segment(value: str) -> str:
+    """A purchase token or product id as a URL path segment: Play's are letters, digits, ``._-``;
+    anything else could reach other paths of the API with the app's credentials."""
+    if not isinstance(value, str) or not SEGMENT.fullmatch(value):
+        raise PlayError(400, "not a Play purchase token or product id")
+    return value
+
+
 class PlayError(Exception):
     def __init__(self, status: int | None, message: str):
         super().__init__(message)
@@ -110,20 +122,20 @@ class PlayApi:
         return response.json() if response.content else {}
 
     def subscription(self, token: str) -> dict[str, Any]:
-        return self._call("GET", f"/purchases/subscriptionsv2/tokens/{token}")
+        return self._call("GET", f"/purchases/subscriptionsv2/tokens/{_segment(token)}")
 
     def acknowledge_subscription(self, product_id: str, token: str) -> None:
-        self._call("POST", f"/purchases/subscriptions/{product_id}/tokens/{token}:acknowledge")
+        self._call("POST", f"/purchases/subscriptions/{_segment(product_id)}/tokens/{_segment(token)}:acknowledge")
 
     def product(self, product_id: str, token: str) -> dict[str, Any]:
-        return self._call("GET", f"/purchases/products/{product_id}/tokens/{token}")
+        return self._call("GET", f"/purchases/products/{_segment(product_id)}/tokens/{_segment(token)}")
 
     def acknowledge_product(self, product_id: str, token: str) -> None:
-        self._call("POST", f"/purchases/products/{product_id}/tokens/{token}:acknowledge")
+        self._call("POST", f"/purchases/products/{_segment(product_id)}/tokens/{_segment(token)}:acknowledge")
 
     def price(self, product_id: str, region: str | None) -> dict[str, Any]:
         """The product's price in a region (its default price elsewhere)."""
-        found = self._call("GET", f"/inappproducts/{product_id}")
+        found = self._call("GET", f"/inappproducts/{_segment(product_id)}")
         return (found.get("prices") or {}).get(region or "") or found["defaultPrice"]
 
 
