@@ -329,3 +329,9 @@ def test_a_service_account_key_google_auth_cannot_use_is_refused(api, runtime):
     with pytest.raises(Exception) as refused:
         google_service.configure(runtime, app_id, PACKAGE, '{"type": "service_account"}')
     assert "service-account key" in str(refused.value.errors)
+
+
+def test_a_push_of_an_unknown_shape_is_refused_not_a_crash(play):
+    data = {"version": "1.0", "packageName": PACKAGE, "eventTimeMillis": "1735689600000"}
+    response = play.push({**data, "subscriptionNotification": {"version": "1.0"}})
+    assert response.status_code == 400 and response.json()["error_code"] == "notification_not_verified"

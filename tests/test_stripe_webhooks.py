@@ -228,3 +228,10 @@ def test_a_subscription_for_an_unknown_user_waits_for_the_profile(stripe, api, r
     api.create("later")
     assert stores_service.apply_pending(runtime) == 1
     assert sub(api, "later")["store_transaction_id"] == "in_0"
+
+
+def test_a_signed_event_of_an_unknown_shape_is_refused_not_a_crash(stripe, api):
+    event = {"id": "evt_odd", "type": "charge.refunded", "created": START, "data": {"object": {"refunded": True}}}
+    assert stripe.post({**event, "data": {}}).status_code == 400
+    expanded = {"id": "ch_1", "refunded": True, "invoice": None, "payment_intent": {"id": "pi_9"}, "customer": None}
+    assert stripe.send("charge.refunded", expanded) == "pending"  # nobody holds pi_9 yet

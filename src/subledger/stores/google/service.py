@@ -196,6 +196,9 @@ def receive_notification(rt: Runtime, app_id: UUID, body: bytes, token: str | No
         ) from None
     try:
         notification = _notification(PlayApi(rt, config), message_id, data)
+    except (KeyError, TypeError) as error:
+        reason = f"Play notification not understood: {type(error).__name__} {error}"
+        raise stores_service.refuse(rt, app_id, rules.STORE, reason, body, remote) from None
     except PlayError as error:
         if error.status in (400, 404, 410):  # Google does not know the token: nothing to record
             return stores_service.receive(

@@ -102,6 +102,9 @@ def receive_webhook(rt: Runtime, app_id: UUID, body: bytes, signature: str | Non
         notification = _notification(_client(rt, config), event)
     except stripe.StripeError as error:
         raise _unavailable(error) from None  # Stripe sends the event again later
+    except (KeyError, TypeError, ValueError) as error:
+        reason = f"Stripe event not understood: {type(error).__name__} {error}"
+        raise stores_service.refuse(rt, app_id, rules.STORE, reason, body, remote) from None
     return stores_service.receive(rt, app_id, notification)
 
 
@@ -126,8 +129,8 @@ def _notification(client: stripe.StripeClient, event: dict[str, Any]) -> Notific
         notification.account = _account(client, obj)
     elif kind == "charge.refunded" and obj.get("refunded"):
         refunded_at = rules.refunded_at(obj, event["created"])
-        invoice_id = obj.get("invoice")
-        paid_for = invoice_id or obj.get("payment_intent")
+        invoice_id = _id(obj.get("invoice"))
+        paid_for = invoice_id or _id(obj.get("payment_intent"))
         if invoice_id:
             notification.original_transaction_id = rules.subscription_of(
                 client.v1.invoices.retrieve(invoice_id).to_dict()
@@ -137,6 +140,11 @@ def _notification(client: stripe.StripeClient, event: dict[str, Any]) -> Notific
         notification.refunds = {paid_for: refunded_at} if paid_for else {}
         notification.account = _account(client, obj)
     return notification
+
+
+def _id(value: str | dict | None) -> str | None:
+    """An object id, whether the object is expanded or not."""
+    return value["id"] if isinstance(value, dict) else value
 
 
 def _one_time_purchase(intent: dict[str, Any]) -> bool:
