@@ -134,3 +134,12 @@ def test_operators_need_a_long_password(runtime):
     dashboard_service.create_operator(runtime, "x@example.com", "long enough password")
     with pytest.raises(dashboard_service.OperatorExists):
         dashboard_service.create_operator(runtime, "X@example.com ", "long enough password")
+
+
+def test_repeated_failed_sign_ins_are_throttled(shop, client, clock):
+    for _ in range(5):
+        assert "failed=1" in sign_in(client, password="wrong password!").headers["location"]
+    locked = sign_in(client)  # the right password, too late
+    assert locked.status_code == 429 and int(locked.headers["Retry-After"]) > 0
+    clock.advance(minutes=16)
+    assert sign_in(client).headers["location"] == "/dashboard/"

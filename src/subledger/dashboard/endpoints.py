@@ -42,9 +42,9 @@ class SignInRequired(Exception):
     """Raised by a page when nobody is signed in: answered with a redirect to the sign-in page."""
 
 
-def _session(request: Request) -> service.Session:
+async def _session(request: Request) -> service.Session:
     runtime = request.app.state.runtime
-    found = service.session(runtime, request.cookies.get(SESSION_COOKIE))
+    found = await runtime.read(service.session, runtime, request.cookies.get(SESSION_COOKIE))
     if found is None:
         raise SignInRequired
     return found
@@ -55,13 +55,14 @@ def _check_csrf(session: service.Session, sent: str | None) -> None:
         raise ApiError.one(403, "csrf_failed", None, "The form's CSRF token is missing or wrong; reload the page.")
 
 
-def _app(request: Request, app_id: str) -> dict:
+async def _app(request: Request, app_id: str) -> dict:
     runtime = request.app.state.runtime
     try:
         wanted = UUID(app_id)
     except ValueError:
         wanted = None
-    found = next((app for app in apps_service.list_apps(runtime.db) if app["app_id"] == str(wanted)), None)
+    apps = await runtime.read(apps_service.list_apps, runtime.db)
+    found = next((app for app in apps if app["app_id"] == str(wanted)), None)
     if found is None:
         raise ApiError.one(404, "not_found", None, "No such app.")
     return found
@@ -102,9 +103,19 @@ async def login(
     if not expected or not service.csrf_ok(expected, csrf):
         raise ApiError.one(403, "csrf_failed", None, "The sign-in form expired; reload the page.")
     runtime = request.app.state.runtime
+    throttle: service.SignInThrottle = request.app.state.sign_in_throttle
+    key = (email.strip().lower(), request.client.host if request.client else "")
+    wait = throttle.wait(key, runtime.clock.now())
+    if wait is not None:
+        minutes = max(1, round(wait.total_seconds() / 60))
+        error = ApiError.one(429, "rate_limited", None, f"Too many failed sign-ins; try again in {minutes} min.")
+        error.headers["Retry-After"] = str(max(1, int(wait.total_seconds())))
+        raise error
     token = await runtime.write(service.sign_in, runtime, email, password)
     if token is None:
+        throttle.failed(key, runtime.clock.now())
         return RedirectResponse(f"{PREFIX}/login?failed=1&next={quote(_local(next))}", status_code=303)
+    throttle.succeeded(key)
     response = RedirectResponse(_local(next), status_code=303)
     secure = request.url.scheme == "https"
     response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict", secure=secure, path=PREFIX)
@@ -114,7 +125,7 @@ async def login(
 
 @router.post("/logout")
 async def logout(request: Request, csrf: Annotated[str, Form(max_length=128)] = "") -> Response:
-    session = _session(request)
+    session = await _session(request)
     _check_csrf(session, csrf)
     runtime = request.app.state.runtime
     await runtime.write(service.sign_out, runtime, request.cookies[SESSION_COOKIE])
@@ -125,8 +136,9 @@ async def logout(request: Request, csrf: Annotated[str, Form(max_length=128)] = 
 
 @router.get("/")
 async def apps(request: Request) -> Response:
-    session = _session(request)
-    found = apps_service.list_apps(request.app.state.runtime.db)
+    session = await _session(request)
+    runtime = request.app.state.runtime
+    found = await runtime.read(apps_service.list_apps, runtime.db)
     if len(found) == 1:
         return RedirectResponse(f"{PREFIX}/apps/{found[0]['app_id']}/", status_code=303)
     return _page(request, "apps.html", session, apps=found)
@@ -141,8 +153,8 @@ async def overview(
     end: date | None = None,
     environment: Literal["Production", "Sandbox", "all"] = "Production",
 ) -> Response:
-    session = _session(request)
-    app = _app(request, app_id)
+    session = await _session(request)
+    app = await _app(request, app_id)
     runtime = request.app.state.runtime
     query = analytics_service.MetricsQuery(
         period=period, start=start, end=end, environment=None if environment == "all" else environment
@@ -153,8 +165,8 @@ async def overview(
 
 @router.get("/apps/{app_id}/profiles/")
 async def profiles(request: Request, app_id: str, q: Annotated[str, Query(max_length=255)] = "") -> Response:
-    session = _session(request)
-    app = _app(request, app_id)
+    session = await _session(request)
+    app = await _app(request, app_id)
     runtime = request.app.state.runtime
     found = await runtime.read(service.search_profiles, runtime, UUID(app["app_id"]), q) if q else []
     if len(found) == 1:
@@ -164,8 +176,8 @@ async def profiles(request: Request, app_id: str, q: Annotated[str, Query(max_le
 
 @router.get("/apps/{app_id}/profiles/{profile_id}/")
 async def profile(request: Request, app_id: str, profile_id: UUID) -> Response:
-    session = _session(request)
-    app = _app(request, app_id)
+    session = await _session(request)
+    app = await _app(request, app_id)
     runtime = request.app.state.runtime
     page = await runtime.read(service.profile_page, runtime, UUID(app["app_id"]), profile_id)
     return _page(request, "profile.html", session, app=app, **page)
@@ -175,8 +187,8 @@ async def profile(request: Request, app_id: str, profile_id: UUID) -> Response:
 async def deliveries(
     request: Request, app_id: str, status: Literal["pending", "delivered", "dead"] | None = None
 ) -> Response:
-    session = _session(request)
-    app = _app(request, app_id)
+    session = await _session(request)
+    app = await _app(request, app_id)
     runtime = request.app.state.runtime
     found = await runtime.read(events_service.list_deliveries, runtime, UUID(app["app_id"]), status, None, 200)
     return _page(request, "deliveries.html", session, app=app, deliveries=found, status=status)
@@ -184,8 +196,8 @@ async def deliveries(
 
 @router.get("/apps/{app_id}/catalog/")
 async def catalog(request: Request, app_id: str, error: str = "") -> Response:
-    session = _session(request)
-    app = _app(request, app_id)
+    session = await _session(request)
+    app = await _app(request, app_id)
     runtime = request.app.state.runtime
     app_uuid = UUID(app["app_id"])
     levels = await runtime.read(catalog_service.list_access_levels, runtime, app_uuid)
@@ -219,9 +231,9 @@ async def add_access_level(
     access_level_id: Annotated[str, Form(max_length=255)],
     csrf: Annotated[str, Form(max_length=128)] = "",
 ) -> Response:
-    session = _session(request)
+    session = await _session(request)
     _check_csrf(session, csrf)
-    app = _app(request, app_id)
+    app = await _app(request, app_id)
 
     def create(runtime, app_uuid):
         return catalog_service.create_access_level(runtime, app_uuid, AccessLevelIn(access_level_id=access_level_id))
@@ -241,9 +253,9 @@ async def add_product(
     is_consumable: Annotated[bool, Form()] = False,
     csrf: Annotated[str, Form(max_length=128)] = "",
 ) -> Response:
-    session = _session(request)
+    session = await _session(request)
     _check_csrf(session, csrf)
-    app = _app(request, app_id)
+    app = await _app(request, app_id)
 
     def create(runtime, app_uuid):
         body = ProductIn(
@@ -263,7 +275,7 @@ async def add_product(
 async def delete_product(
     request: Request, app_id: str, product_id: UUID, csrf: Annotated[str, Form(max_length=128)] = ""
 ) -> Response:
-    session = _session(request)
+    session = await _session(request)
     _check_csrf(session, csrf)
-    app = _app(request, app_id)
+    app = await _app(request, app_id)
     return await _catalog_change(request, app, purchases_service.remove_product, product_id)

@@ -3,8 +3,9 @@
 import hashlib
 import hmac
 import secrets
+import threading
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 from uuid import UUID, uuid4
@@ -29,6 +30,34 @@ _hasher = PasswordHasher()
 def _decoy_hash() -> str:
     """Verified against when the email is unknown, so a wrong email takes as long as a wrong password."""
     return _hasher.hash(secrets.token_urlsafe(16))
+
+
+class SignInThrottle:
+    """Failed sign-ins per (email, address): past ``limit`` within ``window``, more attempts
+    are refused without a password check until the oldest failure ages out. Per process."""
+
+    def __init__(self, limit: int = 5, window: timedelta = timedelta(minutes=15)):
+        self.limit = limit
+        self.window = window
+        self._failures: dict[tuple[str, str], list[datetime]] = {}
+        self._lock = threading.Lock()
+
+    def wait(self, key: tuple[str, str], now: datetime) -> timedelta | None:
+        """How long ``key`` must wait before trying again; None when it may try now."""
+        with self._lock:
+            recent = [at for at in self._failures.get(key, []) if at > now - self.window]
+            self._failures[key] = recent
+            if len(recent) < self.limit:
+                return None
+            return recent[0] + self.window - now
+
+    def failed(self, key: tuple[str, str], now: datetime) -> None:
+        with self._lock:
+            self._failures.setdefault(key, []).append(now)
+
+    def succeeded(self, key: tuple[str, str]) -> None:
+        with self._lock:
+            self._failures.pop(key, None)
 
 
 class OperatorExists(ValueError):
