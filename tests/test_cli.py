@@ -4,7 +4,9 @@ import json
 
 import httpx
 import pytest
-from serving import free_port, operator_env, run, run_json, serving
+from apple_signing import AppleChain
+from fake_google import FakeGoogle
+from serving import free_port, operator_env, run, run_json, serving, shop
 from serving import product as product_of
 
 
@@ -166,3 +168,27 @@ def test_paywall_commands(env, tmp_path):
     assert len(run_json(env, "paywalls", "metrics", "--app", app)) == 4
     bad = run(env, "audiences", "create", "--app", app, "--id", "x", "--rules", "not json", check=False)
     assert bad.returncode != 0 and "not JSON" in bad.stderr
+
+
+def test_stores_commands(env, tmp_path):
+    run(env, "migrate")
+    app = shop(env)["app_id"]
+    root = tmp_path / "root.pem"
+    root.write_bytes(AppleChain().root_pem)
+    apple = run_json(
+        env, "stores", "app-store", "--app", app, "--bundle-id", "com.example.app", "--root-certificate", str(root)
+    )
+    assert apple["settings"]["bundle_id"] == "com.example.app" and len(apple["settings"]["root_certificates"]) == 1
+    key = tmp_path / "key.json"
+    key.write_text(FakeGoogle().service_account())
+    play = run_json(
+        env, "stores", "play-store", "--app", app, "--package-name", "com.example.app", "--service-account", str(key)
+    )
+    assert play["push_path"].startswith(f"/stores/play-store/{app}/notifications/?token=")
+    assert play["secrets"] == ["push_token", "service_account"] and "private_key" not in json.dumps(play)
+    again = run_json(env, "stores", "play-store", "--app", app, "--package-name", "com.example.app")
+    assert again["push_path"] == play["push_path"]  # the push token is made once
+    bad = run(env, "stores", "app-store", "--app", app, "--root-certificate", str(key), check=False)
+    assert bad.returncode != 0 and "certificate" in bad.stderr
+    assert run(env, "stores", "notifications", "--app", app).stdout == ""
+    assert run(env, "stores", "notifications", "--app", app, "--refused").stdout == ""
