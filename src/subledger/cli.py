@@ -49,8 +49,7 @@ def _checked(call, *args):
         except ValidationError as invalid:
             raise from_validation_errors(invalid.errors()) from None
     except ApiError as error:
-        messages = "; ".join(f"{source}: {' '.join(texts)}" for source, texts in error.errors)
-        raise click.ClickException(f"{error.code}: {messages}") from None
+        raise click.ClickException(error.summary()) from None
 
 
 def _runtime(require_migrated: bool = True) -> Runtime:

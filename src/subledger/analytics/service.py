@@ -164,10 +164,10 @@ def import_transactions(
             tx = TransactionIn.model_validate(body)
             purchases_service.check(tx)
         except ValidationError as invalid:
-            report.bad.append((number, _why(from_validation_errors(invalid.errors()))))
+            report.bad.append((number, from_validation_errors(invalid.errors()).summary()))
             continue
         except ApiError as refused:
-            report.bad.append((number, _why(refused)))
+            report.bad.append((number, refused.summary()))
             continue
         except transfer.BadRow as bad:
             report.bad.append((number, str(bad)))
@@ -179,10 +179,6 @@ def import_transactions(
     _record(rt, app_id, batch, report)
     report.bad.sort()
     return report
-
-
-def _why(error: ApiError) -> str:
-    return f"{error.code}: " + "; ".join(f"{source}: {' '.join(messages)}" for source, messages in error.errors)
 
 
 def _record(rt: Runtime, app_id: UUID, batch: list[tuple[int, str, TransactionIn]], report: ImportReport) -> None:
@@ -197,11 +193,11 @@ def _record(rt: Runtime, app_id: UUID, batch: list[tuple[int, str, TransactionIn
             report.imported += len(items)
         except ApiError as refused:
             if len(items) == 1:
-                report.bad.append((items[0][0], _why(refused)))
+                report.bad.append((items[0][0], refused.summary()))
                 continue
             for number, tx in items:  # one of them is bad: find which
                 try:
                     purchases_service.import_transactions(rt, app_id, customer_user_id, [tx])
                     report.imported += 1
                 except ApiError as alone:
-                    report.bad.append((number, _why(alone)))
+                    report.bad.append((number, alone.summary()))

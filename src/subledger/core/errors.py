@@ -48,6 +48,10 @@ class ApiError(Exception):
     def one(cls, status: int, code: str, source: str | None, message: str) -> "ApiError":
         return cls(status, code, [(source, [message])])
 
+    def summary(self) -> str:
+        """One line for a person: ``code: source: message; source: message``."""
+        return f"{self.code}: " + "; ".join(f"{source}: {' '.join(messages)}" for source, messages in self.errors)
+
     def body(self) -> dict[str, Any]:
         return {
             "errors": [{"source": source, "errors": list(messages)} for source, messages in self.errors],

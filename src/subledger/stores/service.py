@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from subledger.core.addressing import ProfileRef
 from subledger.core.dates import format_datetime, parse_datetime
-from subledger.core.errors import NON_FIELD, ApiError, bad_request
+from subledger.core.errors import NON_FIELD, ApiError, bad_request, from_validation_errors
 from subledger.core.runtime import Runtime
 from subledger.profiles import service as profiles_service
 from subledger.purchases import service as purchases_service
@@ -277,7 +277,8 @@ def _apply(
     except (ApiError, ValidationError) as refused:
         if strict:
             raise
-        note = str(refused.errors() if isinstance(refused, ValidationError) else refused.body())
+        error = from_validation_errors(refused.errors()) if isinstance(refused, ValidationError) else refused
+        note = error.summary()
         log.warning("%s notification %s not applied: %s", store, notification.notification_id, note)
         return {"status": "ignored", "note": note[:1024], "profile_id": profile["id"], "timestamp": None}
     return {
