@@ -49,9 +49,7 @@ def configure(
     calls to the App Store Server API; the notifications and transactions
     subledger receives are verified without it.
     """
-    roots = None if not root_certificates else [base64.b64encode(_der(cert)).decode() for cert in root_certificates]
-    for cert in roots or []:
-        _certificate(cert)
+    roots = [_root(cert) for cert in root_certificates] if root_certificates else None
     if private_key:
         _private_key(private_key)
     settings = {
@@ -64,11 +62,16 @@ def configure(
     return stores_service.configure(rt, app_id, rules.STORE, settings, {"private_key": private_key})
 
 
-def _certificate(der_base64: str) -> None:
+def _root(certificate: bytes) -> str:
+    """A root certificate, PEM or DER, as the base64 DER the settings keep; 400 when it is neither."""
+    load = (
+        x509.load_pem_x509_certificate if certificate.lstrip().startswith(b"-----") else x509.load_der_x509_certificate
+    )
     try:
-        x509.load_der_x509_certificate(base64.b64decode(der_base64))
+        loaded = load(certificate)
     except ValueError:
         raise bad_request("value_error", "root_certificate", "Not an X.509 certificate (DER or PEM).") from None
+    return base64.b64encode(loaded.public_bytes(serialization.Encoding.DER)).decode()
 
 
 def _private_key(pem: str) -> None:
@@ -78,13 +81,6 @@ def _private_key(pem: str) -> None:
         key = None
     if not isinstance(key, ec.EllipticCurvePrivateKey):
         raise bad_request("value_error", "private_key", "Not an App Store Connect API key (a .p8 EC private key).")
-
-
-def _der(certificate: bytes) -> bytes:
-    if certificate.lstrip().startswith(b"-----BEGIN"):
-        body = b"".join(line for line in certificate.strip().splitlines() if not line.startswith(b"-----"))
-        return base64.b64decode(body)
-    return certificate
 
 
 # Apple signs in these two; the library skips verification for Xcode and local testing,
