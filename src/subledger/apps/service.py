@@ -78,6 +78,12 @@ def configure(
     }
 
 
+def app_name(db: Database, app_id: UUID) -> str | None:
+    """The app's name; None when there is no such app."""
+    with db.read() as conn:
+        return repository.find_app(conn, app_id)["name"] if repository.app_exists(conn, app_id) else None
+
+
 def app_exists(db: Database, app_id: UUID) -> bool:
     with db.read() as conn:
         return repository.app_exists(conn, app_id)

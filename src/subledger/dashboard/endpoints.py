@@ -56,16 +56,22 @@ def _check_csrf(session: service.Session, sent: str | None) -> None:
 
 
 async def _app(request: Request, app_id: str) -> dict:
+    """The app a page is about: its id and name; 404 when there is no such app."""
     runtime = request.app.state.runtime
     try:
         wanted = UUID(app_id)
     except ValueError:
         wanted = None
-    apps = await runtime.read(apps_service.list_apps, runtime.db)
-    found = next((app for app in apps if app["app_id"] == str(wanted)), None)
-    if found is None:
+    name = await runtime.read(apps_service.app_name, runtime.db, wanted) if wanted else None
+    if name is None:
         raise ApiError.one(404, "not_found", None, "No such app.")
-    return found
+    return {"app_id": str(wanted), "name": name}
+
+
+async def _form_app(request: Request, app_id: str, csrf: str) -> dict:
+    """The app a form posts to, once the signed-in operator's CSRF token is checked."""
+    _check_csrf(await _session(request), csrf)
+    return await _app(request, app_id)
 
 
 def _page(request: Request, template: str, session: service.Session, **context) -> HTMLResponse:
@@ -231,9 +237,7 @@ async def add_access_level(
     access_level_id: Annotated[str, Form(max_length=255)],
     csrf: Annotated[str, Form(max_length=128)] = "",
 ) -> Response:
-    session = await _session(request)
-    _check_csrf(session, csrf)
-    app = await _app(request, app_id)
+    app = await _form_app(request, app_id, csrf)
 
     def create(runtime, app_uuid):
         return catalog_service.create_access_level(runtime, app_uuid, AccessLevelIn(access_level_id=access_level_id))
@@ -253,9 +257,7 @@ async def add_product(
     is_consumable: Annotated[bool, Form()] = False,
     csrf: Annotated[str, Form(max_length=128)] = "",
 ) -> Response:
-    session = await _session(request)
-    _check_csrf(session, csrf)
-    app = await _app(request, app_id)
+    app = await _form_app(request, app_id, csrf)
 
     def create(runtime, app_uuid):
         body = ProductIn(
@@ -275,7 +277,5 @@ async def add_product(
 async def delete_product(
     request: Request, app_id: str, product_id: UUID, csrf: Annotated[str, Form(max_length=128)] = ""
 ) -> Response:
-    session = await _session(request)
-    _check_csrf(session, csrf)
-    app = await _app(request, app_id)
+    app = await _form_app(request, app_id, csrf)
     return await _catalog_change(request, app, purchases_service.remove_product, product_id)
