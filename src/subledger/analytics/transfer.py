@@ -5,7 +5,7 @@ A transaction travels as its set-transaction body with the profile's
 (``price_country``, ``offer_type``...). What is exported imports again as it was.
 """
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -68,6 +68,8 @@ NOT_RECORDED = ("profile_id",)
 def _text(value: Any) -> Any:
     if isinstance(value, datetime):
         return format_datetime(value)
+    if isinstance(value, date):
+        return value.isoformat()
     if isinstance(value, Decimal):
         return format(value.normalize(), "f")
     return value
@@ -177,13 +179,6 @@ def split(body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
 
 
 def profile_columns(profile: dict[str, Any], active_levels: list[str]) -> dict[str, Any]:
-    return {
-        "profile_id": str(profile["id"]),
-        "customer_user_id": profile["customer_user_id"],
-        **{name: _text(profile[name]) for name in PROFILE_COLUMNS[2:11]},
-        "birthday": profile["birthday"].isoformat() if profile["birthday"] else None,
-        "total_revenue_usd": _text(profile["total_revenue_usd"]),
-        "active_access_levels": " ".join(active_levels),
-        "created_at": _text(profile["created_at"]),
-        "updated_at": _text(profile["updated_at"]),
-    }
+    columns = {name: _text(profile.get(name)) for name in PROFILE_COLUMNS}
+    columns.update(profile_id=str(profile["id"]), active_access_levels=" ".join(active_levels))
+    return columns
