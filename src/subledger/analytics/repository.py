@@ -53,6 +53,16 @@ def profiles_before(conn: Connection, app_id: UUID, moment: datetime) -> int:
     return conn.execute(query).scalar()
 
 
+def profiles_created(conn: Connection, app_id: UUID, start: datetime, end: datetime) -> list[datetime]:
+    """When the app's profiles created in [start, end) were created, in order."""
+    query = (
+        select(profiles.c.created_at)
+        .where(profiles.c.app_id == app_id, profiles.c.created_at >= start, profiles.c.created_at < end)
+        .order_by(profiles.c.created_at)
+    )
+    return list(conn.execute(query).scalars())
+
+
 def profiles_page(conn: Connection, app_id: UUID, after: UUID | None, limit: int) -> list[dict[str, Any]]:
     query = select(profiles).where(profiles.c.app_id == app_id).order_by(profiles.c.id).limit(limit)
     if after is not None:

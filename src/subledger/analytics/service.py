@@ -1,5 +1,6 @@
 """Analytics use cases: metrics over time and cohorts, export and import."""
 
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -76,7 +77,11 @@ def metrics(rt: Runtime, app_id: UUID, query: MetricsQuery) -> dict[str, Any]:
         )
         catalog = catalog_service.catalog(conn, app_id)
         rates = catalog_service.rates(conn)
-        profiles_at = [repository.profiles_before(conn, app_id, min(span_end, now)) for _, span_end in spans]
+        # Profiles at each bucket's end: those before the window, and a count into those created within it.
+        window_start, window_end = spans[0][0], min(spans[-1][1], now)
+        before = repository.profiles_before(conn, app_id, window_start)
+        created = repository.profiles_created(conn, app_id, window_start, window_end)
+    profiles_at = [before + bisect_left(created, min(span_end, now)) for _, span_end in spans]
     txs = rules.ledger_rows(rows, catalog, rates)
     return {
         "period": query.period,
