@@ -16,6 +16,7 @@ import os
 import tempfile
 import time
 import uuid
+from datetime import date, timedelta
 from pathlib import Path
 
 import httpx
@@ -73,9 +74,12 @@ def analytics(url: str, data_dir: Path, key: str) -> dict:
         def metrics(query: str) -> None:
             assert client.get(f"/api/admin/v1/metrics/?{query}").status_code == 200
 
-        # Every metrics query reads the app's whole ledger, whatever its window: one stands for all.
         return {
             "metrics: 30 days by day": timed(metrics, "period=day"),
+            "metrics: 12 weeks": timed(metrics, "period=week"),
+            "metrics: 12 months": timed(metrics, "period=month"),
+            "metrics: 1000 days": timed(metrics, f"period=day&start={date.today() - timedelta(days=999)}"),
+            "metrics: 12 months in one country": timed(metrics, "period=month&country=FR"),
             "search: customer_user_id": timed(dashboard_service.search_profiles, rt, app_id, "seed-123456"),
             "search: transaction id": timed(dashboard_service.search_profiles, rt, app_id, "seed-654321-3"),
         }

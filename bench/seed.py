@@ -1,6 +1,7 @@
 """Bulk seeder: many profiles with monthly subscription histories, written straight into the
 tables in large batches (the API would take hours for millions), each profile's derived state
-computed by the same rules a write uses, so `subledger verify` finds nothing to fix.
+computed by the same rules a write uses, so `subledger verify` finds nothing to fix, and
+the metric rollups added up as writes would.
 
     python bench/seed.py --database-url sqlite:////tmp/big.db --profiles 1000000 --transactions 10
 
@@ -18,12 +19,15 @@ from decimal import Decimal
 
 from dateutil.relativedelta import relativedelta
 
+from subledger.analytics import repository as analytics_repository
+from subledger.analytics import rollup
+from subledger.analytics import rules as analytics_rules
 from subledger.apps import service as apps_service
 from subledger.catalog import service as catalog_service
 from subledger.catalog.schemas import AccessLevelIn, ProductIn
 from subledger.config import Settings
 from subledger.core.runtime import Runtime
-from subledger.core.tables import profiles, transactions
+from subledger.core.tables import metric_coverage, profiles, transactions
 from subledger.purchases import rules
 from subledger.purchases import service as purchases_service
 
@@ -91,7 +95,8 @@ def seed(rt: Runtime, count: int, per_profile: int, app_id: uuid.UUID | None = N
         catalog, rates = catalog_service.catalog(conn, app_id), catalog_service.rates(conn)
     started = time.monotonic()
     for batch_start in range(first, count, BATCH):
-        profile_rows, ledger_rows = [], []
+        profile_rows, ledger_rows, coverage_rows = [], [], []
+        totals = rollup.Totals()
         for n in range(batch_start, min(batch_start + BATCH, count)):
             profile_id = uuid.uuid4()
             ledger = _chain(n, app_id, profile_id, per_profile, now)
@@ -112,9 +117,14 @@ def seed(rt: Runtime, count: int, per_profile: int, app_id: uuid.UUID | None = N
                 }
             )
             ledger_rows += ledger
+            tally = rollup.tally(analytics_rules.ledger_rows(ledger, catalog, rates), now - timedelta(days=1))
+            totals.absorb(tally)
+            coverage_rows += [{"app_id": app_id, "profile_id": profile_id, **row} for row in tally.coverage]
         with rt.db.write() as conn:
             conn.execute(profiles.insert(), profile_rows)
             conn.execute(transactions.insert(), ledger_rows)
+            analytics_repository.add_to_rollups(conn, app_id, totals.rows())
+            conn.execute(metric_coverage.insert(), coverage_rows)
         done = min(batch_start + BATCH, count)
         rate = (done - first) / (time.monotonic() - started)
         print(f"\r{done}/{count} profiles ({rate:.0f}/s)", end="", file=sys.stderr, flush=True)

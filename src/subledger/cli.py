@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from subledger.analytics import service as analytics_service
 from subledger.analytics import transfer
+from subledger.analytics import upkeep as analytics_upkeep
 from subledger.apps import service as apps_service
 from subledger.catalog import service as catalog_service
 from subledger.catalog.schemas import AccessLevelIn, ProductIn
@@ -79,6 +80,17 @@ def migrate() -> None:
     before, head = runtime.db.schema_revision()
     runtime.db.migrate()
     click.echo(f"database at revision {head} (was {before or 'empty'})", err=True)
+    _rebuild_metrics(analytics_upkeep.rebuild_pending, runtime)
+
+
+def _rebuild_metrics(rebuild, runtime: Runtime) -> None:
+    """Run a rebuild of metric rollups, telling how far it got."""
+
+    def progress(app_id: UUID, done: int) -> None:
+        click.echo(f"\rrebuilding the metrics of app {app_id}: {done} profiles", err=True, nl=False)
+
+    if rebuild(runtime, progress):
+        click.echo("", err=True)
 
 
 @main.command()
@@ -217,11 +229,14 @@ def rates() -> None:
 @click.argument("csv_file", type=click.File("r"))
 def rates_load(csv_file) -> None:
     """Load a CSV with the columns currency,usd_per_unit,as_of."""
+    runtime = _runtime()
     try:
-        count = catalog_service.load_rates(_runtime(), csv_file.read())
+        count = catalog_service.load_rates(runtime, csv_file.read())
     except ValueError as exc:
         raise click.ClickException(f"{csv_file.name}: {exc}; nothing was loaded") from None
     click.echo(f"loaded {count} rates", err=True)
+    if count:  # every USD figure of the metrics may have moved
+        _rebuild_metrics(analytics_upkeep.rebuild_all, runtime)
 
 
 @rates.command("list")

@@ -1,49 +1,164 @@
-"""SQL for analytics: the ledger rows metrics read, profile counts, export pages."""
+"""SQL for analytics: the metric rollups, profile counts, export pages."""
 
-from datetime import datetime
+from collections import defaultdict
+from collections.abc import Iterator
+from datetime import date, datetime
+from itertools import pairwise
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, Select, Table, delete, func, insert, select
 
-from subledger.core.tables import events, profiles, transactions
+from subledger.analytics.rollup import ANY
+from subledger.core.db import add_up
+from subledger.core.tables import (
+    DAY_MEASURES,
+    apps,
+    events,
+    metric_cohorts,
+    metric_coverage,
+    metric_days,
+    metric_payers,
+    metric_rebuilds,
+    profiles,
+    transactions,
+)
 
-METRIC_COLUMNS = [
-    transactions.c.profile_id,
-    transactions.c.purchase_type,
-    transactions.c.store,
-    transactions.c.store_product_id,
-    transactions.c.store_base_plan_id,
-    transactions.c.store_original_transaction_id,
-    transactions.c.offer_type,
-    transactions.c.price_value,
-    transactions.c.price_currency,
-    transactions.c.purchased_at,
-    transactions.c.expires_at,
-    transactions.c.refunded_at,
-]
+KEY = ("store", "product", "country", "environment")
+ROLLUPS = (  # table, its key columns after app_id, its measures
+    (metric_days, ("day", *KEY), DAY_MEASURES),
+    (metric_payers, ("period", *KEY, "bucket"), ("profiles",)),
+    (metric_cohorts, ("cohort", "month_offset", *KEY), ("covered", "onward")),
+)
 
 
-def metric_rows(
-    conn: Connection,
-    app_id: UUID,
-    until: datetime,
-    environment: str | None,
-    store: str | None,
-    country: str | None,
-    product: str | None,
-) -> list:
-    """The app's transactions bought before ``until`` that match the filters (rows with attribute access)."""
-    query = select(*METRIC_COLUMNS).where(transactions.c.app_id == app_id, transactions.c.purchased_at < until)
-    for column, value in (
-        (transactions.c.environment, environment),
-        (transactions.c.store, store),
-        (transactions.c.price_country, country),
-        (transactions.c.store_product_id, product),
-    ):
+def add_to_rollups(conn: Connection, app_id: UUID, rows: tuple[list[dict[str, Any]], ...]) -> None:
+    """Add rows of (days, payers, cohorts) to the app's rollups, each table in key order."""
+    for (table, keys, measures), table_rows in zip(ROLLUPS, rows, strict=True):
+        if table_rows:
+            add_up(conn, table, [{"app_id": app_id, **row} for row in table_rows], ["app_id", *keys], list(measures))
+
+
+def replace_coverage(conn: Connection, app_id: UUID, profile_id: UUID, rows: list[dict[str, Any]]) -> None:
+    conn.execute(delete(metric_coverage).where(metric_coverage.c.profile_id == profile_id))
+    if rows:
+        conn.execute(insert(metric_coverage), [{"app_id": app_id, "profile_id": profile_id, **row} for row in rows])
+
+
+def clear_rollups(conn: Connection, app_id: UUID) -> None:
+    for table in (metric_days, metric_payers, metric_cohorts, metric_coverage):
+        conn.execute(delete(table).where(table.c.app_id == app_id))
+
+
+def lock_rollups(conn: Connection) -> None:
+    """On PostgreSQL, hold off every write to the rollups until this transaction ends
+    (on SQLite the write transaction already holds the one database lock)."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("LOCK TABLE metric_days, metric_payers, metric_cohorts, metric_coverage IN EXCLUSIVE MODE")
+
+
+def profile_ledger(conn: Connection, profile_id: UUID) -> list[dict[str, Any]]:
+    return [
+        dict(row)
+        for row in conn.execute(select(transactions).where(transactions.c.profile_id == profile_id)).mappings()
+    ]
+
+
+def ledgers(conn: Connection, app_id: UUID, page: int = 500) -> Iterator[tuple[UUID, list[dict[str, Any]]]]:
+    """Each of the app's profiles that has transactions, with them."""
+    after = None
+    while True:
+        query = select(profiles.c.id).where(profiles.c.app_id == app_id).order_by(profiles.c.id).limit(page)
+        if after is not None:
+            query = query.where(profiles.c.id > after)
+        ids = list(conn.execute(query).scalars())
+        if not ids:
+            return
+        by_profile = defaultdict(list)
+        for row in conn.execute(select(transactions).where(transactions.c.profile_id.in_(ids))).mappings():
+            by_profile[row["profile_id"]].append(dict(row))
+        yield from by_profile.items()
+        after = ids[-1]
+
+
+def pending_rebuilds(conn: Connection) -> list[UUID]:
+    return list(conn.execute(select(metric_rebuilds.c.app_id)).scalars())
+
+
+def mark_all_for_rebuild(conn: Connection) -> None:
+    conn.execute(
+        insert(metric_rebuilds).from_select(
+            ["app_id"], select(apps.c.id).where(apps.c.id.not_in(select(metric_rebuilds.c.app_id)))
+        )
+    )
+
+
+def rebuilt(conn: Connection, app_id: UUID) -> None:
+    conn.execute(delete(metric_rebuilds).where(metric_rebuilds.c.app_id == app_id))
+
+
+def _filtered(query: Select, table: Table, filters: dict[str, str | None]) -> Select:
+    for name, value in filters.items():
         if value is not None:
-            query = query.where(column == value)
-    return conn.execute(query).all()  # named tuples: fetching rows as dicts would cost as much as the metrics
+            query = query.where(table.c[name] == value)
+    return query
+
+
+def day_sums(
+    conn: Connection, app_id: UUID, start: date, end: date, filters: dict[str, str | None]
+) -> tuple[dict[str, int], dict[date, dict[str, int]]]:
+    """Each day measure summed over the filters: over the days before ``start``, and by day up to ``end``
+    (as ints: PostgreSQL sums bigints into numerics)."""
+    sums = [func.coalesce(func.sum(metric_days.c[name]), 0) for name in DAY_MEASURES]
+    mine = metric_days.c.app_id == app_id
+    before = conn.execute(_filtered(select(*sums).where(mine, metric_days.c.day < start), metric_days, filters)).one()
+    query = _filtered(
+        select(metric_days.c.day, *sums).where(mine, metric_days.c.day >= start, metric_days.c.day < end),
+        metric_days,
+        filters,
+    ).group_by(metric_days.c.day)
+    by_day = {row[0]: dict(zip(DAY_MEASURES, map(int, row[1:]), strict=True)) for row in conn.execute(query)}
+    return dict(zip(DAY_MEASURES, map(int, before), strict=True)), by_day
+
+
+def payers(
+    conn: Connection, app_id: UUID, period: str, start: date, end: date, filters: dict[str, str | None]
+) -> dict[date, int]:
+    """Profiles with a paid purchase, by bucket start (a filter left out matches any value)."""
+    table = metric_payers
+    query = select(table.c.bucket, table.c.profiles).where(
+        table.c.app_id == app_id,
+        table.c.period == period,
+        *[table.c[name] == (ANY if value is None else value) for name, value in filters.items()],
+        table.c.bucket >= start,
+        table.c.bucket < end,
+    )
+    return dict(conn.execute(query).all())
+
+
+def cohort_sums(
+    conn: Connection, app_id: UUID, first: date, last: date, filters: dict[str, str | None]
+) -> dict[tuple[date, int], tuple[int, int]]:
+    table = metric_cohorts
+    query = _filtered(
+        select(table.c.cohort, table.c.month_offset, func.sum(table.c.covered), func.sum(table.c.onward)).where(
+            table.c.app_id == app_id, table.c.cohort >= first, table.c.cohort <= last
+        ),
+        table,
+        filters,
+    ).group_by(table.c.cohort, table.c.month_offset)
+    return {(row[0], row[1]): (int(row[2]), int(row[3])) for row in conn.execute(query)}
+
+
+def coverage_since(conn: Connection, app_id: UUID, moment: datetime, filters: dict[str, str | None]) -> list[dict]:
+    """Coverage that starts or ends at or after ``moment`` (two index ranges)."""
+    table = metric_coverage
+    columns = [table.c.id, table.c.kind, table.c.starts_at, table.c.ends_at, table.c.mrr]
+    found = {}
+    for column in (table.c.starts_at, table.c.ends_at):
+        query = _filtered(select(*columns).where(table.c.app_id == app_id, column >= moment), table, filters)
+        found.update((row["id"], dict(row)) for row in conn.execute(query).mappings())
+    return list(found.values())
 
 
 def profiles_before(conn: Connection, app_id: UUID, moment: datetime) -> int:
@@ -53,14 +168,14 @@ def profiles_before(conn: Connection, app_id: UUID, moment: datetime) -> int:
     return conn.execute(query).scalar()
 
 
-def profiles_created(conn: Connection, app_id: UUID, start: datetime, end: datetime) -> list[datetime]:
-    """When the app's profiles created in [start, end) were created, in order."""
-    query = (
-        select(profiles.c.created_at)
-        .where(profiles.c.app_id == app_id, profiles.c.created_at >= start, profiles.c.created_at < end)
-        .order_by(profiles.c.created_at)
-    )
-    return list(conn.execute(query).scalars())
+def profiles_created(conn: Connection, app_id: UUID, moments: list[datetime]) -> list[int]:
+    """How many of the app's profiles were created between each two consecutive ``moments``."""
+    created = profiles.c.created_at
+    mine = profiles.c.app_id == app_id
+    return [
+        conn.execute(select(func.count()).where(mine, created >= start, created < end)).scalar() if start < end else 0
+        for start, end in pairwise(moments)
+    ]
 
 
 def profiles_page(conn: Connection, app_id: UUID, after: UUID | None, limit: int) -> list[dict[str, Any]]:

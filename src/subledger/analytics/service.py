@@ -1,10 +1,10 @@
 """Analytics use cases: metrics over time and cohorts, export and import."""
 
-from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from itertools import accumulate
 from typing import Any
 from uuid import UUID
 
@@ -13,8 +13,7 @@ from dateutil.relativedelta import relativedelta
 from pydantic import ValidationError
 
 from subledger.analytics import repository, rules, transfer
-from subledger.catalog import service as catalog_service
-from subledger.core.errors import ApiError, bad_request, from_validation_errors
+from subledger.core.errors import NON_FIELD, ApiError, bad_request, from_validation_errors
 from subledger.core.runtime import Runtime
 from subledger.events import service as events_service
 from subledger.profiles import service as profiles_service
@@ -64,6 +63,10 @@ class MetricsQuery:
             raise bad_request("value_error", "start", "start must not be later than end.")
         return start, end
 
+    def filters(self) -> dict[str, str | None]:
+        """The rollup key's filters (None: any value)."""
+        return {"store": self.store, "product": self.product, "country": self.country, "environment": self.environment}
+
 
 def metrics(rt: Runtime, app_id: UUID, query: MetricsQuery) -> dict[str, Any]:
     now = rt.clock.now()
@@ -71,18 +74,31 @@ def metrics(rt: Runtime, app_id: UUID, query: MetricsQuery) -> dict[str, Any]:
     spans = rules.buckets(query.period, start, end)
     if len(spans) > MAX_BUCKETS:
         raise bad_request("value_error", "start", f"At most {MAX_BUCKETS} {query.period}s at a time.")
+    first_day, last_day = spans[0][0].date(), spans[-1][1].date()
+    filters = query.filters()
     with rt.db.read() as conn:
-        rows = repository.metric_rows(
-            conn, app_id, spans[-1][1], query.environment, query.store, query.country, query.product
+        if app_id in repository.pending_rebuilds(conn):
+            why = "This app's metrics wait for a rebuild from its ledger, which `subledger migrate` runs."
+            raise ApiError.one(503, "metrics_rebuilding", NON_FIELD, why)
+        before, days = repository.day_sums(conn, app_id, first_day, last_day, filters)
+        midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        now_in_window = first_day <= now.date() < last_day
+        sums = rules.Sums(
+            first_day=first_day,
+            before=before,
+            days=days,
+            payers=repository.payers(conn, app_id, query.period, first_day, last_day, filters),
+            today=repository.coverage_since(conn, app_id, midnight, filters) if now_in_window else [],
         )
-        catalog = catalog_service.catalog(conn, app_id)
-        rates = catalog_service.rates(conn)
-        # Profiles at each bucket's end: those before the window, and a count into those created within it.
-        window_start, window_end = spans[0][0], min(spans[-1][1], now)
-        before = repository.profiles_before(conn, app_id, window_start)
-        created = repository.profiles_created(conn, app_id, window_start, window_end)
-    profiles_at = [before + bisect_left(created, min(span_end, now)) for _, span_end in spans]
-    txs = rules.ledger_rows(rows, catalog, rates)
+        cohort_sums = repository.cohort_sums(conn, app_id, start.replace(day=1), end, filters)
+        # Profiles at each bucket's end (or now): those before the window, plus those created in each bucket.
+        ends = [min(span_end, now) for _, span_end in spans]
+        profiles_at = list(
+            accumulate(
+                repository.profiles_created(conn, app_id, [spans[0][0], *ends]),
+                initial=repository.profiles_before(conn, app_id, spans[0][0]),
+            )
+        )[1:]
     return {
         "period": query.period,
         "start": start.isoformat(),
@@ -93,8 +109,8 @@ def metrics(rt: Runtime, app_id: UUID, query: MetricsQuery) -> dict[str, Any]:
             "country": query.country,
             "product": query.product,
         },
-        "data": rules.metrics(txs, spans, profiles_at, now),
-        "cohorts": rules.cohorts(txs, start, end, now),
+        "data": rules.metrics(sums, spans, profiles_at, now),
+        "cohorts": rules.cohorts(cohort_sums, now),
     }
 
 

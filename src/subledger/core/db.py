@@ -121,16 +121,22 @@ def _configure_sqlite(engine, synchronous: str) -> None:
 
 
 @lru_cache(maxsize=64)
-def _upsert_statement(dialect_name: str, table: Table, keys: tuple[str, ...], update: tuple[str, ...]):
+def _upsert_statement(dialect_name: str, table: Table, keys: tuple[str, ...], update: tuple[str, ...], adding: bool):
     dialect = postgresql if dialect_name == "postgresql" else sqlite
     statement = dialect.insert(table)
+    new = statement.excluded
     return statement.on_conflict_do_update(
         index_elements=[table.c[key] for key in keys],
-        set_={column: statement.excluded[column] for column in update},
+        set_={column: table.c[column] + new[column] if adding else new[column] for column in update},
     )
 
 
 def upsert(conn: Connection, table: Table, rows: dict | list[dict], keys: list[str], update: list[str]) -> None:
     """INSERT ... ON CONFLICT (keys) DO UPDATE SET the ``update`` columns to the new row's values,
     in the dialect at hand (the statement is built once per shape)."""
-    conn.execute(_upsert_statement(conn.dialect.name, table, tuple(keys), tuple(update)), rows)
+    conn.execute(_upsert_statement(conn.dialect.name, table, tuple(keys), tuple(update), False), rows)
+
+
+def add_up(conn: Connection, table: Table, rows: list[dict], keys: list[str], update: list[str]) -> None:
+    """Like ``upsert``, but a row already there gets the new values added to its own."""
+    conn.execute(_upsert_statement(conn.dialect.name, table, tuple(keys), tuple(update), True), rows)

@@ -463,3 +463,92 @@ dashboard_sessions = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
 )
+
+# Metric rollups --------------------------------------------------------------------
+# What each profile's ledger adds to the app's metrics, summed by day and by the
+# store, product, country and environment the figure is attributed to (see
+# analytics/rollup.py). Every ledger write applies its profile's difference in the
+# same transaction, so a metrics query sums days instead of reading the ledger.
+# Money is in nano-dollars (USD x 10^9).
+
+
+def _rollup_key(primary_key: bool = False) -> list[Column]:
+    return [
+        Column("store", String(255), primary_key=primary_key, nullable=False),
+        Column("product", String(255), primary_key=primary_key, nullable=False),
+        Column("country", String(2), primary_key=primary_key, nullable=False),
+        Column("environment", String(16), primary_key=primary_key, nullable=False),
+    ]
+
+
+DAY_MEASURES = (
+    "gross",  # paid purchases made that day
+    "refunds",  # paid purchases refunded that day
+    "purchases",
+    "refunded",
+    "new_subscriptions",  # subscriptions whose first paid transaction was that day
+    "new_trials",
+    "trial_conversions",  # of the trials started that day, those paid for since
+    "churned",  # subscriptions whose paid coverage ended for good that day
+    "paid_change",  # subscriptions covered by a paid transaction at the end of the day, minus the day before
+    "mrr_change",
+    "trial_change",
+)
+
+metric_days = Table(
+    "metric_days",
+    metadata,
+    Column("app_id", Uuid, ForeignKey("apps.id", ondelete="CASCADE"), primary_key=True),
+    Column("day", Date, primary_key=True),
+    *_rollup_key(primary_key=True),
+    *[Column(name, BigInteger, nullable=False) for name in DAY_MEASURES],
+)
+
+# Profiles with a paid purchase in a day, week or month, for every pattern of the key
+# ("*" matching any value): distinct counts do not add up across days or keys.
+metric_payers = Table(
+    "metric_payers",
+    metadata,
+    Column("app_id", Uuid, ForeignKey("apps.id", ondelete="CASCADE"), primary_key=True),
+    Column("period", String(5), primary_key=True),
+    *_rollup_key(primary_key=True),
+    Column("bucket", Date, primary_key=True),
+    Column("profiles", BigInteger, nullable=False),
+)
+
+# Subscriptions by month of first payment, and by the months after it they were paid for.
+metric_cohorts = Table(
+    "metric_cohorts",
+    metadata,
+    Column("app_id", Uuid, ForeignKey("apps.id", ondelete="CASCADE"), primary_key=True),
+    Column("cohort", Date, primary_key=True),
+    Column("month_offset", Integer, primary_key=True),
+    *_rollup_key(primary_key=True),
+    Column("covered", BigInteger, nullable=False),  # paid for in that month
+    Column("onward", BigInteger, nullable=False),  # paid for from that month on, for ever
+)
+
+# The coverage of each profile that ends after the day before its last write (or never):
+# how the current day's counts move between midnight and now.
+metric_coverage = Table(
+    "metric_coverage",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("app_id", Uuid, ForeignKey("apps.id", ondelete="CASCADE"), nullable=False),
+    Column("profile_id", Uuid, ForeignKey("profiles.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("kind", String(8), nullable=False),  # paid, trial, or churn (the moment paid coverage ends for good)
+    Column("starts_at", UTCDateTime, nullable=False),
+    Column("ends_at", UTCDateTime),  # None: for ever
+    Column("mrr", BigInteger, nullable=False),
+    *_rollup_key(),
+    Index(None, "app_id", "starts_at"),
+    Index(None, "app_id", "ends_at"),
+    CheckConstraint("kind IN ('paid', 'trial', 'churn')", name="kind"),
+)
+
+# Apps whose rollups must be rebuilt from their ledger (after an upgrade, or new exchange rates).
+metric_rebuilds = Table(
+    "metric_rebuilds",
+    metadata,
+    Column("app_id", Uuid, ForeignKey("apps.id", ondelete="CASCADE"), primary_key=True),
+)

@@ -6,6 +6,7 @@ from uuid import UUID, uuid4
 
 from sqlalchemy.exc import IntegrityError
 
+from subledger.analytics import upkeep as analytics_upkeep
 from subledger.core.addressing import ProfileRef
 from subledger.core.dates import format_datetime
 from subledger.core.errors import NON_FIELD, bad_request, profile_not_found
@@ -172,4 +173,5 @@ def delete_profile(rt: Runtime, app_id: UUID, ref: ProfileRef) -> None:
     with rt.db.write() as conn:
         profile = _load(conn, app_id, ref, for_update=True)
         events_service.emit(conn, rt, profile, [Change("profile_deleted", now)], [], now)
+        analytics_upkeep.forget(conn, app_id, profile["id"], now)
         repository.delete_profile(conn, profile["id"])

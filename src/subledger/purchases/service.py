@@ -12,8 +12,9 @@ from uuid import UUID, uuid4
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
+from subledger.analytics import upkeep as analytics_upkeep
 from subledger.catalog import service as catalog_service
-from subledger.catalog.rules import Rates
+from subledger.catalog.rules import Catalog, Rates
 from subledger.catalog.schemas import ProductIn, product_out
 from subledger.core.addressing import ProfileRef
 from subledger.core.dates import format_datetime, parse_datetime
@@ -32,15 +33,25 @@ def _derive(
     profile_id: UUID,
     ledger: list[dict[str, Any]] | None = None,
     rates: Rates | None = None,
+    catalog: Catalog | None = None,
 ) -> rules.Derived:
-    """The profile's derived state as its ledger stands (ledger and rates are read unless given)."""
+    """The profile's derived state as its ledger stands (ledger, rates and catalog are read unless given)."""
     return rules.derive(
         profile_id,
         repository.profile_transactions(conn, profile_id) if ledger is None else ledger,
         repository.profile_grants(conn, profile_id),
-        catalog_service.catalog(conn, app_id),
+        catalog_service.catalog(conn, app_id) if catalog is None else catalog,
         catalog_service.rates(conn) if rates is None else rates,
     )
+
+
+def _ledger_before(ledger: list[dict[str, Any]], written: Sequence[tuple[dict[str, Any] | None, tuple[str, str]]]):
+    """The ledger as it was before the ``written`` transactions were recorded."""
+    first_seen: dict[tuple[str, str], dict[str, Any] | None] = {}
+    for before, key in written:
+        first_seen.setdefault(key, before)
+    kept = [tx for tx in ledger if (tx["store"], tx["store_transaction_id"]) not in first_seen]
+    return kept + [before for before in first_seen.values() if before is not None]
 
 
 def _recompute(
@@ -50,15 +61,23 @@ def _recompute(
     now: datetime,
     written: Sequence[tuple[dict[str, Any] | None, tuple[str, str]]] = (),
     rates: Rates | None = None,
+    old_catalog: Catalog | None = None,
 ) -> int:
-    """Store the profile's derived state afresh and emit the events of the change.
+    """Store the profile's derived state afresh, update the metric rollups and emit the
+    events of the change.
 
     ``written`` lists the transactions the change wrote: (the row before, its
-    store and store_transaction_id). Returns the response timestamp.
+    store and store_transaction_id); ``old_catalog`` is the catalog before a change
+    of it. Returns the response timestamp.
     """
     ledger = repository.profile_transactions(conn, profile["id"])
     rates = catalog_service.rates(conn) if rates is None else rates
-    derived = _derive(conn, profile["app_id"], profile["id"], ledger, rates)
+    catalog = catalog_service.catalog(conn, profile["app_id"])
+    derived = _derive(conn, profile["app_id"], profile["id"], ledger, rates, catalog)
+    if written or old_catalog is not None:
+        ledgers = (_ledger_before(ledger, written), ledger)
+        catalogs = (old_catalog or catalog, catalog)
+        analytics_upkeep.record(conn, profile["app_id"], profile["id"], ledgers, catalogs, rates, now)
     old_levels = (profile["derived"] or {}).get("access_levels", [])
     timestamp = rt.timestamps.issue(profile["last_timestamp_ms"] + 1)
     values = {
@@ -339,10 +358,14 @@ def record_store_account(
 # Catalog changes re-derive the profiles they touch ------------------------------
 
 
-def _recompute_buyers(rt: Runtime, conn: Connection, app_id: UUID, store: str, product_id: str, now) -> int:
-    buyers = repository.profiles_buying(conn, app_id, store, product_id)
+def _recompute_buyers(
+    rt: Runtime, conn: Connection, app_id: UUID, row: dict[str, Any], old_catalog: Catalog, now: datetime
+) -> int:
+    """Re-derive the profiles that bought the product in ``row`` (its period moves their MRR)."""
+    buyers = repository.profiles_buying(conn, app_id, row["store"], row["store_product_id"])
     for profile_id in buyers:
-        _recompute(rt, conn, profiles_service.find_locked(conn, app_id, profile_id), now)
+        profile = profiles_service.find_locked(conn, app_id, profile_id)
+        _recompute(rt, conn, profile, now, old_catalog=old_catalog)
     return len(buyers)
 
 
@@ -350,16 +373,18 @@ def add_product(rt: Runtime, app_id: UUID, body: ProductIn) -> dict[str, Any]:
     """Configure a product; profiles that already bought it get its access level now."""
     now = rt.clock.now()
     with rt.db.write() as conn:
+        old_catalog = catalog_service.catalog(conn, app_id)
         row = catalog_service.add_product(conn, app_id, body, now)
-        _recompute_buyers(rt, conn, app_id, row["store"], row["store_product_id"], now)
+        _recompute_buyers(rt, conn, app_id, row, old_catalog, now)
     return product_out(row)
 
 
 def remove_product(rt: Runtime, app_id: UUID, product_id: UUID) -> None:
     now = rt.clock.now()
     with rt.db.write() as conn:
+        old_catalog = catalog_service.catalog(conn, app_id)
         row = catalog_service.remove_product(conn, app_id, product_id)
-        _recompute_buyers(rt, conn, app_id, row["store"], row["store_product_id"], now)
+        _recompute_buyers(rt, conn, app_id, row, old_catalog, now)
 
 
 # Verification -----------------------------------------------------------------

@@ -1,0 +1,214 @@
+"""What one profile's ledger adds to its app's metric rollups. Pure: no I/O.
+
+A write computes the tally of the profile's ledger before and after, and the
+rollups take the difference; a rebuild sums the tallies of every profile. So the
+figures are the definitions in ``rules`` computed once per write instead of per query.
+
+Each figure is attributed to one transaction's store, product, country and
+environment, the key a query filters on: revenue and refunds to the transaction
+paid or refunded; coverage (active subscriptions and trials, MRR) to the
+transaction covering the moment; a new subscription and its cohort to its first
+paid transaction; a trial and its conversion to the trial; a churn to the paid
+transaction that lasted longest.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal
+from itertools import product
+from typing import Any
+
+from subledger.analytics.rules import PERIODS, Tx, bucket_start, month_number
+from subledger.core.tables import DAY_MEASURES
+
+ANY = "*"  # a payer pattern's "any value"
+NANOS = Decimal(10**9)
+MEASURE = {name: index for index, name in enumerate(DAY_MEASURES)}
+
+Key = tuple[str, str, str, str]  # store, product, country, environment
+
+
+def nanos(usd: Decimal) -> int:
+    return int((usd * NANOS).to_integral_value(ROUND_HALF_EVEN))
+
+
+@dataclass
+class Tally:
+    days: dict[tuple[date, Key], list[int]] = field(default_factory=lambda: defaultdict(lambda: [0] * len(MEASURE)))
+    payers: set[tuple[str, Key, date]] = field(default_factory=set)  # (period, key pattern, bucket)
+    cohorts: dict[tuple[date, int, Key], list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
+    coverage: list[dict[str, Any]] = field(default_factory=list)  # what ends after ``open_after`` or never
+
+    def add(self, moment: datetime, key: Key, **measures: int) -> None:
+        row = self.days[(moment.date(), key)]
+        for name, value in measures.items():
+            row[MEASURE[name]] += value
+
+    def cover(self, kind: str, tx: Tx, starts_at: datetime, ends_at: datetime | None, mrr: int) -> None:
+        store, product_id, country, environment = tx.key
+        self.coverage.append(
+            {
+                "kind": kind,
+                "starts_at": starts_at,
+                "ends_at": ends_at,
+                "mrr": mrr,
+                "store": store,
+                "product": product_id,
+                "country": country,
+                "environment": environment,
+            }
+        )
+
+
+def tally(txs: list[Tx], open_after: datetime) -> Tally:
+    """The profile's contribution to every rollup; ``coverage`` keeps only what ends after ``open_after``."""
+    result = Tally()
+    chains: dict[tuple, list[Tx]] = defaultdict(list)
+    for tx in sorted(txs, key=lambda tx: (tx.purchased_at, tx.store_transaction_id)):
+        chains[tx.chain].append(tx)
+        if not tx.paid:
+            continue
+        result.add(tx.purchased_at, tx.key, gross=nanos(tx.usd), purchases=1)
+        for period in PERIODS:
+            bucket = bucket_start(period, tx.purchased_at.date())
+            result.payers.update((period, pattern, bucket) for pattern in _patterns(tx.key))
+        if tx.refunded_at is not None:
+            result.add(tx.refunded_at, tx.key, refunds=nanos(tx.usd), refunded=1)
+    for chain in chains.values():
+        _subscription(result, [tx for tx in chain if tx.months is not None], open_after)
+    return result
+
+
+def _patterns(key: Key) -> list[Key]:
+    """The key with each part kept or matching any value: 16 patterns."""
+    return list(product(*((part, ANY) for part in key)))
+
+
+def _subscription(result: Tally, txs: list[Tx], open_after: datetime) -> None:
+    """A subscription's starts, trials, churn, coverage and cohort (``txs`` in purchase order)."""
+    paid = [tx for tx in txs if tx.paid]
+    trials = [tx for tx in txs if tx.trial and not tx.paid]
+    if paid:
+        result.add(paid[0].purchased_at, paid[0].key, new_subscriptions=1)
+        last = max(paid, key=lambda tx: (tx.ends_at is None, tx.ends_at or tx.purchased_at))
+        if last.ends_at is not None:
+            result.add(last.ends_at, last.key, churned=1)
+            if last.ends_at > open_after:
+                result.cover("churn", last, last.ends_at, last.ends_at, 0)
+    if trials:
+        converted = bool(paid) and paid[0].purchased_at >= trials[0].purchased_at
+        result.add(trials[0].purchased_at, trials[0].key, new_trials=1, trial_conversions=int(converted))
+    _coverage(result, "paid", paid, open_after)
+    _coverage(result, "trial", [tx for tx in txs if tx.trial], open_after)
+    _cohort(result, [tx for tx in paid if tx.refunded_at is None])
+
+
+def _coverage(result: Tally, kind: str, txs: list[Tx], open_after: datetime) -> None:
+    """Each transaction covers from its purchase to its end, or until the next one takes over
+    (an upgrade, a renewal bought early), so a subscription counts once at a time."""
+    for index, tx in enumerate(txs):
+        end = tx.ends_at
+        if index + 1 < len(txs):
+            taken_over = txs[index + 1].purchased_at
+            end = taken_over if end is None else min(end, taken_over)
+        if end is not None and end <= tx.purchased_at:
+            continue
+        mrr = nanos(tx.usd / tx.months) if kind == "paid" and tx.months else 0
+        result.add(tx.purchased_at, tx.key, **{f"{kind}_change": 1, "mrr_change": mrr})
+        if end is not None:
+            result.add(end, tx.key, **{f"{kind}_change": -1, "mrr_change": -mrr})
+        if end is None or end > open_after:
+            result.cover(kind, tx, tx.purchased_at, end, mrr)
+
+
+def _cohort(result: Tally, txs: list[Tx]) -> None:
+    """The months after the first paid one that some unrefunded paid transaction covers."""
+    if not txs:
+        return
+    first = txs[0]
+    first_month = month_number(first.purchased_at)
+    cohort = date(first.purchased_at.year, first.purchased_at.month, 1)
+    covered: set[int] = set()
+    onward = None  # from this month on for ever
+    for tx in txs:
+        start = month_number(tx.purchased_at) - first_month
+        if tx.ends_at is None:
+            onward = start if onward is None else min(onward, start)
+        else:
+            covered.update(range(start, month_number(tx.ends_at - timedelta(microseconds=1)) - first_month + 1))
+    for offset in covered:
+        if onward is None or offset < onward:
+            result.cohorts[(cohort, offset, first.key)][0] += 1
+    if onward is not None:
+        result.cohorts[(cohort, onward, first.key)][1] += 1
+
+
+def difference(before: Tally, after: Tally) -> tuple[list[dict[str, Any]], ...]:
+    """What a change adds to the rollups: (days, payers, cohorts) rows of ``after`` minus ``before``,
+    zeros left out, in key order (so concurrent writers lock rows in one order)."""
+    days = []
+    for day, key in sorted(before.days.keys() | after.days.keys()):
+        old, new = before.days.get((day, key)), after.days.get((day, key))
+        change = [b - a for a, b in zip(old or [0] * len(MEASURE), new or [0] * len(MEASURE), strict=True)]
+        if any(change):
+            days.append({"day": day, **_key(key), **dict(zip(DAY_MEASURES, change, strict=True))})
+    payers = []
+    for period, key, bucket in sorted(before.payers ^ after.payers):
+        joined = (period, key, bucket) in after.payers
+        payers.append({"period": period, **_key(key), "bucket": bucket, "profiles": 1 if joined else -1})
+    cohorts = []
+    for cohort, offset, key in sorted(before.cohorts.keys() | after.cohorts.keys()):
+        old, new = before.cohorts.get((cohort, offset, key), [0, 0]), after.cohorts.get((cohort, offset, key), [0, 0])
+        if old != new:
+            cohorts.append(
+                {
+                    "cohort": cohort,
+                    "month_offset": offset,
+                    **_key(key),
+                    "covered": new[0] - old[0],
+                    "onward": new[1] - old[1],
+                }
+            )
+    return days, payers, cohorts
+
+
+def _key(key: Key) -> dict[str, str]:
+    return dict(zip(("store", "product", "country", "environment"), key, strict=True))
+
+
+class Totals:
+    """The sum of many profiles' tallies (a rebuild)."""
+
+    def __init__(self):
+        self.days: dict[tuple[date, Key], list[int]] = defaultdict(lambda: [0] * len(MEASURE))
+        self.payers: dict[tuple[str, Key, date], int] = defaultdict(int)
+        self.cohorts: dict[tuple[date, int, Key], list[int]] = defaultdict(lambda: [0, 0])
+
+    def absorb(self, tally: Tally) -> None:
+        for entry, values in tally.days.items():
+            row = self.days[entry]
+            for index, value in enumerate(values):
+                row[index] += value
+        for entry in tally.payers:
+            self.payers[entry] += 1
+        for entry, (covered, onward) in tally.cohorts.items():
+            row = self.cohorts[entry]
+            row[0] += covered
+            row[1] += onward
+
+    def rows(self) -> tuple[list[dict[str, Any]], ...]:
+        """(days, payers, cohorts) rows in key order."""
+        days = [
+            {"day": day, **_key(key), **dict(zip(DAY_MEASURES, values, strict=True))}
+            for (day, key), values in sorted(self.days.items())
+        ]
+        payers = [
+            {"period": period, **_key(key), "bucket": bucket, "profiles": count}
+            for (period, key, bucket), count in sorted(self.payers.items())
+        ]
+        cohorts = [
+            {"cohort": cohort, "month_offset": offset, **_key(key), "covered": covered, "onward": onward}
+            for (cohort, offset, key), (covered, onward) in sorted(self.cohorts.items())
+        ]
+        return days, payers, cohorts

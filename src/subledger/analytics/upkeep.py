@@ -1,0 +1,87 @@
+"""Keeping the metric rollups in step with the ledger.
+
+Every write to a profile's ledger calls ``record`` in its own database
+transaction, so the rollups change with the ledger or not at all. ``rebuild``
+recomputes an app's rollups from its whole ledger: after the upgrade that
+introduced them and after new exchange rates (which change every USD figure).
+"""
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Connection
+
+from subledger.analytics import repository, rollup, rules
+from subledger.catalog import service as catalog_service
+from subledger.catalog.rules import Catalog, Rates
+from subledger.core.runtime import Runtime
+
+
+def record(
+    conn: Connection,
+    app_id: UUID,
+    profile_id: UUID,
+    ledgers: tuple[list[dict[str, Any]], list[dict[str, Any]]],
+    catalogs: tuple[Catalog, Catalog],
+    rates: Rates,
+    now: datetime,
+) -> None:
+    """Apply a change of one profile's ledger (before, after) under the catalog (before, after)."""
+    open_after = now - timedelta(days=1)
+    before, after = (
+        rollup.tally(rules.ledger_rows(ledger, catalog, rates), open_after)
+        for ledger, catalog in zip(ledgers, catalogs, strict=True)
+    )
+    repository.add_to_rollups(conn, app_id, rollup.difference(before, after))
+    if before.coverage != after.coverage:
+        repository.replace_coverage(conn, app_id, profile_id, after.coverage)
+
+
+def forget(conn: Connection, app_id: UUID, profile_id: UUID, now: datetime) -> None:
+    """Take a profile that is being deleted out of the rollups."""
+    ledger = repository.profile_ledger(conn, profile_id)
+    if ledger:
+        catalog = catalog_service.catalog(conn, app_id)
+        record(conn, app_id, profile_id, (ledger, []), (catalog, catalog), catalog_service.rates(conn), now)
+
+
+def rebuild(rt: Runtime, app_id: UUID, progress: Callable[[int], None] = lambda done: None) -> None:
+    """Recompute the app's rollups from its ledger in one transaction, writes to them held off
+    meanwhile; ``progress`` hears how many profiles are done."""
+    now = rt.clock.now()
+    open_after = now - timedelta(days=1)
+    with rt.db.write() as conn:
+        repository.lock_rollups(conn)
+        repository.clear_rollups(conn, app_id)
+        catalog, rates = catalog_service.catalog(conn, app_id), catalog_service.rates(conn)
+        totals = rollup.Totals()
+        done = 0
+        for profile_id, ledger in repository.ledgers(conn, app_id):
+            tally = rollup.tally(rules.ledger_rows(ledger, catalog, rates), open_after)
+            totals.absorb(tally)
+            if tally.coverage:
+                repository.replace_coverage(conn, app_id, profile_id, tally.coverage)
+            done += 1
+            if done % 1000 == 0:
+                progress(done)
+        repository.add_to_rollups(conn, app_id, totals.rows())
+        repository.rebuilt(conn, app_id)
+    progress(done)
+
+
+def rebuild_pending(rt: Runtime, progress: Callable[[UUID, int], None] = lambda app_id, done: None) -> int:
+    """Rebuild every app marked for it; returns how many."""
+    with rt.db.read() as conn:
+        pending = repository.pending_rebuilds(conn)
+    for app_id in pending:
+        rebuild(rt, app_id, lambda done, app_id=app_id: progress(app_id, done))
+    return len(pending)
+
+
+def rebuild_all(rt: Runtime, progress: Callable[[UUID, int], None] = lambda app_id, done: None) -> int:
+    """Rebuild every app (after new exchange rates)."""
+    with rt.db.write() as conn:
+        repository.mark_all_for_rebuild(conn)
+    return rebuild_pending(rt, progress)

@@ -1,0 +1,191 @@
+"""The metric rollups that writes keep equal a rebuild from the ledger, and the current day
+moves between midnight and now without a write."""
+
+import random
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+import sqlalchemy as sa
+from alembic import command
+from serving import operator_env, run
+from test_metrics import metrics
+
+from subledger.analytics import upkeep
+from subledger.core.dates import format_datetime
+from subledger.core.tables import DAY_MEASURES, metric_cohorts, metric_coverage, metric_days, metric_payers
+
+
+def _rollups(runtime, after: datetime) -> dict[str, set]:
+    """The rollups' rows that count (all-zero rows are left over from figures that moved), and the
+    coverage a query could still read."""
+    found = {}
+    with runtime.db.read() as conn:
+        for table, measures in (
+            (metric_days, DAY_MEASURES),
+            (metric_payers, ["profiles"]),
+            (metric_cohorts, ["covered", "onward"]),
+        ):
+            rows = conn.execute(sa.select(table)).mappings()
+            found[table.name] = {tuple(row.values()) for row in rows if any(row[name] for name in measures)}
+        coverage = sa.select(*[c for c in metric_coverage.c if c.name != "id"]).where(
+            sa.or_(metric_coverage.c.ends_at.is_(None), metric_coverage.c.ends_at > after)
+        )
+        found["metric_coverage"] = {tuple(row) for row in conn.execute(coverage)}
+    return found
+
+
+def _body(chain: str, tx_id: str, product: str, bought: datetime, days: int, price: float, **extra) -> dict:
+    return {
+        "purchase_type": "subscription",
+        "store": "app_store",
+        "store_product_id": product,
+        "store_transaction_id": tx_id,
+        "store_original_transaction_id": chain,
+        "price": {"country": extra.pop("country", "US"), "currency": extra.pop("currency", "USD"), "value": price},
+        "purchased_at": format_datetime(bought),
+        "originally_purchased_at": extra.pop("originally", format_datetime(bought)),
+        "expires_at": format_datetime(bought + timedelta(days=days)),
+        "renew_status": True,
+        **extra,
+    }
+
+
+def _moment(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("+0000", "+00:00"))
+
+
+def test_rollups_kept_by_writes_equal_a_rebuild(api, runtime, clock):
+    """Renewals (some bought early), upgrades, trials, refunds sent later, one-time purchases,
+    several currencies and countries, a product configured after it was sold, deleted profiles."""
+    api.access_level("premium")
+    api.product("monthly", "premium", "P1M")
+    api.product("yearly", "premium", "P1Y")
+    pick = random.Random(7)
+    clock.current = datetime(2025, 1, 1, 9, tzinfo=UTC)
+    chains: dict[str, list[dict]] = {}
+    sold = []
+    created = set()
+    for step in range(160):
+        clock.advance(hours=pick.randint(1, 30))
+        user = f"u{pick.randrange(12)}"
+        roll = pick.random()
+        if roll < 0.6:
+            history = chains.setdefault(user, [])
+            last = history[-1] if history else None
+            product = pick.choice(["monthly", "monthly", "yearly", "weekly"])
+            days = {"monthly": 30, "yearly": 365, "weekly": 7}[product]
+            trial = last is None and pick.random() < 0.3
+            if last is None:
+                bought = clock.now() - timedelta(hours=pick.randint(0, 48))
+            else:  # on time, early (the new one takes over), or after a gap
+                bought = _moment(last["expires_at"]) + timedelta(days=pick.choice([0, 0, -3, 5]))
+            body = _body(
+                f"{user}-chain",
+                f"{user}-{step}",
+                product,
+                bought,
+                7 if trial else days,
+                0 if trial else pick.choice([9.99, 4.5, 30]),
+                country=pick.choice(["US", "FR", "DE"]),
+                currency=pick.choice(["USD", "EUR"]),
+                environment="Sandbox" if pick.random() < 0.1 else "Production",
+                originally=history[0]["purchased_at"] if history else format_datetime(bought),
+                **({"offer": {"category": "introductory", "type": "free_trial"}} if trial else {}),
+            )
+            history.append(body)
+            sold.append((user, body))
+        elif roll < 0.75 and sold:
+            user, body = pick.choice(sold)
+            if "refunded_at" not in body:
+                refunded = max(clock.now(), _moment(body["purchased_at"]))
+                body.update(refunded_at=format_datetime(refunded), cancellation_reason="refund")
+        elif roll < 0.85:
+            body = _body(f"{user}-pack-{step}", f"{user}-pack-{step}", "coins", clock.now(), 0, 2.99)
+            body.update(purchase_type="one_time_purchase")
+            del body["expires_at"], body["renew_status"], body["originally_purchased_at"]
+        elif roll < 0.9 and user in chains:
+            assert api.delete(user).status_code == 204
+            del chains[user]
+            created.discard(user)
+            sold = [(owner, body) for owner, body in sold if owner != user]
+            continue
+        else:
+            continue
+        if user not in created:
+            assert api.create(user).status_code == 200
+            created.add(user)
+        response = api.set_transaction(user, **body)
+        assert response.status_code == 200, response.text
+        if step == 100:
+            api.product("weekly", "premium", "P1W")  # sold before it was configured: its MRR moves
+
+    queries = [
+        {"period": "day", "start": "2025-01-01", "end": "2025-09-30"},
+        {"period": "week", "start": "2025-01-01", "end": "2025-09-30", "environment": "all"},
+        {"period": "month", "start": "2025-01-01", "end": "2025-12-31", "country": "FR"},
+        {"period": "month", "start": "2025-01-01", "end": "2025-12-31", "product": "weekly"},
+    ]
+    kept = [metrics(api, **query) for query in queries]
+    assert sum(row["gross_usd"] for row in kept[0]["data"]) > 0 and kept[2]["cohorts"]
+    rollups = _rollups(runtime, clock.now() - timedelta(days=1))
+
+    upkeep.rebuild(runtime, UUID(api.app_id))
+    assert _rollups(runtime, clock.now() - timedelta(days=1)) == rollups
+    assert [metrics(api, **query) for query in queries] == kept
+
+
+def test_the_current_day_moves_between_midnight_and_now(api, clock):
+    api.access_level("premium")
+    api.product("monthly", "premium", "P1M")
+    noon = datetime(2025, 3, 15, 12, tzinfo=UTC)
+    clock.current = noon
+    sold = {
+        "x": datetime(2025, 2, 13, 10, tzinfo=UTC),  # runs out today at 10:00, before noon
+        "y": datetime(2025, 2, 13, 18, tzinfo=UTC),  # runs out today at 18:00
+        "z": datetime(2025, 3, 15, 11, tzinfo=UTC),  # bought this morning
+    }
+    for user, bought in sold.items():
+        api.create(user)
+        assert api.set_transaction(user, **_body(user, user, "monthly", bought, 30, 10, renew_status=False)).is_success
+
+    def today(**query) -> dict:
+        return metrics(api, period="day", start="2025-03-14", end="2025-03-15", **query)["data"]
+
+    yesterday, now = today()
+    assert (yesterday["active_subscriptions"], yesterday["churned_subscriptions"]) == (2, 0)
+    assert (now["active_subscriptions"], now["mrr_usd"], now["churned_subscriptions"]) == (2, 20.0, 1)  # y and z
+    assert now["churn_rate"] == 0.5
+    clock.current = noon.replace(hour=19)  # y ran out at 18:00: no write, yet the day moved
+    assert (today()[1]["active_subscriptions"], today()[1]["churned_subscriptions"]) == (1, 2)
+    assert today(country="FR")[1]["active_subscriptions"] == 0
+    clock.current = noon + timedelta(days=1)
+    assert (today()[1]["active_subscriptions"], today()[1]["churned_subscriptions"]) == (1, 2)
+
+
+def test_an_upgrade_rebuilds_the_metrics_and_new_rates_move_them(api, runtime, database_url, tmp_path, clock):
+    """The migration that adds the rollups marks every app; `subledger migrate` rebuilds them
+    (metrics answer 503 meanwhile). Loading exchange rates rebuilds every app's rollups."""
+    api.access_level("premium")
+    api.product("monthly", "premium", "P1M")
+    bought = datetime(2025, 1, 5, tzinfo=UTC)
+    body = _body("a", "a1", "monthly", bought, 30, 10, currency="EUR", country="FR")
+    api.create("a")
+    assert api.set_transaction("a", **body).status_code == 200
+    query = {"period": "month", "start": "2025-01-01", "end": "2025-01-31"}
+    before = metrics(api, **query)
+    assert before["data"][0]["gross_usd"] > 0
+
+    with runtime.db.engine.begin() as conn:
+        command.downgrade(runtime.db.alembic_config(conn), "0009")
+    with runtime.db.engine.begin() as conn:
+        command.upgrade(runtime.db.alembic_config(conn), "head")
+    waiting = api.admin("GET", "/metrics/?period=month&start=2025-01-01&end=2025-01-31")
+    assert waiting.status_code == 503 and waiting.json()["error_code"] == "metrics_rebuilding"
+    env = operator_env(tmp_path, database_url)
+    assert "rebuilding the metrics of app" in run(env, "migrate").stderr
+    assert metrics(api, **query) == before
+
+    rates = tmp_path / "rates.csv"
+    rates.write_text("currency,usd_per_unit,as_of\nEUR,2.00,2025-06-01\n")
+    run(env, "rates", "load", str(rates))
+    assert metrics(api, **query)["data"][0]["gross_usd"] == 20.0  # 10 EUR at 2 USD
