@@ -129,9 +129,29 @@ def test_rollups_kept_by_writes_equal_a_rebuild(api, runtime, clock):
     assert sum(row["gross_usd"] for row in kept[0]["data"]) > 0 and kept[2]["cohorts"]
     rollups = _rollups(runtime, clock.now() - timedelta(days=1))
 
-    upkeep.rebuild(runtime, UUID(api.app_id))
+    app_id = UUID(api.app_id)
+    assert upkeep.matches_ledger(runtime, app_id)
+    upkeep.rebuild(runtime, app_id)
     assert _rollups(runtime, clock.now() - timedelta(days=1)) == rollups
     assert [metrics(api, **query) for query in queries] == kept
+
+
+def test_verify_finds_rollups_that_drifted_from_the_ledger(api, runtime, clock):
+    api.access_level("premium")
+    api.product("monthly", "premium", "P1M")
+    api.create("a")
+    assert api.set_transaction("a", **_body("a", "a1", "monthly", clock.now(), 30, 10)).status_code == 200
+    app_id = UUID(api.app_id)
+    for tamper in (
+        sa.update(metric_days).values(gross=metric_days.c.gross + 1),
+        sa.delete(metric_payers).where(metric_payers.c.period == "week", metric_payers.c.country == "*"),
+        sa.delete(metric_coverage),
+    ):
+        assert upkeep.matches_ledger(runtime, app_id)
+        with runtime.db.write() as conn:
+            conn.execute(tamper)
+        assert not upkeep.matches_ledger(runtime, app_id)
+        upkeep.rebuild(runtime, app_id)
 
 
 def test_the_current_day_moves_between_midnight_and_now(api, clock):

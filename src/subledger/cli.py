@@ -248,12 +248,20 @@ def rates_list() -> None:
 @click.option("--app", "app_id", type=click.UUID, default=None, help="Only this app's profiles.")
 @click.option("--fix", is_flag=True, help="Store the recomputed state where it differs.")
 def verify(app_id: UUID | None, fix: bool) -> None:
-    """Recompute every profile from its ledger and report any difference (exit 1 when one is left)."""
+    """Recompute every profile and each app's metrics from the ledger and report any difference
+    (exit 1 when one is left)."""
+    runtime = _runtime()
     differences = 0
-    for difference in purchases_service.verify(_runtime(), app_id=app_id, fix=fix):
+    for difference in purchases_service.verify(runtime, app_id=app_id, fix=fix):
         differences += 1
         click.echo(orjson.dumps(difference).decode())
     click.echo(f"{differences} profile(s) differ{' (fixed)' if fix and differences else ''}", err=True)
+    for app in [app_id] if app_id else [UUID(app["app_id"]) for app in apps_service.list_apps(runtime.db)]:
+        if not analytics_upkeep.matches_ledger(runtime, app):
+            differences += 1
+            click.echo(orjson.dumps({"app_id": str(app), "metrics": "differ", "fixed": fix}).decode())
+            if fix:
+                analytics_upkeep.rebuild(runtime, app)
     if differences and not fix:
         sys.exit(1)
 

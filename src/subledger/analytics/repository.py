@@ -7,7 +7,7 @@ from itertools import pairwise
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, Select, Table, delete, func, insert, select
+from sqlalchemy import Connection, Select, Table, delete, func, insert, or_, select
 
 from subledger.analytics.rollup import ANY
 from subledger.core.db import add_up
@@ -48,6 +48,23 @@ def replace_coverage(conn: Connection, app_id: UUID, profile_id: UUID, rows: lis
 def clear_rollups(conn: Connection, app_id: UUID) -> None:
     for table in (metric_days, metric_payers, metric_cohorts, metric_coverage):
         conn.execute(delete(table).where(table.c.app_id == app_id))
+
+
+def rollup_rows(conn: Connection, app_id: UUID) -> tuple[set[tuple], ...]:
+    """(days, payers, cohorts) rows that add something, as sets of sorted (column, value) pairs."""
+    found = []
+    for table, keys, measures in ROLLUPS:
+        rows = conn.execute(select(*[table.c[name] for name in (*keys, *measures)]).where(table.c.app_id == app_id))
+        found.append({tuple(sorted(row.items())) for row in rows.mappings() if any(row[name] for name in measures)})
+    return tuple(found)
+
+
+def coverage_rows(conn: Connection, app_id: UUID, after: datetime) -> list[dict[str, Any]]:
+    """The app's coverage that ends after ``after`` or never."""
+    table = metric_coverage
+    ends = table.c.ends_at
+    query = select(table).where(table.c.app_id == app_id, or_(ends.is_(None), ends > after))
+    return [dict(row) for row in conn.execute(query).mappings()]
 
 
 def lock_rollups(conn: Connection) -> None:

@@ -6,7 +6,7 @@ recomputes an app's rollups from its whole ledger: after the upgrade that
 introduced them and after new exchange rates (which change every USD figure).
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -47,19 +47,23 @@ def forget(conn: Connection, app_id: UUID, profile_id: UUID, now: datetime) -> N
         record(conn, app_id, profile_id, (ledger, []), (catalog, catalog), catalog_service.rates(conn), now)
 
 
+def _tallies(conn: Connection, app_id: UUID, open_after: datetime) -> Iterator[tuple[UUID, rollup.Tally]]:
+    """Each of the app's profiles with the tally of its ledger."""
+    catalog, rates = catalog_service.catalog(conn, app_id), catalog_service.rates(conn)
+    for profile_id, ledger in repository.ledgers(conn, app_id):
+        yield profile_id, rollup.tally(rules.ledger_rows(ledger, catalog, rates), open_after)
+
+
 def rebuild(rt: Runtime, app_id: UUID, progress: Callable[[int], None] = lambda done: None) -> None:
     """Recompute the app's rollups from its ledger in one transaction, writes to them held off
     meanwhile; ``progress`` hears how many profiles are done."""
-    now = rt.clock.now()
-    open_after = now - timedelta(days=1)
+    open_after = rt.clock.now() - timedelta(days=1)
     with rt.db.write() as conn:
         repository.lock_rollups(conn)
         repository.clear_rollups(conn, app_id)
-        catalog, rates = catalog_service.catalog(conn, app_id), catalog_service.rates(conn)
         totals = rollup.Totals()
         done = 0
-        for profile_id, ledger in repository.ledgers(conn, app_id):
-            tally = rollup.tally(rules.ledger_rows(ledger, catalog, rates), open_after)
+        for profile_id, tally in _tallies(conn, app_id, open_after):
             totals.absorb(tally)
             if tally.coverage:
                 repository.replace_coverage(conn, app_id, profile_id, tally.coverage)
@@ -69,6 +73,27 @@ def rebuild(rt: Runtime, app_id: UUID, progress: Callable[[int], None] = lambda 
         repository.add_to_rollups(conn, app_id, totals.rows())
         repository.rebuilt(conn, app_id)
     progress(done)
+
+
+def matches_ledger(rt: Runtime, app_id: UUID) -> bool:
+    """Whether the app's rollups are what its ledger adds up to (for ``subledger verify``)."""
+    open_after = rt.clock.now() - timedelta(days=1)
+    with rt.db.read() as conn:
+        totals, coverage = rollup.Totals(), set()
+        for profile_id, tally in _tallies(conn, app_id, open_after):
+            totals.absorb(tally)
+            coverage.update(_coverage_entry({"profile_id": profile_id, **row}) for row in tally.coverage)
+        computed = tuple(
+            {tuple(sorted(row.items())) for row in rows if any(row[name] for name in measures)}
+            for rows, (_, _, measures) in zip(totals.rows(), repository.ROLLUPS, strict=True)
+        )
+        if repository.rollup_rows(conn, app_id) != computed:
+            return False
+        return {_coverage_entry(row) for row in repository.coverage_rows(conn, app_id, open_after)} == coverage
+
+
+def _coverage_entry(row: dict[str, Any]) -> tuple:
+    return tuple(row[name] for name in ("profile_id", "kind", "starts_at", "ends_at", "mrr", *repository.KEY))
 
 
 def rebuild_pending(rt: Runtime, progress: Callable[[UUID, int], None] = lambda app_id, done: None) -> int:
