@@ -361,10 +361,14 @@ def record_store_account(
 def _recompute_buyers(
     rt: Runtime, conn: Connection, app_id: UUID, row: dict[str, Any], old_catalog: Catalog, now: datetime
 ) -> int:
-    """Re-derive the profiles that bought the product in ``row`` (its period moves their MRR)."""
-    buyers = repository.profiles_buying(conn, app_id, row["store"], row["store_product_id"])
-    for profile_id in buyers:
-        profile = profiles_service.find_locked(conn, app_id, profile_id)
+    """Re-derive the profiles that bought the product in ``row`` (its period moves their MRR).
+
+    Every buyer is locked (in id order) before any is re-derived: a writer holding one of them
+    could otherwise wait for a metric rollup row this transaction already updated.
+    """
+    buyers = sorted(repository.profiles_buying(conn, app_id, row["store"], row["store_product_id"]))
+    locked = [profiles_service.find_locked(conn, app_id, profile_id) for profile_id in buyers]
+    for profile in locked:
         _recompute(rt, conn, profile, now, old_catalog=old_catalog)
     return len(buyers)
 
