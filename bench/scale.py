@@ -74,18 +74,29 @@ def analytics(url: str, data_dir: Path, key: str) -> dict:
         def metrics(query: str) -> None:
             assert client.get(f"/api/admin/v1/metrics/?{query}").status_code == 200
 
+        email = f"bench-{uuid.uuid4().hex[:8]}@example.com"
+        dashboard_service.create_operator(rt, email, "bench-password-1")
+        token = dashboard_service.sign_in(rt, email, "bench-password-1")
+        browser = httpx.Client(base_url=base, cookies={"subledger_session": token}, timeout=600, follow_redirects=True)
+
+        def page(path: str) -> None:
+            assert browser.get(path).status_code == 200
+
         return {
             "metrics: 30 days by day": timed(metrics, "period=day"),
             "metrics: 12 weeks": timed(metrics, "period=week"),
             "metrics: 12 months": timed(metrics, "period=month"),
             "metrics: 1000 days": timed(metrics, f"period=day&start={date.today() - timedelta(days=999)}"),
             "metrics: 12 months in one country": timed(metrics, "period=month&country=FR"),
+            "dashboard: overview page": timed(page, f"/dashboard/apps/{app_id}/"),
+            "dashboard: a profile's page": timed(page, f"/dashboard/apps/{app_id}/profiles/?q=seed-424242"),
             "search: customer_user_id": timed(dashboard_service.search_profiles, rt, app_id, "seed-123456"),
             "search: transaction id": timed(dashboard_service.search_profiles, rt, app_id, "seed-654321-3"),
         }
     finally:
         process.terminate()
         process.wait(timeout=30)
+        dashboard_service.delete_operator(rt, email)
         rt.db.dispose()
 
 

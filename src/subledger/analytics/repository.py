@@ -167,14 +167,16 @@ def cohort_sums(
     return {(row[0], row[1]): (int(row[2]), int(row[3])) for row in conn.execute(query)}
 
 
-def coverage_since(conn: Connection, app_id: UUID, moment: datetime, filters: dict[str, str | None]) -> list[dict]:
-    """Coverage that starts or ends at or after ``moment`` (two index ranges)."""
+def coverage_between(
+    conn: Connection, app_id: UUID, start: datetime, end: datetime, filters: dict[str, str | None]
+) -> list[dict]:
+    """Coverage that starts or ends in [start, end] (two index ranges)."""
     table = metric_coverage
     columns = [table.c.id, table.c.kind, table.c.starts_at, table.c.ends_at, table.c.mrr]
     found = {}
     for column in (table.c.starts_at, table.c.ends_at):
-        query = _filtered(select(*columns).where(table.c.app_id == app_id, column >= moment), table, filters)
-        found.update((row["id"], dict(row)) for row in conn.execute(query).mappings())
+        query = select(*columns).where(table.c.app_id == app_id, column >= start, column <= end)
+        found.update((row["id"], dict(row)) for row in conn.execute(_filtered(query, table, filters)).mappings())
     return list(found.values())
 
 

@@ -140,7 +140,7 @@ class Sums:
     before: dict[str, int]  # each day measure summed over the days before the window
     days: dict[date, dict[str, int]]  # each day measure by day, in the window
     payers: dict[date, int]  # profiles with a paid purchase, by bucket start
-    today: list[dict[str, Any]]  # coverage that starts or ends between today's midnight and now
+    today: list[dict[str, Any]]  # coverage that starts or ends between today's midnight and now (included)
 
 
 def metrics(sums: Sums, spans: list[tuple[datetime, datetime]], profiles_at: list[int], now: datetime):
@@ -150,11 +150,11 @@ def metrics(sums: Sums, spans: list[tuple[datetime, datetime]], profiles_at: lis
     daily = [sums.days.get(sums.first_day + timedelta(days=index), zero) for index in range(size)]
 
     # Levels at the end of each day: what was covered before the window, plus each day's change.
-    levels, level = [], {name: sums.before[f"{name}_change"] for name in ("paid", "mrr", "trial")}
+    before = {name: sums.before[f"{name}_change"] for name in ("paid", "mrr", "trial")}
+    levels, level = [], before
     for day in daily:
         level = {name: value + day[f"{name}_change"] for name, value in level.items()}
         levels.append(level)
-    before = {name: sums.before[f"{name}_change"] for name in ("paid", "mrr", "trial")}
 
     def level_at(index: int) -> dict[str, int]:  # at the end of day ``index`` (-1: before the window)
         return before if index < 0 else levels[index]
