@@ -167,17 +167,24 @@ def cohort_sums(
     return {(row[0], row[1]): (int(row[2]), int(row[3])) for row in conn.execute(query)}
 
 
-def coverage_between(
+def coverage_moves(
     conn: Connection, app_id: UUID, start: datetime, end: datetime, filters: dict[str, str | None]
-) -> list[dict]:
-    """Coverage that starts or ends in [start, end] (two index ranges)."""
+) -> dict[str, int]:
+    """How coverage moved from ``start`` to ``end``: paid and trial subscriptions (and MRR) that
+    began minus those that ended in [start, end), and paid coverage that ended for good in [start, end]."""
     table = metric_coverage
-    columns = [table.c.id, table.c.kind, table.c.starts_at, table.c.ends_at, table.c.mrr]
-    found = {}
-    for column in (table.c.starts_at, table.c.ends_at):
-        query = select(*columns).where(table.c.app_id == app_id, column >= start, column <= end)
-        found.update((row["id"], dict(row)) for row in conn.execute(_filtered(query, table, filters)).mappings())
-    return list(found.values())
+    mine = table.c.app_id == app_id
+    moves = {"paid": 0, "mrr": 0, "trial": 0, "churned": 0}
+    for column, sign in ((table.c.starts_at, 1), (table.c.ends_at, -1)):
+        query = select(table.c.kind, func.count(), func.coalesce(func.sum(table.c.mrr), 0)).where(
+            mine, table.c.kind != "churn", column >= start, column < end
+        )
+        for kind, count, mrr in conn.execute(_filtered(query, table, filters).group_by(table.c.kind)):
+            moves[kind] += sign * count
+            moves["mrr"] += sign * int(mrr)
+    churns = select(func.count()).where(mine, table.c.kind == "churn", table.c.ends_at >= start, table.c.ends_at <= end)
+    moves["churned"] = conn.execute(_filtered(churns, table, filters)).scalar()
+    return moves
 
 
 def profiles_before(conn: Connection, app_id: UUID, moment: datetime) -> int:

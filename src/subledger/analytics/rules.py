@@ -140,7 +140,7 @@ class Sums:
     before: dict[str, int]  # each day measure summed over the days before the window
     days: dict[date, dict[str, int]]  # each day measure by day, in the window
     payers: dict[date, int]  # profiles with a paid purchase, by bucket start
-    today: list[dict[str, Any]]  # coverage that starts or ends between today's midnight and now (included)
+    today: dict[str, int] | None  # how paid, mrr, trial and churned moved since midnight (None: now is outside)
 
 
 def metrics(sums: Sums, spans: list[tuple[datetime, datetime]], profiles_at: list[int], now: datetime):
@@ -159,20 +159,7 @@ def metrics(sums: Sums, spans: list[tuple[datetime, datetime]], profiles_at: lis
     def level_at(index: int) -> dict[str, int]:  # at the end of day ``index`` (-1: before the window)
         return before if index < 0 else levels[index]
 
-    # Today moves between midnight and now: coverage that started or ended since midnight, and churn.
-    midnight = datetime(now.year, now.month, now.day, tzinfo=UTC)
     today_index = (now.date() - sums.first_day).days
-    since_midnight, churned_today = dict.fromkeys(before, 0), 0
-    for row in sums.today:
-        if row["kind"] == "churn":
-            churned_today += midnight <= row["ends_at"] <= now
-            continue
-        started = midnight <= row["starts_at"] < now
-        ended = row["ends_at"] is not None and midnight <= row["ends_at"] < now
-        sign = int(started) - int(ended)
-        since_midnight[row["kind"]] += sign
-        if row["kind"] == "paid":
-            since_midnight["mrr"] += sign * row["mrr"]
 
     rows = []
     for (start, end), profiles in zip(spans, profiles_at, strict=True):
@@ -186,9 +173,9 @@ def metrics(sums: Sums, spans: list[tuple[datetime, datetime]], profiles_at: lis
             if end <= now:
                 at_end = level_at(stop - 1)
             else:
-                yesterday = level_at(today_index - 1)
-                at_end = {name: yesterday[name] + since_midnight[name] for name in before}
-                churned += churned_today
+                yesterday = level_at(today_index - 1)  # and how today moved since midnight:
+                at_end = {name: yesterday[name] + sums.today[name] for name in before}
+                churned += sums.today["churned"]
         net = flows["gross"] - flows["refunds"]
         payers = sums.payers.get(start.date(), 0)
         rows.append(

@@ -88,7 +88,7 @@ def metrics(rt: Runtime, app_id: UUID, query: MetricsQuery) -> dict[str, Any]:
             before=before,
             days=days,
             payers=repository.payers(conn, app_id, query.period, first_day, last_day, filters),
-            today=repository.coverage_between(conn, app_id, midnight, now, filters) if now_in_window else [],
+            today=repository.coverage_moves(conn, app_id, midnight, now, filters) if now_in_window else None,
         )
         cohort_sums = repository.cohort_sums(conn, app_id, start.replace(day=1), end, filters)
         # Profiles at each bucket's end (or now): those before the window, plus those created in each bucket.
