@@ -123,7 +123,7 @@ def seed(rt: Runtime, count: int, per_profile: int, app_id: uuid.UUID | None = N
         with rt.db.write() as conn:
             conn.execute(profiles.insert(), profile_rows)
             conn.execute(transactions.insert(), ledger_rows)
-            analytics_repository.add_to_rollups(conn, app_id, totals.rows())
+            analytics_repository.add_to_rollups(conn, app_id, 0, totals.rows())
             conn.execute(metric_coverage.insert(), coverage_rows)
         done = min(batch_start + BATCH, count)
         rate = (done - first) / (time.monotonic() - started)

@@ -25,18 +25,19 @@ from subledger.core.tables import (
 )
 
 KEY = ("store", "product", "country", "environment")
-ROLLUPS = (  # table, its key columns after app_id, its measures
+ROLLUPS = (  # table, its key columns after app_id (but the shard), its measures
     (metric_days, ("day", *KEY), DAY_MEASURES),
     (metric_payers, ("period", *KEY, "bucket"), ("profiles",)),
     (metric_cohorts, ("cohort", "month_offset", *KEY), ("covered", "onward")),
 )
 
 
-def add_to_rollups(conn: Connection, app_id: UUID, rows: tuple[list[dict[str, Any]], ...]) -> None:
-    """Add rows of (days, payers, cohorts) to the app's rollups, each table in key order."""
+def add_to_rollups(conn: Connection, app_id: UUID, shard: int, rows: tuple[list[dict[str, Any]], ...]) -> None:
+    """Add rows of (days, payers, cohorts) to a shard of the app's rollups, each table in key order."""
     for (table, keys, measures), table_rows in zip(ROLLUPS, rows, strict=True):
         if table_rows:
-            add_up(conn, table, [{"app_id": app_id, **row} for row in table_rows], ["app_id", *keys], list(measures))
+            values = [{"app_id": app_id, "shard": shard, **row} for row in table_rows]
+            add_up(conn, table, values, ["app_id", *keys, "shard"], list(measures))
 
 
 def replace_coverage(conn: Connection, app_id: UUID, profile_id: UUID, rows: list[dict[str, Any]]) -> None:
@@ -51,11 +52,15 @@ def clear_rollups(conn: Connection, app_id: UUID) -> None:
 
 
 def rollup_rows(conn: Connection, app_id: UUID) -> tuple[set[tuple], ...]:
-    """(days, payers, cohorts) rows that add something, as sets of sorted (column, value) pairs."""
+    """(days, payers, cohorts) rows, their shards summed, that add something, as sets of sorted
+    (column, value) pairs."""
     found = []
     for table, keys, measures in ROLLUPS:
-        rows = conn.execute(select(*[table.c[name] for name in (*keys, *measures)]).where(table.c.app_id == app_id))
-        found.append({tuple(sorted(row.items())) for row in rows.mappings() if any(row[name] for name in measures)})
+        key_columns = [table.c[name] for name in keys]
+        sums = [func.sum(table.c[name]).label(name) for name in measures]
+        query = select(*key_columns, *sums).where(table.c.app_id == app_id).group_by(*key_columns)
+        rows = [{**row, **{name: int(row[name]) for name in measures}} for row in conn.execute(query).mappings()]
+        found.append({tuple(sorted(row.items())) for row in rows if any(row[name] for name in measures)})
     return tuple(found)
 
 
@@ -143,14 +148,18 @@ def payers(
 ) -> dict[date, int]:
     """Profiles with a paid purchase, by bucket start (a filter left out matches any value)."""
     table = metric_payers
-    query = select(table.c.bucket, table.c.profiles).where(
-        table.c.app_id == app_id,
-        table.c.period == period,
-        *[table.c[name] == (ANY if value is None else value) for name, value in filters.items()],
-        table.c.bucket >= start,
-        table.c.bucket < end,
+    query = (
+        select(table.c.bucket, func.sum(table.c.profiles))
+        .where(
+            table.c.app_id == app_id,
+            table.c.period == period,
+            *[table.c[name] == (ANY if value is None else value) for name, value in filters.items()],
+            table.c.bucket >= start,
+            table.c.bucket < end,
+        )
+        .group_by(table.c.bucket)
     )
-    return dict(conn.execute(query).all())
+    return {bucket: int(count) for bucket, count in conn.execute(query)}
 
 
 def cohort_sums(

@@ -17,6 +17,7 @@ from subledger.analytics import repository, rollup, rules
 from subledger.catalog import service as catalog_service
 from subledger.catalog.rules import Catalog, Rates
 from subledger.core.runtime import Runtime
+from subledger.core.tables import ROLLUP_SHARDS
 
 
 def record(
@@ -34,7 +35,7 @@ def record(
         rollup.tally(rules.ledger_rows(ledger, catalog, rates), open_after)
         for ledger, catalog in zip(ledgers, catalogs, strict=True)
     )
-    repository.add_to_rollups(conn, app_id, rollup.difference(before, after))
+    repository.add_to_rollups(conn, app_id, profile_id.int % ROLLUP_SHARDS, rollup.difference(before, after))
     if before.coverage != after.coverage:
         repository.replace_coverage(conn, app_id, profile_id, after.coverage)
 
@@ -70,7 +71,7 @@ def rebuild(rt: Runtime, app_id: UUID, progress: Callable[[int], None] = lambda 
             done += 1
             if done % 1000 == 0:
                 progress(done)
-        repository.add_to_rollups(conn, app_id, totals.rows())
+        repository.add_to_rollups(conn, app_id, 0, totals.rows())
         repository.rebuilt(conn, app_id)
     progress(done)
 

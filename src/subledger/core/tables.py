@@ -15,6 +15,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -469,7 +470,12 @@ dashboard_sessions = Table(
 # store, product, country and environment the figure is attributed to (see
 # analytics/rollup.py). Every ledger write applies its profile's difference in the
 # same transaction, so a metrics query sums days instead of reading the ledger.
-# Money is in nano-dollars (USD x 10^9).
+# Money is in nano-dollars (USD x 10^9). A row is kept in ROLLUP_SHARDS parts (``shard``),
+# each profile adding to its own part: on PostgreSQL a writer locks the rows it adds to
+# until it commits, and writers of different profiles seldom wait for each other this way.
+# Queries sum the parts.
+
+ROLLUP_SHARDS = 16
 
 
 def _rollup_key(primary_key: bool = False) -> list[Column]:
@@ -501,6 +507,7 @@ metric_days = Table(
     Column("app_id", Uuid, ForeignKey("apps.id", ondelete="CASCADE"), primary_key=True),
     Column("day", Date, primary_key=True),
     *_rollup_key(primary_key=True),
+    Column("shard", SmallInteger, primary_key=True),
     *[Column(name, BigInteger, nullable=False) for name in DAY_MEASURES],
 )
 
@@ -513,6 +520,7 @@ metric_payers = Table(
     Column("period", String(5), primary_key=True),
     *_rollup_key(primary_key=True),
     Column("bucket", Date, primary_key=True),
+    Column("shard", SmallInteger, primary_key=True),
     Column("profiles", BigInteger, nullable=False),
 )
 
@@ -524,6 +532,7 @@ metric_cohorts = Table(
     Column("cohort", Date, primary_key=True),
     Column("month_offset", Integer, primary_key=True),
     *_rollup_key(primary_key=True),
+    Column("shard", SmallInteger, primary_key=True),
     Column("covered", BigInteger, nullable=False),  # paid for in that month
     Column("onward", BigInteger, nullable=False),  # paid for from that month on, for ever
 )

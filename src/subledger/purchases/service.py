@@ -74,10 +74,6 @@ def _recompute(
     rates = catalog_service.rates(conn) if rates is None else rates
     catalog = catalog_service.catalog(conn, profile["app_id"])
     derived = _derive(conn, profile["app_id"], profile["id"], ledger, rates, catalog)
-    if written or old_catalog is not None:
-        ledgers = (_ledger_before(ledger, written), ledger)
-        catalogs = (old_catalog or catalog, catalog)
-        analytics_upkeep.record(conn, profile["app_id"], profile["id"], ledgers, catalogs, rates, now)
     old_levels = (profile["derived"] or {}).get("access_levels", [])
     timestamp = rt.timestamps.issue(profile["last_timestamp_ms"] + 1)
     values = {
@@ -97,6 +93,11 @@ def _recompute(
     changes += events_rules.access_level_changes(old_levels, derived.access_levels, now)
     events_service.emit(conn, rt, profile, changes, ledger, now, rates)
     events_service.schedule_expiries(conn, profile, ledger)
+    if written or old_catalog is not None:
+        # Last: other writers may wait for the rollup rows this locks until the commit.
+        ledgers = (_ledger_before(ledger, written), ledger)
+        catalogs = (old_catalog or catalog, catalog)
+        analytics_upkeep.record(conn, profile["app_id"], profile["id"], ledgers, catalogs, rates, now)
     return timestamp
 
 

@@ -50,8 +50,9 @@ def upgrade() -> None:
         *_app("metric_days"),
         sa.Column("day", sa.Date(), nullable=False),
         *_key(),
+        sa.Column("shard", sa.SmallInteger(), nullable=False),
         *[sa.Column(name, sa.BigInteger(), nullable=False) for name in DAY_MEASURES],
-        sa.PrimaryKeyConstraint("app_id", "day", *KEY, name=op.f("pk_metric_days")),
+        sa.PrimaryKeyConstraint("app_id", "day", *KEY, "shard", name=op.f("pk_metric_days")),
     )
     op.create_table(
         "metric_payers",
@@ -59,8 +60,9 @@ def upgrade() -> None:
         sa.Column("period", sa.String(length=5), nullable=False),
         *_key(),
         sa.Column("bucket", sa.Date(), nullable=False),
+        sa.Column("shard", sa.SmallInteger(), nullable=False),
         sa.Column("profiles", sa.BigInteger(), nullable=False),
-        sa.PrimaryKeyConstraint("app_id", "period", *KEY, "bucket", name=op.f("pk_metric_payers")),
+        sa.PrimaryKeyConstraint("app_id", "period", *KEY, "bucket", "shard", name=op.f("pk_metric_payers")),
     )
     op.create_table(
         "metric_cohorts",
@@ -68,9 +70,10 @@ def upgrade() -> None:
         sa.Column("cohort", sa.Date(), nullable=False),
         sa.Column("month_offset", sa.Integer(), nullable=False),
         *_key(),
+        sa.Column("shard", sa.SmallInteger(), nullable=False),
         sa.Column("covered", sa.BigInteger(), nullable=False),
         sa.Column("onward", sa.BigInteger(), nullable=False),
-        sa.PrimaryKeyConstraint("app_id", "cohort", "month_offset", *KEY, name=op.f("pk_metric_cohorts")),
+        sa.PrimaryKeyConstraint("app_id", "cohort", "month_offset", *KEY, "shard", name=op.f("pk_metric_cohorts")),
     )
     op.create_table(
         "metric_coverage",
