@@ -106,8 +106,8 @@ def serve(host: str, port: int, workers: int) -> None:
     runtime.db.dispose()
     if settings.is_embedded and workers > 1:
         click.echo(
-            "note: on SQLite the worker processes share one write lock; --workers 1 writes as fast "
-            "with a lower tail latency (see the README).",
+            "note: on SQLite the worker processes take turns at one write lock: more workers serve "
+            "more reads, not more writes (see the README).",
             err=True,
         )
     uvicorn.run(
