@@ -107,7 +107,10 @@ def seed(env: dict, url: str | None, data_dir: Path, profiles: int) -> dict:
 
 
 def serve(env: dict, workers: int, factory: str) -> tuple[subprocess.Popen, str]:
+    """Start the server. Its standard error goes to a file: a pipe nobody reads fills up
+    after a few tracebacks and then stalls the server."""
     port = free_port()
+    errors = tempfile.TemporaryFile("w+")
     process = subprocess.Popen(
         [
             sys.executable,
@@ -128,8 +131,7 @@ def serve(env: dict, workers: int, factory: str) -> tuple[subprocess.Popen, str]
         ],
         env={**env, "PYTHONPATH": str(HERE)},
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
+        stderr=errors,
     )
     base = f"http://127.0.0.1:{port}"
     for _ in range(300):
@@ -138,7 +140,8 @@ def serve(env: dict, workers: int, factory: str) -> tuple[subprocess.Popen, str]
             return process, base
         except httpx.TransportError:
             time.sleep(0.1)
-    raise RuntimeError(process.stderr.read())
+    errors.seek(0)
+    raise RuntimeError(errors.read())
 
 
 def rss_mb(process: subprocess.Popen) -> list[float]:

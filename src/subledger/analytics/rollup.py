@@ -19,11 +19,10 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from itertools import product
 from typing import Any
 
-from subledger.analytics.rules import PERIODS, Tx, bucket_start, month_number
+from subledger.analytics.rules import NANOS, PERIODS, Tx, bucket_start, month_number
 from subledger.core.tables import DAY_MEASURES
 
 ANY = "*"  # a payer pattern's "any value"
-NANOS = Decimal(10**9)
 MEASURE = {name: index for index, name in enumerate(DAY_MEASURES)}
 
 Key = tuple[str, str, str, str]  # store, product, country, environment
@@ -46,19 +45,7 @@ class Tally:
             row[MEASURE[name]] += value
 
     def cover(self, kind: str, tx: Tx, starts_at: datetime, ends_at: datetime | None, mrr: int) -> None:
-        store, product_id, country, environment = tx.key
-        self.coverage.append(
-            {
-                "kind": kind,
-                "starts_at": starts_at,
-                "ends_at": ends_at,
-                "mrr": mrr,
-                "store": store,
-                "product": product_id,
-                "country": country,
-                "environment": environment,
-            }
-        )
+        self.coverage.append({"kind": kind, "starts_at": starts_at, "ends_at": ends_at, "mrr": mrr, **_key(tx.key)})
 
 
 def tally(txs: list[Tx], open_after: datetime) -> Tally:
@@ -145,32 +132,11 @@ def _cohort(result: Tally, txs: list[Tx]) -> None:
 
 
 def difference(before: Tally, after: Tally) -> tuple[list[dict[str, Any]], ...]:
-    """What a change adds to the rollups: (days, payers, cohorts) rows of ``after`` minus ``before``,
-    zeros left out, in key order (so concurrent writers lock rows in one order)."""
-    days = []
-    for day, key in sorted(before.days.keys() | after.days.keys()):
-        old, new = before.days.get((day, key)), after.days.get((day, key))
-        change = [b - a for a, b in zip(old or [0] * len(MEASURE), new or [0] * len(MEASURE), strict=True)]
-        if any(change):
-            days.append({"day": day, **_key(key), **dict(zip(DAY_MEASURES, change, strict=True))})
-    payers = []
-    for period, key, bucket in sorted(before.payers ^ after.payers):
-        joined = (period, key, bucket) in after.payers
-        payers.append({"period": period, **_key(key), "bucket": bucket, "profiles": 1 if joined else -1})
-    cohorts = []
-    for cohort, offset, key in sorted(before.cohorts.keys() | after.cohorts.keys()):
-        old, new = before.cohorts.get((cohort, offset, key), [0, 0]), after.cohorts.get((cohort, offset, key), [0, 0])
-        if old != new:
-            cohorts.append(
-                {
-                    "cohort": cohort,
-                    "month_offset": offset,
-                    **_key(key),
-                    "covered": new[0] - old[0],
-                    "onward": new[1] - old[1],
-                }
-            )
-    return days, payers, cohorts
+    """What a change adds to the rollups: (days, payers, cohorts) rows of ``after`` minus ``before``."""
+    change = Totals()
+    change.absorb(after)
+    change.absorb(before, sign=-1)
+    return change.rows()
 
 
 def _key(key: Key) -> dict[str, str]:
@@ -178,37 +144,41 @@ def _key(key: Key) -> dict[str, str]:
 
 
 class Totals:
-    """The sum of many profiles' tallies (a rebuild)."""
+    """A sum of tallies: every profile's (a rebuild), or one profile's after minus before (a write)."""
 
     def __init__(self):
         self.days: dict[tuple[date, Key], list[int]] = defaultdict(lambda: [0] * len(MEASURE))
         self.payers: dict[tuple[str, Key, date], int] = defaultdict(int)
         self.cohorts: dict[tuple[date, int, Key], list[int]] = defaultdict(lambda: [0, 0])
 
-    def absorb(self, tally: Tally) -> None:
+    def absorb(self, tally: Tally, sign: int = 1) -> None:
         for entry, values in tally.days.items():
             row = self.days[entry]
             for index, value in enumerate(values):
-                row[index] += value
+                row[index] += sign * value
         for entry in tally.payers:
-            self.payers[entry] += 1
+            self.payers[entry] += sign
         for entry, (covered, onward) in tally.cohorts.items():
             row = self.cohorts[entry]
-            row[0] += covered
-            row[1] += onward
+            row[0] += sign * covered
+            row[1] += sign * onward
 
     def rows(self) -> tuple[list[dict[str, Any]], ...]:
-        """(days, payers, cohorts) rows in key order."""
+        """(days, payers, cohorts) rows that add something, in key order (so that concurrent
+        writers lock rows in one order)."""
         days = [
             {"day": day, **_key(key), **dict(zip(DAY_MEASURES, values, strict=True))}
             for (day, key), values in sorted(self.days.items())
+            if any(values)
         ]
         payers = [
             {"period": period, **_key(key), "bucket": bucket, "profiles": count}
             for (period, key, bucket), count in sorted(self.payers.items())
+            if count
         ]
         cohorts = [
             {"cohort": cohort, "month_offset": offset, **_key(key), "covered": covered, "onward": onward}
             for (cohort, offset, key), (covered, onward) in sorted(self.cohorts.items())
+            if covered or onward
         ]
         return days, payers, cohorts
