@@ -125,6 +125,7 @@ profiles = Table(
     Column("total_revenue_usd", Money, nullable=False, default=0),
     UniqueConstraint("app_id", "customer_user_id"),
     Index(None, "app_id", "created_at"),
+    Index(None, "app_id", "id"),  # walking an app's profiles page by page (export, verify, rebuilds)
 )
 
 installations = Table(

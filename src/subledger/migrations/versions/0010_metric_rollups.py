@@ -4,7 +4,8 @@ Revision ID: 0010
 Revises: 0009
 
 The rollups start empty, with every existing app marked for a rebuild from its
-ledger: ``subledger migrate`` runs it after the schema change.
+ledger: ``subledger migrate`` runs it after the schema change. Profiles get an
+index to walk an app's profiles in id order, which that rebuild does.
 """
 
 import sqlalchemy as sa
@@ -101,8 +102,10 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("app_id", name=op.f("pk_metric_rebuilds")),
     )
     op.execute("INSERT INTO metric_rebuilds (app_id) SELECT id FROM apps")
+    op.create_index(op.f("ix_profiles_app_id_id"), "profiles", ["app_id", "id"], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_profiles_app_id_id"), table_name="profiles")
     for table in ("metric_rebuilds", "metric_coverage", "metric_cohorts", "metric_payers", "metric_days"):
         op.drop_table(table)
