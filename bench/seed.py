@@ -27,7 +27,7 @@ from subledger.catalog import service as catalog_service
 from subledger.catalog.schemas import AccessLevelIn, ProductIn
 from subledger.config import Settings
 from subledger.core.runtime import Runtime
-from subledger.core.tables import metric_coverage, profiles, transactions
+from subledger.core.tables import profiles, transactions
 from subledger.purchases import rules
 from subledger.purchases import service as purchases_service
 
@@ -95,7 +95,7 @@ def seed(rt: Runtime, count: int, per_profile: int, app_id: uuid.UUID | None = N
         catalog, rates = catalog_service.catalog(conn, app_id), catalog_service.rates(conn)
     started = time.monotonic()
     for batch_start in range(first, count, BATCH):
-        profile_rows, ledger_rows, coverage_rows = [], [], []
+        profile_rows, ledger_rows, coverage = [], [], {}
         totals = rollup.Totals()
         for n in range(batch_start, min(batch_start + BATCH, count)):
             profile_id = uuid.uuid4()
@@ -119,12 +119,12 @@ def seed(rt: Runtime, count: int, per_profile: int, app_id: uuid.UUID | None = N
             ledger_rows += ledger
             tally = rollup.tally(analytics_rules.ledger_rows(ledger, catalog, rates), now - timedelta(days=1))
             totals.absorb(tally)
-            coverage_rows += [{"app_id": app_id, "profile_id": profile_id, **row} for row in tally.coverage]
+            coverage[profile_id] = tally.coverage
         with rt.db.write() as conn:
             conn.execute(profiles.insert(), profile_rows)
             conn.execute(transactions.insert(), ledger_rows)
             analytics_repository.add_to_rollups(conn, app_id, 0, totals.rows())
-            conn.execute(metric_coverage.insert(), coverage_rows)
+            analytics_repository.add_coverage(conn, app_id, coverage)
         done = min(batch_start + BATCH, count)
         rate = (done - first) / (time.monotonic() - started)
         print(f"\r{done}/{count} profiles ({rate:.0f}/s)", end="", file=sys.stderr, flush=True)

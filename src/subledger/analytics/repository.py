@@ -42,8 +42,14 @@ def add_to_rollups(conn: Connection, app_id: UUID, shard: int, rows: tuple[list[
 
 def replace_coverage(conn: Connection, app_id: UUID, profile_id: UUID, rows: list[dict[str, Any]]) -> None:
     conn.execute(delete(metric_coverage).where(metric_coverage.c.profile_id == profile_id))
-    if rows:
-        conn.execute(insert(metric_coverage), [{"app_id": app_id, "profile_id": profile_id, **row} for row in rows])
+    add_coverage(conn, app_id, {profile_id: rows})
+
+
+def add_coverage(conn: Connection, app_id: UUID, rows: dict[UUID, list[dict[str, Any]]]) -> None:
+    """Insert coverage rows of profiles: {profile_id: its rows}."""
+    values = [{"app_id": app_id, "profile_id": owner, **row} for owner, found in rows.items() for row in found]
+    if values:
+        conn.execute(insert(metric_coverage), values)
 
 
 def clear_rollups(conn: Connection, app_id: UUID) -> None:

@@ -62,15 +62,17 @@ def rebuild(rt: Runtime, app_id: UUID, progress: Callable[[int], None] = lambda 
     with rt.db.write() as conn:
         repository.lock_rollups(conn)
         repository.clear_rollups(conn, app_id)
-        totals = rollup.Totals()
+        totals, coverage = rollup.Totals(), {}
         done = 0
         for profile_id, tally in _tallies(conn, app_id, open_after):
             totals.absorb(tally)
-            if tally.coverage:
-                repository.replace_coverage(conn, app_id, profile_id, tally.coverage)
+            coverage[profile_id] = tally.coverage
             done += 1
             if done % 1000 == 0:
+                repository.add_coverage(conn, app_id, coverage)
+                coverage = {}
                 progress(done)
+        repository.add_coverage(conn, app_id, coverage)
         repository.add_to_rollups(conn, app_id, 0, totals.rows())
         repository.rebuilt(conn, app_id)
     progress(done)
