@@ -2,6 +2,7 @@
 moves between midnight and now without a write."""
 
 import random
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
@@ -11,8 +12,11 @@ from serving import operator_env, run
 from test_metrics import metrics
 
 from subledger.analytics import repository, upkeep
+from subledger.core.addressing import ProfileRef
 from subledger.core.dates import format_datetime
 from subledger.core.tables import metric_coverage, metric_days, metric_payers
+from subledger.purchases import service as purchases_service
+from subledger.purchases.schemas import TransactionIn
 
 
 def _rollups(runtime, app_id: UUID, after: datetime) -> tuple:
@@ -200,3 +204,27 @@ def test_an_upgrade_rebuilds_the_metrics_and_new_rates_move_them(api, runtime, d
     rates.write_text("currency,usd_per_unit,as_of\nEUR,2.00,2025-06-01\n")
     run(env, "rates", "load", str(rates))
     assert metrics(api, **query)["data"][0]["gross_usd"] == 20.0  # 10 EUR at 2 USD
+
+
+def test_concurrent_writers_of_many_profiles_keep_the_rollups_exact(api, runtime, clock):
+    """Writers of different profiles add to the same rollup rows (same day, product, country) at
+    once: none waits for ever, none is lost."""
+    api.access_level("premium")
+    api.product("monthly", "premium", "P1M")
+    users = [f"c{n}" for n in range(24)]
+    for user in users:
+        assert api.create(user).status_code == 200
+    app_id = UUID(api.app_id)
+
+    def buy(user: str) -> None:
+        for month in range(3):
+            body = _body(user, f"{user}-{month}", "monthly", clock.now() + timedelta(days=30 * month), 30, 9.99)
+            body["originally_purchased_at"] = format_datetime(clock.now())
+            ref = ProfileRef(customer_user_id=user)
+            purchases_service.set_transaction(runtime, app_id, ref, TransactionIn.model_validate(body))
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(buy, users))
+    assert upkeep.matches_ledger(runtime, app_id)
+    first_month = metrics(api, period="month", start="2025-01-01", end="2025-01-31")["data"][0]
+    assert (first_month["gross_usd"], first_month["new_subscriptions"]) == (round(24 * 9.99, 2), 24)
