@@ -1,11 +1,12 @@
 """Scale benchmark: GET profile and set transaction on a big database against a small one,
 the analytics queries on the big one, its size on disk, and the server's memory.
 
-    python bench/seed.py --database-url sqlite:////tmp/big.db --profiles 1000000   # once; prints the app
-    python bench/scale.py --database-url sqlite:////tmp/big.db --app APP_ID --profiles 1000000
+    python bench/seed.py --database-url sqlite:////tmp/big.db --profiles 1000000   # once
+    python bench/scale.py --database-url sqlite:////tmp/big.db --profiles 1000000
 
-The small database (2,000 profiles, the same histories) is made in a temporary
-directory by the same seeder. Both are served by `subledger serve`'s app under
+The small database (2,000 profiles, the same histories) is made by the same seeder,
+in a temporary SQLite file unless --small-database-url names an empty database
+(on PostgreSQL, compare with PostgreSQL). Both are served by `subledger serve`'s app under
 uvicorn with production settings and loaded with wrk; results go to
 bench/results/scale-<engine>.json and print as a table.
 """
@@ -107,6 +108,7 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--small-database-url", default=None, help="an empty database for the small one")
     options = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -117,8 +119,7 @@ def main() -> None:
         size = database_size_mb(big)
         big.db.dispose()
 
-        # The small database is always a SQLite file of its own, seeded the same way.
-        small_url = f"sqlite:///{data_dir / 'small.db'}"
+        small_url = options.small_database_url or f"sqlite:///{data_dir / 'small.db'}"
         small = Runtime.from_settings(Settings(database_url=small_url, data_dir=data_dir))
         small.db.migrate()
         small_key = seed(small, SMALL, 10)["secret_api_key"]
