@@ -13,7 +13,7 @@ from test_metrics import metrics
 
 from subledger.analytics import repository, upkeep
 from subledger.core.addressing import ProfileRef
-from subledger.core.dates import format_datetime
+from subledger.core.dates import format_datetime, parse_datetime
 from subledger.core.tables import metric_coverage, metric_days, metric_payers
 from subledger.purchases import service as purchases_service
 from subledger.purchases.schemas import TransactionIn
@@ -44,10 +44,6 @@ def _body(chain: str, tx_id: str, product: str, bought: datetime, days: int, pri
     }
 
 
-def _moment(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("+0000", "+00:00"))
-
-
 def test_rollups_kept_by_writes_equal_a_rebuild(api, runtime, clock):
     """Renewals (some bought early), upgrades, trials, refunds sent later, one-time purchases,
     several currencies and countries, a product configured after it was sold, deleted profiles."""
@@ -72,7 +68,7 @@ def test_rollups_kept_by_writes_equal_a_rebuild(api, runtime, clock):
             if last is None:
                 bought = clock.now() - timedelta(hours=pick.randint(0, 48))
             else:  # on time, early (the new one takes over), or after a gap
-                bought = _moment(last["expires_at"]) + timedelta(days=pick.choice([0, 0, -3, 5]))
+                bought = parse_datetime(last["expires_at"]) + timedelta(days=pick.choice([0, 0, -3, 5]))
             body = _body(
                 f"{user}-chain",
                 f"{user}-{step}",
@@ -91,7 +87,7 @@ def test_rollups_kept_by_writes_equal_a_rebuild(api, runtime, clock):
         elif roll < 0.75 and sold:
             user, body = pick.choice(sold)
             if "refunded_at" not in body:
-                refunded = max(clock.now(), _moment(body["purchased_at"]))
+                refunded = max(clock.now(), parse_datetime(body["purchased_at"]))
                 body.update(refunded_at=format_datetime(refunded), cancellation_reason="refund")
         elif roll < 0.85:
             body = _body(f"{user}-pack-{step}", f"{user}-pack-{step}", "coins", clock.now(), 0, 2.99)
@@ -218,8 +214,8 @@ def test_concurrent_writers_of_many_profiles_keep_the_rollups_exact(api, runtime
 
     def buy(user: str) -> None:
         for month in range(3):
-            body = _body(user, f"{user}-{month}", "monthly", clock.now() + timedelta(days=30 * month), 30, 9.99)
-            body["originally_purchased_at"] = format_datetime(clock.now())
+            bought = clock.now() + timedelta(days=30 * month)
+            body = _body(user, f"{user}-{month}", "monthly", bought, 30, 9.99, originally=format_datetime(clock.now()))
             ref = ProfileRef(customer_user_id=user)
             purchases_service.set_transaction(runtime, app_id, ref, TransactionIn.model_validate(body))
 
