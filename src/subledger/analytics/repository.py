@@ -23,6 +23,7 @@ from subledger.core.tables import (
     profiles,
     transactions,
 )
+from subledger.purchases import repository as purchases_repository
 
 KEY = ("store", "product", "country", "environment")
 ROLLUPS = (  # table, its key columns after app_id (but the shard), its measures
@@ -85,23 +86,10 @@ def lock_rollups(conn: Connection) -> None:
         conn.exec_driver_sql("LOCK TABLE metric_days, metric_payers, metric_cohorts, metric_coverage IN EXCLUSIVE MODE")
 
 
-def profile_ledger(conn: Connection, profile_id: UUID) -> list[dict[str, Any]]:
-    return [
-        dict(row)
-        for row in conn.execute(select(transactions).where(transactions.c.profile_id == profile_id)).mappings()
-    ]
-
-
 def ledgers(conn: Connection, app_id: UUID, page: int = 500) -> Iterator[tuple[UUID, list[dict[str, Any]]]]:
     """Each of the app's profiles that has transactions, with them."""
     after = None
-    while True:
-        query = select(profiles.c.id).where(profiles.c.app_id == app_id).order_by(profiles.c.id).limit(page)
-        if after is not None:
-            query = query.where(profiles.c.id > after)
-        ids = list(conn.execute(query).scalars())
-        if not ids:
-            return
+    while ids := [profile_id for _, profile_id in purchases_repository.profile_ids(conn, app_id, after, page)]:
         by_profile = defaultdict(list)
         for row in conn.execute(select(transactions).where(transactions.c.profile_id.in_(ids))).mappings():
             by_profile[row["profile_id"]].append(dict(row))
