@@ -90,13 +90,20 @@ def emit(
         )
 
 
-def schedule_expiries(conn: Connection, profile: dict[str, Any], ledger: list[dict[str, Any]]) -> None:
-    """Arm an expiry event for each subscription chain at the time its access runs out."""
+def schedule_expiries(
+    conn: Connection, profile: dict[str, Any], ledger: list[dict[str, Any]], written: list[tuple[str, str]]
+) -> None:
+    """Arm an expiry event at the time access runs out, for each subscription chain that
+    holds one of the ``written`` transactions (store, store_transaction_id): the others
+    are as the last change that wrote them left them."""
+    keys = set(written)
     chains: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for tx in ledger:
         if tx["purchase_type"] == "subscription":
             chains.setdefault((tx["store"], tx["store_original_transaction_id"]), []).append(tx)
     for (store, original_id), chain in chains.items():
+        if not any((tx["store"], tx["store_transaction_id"]) in keys for tx in chain):
+            continue
         latest = max(chain, key=lambda tx: (tx["purchased_at"], tx["store_transaction_id"]))
         due = rules.expiry_of(latest)
         if due is None:

@@ -43,8 +43,12 @@ def find_profile(
     return dict(row._mapping) if row else None
 
 
+# Built once: the SET clause is compiled (and cached) for the columns each call passes.
+_UPDATE_PROFILE = update(profiles).where(profiles.c.id == bindparam("profile_key"))
+
+
 def update_profile(conn: Connection, profile_id: UUID, values: dict[str, Any]) -> None:
-    conn.execute(update(profiles).where(profiles.c.id == profile_id).values(values))
+    conn.execute(_UPDATE_PROFILE, {"profile_key": profile_id, **values})
 
 
 def delete_profile(conn: Connection, profile_id: UUID) -> None:

@@ -18,8 +18,12 @@ def insert_transaction(conn: Connection, values: dict[str, Any]) -> None:
     conn.execute(transactions.insert(), values)
 
 
+# Built once: the SET clause is compiled (and cached) for the columns each call passes.
+_UPDATE_TRANSACTION = update(transactions).where(transactions.c.id == bindparam("transaction_key"))
+
+
 def update_transaction(conn: Connection, transaction_id: UUID, values: dict[str, Any]) -> None:
-    conn.execute(update(transactions).where(transactions.c.id == transaction_id).values(values))
+    conn.execute(_UPDATE_TRANSACTION, {"transaction_key": transaction_id, **values})
 
 
 def chain_owner(conn: Connection, app_id: UUID, store: str, original_transaction_id: str) -> UUID | None:

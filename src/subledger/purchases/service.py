@@ -92,7 +92,7 @@ def _recompute(
         changes += events_rules.transaction_changes(before, after, chain)
     changes += events_rules.access_level_changes(old_levels, derived.access_levels, now)
     events_service.emit(conn, rt, profile, changes, ledger, now, rates)
-    events_service.schedule_expiries(conn, profile, ledger)
+    events_service.schedule_expiries(conn, profile, ledger, [key for _before, key in written])
     if written or old_catalog is not None:
         # Last: other writers may wait for the rollup rows this locks until the commit.
         ledgers = (_ledger_before(ledger, written), ledger)
