@@ -8,6 +8,7 @@ from contextlib import contextmanager, nullcontext
 from functools import lru_cache
 from pathlib import Path
 
+import orjson
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -17,6 +18,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
+
+# JSON columns (a profile's derived state, event payloads) are read and written on
+# every write; orjson does it several times faster than the standard library.
+_JSON_CODEC = {"json_serializer": lambda value: orjson.dumps(value).decode(), "json_deserializer": orjson.loads}
 
 
 class NotMigrated(RuntimeError):
@@ -71,14 +77,14 @@ class Database:
         if self.is_sqlite:
             if parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-            self.engine = create_engine(url, pool_size=20, max_overflow=20, connect_args={"timeout": 30})
+            self.engine = create_engine(url, pool_size=20, max_overflow=20, connect_args={"timeout": 30}, **_JSON_CODEC)
             _configure_sqlite(self.engine, sqlite_synchronous)
         else:
             # No pre-ping: it costs a round trip per request; a dropped connection
             # invalidates the pool on first use instead.
             # A fixed pool: overflow connections are opened and closed per burst,
             # and that churn put PostgreSQL's connection start-up into p99.
-            self.engine = create_engine(url, pool_size=20, max_overflow=0)
+            self.engine = create_engine(url, pool_size=20, max_overflow=0, **_JSON_CODEC)
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
