@@ -46,12 +46,12 @@ def forget(conn: Connection, app_id: UUID, profile_id: UUID, now: datetime) -> N
     ledger = purchases_repository.profile_transactions(conn, profile_id)
     if ledger:
         catalog = catalog_service.catalog(conn, app_id)
-        record(conn, app_id, profile_id, (ledger, []), (catalog, catalog), catalog_service.rates(conn), now)
+        record(conn, app_id, profile_id, (ledger, []), (catalog, catalog), catalog_service.rates(conn, app_id), now)
 
 
 def _tallies(conn: Connection, app_id: UUID, open_after: datetime) -> Iterator[tuple[UUID, rollup.Tally]]:
     """Each of the app's profiles with the tally of its ledger."""
-    catalog, rates = catalog_service.catalog(conn, app_id), catalog_service.rates(conn)
+    catalog, rates = catalog_service.catalog(conn, app_id), catalog_service.rates(conn, app_id)
     for profile_id, ledger in repository.ledgers(conn, app_id):
         yield profile_id, rollup.tally(rules.ledger_rows(ledger, catalog, rates), open_after)
 

@@ -5,6 +5,7 @@ from uuid import UUID
 
 from sqlalchemy import Connection, func, select, update
 
+from subledger.core import app_config
 from subledger.core.tables import api_keys, apps
 
 
@@ -31,6 +32,7 @@ def app_exists(conn: Connection, app_id: UUID) -> bool:
 
 def update_app(conn: Connection, app_id: UUID, values: dict) -> None:
     conn.execute(update(apps).where(apps.c.id == app_id).values(values))
+    app_config.changed(conn, app_id)
 
 
 def find_app(conn: Connection, app_id: UUID) -> dict:

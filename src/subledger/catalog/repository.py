@@ -6,12 +6,14 @@ from uuid import UUID
 
 from sqlalchemy import Connection, bindparam, delete, select
 
+from subledger.core import app_config
 from subledger.core.db import upsert
 from subledger.core.tables import access_grants, access_levels, exchange_rates, products
 
 
 def insert_access_level(conn: Connection, app_id: UUID, level_id: str, now: datetime) -> None:
     conn.execute(access_levels.insert().values(app_id=app_id, id=level_id, created_at=now))
+    app_config.changed(conn, app_id)
 
 
 def access_level_ids(conn: Connection, app_id: UUID) -> list[str]:
@@ -31,6 +33,7 @@ def access_level_exists(conn: Connection, app_id: UUID, level_id: str) -> bool:
 
 def delete_access_level(conn: Connection, app_id: UUID, level_id: str) -> int:
     result = conn.execute(delete(access_levels).where(access_levels.c.app_id == app_id, access_levels.c.id == level_id))
+    app_config.changed(conn, app_id)
     return result.rowcount
 
 
@@ -50,6 +53,7 @@ def products_unlocking(conn: Connection, app_id: UUID, level_id: str) -> list[st
 
 def insert_product(conn: Connection, values: dict[str, Any]) -> None:
     conn.execute(products.insert().values(values))
+    app_config.changed(conn, values["app_id"])
 
 
 _PRODUCTS = (
@@ -81,6 +85,7 @@ def find_product(conn: Connection, app_id: UUID, product_id: UUID) -> dict[str, 
 
 def delete_product(conn: Connection, app_id: UUID, product_id: UUID) -> None:
     conn.execute(delete(products).where(products.c.app_id == app_id, products.c.id == product_id))
+    app_config.changed(conn, app_id)
 
 
 def loaded_rates(conn: Connection) -> list[dict[str, Any]]:
@@ -89,3 +94,4 @@ def loaded_rates(conn: Connection) -> list[dict[str, Any]]:
 
 def upsert_rates(conn: Connection, rows: list[dict[str, Any]]) -> None:
     upsert(conn, exchange_rates, rows, keys=["currency"], update=["usd_per_unit", "as_of"])
+    app_config.changed(conn)  # rates are every app's

@@ -9,6 +9,7 @@ from sqlalchemy import Connection
 
 from subledger.catalog import repository, rules
 from subledger.catalog.schemas import AccessLevelIn, ProductIn, access_level_out, product_out
+from subledger.core import app_config
 from subledger.core.errors import NON_FIELD, ApiError, bad_request
 from subledger.core.runtime import Runtime
 
@@ -47,7 +48,10 @@ def delete_access_level(rt: Runtime, app_id: UUID, level_id: str) -> None:
 
 
 def require_access_level(conn: Connection, app_id: UUID, level_id: str) -> None:
-    if not repository.access_level_exists(conn, app_id, level_id):
+    levels = app_config.cached(
+        conn, app_id, "access_levels", lambda: frozenset(repository.access_level_ids(conn, app_id))
+    )
+    if level_id not in levels:
         raise unknown_access_level(level_id)
 
 
@@ -88,6 +92,10 @@ def products_by_id(conn: Connection, app_id: UUID) -> dict[str, dict[str, Any]]:
 
 
 def catalog(conn: Connection, app_id: UUID) -> rules.Catalog:
+    return app_config.cached(conn, app_id, "catalog", lambda: _read_catalog(conn, app_id))
+
+
+def _read_catalog(conn: Connection, app_id: UUID) -> rules.Catalog:
     return rules.Catalog(
         [
             rules.Product(
@@ -103,7 +111,12 @@ def catalog(conn: Connection, app_id: UUID) -> rules.Catalog:
     )
 
 
-def rates(conn: Connection) -> rules.Rates:
+def rates(conn: Connection, app_id: UUID) -> rules.Rates:
+    """The exchange rates in force (every app's, kept with each app's configuration)."""
+    return app_config.cached(conn, app_id, "rates", lambda: _read_rates(conn))
+
+
+def _read_rates(conn: Connection) -> rules.Rates:
     loaded = repository.loaded_rates(conn)
     return rules.Rates([rules.Rate(row["currency"], Decimal(row["usd_per_unit"]), row["as_of"]) for row in loaded])
 

@@ -84,6 +84,8 @@ apps = Table(
     Column("tax_rate", Money, nullable=False, server_default=text("0")),
     # Requests per second each server process accepts for the app; None: no limit.
     Column("rate_limit", Integer),
+    # Moves on with every change to the app's configuration (see core/app_config.py).
+    Column("config_version", Integer, nullable=False, server_default=text("0")),
 )
 
 api_keys = Table(

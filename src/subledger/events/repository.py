@@ -7,6 +7,7 @@ from uuid import UUID
 from sqlalchemy import Connection, and_, bindparam, delete, exists, func, or_, select, update
 from sqlalchemy.orm import aliased
 
+from subledger.core import app_config
 from subledger.core.db import upsert
 from subledger.core.tables import (
     apps,
@@ -90,6 +91,7 @@ def event_feed(
 
 def insert_endpoint(conn: Connection, values: dict[str, Any]) -> None:
     conn.execute(webhook_endpoints.insert().values(values))
+    app_config.changed(conn, values["app_id"])
 
 
 def find_endpoint(conn: Connection, app_id: UUID, endpoint_id: UUID) -> dict[str, Any] | None:
@@ -99,8 +101,9 @@ def find_endpoint(conn: Connection, app_id: UUID, endpoint_id: UUID) -> dict[str
     return dict(row._mapping) if row else None
 
 
-def delete_endpoint(conn: Connection, endpoint_id: UUID) -> None:
+def delete_endpoint(conn: Connection, app_id: UUID, endpoint_id: UUID) -> None:
     conn.execute(delete(webhook_endpoints).where(webhook_endpoints.c.id == endpoint_id))
+    app_config.changed(conn, app_id)
 
 
 # Deliveries ---------------------------------------------------------------------

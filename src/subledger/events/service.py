@@ -11,6 +11,7 @@ from sqlalchemy import Connection
 from subledger import __version__
 from subledger.catalog import service as catalog_service
 from subledger.catalog.rules import Rates
+from subledger.core import app_config
 from subledger.core.dates import format_datetime
 from subledger.core.errors import ApiError, bad_request
 from subledger.core.runtime import Runtime
@@ -39,19 +40,22 @@ def emit(
     in the caller's transaction: they commit with the change or not at all."""
     if not changes:
         return
-    small_business, tax_rate = repository.app_revenue_settings(conn, profile["app_id"])
+    app_id = profile["app_id"]
+    small_business, tax_rate = app_config.cached(
+        conn, app_id, "revenue_settings", lambda: repository.app_revenue_settings(conn, app_id)
+    )
     moment = format_datetime(now)
     levels = (profile.get("derived") or {}).get("access_levels", [])
     context = rules.Context(
         profile=profile,
         installation=repository.latest_installation(conn, profile["id"]),
         has_access_level=any(rules.is_active(level, moment) for level in levels),
-        rates=catalog_service.rates(conn) if rates is None else rates,
+        rates=catalog_service.rates(conn, app_id) if rates is None else rates,
         small_business=small_business,
         tax_rate=tax_rate,
     )
     by_transaction = {(tx["store"], tx["store_transaction_id"]): tx for tx in ledger}
-    endpoints = repository.endpoints_for(conn, profile["app_id"])
+    endpoints = app_config.cached(conn, app_id, "endpoints", lambda: tuple(repository.endpoints_for(conn, app_id)))
     for change in changes:
         event_id = uuid4()
         level = change.access_level
@@ -266,7 +270,7 @@ def delete_endpoint(rt: Runtime, app_id: UUID, endpoint_id: UUID) -> None:
     with rt.db.write() as conn:
         if repository.find_endpoint(conn, app_id, endpoint_id) is None:
             raise ApiError.one(404, "webhook_does_not_exist", None, "Webhook endpoint not found")
-        repository.delete_endpoint(conn, endpoint_id)
+        repository.delete_endpoint(conn, app_id, endpoint_id)
 
 
 def list_deliveries(

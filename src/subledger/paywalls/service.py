@@ -373,7 +373,7 @@ def record_view(rt: Runtime, app_id: UUID, ref: ProfileRef, placement_id: str, b
 
 
 def _variation_figures(conn: Connection, app_id: UUID) -> dict[str, dict[str, Any]]:
-    rates = catalog_service.rates(conn)
+    rates = catalog_service.rates(conn, app_id)
     views = repository.views_by_variation(conn, app_id)
     figures: dict[str, dict[str, Any]] = {}
     for tx in repository.attributed_transactions(conn, app_id):

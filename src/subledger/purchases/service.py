@@ -41,7 +41,7 @@ def _derive(
         repository.profile_transactions(conn, profile_id) if ledger is None else ledger,
         repository.profile_grants(conn, profile_id),
         catalog_service.catalog(conn, app_id) if catalog is None else catalog,
-        catalog_service.rates(conn) if rates is None else rates,
+        catalog_service.rates(conn, app_id) if rates is None else rates,
     )
 
 
@@ -71,7 +71,7 @@ def _recompute(
     of it. Returns the response timestamp.
     """
     ledger = repository.profile_transactions(conn, profile["id"])
-    rates = catalog_service.rates(conn) if rates is None else rates
+    rates = catalog_service.rates(conn, profile["app_id"]) if rates is None else rates
     catalog = catalog_service.catalog(conn, profile["app_id"])
     derived = _derive(conn, profile["app_id"], profile["id"], ledger, rates, catalog)
     old_levels = (profile["derived"] or {}).get("access_levels", [])
@@ -162,7 +162,7 @@ def set_transaction(rt: Runtime, app_id: UUID, ref: ProfileRef, tx: TransactionI
     try:
         with rt.db.write() as conn:
             profile = profiles_service.lock(conn, app_id, ref)
-            rates = catalog_service.rates(conn)
+            rates = catalog_service.rates(conn, app_id)
             before = _record(conn, app_id, profile, tx, now, rates)
             written = [(before, (tx.store, tx.store_transaction_id))]
             timestamp = _recompute(rt, conn, profile, now, written, rates)
@@ -182,7 +182,7 @@ def import_transactions(rt: Runtime, app_id: UUID, customer_user_id: str, transa
             profile = profiles_service.find_locked(conn, app_id, customer_user_id=customer_user_id)
             if profile is None:
                 profile = profiles_service.insert_new(conn, rt, app_id, customer_user_id, now)
-            rates = catalog_service.rates(conn)
+            rates = catalog_service.rates(conn, app_id)
             written = [
                 (_record(conn, app_id, profile, tx, now, rates), (tx.store, tx.store_transaction_id))
                 for tx in transactions
@@ -226,7 +226,9 @@ def grant(
                 raise bad_request("value_error", "expires_at", "expires_at must be later than starts_at.")
             written = []
             if transaction is not None:
-                before = _record(conn, app_id, profile, transaction, now, catalog_service.rates(conn), update=False)
+                before = _record(
+                    conn, app_id, profile, transaction, now, catalog_service.rates(conn, app_id), update=False
+                )
                 written.append((before, (transaction.store, transaction.store_transaction_id)))
             repository.insert_grant(
                 conn,
@@ -343,7 +345,7 @@ def record_store_account(
     for tx in transactions:
         rules.check_transaction(tx)
     app_id = profile["app_id"]
-    rates = catalog_service.rates(conn)
+    rates = catalog_service.rates(conn, app_id)
     written = [
         (_record(conn, app_id, profile, tx, now, rates), (tx.store, tx.store_transaction_id)) for tx in transactions
     ]
