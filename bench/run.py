@@ -21,11 +21,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-import sqlalchemy
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT / "tests"))
+from scratch import scratch_database  # noqa: E402
 from serving import free_port, operator_env, run, shop  # noqa: E402
 
 from subledger.config import Settings  # noqa: E402
@@ -146,7 +146,11 @@ def serve(env: dict, workers: int, factory: str) -> tuple[subprocess.Popen, str]
 
 def rss_mb(process: subprocess.Popen) -> list[float]:
     """Resident memory of each server worker process (the children of uvicorn's supervisor, if any)."""
-    children = subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True, text=True).stdout.split()
+    children = [
+        pid
+        for pid in subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True, text=True).stdout.split()
+        if b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes()  # multiprocessing's helper
+    ]
     sizes = []
     for pid in children or [str(process.pid)]:  # one worker: uvicorn serves in its own process
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -163,28 +167,18 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2, help="server processes")
     parser.add_argument("--profiles", type=int, default=2000, help="profiles seeded before the runs")
+    parser.add_argument(
+        "--scenarios", nargs="+", choices=SCENARIOS[1:], default=SCENARIOS[1:], help="which to run (and the ceiling)"
+    )
     options = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp) / "data"
-        url, admin, name = None, None, None
-        if options.engine == "postgresql":
-            admin = sqlalchemy.create_engine(
-                Settings(database_url=options.postgres_url).sqlalchemy_url, isolation_level="AUTOCOMMIT"
-            )
-            name = f"subledger_bench_{uuid.uuid4().hex[:8]}"
-            with admin.connect() as conn:
-                conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-            url = (
-                sqlalchemy.engine.make_url(Settings(database_url=options.postgres_url).sqlalchemy_url)
-                .set(database=name)
-                .render_as_string(hide_password=False)
-            )
-        env = {**operator_env(data_dir, url), "SUBLEDGER_SERVE_WORKER": "off"}
-        try:
+        with scratch_database(options.engine, options.postgres_url) as url:
+            env = {**operator_env(data_dir, url), "SUBLEDGER_SERVE_WORKER": "off"}
             app = seed(env, url, data_dir, options.profiles)
             results = {}
-            for scenario in SCENARIOS:
+            for scenario in ["ceiling", *options.scenarios]:
                 factory = "ceiling:create_app" if scenario == "ceiling" else "subledger.app:create_app"
                 process, base = serve(env, options.workers, factory)
                 try:
@@ -200,10 +194,6 @@ def main() -> None:
                 finally:
                     process.terminate()
                     process.wait(timeout=30)
-        finally:
-            if admin is not None:
-                with admin.connect() as conn:
-                    conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     ceiling = results["ceiling"]["rps"]
     out = HERE / "results"
@@ -224,7 +214,7 @@ def main() -> None:
             f"| {scenario} | {r['rps']:.0f} | {100 * r['rps'] / ceiling:.0f}% | {r['p50_ms']:.2f} | "
             f"{r['p99_ms']:.2f} | {r['half_rate_p99_ms']:.2f} | {r['non_2xx']} |"
         )
-    print(f"worker RSS (MB): {results['get_profile']['worker_rss_mb']}")
+    print(f"worker RSS (MB): {results[options.scenarios[0]]['worker_rss_mb']}")
 
 
 if __name__ == "__main__":
