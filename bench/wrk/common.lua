@@ -14,8 +14,13 @@ function init(args)
   math.randomseed(id * 7919)
 end
 
+-- Paced runs: a random wait before each request, averaging delay_ms, so that the
+-- connections do not fire in lockstep (all at once at the start, and then in trains).
 function delay()
-  return delay_ms
+  if delay_ms == 0 then
+    return 0
+  end
+  return math.random(0, math.floor(2 * delay_ms))
 end
 
 function headers(customer_user_id)
