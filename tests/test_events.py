@@ -164,6 +164,8 @@ def test_expiry_events_fire_when_the_time_passes(shop, runtime, clock):
     clock.current = clock.current.replace(month=2, day=1, hour=10)
     assert events_service.fire_due_expiries(runtime) == 1
     assert events_service.fire_due_expiries(runtime) == 0
+    shop.set_transaction("u", **subscription())  # re-sent: the same end does not re-arm it
+    assert events_service.fire_due_expiries(runtime) == 0
     [expired] = feed(shop, event_type="subscription_expired")["data"]
     assert expired["event_datetime"] == T1
     # A renewal re-arms the chain's expiry at its new end.

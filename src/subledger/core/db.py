@@ -13,7 +13,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Table, create_engine, event
+from sqlalchemy import Connection, Table, create_engine, event, or_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 
@@ -163,20 +163,37 @@ def _configure_sqlite(engine, synchronous: str) -> None:
 
 
 @lru_cache(maxsize=64)
-def _upsert_statement(dialect_name: str, table: Table, keys: tuple[str, ...], update: tuple[str, ...], adding: bool):
+def _upsert_statement(
+    dialect_name: str,
+    table: Table,
+    keys: tuple[str, ...],
+    update: tuple[str, ...],
+    adding: bool,
+    unless_same: tuple[str, ...] = (),
+):
     dialect = postgresql if dialect_name == "postgresql" else sqlite
     statement = dialect.insert(table)
     new = statement.excluded
     return statement.on_conflict_do_update(
         index_elements=[table.c[key] for key in keys],
         set_={column: table.c[column] + new[column] if adding else new[column] for column in update},
+        where=or_(*(table.c[column] != new[column] for column in unless_same)) if unless_same else None,
     )
 
 
-def upsert(conn: Connection, table: Table, rows: dict | list[dict], keys: list[str], update: list[str]) -> None:
+def upsert(
+    conn: Connection,
+    table: Table,
+    rows: dict | list[dict],
+    keys: list[str],
+    update: list[str],
+    unless_same: tuple[str, ...] = (),
+) -> None:
     """INSERT ... ON CONFLICT (keys) DO UPDATE SET the ``update`` columns to the new row's values,
-    in the dialect at hand (the statement is built once per shape)."""
-    conn.execute(_upsert_statement(conn.dialect.name, table, tuple(keys), tuple(update), False), rows)
+    in the dialect at hand (the statement is built once per shape). With ``unless_same``, a row
+    already there is left alone when it holds the new values in those (non-null) columns."""
+    statement = _upsert_statement(conn.dialect.name, table, tuple(keys), tuple(update), False, unless_same)
+    conn.execute(statement, rows)
 
 
 def add_up(conn: Connection, table: Table, rows: list[dict], keys: list[str], update: list[str]) -> None:

@@ -214,24 +214,16 @@ def count_by_status(conn: Connection) -> dict[str, int]:
 # Scheduled expiries ---------------------------------------------------------------
 
 
-_EXPIRY_OF_CHAIN = select(scheduled_expiries.c.due_at).where(
-    scheduled_expiries.c.profile_id == bindparam("profile_id"),
-    scheduled_expiries.c.store == bindparam("store"),
-    scheduled_expiries.c.store_original_transaction_id == bindparam("store_original_transaction_id"),
-)
-
-
 def schedule_expiry(conn: Connection, values: dict[str, Any]) -> None:
-    """Set a chain's expiry; a changed due time re-arms it."""
-    existing = conn.execute(_EXPIRY_OF_CHAIN, values).scalar_one_or_none()
-    if existing != values["due_at"]:
-        upsert(
-            conn,
-            scheduled_expiries,
-            {**values, "fired": False},
-            keys=["profile_id", "store", "store_original_transaction_id"],
-            update=["due_at", "fired"],
-        )
+    """Set a chain's expiry; a changed due time re-arms it, the same one leaves it as it is."""
+    upsert(
+        conn,
+        scheduled_expiries,
+        {**values, "fired": False},
+        keys=["profile_id", "store", "store_original_transaction_id"],
+        update=["due_at", "fired"],
+        unless_same=("due_at",),
+    )
 
 
 def unschedule_expiry(conn: Connection, profile_id: UUID, store: str, original_id: str) -> None:
