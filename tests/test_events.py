@@ -144,6 +144,8 @@ def test_the_webhook_payload(shop):
     assert props["proceeds_usd"] == 7.27
     assert props["consecutive_payments"] == 1 and props["profile_has_access_level"] is True
     assert props["profile_total_revenue_usd"] == 10.38 and props["store_country"] == "DE"
+    [created] = feed(shop, event_type="profile_created")["data"]
+    assert (created["payload"]["idfv"], created["payload"]["user_agent"]) == ("IDFV", "ua")  # the device sent with it
     [level] = feed(shop, event_type="access_level_updated")["data"]
     level_props = level["payload"]["event_properties"]
     assert level_props["access_level_id"] == "premium" and level_props["is_active"] is True

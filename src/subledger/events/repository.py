@@ -45,12 +45,12 @@ def latest_installation(conn: Connection, profile_id: UUID) -> dict[str, Any] | 
     return dict(row._mapping) if row else None
 
 
-_INSERT_EVENT = events.insert().returning(events.c.sequence)
+_INSERT_EVENTS = events.insert().returning(events.c.sequence, sort_by_parameter_order=True)
 
 
-def insert_event(conn: Connection, values: dict[str, Any]) -> int:
-    """Insert an event; returns its sequence number."""
-    return conn.execute(_INSERT_EVENT, values).scalar_one()
+def insert_events(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert events in one statement, in the order given; returns their sequence numbers."""
+    return list(conn.execute(_INSERT_EVENTS, rows).scalars())
 
 
 def endpoints_for(conn: Connection, app_id: UUID) -> list[dict[str, Any]]:

@@ -27,6 +27,9 @@ def chain_of(tx: dict[str, Any], ledger: list[dict[str, Any]]) -> list[dict[str,
     return [item for item in ledger if (item["store"], item["store_original_transaction_id"]) == key]
 
 
+_READ = object()  # emit(): no installation given, read it
+
+
 def emit(
     conn: Connection,
     rt: Runtime,
@@ -35,9 +38,13 @@ def emit(
     ledger: list[dict[str, Any]],
     now: datetime,
     rates: Rates | None = None,
+    installation: dict[str, Any] | None | object = _READ,
 ) -> None:
     """Write ``changes`` as events, with a delivery for every endpoint that wants each,
-    in the caller's transaction: they commit with the change or not at all."""
+    in the caller's transaction: they commit with the change or not at all.
+
+    ``installation`` is the profile's latest device when the caller has just written
+    it (or knows there is none); otherwise it is read."""
     if not changes:
         return
     app_id = profile["app_id"]
@@ -48,7 +55,7 @@ def emit(
     levels = (profile.get("derived") or {}).get("access_levels", [])
     context = rules.Context(
         profile=profile,
-        installation=repository.latest_installation(conn, profile["id"]),
+        installation=repository.latest_installation(conn, profile["id"]) if installation is _READ else installation,
         has_access_level=any(rules.is_active(level, moment) for level in levels),
         rates=catalog_service.rates(conn, app_id) if rates is None else rates,
         small_business=small_business,
@@ -56,42 +63,43 @@ def emit(
     )
     by_transaction = {(tx["store"], tx["store_transaction_id"]): tx for tx in ledger}
     endpoints = app_config.cached(conn, app_id, "endpoints", lambda: tuple(repository.endpoints_for(conn, app_id)))
+    rows = []
     for change in changes:
         event_id = uuid4()
         level = change.access_level
         level_tx = by_transaction.get((level["store"], level["store_transaction_id"])) if level else None
         chain = chain_of(change.transaction, ledger) if change.transaction else []
-        body = rules.payload(change, str(event_id), context, chain, now, level_tx)
-        sequence = repository.insert_event(
-            conn,
+        rows.append(
             {
                 "id": event_id,
-                "app_id": profile["app_id"],
+                "app_id": app_id,
                 "profile_id": profile["id"],
                 "customer_user_id": profile.get("customer_user_id"),
                 "event_type": change.event_type,
                 "event_datetime": change.at,
-                "payload": body,
+                "payload": rules.payload(change, str(event_id), context, chain, now, level_tx),
                 "created_at": now,
-            },
+            }
         )
-        repository.insert_deliveries(
-            conn,
-            [
-                {
-                    "id": uuid4(),
-                    "event_sequence": sequence,
-                    "endpoint_id": endpoint["id"],
-                    "profile_id": profile["id"],
-                    "status": "pending",
-                    "attempts": 0,
-                    "next_attempt_at": now,
-                    "created_at": now,
-                }
-                for endpoint in endpoints
-                if change.event_type in endpoint["event_types"]
-            ],
-        )
+    sequences = repository.insert_events(conn, rows)
+    repository.insert_deliveries(
+        conn,
+        [
+            {
+                "id": uuid4(),
+                "event_sequence": sequence,
+                "endpoint_id": endpoint["id"],
+                "profile_id": profile["id"],
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+            }
+            for change, sequence in zip(changes, sequences, strict=True)
+            for endpoint in endpoints
+            if change.event_type in endpoint["event_types"]
+        ],
+    )
 
 
 def schedule_expiries(
