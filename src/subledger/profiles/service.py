@@ -73,11 +73,9 @@ def create_profile(
     now = rt.clock.now()
     try:
         with rt.db.write() as conn:
-            if repository.find_profile(conn, app_id, customer_user_id=customer_user_id) is not None:
-                raise _already_exists()
             profile = insert_new(conn, rt, app_id, customer_user_id, now, fields, platform)
     except IntegrityError:
-        raise _already_exists() from None  # a concurrent create won the race
+        raise _already_exists() from None  # the app's (customer_user_id) is unique
     return respond(profile, now, profile["last_timestamp_ms"])
 
 
@@ -115,10 +113,13 @@ def insert_new(
         "last_timestamp_ms": rt.timestamps.issue(),
     }
     repository.insert_profile(conn, profile)
+    installation = None
     if fields.installation_meta is not None:
-        meta = rules.installation_values(fields.installation_meta.model_dump(), profile["analytics_disabled"], platform)
-        repository.upsert_installation(conn, profile["id"], meta, now)
-    events_service.emit(conn, rt, profile, [Change("profile_created", now)], [], now)
+        installation = rules.installation_values(
+            fields.installation_meta.model_dump(), profile["analytics_disabled"], platform
+        )
+        repository.upsert_installation(conn, profile["id"], installation, now)
+    events_service.emit(conn, rt, profile, [Change("profile_created", now)], [], now, installation=installation)
     return profile
 
 
