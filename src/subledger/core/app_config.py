@@ -65,6 +65,12 @@ def _version(conn: Connection, app_id: UUID) -> int | None:
     return seen.versions[app_id]
 
 
+def saw(conn: Connection, app_id: UUID, version: int) -> None:
+    """Note the app's configuration version that a statement of this transaction read
+    along with other rows (the locking read of a profile does), saving a query."""
+    _seen(conn).versions.setdefault(app_id, version)
+
+
 def cached(conn: Connection, app_id: UUID, part: str, load: Callable[[], T]) -> T:
     """``load()``'s value for this app, from the cache when it was read under the
     version this transaction sees. Values are shared: callers must not change them."""

@@ -6,8 +6,9 @@ from uuid import UUID
 
 from sqlalchemy import Connection, bindparam, delete, select, update
 
+from subledger.core import app_config
 from subledger.core.db import upsert
-from subledger.core.tables import installations, profiles
+from subledger.core.tables import apps, installations, profiles
 
 INSTALLATION_FIELDS = [c.name for c in installations.c if c.name not in {"profile_id", "created_at", "updated_at"}]
 
@@ -16,16 +17,16 @@ def insert_profile(conn: Connection, values: dict[str, Any]) -> None:
     conn.execute(profiles.insert(), values)
 
 
-# The hottest queries, built once: (by profile_id?, for update?) -> statement.
-_BY_ID = select(profiles).where(profiles.c.app_id == bindparam("app_id"), profiles.c.id == bindparam("key"))
-_BY_CUID = select(profiles).where(
-    profiles.c.app_id == bindparam("app_id"), profiles.c.customer_user_id == bindparam("key")
-)
+# The hottest queries, built once: (by profile_id?, for update?) -> statement. A write
+# locks the profile and reads its app's configuration version in the same statement.
+_BY_ID = profiles.c.app_id == bindparam("app_id"), profiles.c.id == bindparam("key")
+_BY_CUID = profiles.c.app_id == bindparam("app_id"), profiles.c.customer_user_id == bindparam("key")
+_LOCKING = select(profiles, apps.c.config_version).join(apps, apps.c.id == profiles.c.app_id)
 _FIND = {
-    (True, False): _BY_ID,
-    (True, True): _BY_ID.with_for_update(),
-    (False, False): _BY_CUID,
-    (False, True): _BY_CUID.with_for_update(),
+    (True, False): select(profiles).where(*_BY_ID),
+    (True, True): _LOCKING.where(*_BY_ID).with_for_update(of=profiles),
+    (False, False): select(profiles).where(*_BY_CUID),
+    (False, True): _LOCKING.where(*_BY_CUID).with_for_update(of=profiles),
 }
 
 
@@ -40,7 +41,12 @@ def find_profile(
     by_id = profile_id is not None
     key = profile_id if by_id else customer_user_id
     row = conn.execute(_FIND[by_id, for_update], {"app_id": app_id, "key": key}).first()
-    return dict(row._mapping) if row else None
+    if row is None:
+        return None
+    profile = dict(row._mapping)
+    if for_update:
+        app_config.saw(conn, app_id, profile.pop("config_version"))
+    return profile
 
 
 # Built once: the SET clause is compiled (and cached) for the columns each call passes.
