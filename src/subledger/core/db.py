@@ -3,8 +3,9 @@
 import fcntl
 import os
 import threading
+import time
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
@@ -29,17 +30,19 @@ class NotMigrated(RuntimeError):
     """The database schema is behind the code."""
 
 
-class _WriterQueue:
-    """Where the writers of every process wait for SQLite's one write lock: a thread lock
-    within the process, then an OS lock on a file beside the database across processes.
+class WriteFailed(RuntimeError):
+    """A write's own work went through, but the commit it shared with others failed."""
 
-    Both wake the next writer the moment the lock is free. Left to itself, SQLite makes
-    a writer that finds the database locked sleep and retry (for up to 100 ms at a
+
+class _FileLock:
+    """An OS lock on a file beside the database: the writers of every process take turns on it.
+
+    It wakes the next writer the moment it is free. Left to itself, SQLite makes a
+    writer that finds the database locked sleep and retry (for up to 100 ms at a
     time), which with two or more server processes put whole seconds into p99.
     """
 
     def __init__(self, database: str | None):
-        self._thread_lock = threading.Lock()
         self._path = None if not database or database == ":memory:" else f"{database}-writer.lock"
         self._file: tuple[int, int] | None = None  # (pid, fd): a forked child must open its own
 
@@ -48,37 +51,140 @@ class _WriterQueue:
             self._file = (os.getpid(), os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600))
         return self._file[1]
 
+    def acquire(self) -> None:
+        if self._path is not None:
+            fcntl.flock(self._fd(), fcntl.LOCK_EX)
+
+    def release(self) -> None:
+        if self._path is not None:
+            fcntl.flock(self._fd(), fcntl.LOCK_UN)
+
+
+class _Group:
+    """Writers sharing one SQLite transaction."""
+
+    def __init__(self, conn: Connection):
+        self.conn = conn
+        self.opened = time.monotonic()
+        self.writers = 0
+        self.error: BaseException | None = None
+        self.done = threading.Event()
+
+
+class _GroupCommit:
+    """The SQLite writers of one process: they take turns on one write transaction and share its commit.
+
+    SQLite has one writer at a time, and with ``synchronous=FULL`` each commit waits for
+    the disk. A writer that finds others waiting behind it leaves the transaction open
+    for them: each runs in a savepoint of its own, so a failure undoes only its own
+    work, and the last one commits for all. Every writer returns only once that commit
+    is done, so nothing is acknowledged before it is durable; if the commit fails,
+    every writer of the group fails (``WriteFailed``). A group takes at most
+    ``MAX_WRITERS`` writers or ``MAX_SECONDS``, so the first one does not wait long.
+    """
+
+    MAX_WRITERS = 16
+    MAX_SECONDS = 0.01
+
+    def __init__(self, engine, database: str | None):
+        self._engine = engine
+        self._processes = _FileLock(database)
+        self._turn = threading.Lock()  # who runs on the group's connection
+        self._state = threading.Lock()
+        self._waiting = 0
+        self._group: _Group | None = None
+
     @contextmanager
-    def turn(self) -> Iterator[None]:
-        with self._thread_lock:
-            if self._path is None:
-                yield
+    def write(self) -> Iterator[Connection]:
+        with self._state:
+            self._waiting += 1
+        self._turn.acquire()
+        with self._state:
+            self._waiting -= 1
+        try:
+            group = self._group or self._open()
+        except BaseException:
+            self._turn.release()
+            raise
+        group.writers += 1
+        failed = None
+        try:
+            with group.conn.begin_nested():
+                yield group.conn
+        except BaseException as exc:
+            failed = exc
+        finally:
+            self._leave(group)
+        if failed is not None:
+            raise failed
+        group.done.wait()
+        if group.error is not None:
+            raise WriteFailed("the commit this write shared with others failed") from group.error
+
+    def _open(self) -> _Group:
+        self._processes.acquire()
+        try:
+            conn = self._engine.connect()
+            conn.execution_options(sqlite_begin="BEGIN IMMEDIATE")
+            conn.begin()
+        except BaseException:
+            self._processes.release()
+            raise
+        self._group = _Group(conn)
+        return self._group
+
+    def _leave(self, group: _Group) -> None:
+        """After a writer's turn: commit for the group unless more writers are waiting to join it."""
+        try:
+            if not group.conn.connection.dbapi_connection.in_transaction:
+                # SQLite ended the transaction itself (it does on a full disk or an I/O error).
+                group.error = RuntimeError("SQLite rolled back the shared transaction")
+            elif (
+                self._waiting
+                and group.writers < self.MAX_WRITERS
+                and time.monotonic() - group.opened < self.MAX_SECONDS
+            ):
                 return
-            fd = self._fd()
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            self._group = None
+            self._commit(group)
+        finally:
+            self._turn.release()
+
+    def _commit(self, group: _Group) -> None:
+        try:
+            if group.error is None:
+                group.conn.commit()
+        except BaseException as exc:
+            group.error = exc
+        finally:
             try:
-                yield
+                connection = group.conn.connection.dbapi_connection
+                if connection.in_transaction:  # not committed: a failed COMMIT leaves it open
+                    connection.rollback()
+                group.conn.close()
             finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
+                self._processes.release()
+                group.done.set()
 
 
 class Database:
     """One engine per process. ``write()`` and ``read()`` hand out one transaction each.
 
-    Writes on SQLite wait their turn (``_WriterQueue``) and start with ``BEGIN
-    IMMEDIATE``; on PostgreSQL writers serialise per profile with ``SELECT ... FOR UPDATE``.
+    Writes on SQLite take turns and share commits (``_GroupCommit``) in transactions
+    that start with ``BEGIN IMMEDIATE``; on PostgreSQL writers serialise per profile
+    with ``SELECT ... FOR UPDATE``.
     """
 
     def __init__(self, url: str, sqlite_synchronous: str = "FULL"):
         self.url = url
         parsed = make_url(url)
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
-        self._writer = _WriterQueue(parsed.database).turn if self.is_sqlite else nullcontext
         if self.is_sqlite:
             if parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
             self.engine = create_engine(url, pool_size=20, max_overflow=20, connect_args={"timeout": 30}, **_JSON_CODEC)
             _configure_sqlite(self.engine, sqlite_synchronous)
+            self._writers = _GroupCommit(self.engine, parsed.database)
         else:
             # No pre-ping: it costs a round trip per request; a dropped connection
             # invalidates the pool on first use instead.
@@ -90,13 +196,16 @@ class Database:
     def write(self) -> Iterator[Connection]:
         """One read-write transaction: commits on success, rolls back on any exception.
 
-        SQLite has one writer at a time: writers queue for it (``_WriterQueue``)
-        rather than in SQLite's busy handler.
+        On SQLite, which has one writer at a time, writers take turns and share
+        commits (``_GroupCommit``): the work of one is its savepoint in a transaction
+        that it may share with the writers queued behind it.
         """
-        with self._writer(), self.engine.connect() as conn:
-            conn.execution_options(sqlite_begin="BEGIN IMMEDIATE")
-            with conn.begin():
+        if self.is_sqlite:
+            with self._writers.write() as conn:
                 yield conn
+            return
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
