@@ -18,6 +18,7 @@ NOW = datetime(2025, 1, 1, tzinfo=UTC)
 @pytest.fixture
 def db(sqlite_url):
     database = Database(sqlite_url)
+    database._writers.MAX_SECONDS = 10  # a group stays open while the test queues its writers
     yield database
     database.dispose()
 
@@ -31,17 +32,12 @@ def _names(db) -> set[str]:
         return set(conn.scalars(select(apps.c.name)))
 
 
-def _queued_behind_a_slow_writer(db, writers: dict) -> dict:
-    """Run ``writers`` ({name: body(conn)}) while a first writer holds the turn, so that
-    they queue and form one group; returns each one's outcome (None, or what it raised)."""
+def _queued_behind(db, first, writers: dict) -> dict:
+    """Run ``first`` (a body taking a connection) as the first writer of a group, and
+    ``writers`` ({name: body}) queued behind it while it runs; returns each one's outcome
+    (None, or what it raised), ``first``'s under the name "first"."""
     inside = threading.Event()
     outcomes = {}
-
-    def first():
-        with db.write() as conn:
-            _app(conn, "first")
-            inside.set()
-            time.sleep(0.3)  # longer than a group may stay open: it commits alone
 
     def run(name, body):
         try:
@@ -51,7 +47,12 @@ def _queued_behind_a_slow_writer(db, writers: dict) -> dict:
         except BaseException as exc:  # noqa: BLE001 - the outcome under test
             outcomes[name] = exc
 
-    threads = [threading.Thread(target=first)]
+    def slow_first(conn):
+        inside.set()
+        time.sleep(0.3)  # the others queue meanwhile
+        first(conn)
+
+    threads = [threading.Thread(target=run, args=("first", slow_first))]
     threads[0].start()
     inside.wait()
     for name, body in writers.items():
@@ -62,22 +63,30 @@ def _queued_behind_a_slow_writer(db, writers: dict) -> dict:
     return outcomes
 
 
+def _failing(conn):
+    _app(conn, "failing")
+    raise ValueError("refused")
+
+
 def test_queued_writers_share_one_commit_and_a_failing_one_undoes_only_its_own_work(db):
     commits = []
     event.listen(db.engine, "commit", lambda conn: commits.append(conn))
-
-    def failing(conn):
-        _app(conn, "failing")
-        raise ValueError("refused")
-
     writers = {f"w{n}": (lambda conn, n=n: _app(conn, f"w{n}")) for n in range(5)}
-    writers["failing"] = failing
-    outcomes = _queued_behind_a_slow_writer(db, writers)
+    outcomes = _queued_behind(db, lambda conn: _app(conn, "first"), {**writers, "failing": _failing})
 
-    assert len(commits) == 2  # the first alone, then the six queued behind it together
+    assert len(commits) == 1  # all seven in one transaction
     assert isinstance(outcomes.pop("failing"), ValueError)
     assert outcomes == dict.fromkeys(outcomes)  # every other writer succeeded
     assert _names(db) == {"first", "w0", "w1", "w2", "w3", "w4"}
+
+
+def test_a_failing_first_writer_undoes_its_work_and_the_others_go_on(db):
+    writers = {f"w{n}": (lambda conn, n=n: _app(conn, f"w{n}")) for n in range(3)}
+    outcomes = _queued_behind(db, _failing, writers)
+
+    assert isinstance(outcomes.pop("first"), ValueError)
+    assert outcomes == dict.fromkeys(outcomes)
+    assert _names(db) == {"w0", "w1", "w2"}
 
 
 def test_when_the_shared_commit_fails_every_writer_of_the_group_fails_and_nothing_lands(db):
@@ -87,12 +96,11 @@ def test_when_the_shared_commit_fails_every_writer_of_the_group_fails_and_nothin
         values = dict(id=uuid.uuid4(), app_id=uuid.uuid4(), key_hash="h", key_prefix="p", created_at=NOW)
         conn.execute(api_keys.insert().values(values))
 
-    writers = {"before": lambda conn: _app(conn, "before"), "breaks": breaks_the_commit}
-    writers["after"] = lambda conn: _app(conn, "after")
-    outcomes = _queued_behind_a_slow_writer(db, writers)
+    writers = {"breaks": breaks_the_commit, "after": lambda conn: _app(conn, "after")}
+    outcomes = _queued_behind(db, lambda conn: _app(conn, "first"), writers)
 
     assert all(isinstance(outcome, WriteFailed) for outcome in outcomes.values()), outcomes
-    assert _names(db) == {"first"}
+    assert _names(db) == set()
     with db.write() as conn:  # the next writer starts afresh
         _app(conn, "next")
-    assert _names(db) == {"first", "next"}
+    assert _names(db) == {"next"}

@@ -76,8 +76,8 @@ class _GroupCommit:
 
     SQLite has one writer at a time, and with ``synchronous=FULL`` each commit waits for
     the disk. A writer that finds others waiting behind it leaves the transaction open
-    for them: each runs in a savepoint of its own, so a failure undoes only its own
-    work, and the last one commits for all. Every writer returns only once that commit
+    for them: each after the first runs in a savepoint of its own, so a failure undoes
+    only its own work, and the last one commits for all. Every writer returns only once that commit
     is done, so nothing is acknowledged before it is durable; if the commit fails,
     every writer of the group fails (``WriteFailed``). A group takes at most
     ``MAX_WRITERS`` writers or ``MAX_SECONDS``, so the first one does not wait long.
@@ -107,14 +107,18 @@ class _GroupCommit:
             self._turn.release()
             raise
         group.writers += 1
+        first = group.writers == 1  # nobody else's work is in the transaction yet
         failed = None
         try:
-            with group.conn.begin_nested():
+            if first:  # a failure can undo the whole transaction: no savepoint needed
                 yield group.conn
+            else:
+                with group.conn.begin_nested():
+                    yield group.conn
         except BaseException as exc:
             failed = exc
         finally:
-            self._leave(group)
+            self._leave(group, undo=first and failed is not None)
         if failed is not None:
             raise failed
         group.done.wait()
@@ -133,26 +137,32 @@ class _GroupCommit:
         self._group = _Group(conn)
         return self._group
 
-    def _leave(self, group: _Group) -> None:
-        """After a writer's turn: commit for the group unless more writers are waiting to join it."""
+    def _leave(self, group: _Group, undo: bool) -> None:
+        """After a writer's turn: end the group's transaction (rolled back with ``undo``)
+        unless more writers are waiting to join it."""
         try:
-            if not group.conn.connection.dbapi_connection.in_transaction:
-                # SQLite ended the transaction itself (it does on a full disk or an I/O error).
-                group.error = RuntimeError("SQLite rolled back the shared transaction")
-            elif (
-                self._waiting
-                and group.writers < self.MAX_WRITERS
-                and time.monotonic() - group.opened < self.MAX_SECONDS
-            ):
-                return
+            if not undo:
+                try:
+                    intact = group.conn.connection.dbapi_connection.in_transaction
+                except Exception as exc:  # noqa: BLE001 - whatever broke the connection fails the group
+                    intact, group.error = False, exc
+                if not intact:
+                    # SQLite ended the transaction itself (it does on a full disk or an I/O error).
+                    group.error = group.error or RuntimeError("SQLite rolled back the shared transaction")
+                elif (
+                    self._waiting
+                    and group.writers < self.MAX_WRITERS
+                    and time.monotonic() - group.opened < self.MAX_SECONDS
+                ):
+                    return
             self._group = None
-            self._commit(group)
+            self._close(group, commit=not undo and group.error is None)
         finally:
             self._turn.release()
 
-    def _commit(self, group: _Group) -> None:
+    def _close(self, group: _Group, commit: bool) -> None:
         try:
-            if group.error is None:
+            if commit:
                 group.conn.commit()
         except BaseException as exc:
             group.error = exc
