@@ -1,13 +1,12 @@
 """Keeping the metric rollups in step with the ledger.
 
-Every write to a profile's ledger computes its ``change`` and ``apply``s it in
-its own database transaction, so the rollups change with the ledger or not at all. ``rebuild``
+Every write to a profile's ledger calls ``record`` in its own database
+transaction, so the rollups change with the ledger or not at all. ``rebuild``
 recomputes an app's rollups from its whole ledger: after the upgrade that
 introduced them and after new exchange rates (which change every USD figure).
 """
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -22,40 +21,24 @@ from subledger.core.tables import ROLLUP_SHARDS
 from subledger.purchases import repository as purchases_repository
 
 
-@dataclass
-class Change:
-    """What a change of one profile's ledger adds to its app's rollups."""
-
-    app_id: UUID
-    profile_id: UUID
-    rows: tuple[list[dict[str, Any]], ...]  # (days, payers, cohorts)
-    coverage: list[dict[str, Any]] | None  # the profile's open coverage, when it changed
-
-
-def change(
+def record(
+    conn: Connection,
     app_id: UUID,
     profile_id: UUID,
     ledgers: tuple[list[dict[str, Any]], list[dict[str, Any]]],
     catalogs: tuple[Catalog, Catalog],
     rates: Rates,
     now: datetime,
-) -> Change:
-    """A change of one profile's ledger (before, after) under the catalog (before, after)."""
+) -> None:
+    """Apply a change of one profile's ledger (before, after) under the catalog (before, after)."""
     open_after = now - timedelta(days=1)
     before, after = (
         rollup.tally(rules.ledger_rows(ledger, catalog, rates), open_after)
         for ledger, catalog in zip(ledgers, catalogs, strict=True)
     )
-    coverage = after.coverage if before.coverage != after.coverage else None
-    return Change(app_id, profile_id, rollup.difference(before, after), coverage)
-
-
-def apply(conn: Connection, planned: Change) -> None:
-    """Add a change to the rollups, in the caller's transaction."""
-    shard = planned.profile_id.int % ROLLUP_SHARDS
-    repository.add_to_rollups(conn, planned.app_id, shard, planned.rows)
-    if planned.coverage is not None:
-        repository.replace_coverage(conn, planned.app_id, planned.profile_id, planned.coverage)
+    repository.add_to_rollups(conn, app_id, profile_id.int % ROLLUP_SHARDS, rollup.difference(before, after))
+    if before.coverage != after.coverage:
+        repository.replace_coverage(conn, app_id, profile_id, after.coverage)
 
 
 def forget(conn: Connection, app_id: UUID, profile_id: UUID, now: datetime) -> None:
@@ -63,8 +46,7 @@ def forget(conn: Connection, app_id: UUID, profile_id: UUID, now: datetime) -> N
     ledger = purchases_repository.profile_transactions(conn, profile_id)
     if ledger:
         catalog = catalog_service.catalog(conn, app_id)
-        rates = catalog_service.rates(conn, app_id)
-        apply(conn, change(app_id, profile_id, (ledger, []), (catalog, catalog), rates, now))
+        record(conn, app_id, profile_id, (ledger, []), (catalog, catalog), catalog_service.rates(conn, app_id), now)
 
 
 def _tallies(conn: Connection, app_id: UUID, open_after: datetime) -> Iterator[tuple[UUID, rollup.Tally]]:

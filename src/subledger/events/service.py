@@ -1,7 +1,6 @@
 """Event use cases: emitting into the outbox, the feed, webhook endpoints, dead letters."""
 
 import secrets
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
@@ -28,33 +27,27 @@ def chain_of(tx: dict[str, Any], ledger: list[dict[str, Any]]) -> list[dict[str,
     return [item for item in ledger if (item["store"], item["store_original_transaction_id"]) == key]
 
 
-_READ = object()  # outbox(): no installation given, read it
+_READ = object()  # emit(): no installation given, read it
 
 
-@dataclass
-class Outbox:
-    """A change's events and their deliveries, ready to be written."""
-
-    events: list[dict[str, Any]]
-    deliveries: list[list[dict[str, Any]]]  # per event, without its sequence number
-
-
-def outbox(
+def emit(
     conn: Connection,
+    rt: Runtime,
     profile: dict[str, Any],
     changes: list[Change],
     ledger: list[dict[str, Any]],
     now: datetime,
     rates: Rates | None = None,
     installation: dict[str, Any] | None | object = _READ,
-) -> Outbox:
-    """The events of ``changes`` with a delivery for every endpoint that wants each.
+) -> None:
+    """Write ``changes`` as events, with a delivery for every endpoint that wants each,
+    in the caller's transaction: they commit with the change or not at all.
 
     ``installation`` is the profile's latest device when the caller has just written
     it (or knows there is none); otherwise it is read."""
-    app_id = profile["app_id"]
     if not changes:
-        return Outbox([], [])
+        return
+    app_id = profile["app_id"]
     small_business, tax_rate = app_config.cached(
         conn, app_id, "revenue_settings", lambda: repository.app_revenue_settings(conn, app_id)
     )
@@ -70,13 +63,13 @@ def outbox(
     )
     by_transaction = {(tx["store"], tx["store_transaction_id"]): tx for tx in ledger}
     endpoints = app_config.cached(conn, app_id, "endpoints", lambda: tuple(repository.endpoints_for(conn, app_id)))
-    result = Outbox([], [])
+    rows = []
     for change in changes:
         event_id = uuid4()
         level = change.access_level
         level_tx = by_transaction.get((level["store"], level["store_transaction_id"])) if level else None
         chain = chain_of(change.transaction, ledger) if change.transaction else []
-        result.events.append(
+        rows.append(
             {
                 "id": event_id,
                 "app_id": app_id,
@@ -88,94 +81,56 @@ def outbox(
                 "created_at": now,
             }
         )
-        result.deliveries.append(
-            [
-                {
-                    "id": uuid4(),
-                    "endpoint_id": endpoint["id"],
-                    "profile_id": profile["id"],
-                    "status": "pending",
-                    "attempts": 0,
-                    "next_attempt_at": now,
-                    "created_at": now,
-                }
-                for endpoint in endpoints
-                if change.event_type in endpoint["event_types"]
-            ]
-        )
-    return result
-
-
-def write(conn: Connection, box: Outbox) -> None:
-    """Write an outbox in the caller's transaction: it commits with the change or not at all."""
-    if not box.events:
-        return
-    sequences = repository.insert_events(conn, box.events)
+    sequences = repository.insert_events(conn, rows)
     repository.insert_deliveries(
         conn,
         [
-            {**delivery, "event_sequence": sequence}
-            for sequence, deliveries in zip(sequences, box.deliveries, strict=True)
-            for delivery in deliveries
+            {
+                "id": uuid4(),
+                "event_sequence": sequence,
+                "endpoint_id": endpoint["id"],
+                "profile_id": profile["id"],
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+            }
+            for change, sequence in zip(changes, sequences, strict=True)
+            for endpoint in endpoints
+            if change.event_type in endpoint["event_types"]
         ],
     )
 
 
-def emit(
-    conn: Connection,
-    profile: dict[str, Any],
-    changes: list[Change],
-    ledger: list[dict[str, Any]],
-    now: datetime,
-    installation: dict[str, Any] | None | object = _READ,
+def schedule_expiries(
+    conn: Connection, profile: dict[str, Any], ledger: list[dict[str, Any]], written: list[tuple[str, str]]
 ) -> None:
-    """Write ``changes`` as events (see ``outbox``) in the caller's transaction."""
-    write(conn, outbox(conn, profile, changes, ledger, now, installation=installation))
-
-
-@dataclass
-class Expiries:
-    """Expiries to arm (rows) and chains whose expiry to drop ((store, original id))."""
-
-    armed: list[dict[str, Any]]
-    dropped: list[tuple[str, str]]
-
-
-def expiries(profile: dict[str, Any], ledger: list[dict[str, Any]], written: list[tuple[str, str]]) -> Expiries:
-    """The expiry event of each subscription chain that holds one of the ``written``
-    transactions (store, store_transaction_id), at the time its access runs out: the
-    other chains are as the last change that wrote them left them."""
+    """Arm an expiry event at the time access runs out, for each subscription chain that
+    holds one of the ``written`` transactions (store, store_transaction_id): the others
+    are as the last change that wrote them left them."""
     keys = set(written)
     chains: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for tx in ledger:
         if tx["purchase_type"] == "subscription":
             chains.setdefault((tx["store"], tx["store_original_transaction_id"]), []).append(tx)
-    result = Expiries([], [])
     for (store, original_id), chain in chains.items():
         if not any((tx["store"], tx["store_transaction_id"]) in keys for tx in chain):
             continue
         latest = max(chain, key=lambda tx: (tx["purchased_at"], tx["store_transaction_id"]))
         due = rules.expiry_of(latest)
         if due is None:
-            result.dropped.append((store, original_id))
+            repository.unschedule_expiry(conn, profile["id"], store, original_id)
         else:
-            result.armed.append(
+            repository.schedule_expiry(
+                conn,
                 {
                     "profile_id": profile["id"],
                     "app_id": profile["app_id"],
                     "store": store,
                     "store_original_transaction_id": original_id,
                     "due_at": due,
-                }
+                },
             )
-    return result
-
-
-def arm(conn: Connection, profile_id: UUID, planned: Expiries) -> None:
-    for store, original_id in planned.dropped:
-        repository.unschedule_expiry(conn, profile_id, store, original_id)
-    for values in planned.armed:
-        repository.schedule_expiry(conn, values)
 
 
 def fire_due_expiries(rt: Runtime, limit: int = 100) -> int:
@@ -199,7 +154,7 @@ def fire_due_expiries(rt: Runtime, limit: int = 100) -> int:
                 continue
             latest = max(chain, key=lambda tx: (tx["purchased_at"], tx["store_transaction_id"]))
             kind = "trial_expired" if rules.is_trial(latest) else "subscription_expired"
-            emit(conn, profile, [Change(kind, expiry["due_at"], latest)], ledger, now)
+            emit(conn, rt, profile, [Change(kind, expiry["due_at"], latest)], ledger, now)
             fired += 1
     return fired
 

@@ -119,7 +119,7 @@ def insert_new(
             fields.installation_meta.model_dump(), profile["analytics_disabled"], platform
         )
         repository.upsert_installation(conn, profile["id"], installation, now)
-    events_service.emit(conn, profile, [Change("profile_created", now)], [], now, installation=installation)
+    events_service.emit(conn, rt, profile, [Change("profile_created", now)], [], now, installation=installation)
     return profile
 
 
@@ -173,6 +173,6 @@ def delete_profile(rt: Runtime, app_id: UUID, ref: ProfileRef) -> None:
     now = rt.clock.now()
     with rt.db.write() as conn:
         profile = _load(conn, app_id, ref, for_update=True)
-        events_service.emit(conn, profile, [Change("profile_deleted", now)], [], now)
+        events_service.emit(conn, rt, profile, [Change("profile_deleted", now)], [], now)
         analytics_upkeep.forget(conn, app_id, profile["id"], now)
         repository.delete_profile(conn, profile["id"])

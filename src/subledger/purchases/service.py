@@ -5,7 +5,6 @@ derived state in the same database transaction, with the profile row locked.
 """
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
@@ -55,79 +54,6 @@ def _ledger_before(ledger: list[dict[str, Any]], written: Sequence[tuple[dict[st
     return kept + [before for before in first_seen.values() if before is not None]
 
 
-@dataclass
-class _Plan:
-    """Everything a change writes after its ledger rows: the profile's derived state,
-    its events, expiries and metric rollups."""
-
-    values: dict[str, Any]  # the profile's derived columns
-    outbox: events_service.Outbox
-    expiries: events_service.Expiries
-    rollups: analytics_upkeep.Change | None
-
-    @property
-    def timestamp(self) -> int:
-        return self.values["last_timestamp_ms"]
-
-
-def _plan(
-    rt: Runtime,
-    conn: Connection,
-    profile: dict[str, Any],
-    ledger: list[dict[str, Any]],
-    now: datetime,
-    written: Sequence[tuple[dict[str, Any] | None, tuple[str, str]]] = (),
-    rates: Rates | None = None,
-    old_catalog: Catalog | None = None,
-) -> _Plan:
-    """What the profile's ``ledger`` (as it is after the change) makes of it: only reads.
-
-    ``written`` lists the transactions the change wrote: (the row before, its store
-    and store_transaction_id); ``old_catalog`` is the catalog before a change of it.
-    """
-    app_id = profile["app_id"]
-    rates = catalog_service.rates(conn, app_id) if rates is None else rates
-    catalog = catalog_service.catalog(conn, app_id)
-    derived = _derive(conn, app_id, profile["id"], ledger, rates, catalog)
-    values = {
-        "derived": derived.stored(),
-        "total_revenue_usd": derived.total_revenue_usd,
-        "last_timestamp_ms": rt.timestamps.issue(profile["last_timestamp_ms"] + 1),
-        "updated_at": now,
-    }
-    changes = []
-    for before, key in written:
-        after = next(tx for tx in ledger if (tx["store"], tx["store_transaction_id"]) == key)
-        chain = [tx for tx in events_service.chain_of(after, ledger) if tx is not after]
-        changes += events_rules.transaction_changes(before, after, chain)
-    old_levels = (profile["derived"] or {}).get("access_levels", [])
-    changes += events_rules.access_level_changes(old_levels, derived.access_levels, now)
-    changed = {**profile, **values}
-    rollups = None
-    if written or old_catalog is not None:
-        ledgers = (_ledger_before(ledger, written), ledger)
-        catalogs = (old_catalog or catalog, catalog)
-        rollups = analytics_upkeep.change(app_id, profile["id"], ledgers, catalogs, rates, now)
-    return _Plan(
-        values,
-        events_service.outbox(conn, changed, changes, ledger, now, rates),
-        events_service.expiries(changed, ledger, [key for _before, key in written]),
-        rollups,
-    )
-
-
-def _apply(conn: Connection, profile: dict[str, Any], plan: _Plan) -> int:
-    """Write a plan for the locked ``profile``; returns the response timestamp."""
-    repository.store_derived(conn, profile["id"], plan.values)
-    profile.update(plan.values)
-    events_service.write(conn, plan.outbox)
-    events_service.arm(conn, profile["id"], plan.expiries)
-    if plan.rollups is not None:
-        # Last: other writers may wait for the rollup rows this locks until the commit.
-        analytics_upkeep.apply(conn, plan.rollups)
-    return plan.timestamp
-
-
 def _recompute(
     rt: Runtime,
     conn: Connection,
@@ -137,10 +63,42 @@ def _recompute(
     rates: Rates | None = None,
     old_catalog: Catalog | None = None,
 ) -> int:
-    """Store the locked profile's derived state afresh, update the metric rollups and
-    emit the events of the change (see ``_plan``). Returns the response timestamp."""
+    """Store the profile's derived state afresh, update the metric rollups and emit the
+    events of the change.
+
+    ``written`` lists the transactions the change wrote: (the row before, its
+    store and store_transaction_id); ``old_catalog`` is the catalog before a change
+    of it. Returns the response timestamp.
+    """
     ledger = repository.profile_transactions(conn, profile["id"])
-    return _apply(conn, profile, _plan(rt, conn, profile, ledger, now, written, rates, old_catalog))
+    rates = catalog_service.rates(conn, profile["app_id"]) if rates is None else rates
+    catalog = catalog_service.catalog(conn, profile["app_id"])
+    derived = _derive(conn, profile["app_id"], profile["id"], ledger, rates, catalog)
+    old_levels = (profile["derived"] or {}).get("access_levels", [])
+    timestamp = rt.timestamps.issue(profile["last_timestamp_ms"] + 1)
+    values = {
+        "derived": derived.stored(),
+        "total_revenue_usd": derived.total_revenue_usd,
+        "last_timestamp_ms": timestamp,
+        "updated_at": now,
+    }
+    repository.store_derived(conn, profile["id"], values)
+    profile.update(values)
+
+    changes = []
+    for before, key in written:
+        after = next(tx for tx in ledger if (tx["store"], tx["store_transaction_id"]) == key)
+        chain = [tx for tx in events_service.chain_of(after, ledger) if tx is not after]
+        changes += events_rules.transaction_changes(before, after, chain)
+    changes += events_rules.access_level_changes(old_levels, derived.access_levels, now)
+    events_service.emit(conn, rt, profile, changes, ledger, now, rates)
+    events_service.schedule_expiries(conn, profile, ledger, [key for _before, key in written])
+    if written or old_catalog is not None:
+        # Last: other writers may wait for the rollup rows this locks until the commit.
+        ledgers = (_ledger_before(ledger, written), ledger)
+        catalogs = (old_catalog or catalog, catalog)
+        analytics_upkeep.record(conn, profile["app_id"], profile["id"], ledgers, catalogs, rates, now)
+    return timestamp
 
 
 def _transaction_taken() -> ApiError:
