@@ -75,7 +75,7 @@ def create_profile(
         with rt.db.write() as conn:
             profile = insert_new(conn, rt, app_id, customer_user_id, now, fields, platform)
     except IntegrityError:
-        raise _already_exists() from None  # the app's (customer_user_id) is unique
+        raise _already_exists() from None  # (app, customer_user_id) is unique: it exists
     return respond(profile, now, profile["last_timestamp_ms"])
 
 
