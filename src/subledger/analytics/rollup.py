@@ -13,9 +13,11 @@ transaction that lasted longest.
 """
 
 from collections import defaultdict
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
+from functools import lru_cache
 from itertools import product
 from typing import Any
 
@@ -35,7 +37,8 @@ def nanos(usd: Decimal) -> int:
 @dataclass
 class Tally:
     days: dict[tuple[date, Key], list[int]] = field(default_factory=lambda: defaultdict(lambda: [0] * len(MEASURE)))
-    payers: set[tuple[str, Key, date]] = field(default_factory=set)  # (period, key pattern, bucket)
+    # The keys paid for in each (period, bucket); the profile is a payer of every pattern of them.
+    payers: dict[tuple[str, date], set[Key]] = field(default_factory=lambda: defaultdict(set))
     cohorts: dict[tuple[date, int, Key], list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
     coverage: list[dict[str, Any]] = field(default_factory=list)  # what ends after ``open_after`` or never
 
@@ -58,8 +61,7 @@ def tally(txs: list[Tx], open_after: datetime) -> Tally:
             continue
         result.add(tx.purchased_at, tx.key, gross=nanos(tx.usd), purchases=1)
         for period in PERIODS:
-            bucket = bucket_start(period, tx.purchased_at.date())
-            result.payers.update((period, pattern, bucket) for pattern in _patterns(tx.key))
+            result.payers[(period, bucket_start(period, tx.purchased_at.date()))].add(tx.key)
         if tx.refunded_at is not None:
             result.add(tx.refunded_at, tx.key, refunds=nanos(tx.usd), refunded=1)
     for chain in chains.values():
@@ -67,9 +69,10 @@ def tally(txs: list[Tx], open_after: datetime) -> Tally:
     return result
 
 
-def _patterns(key: Key) -> list[Key]:
+@lru_cache(maxsize=4096)
+def _patterns(key: Key) -> tuple[Key, ...]:
     """The key with each part kept or matching any value: 16 patterns."""
-    return list(product(*((part, ANY) for part in key)))
+    return tuple(product(*((part, ANY) for part in key)))
 
 
 def _subscription(result: Tally, txs: list[Tx], open_after: datetime) -> None:
@@ -133,9 +136,10 @@ def _cohort(result: Tally, txs: list[Tx]) -> None:
 
 def difference(before: Tally, after: Tally) -> tuple[list[dict[str, Any]], ...]:
     """What a change adds to the rollups: (days, payers, cohorts) rows of ``after`` minus ``before``."""
+    same = {group for group, keys in after.payers.items() if before.payers.get(group) == keys}
     change = Totals()
-    change.absorb(after)
-    change.absorb(before, sign=-1)
+    change.absorb(after, skip=same)
+    change.absorb(before, sign=-1, skip=same)
     return change.rows()
 
 
@@ -151,13 +155,17 @@ class Totals:
         self.payers: dict[tuple[str, Key, date], int] = defaultdict(int)
         self.cohorts: dict[tuple[date, int, Key], list[int]] = defaultdict(lambda: [0, 0])
 
-    def absorb(self, tally: Tally, sign: int = 1) -> None:
+    def absorb(self, tally: Tally, sign: int = 1, skip: AbstractSet[tuple[str, date]] = frozenset()) -> None:
+        """Add a tally (subtract it with ``sign`` -1), leaving out its payers of the ``skip`` buckets."""
         for entry, values in tally.days.items():
             row = self.days[entry]
             for index, value in enumerate(values):
                 row[index] += sign * value
-        for entry in tally.payers:
-            self.payers[entry] += sign
+        for (period, bucket), keys in tally.payers.items():
+            if (period, bucket) in skip:
+                continue
+            for pattern in set().union(*map(_patterns, keys)):
+                self.payers[(period, pattern, bucket)] += sign
         for entry, (covered, onward) in tally.cohorts.items():
             row = self.cohorts[entry]
             row[0] += sign * covered
