@@ -92,7 +92,7 @@ def seed(rt: Runtime, count: int, per_profile: int, app_id: uuid.UUID | None = N
             ProductIn(store="app_store", store_product_id="monthly", access_level_id="premium", period="P1M"),
         )
     with rt.db.read() as conn:
-        catalog, rates = catalog_service.catalog(conn, app_id), catalog_service.rates(conn)
+        catalog, rates = catalog_service.catalog(conn, app_id), catalog_service.rates(conn, app_id)
     started = time.monotonic()
     for batch_start in range(first, count, BATCH):
         profile_rows, ledger_rows, coverage = [], [], {}
