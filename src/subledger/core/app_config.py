@@ -16,7 +16,7 @@ change may yet roll back.
 """
 
 import weakref
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 from typing import TypeVar
 from uuid import UUID
 
@@ -78,7 +78,7 @@ def cached(conn: Connection, app_id: UUID, part: str, load: Callable[[], T]) -> 
     if version is None:
         return load()
     cache = _caches.setdefault(conn.engine, {})
-    key: tuple[str, Hashable] = (part, app_id)
+    key = (part, app_id)
     entry = cache.get(key)
     if entry is not None and entry[0] == version:
         return entry[1]  # type: ignore[return-value]
