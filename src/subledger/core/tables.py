@@ -255,7 +255,7 @@ events = Table(
     metadata,
     # Feed order and cursor; increases with every event across the database.
     Column("sequence", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
-    Column("id", Uuid, nullable=False, unique=True),  # profile_event_id
+    Column("id", Uuid, nullable=False, unique=True, insert_sentinel=True),  # profile_event_id
     Column("app_id", Uuid, ForeignKey("apps.id", ondelete="CASCADE"), nullable=False),
     # No foreign key: the events of a deleted profile (profile_deleted among them) outlive it.
     Column("profile_id", Uuid, nullable=False),
