@@ -118,3 +118,44 @@ def test_concurrent_writes_end_in_the_serial_state(request, tmp_path, engine):
     db.dispose()
     verified = run(env, "verify")
     assert "0 profile(s) differ" in verified.stderr
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_profiles_racing_for_one_transaction_id_leave_it_to_one(request, tmp_path, engine):
+    url = request.getfixturevalue("postgresql_url") if engine == "postgresql" else None
+    env = operator_env(tmp_path / "data", url)
+    run(env, "migrate")
+    app = setup_app(env)
+    buyers = [f"buyer-{n}" for n in range(12)]
+    tx = {
+        "purchase_type": "one_time_purchase",
+        "store": "play_store",
+        "store_product_id": "coins",
+        "store_transaction_id": "contested",
+        "store_original_transaction_id": "contested",
+        "price": {"country": "DE", "currency": "EUR", "value": 0.99},
+        "purchased_at": date(0),
+    }
+
+    with serving(env, workers=3) as base, httpx.Client(base_url=base + "/api/v2/server-side-api", timeout=60) as http:
+
+        def headers(user):
+            return {"Authorization": f"Api-Key {app['secret_api_key']}", "adapty-customer-user-id": user}
+
+        for user in buyers:
+            assert http.post("/profile/", headers=headers(user)).status_code == 200
+        with ThreadPoolExecutor(max_workers=12) as pool:
+            responses = list(
+                pool.map(lambda user: http.post("/purchase/set/transaction/", headers=headers(user), json=tx), buyers)
+            )
+        winners = [user for user, r in zip(buyers, responses, strict=True) if r.status_code == 200]
+        assert len(winners) == 1, [r.text for r in responses]
+        assert {r.json()["error_code"] for r in responses if r.status_code != 200} == {"store_transaction_id_error"}
+        holders = [
+            user for user in buyers if http.get("/profile/", headers=headers(user)).json()["data"]["non_subscriptions"]
+        ]
+    assert holders == winners
+    db = Database(Settings(database_url=url or "", data_dir=tmp_path / "data").sqlalchemy_url)
+    with db.read() as conn:
+        assert len(conn.execute(transactions.select()).all()) == 1
+    db.dispose()

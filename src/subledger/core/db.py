@@ -281,6 +281,11 @@ def _configure_sqlite(engine, synchronous: str) -> None:
             conn.exec_driver_sql(statement)
 
 
+def _insert(dialect_name: str, table: Table):
+    """INSERT in the dialect at hand, for its ON CONFLICT clauses."""
+    return (postgresql if dialect_name == "postgresql" else sqlite).insert(table)
+
+
 @lru_cache(maxsize=64)
 def _upsert_statement(
     dialect_name: str,
@@ -290,14 +295,26 @@ def _upsert_statement(
     adding: bool,
     unless_same: tuple[str, ...] = (),
 ):
-    dialect = postgresql if dialect_name == "postgresql" else sqlite
-    statement = dialect.insert(table)
+    statement = _insert(dialect_name, table)
     new = statement.excluded
     return statement.on_conflict_do_update(
         index_elements=[table.c[key] for key in keys],
         set_={column: table.c[column] + new[column] if adding else new[column] for column in update},
         where=or_(*(table.c[column] != new[column] for column in unless_same)) if unless_same else None,
     )
+
+
+@lru_cache(maxsize=16)
+def _insert_new_statement(dialect_name: str, table: Table, keys: tuple[str, ...]):
+    statement = _insert(dialect_name, table).on_conflict_do_nothing(index_elements=[table.c[key] for key in keys])
+    return statement.returning(*table.c)
+
+
+def insert_new(conn: Connection, table: Table, row: dict, keys: list[str]) -> dict | None:
+    """INSERT the row unless one with the same ``keys`` is there already: the row as
+    stored (read back in the same statement), or None when it was not inserted."""
+    stored = conn.execute(_insert_new_statement(conn.dialect.name, table, tuple(keys)), row).first()
+    return dict(stored._mapping) if stored else None
 
 
 def upsert(

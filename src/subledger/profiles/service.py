@@ -75,7 +75,7 @@ def create_profile(
         with rt.db.write() as conn:
             profile = insert_new(conn, rt, app_id, customer_user_id, now, fields, platform)
     except IntegrityError:
-        raise _already_exists() from None  # (app, customer_user_id) is unique: it exists
+        raise already_exists() from None  # (app, customer_user_id) is unique: it exists
     return respond(profile, now, profile["last_timestamp_ms"])
 
 
@@ -123,7 +123,7 @@ def insert_new(
     return profile
 
 
-def _already_exists():
+def already_exists():
     return bad_request("profile_already_exists", NON_FIELD, "A profile with this customer_user_id already exists.")
 
 

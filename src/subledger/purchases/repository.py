@@ -5,6 +5,7 @@ from uuid import UUID
 
 from sqlalchemy import Connection, bindparam, select, update
 
+from subledger.core.db import insert_new
 from subledger.core.tables import access_grants, profiles, transactions
 
 
@@ -14,16 +15,20 @@ def find_transaction(conn: Connection, app_id: UUID, store: str, store_transacti
     return dict(row._mapping) if row else None
 
 
-def insert_transaction(conn: Connection, values: dict[str, Any]) -> None:
-    conn.execute(transactions.insert(), values)
+def insert_transaction(conn: Connection, values: dict[str, Any]) -> dict[str, Any] | None:
+    """Insert a transaction unless the app has it already (for any profile): the row as stored, or None."""
+    return insert_new(conn, transactions, values, ["app_id", "store", "store_transaction_id"])
 
 
 # Built once: the SET clause is compiled (and cached) for the columns each call passes.
-_UPDATE_TRANSACTION = update(transactions).where(transactions.c.id == bindparam("transaction_key"))
+_UPDATE_TRANSACTION = (
+    update(transactions).where(transactions.c.id == bindparam("transaction_key")).returning(*transactions.c)
+)
 
 
-def update_transaction(conn: Connection, transaction_id: UUID, values: dict[str, Any]) -> None:
-    conn.execute(_UPDATE_TRANSACTION, {"transaction_key": transaction_id, **values})
+def update_transaction(conn: Connection, transaction_id: UUID, values: dict[str, Any]) -> dict[str, Any]:
+    """Update a transaction: the row as stored afterwards."""
+    return dict(conn.execute(_UPDATE_TRANSACTION, {"transaction_key": transaction_id, **values}).one()._mapping)
 
 
 def chain_owner(conn: Connection, app_id: UUID, store: str, original_transaction_id: str) -> UUID | None:

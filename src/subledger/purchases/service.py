@@ -62,15 +62,18 @@ def _recompute(
     written: Sequence[tuple[dict[str, Any] | None, tuple[str, str]]] = (),
     rates: Rates | None = None,
     old_catalog: Catalog | None = None,
+    ledger: list[dict[str, Any]] | None = None,
 ) -> int:
     """Store the profile's derived state afresh, update the metric rollups and emit the
     events of the change.
 
     ``written`` lists the transactions the change wrote: (the row before, its
     store and store_transaction_id); ``old_catalog`` is the catalog before a change
-    of it. Returns the response timestamp.
+    of it; ``ledger`` is the profile's transactions as the change left them (read
+    when not given). Returns the response timestamp.
     """
-    ledger = repository.profile_transactions(conn, profile["id"])
+    if ledger is None:
+        ledger = repository.profile_transactions(conn, profile["id"])
     rates = catalog_service.rates(conn, profile["app_id"]) if rates is None else rates
     catalog = catalog_service.catalog(conn, profile["app_id"])
     derived = _derive(conn, profile["app_id"], profile["id"], ledger, rates, catalog)
@@ -87,7 +90,7 @@ def _recompute(
 
     changes = []
     for before, key in written:
-        after = next(tx for tx in ledger if (tx["store"], tx["store_transaction_id"]) == key)
+        after = _in_ledger(ledger, *key)
         chain = [tx for tx in events_service.chain_of(after, ledger) if tx is not after]
         changes += events_rules.transaction_changes(before, after, chain)
     changes += events_rules.access_level_changes(old_levels, derived.access_levels, now)
@@ -109,16 +112,32 @@ def _transaction_taken() -> ApiError:
     )
 
 
+def _key(tx: dict[str, Any]) -> tuple[str, str]:
+    return tx["store"], tx["store_transaction_id"]
+
+
+def _in_ledger(ledger: list[dict[str, Any]], store: str, store_transaction_id: str) -> dict[str, Any] | None:
+    return next((tx for tx in ledger if _key(tx) == (store, store_transaction_id)), None)
+
+
+def _update(conn: Connection, ledger: list[dict[str, Any]], row: dict[str, Any], values: dict[str, Any]) -> None:
+    """Update a transaction of the ledger, in the database and in ``ledger``."""
+    updated = repository.update_transaction(conn, row["id"], values)
+    ledger[:] = [updated if tx is row else tx for tx in ledger]
+
+
 def _record(
     conn: Connection,
     app_id: UUID,
     profile: dict[str, Any],
+    ledger: list[dict[str, Any]],
     tx: TransactionIn,
     now: datetime,
     rates: Rates,
     update: bool = True,
 ) -> dict[str, Any] | None:
-    """Write a transaction to the ledger; returns the row as it was before (None if new).
+    """Write a transaction to the profile's ``ledger`` (in the database, and in the list
+    as the database now holds it); returns the row as it was before (None if new).
 
     A transaction already recorded for this profile is updated with what was
     sent (unless ``update`` is false); one of another profile is refused.
@@ -130,9 +149,9 @@ def _record(
             f"No exchange rate for {tx.price.currency}; load one with `subledger rates load`.",
         )
     values = rules.transaction_values(tx)
-    existing = repository.find_transaction(conn, app_id, tx.store, tx.store_transaction_id)
+    existing = _in_ledger(ledger, tx.store, tx.store_transaction_id)
     if existing is None:
-        repository.insert_transaction(
+        row = repository.insert_transaction(
             conn,
             {
                 **values,
@@ -143,10 +162,11 @@ def _record(
                 "updated_at": now,
             },
         )
-    elif existing["profile_id"] != profile["id"]:
-        raise _transaction_taken()
+        if row is None:  # the app has it already, and not in this profile's ledger
+            raise _transaction_taken()
+        ledger.append(row)
     elif update and any(existing[key] != value for key, value in values.items()):
-        repository.update_transaction(conn, existing["id"], {**values, "updated_at": now})
+        _update(conn, ledger, existing, {**values, "updated_at": now})
     return existing
 
 
@@ -159,15 +179,13 @@ def set_transaction(rt: Runtime, app_id: UUID, ref: ProfileRef, tx: TransactionI
     """Record a store transaction; re-sending one updates it and duplicates nothing."""
     rules.check_transaction(tx)
     now = rt.clock.now()
-    try:
-        with rt.db.write() as conn:
-            profile = profiles_service.lock(conn, app_id, ref)
-            rates = catalog_service.rates(conn, app_id)
-            before = _record(conn, app_id, profile, tx, now, rates)
-            written = [(before, (tx.store, tx.store_transaction_id))]
-            timestamp = _recompute(rt, conn, profile, now, written, rates)
-    except IntegrityError:
-        raise _transaction_taken() from None  # another profile recorded it at the same moment
+    with rt.db.write() as conn:
+        profile = profiles_service.lock(conn, app_id, ref)
+        ledger = repository.profile_transactions(conn, profile["id"])
+        rates = catalog_service.rates(conn, app_id)
+        before = _record(conn, app_id, profile, ledger, tx, now, rates)
+        written = [(before, (tx.store, tx.store_transaction_id))]
+        timestamp = _recompute(rt, conn, profile, now, written, rates, ledger=ledger)
     return profiles_service.respond(profile, now, timestamp)
 
 
@@ -182,14 +200,15 @@ def import_transactions(rt: Runtime, app_id: UUID, customer_user_id: str, transa
             profile = profiles_service.find_locked(conn, app_id, customer_user_id=customer_user_id)
             if profile is None:
                 profile = profiles_service.insert_new(conn, rt, app_id, customer_user_id, now)
+            ledger = repository.profile_transactions(conn, profile["id"])
             rates = catalog_service.rates(conn, app_id)
             written = [
-                (_record(conn, app_id, profile, tx, now, rates), (tx.store, tx.store_transaction_id))
+                (_record(conn, app_id, profile, ledger, tx, now, rates), (tx.store, tx.store_transaction_id))
                 for tx in transactions
             ]
-            _recompute(rt, conn, profile, now, written, rates)
+            _recompute(rt, conn, profile, now, written, rates, ledger=ledger)
     except IntegrityError:
-        raise _transaction_taken() from None
+        raise profiles_service.already_exists() from None  # created by another writer at the same moment
 
 
 def grant_access_level(rt: Runtime, app_id: UUID, ref: ProfileRef, body: GrantIn) -> dict[str, Any]:
@@ -216,37 +235,34 @@ def grant(
     """
     now = rt.clock.now()
     starts_at = starts_at or now
-    try:
-        with rt.db.write() as conn:
-            profile = profiles_service.lock(conn, app_id, ref)
-            catalog_service.require_access_level(conn, app_id, level_id)
-            if extend_days is not None:
-                expires_at = _extended(_current_level(profile, level_id), now, extend_days)
-            if expires_at is not None and expires_at <= starts_at:
-                raise bad_request("value_error", "expires_at", "expires_at must be later than starts_at.")
-            written = []
-            if transaction is not None:
-                before = _record(
-                    conn, app_id, profile, transaction, now, catalog_service.rates(conn, app_id), update=False
-                )
-                written.append((before, (transaction.store, transaction.store_transaction_id)))
-            repository.insert_grant(
-                conn,
-                {
-                    "id": uuid4(),
-                    "app_id": app_id,
-                    "profile_id": profile["id"],
-                    "access_level_id": level_id,
-                    "kind": "grant",
-                    "starts_at": starts_at,
-                    "expires_at": expires_at,
-                    "created_at": now,
-                    **(source or {}),
-                },
-            )
-            timestamp = _recompute(rt, conn, profile, now, written=written)
-    except IntegrityError:
-        raise _transaction_taken() from None
+    with rt.db.write() as conn:
+        profile = profiles_service.lock(conn, app_id, ref)
+        catalog_service.require_access_level(conn, app_id, level_id)
+        if extend_days is not None:
+            expires_at = _extended(_current_level(profile, level_id), now, extend_days)
+        if expires_at is not None and expires_at <= starts_at:
+            raise bad_request("value_error", "expires_at", "expires_at must be later than starts_at.")
+        ledger = repository.profile_transactions(conn, profile["id"])
+        written = []
+        if transaction is not None:
+            rates = catalog_service.rates(conn, app_id)
+            before = _record(conn, app_id, profile, ledger, transaction, now, rates, update=False)
+            written.append((before, (transaction.store, transaction.store_transaction_id)))
+        repository.insert_grant(
+            conn,
+            {
+                "id": uuid4(),
+                "app_id": app_id,
+                "profile_id": profile["id"],
+                "access_level_id": level_id,
+                "kind": "grant",
+                "starts_at": starts_at,
+                "expires_at": expires_at,
+                "created_at": now,
+                **(source or {}),
+            },
+        )
+        timestamp = _recompute(rt, conn, profile, now, written=written, ledger=ledger)
     return profiles_service.respond(profile, now, timestamp)
 
 
@@ -293,14 +309,13 @@ def revoke_access_level(
                 "revoke_at",
                 "revoke_at is later than the access level's expires_at.",
             )
+        ledger = repository.profile_transactions(conn, profile["id"])
         written = []
         if refund and level["store_transaction_id"] is not None:
             key = (level["store"], level["store_transaction_id"])
-            linked = repository.find_transaction(conn, app_id, *key)
+            linked = _in_ledger(ledger, *key)
             if linked is not None and linked["refunded_at"] is None:
-                repository.update_transaction(
-                    conn, linked["id"], {**rules.refund(linked, revoke_at), "updated_at": now}
-                )
+                _update(conn, ledger, linked, {**rules.refund(linked, revoke_at), "updated_at": now})
                 written.append((linked, key))
         repository.insert_grant(
             conn,
@@ -315,7 +330,7 @@ def revoke_access_level(
                 "created_at": now,
             },
         )
-        timestamp = _recompute(rt, conn, profile, now, written=written)
+        timestamp = _recompute(rt, conn, profile, now, written=written, ledger=ledger)
     return profiles_service.respond(profile, now, timestamp)
 
 
@@ -345,17 +360,19 @@ def record_store_account(
     for tx in transactions:
         rules.check_transaction(tx)
     app_id = profile["app_id"]
+    ledger = repository.profile_transactions(conn, profile["id"])
     rates = catalog_service.rates(conn, app_id)
     written = [
-        (_record(conn, app_id, profile, tx, now, rates), (tx.store, tx.store_transaction_id)) for tx in transactions
+        (_record(conn, app_id, profile, ledger, tx, now, rates), (tx.store, tx.store_transaction_id))
+        for tx in transactions
     ]
     for store_transaction_id, at in refunds.items():
-        row = repository.find_transaction(conn, app_id, store, store_transaction_id)
-        if row is None or row["profile_id"] != profile["id"] or row["refunded_at"] is not None:
+        row = _in_ledger(ledger, store, store_transaction_id)
+        if row is None or row["refunded_at"] is not None:
             continue  # not this profile's, or refunded already
-        repository.update_transaction(conn, row["id"], {**rules.refund(row, at), "updated_at": now})
+        _update(conn, ledger, row, {**rules.refund(row, at), "updated_at": now})
         written.append((row, (store, store_transaction_id)))
-    return _recompute(rt, conn, profile, now, written, rates)
+    return _recompute(rt, conn, profile, now, written, rates, ledger=ledger)
 
 
 # Catalog changes re-derive the profiles they touch ------------------------------
