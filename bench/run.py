@@ -48,6 +48,7 @@ def parse_wrk(output: str) -> dict:
         latency[percentile] = float(value) * UNITS[unit]
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     return {
+        "requests": int(re.search(r"(\d+) requests in", output).group(1)),
         "rps": rps,
         "p50_ms": latency["50"],
         "p99_ms": latency["99"],
@@ -144,19 +145,57 @@ def serve(env: dict, workers: int, factory: str) -> tuple[subprocess.Popen, str]
     raise RuntimeError(errors.read())
 
 
-def rss_mb(process: subprocess.Popen) -> list[float]:
-    """Resident memory of each server worker process (the children of uvicorn's supervisor, if any)."""
+def server_pids(process: subprocess.Popen) -> list[str]:
+    """The server's worker processes (the children of uvicorn's supervisor, if any)."""
     children = [
         pid
         for pid in subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True, text=True).stdout.split()
         if b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes()  # multiprocessing's helper
     ]
+    return children or [str(process.pid)]  # one worker: uvicorn serves in its own process
+
+
+def rss_mb(process: subprocess.Popen) -> list[float]:
+    """Resident memory of each server worker process."""
     sizes = []
-    for pid in children or [str(process.pid)]:  # one worker: uvicorn serves in its own process
+    for pid in server_pids(process):
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
                 sizes.append(int(line.split()[1]) / 1024)
     return sizes
+
+
+def cpu_seconds(pids: list[str]) -> float:
+    """User and system CPU time these processes have used (those that have ended count nothing)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def database_pids() -> list[str]:
+    """PostgreSQL's processes on this machine (its backends do a query's work)."""
+    return subprocess.run(["pgrep", "-x", "postgres"], capture_output=True, text=True).stdout.split()
+
+
+def measured(process: subprocess.Popen, engine: str, *wrk_args) -> dict:
+    """A wrk run (``wrk(*wrk_args)``), with the CPU the server (and PostgreSQL) spent per request during it.
+
+    A 2-core machine shared with wrk and the database is noisy: requests per second
+    move with whatever else runs, CPU per request much less."""
+    server, database = server_pids(process), database_pids() if engine == "postgresql" else []
+    before = cpu_seconds(server), cpu_seconds(database)
+    result = wrk(*wrk_args)
+    spent = cpu_seconds(server) - before[0], cpu_seconds(database) - before[1]
+    requests = max(result["requests"], 1)
+    result["server_cpu_us"] = 1e6 * spent[0] / requests
+    if database:
+        result["database_cpu_us"] = 1e6 * spent[1] / requests
+    return result
 
 
 def main() -> None:
@@ -184,7 +223,9 @@ def main() -> None:
                 try:
                     args = [app["secret_api_key"], str(options.profiles)]
                     wrk(base, scenario, args, 2, options.connections)  # warm-up
-                    peak = wrk(base, scenario, args, options.duration, options.connections)
+                    peak = measured(
+                        process, options.engine, base, scenario, args, options.duration, options.connections
+                    )
                     paced_delay = options.connections * 1000 / (peak["rps"] / 2)
                     half = wrk(base, scenario, args, options.duration, options.connections, paced_delay)
                     peak.update(
@@ -207,12 +248,17 @@ def main() -> None:
         "cpus": os.cpu_count(),
     }
     (out / f"http-{options.engine}.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2))
-    print(f"| scenario ({options.engine}) | req/s | % of ceiling | p50 ms | p99 ms | p99 ms at half rate | non-2xx |")
-    print("|---|---|---|---|---|---|---|")
+    print(
+        f"| scenario ({options.engine}) | req/s | % of ceiling | p50 ms | p99 ms | p99 ms at half rate "
+        "| server CPU µs per request | database CPU µs per request | non-2xx |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
     for scenario, r in results.items():
+        database_cpu = f"{r['database_cpu_us']:.0f}" if "database_cpu_us" in r else "-"
         print(
             f"| {scenario} | {r['rps']:.0f} | {100 * r['rps'] / ceiling:.0f}% | {r['p50_ms']:.2f} | "
-            f"{r['p99_ms']:.2f} | {r['half_rate_p99_ms']:.2f} | {r['non_2xx']} |"
+            f"{r['p99_ms']:.2f} | {r['half_rate_p99_ms']:.2f} | {r['server_cpu_us']:.0f} | {database_cpu} | "
+            f"{r['non_2xx']} |"
         )
     print(f"worker RSS (MB): {results[options.scenarios[0]]['worker_rss_mb']}")
 
