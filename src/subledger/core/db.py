@@ -93,6 +93,10 @@ class _GroupCommit:
         self._state = threading.Lock()
         self._waiting = 0
         self._group: _Group | None = None
+        # The process's writer connection, kept between groups: taking one from the pool
+        # and handing it back cost as much as a small write. (pid, connection): a forked
+        # child opens its own.
+        self._conn: tuple[int, Connection] | None = None
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
@@ -125,17 +129,42 @@ class _GroupCommit:
         if group.error is not None:
             raise WriteFailed("the commit this write shared with others failed") from group.error
 
+    def _connection(self) -> Connection:
+        if self._conn is None or self._conn[0] != os.getpid() or self._conn[1].invalidated:
+            conn = self._engine.connect()
+            conn.execution_options(sqlite_begin="BEGIN IMMEDIATE")
+            self._conn = (os.getpid(), conn)
+        return self._conn[1]
+
     def _open(self) -> _Group:
         self._processes.acquire()
         try:
-            conn = self._engine.connect()
-            conn.execution_options(sqlite_begin="BEGIN IMMEDIATE")
+            conn = self._connection()
             conn.begin()
         except BaseException:
             self._processes.release()
+            self._discard()
             raise
         self._group = _Group(conn)
         return self._group
+
+    def _discard(self) -> None:
+        """Close the writer connection (after a failure: the next group opens a fresh one)."""
+        conn, self._conn = self._conn, None
+        if conn is None or conn[0] != os.getpid():
+            return
+        try:
+            connection = conn[1].connection.dbapi_connection
+            # SQLAlchemy counts a failed COMMIT as the end of the transaction, and the
+            # pool then skips its rollback: SQLite's transaction would still be open.
+            if connection.in_transaction:
+                connection.rollback()
+        finally:
+            conn[1].close()
+
+    def close(self) -> None:
+        with self._turn:
+            self._discard()
 
     def _leave(self, group: _Group, undo: bool) -> None:
         """After a writer's turn: end the group's transaction (rolled back with ``undo``)
@@ -168,10 +197,13 @@ class _GroupCommit:
             group.error = exc
         finally:
             try:
-                connection = group.conn.connection.dbapi_connection
-                if connection.in_transaction:  # not committed: a failed COMMIT leaves it open
-                    connection.rollback()
-                group.conn.close()
+                if group.error is not None:
+                    self._discard()
+                elif not commit:
+                    try:
+                        group.conn.rollback()
+                    except Exception:  # noqa: BLE001 - the writer's own error is the one to report
+                        self._discard()
             finally:
                 self._processes.release()
                 group.done.set()
@@ -258,6 +290,8 @@ class Database:
             )
 
     def dispose(self) -> None:
+        if self.is_sqlite:
+            self._writers.close()
         self.engine.dispose()
 
 
@@ -277,8 +311,8 @@ def _configure_sqlite(engine, synchronous: str) -> None:
     @event.listens_for(engine, "begin")
     def on_begin(conn):
         statement = conn.get_execution_options().get("sqlite_begin", "BEGIN")
-        if statement:
-            conn.exec_driver_sql(statement)
+        if statement:  # straight to the driver: through SQLAlchemy it cost more than most writes' statements
+            conn.connection.driver_connection.execute(statement)
 
 
 def _insert(dialect_name: str, table: Table):
