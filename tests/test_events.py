@@ -290,6 +290,18 @@ def test_failures_are_retried_in_order_then_dead_lettered_and_replayed(shop, run
         assert shop.admin("GET", "/deliveries/?status=dead").json()["data"] == []
 
 
+def test_an_endpoint_gets_just_the_events_it_asked_for_each_with_its_own_body(shop, runtime, clock):
+    with Receiver() as receiver:
+        _register(shop, receiver, event_types=["access_level_updated"])
+        shop.create("u")
+        shop.set_transaction("u", **subscription())
+        _drain(runtime, clock)
+        delivered = receiver.events()
+    events = feed(shop)["data"]
+    assert {e["event_type"] for e in events} > {"profile_created", "access_level_updated"}
+    assert delivered == [e["payload"] for e in events if e["event_type"] == "access_level_updated"]
+
+
 def test_a_slow_receiver_times_out_and_is_retried(shop, runtime, clock):
     runtime.settings.webhook_timeout_seconds = 0.5
     with Receiver(script=["ok", "slow"], slow_seconds=1.5) as receiver:

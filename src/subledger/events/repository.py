@@ -45,12 +45,19 @@ def latest_installation(conn: Connection, profile_id: UUID) -> dict[str, Any] | 
     return dict(row._mapping) if row else None
 
 
-_INSERT_EVENTS = events.insert().returning(events.c.sequence, sort_by_parameter_order=True)
+_INSERT_EVENTS = events.insert()
+_INSERT_NUMBERED_EVENTS = events.insert().returning(events.c.sequence, sort_by_parameter_order=True)
 
 
-def insert_events(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
-    """Insert events in one statement, in the order given; returns their sequence numbers."""
-    return list(conn.execute(_INSERT_EVENTS, rows).scalars())
+def insert_events(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Insert events, in the order given."""
+    conn.execute(_INSERT_EVENTS, rows)
+
+
+def insert_numbered_events(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert events in one statement, in the order given; returns their sequence numbers
+    (reading them back costs more than the insert itself)."""
+    return list(conn.execute(_INSERT_NUMBERED_EVENTS, rows).scalars())
 
 
 def endpoints_for(conn: Connection, app_id: UUID) -> list[dict[str, Any]]:
@@ -58,8 +65,7 @@ def endpoints_for(conn: Connection, app_id: UUID) -> list[dict[str, Any]]:
 
 
 def insert_deliveries(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        conn.execute(deliveries.insert(), rows)
+    conn.execute(deliveries.insert(), rows)
 
 
 def event_feed(

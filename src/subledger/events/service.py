@@ -81,7 +81,12 @@ def emit(
                 "created_at": now,
             }
         )
-    sequences = repository.insert_events(conn, rows)
+    # The endpoints that want each event: without any, the events need no sequence numbers back.
+    wanted = [[point for point in endpoints if change.event_type in point["event_types"]] for change in changes]
+    if not any(wanted):
+        repository.insert_events(conn, rows)
+        return
+    sequences = repository.insert_numbered_events(conn, rows)
     repository.insert_deliveries(
         conn,
         [
@@ -95,9 +100,8 @@ def emit(
                 "next_attempt_at": now,
                 "created_at": now,
             }
-            for change, sequence in zip(changes, sequences, strict=True)
-            for endpoint in endpoints
-            if change.event_type in endpoint["event_types"]
+            for receivers, sequence in zip(wanted, sequences, strict=True)
+            for endpoint in receivers
         ],
     )
 
