@@ -152,6 +152,17 @@ def test_the_webhook_payload(shop):
     assert level_props["will_renew"] is True and level_props["expires_at"] == T1
 
 
+def test_events_carry_the_device_the_profile_was_last_seen_on(shop, clock):
+    shop.create("u", installation_meta={"device_id": "phone", "idfv": "PHONE"})
+    clock.advance(minutes=1)
+    assert shop.patch("u", installation_meta={"device_id": "tablet", "idfv": "TABLET"}).status_code == 200
+    shop.set_transaction("u", **subscription())
+    clock.advance(minutes=1)
+    assert shop.patch("u", installation_meta={"device_id": "phone", "idfv": "PHONE"}).status_code == 200
+    shop.set_transaction("u", **subscription(store_transaction_id="tx-2", purchased_at=T1, expires_at=T2))
+    assert [e["payload"]["idfv"] for e in feed(shop, event_type="access_level_updated")["data"]] == ["TABLET", "PHONE"]
+
+
 def test_analytics_disabled_profiles_send_no_device_ids(shop):
     shop.create("u", analytics_disabled=True, installation_meta={"device_id": "d", "idfv": "IDFV", "user_agent": "ua"})
     body = feed(shop)["data"][0]["payload"]

@@ -27,9 +27,6 @@ def chain_of(tx: dict[str, Any], ledger: list[dict[str, Any]]) -> list[dict[str,
     return [item for item in ledger if (item["store"], item["store_original_transaction_id"]) == key]
 
 
-_READ = object()  # emit(): no installation given, read it
-
-
 def emit(
     conn: Connection,
     rt: Runtime,
@@ -38,13 +35,12 @@ def emit(
     ledger: list[dict[str, Any]],
     now: datetime,
     rates: Rates | None = None,
-    installation: dict[str, Any] | None | object = _READ,
 ) -> None:
     """Write ``changes`` as events, with a delivery for every endpoint that wants each,
     in the caller's transaction: they commit with the change or not at all.
 
-    ``installation`` is the profile's latest device when the caller has just written
-    it (or knows there is none); otherwise it is read."""
+    ``profile`` is locked, with its ``latest_installation`` (the device the events
+    carry), as locking it gives them."""
     if not changes:
         return
     app_id = profile["app_id"]
@@ -55,7 +51,7 @@ def emit(
     levels = (profile.get("derived") or {}).get("access_levels", [])
     context = rules.Context(
         profile=profile,
-        installation=repository.latest_installation(conn, profile["id"]) if installation is _READ else installation,
+        installation=profile["latest_installation"],
         has_access_level=any(rules.is_active(level, moment) for level in levels),
         rates=catalog_service.rates(conn, app_id) if rates is None else rates,
         small_business=small_business,
@@ -147,6 +143,7 @@ def fire_due_expiries(rt: Runtime, limit: int = 100) -> int:
             repository.mark_fired(conn, expiry)
             if profile is None:
                 continue
+            profile["latest_installation"] = repository.latest_installation(conn, profile["id"])
             ledger = repository.profile_transactions(conn, profile["id"])
             chain = [
                 tx

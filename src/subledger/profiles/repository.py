@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, bindparam, delete, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, select, update
 
 from subledger.core import app_config
 from subledger.core.db import upsert
@@ -18,10 +18,28 @@ def insert_profile(conn: Connection, values: dict[str, Any]) -> None:
 
 
 # The hottest queries, built once: (by profile_id?, for update?) -> statement. A write
-# locks the profile and reads its app's configuration version in the same statement.
+# locks the profile and reads, in the same statement, its app's configuration version
+# and its latest device (which the events of a change carry).
 _BY_ID = profiles.c.app_id == bindparam("app_id"), profiles.c.id == bindparam("key")
 _BY_CUID = profiles.c.app_id == bindparam("app_id"), profiles.c.customer_user_id == bindparam("key")
-_LOCKING = select(profiles, apps.c.config_version).join(apps, apps.c.id == profiles.c.app_id)
+_SEEN = installations.alias("seen")
+_LATEST_DEVICE = (
+    select(_SEEN.c.device_id)
+    .where(_SEEN.c.profile_id == profiles.c.id)
+    .order_by(_SEEN.c.updated_at.desc(), _SEEN.c.device_id)
+    .limit(1)
+    .correlate(profiles)
+    .scalar_subquery()
+)
+_DEVICE = {f"device.{column.name}": column.name for column in installations.c}
+_LOCKING = (
+    select(profiles, apps.c.config_version, *(installations.c[name].label(label) for label, name in _DEVICE.items()))
+    .join(apps, apps.c.id == profiles.c.app_id)
+    .outerjoin(
+        installations,
+        and_(installations.c.profile_id == profiles.c.id, installations.c.device_id == _LATEST_DEVICE),
+    )
+)
 _FIND = {
     (True, False): select(profiles).where(*_BY_ID),
     (True, True): _LOCKING.where(*_BY_ID).with_for_update(of=profiles),
@@ -37,7 +55,10 @@ def find_profile(
     customer_user_id: str | None = None,
     for_update: bool = False,
 ) -> dict[str, Any] | None:
-    """The app's profile with this id (preferred) or customer_user_id; None when absent."""
+    """The app's profile with this id (preferred) or customer_user_id; None when absent.
+
+    ``for_update`` locks it, and adds its ``latest_installation`` (None when it has none)
+    as it was at that moment."""
     by_id = profile_id is not None
     key = profile_id if by_id else customer_user_id
     row = conn.execute(_FIND[by_id, for_update], {"app_id": app_id, "key": key}).first()
@@ -46,6 +67,8 @@ def find_profile(
     profile = dict(row._mapping)
     if for_update:
         app_config.saw(conn, app_id, profile.pop("config_version"))
+        device = {name: profile.pop(label) for label, name in _DEVICE.items()}
+        profile["latest_installation"] = device if device["profile_id"] is not None else None
     return profile
 
 

@@ -88,7 +88,8 @@ def insert_new(
     fields: ProfileFields | None = None,
     platform: str | None = None,
 ) -> dict[str, Any]:
-    """Insert a profile in the caller's transaction (with its ``profile_created`` event)."""
+    """Insert a profile in the caller's transaction (with its ``profile_created`` event); it is
+    returned as a locked profile is, with its ``latest_installation``."""
     fields = fields or ProfileFields()
     profile = {
         "id": uuid4(),
@@ -119,7 +120,8 @@ def insert_new(
             fields.installation_meta.model_dump(), profile["analytics_disabled"], platform
         )
         repository.upsert_installation(conn, profile["id"], installation, now)
-    events_service.emit(conn, rt, profile, [Change("profile_created", now)], [], now, installation=installation)
+    profile["latest_installation"] = installation
+    events_service.emit(conn, rt, profile, [Change("profile_created", now)], [], now)
     return profile
 
 
