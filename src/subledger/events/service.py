@@ -39,8 +39,8 @@ def emit(
     """Write ``changes`` as events, with a delivery for every endpoint that wants each,
     in the caller's transaction: they commit with the change or not at all.
 
-    ``profile`` is locked, with its ``latest_installation`` (the device the events
-    carry), as locking it gives them."""
+    ``profile`` is as locking it gives it: with its ``latest_installation``, the
+    device the events carry."""
     if not changes:
         return
     app_id = profile["app_id"]
