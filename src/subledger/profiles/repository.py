@@ -17,6 +17,11 @@ def insert_profile(conn: Connection, values: dict[str, Any]) -> None:
     conn.execute(profiles.insert(), values)
 
 
+def _newest_first(table) -> tuple:
+    """The order of a profile's installations in which the first is its latest device."""
+    return table.c.updated_at.desc(), table.c.device_id
+
+
 # The hottest queries, built once: (by profile_id?, for update?) -> statement. A write
 # locks the profile and reads, in the same statement, its app's configuration version
 # and its latest device (which the events of a change carry).
@@ -26,7 +31,7 @@ _SEEN = installations.alias("seen")
 _LATEST_DEVICE = (
     select(_SEEN.c.device_id)
     .where(_SEEN.c.profile_id == profiles.c.id)
-    .order_by(_SEEN.c.updated_at.desc(), _SEEN.c.device_id)
+    .order_by(*_newest_first(_SEEN))
     .limit(1)
     .correlate(profiles)
     .scalar_subquery()
@@ -106,7 +111,7 @@ def clear_ad_ids(conn: Connection, profile_id: UUID, fields: tuple[str, ...]) ->
 _LATEST_INSTALLATION = (
     select(installations)
     .where(installations.c.profile_id == bindparam("profile_id"))
-    .order_by(installations.c.updated_at.desc(), installations.c.device_id)
+    .order_by(*_newest_first(installations))
     .limit(1)
 )
 

@@ -45,12 +45,16 @@ def _derive(
     )
 
 
+def _key(tx: dict[str, Any]) -> tuple[str, str]:
+    return tx["store"], tx["store_transaction_id"]
+
+
 def _ledger_before(ledger: list[dict[str, Any]], written: Sequence[tuple[dict[str, Any] | None, tuple[str, str]]]):
     """The ledger as it was before the ``written`` transactions were recorded."""
     first_seen: dict[tuple[str, str], dict[str, Any] | None] = {}
     for before, key in written:
         first_seen.setdefault(key, before)
-    kept = [tx for tx in ledger if (tx["store"], tx["store_transaction_id"]) not in first_seen]
+    kept = [tx for tx in ledger if _key(tx) not in first_seen]
     return kept + [before for before in first_seen.values() if before is not None]
 
 
@@ -110,10 +114,6 @@ def _transaction_taken() -> ApiError:
         "store_transaction_id",
         "This store_transaction_id belongs to another profile of the app.",
     )
-
-
-def _key(tx: dict[str, Any]) -> tuple[str, str]:
-    return tx["store"], tx["store_transaction_id"]
 
 
 def _in_ledger(ledger: list[dict[str, Any]], store: str, store_transaction_id: str) -> dict[str, Any] | None:
