@@ -6,6 +6,7 @@ account's public key, as Google does; the API answers only to the token it issue
 
 import json
 import secrets
+import threading
 from urllib.parse import parse_qs, urlparse
 
 import jwt
@@ -27,6 +28,9 @@ class FakeGoogle(LoopbackServer):
         self.acknowledged: list[str] = []
         self.tokens_issued = 0
         self.failing = False  # answer 503 to every API call
+        self.asked = threading.Event()  # set by the first call to the API
+        self.answering = threading.Event()  # cleared, calls to the API wait for it (a slow Google)
+        self.answering.set()
         fake = self
 
         class Handler(JsonHandler):
@@ -50,6 +54,8 @@ class FakeGoogle(LoopbackServer):
                 return self._send(404, {"error": {"code": 404}})
 
             def do_GET(self):
+                fake.asked.set()
+                fake.answering.wait()
                 if not self._authorized():
                     return
                 path = urlparse(self.path).path

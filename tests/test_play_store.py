@@ -4,6 +4,7 @@ and HTTP client against a Google stand-in on loopback, down to the profile."""
 import base64
 import json
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -322,6 +323,27 @@ def test_the_apps_server_posts_a_purchase_token(play, api, runtime):
     other_path = {"purchase_type": "one_time_purchase", "purchase_token": "t", "store_product_id": "../../edits"}
     assert api.request("POST", VALIDATE, "u1", json=other_path).status_code == 400
     assert db_snapshot(runtime) == before
+
+
+def test_a_slow_google_holds_up_no_other_request(play, api, runtime):
+    """Google's answer is awaited on a thread apart from the requests' own: with one
+    thread for requests, other writes and reads go on while Google is slow to answer."""
+    runtime.settings.database_threads = 1
+    play.fake.subscriptions["tok2"] = purchase(order="GPA.2", account=None)
+    play.fake.answering.clear()
+    token = {"purchase_type": "subscription", "purchase_token": "tok2"}
+    with ThreadPoolExecutor(2) as threads:
+        try:
+            validating = threads.submit(api.request, "POST", VALIDATE, "u1", json=token)
+            assert play.fake.asked.wait(10)
+            created = threads.submit(api.create, "u2")
+            assert created.result(timeout=10).status_code == 200
+            assert api.get("u2").status_code == 200
+            assert not validating.done()
+        finally:
+            play.fake.answering.set()
+        assert validating.result(timeout=10).status_code == 200
+    assert subscription(api)["store_transaction_id"] == "GPA.2"
 
 
 def test_a_service_account_key_google_auth_cannot_use_is_refused(api, runtime):

@@ -24,7 +24,7 @@ from subledger.config import Settings
 from subledger.core.dates import parse_datetime
 from subledger.core.db import NotMigrated
 from subledger.core.errors import ApiError, from_validation_errors
-from subledger.core.runtime import Runtime
+from subledger.core.runtime import DELIVERY_THREADS, Runtime
 from subledger.dashboard import service as dashboard_service
 from subledger.events import service as events_service
 from subledger.events.schemas import EndpointIn
@@ -295,7 +295,11 @@ def apps_configure(app_id: UUID, small_business: bool | None, tax_rate: float | 
 
 @main.command()
 @click.option(
-    "--concurrency", default=8, show_default=True, type=click.IntRange(1, 256), help="Deliveries in flight at once."
+    "--concurrency",
+    default=DELIVERY_THREADS,
+    show_default=True,
+    type=click.IntRange(1, 256),
+    help="Deliveries in flight at once.",
 )
 def worker(concurrency: int) -> None:
     """Deliver webhooks and fire expiry events until stopped (SIGTERM or Ctrl-C)."""

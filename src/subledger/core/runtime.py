@@ -4,6 +4,7 @@ import asyncio
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cache
 from typing import TypeVar
 
 from subledger.config import Settings
@@ -13,13 +14,22 @@ from subledger.core.secrets import Sealer
 
 T = TypeVar("T")
 
-# The threads that run database work for the event loop, one pool per process. A
-# plain executor: handing work to it costs a third of what anyio's threads cost.
-_threads = ThreadPoolExecutor(max_workers=40, thread_name_prefix="subledger")
+# Threads for the work that may take seconds (analytics, a store's API), apart from
+# the requests' own so that it cannot hold them up.
+SLOW_THREADS = 8
+# Webhook deliveries in flight at once in `serve` and, by default, in `subledger worker`.
+DELIVERY_THREADS = 8
 
 
-async def _in_thread(function: Callable[..., T], *args) -> T:
-    return await asyncio.get_running_loop().run_in_executor(_threads, function, *args)
+@cache
+def _pool(purpose: str, threads: int) -> ThreadPoolExecutor:
+    """The process's threads for one purpose. A plain executor: handing work to it costs
+    a third of what anyio's threads cost."""
+    return ThreadPoolExecutor(max_workers=threads, thread_name_prefix=f"subledger-{purpose}")
+
+
+async def _in_thread(pool: ThreadPoolExecutor, function: Callable[..., T], *args) -> T:
+    return await asyncio.get_running_loop().run_in_executor(pool, function, *args)
 
 
 @dataclass
@@ -41,21 +51,35 @@ class Runtime:
 
         SQLite reads (WAL mode) never wait for a lock and take tens of
         microseconds, less than handing them to a thread costs, so they run on
-        the event loop; everything else runs in the thread pool.
+        the event loop; PostgreSQL reads run in a thread for requests.
         """
         if self.db.is_sqlite:
             return function(*args)
-        return await _in_thread(function, *args)
+        return await _in_thread(self._requests(), function, *args)
 
     async def long_read(self, function: Callable[..., T], *args) -> T:
-        """Run a read that may take seconds (analytics) in the thread pool, off the event loop."""
-        return await _in_thread(function, *args)
+        """Run a read that may take seconds (analytics) in a thread for slow work."""
+        return await _in_thread(_pool("slow", SLOW_THREADS), function, *args)
 
     async def write(self, function: Callable[..., T], *args) -> T:
-        """Run a use case that writes: always in the thread pool (it may wait for a lock)."""
-        return await _in_thread(function, *args)
+        """Run a use case that writes: always in a thread (it may wait for a lock)."""
+        return await _in_thread(self._requests(), function, *args)
+
+    async def store_write(self, function: Callable[..., T], *args) -> T:
+        """Run a use case that asks a store's API (Apple, Google Play, Stripe) and then
+        writes, in a thread for slow work: a store's slow answer holds up no other request."""
+        return await _in_thread(_pool("slow", SLOW_THREADS), function, *args)
+
+    def _requests(self) -> ThreadPoolExecutor:
+        """The threads for requests' database work, as many as the settings ask for."""
+        return _pool("requests", self.settings.request_threads)
 
     @classmethod
     def from_settings(cls, settings: Settings, clock: Clock | None = None) -> "Runtime":
-        db = Database(settings.sqlalchemy_url, sqlite_synchronous=settings.sqlite_synchronous)
+        db = Database(
+            settings.sqlalchemy_url,
+            sqlite_synchronous=settings.sqlite_synchronous,
+            # A connection for each thread that works in the database.
+            connections=settings.request_threads + SLOW_THREADS + DELIVERY_THREADS,
+        )
         return cls(settings=settings, db=db, clock=clock or SystemClock())

@@ -19,7 +19,7 @@ from uuid import uuid4
 import httpx
 import orjson
 
-from subledger.core.runtime import Runtime
+from subledger.core.runtime import DELIVERY_THREADS, Runtime
 from subledger.events import repository, rules, service
 from subledger.stores import service as stores_service
 
@@ -30,7 +30,7 @@ class DeliveryWorker:
     # How often store notifications kept for unknown users are matched against new profiles.
     PENDING_EVERY = 5.0
 
-    def __init__(self, rt: Runtime, concurrency: int = 8, batch: int = 32, idle_sleep: float = 0.5):
+    def __init__(self, rt: Runtime, concurrency: int = DELIVERY_THREADS, batch: int = 32, idle_sleep: float = 0.5):
         self.rt = rt
         self._pending_due = 0.0
         self.batch = batch
