@@ -55,9 +55,9 @@ class Settings(BaseSettings):
     @property
     def request_threads(self) -> int:
         """40 on SQLite, whose writers queue for its one write lock and share a commit
-        (the longer the queue, the fewer commits); 4 on PostgreSQL, where more threads
-        only contend for the CPU and slow every request down. More pay on PostgreSQL
-        across a network, where each statement waits for a round trip."""
+        (the longer the queue, the fewer commits); 4 on PostgreSQL, as fast as more on
+        loopback, with fewer connections. More pay on PostgreSQL across a network,
+        where each statement waits for a round trip."""
         return self.database_threads or (40 if self.is_embedded else 4)
 
     @property
