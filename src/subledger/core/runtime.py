@@ -28,6 +28,10 @@ def _pool(purpose: str, threads: int) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=threads, thread_name_prefix=f"subledger-{purpose}")
 
 
+def _slow_work() -> ThreadPoolExecutor:
+    return _pool("slow", SLOW_THREADS)
+
+
 async def _in_thread(pool: ThreadPoolExecutor, function: Callable[..., T], *args) -> T:
     return await asyncio.get_running_loop().run_in_executor(pool, function, *args)
 
@@ -59,7 +63,7 @@ class Runtime:
 
     async def long_read(self, function: Callable[..., T], *args) -> T:
         """Run a read that may take seconds (analytics) in a thread for slow work."""
-        return await _in_thread(_pool("slow", SLOW_THREADS), function, *args)
+        return await _in_thread(_slow_work(), function, *args)
 
     async def write(self, function: Callable[..., T], *args) -> T:
         """Run a use case that writes: always in a thread (it may wait for a lock)."""
@@ -68,7 +72,7 @@ class Runtime:
     async def store_write(self, function: Callable[..., T], *args) -> T:
         """Run a use case that asks a store's API (Apple, Google Play, Stripe) and then
         writes, in a thread for slow work: a store's slow answer holds up no other request."""
-        return await _in_thread(_pool("slow", SLOW_THREADS), function, *args)
+        return await _in_thread(_slow_work(), function, *args)
 
     def _requests(self) -> ThreadPoolExecutor:
         """The threads for requests' database work, as many as the settings ask for."""
