@@ -92,9 +92,12 @@ def test_settings_rates_and_endpoints_reach_the_other_process(runtime, api, othe
     assert _buy_in_euros(other, "new-rate")["total_revenue_usd"] == 20.0
 
     with Receiver() as receiver:
-        response = api.admin("POST", "/webhooks/", {"url": receiver.url})
+        endpoint = {"url": receiver.url, "event_types": ["profile_created", "subscription_started"]}
+        response = api.admin("POST", "/webhooks/", endpoint)
         assert response.status_code == 201, response.text
     assert _deliveries(runtime) == 0
+    assert other.create("seen").status_code == 200
+    assert _deliveries(runtime) == 1  # its profile_created, though that process had no endpoint cached
     _buy_in_euros(other, "delivered")
     delivered = _deliveries(runtime)
     assert delivered > 0  # the new endpoint gets the events

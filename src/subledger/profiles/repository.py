@@ -13,8 +13,16 @@ from subledger.core.tables import apps, installations, profiles
 INSTALLATION_FIELDS = [c.name for c in installations.c if c.name not in {"profile_id", "created_at", "updated_at"}]
 
 
+# The app's configuration version comes back with the new profile: a write reads it
+# before any of the configuration, and this saves that query a statement of its own.
+_INSERT = profiles.insert().returning(
+    select(apps.c.config_version).where(apps.c.id == bindparam("version_of")).scalar_subquery()
+)
+
+
 def insert_profile(conn: Connection, values: dict[str, Any]) -> None:
-    conn.execute(profiles.insert(), values)
+    version = conn.execute(_INSERT, {**values, "version_of": values["app_id"]}).scalar_one()
+    app_config.saw(conn, values["app_id"], version)
 
 
 def _newest_first(table) -> tuple:
