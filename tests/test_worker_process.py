@@ -124,7 +124,9 @@ def test_a_killed_worker_loses_nothing_and_several_workers_never_overlap(request
         profile_of = {str(row.id): row.profile_id for row in conn.execute(select(events.c.id, events.c.profile_id))}
     rt.db.dispose()
 
-    deliveries_seen = [r for r in receiver.received if r["json"] != {}]
+    # Leaves out verification requests ({}) and a request the killed worker had begun
+    # but not finished: its headers came, its body did not (None).
+    deliveries_seen = [r for r in receiver.received if r["json"]]
     first_seen = []
     for r in deliveries_seen:
         event_id = r["json"]["event_properties"]["profile_event_id"]
