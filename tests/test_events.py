@@ -170,7 +170,7 @@ def test_analytics_disabled_profiles_send_no_device_ids(shop):
 
 
 def test_expiry_events_fire_when_the_time_passes(shop, runtime, clock):
-    shop.create("u")
+    shop.create("u", installation_meta={"device_id": "phone", "idfv": "PHONE"})
     shop.set_transaction("u", **subscription())
     clock.current = clock.current.replace(month=1, day=31)
     assert events_service.fire_due_expiries(runtime) == 0
@@ -181,6 +181,7 @@ def test_expiry_events_fire_when_the_time_passes(shop, runtime, clock):
     assert events_service.fire_due_expiries(runtime) == 0
     [expired] = feed(shop, event_type="subscription_expired")["data"]
     assert expired["event_datetime"] == T1
+    assert expired["payload"]["idfv"] == "PHONE"  # the device the profile was last seen on
     # A renewal re-arms the chain's expiry at its new end.
     shop.set_transaction("u", **subscription(store_transaction_id="tx-2", purchased_at=T1, expires_at=T2))
     clock.current = clock.current.replace(month=3, day=2)

@@ -14,20 +14,11 @@ from subledger.core.tables import (
     deliveries,
     delivery_attempts,
     events,
-    installations,
-    profiles,
     scheduled_expiries,
-    transactions,
     webhook_endpoints,
 )
 
 _REVENUE_SETTINGS = select(apps.c.small_business, apps.c.tax_rate).where(apps.c.id == bindparam("app_id"))
-_LATEST_INSTALLATION = (
-    select(installations)
-    .where(installations.c.profile_id == bindparam("profile_id"))
-    .order_by(installations.c.updated_at.desc(), installations.c.device_id)
-    .limit(1)
-)
 _ENDPOINTS = (
     select(webhook_endpoints)
     .where(webhook_endpoints.c.app_id == bindparam("app_id"))
@@ -38,11 +29,6 @@ _ENDPOINTS = (
 def app_revenue_settings(conn: Connection, app_id: UUID) -> tuple[bool, Any]:
     row = conn.execute(_REVENUE_SETTINGS, {"app_id": app_id}).one()
     return row.small_business, row.tax_rate
-
-
-def latest_installation(conn: Connection, profile_id: UUID) -> dict[str, Any] | None:
-    row = conn.execute(_LATEST_INSTALLATION, {"profile_id": profile_id}).first()
-    return dict(row._mapping) if row else None
 
 
 _INSERT_EVENTS = events.insert()
@@ -264,15 +250,3 @@ def mark_fired(conn: Connection, expiry: dict[str, Any]) -> None:
         )
         .values(fired=True)
     )
-
-
-def profile_row(conn: Connection, profile_id: UUID) -> dict[str, Any] | None:
-    """The profile an expiry is about, locked like any profile write."""
-    row = conn.execute(select(profiles).where(profiles.c.id == profile_id).with_for_update()).first()
-    return dict(row._mapping) if row else None
-
-
-def profile_transactions(conn: Connection, profile_id: UUID) -> list[dict[str, Any]]:
-    return [
-        dict(row._mapping) for row in conn.execute(select(transactions).where(transactions.c.profile_id == profile_id))
-    ]

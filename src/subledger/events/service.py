@@ -17,6 +17,8 @@ from subledger.core.errors import ApiError, bad_request
 from subledger.core.runtime import Runtime
 from subledger.events import repository, rules
 from subledger.events.rules import Change
+from subledger.profiles import repository as profiles_repository
+from subledger.purchases import repository as purchases_repository
 
 
 def chain_of(tx: dict[str, Any], ledger: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -139,12 +141,13 @@ def fire_due_expiries(rt: Runtime, limit: int = 100) -> int:
     fired = 0
     with rt.db.write() as conn:
         for expiry in repository.due_expiries(conn, now, limit):
-            profile = repository.profile_row(conn, expiry["profile_id"])
+            profile = profiles_repository.find_profile(
+                conn, expiry["app_id"], profile_id=expiry["profile_id"], for_update=True
+            )
             repository.mark_fired(conn, expiry)
             if profile is None:
                 continue
-            profile["latest_installation"] = repository.latest_installation(conn, profile["id"])
-            ledger = repository.profile_transactions(conn, profile["id"])
+            ledger = purchases_repository.profile_transactions(conn, profile["id"])
             chain = [
                 tx
                 for tx in ledger
