@@ -8,6 +8,7 @@ from sqlalchemy import Connection, and_, bindparam, delete, select, update
 
 from subledger.core import app_config
 from subledger.core.db import upsert
+from subledger.core.prepared import Prepared
 from subledger.core.tables import apps, installations, profiles
 
 INSTALLATION_FIELDS = [c.name for c in installations.c if c.name not in {"profile_id", "created_at", "updated_at"}]
@@ -15,13 +16,15 @@ INSTALLATION_FIELDS = [c.name for c in installations.c if c.name not in {"profil
 
 # The app's configuration version comes back with the new profile: a write reads it
 # before any of the configuration, and this saves that query a statement of its own.
-_INSERT = profiles.insert().returning(
-    select(apps.c.config_version).where(apps.c.id == bindparam("version_of")).scalar_subquery()
+_INSERT = Prepared(
+    profiles.insert().returning(
+        select(apps.c.config_version).where(apps.c.id == bindparam("version_of")).scalar_subquery()
+    )
 )
 
 
 def insert_profile(conn: Connection, values: dict[str, Any]) -> None:
-    version = conn.execute(_INSERT, {**values, "version_of": values["app_id"]}).scalar_one()
+    version = _INSERT.scalar(conn, {**values, "version_of": values["app_id"]})
     app_config.saw(conn, values["app_id"], version)
 
 
@@ -54,10 +57,10 @@ _LOCKING = (
     )
 )
 _FIND = {
-    (True, False): select(profiles).where(*_BY_ID),
-    (True, True): _LOCKING.where(*_BY_ID).with_for_update(of=profiles),
-    (False, False): select(profiles).where(*_BY_CUID),
-    (False, True): _LOCKING.where(*_BY_CUID).with_for_update(of=profiles),
+    (True, False): Prepared(select(profiles).where(*_BY_ID)),
+    (True, True): Prepared(_LOCKING.where(*_BY_ID).with_for_update(of=profiles)),
+    (False, False): Prepared(select(profiles).where(*_BY_CUID)),
+    (False, True): Prepared(_LOCKING.where(*_BY_CUID).with_for_update(of=profiles)),
 }
 
 
@@ -74,10 +77,9 @@ def find_profile(
     as it was at that moment."""
     by_id = profile_id is not None
     key = profile_id if by_id else customer_user_id
-    row = conn.execute(_FIND[by_id, for_update], {"app_id": app_id, "key": key}).first()
-    if row is None:
+    profile = _FIND[by_id, for_update].first(conn, {"app_id": app_id, "key": key})
+    if profile is None:
         return None
-    profile = dict(row._mapping)
     if for_update:
         app_config.saw(conn, app_id, profile.pop("config_version"))
         device = {name: profile.pop(label) for label, name in _DEVICE.items()}
@@ -86,11 +88,11 @@ def find_profile(
 
 
 # Built once: the SET clause is compiled (and cached) for the columns each call passes.
-_UPDATE_PROFILE = update(profiles).where(profiles.c.id == bindparam("profile_key"))
+_UPDATE_PROFILE = Prepared(update(profiles).where(profiles.c.id == bindparam("profile_key")))
 
 
 def update_profile(conn: Connection, profile_id: UUID, values: dict[str, Any]) -> None:
-    conn.execute(_UPDATE_PROFILE, {"profile_key": profile_id, **values})
+    _UPDATE_PROFILE.rows(conn, {"profile_key": profile_id, **values})
 
 
 def delete_profile(conn: Connection, profile_id: UUID) -> None:

@@ -1,0 +1,118 @@
+"""Hot statements run straight on the database driver.
+
+``Connection.execute`` costs tens of microseconds a statement before and after the
+database does anything (an execution context, a result object, its metadata): GET
+profile's query took 55 µs through it on SQLite against 7 on the driver, and 250 against
+150 on PostgreSQL. A ``Prepared`` statement is still built with SQLAlchemy Core and
+compiled by it, once per dialect and set of parameter names; its values go in and come
+out through the same type processing as through ``Connection.execute`` (UUIDs, UTC
+datetimes, money, JSON), and errors come out as the same SQLAlchemy exceptions.
+
+It runs one statement with one set of parameters, in the connection's transaction.
+"""
+
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql import Executable
+
+
+class _Plan:
+    """A statement compiled for one dialect and one set of parameter names."""
+
+    def __init__(self, statement: Executable, dialect: Dialect, names: tuple[str, ...]):
+        compiled = statement.compile(dialect=dialect, column_keys=list(names))
+        if compiled.literal_execute_params or compiled.post_compile_params:
+            raise ValueError("parameters rendered at execution (IN lists, literal LIMITs) need Connection.execute")
+        if compiled.insert_prefetch or compiled.update_prefetch:
+            # Python-side column defaults are filled in by SQLAlchemy's execution context.
+            missing = [column.name for column in compiled.insert_prefetch + compiled.update_prefetch]
+            raise ValueError(f"pass every column that has a default: {missing}")
+        self.compiled = compiled
+        self.sql = compiled.string
+        self.positions = compiled.positiontup if compiled.positional else None
+        self.binds = {
+            name: processor
+            for bind, name in compiled.bind_names.items()
+            if (processor := bind.type.dialect_impl(dialect).bind_processor(dialect)) is not None
+        }
+        columns = list(getattr(statement, "exported_columns", ()))
+        self.keys = [column.key for column in columns]
+        self.types = [column.type for column in columns]
+        self.dialect = dialect
+        self.results: list[tuple[int, Callable]] | None = None  # set from the first cursor's description
+
+    def parameters(self, params: dict[str, Any]) -> dict[str, Any] | list[Any]:
+        values = self.compiled.construct_params(params)
+        for name, processor in self.binds.items():
+            if name in values:
+                values[name] = processor(values[name])
+        return [values[name] for name in self.positions] if self.positions is not None else values
+
+    def result_processors(self, description) -> list[tuple[int, Callable]]:
+        if self.results is None:
+            processors = [
+                (index, type_.dialect_impl(self.dialect).result_processor(self.dialect, column[1]))
+                for index, (type_, column) in enumerate(zip(self.types, description, strict=True))
+            ]
+            self.results = [(index, processor) for index, processor in processors if processor is not None]
+        return self.results
+
+
+class Prepared:
+    """A statement run on the connection's driver, rows back as dicts keyed like
+    ``Connection.execute``'s mappings."""
+
+    def __init__(self, statement: Executable):
+        self.statement = statement
+
+    @lru_cache(maxsize=64)  # noqa: B019 - instances are module-level statements, kept for good
+    def _plan(self, dialect: Dialect, names: tuple[str, ...]) -> _Plan:
+        return _Plan(self.statement, dialect, names)
+
+    def rows(self, conn: Connection, params: dict[str, Any]) -> list[dict[str, Any]]:
+        plan = self._plan(conn.dialect, tuple(params))
+        values = plan.parameters(params)
+        driver = conn.connection.driver_connection
+        if conn.dispatch.before_cursor_execute:  # listeners (statement counters, tracing) see these too
+            conn.dispatch.before_cursor_execute(conn, None, plan.sql, values, None, False)
+        try:
+            cursor = driver.execute(plan.sql, values)
+            description = cursor.description
+            fetched = cursor.fetchall() if description else []
+            cursor.close()
+        except conn.dialect.loaded_dbapi.Error as exc:
+            invalidated = conn.dialect.is_disconnect(exc, driver, None)
+            if invalidated:
+                conn.invalidate(exc)
+            raise DBAPIError.instance(
+                plan.sql,
+                values,
+                exc,
+                conn.dialect.loaded_dbapi.Error,
+                connection_invalidated=invalidated,
+                dialect=conn.dialect,
+            ) from exc
+        if not fetched:
+            return []
+        processors = plan.result_processors(description)
+        rows = []
+        for row in fetched:
+            row = list(row)
+            for index, processor in processors:
+                row[index] = processor(row[index])
+            rows.append(dict(zip(plan.keys, row, strict=True)))
+        return rows
+
+    def first(self, conn: Connection, params: dict[str, Any]) -> dict[str, Any] | None:
+        rows = self.rows(conn, params)
+        return rows[0] if rows else None
+
+    def scalar(self, conn: Connection, params: dict[str, Any]) -> Any:
+        """The first column of the one row the statement returns."""
+        (row,) = self.rows(conn, params)
+        return next(iter(row.values()))

@@ -1,0 +1,138 @@
+"""Statements run straight on the driver put the same values in the database, and get
+the same values out, as through SQLAlchemy's ``Connection.execute``."""
+
+import uuid
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import bindparam, event, select
+from sqlalchemy.exc import IntegrityError
+
+from subledger.core.prepared import Prepared
+from subledger.core.tables import apps, installations, profiles
+
+NOW = datetime(2025, 3, 4, 5, 6, 7, 891011, tzinfo=UTC)
+
+
+def _profile(app_id: uuid.UUID, customer_user_id: str) -> dict:
+    """A profile with a value in every column, of every type the table has."""
+    return {
+        "id": uuid.uuid4(),
+        "app_id": app_id,
+        "customer_user_id": customer_user_id,
+        "first_name": "Zoë",
+        "last_name": "O'Brien",
+        "gender": "f",
+        "email": "zoe@example.com",
+        "phone_number": "+15550100",
+        "birthday": date(1990, 2, 28),
+        "ip_country": "DE",
+        "store_country": "FR",
+        "store": "app_store",
+        "analytics_disabled": True,
+        "custom_attributes": {"level": 3, "ratio": 0.5, "name": "ü\u2028", "none": None},
+        "derived": {"access_levels": [{"id": "premium", "expires_at": "2025-04-04T05:06:07.000000+0000"}]},
+        "total_revenue_usd": Decimal("12.345678"),
+        "created_at": NOW,
+        "updated_at": NOW,
+        "last_timestamp_ms": 1741064767891,
+    }
+
+
+@pytest.fixture
+def app_id(runtime) -> uuid.UUID:
+    app_id = uuid.uuid4()
+    with runtime.db.write() as conn:
+        conn.execute(apps.insert().values(id=app_id, name="prepared", created_at=NOW))
+    return app_id
+
+
+def _stored(conn, customer_user_id: str) -> tuple:
+    """The row as the driver holds it, without SQLAlchemy's type processing, id aside."""
+    columns = ", ".join(column.name for column in profiles.c if column.name != "id")
+    driver = conn.connection.driver_connection
+    placeholder = "?" if conn.dialect.name == "sqlite" else "%s"
+    query = f"SELECT {columns} FROM profiles WHERE customer_user_id = {placeholder}"
+    return tuple(driver.execute(query, (customer_user_id,)).fetchone())
+
+
+def test_values_are_stored_as_connection_execute_stores_them(runtime, app_id):
+    insert = profiles.insert()
+    with runtime.db.write() as conn:
+        conn.execute(insert, _profile(app_id, "through-sqlalchemy"))
+        assert Prepared(insert).rows(conn, _profile(app_id, "prepared")) == []
+    with runtime.db.read() as conn:
+        by_sqlalchemy, prepared = _stored(conn, "through-sqlalchemy"), _stored(conn, "prepared")
+    assert prepared[1] == "prepared"
+    assert prepared[:1] + prepared[2:] == by_sqlalchemy[:1] + by_sqlalchemy[2:]
+
+
+def test_rows_come_back_as_connection_execute_returns_them(runtime, app_id):
+    profile = _profile(app_id, "reader")
+    with runtime.db.write() as conn:
+        conn.execute(profiles.insert(), profile)
+        conn.execute(
+            installations.insert(),
+            {
+                "profile_id": profile["id"],
+                "device_id": "PHONE",
+                "os": "iOS 18",
+                "created_at": NOW,
+                "updated_at": NOW,
+            },
+        )
+    queries = [
+        select(profiles).where(profiles.c.customer_user_id == bindparam("key")),
+        select(profiles.c.id, apps.c.config_version, installations.c.device_id.label("device.device_id"))
+        .join(apps, apps.c.id == profiles.c.app_id)
+        .outerjoin(installations, installations.c.profile_id == profiles.c.id)
+        .where(profiles.c.customer_user_id == bindparam("key")),
+    ]
+    with runtime.db.read() as conn:
+        for query in queries:
+            expected = [dict(row._mapping) for row in conn.execute(query, {"key": "reader"})]
+            assert Prepared(query).rows(conn, {"key": "reader"}) == expected
+            assert Prepared(query).first(conn, {"key": "nobody"}) is None
+        assert Prepared(queries[0]).first(conn, {"key": "reader"}) == profile
+
+
+def test_returning_a_subquery_gives_its_value(runtime, app_id):
+    insert = Prepared(
+        profiles.insert().returning(
+            select(apps.c.config_version).where(apps.c.id == bindparam("version_of")).scalar_subquery()
+        )
+    )
+    with runtime.db.write() as conn:
+        conn.execute(apps.update().values(config_version=7))
+        assert insert.scalar(conn, {**_profile(app_id, "versioned"), "version_of": app_id}) == 7
+
+
+def test_a_driver_error_is_sqlalchemys_and_rolls_the_write_back(runtime, app_id):
+    insert = Prepared(profiles.insert())
+    with pytest.raises(IntegrityError), runtime.db.write() as conn:
+        insert.rows(conn, _profile(app_id, "twice"))
+        insert.rows(conn, _profile(app_id, "twice"))  # (app_id, customer_user_id) is unique
+    with runtime.db.read() as conn:
+        assert conn.scalar(select(profiles.c.id).where(profiles.c.customer_user_id == "twice")) is None
+    with runtime.db.write() as conn:  # the connection is usable again
+        insert.rows(conn, _profile(app_id, "twice"))
+
+
+def test_a_column_default_left_out_is_refused(runtime, app_id):
+    values = _profile(app_id, "defaults")
+    del values["total_revenue_usd"]  # SQLAlchemy would fill in its Python-side default
+    with pytest.raises(ValueError, match="total_revenue_usd"), runtime.db.write() as conn:
+        Prepared(profiles.insert()).rows(conn, values)
+
+
+def test_statement_listeners_see_the_statement(runtime, app_id):
+    seen = []
+    listener = lambda conn, cursor, statement, *rest: seen.append(statement)  # noqa: E731
+    event.listen(runtime.db.engine, "before_cursor_execute", listener)
+    try:
+        with runtime.db.read() as conn:
+            Prepared(select(apps.c.name).where(apps.c.id == bindparam("id"))).rows(conn, {"id": app_id})
+    finally:
+        event.remove(runtime.db.engine, "before_cursor_execute", listener)
+    assert len(seen) == 1 and seen[0].startswith("SELECT apps.name")
