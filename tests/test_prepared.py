@@ -136,3 +136,15 @@ def test_statement_listeners_see_the_statement(runtime, app_id):
     finally:
         event.remove(runtime.db.engine, "before_cursor_execute", listener)
     assert len(seen) == 1 and seen[0].startswith("SELECT apps.name")
+
+
+def test_many_rows_go_in_together_or_not_at_all(runtime):
+    rows = [{"id": uuid.uuid4(), "name": f"app {n}", "created_at": NOW} for n in range(3)]
+    insert = Prepared(apps.insert())
+    with runtime.db.write() as conn:
+        insert.execute_many(conn, rows)
+    with pytest.raises(IntegrityError), runtime.db.write() as conn:
+        insert.execute_many(conn, [{**rows[0], "id": uuid.uuid4(), "name": "lost"}, rows[1]])  # rows[1] is there
+    with runtime.db.read() as conn:
+        stored = [dict(row._mapping) for row in conn.execute(select(apps.c.id, apps.c.name, apps.c.created_at))]
+    assert sorted(stored, key=lambda row: row["name"]) == rows

@@ -18,6 +18,8 @@ from sqlalchemy import Connection, Table, create_engine, event, or_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 
+from subledger.core.prepared import Prepared
+
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
@@ -348,24 +350,25 @@ def _upsert_statement(
 ):
     statement = _insert(dialect_name, table)
     new = statement.excluded
-    return statement.on_conflict_do_update(
-        index_elements=[table.c[key] for key in keys],
-        set_={column: table.c[column] + new[column] if adding else new[column] for column in update},
-        where=or_(*(table.c[column] != new[column] for column in unless_same)) if unless_same else None,
+    return Prepared(
+        statement.on_conflict_do_update(
+            index_elements=[table.c[key] for key in keys],
+            set_={column: table.c[column] + new[column] if adding else new[column] for column in update},
+            where=or_(*(table.c[column] != new[column] for column in unless_same)) if unless_same else None,
+        )
     )
 
 
 @lru_cache(maxsize=16)
 def _insert_new_statement(dialect_name: str, table: Table, keys: tuple[str, ...]):
     statement = _insert(dialect_name, table).on_conflict_do_nothing(index_elements=[table.c[key] for key in keys])
-    return statement.returning(*table.c)
+    return Prepared(statement.returning(*table.c))
 
 
 def insert_new(conn: Connection, table: Table, row: dict, keys: list[str]) -> dict | None:
     """INSERT the row unless one with the same ``keys`` is there already: the row as
     stored (read back in the same statement), or None when it was not inserted."""
-    stored = conn.execute(_insert_new_statement(conn.dialect.name, table, tuple(keys)), row).first()
-    return dict(stored._mapping) if stored else None
+    return _insert_new_statement(conn.dialect.name, table, tuple(keys)).first(conn, row)
 
 
 def upsert(
@@ -380,9 +383,12 @@ def upsert(
     in the dialect at hand (the statement is built once per shape). With ``unless_same``, a row
     already there is left alone when it holds the new values in those (non-null) columns."""
     statement = _upsert_statement(conn.dialect.name, table, tuple(keys), tuple(update), False, unless_same)
-    conn.execute(statement, rows)
+    if isinstance(rows, dict):
+        statement.rows(conn, rows)
+    else:
+        statement.execute_many(conn, rows)
 
 
 def add_up(conn: Connection, table: Table, rows: list[dict], keys: list[str], update: list[str]) -> None:
     """Like ``upsert``, but a row already there gets the new values added to its own."""
-    conn.execute(_upsert_statement(conn.dialect.name, table, tuple(keys), tuple(update), True), rows)
+    _upsert_statement(conn.dialect.name, table, tuple(keys), tuple(update), True).execute_many(conn, rows)

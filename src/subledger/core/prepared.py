@@ -8,10 +8,12 @@ compiled by it, once per dialect and set of parameter names; its values go in an
 out through the same type processing as through ``Connection.execute`` (UUIDs, UTC
 datetimes, money, JSON), and errors come out as the same SQLAlchemy exceptions.
 
-It runs one statement with one set of parameters, in the connection's transaction.
+It runs one statement, with one set of parameters or (for statements that return
+nothing) several, in the connection's transaction.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
@@ -63,6 +65,26 @@ class _Plan:
         return self.results
 
 
+@contextmanager
+def _driver_errors(conn: Connection, sql: str, values, many: bool) -> Iterator[Any]:
+    """The connection's driver, for one statement: listeners (statement counters, tracing)
+    see the statement, and the driver's errors come out as SQLAlchemy's (a lost connection
+    invalidated, as SQLAlchemy does)."""
+    driver = conn.connection.driver_connection
+    if conn.dispatch.before_cursor_execute:
+        conn.dispatch.before_cursor_execute(conn, None, sql, values, None, many)
+    dialect = conn.dialect
+    try:
+        yield driver
+    except dialect.loaded_dbapi.Error as exc:
+        invalidated = dialect.is_disconnect(exc, driver, None)
+        if invalidated:
+            conn.invalidate(exc)
+        raise DBAPIError.instance(
+            sql, values, exc, dialect.loaded_dbapi.Error, connection_invalidated=invalidated, dialect=dialect
+        ) from exc
+
+
 class Prepared:
     """A statement run on the connection's driver, rows back as dicts keyed like
     ``Connection.execute``'s mappings."""
@@ -77,26 +99,11 @@ class Prepared:
     def rows(self, conn: Connection, params: dict[str, Any]) -> list[dict[str, Any]]:
         plan = self._plan(conn.dialect, tuple(params))
         values = plan.parameters(params)
-        driver = conn.connection.driver_connection
-        if conn.dispatch.before_cursor_execute:  # listeners (statement counters, tracing) see these too
-            conn.dispatch.before_cursor_execute(conn, None, plan.sql, values, None, False)
-        try:
+        with _driver_errors(conn, plan.sql, values, many=False) as driver:
             cursor = driver.execute(plan.sql, values)
             description = cursor.description
             fetched = cursor.fetchall() if description else []
             cursor.close()
-        except conn.dialect.loaded_dbapi.Error as exc:
-            invalidated = conn.dialect.is_disconnect(exc, driver, None)
-            if invalidated:
-                conn.invalidate(exc)
-            raise DBAPIError.instance(
-                plan.sql,
-                values,
-                exc,
-                conn.dialect.loaded_dbapi.Error,
-                connection_invalidated=invalidated,
-                dialect=conn.dialect,
-            ) from exc
         if not fetched:
             return []
         processors = plan.result_processors(description)
@@ -107,6 +114,17 @@ class Prepared:
                 row[index] = processor(row[index])
             rows.append(dict(zip(plan.keys, row, strict=True)))
         return rows
+
+    def execute_many(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        """Run the statement (one that returns nothing) once per row; every row has the same keys."""
+        if not rows:
+            return
+        plan = self._plan(conn.dialect, tuple(rows[0]))
+        values = [plan.parameters(row) for row in rows]
+        with _driver_errors(conn, plan.sql, values, many=True) as driver:
+            cursor = driver.cursor()
+            cursor.executemany(plan.sql, values)
+            cursor.close()
 
     def first(self, conn: Connection, params: dict[str, Any]) -> dict[str, Any] | None:
         rows = self.rows(conn, params)

@@ -9,6 +9,7 @@ from sqlalchemy.orm import aliased
 
 from subledger.core import app_config
 from subledger.core.db import upsert
+from subledger.core.prepared import Prepared
 from subledger.core.tables import (
     apps,
     deliveries,
@@ -31,13 +32,13 @@ def app_revenue_settings(conn: Connection, app_id: UUID) -> tuple[bool, Any]:
     return row.small_business, row.tax_rate
 
 
-_INSERT_EVENTS = events.insert()
+_INSERT_EVENTS = Prepared(events.insert())
 _INSERT_NUMBERED_EVENTS = events.insert().returning(events.c.sequence, sort_by_parameter_order=True)
 
 
 def insert_events(conn: Connection, rows: list[dict[str, Any]]) -> None:
     """Insert events, in the order given."""
-    conn.execute(_INSERT_EVENTS, rows)
+    _INSERT_EVENTS.execute_many(conn, rows)
 
 
 def insert_numbered_events(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:

@@ -6,13 +6,13 @@ from uuid import UUID
 from sqlalchemy import Connection, bindparam, select, update
 
 from subledger.core.db import insert_new
+from subledger.core.prepared import Prepared
 from subledger.core.tables import access_grants, profiles, transactions
 
 
 def find_transaction(conn: Connection, app_id: UUID, store: str, store_transaction_id: str) -> dict[str, Any] | None:
     params = {"app_id": app_id, "store": store, "store_transaction_id": store_transaction_id}
-    row = conn.execute(_FIND_TRANSACTION, params).first()
-    return dict(row._mapping) if row else None
+    return _FIND_TRANSACTION.first(conn, params)
 
 
 def insert_transaction(conn: Connection, values: dict[str, Any]) -> dict[str, Any] | None:
@@ -21,14 +21,15 @@ def insert_transaction(conn: Connection, values: dict[str, Any]) -> dict[str, An
 
 
 # Built once: the SET clause is compiled (and cached) for the columns each call passes.
-_UPDATE_TRANSACTION = (
+_UPDATE_TRANSACTION = Prepared(
     update(transactions).where(transactions.c.id == bindparam("transaction_key")).returning(*transactions.c)
 )
 
 
 def update_transaction(conn: Connection, transaction_id: UUID, values: dict[str, Any]) -> dict[str, Any]:
     """Update a transaction: the row as stored afterwards."""
-    return dict(conn.execute(_UPDATE_TRANSACTION, {"transaction_key": transaction_id, **values}).one()._mapping)
+    (row,) = _UPDATE_TRANSACTION.rows(conn, {"transaction_key": transaction_id, **values})
+    return row
 
 
 def chain_owner(conn: Connection, app_id: UUID, store: str, original_transaction_id: str) -> UUID | None:
@@ -40,17 +41,19 @@ def chain_owner(conn: Connection, app_id: UUID, store: str, original_transaction
     return conn.execute(query.limit(1)).scalar()
 
 
-_PROFILE_TRANSACTIONS = select(transactions).where(transactions.c.profile_id == bindparam("profile_id"))
-_PROFILE_GRANTS = select(access_grants).where(access_grants.c.profile_id == bindparam("profile_id"))
-_FIND_TRANSACTION = select(transactions).where(
-    transactions.c.app_id == bindparam("app_id"),
-    transactions.c.store == bindparam("store"),
-    transactions.c.store_transaction_id == bindparam("store_transaction_id"),
+_PROFILE_TRANSACTIONS = Prepared(select(transactions).where(transactions.c.profile_id == bindparam("profile_id")))
+_PROFILE_GRANTS = Prepared(select(access_grants).where(access_grants.c.profile_id == bindparam("profile_id")))
+_FIND_TRANSACTION = Prepared(
+    select(transactions).where(
+        transactions.c.app_id == bindparam("app_id"),
+        transactions.c.store == bindparam("store"),
+        transactions.c.store_transaction_id == bindparam("store_transaction_id"),
+    )
 )
 
 
 def profile_transactions(conn: Connection, profile_id: UUID) -> list[dict[str, Any]]:
-    return [dict(row._mapping) for row in conn.execute(_PROFILE_TRANSACTIONS, {"profile_id": profile_id})]
+    return _PROFILE_TRANSACTIONS.rows(conn, {"profile_id": profile_id})
 
 
 def insert_grant(conn: Connection, values: dict[str, Any]) -> None:
@@ -58,14 +61,14 @@ def insert_grant(conn: Connection, values: dict[str, Any]) -> None:
 
 
 def profile_grants(conn: Connection, profile_id: UUID) -> list[dict[str, Any]]:
-    return [dict(row._mapping) for row in conn.execute(_PROFILE_GRANTS, {"profile_id": profile_id})]
+    return _PROFILE_GRANTS.rows(conn, {"profile_id": profile_id})
 
 
-_UPDATE_PROFILE = update(profiles).where(profiles.c.id == bindparam("profile_key"))
+_UPDATE_PROFILE = Prepared(update(profiles).where(profiles.c.id == bindparam("profile_key")))
 
 
 def store_derived(conn: Connection, profile_id: UUID, values: dict[str, Any]) -> None:
-    conn.execute(_UPDATE_PROFILE, {"profile_key": profile_id, **values})
+    _UPDATE_PROFILE.rows(conn, {"profile_key": profile_id, **values})
 
 
 def profiles_buying(conn: Connection, app_id: UUID, store: str, store_product_id: str) -> list[UUID]:
