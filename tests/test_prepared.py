@@ -83,7 +83,7 @@ def test_rows_come_back_as_connection_execute_returns_them(runtime, app_id):
             },
         )
     queries = [
-        select(profiles).where(profiles.c.customer_user_id == bindparam("key")),
+        select(profiles).where(profiles.c.customer_user_id == bindparam("key")).limit(5),
         select(profiles.c.id, apps.c.config_version, installations.c.device_id.label("device.device_id"))
         .join(apps, apps.c.id == profiles.c.app_id)
         .outerjoin(installations, installations.c.profile_id == profiles.c.id)
@@ -124,6 +124,14 @@ def test_a_column_default_left_out_is_refused(runtime, app_id):
     del values["total_revenue_usd"]  # SQLAlchemy would fill in its Python-side default
     with pytest.raises(ValueError, match="total_revenue_usd"), runtime.db.write() as conn:
         Prepared(profiles.insert()).rows(conn, values)
+
+
+def test_a_parameter_left_out_is_refused(runtime, app_id):
+    query = Prepared(
+        select(profiles).where(profiles.c.app_id == bindparam("app_id"), profiles.c.email == bindparam("email"))
+    )
+    with pytest.raises(ValueError, match="email"), runtime.db.read() as conn:
+        query.rows(conn, {"app_id": app_id})
 
 
 def test_statement_listeners_see_the_statement(runtime, app_id):

@@ -12,8 +12,7 @@ It runs one statement, with one set of parameters or (for statements that return
 nothing) several, in the connection's transaction.
 """
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
@@ -34,14 +33,21 @@ class _Plan:
             # Python-side column defaults are filled in by SQLAlchemy's execution context.
             missing = [column.name for column in compiled.insert_prefetch + compiled.update_prefetch]
             raise ValueError(f"pass every column that has a default: {missing}")
-        self.compiled = compiled
         self.sql = compiled.string
-        self.positions = compiled.positiontup if compiled.positional else None
-        self.binds = {
-            name: processor
-            for bind, name in compiled.bind_names.items()
-            if (processor := bind.type.dialect_impl(dialect).bind_processor(dialect)) is not None
-        }
+        self.positional = compiled.positional
+        # Each parameter the driver takes: (the caller's key, or None for a value the
+        # statement holds itself such as a LIMIT; the bind processor; that value).
+        slots = {}
+        for bind, name in compiled.bind_names.items():
+            processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            key = bind.key if bind.key in names else name if name in names else None
+            if key is None and (bind.required or bind.callable):
+                raise ValueError(f"no value for the parameter {bind.key!r}")
+            constant = None if key is not None else processor(bind.value) if processor else bind.value
+            slots[name] = (key, processor, constant)
+        order = compiled.positiontup if self.positional else list(slots)
+        self.slots = [slots[name] for name in order]
+        self.names = [compiled.escaped_bind_names.get(name, name) for name in order]
         columns = list(getattr(statement, "exported_columns", ()))
         self.keys = [column.key for column in columns]
         self.types = [column.type for column in columns]
@@ -49,11 +55,11 @@ class _Plan:
         self.results: list[tuple[int, Callable]] | None = None  # set from the first cursor's description
 
     def parameters(self, params: dict[str, Any]) -> dict[str, Any] | list[Any]:
-        values = self.compiled.construct_params(params)
-        for name, processor in self.binds.items():
-            if name in values:
-                values[name] = processor(values[name])
-        return [values[name] for name in self.positions] if self.positions is not None else values
+        values = [
+            constant if key is None else processor(params[key]) if processor else params[key]
+            for key, processor, constant in self.slots
+        ]
+        return values if self.positional else dict(zip(self.names, values, strict=True))
 
     def result_processors(self, description) -> list[tuple[int, Callable]]:
         if self.results is None:
@@ -65,24 +71,22 @@ class _Plan:
         return self.results
 
 
-@contextmanager
-def _driver_errors(conn: Connection, sql: str, values, many: bool) -> Iterator[Any]:
-    """The connection's driver, for one statement: listeners (statement counters, tracing)
-    see the statement, and the driver's errors come out as SQLAlchemy's (a lost connection
-    invalidated, as SQLAlchemy does)."""
-    driver = conn.connection.driver_connection
+def _announce(conn: Connection, sql: str, values, many: bool) -> Any:
+    """The connection's driver, once listeners (statement counters, tracing) have seen the statement."""
     if conn.dispatch.before_cursor_execute:
         conn.dispatch.before_cursor_execute(conn, None, sql, values, None, many)
+    return conn.connection.driver_connection
+
+
+def _failed(conn: Connection, driver: Any, sql: str, values, exc: Exception) -> DBAPIError:
+    """The driver's error as SQLAlchemy's; a lost connection is invalidated, as SQLAlchemy does."""
     dialect = conn.dialect
-    try:
-        yield driver
-    except dialect.loaded_dbapi.Error as exc:
-        invalidated = dialect.is_disconnect(exc, driver, None)
-        if invalidated:
-            conn.invalidate(exc)
-        raise DBAPIError.instance(
-            sql, values, exc, dialect.loaded_dbapi.Error, connection_invalidated=invalidated, dialect=dialect
-        ) from exc
+    invalidated = dialect.is_disconnect(exc, driver, None)
+    if invalidated:
+        conn.invalidate(exc)
+    return DBAPIError.instance(
+        sql, values, exc, dialect.loaded_dbapi.Error, connection_invalidated=invalidated, dialect=dialect
+    )
 
 
 class Prepared:
@@ -99,11 +103,14 @@ class Prepared:
     def rows(self, conn: Connection, params: dict[str, Any]) -> list[dict[str, Any]]:
         plan = self._plan(conn.dialect, tuple(params))
         values = plan.parameters(params)
-        with _driver_errors(conn, plan.sql, values, many=False) as driver:
+        driver = _announce(conn, plan.sql, values, many=False)
+        try:
             cursor = driver.execute(plan.sql, values)
             description = cursor.description
             fetched = cursor.fetchall() if description else []
             cursor.close()
+        except conn.dialect.loaded_dbapi.Error as exc:
+            raise _failed(conn, driver, plan.sql, values, exc) from exc
         if not fetched:
             return []
         processors = plan.result_processors(description)
@@ -121,10 +128,13 @@ class Prepared:
             return
         plan = self._plan(conn.dialect, tuple(rows[0]))
         values = [plan.parameters(row) for row in rows]
-        with _driver_errors(conn, plan.sql, values, many=True) as driver:
+        driver = _announce(conn, plan.sql, values, many=True)
+        try:
             cursor = driver.cursor()
             cursor.executemany(plan.sql, values)
             cursor.close()
+        except conn.dialect.loaded_dbapi.Error as exc:
+            raise _failed(conn, driver, plan.sql, values, exc) from exc
 
     def first(self, conn: Connection, params: dict[str, Any]) -> dict[str, Any] | None:
         rows = self.rows(conn, params)
