@@ -134,6 +134,11 @@ def test_a_parameter_left_out_is_refused(runtime, app_id):
         query.rows(conn, {"app_id": app_id})
 
 
+def test_columns_of_the_same_name_are_refused(runtime, app_id):
+    with pytest.raises(ValueError, match="same name"), runtime.db.read() as conn:
+        Prepared(select(profiles.c.id, apps.c.id).join(apps, apps.c.id == profiles.c.app_id)).rows(conn, {})
+
+
 def test_statement_listeners_see_the_statement(runtime, app_id):
     seen = []
     listener = lambda conn, cursor, statement, *rest: seen.append(statement)  # noqa: E731

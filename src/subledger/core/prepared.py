@@ -12,8 +12,8 @@ It runs one statement, with one set of parameters or (for statements that return
 nothing) several, in the connection's transaction.
 """
 
+import threading
 from collections.abc import Callable
-from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection
@@ -50,6 +50,8 @@ class _Plan:
         self.names = [compiled.escaped_bind_names.get(name, name) for name in order]
         columns = list(getattr(statement, "exported_columns", ()))
         self.keys = [column.key for column in columns]
+        if len(set(self.keys)) < len(self.keys):
+            raise ValueError(f"columns of the same name would overwrite each other: {self.keys}")
         self.types = [column.type for column in columns]
         self.dialect = dialect
         self.results: list[tuple[int, Callable]] | None = None  # set from the first cursor's description
@@ -93,12 +95,22 @@ class Prepared:
     """A statement run on the connection's driver, rows back as dicts keyed like
     ``Connection.execute``'s mappings."""
 
+    # Plans kept per statement: an UPDATE has one per set of columns a caller passes.
+    MAX_PLANS = 256
+
     def __init__(self, statement: Executable):
         self.statement = statement
+        self._plans: dict[tuple[Dialect, tuple[str, ...]], _Plan] = {}
+        self._planning = threading.Lock()
 
-    @lru_cache(maxsize=64)  # noqa: B019 - instances are module-level statements, kept for good
     def _plan(self, dialect: Dialect, names: tuple[str, ...]) -> _Plan:
-        return _Plan(self.statement, dialect, names)
+        plan = self._plans.get((dialect, names))
+        if plan is None:
+            with self._planning:
+                if len(self._plans) >= self.MAX_PLANS:
+                    del self._plans[next(iter(self._plans))]  # the oldest
+                plan = self._plans[dialect, names] = _Plan(self.statement, dialect, names)
+        return plan
 
     def rows(self, conn: Connection, params: dict[str, Any]) -> list[dict[str, Any]]:
         plan = self._plan(conn.dialect, tuple(params))
