@@ -9,13 +9,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SUBLEDGER_", extra="ignore")
+    # A variable set but empty (``SUBLEDGER_DATABASE_THREADS=``) means the default.
+    model_config = SettingsConfigDict(env_prefix="SUBLEDGER_", extra="ignore", env_ignore_empty=True)
 
     data_dir: Path = Path("./data")
     # Empty means: the embedded SQLite file under ``data_dir``.
     database_url: str = ""
     # Threads of a server process that run requests' database work, one connection
-    # each; empty for the engine's default (``request_threads``).
+    # each; unset or empty for the engine's default (``request_threads``).
     database_threads: int | None = Field(default=None, ge=1)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1)
     # SQLite's durability: FULL survives power loss, NORMAL only process crashes.
