@@ -1,9 +1,10 @@
-"""Settings from the environment."""
+"""Settings from the environment, and what a process sizes from them."""
 
 import pytest
 from pydantic import ValidationError
 
 from subledger.config import Settings
+from subledger.core.runtime import DELIVERY_THREADS, SLOW_THREADS, Runtime
 
 
 def test_an_empty_variable_means_the_default(monkeypatch):
@@ -21,3 +22,9 @@ def test_database_threads_are_read_and_checked(monkeypatch):
     monkeypatch.setenv("SUBLEDGER_DATABASE_THREADS", "0")
     with pytest.raises(ValidationError, match="database_threads"):
         Settings()
+
+
+def test_a_postgresql_process_has_a_connection_for_each_of_its_threads():
+    settings = Settings(database_url="postgresql://db.invalid/x", database_threads=6)
+    assert Runtime.from_settings(settings).db.engine.pool.size() == 6 + SLOW_THREADS + DELIVERY_THREADS
+    assert Runtime.from_settings(settings, deliveries=64).db.engine.pool.size() == 6 + SLOW_THREADS + 64

@@ -53,8 +53,8 @@ def _checked(call, *args):
         raise click.ClickException(error.summary()) from None
 
 
-def _runtime(require_migrated: bool = True) -> Runtime:
-    runtime = Runtime.from_settings(Settings())
+def _runtime(require_migrated: bool = True, deliveries: int = DELIVERY_THREADS) -> Runtime:
+    runtime = Runtime.from_settings(Settings(), deliveries=deliveries)
     if require_migrated:
         try:
             runtime.db.require_migrated()
@@ -303,7 +303,7 @@ def apps_configure(app_id: UUID, small_business: bool | None, tax_rate: float | 
 )
 def worker(concurrency: int) -> None:
     """Deliver webhooks and fire expiry events until stopped (SIGTERM or Ctrl-C)."""
-    runtime = _runtime()
+    runtime = _runtime(deliveries=concurrency)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())

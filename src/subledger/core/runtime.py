@@ -79,11 +79,14 @@ class Runtime:
         return _pool("requests", self.settings.request_threads)
 
     @classmethod
-    def from_settings(cls, settings: Settings, clock: Clock | None = None) -> "Runtime":
+    def from_settings(
+        cls, settings: Settings, clock: Clock | None = None, deliveries: int = DELIVERY_THREADS
+    ) -> "Runtime":
+        """``deliveries``: the webhook deliveries the process has in flight at once."""
         db = Database(
             settings.sqlalchemy_url,
             sqlite_synchronous=settings.sqlite_synchronous,
             # A connection for each thread that works in the database.
-            connections=settings.request_threads + SLOW_THREADS + DELIVERY_THREADS,
+            connections=settings.request_threads + SLOW_THREADS + deliveries,
         )
         return cls(settings=settings, db=db, clock=clock or SystemClock())
