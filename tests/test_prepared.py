@@ -5,10 +5,13 @@ import uuid
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
+import psycopg
 import pytest
-from sqlalchemy import bindparam, event, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, create_engine, event, select
+from sqlalchemy.exc import IntegrityError, OperationalError
 
+from subledger.config import Settings
+from subledger.core.db import Database
 from subledger.core.prepared import Prepared
 from subledger.core.tables import apps, installations, profiles
 
@@ -161,3 +164,27 @@ def test_many_rows_go_in_together_or_not_at_all(runtime):
     with runtime.db.read() as conn:
         stored = [dict(row._mapping) for row in conn.execute(select(apps.c.id, apps.c.name, apps.c.created_at))]
     assert sorted(stored, key=lambda row: row["name"]) == rows
+
+
+def test_a_lost_postgresql_connection_is_not_used_again(postgresql_url):
+    db = Database(Settings(database_url=postgresql_url).sqlalchemy_url, connections=1)
+    query = Prepared(select(apps.c.name).where(apps.c.id == bindparam("id")))
+    try:
+        with db.read() as conn:
+            assert query.rows(conn, {"id": uuid.uuid4()}) == []
+            backend = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        admin = create_engine(db.url)
+        with admin.connect() as other:
+            other.exec_driver_sql(f"SELECT pg_terminate_backend({backend})")
+        admin.dispose()
+        # In a write the statement is the first thing the connection sends.
+        with pytest.raises(OperationalError) as lost, db.write() as conn:
+            query.rows(conn, {"id": uuid.uuid4()})
+        # The server's own words, not the failed ROLLBACK's after them: the connection
+        # was invalidated at once, as SQLAlchemy does, and nothing was sent on it again.
+        assert isinstance(lost.value.orig, psycopg.errors.AdminShutdown)
+        assert lost.value.connection_invalidated
+        with db.read() as conn:  # a new connection, not the dead one
+            assert query.rows(conn, {"id": uuid.uuid4()}) == []
+    finally:
+        db.dispose()
