@@ -56,8 +56,11 @@ def profile_transactions(conn: Connection, profile_id: UUID) -> list[dict[str, A
     return _PROFILE_TRANSACTIONS.rows(conn, {"profile_id": profile_id})
 
 
+_INSERT_GRANT = Prepared(access_grants.insert())
+
+
 def insert_grant(conn: Connection, values: dict[str, Any]) -> None:
-    conn.execute(access_grants.insert(), values)
+    _INSERT_GRANT.rows(conn, values)
 
 
 def profile_grants(conn: Connection, profile_id: UUID) -> list[dict[str, Any]]:
