@@ -8,8 +8,8 @@ import pytest
 from receiver import Receiver
 from test_purchases_api import T0, T1, T2, one_time, subscription
 
-from subledger.events import service as events_service
 from subledger.events.worker import DeliveryWorker
+from subledger.purchases import service as purchases_service
 
 TRIAL = {
     "offer": {"category": "introductory", "type": "free_trial", "id": None},
@@ -173,19 +173,19 @@ def test_expiry_events_fire_when_the_time_passes(shop, runtime, clock):
     shop.create("u", installation_meta={"device_id": "phone", "idfv": "PHONE"})
     shop.set_transaction("u", **subscription())
     clock.current = clock.current.replace(month=1, day=31)
-    assert events_service.fire_due_expiries(runtime) == 0
+    assert purchases_service.fire_due_expiries(runtime) == 0
     clock.current = clock.current.replace(month=2, day=1, hour=10)
-    assert events_service.fire_due_expiries(runtime) == 1
-    assert events_service.fire_due_expiries(runtime) == 0
+    assert purchases_service.fire_due_expiries(runtime) == 1
+    assert purchases_service.fire_due_expiries(runtime) == 0
     shop.set_transaction("u", **subscription())  # re-sent: the same end does not re-arm it
-    assert events_service.fire_due_expiries(runtime) == 0
+    assert purchases_service.fire_due_expiries(runtime) == 0
     [expired] = feed(shop, event_type="subscription_expired")["data"]
     assert expired["event_datetime"] == T1
     assert expired["payload"]["idfv"] == "PHONE"  # the device the profile was last seen on
     # A renewal re-arms the chain's expiry at its new end.
     shop.set_transaction("u", **subscription(store_transaction_id="tx-2", purchased_at=T1, expires_at=T2))
     clock.current = clock.current.replace(month=3, day=2)
-    assert events_service.fire_due_expiries(runtime) == 1
+    assert purchases_service.fire_due_expiries(runtime) == 1
     assert len(feed(shop, event_type="subscription_expired")["data"]) == 2
 
 

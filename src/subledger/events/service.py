@@ -17,8 +17,6 @@ from subledger.core.errors import ApiError, bad_request
 from subledger.core.runtime import Runtime
 from subledger.events import repository, rules
 from subledger.events.rules import Change
-from subledger.profiles import repository as profiles_repository
-from subledger.purchases import repository as purchases_repository
 
 
 def chain_of(tx: dict[str, Any], ledger: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -135,32 +133,13 @@ def schedule_expiries(
             )
 
 
-def fire_due_expiries(rt: Runtime, limit: int = 100) -> int:
-    """Emit ``subscription_expired`` / ``trial_expired`` for chains whose time has passed."""
-    now = rt.clock.now()
-    fired = 0
-    with rt.db.write() as conn:
-        for expiry in repository.due_expiries(conn, now, limit):
-            profile = profiles_repository.find_profile(
-                conn, expiry["app_id"], profile_id=expiry["profile_id"], for_update=True
-            )
-            repository.mark_fired(conn, expiry)
-            if profile is None:
-                continue
-            ledger = purchases_repository.profile_transactions(conn, profile["id"])
-            chain = [
-                tx
-                for tx in ledger
-                if (tx["store"], tx["store_original_transaction_id"])
-                == (expiry["store"], expiry["store_original_transaction_id"])
-            ]
-            if not chain:
-                continue
-            latest = max(chain, key=lambda tx: (tx["purchased_at"], tx["store_transaction_id"]))
-            kind = "trial_expired" if rules.is_trial(latest) else "subscription_expired"
-            emit(conn, rt, profile, [Change(kind, expiry["due_at"], latest)], ledger, now)
-            fired += 1
-    return fired
+def claim_due_expiries(conn, now: datetime, limit: int) -> list[dict[str, Any]]:
+    """Scheduled expiries whose time has come, marked fired in the caller's transaction
+    (which emits their events); on PostgreSQL, ones another worker holds are skipped."""
+    due = repository.due_expiries(conn, now, limit)
+    for expiry in due:
+        repository.mark_fired(conn, expiry)
+    return due
 
 
 # The feed -------------------------------------------------------------------------

@@ -21,6 +21,7 @@ import orjson
 
 from subledger.core.runtime import DELIVERY_THREADS, Runtime
 from subledger.events import repository, rules, service
+from subledger.purchases import service as purchases_service
 from subledger.stores import service as stores_service
 
 log = logging.getLogger("subledger.worker")
@@ -45,7 +46,7 @@ class DeliveryWorker:
     def run_once(self) -> int:
         """Fire due expiries, apply store notifications whose user appeared (every few
         seconds), then deliver one batch; returns the deliveries attempted."""
-        service.fire_due_expiries(self.rt)
+        purchases_service.fire_due_expiries(self.rt)
         if time.monotonic() >= self._pending_due:
             stores_service.apply_pending(self.rt)
             self._pending_due = time.monotonic() + self.PENDING_EVERY

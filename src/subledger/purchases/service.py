@@ -337,6 +337,31 @@ def revoke_access_level(
 # Store integrations ----------------------------------------------------------
 
 
+def fire_due_expiries(rt: Runtime, limit: int = 100) -> int:
+    """Emit ``subscription_expired`` / ``trial_expired`` for chains whose time has passed."""
+    now = rt.clock.now()
+    fired = 0
+    with rt.db.write() as conn:
+        for expiry in events_service.claim_due_expiries(conn, now, limit):
+            profile = profiles_service.find_locked(conn, expiry["app_id"], profile_id=expiry["profile_id"])
+            if profile is None:
+                continue
+            ledger = repository.profile_transactions(conn, profile["id"])
+            chain = [
+                tx
+                for tx in ledger
+                if (tx["store"], tx["store_original_transaction_id"])
+                == (expiry["store"], expiry["store_original_transaction_id"])
+            ]
+            if not chain:
+                continue
+            latest = max(chain, key=lambda tx: (tx["purchased_at"], tx["store_transaction_id"]))
+            kind = "trial_expired" if events_rules.is_trial(latest) else "subscription_expired"
+            events_service.emit(conn, rt, profile, [events_rules.Change(kind, expiry["due_at"], latest)], ledger, now)
+            fired += 1
+    return fired
+
+
 def find_transaction(conn: Connection, app_id: UUID, store: str, store_transaction_id: str) -> dict[str, Any] | None:
     return repository.find_transaction(conn, app_id, store, store_transaction_id)
 
