@@ -1,6 +1,7 @@
 """The ``subledger`` command: serve, migrate, apps and keys."""
 
 import csv
+import importlib
 import io
 import os
 import signal
@@ -14,28 +15,44 @@ import click
 import orjson
 from pydantic import ValidationError
 
-from subledger.analytics import service as analytics_service
 from subledger.analytics import transfer
-from subledger.analytics import upkeep as analytics_upkeep
-from subledger.apps import service as apps_service
-from subledger.catalog import service as catalog_service
 from subledger.catalog.schemas import AccessLevelIn, ProductIn
 from subledger.config import Settings
 from subledger.core.dates import parse_datetime
 from subledger.core.db import NotMigrated
 from subledger.core.errors import ApiError, from_validation_errors
 from subledger.core.runtime import DELIVERY_THREADS, Runtime
-from subledger.dashboard import service as dashboard_service
-from subledger.events import service as events_service
 from subledger.events.schemas import EndpointIn
-from subledger.events.worker import DeliveryWorker
-from subledger.paywalls import service as paywalls_service
 from subledger.paywalls.schemas import AbTestIn, AudienceIn, PaywallIn, PaywallPatch, PlacementIn
-from subledger.purchases import service as purchases_service
-from subledger.stores import service as stores_service
-from subledger.stores.apple import service as apple_service
-from subledger.stores.google import service as google_service
-from subledger.stores.stripe import service as stripe_service
+
+
+class _Feature:
+    """A feature's module, imported when a command first uses one of its names.
+
+    Between them the features import the stores' libraries, FastAPI and more: importing
+    all of them took a second or more of every command, which uses one or two.
+    """
+
+    def __init__(self, module: str):
+        self._module = module
+
+    def __getattr__(self, name: str):
+        return getattr(importlib.import_module(self._module), name)
+
+
+analytics_service = _Feature("subledger.analytics.service")
+analytics_upkeep = _Feature("subledger.analytics.upkeep")
+apps_service = _Feature("subledger.apps.service")
+catalog_service = _Feature("subledger.catalog.service")
+dashboard_service = _Feature("subledger.dashboard.service")
+events_service = _Feature("subledger.events.service")
+events_worker = _Feature("subledger.events.worker")
+paywalls_service = _Feature("subledger.paywalls.service")
+purchases_service = _Feature("subledger.purchases.service")
+stores_service = _Feature("subledger.stores.service")
+apple_service = _Feature("subledger.stores.apple.service")
+google_service = _Feature("subledger.stores.google.service")
+stripe_service = _Feature("subledger.stores.stripe.service")
 
 
 def _echo_json(value) -> None:
@@ -307,7 +324,7 @@ def worker(concurrency: int) -> None:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    delivery_worker = DeliveryWorker(runtime, concurrency=concurrency)
+    delivery_worker = events_worker.DeliveryWorker(runtime, concurrency=concurrency)
     click.echo("delivering webhooks", err=True)
     try:
         delivery_worker.run(stop)
@@ -709,7 +726,7 @@ EXPORT_COLUMNS = {
 
 @main.command("export")
 @APP_OPTION
-@click.argument("what", type=click.Choice(analytics_service.EXPORTS))
+@click.argument("what", type=click.Choice(list(EXPORT_COLUMNS)))
 @click.option("--format", "file_format", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True)
 @click.option("--output", "-o", default="-", help="A file (default: standard output).")
 def export(app_id: UUID, what: str, file_format: str, output: str) -> None:
