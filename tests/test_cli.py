@@ -1,6 +1,8 @@
 """The ``subledger`` command as an operator runs it, and the real server it starts."""
 
 import json
+import subprocess
+import sys
 
 import httpx
 import pytest
@@ -27,6 +29,25 @@ def test_serve_refuses_an_unmigrated_database(env):
     result = run(env, "serve", "--port", str(free_port()), check=False)
     assert result.returncode != 0
     assert "subledger migrate" in result.stderr
+
+
+def test_a_command_imports_only_the_features_it_uses(env):
+    """Importing every feature (the stores' libraries, FastAPI) cost a second of each command."""
+    run(env, "migrate")
+    script = (
+        "import sys\n"
+        "from subledger.cli import main\n"
+        "try:\n"
+        "    main(['apps', 'list'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('subledger.', 'fastapi', 'stripe'))))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+    loaded = result.stdout.splitlines()[-1]
+    assert "subledger.apps.service" in loaded
+    for unused in ("subledger.stores.apple.service", "subledger.purchases.service", "fastapi", "stripe"):
+        assert f"'{unused}" not in loaded, unused
 
 
 def test_apps_create_list_and_rotate(env):
