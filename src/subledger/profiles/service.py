@@ -63,6 +63,12 @@ def find_locked(
     )
 
 
+def save(conn, profile: dict[str, Any], values: dict[str, Any]) -> None:
+    """Write ``values`` into a profile locked in the caller's transaction, and into ``profile``."""
+    repository.update_profile(conn, profile["id"], values)
+    profile.update(values)
+
+
 def _attribute_changes(fields: ProfileFields) -> list[tuple[str, Any]]:
     return [(item.key, item.value) for item in fields.custom_attributes or []]
 
@@ -166,8 +172,7 @@ def update_profile(
             repository.upsert_installation(conn, profile["id"], meta, now)
         timestamp = rt.timestamps.issue(profile["last_timestamp_ms"] + 1)
         changes.update(updated_at=now, last_timestamp_ms=timestamp)
-        repository.update_profile(conn, profile["id"], changes)
-        profile.update(changes)
+        save(conn, profile, changes)
     return respond(profile, now, timestamp)
 
 

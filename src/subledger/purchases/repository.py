@@ -67,13 +67,6 @@ def profile_grants(conn: Connection, profile_id: UUID) -> list[dict[str, Any]]:
     return _PROFILE_GRANTS.rows(conn, {"profile_id": profile_id})
 
 
-_UPDATE_PROFILE = Prepared(update(profiles).where(profiles.c.id == bindparam("profile_key")))
-
-
-def store_derived(conn: Connection, profile_id: UUID, values: dict[str, Any]) -> None:
-    _UPDATE_PROFILE.rows(conn, {"profile_key": profile_id, **values})
-
-
 def profiles_buying(conn: Connection, app_id: UUID, store: str, store_product_id: str) -> list[UUID]:
     """Profiles with a transaction of this store product, in a fixed (lock) order."""
     query = (

@@ -89,8 +89,7 @@ def _recompute(
         "last_timestamp_ms": timestamp,
         "updated_at": now,
     }
-    repository.store_derived(conn, profile["id"], values)
-    profile.update(values)
+    profiles_service.save(conn, profile, values)
 
     changes = []
     for before, key in written:
