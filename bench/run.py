@@ -112,24 +112,15 @@ def serve(env: dict, workers: int, factory: str) -> tuple[subprocess.Popen, str]
     after a few tracebacks and then stalls the server."""
     port = free_port()
     errors = tempfile.TemporaryFile("w+")
+    # As `subledger serve` runs uvicorn (its HTTP protocol included), with the factory given.
+    launch = (
+        "import sys, uvicorn\n"
+        "from subledger.core.protocol import DeadlineProtocol\n"
+        "uvicorn.run(sys.argv[1], factory=True, host='127.0.0.1', port=int(sys.argv[2]), workers=int(sys.argv[3]),"
+        " log_level='warning', access_log=False, server_header=False, http=DeadlineProtocol)"
+    )
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            factory,
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-            "--no-server-header",
-        ],
+        [sys.executable, "-c", launch, factory, str(port), str(workers)],
         env={**env, "PYTHONPATH": str(HERE)},
         stdout=subprocess.DEVNULL,
         stderr=errors,

@@ -2,6 +2,7 @@
 
 import socket
 import subprocess
+import time
 
 import httpx
 import pytest
@@ -60,6 +61,39 @@ def test_slow_clients_do_not_starve_the_others(env):
         finally:
             for sock in slow:
                 sock.close()
+
+
+def _until_closed(sock: socket.socket) -> bytes:
+    sock.settimeout(10)
+    received = b""
+    while chunk := sock.recv(4096):
+        received += chunk
+    return received
+
+
+def test_a_request_that_does_not_arrive_in_time_gets_408_and_its_connection_closed(env):
+    """Connections that send nothing, or headers or a body that never end, are cut off once
+    the read timeout has passed; a kept-alive connection idle between requests is not."""
+    env = {**env, "SUBLEDGER_REQUEST_READ_TIMEOUT_SECONDS": "1"}
+    app = shop(env)
+    headers = {"Authorization": f"Api-Key {app['secret_api_key']}", "adapty-customer-user-id": "u"}
+    with serving(env) as base:
+        port = int(base.rsplit(":", 1)[1])
+        silent, slow_headers, slow_body = (socket.create_connection(("127.0.0.1", port)) for _ in range(3))
+        slow_headers.sendall(b"GET /api/v2/server-side-api/profile/ HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        slow_body.sendall(
+            f"POST {BASE}/profile/ HTTP/1.1\r\nHost: x\r\nAuthorization: Api-Key {app['secret_api_key']}\r\n"
+            "adapty-customer-user-id: slow\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{".encode()
+        )
+        with httpx.Client(base_url=base, headers=headers, timeout=10) as client:
+            assert client.post(f"{BASE}/profile/", json={}).status_code == 200
+            time.sleep(1.5)  # longer than the read timeout, shorter than keep-alive's 5 s
+            assert client.get(f"{BASE}/profile/").status_code == 200
+            for sock in (silent, slow_headers, slow_body):
+                assert _until_closed(sock).startswith(b"HTTP/1.1 408 "), sock
+                sock.close()
+            slow = {**headers, "adapty-customer-user-id": "slow"}
+            assert client.get(f"{BASE}/profile/", headers=slow).status_code == 404  # nothing of it was written
 
 
 def test_secrets_never_reach_the_logs(env, tmp_path):

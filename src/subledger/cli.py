@@ -118,6 +118,8 @@ def serve(host: str, port: int, workers: int) -> None:
     """Serve the API."""
     import uvicorn
 
+    from subledger.core.protocol import DeadlineProtocol
+
     settings = Settings()
     runtime = _runtime()
     runtime.db.dispose()
@@ -135,6 +137,7 @@ def serve(host: str, port: int, workers: int) -> None:
         workers=workers,
         log_level=settings.log_level,
         server_header=False,
+        http=DeadlineProtocol,
     )
 
 

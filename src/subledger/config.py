@@ -19,6 +19,8 @@ class Settings(BaseSettings):
     # each; unset or empty for the engine's default (``request_threads``).
     database_threads: int | None = Field(default=None, ge=1)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1)
+    # A request must arrive in full within this long (of the connection opening, or of its first byte).
+    request_read_timeout_seconds: float = Field(default=30.0, gt=0)
     # SQLite's durability: FULL survives power loss, NORMAL only process crashes.
     sqlite_synchronous: str = Field(default="FULL", pattern="^(OFF|NORMAL|FULL|EXTRA)$")
     # How long a process trusts an API key it has checked before asking the database again.

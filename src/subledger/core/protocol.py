@@ -1,0 +1,62 @@
+"""uvicorn's HTTP/1.1 protocol with a deadline for reading each request."""
+
+from asyncio import TimerHandle, Transport
+from functools import cache
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from subledger.config import Settings
+
+_TIMED_OUT = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+
+
+@cache
+def _read_timeout() -> float:
+    return Settings().request_read_timeout_seconds
+
+
+class DeadlineProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, where a request must arrive in full (headers and
+    body) within ``SUBLEDGER_REQUEST_READ_TIMEOUT_SECONDS`` of the connection opening,
+    or of the request's first byte on a connection kept alive; else the connection gets
+    408 and is closed.
+
+    uvicorn itself waits for ever for a request that never ends: clients that open
+    connections and send nothing, or a request a byte at a time (slowloris), each hold
+    a connection, and enough of them take every file descriptor the process may open.
+    """
+
+    _deadline: TimerHandle | None = None
+
+    def connection_made(self, transport: Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._arm()
+
+    def on_message_complete(self) -> None:
+        self._disarm()
+        super().on_message_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def _arm(self) -> None:
+        if self._deadline is None:  # a connection's first request runs from the opening
+            self._deadline = self.loop.call_later(_read_timeout(), self._timed_out)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _timed_out(self) -> None:
+        self._deadline = None
+        if self.transport.is_closing():
+            return
+        if self.cycle is None or not self.cycle.response_started:
+            self.transport.write(_TIMED_OUT)
+        self.transport.close()
