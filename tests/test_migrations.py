@@ -8,8 +8,9 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 
-from subledger.core.db import Database
+from subledger.core.db import HEAD_REVISION, Database
 from subledger.core.tables import metadata, store_configs
 
 
@@ -18,6 +19,11 @@ def db(database_url):
     database = Database(database_url)
     yield database
     database.dispose()
+
+
+def test_the_head_revision_the_code_checks_for_is_the_newest_migration(db):
+    with db.engine.connect() as conn:
+        assert ScriptDirectory.from_config(db.alembic_config(conn)).get_current_head() == HEAD_REVISION
 
 
 def test_migrated_schema_matches_the_code(db):
