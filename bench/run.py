@@ -112,12 +112,11 @@ def serve(env: dict, workers: int, factory: str) -> tuple[subprocess.Popen, str]
     after a few tracebacks and then stalls the server."""
     port = free_port()
     errors = tempfile.TemporaryFile("w+")
-    # As `subledger serve` runs uvicorn (its HTTP protocol included), with the factory given.
+    # As `subledger serve` serves, with the factory given and no access log.
     launch = (
-        "import sys, uvicorn\n"
-        "from subledger.core.protocol import DeadlineProtocol\n"
-        "uvicorn.run(sys.argv[1], factory=True, host='127.0.0.1', port=int(sys.argv[2]), workers=int(sys.argv[3]),"
-        " log_level='warning', access_log=False, server_header=False, http=DeadlineProtocol)"
+        "import sys\n"
+        "from subledger.core.protocol import serve\n"
+        "serve(sys.argv[1], '127.0.0.1', int(sys.argv[2]), int(sys.argv[3]), 'warning', access_log=False)"
     )
     process = subprocess.Popen(
         [sys.executable, "-c", launch, factory, str(port), str(workers)],

@@ -116,9 +116,7 @@ def _rebuild_metrics(rebuild, runtime: Runtime) -> None:
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 256), help="Server processes.")
 def serve(host: str, port: int, workers: int) -> None:
     """Serve the API."""
-    import uvicorn
-
-    from subledger.core.protocol import DeadlineProtocol
+    from subledger.core import protocol
 
     settings = Settings()
     runtime = _runtime()
@@ -129,16 +127,7 @@ def serve(host: str, port: int, workers: int) -> None:
             "more reads, not more writes (see the README).",
             err=True,
         )
-    uvicorn.run(
-        "subledger.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=settings.log_level,
-        server_header=False,
-        http=DeadlineProtocol,
-    )
+    protocol.serve("subledger.app:create_app", host, port, workers, settings.log_level)
 
 
 @main.group()

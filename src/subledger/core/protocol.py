@@ -1,8 +1,9 @@
-"""uvicorn's HTTP/1.1 protocol with a deadline for reading each request."""
+"""How subledger serves HTTP: uvicorn, with a deadline for reading each request."""
 
 from asyncio import TimerHandle, Transport
 from functools import cache
 
+import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from subledger.config import Settings
@@ -60,3 +61,18 @@ class DeadlineProtocol(HttpToolsProtocol):
         if self.cycle is None or not self.cycle.response_started:
             self.transport.write(_TIMED_OUT)
         self.transport.close()
+
+
+def serve(factory: str, host: str, port: int, workers: int, log_level: str, access_log: bool = True) -> None:
+    """Serve the application that ``factory`` (``module:function``) builds, in ``workers`` processes."""
+    uvicorn.run(
+        factory,
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        access_log=access_log,
+        server_header=False,
+        http=DeadlineProtocol,
+    )
