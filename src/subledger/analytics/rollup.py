@@ -60,13 +60,19 @@ def tally(txs: list[Tx], open_after: datetime) -> Tally:
         if not tx.paid:
             continue
         result.add(tx.purchased_at, tx.key, gross=nanos(tx.usd), purchases=1)
-        for period in PERIODS:
-            result.payers[(period, bucket_start(period, tx.purchased_at.date()))].add(tx.key)
+        for group in _payer_groups(tx.purchased_at.date()):
+            result.payers[group].add(tx.key)
         if tx.refunded_at is not None:
             result.add(tx.refunded_at, tx.key, refunds=nanos(tx.usd), refunded=1)
     for chain in chains.values():
         _subscription(result, [tx for tx in chain if tx.months is not None], open_after)
     return result
+
+
+@lru_cache(maxsize=4096)
+def _payer_groups(day: date) -> tuple[tuple[str, date], ...]:
+    """The (period, bucket) of each period that holds the day."""
+    return tuple((period, bucket_start(period, day)) for period in PERIODS)
 
 
 @lru_cache(maxsize=4096)
@@ -97,6 +103,7 @@ def _subscription(result: Tally, txs: list[Tx], open_after: datetime) -> None:
 def _coverage(result: Tally, kind: str, txs: list[Tx], open_after: datetime) -> None:
     """Each transaction covers from its purchase to its end, or until the next one takes over
     (an upgrade, a renewal bought early), so a subscription counts once at a time."""
+    change = f"{kind}_change"
     for index, tx in enumerate(txs):
         end = tx.ends_at
         if index + 1 < len(txs):
@@ -105,9 +112,9 @@ def _coverage(result: Tally, kind: str, txs: list[Tx], open_after: datetime) -> 
         if end is not None and end <= tx.purchased_at:
             continue
         mrr = nanos(tx.usd / tx.months) if kind == "paid" and tx.months else 0
-        result.add(tx.purchased_at, tx.key, **{f"{kind}_change": 1, "mrr_change": mrr})
+        result.add(tx.purchased_at, tx.key, **{change: 1, "mrr_change": mrr})
         if end is not None:
-            result.add(end, tx.key, **{f"{kind}_change": -1, "mrr_change": -mrr})
+            result.add(end, tx.key, **{change: -1, "mrr_change": -mrr})
         if end is None or end > open_after:
             result.cover(kind, tx, tx.purchased_at, end, mrr)
 
@@ -135,12 +142,26 @@ def _cohort(result: Tally, txs: list[Tx]) -> None:
 
 
 def difference(before: Tally, after: Tally) -> tuple[list[dict[str, Any]], ...]:
-    """What a change adds to the rollups: (days, payers, cohorts) rows of ``after`` minus ``before``."""
-    same = {group for group, keys in after.payers.items() if before.payers.get(group) == keys}
+    """What a change adds to the rollups: (days, payers, cohorts) rows of ``after`` minus ``before``.
+
+    Most entries of the two tallies are the same (a change touches a transaction or two of
+    the ledger): those are compared, not subtracted measure by measure."""
     change = Totals()
-    change.absorb(after, skip=same)
-    change.absorb(before, sign=-1, skip=same)
+    _changed(change.days, before.days, after.days, len(MEASURE))
+    same = {group for group, keys in after.payers.items() if before.payers.get(group) == keys}
+    change.add_payers(after, 1, skip=same)
+    change.add_payers(before, -1, skip=same)
+    _changed(change.cohorts, before.cohorts, after.cohorts, 2)
     return change.rows()
+
+
+def _changed(into: dict, before: dict[Any, list[int]], after: dict[Any, list[int]], width: int) -> None:
+    """Put into ``into`` each entry's ``after`` values minus its ``before`` ones, where they differ."""
+    zero = [0] * width
+    for entry in before.keys() | after.keys():
+        old, new = before.get(entry, zero), after.get(entry, zero)
+        if old != new:
+            into[entry] = [n - o for n, o in zip(new, old, strict=True)]
 
 
 def _key(key: Key) -> dict[str, str]:
@@ -155,21 +176,26 @@ class Totals:
         self.payers: dict[tuple[str, Key, date], int] = defaultdict(int)
         self.cohorts: dict[tuple[date, int, Key], list[int]] = defaultdict(lambda: [0, 0])
 
-    def absorb(self, tally: Tally, sign: int = 1, skip: AbstractSet[tuple[str, date]] = frozenset()) -> None:
-        """Add a tally (subtract it with ``sign`` -1), leaving out its payers of the ``skip`` buckets."""
+    def absorb(self, tally: Tally) -> None:
+        """Add a profile's tally."""
         for entry, values in tally.days.items():
             row = self.days[entry]
             for index, value in enumerate(values):
-                row[index] += sign * value
+                row[index] += value
+        self.add_payers(tally, 1)
+        for entry, (covered, onward) in tally.cohorts.items():
+            row = self.cohorts[entry]
+            row[0] += covered
+            row[1] += onward
+
+    def add_payers(self, tally: Tally, sign: int, skip: AbstractSet[tuple[str, date]] = frozenset()) -> None:
+        """Count the tally's profile as a payer (``sign`` -1: no longer) of every pattern of the
+        keys it paid for in each bucket, leaving out the ``skip`` buckets."""
         for (period, bucket), keys in tally.payers.items():
             if (period, bucket) in skip:
                 continue
             for pattern in set().union(*map(_patterns, keys)):
                 self.payers[(period, pattern, bucket)] += sign
-        for entry, (covered, onward) in tally.cohorts.items():
-            row = self.cohorts[entry]
-            row[0] += sign * covered
-            row[1] += sign * onward
 
     def rows(self) -> tuple[list[dict[str, Any]], ...]:
         """(days, payers, cohorts) rows that add something, in key order (so that concurrent

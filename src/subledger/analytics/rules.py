@@ -33,6 +33,7 @@ Queries read the rollups that writes keep (``rollup``), summed over the filters.
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
+from functools import cache
 from typing import Any, Literal
 
 from dateutil.relativedelta import relativedelta
@@ -85,43 +86,44 @@ class Tx:
     months: Decimal | None  # the product's period in months (None: not a subscription)
 
 
+@cache
+def _period_months(period: str) -> Decimal:
+    count, unit = PERIOD.fullmatch(period).groups()
+    per_unit = {"D": 1 / DAYS_PER_MONTH, "W": 7 / DAYS_PER_MONTH, "M": Decimal(1), "Y": Decimal(12)}[unit]
+    return int(count) * per_unit
+
+
 def _months(period: str | None, row: dict[str, Any]) -> Decimal | None:
     if row["purchase_type"] != "subscription":
         return None
     if period and period != LIFETIME:
-        count, unit = PERIOD.fullmatch(period).groups()
-        per_unit = {"D": 1 / DAYS_PER_MONTH, "W": 7 / DAYS_PER_MONTH, "M": Decimal(1), "Y": Decimal(12)}[unit]
-        return int(count) * per_unit
+        return _period_months(period)
     if row["expires_at"] is None:
         return None
     return Decimal((row["expires_at"] - row["purchased_at"]).total_seconds()) / 86400 / DAYS_PER_MONTH
 
 
+def ledger_row(row: dict[str, Any], catalog: Catalog, rates: Rates) -> Tx:
+    """A ledger transaction as the metrics see it."""
+    product = catalog.product(row["store"], row["store_product_id"], row["store_base_plan_id"])
+    ends = [moment for moment in (row["expires_at"], row["refunded_at"]) if moment is not None]
+    return Tx(
+        chain=(row["store"], row["store_original_transaction_id"]),
+        store_transaction_id=row["store_transaction_id"],
+        key=(row["store"], row["store_product_id"], row["price_country"], row["environment"]),
+        usd=rates.to_usd(row["price_value"], row["price_currency"]),
+        paid=row["price_value"] > 0,
+        trial=row["offer_type"] == "free_trial",
+        purchased_at=row["purchased_at"],
+        ends_at=min(ends) if ends else None,
+        refunded_at=row["refunded_at"],
+        months=_months(product.period if product else None, row),
+    )
+
+
 def ledger_rows(rows: list[dict[str, Any]], catalog: Catalog, rates: Rates) -> list[Tx]:
     """A profile's ledger transactions as the metrics see them."""
-    found = []
-    periods: dict[tuple, str | None] = {}
-    for row in rows:
-        product_key = (row["store"], row["store_product_id"], row["store_base_plan_id"])
-        if product_key not in periods:
-            product = catalog.product(*product_key)
-            periods[product_key] = product.period if product else None
-        ends = [moment for moment in (row["expires_at"], row["refunded_at"]) if moment is not None]
-        found.append(
-            Tx(
-                chain=(row["store"], row["store_original_transaction_id"]),
-                store_transaction_id=row["store_transaction_id"],
-                key=(row["store"], row["store_product_id"], row["price_country"], row["environment"]),
-                usd=rates.to_usd(row["price_value"], row["price_currency"]),
-                paid=row["price_value"] > 0,
-                trial=row["offer_type"] == "free_trial",
-                purchased_at=row["purchased_at"],
-                ends_at=min(ends) if ends else None,
-                refunded_at=row["refunded_at"],
-                months=_months(periods[product_key], row),
-            )
-        )
-    return found
+    return [ledger_row(row, catalog, rates) for row in rows]
 
 
 def _money(nanos: int | Decimal) -> float:

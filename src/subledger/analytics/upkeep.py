@@ -32,10 +32,14 @@ def record(
 ) -> None:
     """Apply a change of one profile's ledger (before, after) under the catalog (before, after)."""
     open_after = now - timedelta(days=1)
-    before, after = (
-        rollup.tally(rules.ledger_rows(ledger, catalog, rates), open_after)
-        for ledger, catalog in zip(ledgers, catalogs, strict=True)
-    )
+    after_txs = rules.ledger_rows(ledgers[1], catalogs[1], rates)
+    if catalogs[0] is catalogs[1]:
+        # The rows a change left alone are the same objects in both ledgers, and read the same.
+        unchanged = {id(row): tx for row, tx in zip(ledgers[1], after_txs, strict=True)}
+        before_txs = [unchanged.get(id(row)) or rules.ledger_row(row, catalogs[0], rates) for row in ledgers[0]]
+    else:
+        before_txs = rules.ledger_rows(ledgers[0], catalogs[0], rates)
+    before, after = rollup.tally(before_txs, open_after), rollup.tally(after_txs, open_after)
     repository.add_to_rollups(conn, app_id, profile_id.int % ROLLUP_SHARDS, rollup.difference(before, after))
     if before.coverage != after.coverage:
         repository.replace_coverage(conn, app_id, profile_id, after.coverage)
