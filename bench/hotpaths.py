@@ -84,17 +84,20 @@ class Driver:
         return status
 
 
-def transaction(name: str) -> dict:
+def transaction(name: str, original: str | None = None, month: int = 0) -> dict:
+    """A monthly subscription's transaction: the ``month``-th of the chain ``original`` (a new chain by default)."""
+    start = f"{2025 + month // 12}-{month % 12 + 1:02d}-01T00:00:00Z"
+    end = f"{2025 + (month + 1) // 12}-{(month + 1) % 12 + 1:02d}-01T00:00:00Z"
     return {
         "purchase_type": "subscription",
         "store": "app_store",
         "store_product_id": "monthly",
         "store_transaction_id": name,
-        "store_original_transaction_id": name,
+        "store_original_transaction_id": original or name,
         "price": {"country": "US", "currency": "USD", "value": 9.99},
-        "purchased_at": "2025-01-01T00:00:00Z",
+        "purchased_at": start,
         "originally_purchased_at": "2025-01-01T00:00:00Z",
-        "expires_at": "2025-02-01T00:00:00Z",
+        "expires_at": end,
         "renew_status": True,
     }
 
@@ -184,7 +187,9 @@ async def main_async(options, rt: Runtime, key: str) -> None:
     all_scenarios = scenarios(options.seeded)
     for n in range(options.seeded):
         assert await driver.call("POST", f"{BASE}/profile/", f"seed-{n}", {}) == 200
-        assert await driver.call("POST", f"{BASE}/purchase/set/transaction/", f"seed-{n}", transaction(f"s{n}")) == 200
+        for month in range(options.history):
+            body = transaction(f"s{n}-{month}", f"s{n}-0", month)
+            assert await driver.call("POST", f"{BASE}/purchase/set/transaction/", f"seed-{n}", body) == 200
     profiler = None
     print(f"| scenario ({options.engine}) | µs per request | CPU µs per request | statements per request |")
     print("|---|---|---|---|")
@@ -206,6 +211,9 @@ def main() -> None:
     parser.add_argument("--postgres-url", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--requests", type=int, default=500, help="timed requests per scenario")
     parser.add_argument("--seeded", type=int, default=200, help="profiles (each with a subscription) made first")
+    parser.add_argument(
+        "--history", type=int, default=1, help="monthly transactions of each seeded profile's subscription"
+    )
     parser.add_argument("--profile", help="the scenario to profile with pyinstrument")
     parser.add_argument("--only", help="run just this scenario")
     options = parser.parse_args()
