@@ -23,7 +23,6 @@ from subledger.core.tables import (
     profiles,
     transactions,
 )
-from subledger.purchases import repository as purchases_repository
 
 KEY = ("store", "product", "country", "environment")
 ROLLUPS = (  # table, its key columns after app_id (but the shard), its measures
@@ -88,13 +87,20 @@ def lock_rollups(conn: Connection) -> None:
 
 def ledgers(conn: Connection, app_id: UUID, page: int = 500) -> Iterator[tuple[UUID, list[dict[str, Any]]]]:
     """Each of the app's profiles that has transactions, with them."""
+    ids_page = select(profiles.c.id).where(profiles.c.app_id == app_id).order_by(profiles.c.id).limit(page)
     after = None
-    while ids := [profile_id for _, profile_id in purchases_repository.profile_ids(conn, app_id, after, page)]:
+    while ids := list(conn.execute(ids_page if after is None else ids_page.where(profiles.c.id > after)).scalars()):
         by_profile = defaultdict(list)
         for row in conn.execute(select(transactions).where(transactions.c.profile_id.in_(ids))).mappings():
             by_profile[row["profile_id"]].append(dict(row))
         yield from by_profile.items()
         after = ids[-1]
+
+
+def ledger(conn: Connection, profile_id: UUID) -> list[dict[str, Any]]:
+    """One profile's transactions."""
+    query = select(transactions).where(transactions.c.profile_id == profile_id)
+    return [dict(row) for row in conn.execute(query).mappings()]
 
 
 def pending_rebuilds(conn: Connection) -> list[UUID]:

@@ -18,7 +18,6 @@ from subledger.catalog import service as catalog_service
 from subledger.catalog.rules import Catalog, Rates
 from subledger.core.runtime import Runtime
 from subledger.core.tables import ROLLUP_SHARDS
-from subledger.purchases import repository as purchases_repository
 
 
 def record(
@@ -47,7 +46,7 @@ def record(
 
 def forget(conn: Connection, app_id: UUID, profile_id: UUID, now: datetime) -> None:
     """Take a profile that is being deleted out of the rollups."""
-    ledger = purchases_repository.profile_transactions(conn, profile_id)
+    ledger = repository.ledger(conn, profile_id)
     if ledger:
         catalog = catalog_service.catalog(conn, app_id)
         record(conn, app_id, profile_id, (ledger, []), (catalog, catalog), catalog_service.rates(conn, app_id), now)
