@@ -12,11 +12,11 @@ from test_purchases_api import subscription
 
 from subledger.app import create_app
 from subledger.apps import service as apps_service
-from subledger.catalog import service as catalog_service
 from subledger.core import app_config
 from subledger.core.db import Database
 from subledger.core.runtime import Runtime
 from subledger.core.tables import deliveries
+from subledger.purchases import service as purchases_service
 
 
 @pytest.fixture
@@ -88,7 +88,7 @@ def test_settings_rates_and_endpoints_reach_the_other_process(runtime, api, othe
     _buy_in_euros(other, "taxed")
     assert _started(api, "taxed")["tax_amount_local"] == 2.0  # 25% included in 10
 
-    catalog_service.load_rates(runtime, "currency,usd_per_unit,as_of\nEUR,2,2025-01-01\n")
+    purchases_service.load_rates(runtime, "currency,usd_per_unit,as_of\nEUR,2,2025-01-01\n")
     assert _buy_in_euros(other, "new-rate")["total_revenue_usd"] == 20.0
 
     with Receiver() as receiver:

@@ -290,9 +290,7 @@ def test_a_currency_without_a_rate_is_refused_and_a_loaded_rate_is_used(shop, ru
     price = {"country": "IS", "currency": "ISK", "value": 1000}
     response = shop.set_transaction("u", **one_time(price=price))
     assert response.status_code == 400 and response.json()["errors"][0]["source"] == "price.currency"
-    from subledger.catalog import service as catalog_service
-
-    catalog_service.load_rates(runtime, "currency,usd_per_unit,as_of\nISK,0.0072,2025-01-01\n")
+    purchases_service.load_rates(runtime, "currency,usd_per_unit,as_of\nISK,0.0072,2025-01-01\n")
     assert data(shop.set_transaction("u", **one_time(price=price)))["total_revenue_usd"] == 7.2
 
 

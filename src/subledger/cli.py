@@ -97,16 +97,18 @@ def migrate() -> None:
     before, head = runtime.db.schema_revision()
     runtime.db.migrate()
     click.echo(f"database at revision {head} (was {before or 'empty'})", err=True)
-    _rebuild_metrics(analytics_upkeep.rebuild_pending, runtime)
+    if moved := purchases_service.reprice(runtime):
+        click.echo(f"repriced at the exchange rates in force: the total revenue of {moved} profile(s)", err=True)
+    _rebuild_metrics(runtime)
 
 
-def _rebuild_metrics(rebuild, runtime: Runtime) -> None:
-    """Run a rebuild of metric rollups, telling how far it got."""
+def _rebuild_metrics(runtime: Runtime) -> None:
+    """Rebuild the metric rollups of the apps marked for it, telling how far it got."""
 
     def progress(app_id: UUID, done: int) -> None:
         click.echo(f"\rrebuilding the metrics of app {app_id}: {done} profiles", err=True, nl=False)
 
-    if rebuild(runtime, progress):
+    if analytics_upkeep.rebuild_pending(runtime, progress):
         click.echo("", err=True)
 
 
@@ -240,12 +242,11 @@ def rates_load(csv_file) -> None:
     """Load a CSV with the columns currency,usd_per_unit,as_of."""
     runtime = _runtime()
     try:
-        count = catalog_service.load_rates(runtime, csv_file.read())
+        count = purchases_service.load_rates(runtime, csv_file.read())
     except ValueError as exc:
         raise click.ClickException(f"{csv_file.name}: {exc}; nothing was loaded") from None
     click.echo(f"loaded {count} rates", err=True)
-    if count:  # every USD figure of the metrics may have moved
-        _rebuild_metrics(analytics_upkeep.rebuild_all, runtime)
+    _rebuild_metrics(runtime)  # every USD figure of the metrics may have moved
 
 
 @rates.command("list")

@@ -109,8 +109,7 @@ def rebuild_pending(rt: Runtime, progress: Callable[[UUID, int], None] = lambda 
     return len(pending)
 
 
-def rebuild_all(rt: Runtime, progress: Callable[[UUID, int], None] = lambda app_id, done: None) -> int:
-    """Rebuild every app (after new exchange rates)."""
-    with rt.db.write() as conn:
-        repository.mark_all_for_rebuild(conn)
-    return rebuild_pending(rt, progress)
+def mark_all_for_rebuild(conn: Connection) -> None:
+    """Mark every app's rollups for a rebuild (``rebuild_pending``), in the caller's transaction;
+    metrics answer 503 until it has run."""
+    repository.mark_all_for_rebuild(conn)

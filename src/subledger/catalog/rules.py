@@ -1,6 +1,7 @@
 """Catalog rules: subscription periods and currency conversion. No I/O."""
 
 import csv
+import hashlib
 import io
 import re
 from dataclasses import dataclass
@@ -101,3 +102,8 @@ class Rates:
 
     def to_usd(self, amount: Decimal, currency: str) -> Decimal:
         return amount * self._rates[currency]
+
+    def digest(self) -> str:
+        """A fingerprint of every rate: figures computed at other rates have another."""
+        text = ";".join(f"{currency}={value.normalize():f}" for currency, value in sorted(self._rates.items()))
+        return hashlib.sha256(text.encode()).hexdigest()

@@ -113,22 +113,23 @@ def _read_catalog(conn: Connection, app_id: UUID) -> rules.Catalog:
 
 def rates(conn: Connection, app_id: UUID) -> rules.Rates:
     """The exchange rates in force (every app's, kept with each app's configuration)."""
-    return app_config.cached(conn, app_id, "rates", lambda: _read_rates(conn))
+    return app_config.cached(conn, app_id, "rates", lambda: rates_in_force(conn))
 
 
-def _read_rates(conn: Connection) -> rules.Rates:
+def rates_in_force(conn: Connection) -> rules.Rates:
+    """The exchange rates in force, read afresh in the caller's transaction."""
     loaded = repository.loaded_rates(conn)
     return rules.Rates([rules.Rate(row["currency"], Decimal(row["usd_per_unit"]), row["as_of"]) for row in loaded])
 
 
-def load_rates(rt: Runtime, text: str) -> int:
-    """Load ``currency,usd_per_unit,as_of`` CSV rows over the shipped table; ValueError on a bad line."""
+def load_rates(conn: Connection, text: str) -> int:
+    """Load ``currency,usd_per_unit,as_of`` CSV rows over the shipped table, in the caller's
+    transaction; ValueError on a bad line (before anything is written)."""
     parsed = rules.parse_rates(text)
     if parsed:
-        with rt.db.write() as conn:
-            repository.upsert_rates(
-                conn, [{"currency": r.currency, "usd_per_unit": str(r.usd_per_unit), "as_of": r.as_of} for r in parsed]
-            )
+        repository.upsert_rates(
+            conn, [{"currency": r.currency, "usd_per_unit": str(r.usd_per_unit), "as_of": r.as_of} for r in parsed]
+        )
     return len(parsed)
 
 

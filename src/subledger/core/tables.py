@@ -187,6 +187,14 @@ exchange_rates = Table(
     Column("as_of", Date, nullable=False),
 )
 
+# A digest of the exchange rates the ledger's USD figures (profiles' total_revenue_usd,
+# the metric rollups) were computed at: one row, none before the first computation.
+ledger_pricing = Table(
+    "ledger_pricing",
+    metadata,
+    Column("rates_digest", String(64), primary_key=True),
+)
+
 # The ledger: appended to, and updated only by the store re-sending a transaction -
 
 transactions = Table(

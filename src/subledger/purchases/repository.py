@@ -1,13 +1,15 @@
 """SQL for the ledger: transactions and access grants, and the derived profile columns."""
 
+from collections import defaultdict
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from subledger.core.db import insert_new
 from subledger.core.prepared import Prepared
-from subledger.core.tables import access_grants, profiles, transactions
+from subledger.core.tables import access_grants, ledger_pricing, profiles, transactions
 
 
 def find_transaction(conn: Connection, app_id: UUID, store: str, store_transaction_id: str) -> dict[str, Any] | None:
@@ -90,3 +92,45 @@ def profile_ids(conn: Connection, app_id: UUID | None, after: UUID | None, limit
     if after is not None:
         query = query.where(profiles.c.id > after)
     return [tuple(row) for row in conn.execute(query)]
+
+
+def hold_off_writes(conn: Connection) -> None:
+    """Make every write to a profile wait for the caller's transaction; reads go on (on SQLite
+    the write transaction already holds the one database lock). A caller that also changes
+    apps' configuration does that first, as such a change does before the profiles it re-derives."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("LOCK TABLE profiles IN EXCLUSIVE MODE")
+
+
+def priced_rates(conn: Connection) -> str | None:
+    """The digest of the exchange rates the ledger's USD figures were computed at; None before the first."""
+    return conn.scalar(select(ledger_pricing.c.rates_digest))
+
+
+def set_priced_rates(conn: Connection, digest: str) -> None:
+    conn.execute(delete(ledger_pricing))
+    conn.execute(insert(ledger_pricing), {"rates_digest": digest})
+
+
+def revenues(conn: Connection, profile_ids: list[UUID]) -> tuple[dict[UUID, Decimal], dict[UUID, list[dict[str, Any]]]]:
+    """These profiles' stored total_revenue_usd, and the price columns of their transactions."""
+    stored = dict(
+        conn.execute(select(profiles.c.id, profiles.c.total_revenue_usd).where(profiles.c.id.in_(profile_ids))).all()
+    )
+    priced = select(
+        transactions.c.profile_id, transactions.c.price_value, transactions.c.price_currency, transactions.c.refunded_at
+    ).where(transactions.c.profile_id.in_(profile_ids))
+    ledgers = defaultdict(list)
+    for row in conn.execute(priced).mappings():
+        ledgers[row["profile_id"]].append(row)
+    return stored, ledgers
+
+
+_SET_REVENUE = (
+    update(profiles).where(profiles.c.id == bindparam("profile_key")).values(total_revenue_usd=bindparam("total"))
+)
+
+
+def set_revenues(conn: Connection, totals: dict[UUID, Decimal]) -> None:
+    if totals:
+        conn.execute(_SET_REVENUE, [{"profile_key": key, "total": total} for key, total in totals.items()])

@@ -388,13 +388,18 @@ def derive(
         (_non_subscription(profile_id, tx, catalog) for tx in transactions if tx["purchase_type"] != "subscription"),
         key=lambda item: (item["purchased_at"], item["store"], item["store_transaction_id"]),
     )
-    revenue = sum(
-        (rates.to_usd(tx["price_value"], tx["price_currency"]) for tx in transactions if tx["refunded_at"] is None),
-        Decimal(0),
-    )
     return Derived(
         access_levels=[_access_level(winners[level]) for level in sorted(winners)],
         subscriptions=subscriptions,
         non_subscriptions=non_subscriptions,
-        total_revenue_usd=revenue.quantize(CENT, rounding=ROUND_HALF_EVEN),
+        total_revenue_usd=revenue_usd(transactions, rates),
     )
+
+
+def revenue_usd(transactions: list[dict[str, Any]], rates: Rates) -> Decimal:
+    """What a profile's transactions brought in, in USD to the cent: every one but the refunded."""
+    revenue = sum(
+        (rates.to_usd(tx["price_value"], tx["price_currency"]) for tx in transactions if tx["refunded_at"] is None),
+        Decimal(0),
+    )
+    return revenue.quantize(CENT, rounding=ROUND_HALF_EVEN)

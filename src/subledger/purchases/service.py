@@ -16,6 +16,7 @@ from subledger.analytics import upkeep as analytics_upkeep
 from subledger.catalog import service as catalog_service
 from subledger.catalog.rules import Catalog, Rates
 from subledger.catalog.schemas import ProductIn, product_out
+from subledger.core import app_config
 from subledger.core.addressing import ProfileRef
 from subledger.core.dates import format_datetime, parse_datetime
 from subledger.core.errors import NON_FIELD, ApiError, bad_request
@@ -433,6 +434,55 @@ def remove_product(rt: Runtime, app_id: UUID, product_id: UUID) -> None:
         old_catalog = catalog_service.catalog(conn, app_id)
         row = catalog_service.remove_product(conn, app_id, product_id)
         _recompute_buyers(rt, conn, app_id, row, old_catalog, now)
+
+
+# Exchange rates -----------------------------------------------------------------
+
+
+def load_rates(rt: Runtime, text: str) -> int:
+    """Load exchange rates (``currency,usd_per_unit,as_of`` CSV rows) over the shipped table and
+    reprice the ledger at them, in one transaction; ValueError on a bad line, nothing loaded."""
+    with rt.db.write() as conn:
+        count = catalog_service.load_rates(conn, text)
+        repository.hold_off_writes(conn)
+        rates = catalog_service.rates_in_force(conn)
+        if repository.priced_rates(conn) != rates.digest():
+            _reprice(conn, rates, rebuild_rollups=True)
+    return count
+
+
+def reprice(rt: Runtime) -> int:
+    """Reprice the ledger if the exchange rates in force are not those it was priced at (a
+    release shipped new ones): how many profiles' total revenue moved."""
+    with rt.db.read() as conn:
+        if repository.priced_rates(conn) == catalog_service.rates_in_force(conn).digest():
+            return 0
+    with rt.db.write() as conn:
+        app_config.changed(conn)  # every process reads the rates in force afresh
+        repository.hold_off_writes(conn)
+        rates, priced = catalog_service.rates_in_force(conn), repository.priced_rates(conn)
+        if priced == rates.digest():
+            return 0  # another process repriced it meanwhile
+        # With no record the rollups are current: they were rebuilt after every load of rates.
+        return _reprice(conn, rates, rebuild_rollups=priced is not None)
+
+
+def _reprice(conn: Connection, rates: Rates, rebuild_rollups: bool, page: int = 1000) -> int:
+    """Recompute every profile's total revenue at ``rates``, mark the metric rollups for a rebuild
+    if asked, and record the rates; how many totals moved. The caller holds off writes: one that
+    had read the old rates would otherwise store a total at them after this."""
+    moved, after = 0, None
+    while ids := [profile_id for _, profile_id in repository.profile_ids(conn, None, after, page)]:
+        stored, ledgers = repository.revenues(conn, ids)
+        totals = {profile_id: rules.revenue_usd(ledgers[profile_id], rates) for profile_id in stored}
+        changed = {profile_id: total for profile_id, total in totals.items() if total != stored[profile_id]}
+        repository.set_revenues(conn, changed)
+        moved += len(changed)
+        after = ids[-1]
+    if rebuild_rollups:
+        analytics_upkeep.mark_all_for_rebuild(conn)
+    repository.set_priced_rates(conn, rates.digest())
+    return moved
 
 
 # Verification -----------------------------------------------------------------
