@@ -74,8 +74,8 @@ def serving(env: dict, workers: int = 1):
             if process.poll() is not None:
                 raise AssertionError(f"server exited: {process.stderr.read()}")
             try:
-                httpx.get(base + "/openapi.json", timeout=1)
-                break
+                if httpx.get(base + "/health", timeout=1).status_code == 200:
+                    break
             except httpx.TransportError:
                 if time.monotonic() > deadline:
                     raise AssertionError("server did not start") from None

@@ -112,6 +112,7 @@ def test_serve_answers_the_api_end_to_end(any_env, workers):
     app = run_json(env, "apps", "create", "--name", "E2E")
     run(env, "access-levels", "create", "--app", app["app_id"], "--id", "premium")
     with serving(env, workers) as base:
+        assert httpx.get(base + "/health").json()["status"] == "ok"
         headers = {"Authorization": f"Api-Key {app['secret_api_key']}", "adapty-customer-user-id": "e2e-user"}
         api = base + "/api/v2/server-side-api"
         created = httpx.post(

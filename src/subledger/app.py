@@ -15,6 +15,7 @@ from subledger.core.runtime import Runtime
 from subledger.dashboard import endpoints as dashboard
 from subledger.events.endpoints import router as events_router
 from subledger.events.worker import start_in_background
+from subledger.health import router as health_router
 from subledger.legacy.endpoints import router as legacy_router
 from subledger.paywalls.endpoints import admin as paywalls_admin_router
 from subledger.paywalls.endpoints import router as paywalls_router
@@ -66,6 +67,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     app.include_router(stores_admin_router)
     app.include_router(analytics_admin_router)
     app.include_router(dashboard.router)
+    app.include_router(health_router)
     app.mount("/dashboard/static", dashboard.static, name="dashboard-static")
     app.add_exception_handler(dashboard.SignInRequired, dashboard.sign_in_redirect)
     app.state.sign_in_throttle = dashboard.service.SignInThrottle()
