@@ -1,8 +1,11 @@
 """The ``subledger`` command as an operator runs it, and the real server it starts."""
 
 import json
+import sqlite3
 import subprocess
 import sys
+import threading
+import time
 
 import httpx
 import pytest
@@ -214,3 +217,56 @@ def test_stores_commands(env, tmp_path):
     assert bad.returncode != 0 and "certificate" in bad.stderr
     assert run(env, "stores", "notifications", "--app", app).stdout == ""
     assert run(env, "stores", "notifications", "--app", app, "--refused").stdout == ""
+
+
+def _backed_up_users(directory) -> set[str]:
+    copy = sqlite3.connect(directory / "subledger.db")
+    try:
+        return {user for (user,) in copy.execute("SELECT customer_user_id FROM profiles")}
+    finally:
+        copy.close()
+
+
+def test_backup_copies_the_database_as_it_stands_while_writes_go_on(env, tmp_path):
+    run(env, "migrate")
+    app = shop(env)
+    headers = {"Authorization": f"Api-Key {app['secret_api_key']}"}
+    acknowledged, failures, stop = [], [], threading.Event()
+    with serving(env) as base:
+
+        def write() -> None:
+            with httpx.Client(base_url=base + "/api/v2/server-side-api", headers=headers) as client:
+                while not stop.is_set():
+                    user = f"user-{len(acknowledged)}"
+                    response = client.post("/profile/", headers={"adapty-customer-user-id": user})
+                    (acknowledged if response.status_code == 200 else failures).append(user)
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        while len(acknowledged) < 20:
+            time.sleep(0.01)
+        before = list(acknowledged)
+        during = run(env, "backup", str(tmp_path / "during"))
+        time.sleep(0.2)
+        stop.set()
+        writer.join(timeout=30)
+        # Writes stopped: the latest are still in the write-ahead log, which a copy of the file misses.
+        run(env, "backup", str(tmp_path / "after"))
+    assert failures == []
+    assert "database copied" in during.stderr and "secret key copied" in during.stderr
+    assert set(before) <= _backed_up_users(tmp_path / "during") <= set(acknowledged)
+    assert _backed_up_users(tmp_path / "after") == set(acknowledged)
+    assert (tmp_path / "during" / "secret.key").read_bytes() == (tmp_path / "data" / "secret.key").read_bytes()
+    restored = operator_env(tmp_path / "during")
+    assert "0 profile(s) differ" in run(restored, "verify").stderr
+    assert run_json(restored, "apps", "list")[0]["app_id"] == app["app_id"]
+
+    again = run(env, "backup", str(tmp_path / "during"), check=False)
+    assert again.returncode != 0 and "new directory" in again.stderr
+
+
+def test_backup_on_postgresql_points_to_its_own_tools(postgresql_url, tmp_path):
+    env = operator_env(tmp_path / "data", postgresql_url)
+    refused = run(env, "backup", str(tmp_path / "backup"), check=False)
+    assert refused.returncode != 0 and "pg_dump" in refused.stderr
+    assert not (tmp_path / "backup").exists()

@@ -4,11 +4,13 @@ import csv
 import importlib
 import io
 import os
+import shutil
 import signal
 import sys
 import threading
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 from uuid import UUID
 
 import click
@@ -17,11 +19,12 @@ from pydantic import ValidationError
 
 from subledger.analytics import transfer
 from subledger.catalog.schemas import AccessLevelIn, ProductIn
-from subledger.config import Settings
+from subledger.config import DATABASE_FILE, Settings
 from subledger.core.dates import parse_datetime
 from subledger.core.db import NotMigrated
 from subledger.core.errors import ApiError, from_validation_errors
 from subledger.core.runtime import DELIVERY_THREADS, Runtime
+from subledger.core.secrets import SECRET_KEY_FILE
 from subledger.events.schemas import EndpointIn
 from subledger.paywalls.schemas import AbTestIn, AudienceIn, PaywallIn, PaywallPatch, PlacementIn
 
@@ -110,6 +113,32 @@ def _rebuild_metrics(runtime: Runtime) -> None:
 
     if analytics_upkeep.rebuild_pending(runtime, progress):
         click.echo("", err=True)
+
+
+@main.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+def backup(directory: Path) -> None:
+    """Copy the embedded database, as it stands, into DIRECTORY while the server goes on.
+
+    DIRECTORY becomes a data directory of its own: the database, and the generated
+    secret key that opens its sealed secrets. Restore by pointing SUBLEDGER_DATA_DIR at
+    it (or copying both files back) with the servers stopped.
+    """
+    settings = Settings()
+    runtime = _runtime()
+    if not runtime.db.is_sqlite:
+        raise click.ClickException("on PostgreSQL, back up with PostgreSQL's own tools (pg_dump, or a base backup)")
+    target = directory / DATABASE_FILE
+    if target.exists():
+        raise click.ClickException(f"{target} exists: back up into a new directory")
+    directory.mkdir(parents=True, exist_ok=True)
+    runtime.db.backup(target)
+    click.echo(f"database copied to {target}", err=True)
+    if settings.secret_key:
+        click.echo("the secret key is SUBLEDGER_SECRET_KEY's: keep it with the backup", err=True)
+    elif (key := settings.data_dir / SECRET_KEY_FILE).exists():
+        shutil.copy2(key, directory / SECRET_KEY_FILE)
+        click.echo(f"secret key copied to {directory / SECRET_KEY_FILE}", err=True)
 
 
 @main.command()

@@ -7,6 +7,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+DATABASE_FILE = "subledger.db"  # the embedded database, in the data directory
+
 
 class Settings(BaseSettings):
     # A variable set but empty (``SUBLEDGER_DATABASE_THREADS=``) means the default.
@@ -45,7 +47,7 @@ class Settings(BaseSettings):
     @cached_property
     def sqlalchemy_url(self) -> str:
         """The database URL in SQLAlchemy's spelling (psycopg 3 for PostgreSQL)."""
-        url = self.database_url or f"sqlite:///{(self.data_dir / 'subledger.db').resolve()}"
+        url = self.database_url or f"sqlite:///{(self.data_dir / DATABASE_FILE).resolve()}"
         for prefix in ("postgresql://", "postgres://"):
             if url.startswith(prefix):
                 return "postgresql+psycopg://" + url[len(prefix) :]

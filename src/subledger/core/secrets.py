@@ -11,6 +11,8 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
+SECRET_KEY_FILE = "secret.key"  # the generated key, in the data directory
+
 
 class Sealer:
     def __init__(self, key: str | bytes):
@@ -20,7 +22,7 @@ class Sealer:
     def from_settings(cls, secret_key: str, data_dir: Path) -> "Sealer":
         if secret_key:
             return cls(secret_key)
-        path = data_dir / "secret.key"
+        path = data_dir / SECRET_KEY_FILE
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
