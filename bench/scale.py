@@ -68,7 +68,7 @@ def analytics(url: str, data_dir: Path, key: str) -> dict:
     env = {**operator_env(data_dir, url), "SUBLEDGER_SERVE_WORKER": "off"}
     process, base = serve(env, 1, "subledger.app:create_app")
     rt = Runtime.from_settings(Settings(database_url=url, data_dir=data_dir))
-    app_id = uuid.UUID(apps_service.list_apps(rt.db)[0]["app_id"])
+    app_id = uuid.UUID(apps_service.list_apps(rt.db, rt.clock.now())[0]["app_id"])
     try:
         client = httpx.Client(base_url=base, headers={"Authorization": f"Api-Key {key}"}, timeout=600)
 
@@ -114,7 +114,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp)
         big = Runtime.from_settings(Settings(database_url=options.database_url, data_dir=data_dir))
-        big_app = uuid.UUID(apps_service.list_apps(big.db)[0]["app_id"])
+        big_app = uuid.UUID(apps_service.list_apps(big.db, big.clock.now())[0]["app_id"])
         big_key = apps_service.rotate_key(big.db, big_app, big.clock.now())["secret_api_key"]
         size = database_size_mb(big)
         big.db.dispose()

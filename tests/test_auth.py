@@ -1,11 +1,13 @@
 """API keys: the 401s, rotation, and apps that never see each other's data."""
 
 import uuid
+from datetime import timedelta
 
 import pytest
 from conftest import BASE, new_app
 
 from subledger.apps import service as apps_service
+from subledger.core.dates import format_datetime
 
 UNAUTHENTICATED = {
     "errors": [{"source": "non_field_errors", "errors": ["Authentication credentials were not provided."]}],
@@ -78,6 +80,37 @@ def test_rotation_revokes_the_old_key_once_the_cache_expires(runtime, client, ap
 
     clock.advance(seconds=runtime.settings.api_key_cache_seconds + 1)
     assert api.get("rot").status_code == 401
+
+
+def test_a_rotation_with_grace_keeps_the_earlier_key_working_until_then_and_no_longer(runtime, client, api, clock):
+    assert api.create("rot").status_code == 200
+    app_id = uuid.UUID(api.app_id)
+    clock.advance(seconds=1)
+    rotated = apps_service.rotate_key(runtime.db, app_id, clock.now(), grace=timedelta(seconds=60))
+    assert rotated["revoked_keys"] == 1
+    assert rotated["earlier_keys_work_until"] == format_datetime(clock.now() + timedelta(seconds=60))
+    new_key = {"Authorization": f"Api-Key {rotated['secret_api_key']}", "adapty-customer-user-id": "rot"}
+    [listed] = apps_service.list_apps(runtime.db, clock.now())
+    assert listed["active_keys"] == 2 and rotated["secret_api_key"].startswith(listed["key_prefix"])
+
+    clock.advance(seconds=58)
+    assert api.get("rot").status_code == 200  # read from the database, trusted for at most 2 s more
+    clock.advance(seconds=3)
+    assert api.get("rot").status_code == 401  # the cache does not outlive the key
+    assert client.get(BASE + "/profile/", headers=new_key).status_code == 200
+    assert apps_service.list_apps(runtime.db, clock.now())[0]["active_keys"] == 1
+
+
+def test_rotating_again_ends_a_grace_sooner_never_later(runtime, api, clock):
+    app_id = uuid.UUID(api.app_id)
+    apps_service.rotate_key(runtime.db, app_id, clock.now(), grace=timedelta(hours=1))
+    second = apps_service.rotate_key(runtime.db, app_id, clock.now(), grace=timedelta(hours=2))
+    assert second["revoked_keys"] == 1  # the first rotation's key; the original still ends in an hour
+    clock.advance(minutes=61)
+    assert api.get("nobody").status_code == 401
+    assert apps_service.list_apps(runtime.db, clock.now())[0]["active_keys"] == 2
+    apps_service.rotate_key(runtime.db, app_id, clock.now())
+    assert apps_service.list_apps(runtime.db, clock.now())[0]["active_keys"] == 1
 
 
 def test_keys_are_stored_hashed(runtime, api):

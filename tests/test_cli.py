@@ -6,6 +6,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -13,6 +14,8 @@ from apple_signing import AppleChain
 from fake_google import FakeGoogle
 from serving import free_port, operator_env, run, run_json, serving, shop
 from serving import product as product_of
+
+from subledger.core.dates import parse_datetime
 
 
 @pytest.fixture
@@ -63,6 +66,12 @@ def test_apps_create_list_and_rotate(env):
 
     rotated = run_json(env, "keys", "rotate", "--app", created["app_id"])
     assert rotated["secret_api_key"] != created["secret_api_key"]
+    assert run_json(env, "apps", "list")[0]["active_keys"] == 1
+    graced = run_json(env, "keys", "rotate", "--app", created["app_id"], "--grace", "3600")
+    ends = parse_datetime(graced["earlier_keys_work_until"]) - datetime.now(UTC)
+    assert graced["revoked_keys"] == 1 and timedelta(minutes=59) < ends <= timedelta(hours=1)
+    listed = run_json(env, "apps", "list")[0]
+    assert listed["active_keys"] == 2 and graced["secret_api_key"].startswith(listed["key_prefix"])
     missing = run(env, "keys", "rotate", "--app", "00000000-0000-0000-0000-000000000000", check=False)
     assert missing.returncode != 0 and "no app" in missing.stderr
 

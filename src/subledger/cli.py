@@ -9,6 +9,7 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from uuid import UUID
@@ -177,7 +178,8 @@ def apps_create(name: str) -> None:
 @apps.command("list")
 def apps_list() -> None:
     """List apps (never their secrets)."""
-    _echo_json(apps_service.list_apps(_runtime().db))
+    runtime = _runtime()
+    _echo_json(apps_service.list_apps(runtime.db, runtime.clock.now()))
 
 
 @main.group()
@@ -187,11 +189,19 @@ def keys() -> None:
 
 @keys.command("rotate")
 @click.option("--app", "app_id", required=True, type=click.UUID, help="The app's id.")
-def keys_rotate(app_id: UUID) -> None:
+@click.option(
+    "--grace",
+    "grace_seconds",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Seconds the earlier keys keep working, to deploy the new one meanwhile.",
+)
+def keys_rotate(app_id: UUID, grace_seconds: int) -> None:
     """Issue a new secret API key for an app and revoke its earlier ones."""
     runtime = _runtime()
     try:
-        _echo_json(apps_service.rotate_key(runtime.db, app_id, runtime.clock.now()))
+        _echo_json(apps_service.rotate_key(runtime.db, app_id, runtime.clock.now(), timedelta(seconds=grace_seconds)))
     except apps_service.AppNotFound:
         raise click.ClickException(f"no app with id {app_id}") from None
 
@@ -295,7 +305,11 @@ def verify(app_id: UUID | None, fix: bool) -> None:
         differences += 1
         click.echo(orjson.dumps(difference).decode())
     click.echo(f"{differences} profile(s) differ{' (fixed)' if fix and differences else ''}", err=True)
-    for app in [app_id] if app_id else [UUID(app["app_id"]) for app in apps_service.list_apps(runtime.db)]:
+    if app_id:
+        checked = [app_id]
+    else:
+        checked = [UUID(app["app_id"]) for app in apps_service.list_apps(runtime.db, runtime.clock.now())]
+    for app in checked:
         if not analytics_upkeep.matches_ledger(runtime, app):
             differences += 1
             click.echo(orjson.dumps({"app_id": str(app), "metrics": "differ", "fixed": fix}).decode())

@@ -3,7 +3,7 @@
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, func, or_, select, update
 
 from subledger.core import app_config
 from subledger.core.tables import api_keys, apps
@@ -19,11 +19,15 @@ def insert_key(conn: Connection, key_id: UUID, app_id: UUID, key_hash: str, pref
     )
 
 
-def revoke_keys(conn: Connection, app_id: UUID, now: datetime) -> int:
-    result = conn.execute(
-        update(api_keys).where(api_keys.c.app_id == app_id, api_keys.c.revoked_at.is_(None)).values(revoked_at=now)
-    )
-    return result.rowcount
+def _in_force(now: datetime):
+    return or_(api_keys.c.revoked_at.is_(None), api_keys.c.revoked_at > now)
+
+
+def revoke_keys(conn: Connection, app_id: UUID, at: datetime) -> int:
+    """End the app's keys at ``at`` (those in force then: a key already due to end sooner keeps
+    its end); how many."""
+    revoking = update(api_keys).where(api_keys.c.app_id == app_id, _in_force(at))
+    return conn.execute(revoking.values(revoked_at=at)).rowcount
 
 
 def app_exists(conn: Connection, app_id: UUID) -> bool:
@@ -39,28 +43,29 @@ def find_app(conn: Connection, app_id: UUID) -> dict:
     return dict(conn.execute(select(apps).where(apps.c.id == app_id)).one()._mapping)
 
 
-def list_apps(conn: Connection) -> list[dict]:
-    active_keys = (
-        select(
-            api_keys.c.app_id, func.count().label("active_keys"), func.max(api_keys.c.key_prefix).label("key_prefix")
-        )
-        .where(api_keys.c.revoked_at.is_(None))
-        .group_by(api_keys.c.app_id)
-        .subquery()
+def list_apps(conn: Connection, now: datetime) -> list[dict]:
+    """Every app with how many keys are in force and the newest one's prefix."""
+    in_force = select(api_keys).where(_in_force(now)).subquery()
+    newest = (
+        select(in_force.c.key_prefix)
+        .where(in_force.c.app_id == apps.c.id)
+        .order_by(in_force.c.created_at.desc(), in_force.c.id)
+        .limit(1)
+        .scalar_subquery()
     )
-    query = (
-        select(apps.c.id, apps.c.name, apps.c.created_at, active_keys.c.active_keys, active_keys.c.key_prefix)
-        .select_from(apps.outerjoin(active_keys, active_keys.c.app_id == apps.c.id))
-        .order_by(apps.c.created_at, apps.c.id)
-    )
+    count = select(func.count()).where(in_force.c.app_id == apps.c.id).scalar_subquery()
+    query = select(
+        apps.c.id, apps.c.name, apps.c.created_at, count.label("active_keys"), newest.label("key_prefix")
+    ).order_by(apps.c.created_at, apps.c.id)
     return [dict(row._mapping) for row in conn.execute(query)]
 
 
-def active_key(conn: Connection, key_hash: str) -> tuple[UUID, str, int | None] | None:
-    """(app_id, stored hash, the app's rate limit) of the unrevoked key with this hash."""
+def active_key(conn: Connection, key_hash: str, now: datetime) -> dict | None:
+    """``app_id``, ``key_hash``, ``revoked_at`` (None, or when it ends) and the app's
+    ``rate_limit`` of the key in force with this hash."""
     row = conn.execute(
-        select(api_keys.c.app_id, api_keys.c.key_hash, apps.c.rate_limit)
+        select(api_keys.c.app_id, api_keys.c.key_hash, api_keys.c.revoked_at, apps.c.rate_limit)
         .join(apps, apps.c.id == api_keys.c.app_id)
-        .where(api_keys.c.key_hash == key_hash, api_keys.c.revoked_at.is_(None))
+        .where(api_keys.c.key_hash == key_hash, _in_force(now))
     ).first()
-    return (row.app_id, row.key_hash, row.rate_limit) if row else None
+    return dict(row._mapping) if row else None

@@ -24,9 +24,9 @@ def create_app(db: Database, name: str, now: datetime) -> dict:
     return {"app_id": str(app_id), "name": name, "secret_api_key": secret, "created_at": format_datetime(now)}
 
 
-def list_apps(db: Database) -> list[dict]:
+def list_apps(db: Database, now: datetime) -> list[dict]:
     with db.read() as conn:
-        rows = repository.list_apps(conn)
+        rows = repository.list_apps(conn, now)
     return [
         {
             "app_id": str(row["id"]),
@@ -39,15 +39,22 @@ def list_apps(db: Database) -> list[dict]:
     ]
 
 
-def rotate_key(db: Database, app_id: UUID, now: datetime) -> dict:
-    """Issue a new secret and revoke every earlier one of the app."""
+def rotate_key(db: Database, app_id: UUID, now: datetime, grace: timedelta = timedelta(0)) -> dict:
+    """Issue a new secret; every earlier one of the app stops working after ``grace``, the
+    time it takes to deploy the new one."""
     secret = rules.new_secret()
+    ends = now + grace
     with db.write() as conn:
         if not repository.app_exists(conn, app_id):
             raise AppNotFound(str(app_id))
-        revoked = repository.revoke_keys(conn, app_id, now)
+        revoked = repository.revoke_keys(conn, app_id, ends)
         repository.insert_key(conn, uuid4(), app_id, rules.hash_secret(secret), rules.display_prefix(secret), now)
-    return {"app_id": str(app_id), "secret_api_key": secret, "revoked_keys": revoked}
+    return {
+        "app_id": str(app_id),
+        "secret_api_key": secret,
+        "revoked_keys": revoked,
+        "earlier_keys_work_until": format_datetime(ends),
+    }
 
 
 UNLIMITED = 0  # configure(rate_limit=UNLIMITED) removes the limit
@@ -116,13 +123,16 @@ class Authenticator:
     def authenticate(self, header: str | None) -> tuple[UUID, int | None]:
         """(app, rate limit) of the key in the header; the contract's 401 otherwise."""
         key_hash = rules.hash_secret(rules.secret_from_header(header))
+        now = self._clock.now()
         with self._db.read() as conn:
-            found = repository.active_key(conn, key_hash)
-        if found is None or not hmac.compare_digest(found[1], key_hash):
+            found = repository.active_key(conn, key_hash, now)
+        if found is None or not hmac.compare_digest(found["key_hash"], key_hash):
             raise rules.invalid_key()
+        # Trusted for the TTL, but not past the key's end.
+        trusted_until = min(now + self._ttl, found["revoked_at"] or now + self._ttl)
         with self._lock:
-            self._known[key_hash] = (found[0], found[2], self._clock.now() + self._ttl)
-        return found[0], found[2]
+            self._known[key_hash] = (found["app_id"], found["rate_limit"], trusted_until)
+        return found["app_id"], found["rate_limit"]
 
     def admit(self, app_id: UUID, rate_limit: int | None) -> None:
         """Take one request from the app's rate; the contract's 429 when it is used up."""

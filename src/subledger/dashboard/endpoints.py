@@ -144,7 +144,7 @@ async def logout(request: Request, csrf: Annotated[str, Form(max_length=128)] = 
 async def apps(request: Request) -> Response:
     session = await _session(request)
     runtime = request.app.state.runtime
-    found = await runtime.read(apps_service.list_apps, runtime.db)
+    found = await runtime.read(apps_service.list_apps, runtime.db, runtime.clock.now())
     if len(found) == 1:
         return RedirectResponse(f"{PREFIX}/apps/{found[0]['app_id']}/", status_code=303)
     return _page(request, "apps.html", session, apps=found)
