@@ -2,7 +2,7 @@
 shaped like Apple's and verified by Apple's library, through HTTP, down to the profile."""
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from apple_signing import AppleChain
@@ -375,6 +375,16 @@ def test_forged_and_tampered_payloads_are_refused_logged_and_change_nothing(stor
     assert len(refused) == 8
     assert all(entry["store"] == "app_store" and entry["body_sha256"] for entry in refused)
     assert any("VERIFICATION_FAILURE" in entry["reason"] for entry in refused)
+
+
+def test_refused_requests_are_pruned_once_old(store, api, runtime, clock):
+    for junk in (b"{}", b"not json"):
+        api.client.post(store.url, content=junk, headers={"Content-Type": "application/json"})
+    assert stores_service.prune_refused(runtime, clock.now() - timedelta(days=30)) == 0
+    clock.advance(days=31)
+    api.client.post(store.url, content=b"{}", headers={"Content-Type": "application/json"})
+    assert stores_service.prune_refused(runtime, clock.now() - timedelta(days=30), page=1) == 2
+    assert len(api.admin("GET", "/store-notifications/refused/").json()["data"]) == 1
 
 
 def test_an_app_without_app_store_settings_has_no_notification_url(api, chain):

@@ -8,6 +8,7 @@ import pytest
 from receiver import Receiver
 from test_purchases_api import T0, T1, T2, one_time, subscription
 
+from subledger.events import service as events_service
 from subledger.events.worker import DeliveryWorker
 from subledger.purchases import service as purchases_service
 
@@ -354,3 +355,42 @@ def test_deliveries_reach_each_profile_in_order_despite_failures(shop, runtime, 
     for profile_id, ids in by_profile.items():
         assert ids == [b["event_properties"]["profile_event_id"] for b in expected if b["profile_id"] == profile_id]
     assert sum(len(ids) for ids in by_profile.values()) == len(expected)
+
+
+def _feed(api) -> list[tuple[str, str]]:
+    return [(event["customer_user_id"], event["event_type"]) for event in feed(api, limit=1000)["data"]]
+
+
+def test_pruning_keeps_the_events_a_delivery_still_needs_and_the_recent_ones(shop, runtime, clock):
+    """The endpoint receives purchases and access level updates, not profile_created: an old
+    event that no endpoint wanted goes too. Lifetime purchases, so that no expiry event fires."""
+    with Receiver() as receiver:
+        _register(shop, receiver)
+        shop.create("delivered")
+        shop.set_transaction("delivered", **one_time())
+        _drain(runtime, clock)
+        receiver.script = ["fail"] * 1000
+        shop.create("dead")
+        shop.set_transaction("dead", **one_time(store_transaction_id="otp-2", store_original_transaction_id="otp-2"))
+        _drain(runtime, clock)
+        receiver.script = []
+        shop.create("pending")
+        shop.set_transaction("pending", **one_time(store_transaction_id="otp-3", store_original_transaction_id="otp-3"))
+        clock.advance(days=40)
+        shop.create("recent")
+        with runtime.db.read() as conn:
+            attempts = conn.exec_driver_sql("SELECT count(*) FROM delivery_attempts").scalar()
+
+        assert events_service.prune(runtime, clock.now() - timedelta(days=30), page=2) == 5
+        bought = ["non_subscription_purchase", "access_level_updated"]
+        kept = [*(("dead", kind) for kind in bought), *(("pending", kind) for kind in bought)]
+        assert _feed(shop) == [*kept, ("recent", "profile_created")]
+        with runtime.db.read() as conn:  # the two deliveries that went through at the first attempt
+            assert conn.exec_driver_sql("SELECT count(*) FROM delivery_attempts").scalar() == attempts - 2
+        assert shop.get("delivered").json()["data"]["non_subscriptions"][0]["store_transaction_id"] == "otp-1"
+        assert list(purchases_service.verify(runtime)) == []
+
+        _drain(runtime, clock)  # the pending ones go through; the dead ones wait for a replay
+        assert events_service.prune(runtime, clock.now() - timedelta(days=30)) == 2
+        assert _feed(shop) == [*kept[:2], ("recent", "profile_created")]
+        assert len(shop.admin("GET", "/deliveries/?status=dead").json()["data"]) == 2

@@ -294,6 +294,26 @@ def rates_list() -> None:
 
 
 @main.command()
+@click.option(
+    "--older-than", "days", required=True, type=click.IntRange(min=1), help="Days: what was recorded before goes."
+)
+@click.option("--app", "app_id", type=click.UUID, default=None, help="Only this app's.")
+def prune(days: int, app_id: UUID | None) -> None:
+    """Delete old events, with their webhook deliveries, and old refused store requests.
+
+    An event stays while one of its deliveries is due or dead-lettered. The ledger,
+    profiles and metrics are never pruned. Freed space is reused by new rows.
+    """
+    runtime = _runtime()
+    before = runtime.clock.now() - timedelta(days=days)
+    pruned = {
+        "events": events_service.prune(runtime, before, app_id),
+        "refused_notifications": stores_service.prune_refused(runtime, before, app_id),
+    }
+    _echo_json(pruned)
+
+
+@main.command()
 @click.option("--app", "app_id", type=click.UUID, default=None, help="Only this app's profiles.")
 @click.option("--fix", is_flag=True, help="Store the recomputed state where it differs.")
 def verify(app_id: UUID | None, fix: bool) -> None:

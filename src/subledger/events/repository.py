@@ -82,6 +82,28 @@ def event_feed(
 # Endpoints ----------------------------------------------------------------------
 
 
+def events_page(conn: Connection, app_id: UUID | None, after: int | None, limit: int) -> list[dict[str, Any]]:
+    """A page of events in feed order: ``sequence``, ``created_at``, and ``undelivered``, whether
+    one of its deliveries is still due or dead-lettered."""
+    undelivered = exists().where(deliveries.c.event_sequence == events.c.sequence, deliveries.c.status != "delivered")
+    query = (
+        select(events.c.sequence, events.c.created_at, undelivered.label("undelivered"))
+        .order_by(events.c.sequence)
+        .limit(limit)
+    )
+    if app_id is not None:
+        query = query.where(events.c.app_id == app_id)
+    if after is not None:
+        query = query.where(events.c.sequence > after)
+    return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def delete_events(conn: Connection, sequences: list[int]) -> None:
+    """Delete events; their deliveries and attempts go with them (ON DELETE CASCADE)."""
+    if sequences:
+        conn.execute(delete(events).where(events.c.sequence.in_(sequences)))
+
+
 def insert_endpoint(conn: Connection, values: dict[str, Any]) -> None:
     conn.execute(webhook_endpoints.insert().values(values))
     app_config.changed(conn, values["app_id"])

@@ -174,6 +174,22 @@ def feed(
     }
 
 
+def prune(rt: Runtime, before: datetime, app_id: UUID | None = None, page: int = 1000) -> int:
+    """Delete the events recorded before ``before`` whose every delivery went through, with
+    their deliveries; an event with a delivery still due or dead-lettered stays. A page per
+    transaction, so that writers wait little. How many went."""
+    pruned, after = 0, None
+    while True:
+        with rt.db.write() as conn:
+            rows = repository.events_page(conn, app_id, after, page)
+            old = [row for row in rows if row["created_at"] < before]
+            repository.delete_events(conn, [row["sequence"] for row in old if not row["undelivered"]])
+        pruned += sum(not row["undelivered"] for row in old)
+        if not old:  # the feed is in the order events were recorded: the rest are newer
+            return pruned
+        after = rows[-1]["sequence"]
+
+
 # Webhook endpoints ------------------------------------------------------------------
 
 

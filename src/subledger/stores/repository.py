@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, and_, exists, func, or_, select, update
+from sqlalchemy import Connection, and_, delete, exists, func, or_, select, update
 
 from subledger.core.db import upsert
 from subledger.core.tables import profiles, refused_notifications, store_configs, store_notifications, transactions
@@ -109,6 +109,14 @@ def list_notifications(
 
 def insert_refused(conn: Connection, values: dict[str, Any]) -> None:
     conn.execute(refused_notifications.insert(), values)
+
+
+def delete_refused(conn: Connection, before: datetime, app_id: UUID | None, limit: int) -> int:
+    """Delete up to ``limit`` refused requests received before ``before``; how many."""
+    doomed = select(refused_notifications.c.id).where(refused_notifications.c.received_at < before).limit(limit)
+    if app_id is not None:
+        doomed = doomed.where(refused_notifications.c.app_id == app_id)
+    return conn.execute(delete(refused_notifications).where(refused_notifications.c.id.in_(doomed))).rowcount
 
 
 def list_refused(conn: Connection, app_id: UUID, limit: int) -> list[dict[str, Any]]:

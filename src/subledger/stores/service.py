@@ -190,6 +190,17 @@ def list_refused(rt: Runtime, app_id: UUID, limit: int = 100) -> list[dict[str, 
         return repository.list_refused(conn, app_id, limit)
 
 
+def prune_refused(rt: Runtime, before: datetime, app_id: UUID | None = None, page: int = 1000) -> int:
+    """Delete the refused requests received before ``before``, a page per transaction; how many."""
+    pruned = 0
+    while True:
+        with rt.db.write() as conn:
+            deleted = repository.delete_refused(conn, before, app_id, page)
+        pruned += deleted
+        if deleted < page:
+            return pruned
+
+
 def notification_out(row: dict[str, Any]) -> dict[str, Any]:
     return {
         "id": str(row["id"]),
