@@ -142,6 +142,12 @@ def test_serve_answers_the_api_end_to_end(any_env, workers):
             assert fetched.json()["data"]["profile_id"] == created.json()["data"]["profile_id"]
             assert fetched.json()["data"]["access_levels"] == granted.json()["data"]["access_levels"]
         assert httpx.delete(api + "/profile/", headers=headers).status_code == 204
+        for _ in range(3):  # whichever process answers the scrape adds up every process's figures
+            figures = httpx.get(base + "/metrics").text
+            assert (
+                'subledger_http_requests_total{method="GET",route="/api/v2/server-side-api/profile/",status="200"} 5.0'
+                in figures
+            )
 
 
 def test_paywall_commands(env, tmp_path):

@@ -17,6 +17,8 @@ from subledger.events.endpoints import router as events_router
 from subledger.events.worker import start_in_background
 from subledger.health import router as health_router
 from subledger.legacy.endpoints import router as legacy_router
+from subledger.monitoring import NoteRoute, RequestMetrics
+from subledger.monitoring import router as monitoring_router
 from subledger.paywalls.endpoints import admin as paywalls_admin_router
 from subledger.paywalls.endpoints import router as paywalls_router
 from subledger.profiles.endpoints import router as profiles_router
@@ -68,9 +70,12 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     app.include_router(analytics_admin_router)
     app.include_router(dashboard.router)
     app.include_router(health_router)
+    app.include_router(monitoring_router)
     app.mount("/dashboard/static", dashboard.static, name="dashboard-static")
     app.add_exception_handler(dashboard.SignInRequired, dashboard.sign_in_redirect)
     app.state.sign_in_throttle = dashboard.service.SignInThrottle()
+    app.add_middleware(NoteRoute)  # the first added runs innermost
     app.add_middleware(ApiKeyAuth)
     app.add_middleware(RequestShape, max_body_bytes=runtime.settings.max_body_bytes)
+    app.add_middleware(RequestMetrics)
     return app

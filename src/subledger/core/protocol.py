@@ -1,5 +1,8 @@
 """How subledger serves HTTP: uvicorn, with a deadline for reading each request."""
 
+import os
+import shutil
+import tempfile
 from asyncio import TimerHandle, Transport
 from functools import cache
 
@@ -8,6 +11,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from subledger.config import Settings
 
+_FIGURES = "PROMETHEUS_MULTIPROC_DIR"
 _TIMED_OUT = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
 
 
@@ -64,15 +68,27 @@ class DeadlineProtocol(HttpToolsProtocol):
 
 
 def serve(factory: str, host: str, port: int, workers: int, log_level: str, access_log: bool = True) -> None:
-    """Serve the application that ``factory`` (``module:function``) builds, in ``workers`` processes."""
-    uvicorn.run(
-        factory,
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=log_level,
-        access_log=access_log,
-        server_header=False,
-        http=DeadlineProtocol,
-    )
+    """Serve the application that ``factory`` (``module:function``) builds, in ``workers`` processes.
+
+    Each process counts its requests in files of ``PROMETHEUS_MULTIPROC_DIR``, which
+    ``/metrics`` adds up: a fresh directory for this run unless one is set.
+    """
+    own = None if os.environ.get(_FIGURES) else tempfile.mkdtemp(prefix="subledger-metrics-")
+    if own:
+        os.environ[_FIGURES] = own  # read by prometheus_client when each process imports it
+    try:
+        uvicorn.run(
+            factory,
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=log_level,
+            access_log=access_log,
+            server_header=False,
+            http=DeadlineProtocol,
+        )
+    finally:
+        if own:
+            del os.environ[_FIGURES]
+            shutil.rmtree(own, ignore_errors=True)

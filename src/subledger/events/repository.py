@@ -221,9 +221,18 @@ def replay_dead(conn: Connection, app_id: UUID, delivery_ids: list[UUID] | None,
     return result.rowcount
 
 
-def count_by_status(conn: Connection) -> dict[str, int]:
-    query = select(deliveries.c.status, func.count()).group_by(deliveries.c.status)
-    return {status: count for status, count in conn.execute(query)}
+def backlog(conn: Connection) -> dict[str, Any]:
+    """How many deliveries are ``pending`` and ``dead``, and the earliest time one is due
+    (``due_since``); through the (status, next_attempt_at) index, not the delivered ones."""
+    counts = dict(
+        conn.execute(
+            select(deliveries.c.status, func.count())
+            .where(deliveries.c.status.in_(["pending", "dead"]))
+            .group_by(deliveries.c.status)
+        ).all()
+    )
+    due_since = conn.scalar(select(func.min(deliveries.c.next_attempt_at)).where(deliveries.c.status == "pending"))
+    return {"pending": counts.get("pending", 0), "dead": counts.get("dead", 0), "due_since": due_since}
 
 
 # Scheduled expiries ---------------------------------------------------------------

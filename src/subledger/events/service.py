@@ -311,6 +311,16 @@ def list_deliveries(
     ]
 
 
+def backlog(rt: Runtime) -> dict[str, Any]:
+    """Deliveries of every app waiting (``pending``) and dead-lettered (``dead``), and how
+    long the most overdue one has been due (``overdue_seconds``, 0 when none is)."""
+    with rt.db.read() as conn:
+        found = repository.backlog(conn)
+    due_since = found.pop("due_since")
+    overdue = (rt.clock.now() - due_since).total_seconds() if due_since else 0.0
+    return {**found, "overdue_seconds": max(overdue, 0.0)}
+
+
 def replay_dead(rt: Runtime, app_id: UUID, delivery_ids: list[UUID] | None = None) -> int:
     """Queue dead-lettered deliveries again; returns how many."""
     with rt.db.write() as conn:

@@ -1,0 +1,60 @@
+"""GET /metrics: request figures by route, and the webhook backlog, in Prometheus's format."""
+
+from prometheus_client.parser import text_string_to_metric_families
+from receiver import Receiver
+from test_purchases_api import one_time
+
+PROFILE = "/api/v2/server-side-api/profile/"
+
+
+def scrape(client) -> dict[tuple[str, tuple], float]:
+    """Every sample: (name, its labels sorted) -> value."""
+    response = client.get("/metrics")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
+
+
+def requests(figures, method: str, route: str, status: str) -> float:
+    labels = (("method", method), ("route", route), ("status", status))
+    return figures.get(("subledger_http_requests_total", labels), 0.0)
+
+
+def test_requests_are_counted_and_timed_by_route_and_status(api, client):
+    before = scrape(client)
+    api.create("u")
+    for _ in range(3):
+        assert api.get("u").status_code == 200
+    assert api.get("nobody").status_code == 404
+    assert client.get(PROFILE, headers={"Authorization": "Api-Key wrong"}).status_code == 401
+    assert client.request("BREW", PROFILE, headers=api.headers("u")).status_code == 405
+    after = scrape(client)
+
+    def delta(method, route, status):
+        return requests(after, method, route, status) - requests(before, method, route, status)
+
+    assert delta("GET", PROFILE, "200") == 3 and delta("GET", PROFILE, "404") == 1
+    assert delta("POST", PROFILE, "200") == 1
+    assert delta("GET", "(none)", "401") == 1  # refused before any route
+    assert delta("other", PROFILE, "405") == 1  # methods a client makes up share one series
+    timed = ("subledger_http_request_duration_seconds_count", (("method", "GET"), ("route", PROFILE)))
+    assert after[timed] - before.get(timed, 0) == 4
+
+
+def test_the_webhook_backlog_is_read_at_each_scrape(api, client, clock):
+    api.access_level("premium")
+    api.product("lifetime", "premium", "lifetime")
+    assert scrape(client)[("subledger_webhook_deliveries_pending", ())] == 0
+    with Receiver() as receiver:
+        response = api.admin("POST", "/webhooks/", {"url": receiver.url})
+        assert response.status_code == 201, response.text
+    api.create("u")
+    assert api.set_transaction("u", **one_time()).status_code == 200  # no worker runs here
+    clock.advance(minutes=5)
+    figures = scrape(client)
+    assert figures[("subledger_webhook_deliveries_pending", ())] == 2
+    assert figures[("subledger_webhook_deliveries_dead", ())] == 0
+    assert figures[("subledger_webhook_deliveries_overdue_seconds", ())] == 300
