@@ -76,6 +76,15 @@ def test_apps_create_list_and_rotate(env):
     assert missing.returncode != 0 and "no app" in missing.stderr
 
 
+def test_a_bad_setting_is_named_without_a_traceback(env):
+    bad = {**env, "SUBLEDGER_MAX_BODY_BYTES": "lots", "SUBLEDGER_SERVE_WORKER": "maybe"}
+    for command in (["migrate"], ["serve", "--port", str(free_port())], ["apps", "list"]):
+        result = run(bad, *command, check=False)
+        assert result.returncode != 0 and "Traceback" not in result.stderr
+        assert "SUBLEDGER_MAX_BODY_BYTES: Input should be a valid integer" in result.stderr
+        assert "SUBLEDGER_SERVE_WORKER: Input should be 'auto', 'on' or 'off'" in result.stderr
+
+
 def test_migrate_is_idempotent(env):
     run(env, "migrate")
     run(env, "migrate")

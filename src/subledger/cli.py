@@ -74,8 +74,17 @@ def _checked(call, *args):
         raise click.ClickException(error.summary()) from None
 
 
+def _settings() -> Settings:
+    """The settings from the environment; a bad value is an error that names its variable."""
+    try:
+        return Settings()
+    except ValidationError as invalid:
+        problems = [f"SUBLEDGER_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in invalid.errors()]
+        raise click.ClickException("; ".join(problems)) from None
+
+
 def _runtime(require_migrated: bool = True, deliveries: int = DELIVERY_THREADS) -> Runtime:
-    runtime = Runtime.from_settings(Settings(), deliveries=deliveries)
+    runtime = Runtime.from_settings(_settings(), deliveries=deliveries)
     if require_migrated:
         try:
             runtime.db.require_migrated()
@@ -125,7 +134,7 @@ def backup(directory: Path) -> None:
     secret key that opens its sealed secrets. Restore by pointing SUBLEDGER_DATA_DIR at
     it (or copying both files back) with the servers stopped.
     """
-    settings = Settings()
+    settings = _settings()
     runtime = _runtime()
     if not runtime.db.is_sqlite:
         raise click.ClickException("on PostgreSQL, back up with PostgreSQL's own tools (pg_dump, or a base backup)")
@@ -150,7 +159,7 @@ def serve(host: str, port: int, workers: int) -> None:
     """Serve the API."""
     from subledger.core import protocol
 
-    settings = Settings()
+    settings = _settings()
     runtime = _runtime()
     runtime.db.dispose()
     if settings.is_embedded and workers > 1:
