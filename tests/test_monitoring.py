@@ -1,8 +1,13 @@
 """GET /metrics: request figures by route, and the webhook backlog, in Prometheus's format."""
 
+from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from receiver import Receiver
 from test_purchases_api import one_time
+
+from subledger.app import create_app
+from subledger.config import Settings
+from subledger.core.runtime import Runtime
 
 PROFILE = "/api/v2/server-side-api/profile/"
 
@@ -58,3 +63,14 @@ def test_the_webhook_backlog_is_read_at_each_scrape(api, client, clock):
     assert figures[("subledger_webhook_deliveries_pending", ())] == 2
     assert figures[("subledger_webhook_deliveries_dead", ())] == 0
     assert figures[("subledger_webhook_deliveries_overdue_seconds", ())] == 300
+
+
+def test_without_the_database_the_request_figures_are_still_served(tmp_path, caplog):
+    settings = Settings(database_url="postgresql://nobody@127.0.0.1:9/none", data_dir=tmp_path, serve_worker="off")
+    with TestClient(create_app(Runtime.from_settings(settings))) as client:
+        assert client.get("/health").status_code == 503
+        response = client.get("/metrics")
+    assert response.status_code == 200
+    assert 'subledger_http_requests_total{method="GET",route="/health",status="503"}' in response.text
+    assert "subledger_webhook_deliveries_pending" not in response.text
+    assert "metrics: the database does not answer" in caplog.text
