@@ -2,6 +2,7 @@
 
 import hashlib
 import hmac
+import uuid
 from datetime import datetime, timedelta
 
 import pytest
@@ -381,7 +382,8 @@ def test_pruning_keeps_the_events_a_delivery_still_needs_and_the_recent_ones(sho
         with runtime.db.read() as conn:
             attempts = conn.exec_driver_sql("SELECT count(*) FROM delivery_attempts").scalar()
 
-        assert events_service.prune(runtime, clock.now() - timedelta(days=30), page=2) == 5
+        assert events_service.prune(runtime, clock.now() - timedelta(days=30), app_id=uuid.uuid4()) == 0
+        assert events_service.prune(runtime, clock.now() - timedelta(days=30), uuid.UUID(shop.app_id), page=2) == 5
         bought = ["non_subscription_purchase", "access_level_updated"]
         kept = [*(("dead", kind) for kind in bought), *(("pending", kind) for kind in bought)]
         assert _feed(shop) == [*kept, ("recent", "profile_created")]
