@@ -1,5 +1,10 @@
 """GET /metrics: request figures by route, and the webhook backlog, in Prometheus's format."""
 
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from receiver import Receiver
@@ -7,6 +12,7 @@ from test_purchases_api import one_time
 
 from subledger.app import create_app
 from subledger.config import Settings
+from subledger.core import protocol
 from subledger.core.runtime import Runtime
 
 PROFILE = "/api/v2/server-side-api/profile/"
@@ -74,3 +80,18 @@ def test_without_the_database_the_request_figures_are_still_served(tmp_path, cap
     assert 'subledger_http_requests_total{method="GET",route="/health",status="503"}' in response.text
     assert "subledger_webhook_deliveries_pending" not in response.text
     assert "metrics: the database does not answer" in caplog.text
+
+
+def test_a_server_removes_the_figures_of_servers_killed_before_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    killed, running = tmp_path / "subledger-metrics-killed", tmp_path / "subledger-metrics-running"
+    foreign = tmp_path / "subledger-metrics-x"  # no owner: not one of ours
+    for directory, owner in ((killed, dead.pid), (running, os.getpid())):
+        directory.mkdir()
+        (directory / "owner").write_text(str(owner))
+    foreign.mkdir()
+    made = Path(protocol.figures_directory())
+    assert not killed.exists() and running.exists() and foreign.exists()
+    assert (made / "owner").read_text() == str(os.getpid()) and made.parent == tmp_path

@@ -5,6 +5,7 @@ import shutil
 import tempfile
 from asyncio import TimerHandle, Transport
 from functools import cache
+from pathlib import Path
 
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -12,6 +13,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from subledger.config import Settings
 
 _FIGURES = "PROMETHEUS_MULTIPROC_DIR"
+_FIGURES_PREFIX = "subledger-metrics-"
 _TIMED_OUT = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
 
 
@@ -67,13 +69,38 @@ class DeadlineProtocol(HttpToolsProtocol):
         self.transport.close()
 
 
+def figures_directory() -> str:
+    """A fresh directory for this server's request figures. Those of servers that died
+    without removing theirs (``kill -9``) go now: each names its owner's process."""
+    for stale in Path(tempfile.gettempdir()).glob(f"{_FIGURES_PREFIX}*"):
+        try:
+            owner = int((stale / "owner").read_text())
+        except (OSError, ValueError):
+            continue  # not one of ours, or still being made
+        if not _alive(owner):
+            shutil.rmtree(stale, ignore_errors=True)
+    path = tempfile.mkdtemp(prefix=_FIGURES_PREFIX)
+    (Path(path) / "owner").write_text(str(os.getpid()))
+    return path
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's
+    return True
+
+
 def serve(factory: str, host: str, port: int, workers: int, log_level: str, access_log: bool = True) -> None:
     """Serve the application that ``factory`` (``module:function``) builds, in ``workers`` processes.
 
     Each process counts its requests in files of ``PROMETHEUS_MULTIPROC_DIR``, which
     ``/metrics`` adds up: a fresh directory for this run unless one is set.
     """
-    own = None if os.environ.get(_FIGURES) else tempfile.mkdtemp(prefix="subledger-metrics-")
+    own = None if os.environ.get(_FIGURES) else figures_directory()
     if own:
         os.environ[_FIGURES] = own  # read by prometheus_client when each process imports it
     try:
