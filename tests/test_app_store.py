@@ -380,11 +380,35 @@ def test_forged_and_tampered_payloads_are_refused_logged_and_change_nothing(stor
 def test_refused_requests_are_pruned_once_old(store, api, runtime, clock):
     for junk in (b"{}", b"not json"):
         api.client.post(store.url, content=junk, headers={"Content-Type": "application/json"})
-    assert stores_service.prune_refused(runtime, clock.now() - timedelta(days=30)) == 0
+    assert stores_service.prune(runtime, clock.now() - timedelta(days=30))["refused_notifications"] == 0
     clock.advance(days=31)
     api.client.post(store.url, content=b"{}", headers={"Content-Type": "application/json"})
-    assert stores_service.prune_refused(runtime, clock.now() - timedelta(days=30), page=1) == 2
+    assert stores_service.prune(runtime, clock.now() - timedelta(days=30), page=1)["refused_notifications"] == 2
     assert len(api.admin("GET", "/store-notifications/refused/").json()["data"]) == 1
+
+
+def test_pruning_keeps_each_chains_newest_applied_notification_and_the_pending_ones(store, api, runtime, clock):
+    subscribe(store)
+    store.notify(
+        "DID_CHANGE_RENEWAL_STATUS/AUTO_RENEW_DISABLED", transaction(), renewal(autoRenewStatus=0), signed=START + DAY
+    )
+    subscribe(store, account="newcomer", original="2000")  # pending: nobody has that account yet
+    clock.advance(days=31)
+    subscribe(store, original="3000")  # recent
+    assert stores_service.prune(runtime, clock.now() - timedelta(days=30)) == {
+        "store_notifications": 1,
+        "refused_notifications": 0,
+    }
+    kept = api.admin("GET", "/store-notifications/").json()["data"]
+    assert sorted((n["kind"], n["status"], n["store_original_transaction_id"]) for n in kept) == [
+        ("DID_CHANGE_RENEWAL_STATUS/AUTO_RENEW_DISABLED", "applied", "1000"),
+        ("SUBSCRIBED/INITIAL_BUY", "applied", "3000"),
+        ("SUBSCRIBED/INITIAL_BUY", "pending", "2000"),
+    ]
+    # The store resends the pruned one: still stale against the newest state it kept.
+    assert store.notify("SUBSCRIBED/INITIAL_BUY", transaction(appAccountToken="u1"), renewal()) == "stale"
+    [chain] = [s for s in profile(api)["subscriptions"] if s["store_original_transaction_id"] == "1000"]
+    assert chain["renew_status"] is False
 
 
 def test_an_app_without_app_store_settings_has_no_notification_url(api, chain):

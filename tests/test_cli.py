@@ -124,7 +124,8 @@ def test_catalog_rates_and_verify_commands(env, tmp_path):
 
     verified = run(env, "verify")
     assert verified.returncode == 0 and "0 profile(s) differ" in verified.stderr
-    assert run_json(env, "prune", "--older-than", "30") == {"events": 0, "refused_notifications": 0}
+    pruned = {"events": 0, "store_notifications": 0, "refused_notifications": 0}
+    assert run_json(env, "prune", "--older-than", "30") == pruned
     assert run(env, "prune", "--older-than", "0", check=False).returncode != 0
 
 

@@ -308,18 +308,17 @@ def rates_list() -> None:
 )
 @click.option("--app", "app_id", type=click.UUID, default=None, help="Only this app's.")
 def prune(days: int, app_id: UUID | None) -> None:
-    """Delete old events, with their webhook deliveries, and old refused store requests.
+    """Delete old events, with their webhook deliveries, and old store notifications.
 
-    An event stays while one of its deliveries is due or dead-lettered. The ledger,
-    profiles and metrics are never pruned. Freed space is reused by new rows.
+    An event stays while one of its deliveries is due or dead-lettered; a store
+    notification while it waits for its user, and the newest applied one of each
+    subscription chain. The ledger, profiles and metrics are never pruned. Freed
+    space is reused by new rows.
     """
     runtime = _runtime()
     before = runtime.clock.now() - timedelta(days=days)
-    pruned = {
-        "events": events_service.prune(runtime, before, app_id),
-        "refused_notifications": stores_service.prune_refused(runtime, before, app_id),
-    }
-    _echo_json(pruned)
+    events = events_service.prune(runtime, before, app_id)
+    _echo_json({"events": events, **stores_service.prune(runtime, before, app_id)})
 
 
 @main.command()

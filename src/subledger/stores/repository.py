@@ -111,6 +111,30 @@ def insert_refused(conn: Connection, values: dict[str, Any]) -> None:
     conn.execute(refused_notifications.insert(), values)
 
 
+def delete_settled(conn: Connection, before: datetime, app_id: UUID | None, limit: int) -> int:
+    """Delete up to ``limit`` notifications received before ``before`` that are done with
+    (applied, stale or ignored; a pending one still waits for its user), but the newest applied
+    one of each subscription chain, which tells a late older notification that it is stale; how many."""
+    n, newer = store_notifications, store_notifications.alias("newer")
+    newest_applied_of_chain = and_(
+        n.c.status == "applied",
+        n.c.original_transaction_id.is_not(None),
+        ~exists().where(
+            newer.c.app_id == n.c.app_id,
+            newer.c.store == n.c.store,
+            newer.c.original_transaction_id == n.c.original_transaction_id,
+            newer.c.status == "applied",
+            newer.c.signed_at > n.c.signed_at,
+        ),
+    )
+    settled = select(n.c.id).where(
+        n.c.received_at < before, n.c.status.in_(["applied", "stale", "ignored"]), ~newest_applied_of_chain
+    )
+    if app_id is not None:
+        settled = settled.where(n.c.app_id == app_id)
+    return conn.execute(delete(n).where(n.c.id.in_(settled.limit(limit)))).rowcount
+
+
 def delete_refused(conn: Connection, before: datetime, app_id: UUID | None, limit: int) -> int:
     """Delete up to ``limit`` refused requests received before ``before``; how many."""
     doomed = select(refused_notifications.c.id).where(refused_notifications.c.received_at < before).limit(limit)

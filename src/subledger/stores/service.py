@@ -190,15 +190,24 @@ def list_refused(rt: Runtime, app_id: UUID, limit: int = 100) -> list[dict[str, 
         return repository.list_refused(conn, app_id, limit)
 
 
-def prune_refused(rt: Runtime, before: datetime, app_id: UUID | None = None, page: int = 1000) -> int:
-    """Delete the refused requests received before ``before``, a page per transaction; how many."""
-    pruned = 0
+def prune(rt: Runtime, before: datetime, app_id: UUID | None = None, page: int = 1000) -> dict[str, int]:
+    """Delete what was received before ``before``: the notifications done with (the newest
+    applied one of each subscription chain stays, to tell a late older one that it is stale)
+    and the refused requests; a page per transaction. How many of each."""
+    return {
+        "store_notifications": _in_pages(rt, repository.delete_settled, before, app_id, page),
+        "refused_notifications": _in_pages(rt, repository.delete_refused, before, app_id, page),
+    }
+
+
+def _in_pages(rt: Runtime, delete_page, before: datetime, app_id: UUID | None, page: int) -> int:
+    deleted = 0
     while True:
         with rt.db.write() as conn:
-            deleted = repository.delete_refused(conn, before, app_id, page)
-        pruned += deleted
-        if deleted < page:
-            return pruned
+            count = delete_page(conn, before, app_id, page)
+        deleted += count
+        if count < page:
+            return deleted
 
 
 def notification_out(row: dict[str, Any]) -> dict[str, Any]:
