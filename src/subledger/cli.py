@@ -134,8 +134,8 @@ def backup(directory: Path) -> None:
     secret key that opens its sealed secrets. Restore by pointing SUBLEDGER_DATA_DIR at
     it (or copying both files back) with the servers stopped.
     """
-    settings = _settings()
     runtime = _runtime()
+    settings = runtime.settings
     if not runtime.db.is_sqlite:
         raise click.ClickException("on PostgreSQL, back up with PostgreSQL's own tools (pg_dump, or a base backup)")
     target = directory / DATABASE_FILE
@@ -159,8 +159,8 @@ def serve(host: str, port: int, workers: int) -> None:
     """Serve the API."""
     from subledger.core import protocol
 
-    settings = _settings()
     runtime = _runtime()
+    settings = runtime.settings
     runtime.db.dispose()
     if settings.is_embedded and workers > 1:
         click.echo(
