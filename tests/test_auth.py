@@ -1,13 +1,19 @@
 """API keys: the 401s, rotation, and apps that never see each other's data."""
 
 import uuid
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
-from conftest import BASE, new_app
+from conftest import BASE, Api, new_app
+from fastapi.testclient import TestClient
+from sqlalchemy import event
 
+from subledger.app import create_app
 from subledger.apps import service as apps_service
 from subledger.core.dates import format_datetime
+from subledger.core.db import Database
+from subledger.core.runtime import Runtime
 
 UNAUTHENTICATED = {
     "errors": [{"source": "non_field_errors", "errors": ["Authentication credentials were not provided."]}],
@@ -142,3 +148,66 @@ def test_an_apps_rate_limit_answers_429_with_retry_after(runtime, client, api, c
     apps_service.configure(runtime.db, uuid.UUID(api.app_id), rate_limit=apps_service.UNLIMITED)
     clock.advance(seconds=runtime.settings.api_key_cache_seconds + 1)
     assert all(api.get("nobody").status_code == 404 for _ in range(20))
+
+
+@contextmanager
+def another_process(runtime: Runtime, api: Api):
+    """The app's client of a second server process on the same database (and clock)."""
+    db = Database(runtime.settings.sqlalchemy_url)
+    try:
+        with TestClient(create_app(Runtime(settings=runtime.settings, db=db, clock=runtime.clock))) as client:
+            yield Api(client, api.secret, api.app_id)
+    finally:
+        db.dispose()
+
+
+def test_server_processes_share_an_apps_rate_limit(runtime, api, clock):
+    apps_service.configure(runtime.db, uuid.UUID(api.app_id), rate_limit=3)
+    with another_process(runtime, api) as other:
+        both = [api, other] * 6
+        statuses = [client.get("nobody").status_code for client in both]
+        # Twice the rate in all, not twice the rate in each process.
+        assert statuses == [404] * 6 + [429] * 6
+        clock.advance(seconds=1)
+        assert [client.get("nobody").status_code for client in both] == [404] * 3 + [429] * 9
+
+
+def test_leases_add_up_to_the_rate_across_processes(runtime, api, clock):
+    """With a rate of 50 a process leases 5 requests at a time; all of them are spent
+    while both processes keep asking, so together they admit exactly the burst."""
+    apps_service.configure(runtime.db, uuid.UUID(api.app_id), rate_limit=50)
+    with another_process(runtime, api) as other:
+        statuses = [client.get("nobody").status_code for client in [api, other] * 60]
+    assert statuses.count(404) == 100 and statuses[-4:] == [429] * 4
+
+
+@contextmanager
+def statements(runtime: Runtime):
+    """The SQL statements the runtime's database is sent meanwhile."""
+    sent: list[str] = []
+
+    def listener(_conn, _cursor, statement, *_args):
+        sent.append(statement)
+
+    event.listen(runtime.db.engine, "before_cursor_execute", listener)
+    try:
+        yield sent
+    finally:
+        event.remove(runtime.db.engine, "before_cursor_execute", listener)
+
+
+def test_a_rate_limit_writes_once_per_lease_and_never_for_a_refusal(runtime, api, clock):
+    apps_service.configure(runtime.db, uuid.UUID(api.app_id), rate_limit=100)
+    clock.advance(seconds=runtime.settings.api_key_cache_seconds + 1)
+    api.get("nobody")  # the key is checked and cached
+    with statements(runtime) as sent:
+        admitted = [api.get("nobody").status_code for _ in range(199)]
+    assert admitted == [404] * 199
+    updates = [statement for statement in sent if statement.startswith("UPDATE rate_buckets")]
+    # The burst is 200: the request before leased the first 10, these leased 19 times 10 more.
+    assert len(updates) == 19
+    refused = api.get("nobody")
+    assert refused.status_code == 429 and refused.headers["Retry-After"] == "1"
+    with statements(runtime) as sent:
+        assert {api.get("nobody").status_code for _ in range(50)} == {429}
+    assert sent == []

@@ -5,6 +5,7 @@ for a second app; both profiles must end in the same state.
 """
 
 import random
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -159,3 +160,31 @@ def test_profiles_racing_for_one_transaction_id_leave_it_to_one(request, tmp_pat
     with db.read() as conn:
         assert len(conn.execute(transactions.select()).all()) == 1
     db.dispose()
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_an_apps_rate_limit_holds_across_server_processes(request, tmp_path, engine):
+    url = request.getfixturevalue("postgresql_url") if engine == "postgresql" else None
+    env = operator_env(tmp_path / "data", url)
+    run(env, "migrate")
+    app = shop(env)
+    rate = 4
+    run(env, "apps", "configure", "--app", app["app_id"], "--rate-limit", str(rate))
+    headers = {"Authorization": f"Api-Key {app['secret_api_key']}", "adapty-customer-user-id": "nobody"}
+
+    with serving(env, workers=3) as base:
+
+        def ask(_):
+            # A connection of its own: the requests spread over the server's processes.
+            return httpx.get(base + "/api/v2/server-side-api/profile/", headers=headers, timeout=30).status_code
+
+        started = time.monotonic()
+        statuses = []
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            while time.monotonic() - started < 2:
+                statuses += pool.map(ask, range(16))
+        elapsed = time.monotonic() - started
+
+    assert set(statuses) == {404, 429}
+    # A burst of twice the rate, then the rate, for the app as a whole.
+    assert rate * elapsed <= statuses.count(404) <= 2 * rate + rate * elapsed

@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from subledger import __version__
 from subledger.analytics.endpoints import admin as analytics_admin_router
-from subledger.apps.service import Authenticator
+from subledger.apps.service import Authenticator, RateLimits
 from subledger.catalog.endpoints import router as catalog_router
 from subledger.config import Settings
 from subledger.core.addressing import ApiKeyAuth
@@ -53,6 +53,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     )
     app.state.runtime = runtime
     app.state.authenticator = Authenticator(runtime.db, runtime.clock, runtime.settings.api_key_cache_seconds)
+    app.state.rate_limits = RateLimits(runtime.db, runtime.clock)
     install_error_handlers(app)
     app.include_router(profiles_router)
     app.include_router(purchases_router)

@@ -359,7 +359,7 @@ def verify(app_id: UUID | None, fix: bool) -> None:
     "--rate-limit",
     type=click.IntRange(0),
     default=None,
-    help="Requests per second per server process (bursts of twice that); 0 removes the limit.",
+    help="The app's requests per second, all server processes together (bursts of twice that); 0 removes the limit.",
 )
 def apps_configure(app_id: UUID, small_business: bool | None, tax_rate: float | None, rate_limit: int | None) -> None:
     """Set how event revenue figures (proceeds, net revenue, tax) are computed, and the rate limit."""

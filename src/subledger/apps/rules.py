@@ -45,27 +45,32 @@ def invalid_key() -> ApiError:
     return not_authenticated("Invalid API key.")
 
 
-class RateLimiter:
-    """Token buckets per app: ``rate`` requests a second, bursts of up to twice that.
+# A server process leases this many seconds' worth of an app's rate at a time, and spends it
+# from memory: one write to the shared bucket per lease instead of one per request.
+LEASE_SECONDS = 0.1
 
-    Kept in the server process (each process enforces the rate on its own).
+
+def lease_size(rate: int) -> int:
+    """How many requests a process leases at a time from an app allowed ``rate`` a second."""
+    return max(1, int(rate * LEASE_SECONDS))
+
+
+def take(full_at: float, now: float, rate: int, wanted: int) -> tuple[int, float, float]:
+    """Take up to ``wanted`` requests from an app's token bucket: ``rate`` a second, bursts
+    of up to twice that.
+
+    The bucket is kept as the moment it will be full again (``full_at``; the generic cell
+    rate algorithm), so the processes that share it update one value. Returns (requests
+    granted, the bucket's new ``full_at``, and when none is granted, the seconds until one
+    can be).
     """
-
-    def __init__(self):
-        self._buckets: dict[object, tuple[float, float]] = {}  # app -> (tokens, at)
-
-    def retry_after(self, app: object, rate: int | None, now: float) -> float:
-        """0 when a request may pass (and take a token), else the seconds to wait."""
-        if rate is None:
-            return 0.0
-        capacity = 2.0 * rate
-        tokens, at = self._buckets.get(app, (capacity, now))
-        tokens = min(capacity, tokens + (now - at) * rate)
-        if tokens >= 1:
-            self._buckets[app] = (tokens - 1, now)
-            return 0.0
-        self._buckets[app] = (tokens, now)
-        return (1 - tokens) / rate
+    start = max(full_at, now)
+    available = 2 * rate - (start - now) * rate
+    # The margin keeps a whole request from reading as 0.999… after float arithmetic.
+    granted = min(wanted, math.floor(available + 1e-9))
+    if granted < 1:
+        return 0, start, (1 - available) / rate
+    return granted, start + granted / rate, 0.0
 
 
 def throttled(seconds: float) -> ApiError:

@@ -110,7 +110,6 @@ class Authenticator:
         self._ttl = timedelta(seconds=ttl_seconds)
         self._known: dict[str, tuple[UUID, int | None, datetime]] = {}
         self._lock = threading.Lock()
-        self._limiter = rules.RateLimiter()
 
     def cached(self, header: str | None) -> tuple[UUID, int | None] | None:
         """(app, rate limit) of a key seen within the TTL, without I/O; None when unknown."""
@@ -134,8 +133,60 @@ class Authenticator:
             self._known[key_hash] = (found["app_id"], found["rate_limit"], trusted_until)
         return found["app_id"], found["rate_limit"]
 
-    def admit(self, app_id: UUID, rate_limit: int | None) -> None:
-        """Take one request from the app's rate; the contract's 429 when it is used up."""
-        wait = self._limiter.retry_after(app_id, rate_limit, self._clock.now().timestamp())
-        if wait:
+
+class RateLimits:
+    """Each app's rate limit, counted across every server process of the database.
+
+    An app's token bucket is a row of the database (``rules.take``). A process leases
+    a tenth of a second's worth of requests from it at a time, with one write, and
+    spends them from memory; when the bucket is empty, the process remembers it until
+    the Retry-After has passed, so that refused requests cost the database nothing.
+    Requests a process leased and has not spent are not the others' to take: an app
+    whose traffic is spread thin over many processes gets a little less than its rate,
+    and a burst after a quiet spell at most one lease per process more than twice it.
+    """
+
+    def __init__(self, db: Database, clock: Clock):
+        self._db = db
+        self._clock = clock
+        self._state = threading.Lock()  # never held across I/O: the event loop takes it
+        self._leased: dict[UUID, int] = {}  # requests leased and not yet spent
+        self._empty_until: dict[UUID, float] = {}
+        self._leasing: dict[UUID, threading.Lock] = {}
+
+    def admit(self, app_id: UUID, rate_limit: int | None) -> bool:
+        """Spend one request of the app's rate from what this process holds, without I/O.
+        False when it holds none and must ``lease`` more; the contract's 429 while the
+        app's bucket is known to be empty."""
+        if rate_limit is None:
+            return True
+        with self._state:
+            if self._leased.get(app_id, 0) > 0:
+                self._leased[app_id] -= 1
+                return True
+            wait = self._empty_until.get(app_id, 0.0) - self._clock.now().timestamp()
+        if wait > 0:
+            raise rules.throttled(wait)
+        return False
+
+    def lease(self, app_id: UUID, rate_limit: int) -> None:
+        """Lease requests from the app's bucket and spend one (it writes: run it in a thread);
+        the contract's 429 when the bucket is empty."""
+        with self._state:
+            leasing = self._leasing.setdefault(app_id, threading.Lock())
+        with leasing:  # one lease at a time: the requests of a burst wait for it, not ask again
+            if self.admit(app_id, rate_limit):  # leased by another thread meanwhile
+                return
+            now = self._clock.now().timestamp()
+            with self._db.write() as conn:
+                full_at = repository.locked_bucket(conn, app_id)
+                granted, full_at, wait = rules.take(full_at, now, rate_limit, rules.lease_size(rate_limit))
+                if granted:
+                    repository.save_bucket(conn, app_id, full_at)
+            with self._state:
+                if granted:
+                    self._leased[app_id] = self._leased.get(app_id, 0) + granted - 1
+                else:
+                    self._empty_until[app_id] = now + wait
+        if not granted:
             raise rules.throttled(wait)

@@ -35,14 +35,15 @@ class ApiKeyAuth:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith("/api/"):
             return await self.app(scope, receive, send)
-        authenticator = scope["app"].state.authenticator
+        state = scope["app"].state
         header = header_text(Headers(scope=scope).get("authorization"))
         try:
-            known = authenticator.cached(header)
+            known = state.authenticator.cached(header)
             if known is None:
-                known = await scope["app"].state.runtime.read(authenticator.authenticate, header)
+                known = await state.runtime.read(state.authenticator.authenticate, header)
             app_id, rate_limit = known
-            authenticator.admit(app_id, rate_limit)
+            if not state.rate_limits.admit(app_id, rate_limit):
+                await state.runtime.write(state.rate_limits.lease, app_id, rate_limit)
         except ApiError as error:
             return await error_response(error)(scope, receive, send)
         scope.setdefault("state", {})["app_id"] = app_id

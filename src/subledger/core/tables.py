@@ -11,6 +11,7 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
+    Double,
     ForeignKey,
     Index,
     Integer,
@@ -82,7 +83,7 @@ apps = Table(
     Column("small_business", Boolean, nullable=False, server_default=false()),
     # Sales tax (VAT) included in prices, as a fraction: 0.2 for 20%.
     Column("tax_rate", Money, nullable=False, server_default=text("0")),
-    # Requests per second each server process accepts for the app; None: no limit.
+    # Requests per second the app's keys may make, all server processes together; None: no limit.
     Column("rate_limit", Integer),
     # Moves on with every change to the app's configuration (see core/app_config.py).
     Column("config_version", Integer, nullable=False, server_default=text("0")),
@@ -98,6 +99,16 @@ api_keys = Table(
     Column("key_prefix", String(24), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("revoked_at", UTCDateTime),
+)
+
+# Each rate-limited app's token bucket, shared by every server process of the database
+# (see apps/rules.take): kept as the one moment it will be full again, in seconds since
+# the epoch, so that taking requests from it is a single value's update.
+rate_buckets = Table(
+    "rate_buckets",
+    metadata,
+    Column("app_id", Uuid, ForeignKey("apps.id", ondelete="CASCADE"), primary_key=True),
+    Column("full_at", Double, nullable=False),
 )
 
 profiles = Table(
