@@ -8,6 +8,8 @@ cannot be reached the PostgreSQL runs are skipped locally and fail under CI.
 import os
 import shutil
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -116,6 +118,18 @@ def runtime(database_url, clock, tmp_path):
 def client(runtime):
     with TestClient(create_app(runtime)) as test_client:
         yield test_client
+
+
+@contextmanager
+def another_server_process(runtime: Runtime) -> Iterator[TestClient]:
+    """A client of a second server process on the same database (and clock): its own
+    engine, and everything it keeps in memory its own."""
+    db = Database(runtime.settings.sqlalchemy_url)
+    try:
+        with TestClient(create_app(Runtime(settings=runtime.settings, db=db, clock=runtime.clock))) as client:
+            yield client
+    finally:
+        db.dispose()
 
 
 class Api:

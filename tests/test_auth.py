@@ -5,14 +5,11 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
-from conftest import BASE, Api, new_app
-from fastapi.testclient import TestClient
+from conftest import BASE, Api, another_server_process, new_app
 from sqlalchemy import event
 
-from subledger.app import create_app
 from subledger.apps import service as apps_service
 from subledger.core.dates import format_datetime
-from subledger.core.db import Database
 from subledger.core.runtime import Runtime
 
 UNAUTHENTICATED = {
@@ -153,12 +150,8 @@ def test_an_apps_rate_limit_answers_429_with_retry_after(runtime, client, api, c
 @contextmanager
 def another_process(runtime: Runtime, api: Api):
     """The app's client of a second server process on the same database (and clock)."""
-    db = Database(runtime.settings.sqlalchemy_url)
-    try:
-        with TestClient(create_app(Runtime(settings=runtime.settings, db=db, clock=runtime.clock))) as client:
-            yield Api(client, api.secret, api.app_id)
-    finally:
-        db.dispose()
+    with another_server_process(runtime) as client:
+        yield Api(client, api.secret, api.app_id)
 
 
 def test_server_processes_share_an_apps_rate_limit(runtime, api, clock):

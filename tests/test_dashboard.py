@@ -2,10 +2,15 @@
 
 import re
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from conftest import another_server_process
+from fastapi.testclient import TestClient
+from sqlalchemy import select
 from test_metrics import subscription
 
+from subledger.core.tables import sign_in_buckets
 from subledger.dashboard import service as dashboard_service
 
 EMAIL = "ops@example.com"
@@ -140,6 +145,43 @@ def test_repeated_failed_sign_ins_are_throttled(shop, client, clock):
     for _ in range(5):
         assert "failed=1" in sign_in(client, password="wrong password!").headers["location"]
     locked = sign_in(client)  # the right password, too late
-    assert locked.status_code == 429 and int(locked.headers["Retry-After"]) > 0
-    clock.advance(minutes=16)
+    assert locked.status_code == 429 and locked.headers["Retry-After"] == "180"
+    assert locked.json()["error_code"] == "rate_limited"
+    clock.advance(minutes=3)
+    assert "failed=1" in sign_in(client, password="wrong password!").headers["location"]
+    assert sign_in(client).status_code == 429
+    clock.advance(minutes=15)
     assert sign_in(client).headers["location"] == "/dashboard/"
+
+
+def test_a_sign_in_fills_the_bucket_again_and_other_addresses_have_their_own(shop, client):
+    for _ in range(4):
+        sign_in(client, password="wrong password!")
+    assert sign_in(client).headers["location"] == "/dashboard/"
+    for _ in range(5):
+        assert "failed=1" in sign_in(client, password="wrong password!").headers["location"]
+    assert sign_in(client).status_code == 429
+    elsewhere = TestClient(client.app, client=("203.0.113.9", 50000))  # the same server, started already
+    assert sign_in(elsewhere).headers["location"] == "/dashboard/"
+
+
+def test_server_processes_share_the_sign_in_limit(shop, client, runtime):
+    with another_server_process(runtime) as other:
+        statuses = [sign_in(either, password="wrong password!").status_code for either in [client, other] * 3]
+        assert statuses == [303] * 5 + [429]
+        assert sign_in(other).status_code == 429
+
+
+def test_sign_ins_at_once_cannot_pass_the_limit_before_they_fail(shop, client):
+    browsers = [TestClient(client.app) for _ in range(8)]  # one sign-in form each, from one address
+    with ThreadPoolExecutor(8) as pool:
+        statuses = list(pool.map(lambda browser: sign_in(browser, password="wrong password!").status_code, browsers))
+    assert sorted(statuses) == [303] * 5 + [429] * 3
+
+
+def test_buckets_full_again_are_deleted(shop, client, clock, runtime):
+    sign_in(client, password="wrong password!")
+    clock.advance(minutes=3)
+    sign_in(client, email="someone@example.com", password="wrong password!")
+    with runtime.db.read() as conn:
+        assert [row.email for row in conn.execute(select(sign_in_buckets))] == ["someone@example.com"]

@@ -74,7 +74,6 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     app.include_router(monitoring_router)
     app.mount("/dashboard/static", dashboard.static, name="dashboard-static")
     app.add_exception_handler(dashboard.SignInRequired, dashboard.sign_in_redirect)
-    app.state.sign_in_throttle = dashboard.service.SignInThrottle()
     app.add_middleware(NoteRoute)  # the first added runs innermost
     app.add_middleware(ApiKeyAuth)
     app.add_middleware(RequestShape, max_body_bytes=runtime.settings.max_body_bytes)

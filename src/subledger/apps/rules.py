@@ -50,27 +50,14 @@ def invalid_key() -> ApiError:
 LEASE_SECONDS = 0.1
 
 
+def burst(rate: int) -> int:
+    """An app allowed ``rate`` requests a second may send up to twice that at once."""
+    return 2 * rate
+
+
 def lease_size(rate: int) -> int:
     """How many requests a process leases at a time from an app allowed ``rate`` a second."""
     return max(1, int(rate * LEASE_SECONDS))
-
-
-def take(full_at: float, now: float, rate: int, wanted: int) -> tuple[int, float, float]:
-    """Take up to ``wanted`` requests from an app's token bucket: ``rate`` a second, bursts
-    of up to twice that.
-
-    The bucket is kept as the moment it will be full again (``full_at``; the generic cell
-    rate algorithm), so the processes that share it update one value. Returns (requests
-    granted, the bucket's new ``full_at``, and when none is granted, the seconds until one
-    can be).
-    """
-    start = max(full_at, now)
-    available = 2 * rate - (start - now) * rate
-    # The margin keeps a whole request from reading as 0.999… after float arithmetic.
-    granted = min(wanted, math.floor(available + 1e-9))
-    if granted < 1:
-        return 0, start, (1 - available) / rate
-    return granted, start + granted / rate, 0.0
 
 
 def throttled(seconds: float) -> ApiError:

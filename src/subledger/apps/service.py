@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from uuid import UUID, uuid4
 
 from subledger.apps import repository, rules
+from subledger.core import buckets
 from subledger.core.clock import Clock
 from subledger.core.dates import format_datetime
 from subledger.core.db import Database
@@ -137,7 +138,7 @@ class Authenticator:
 class RateLimits:
     """Each app's rate limit, counted across every server process of the database.
 
-    An app's token bucket is a row of the database (``rules.take``). A process leases
+    An app's token bucket is a row of the database (``buckets.take``). A process leases
     a tenth of a second's worth of requests from it at a time, with one write, and
     spends them from memory; when the bucket is empty, the process remembers it until
     the Retry-After has passed, so that refused requests cost the database nothing.
@@ -180,7 +181,9 @@ class RateLimits:
             now = self._clock.now().timestamp()
             with self._db.write() as conn:
                 full_at = repository.locked_bucket(conn, app_id)
-                granted, full_at, wait = rules.take(full_at, now, rate_limit, rules.lease_size(rate_limit))
+                granted, full_at, wait = buckets.take(
+                    full_at, now, rate_limit, rules.burst(rate_limit), rules.lease_size(rate_limit)
+                )
                 if granted:
                     repository.save_bucket(conn, app_id, full_at)
             with self._state:

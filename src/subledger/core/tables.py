@@ -102,7 +102,7 @@ api_keys = Table(
 )
 
 # Each rate-limited app's token bucket, shared by every server process of the database
-# (see apps/rules.take): kept as the one moment it will be full again, in seconds since
+# (see core/buckets.py): kept as the one moment it will be full again, in seconds since
 # the epoch, so that taking requests from it is a single value's update.
 rate_buckets = Table(
     "rate_buckets",
@@ -485,6 +485,16 @@ dashboard_sessions = Table(
     Column("csrf_token", String(64), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
+)
+
+# Sign-in attempts per email and client address, a token bucket shared by every server
+# process (see core/buckets.py). A full bucket is the same as none: those rows are deleted.
+sign_in_buckets = Table(
+    "sign_in_buckets",
+    metadata,
+    Column("email", String(255), primary_key=True),
+    Column("address", String(255), primary_key=True),
+    Column("full_at", Double, nullable=False, index=True),
 )
 
 # Metric rollups --------------------------------------------------------------------

@@ -4,6 +4,7 @@ A session is a random token in an HttpOnly, SameSite=Strict cookie; every form
 carries the session's CSRF token (the sign-in form a double-submit cookie's).
 """
 
+import math
 import secrets
 from datetime import date
 from pathlib import Path
@@ -109,19 +110,16 @@ async def login(
     if not expected or not service.csrf_ok(expected, csrf):
         raise ApiError.one(403, "csrf_failed", None, "The sign-in form expired; reload the page.")
     runtime = request.app.state.runtime
-    throttle: service.SignInThrottle = request.app.state.sign_in_throttle
-    key = (email.strip().lower(), request.client.host if request.client else "")
-    wait = throttle.wait(key, runtime.clock.now())
-    if wait is not None:
-        minutes = max(1, round(wait.total_seconds() / 60))
+    address = request.client.host if request.client else ""
+    try:
+        token = await runtime.write(service.sign_in, runtime, email, password, address)
+    except service.TooManySignIns as refused:
+        minutes = max(1, round(refused.seconds / 60))
         error = ApiError.one(429, "rate_limited", None, f"Too many failed sign-ins; try again in {minutes} min.")
-        error.headers["Retry-After"] = str(max(1, int(wait.total_seconds())))
-        raise error
-    token = await runtime.write(service.sign_in, runtime, email, password)
+        error.headers["Retry-After"] = str(max(1, math.ceil(refused.seconds)))
+        raise error from None
     if token is None:
-        throttle.failed(key, runtime.clock.now())
         return RedirectResponse(f"{PREFIX}/login?failed=1&next={quote(_local(next))}", status_code=303)
-    throttle.succeeded(key)
     response = RedirectResponse(_local(next), status_code=303)
     secure = request.url.scheme == "https"
     response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict", secure=secure, path=PREFIX)

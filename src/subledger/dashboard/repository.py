@@ -4,9 +4,10 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, delete, select, union
+from sqlalchemy import Connection, delete, select, union, update
 
-from subledger.core.tables import dashboard_sessions, operators, products, transactions
+from subledger.core.db import insert_new
+from subledger.core.tables import dashboard_sessions, operators, products, sign_in_buckets, transactions
 
 # Stores searched for a transaction id besides those of the app's products (the
 # unique index leads with the store, so the search names each store it looks in).
@@ -50,6 +51,29 @@ def delete_session(conn: Connection, token_hash: str) -> None:
 
 def delete_expired_sessions(conn: Connection, now: datetime) -> None:
     conn.execute(delete(dashboard_sessions).where(dashboard_sessions.c.expires_at <= now))
+
+
+def _sign_in_key(email: str, address: str):
+    return (sign_in_buckets.c.email == email, sign_in_buckets.c.address == address)
+
+
+def locked_sign_in_bucket(conn: Connection, email: str, address: str) -> float:
+    """The ``full_at`` of the sign-in bucket of (email, address), its row locked until the
+    transaction ends; made first when missing (full), like an app's rate bucket."""
+    insert_new(conn, sign_in_buckets, {"email": email, "address": address, "full_at": 0.0}, ["email", "address"])
+    return conn.scalar(select(sign_in_buckets.c.full_at).where(*_sign_in_key(email, address)).with_for_update())
+
+
+def save_sign_in_bucket(conn: Connection, email: str, address: str, full_at: float) -> None:
+    conn.execute(update(sign_in_buckets).where(*_sign_in_key(email, address)).values(full_at=full_at))
+
+
+def delete_sign_in_bucket(conn: Connection, email: str, address: str) -> None:
+    conn.execute(delete(sign_in_buckets).where(*_sign_in_key(email, address)))
+
+
+def delete_full_sign_in_buckets(conn: Connection, now: float) -> None:
+    conn.execute(delete(sign_in_buckets).where(sign_in_buckets.c.full_at <= now))
 
 
 def profiles_with_transaction(conn: Connection, app_id: UUID, transaction_id: str, limit: int) -> list[UUID]:

@@ -3,9 +3,8 @@
 import hashlib
 import hmac
 import secrets
-import threading
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from functools import cache
 from typing import Any
 from uuid import UUID, uuid4
@@ -14,6 +13,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from subledger.analytics import service as analytics_service
+from subledger.core import buckets
 from subledger.core.addressing import ProfileRef
 from subledger.core.errors import ApiError
 from subledger.core.runtime import Runtime
@@ -23,6 +23,9 @@ from subledger.profiles import service as profiles_service
 
 SESSION_LIFETIME = timedelta(hours=12)
 MIN_PASSWORD = 12
+# Sign-in attempts of one email from one address: 5 at once, then one every 3 minutes.
+SIGN_IN_BURST = 5
+SIGN_IN_RATE = SIGN_IN_BURST / timedelta(minutes=15).total_seconds()
 _hasher = PasswordHasher()
 
 
@@ -32,32 +35,12 @@ def _decoy_hash() -> str:
     return _hasher.hash(secrets.token_urlsafe(16))
 
 
-class SignInThrottle:
-    """Failed sign-ins per (email, address): past ``limit`` within ``window``, more attempts
-    are refused without a password check until the oldest failure ages out. Per process."""
+class TooManySignIns(Exception):
+    """The email and address must wait ``seconds`` before trying again."""
 
-    def __init__(self, limit: int = 5, window: timedelta = timedelta(minutes=15)):
-        self.limit = limit
-        self.window = window
-        self._failures: dict[tuple[str, str], list[datetime]] = {}
-        self._lock = threading.Lock()
-
-    def wait(self, key: tuple[str, str], now: datetime) -> timedelta | None:
-        """How long ``key`` must wait before trying again; None when it may try now."""
-        with self._lock:
-            recent = [at for at in self._failures.get(key, []) if at > now - self.window]
-            self._failures[key] = recent
-            if len(recent) < self.limit:
-                return None
-            return recent[0] + self.window - now
-
-    def failed(self, key: tuple[str, str], now: datetime) -> None:
-        with self._lock:
-            self._failures.setdefault(key, []).append(now)
-
-    def succeeded(self, key: tuple[str, str]) -> None:
-        with self._lock:
-            self._failures.pop(key, None)
+    def __init__(self, seconds: float):
+        super().__init__(seconds)
+        self.seconds = seconds
 
 
 class OperatorExists(ValueError):
@@ -100,10 +83,25 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def sign_in(rt: Runtime, email: str, password: str) -> str | None:
-    """A new session token for the right email and password; None otherwise."""
-    with rt.db.read() as conn:
-        operator = repository.find_operator(conn, email.strip().lower())
+def sign_in(rt: Runtime, email: str, password: str, address: str) -> str | None:
+    """A new session token for the right email and password; None otherwise.
+
+    Every attempt is taken from the token bucket of its email and address before the password
+    is checked: attempts made at once cannot all pass before one fails, and every server
+    process counts against the one bucket in the database. A success fills it again.
+    Raises TooManySignIns while it is empty.
+    """
+    email = email.strip().lower()
+    now = rt.clock.now().timestamp()
+    with rt.db.write() as conn:
+        repository.delete_full_sign_in_buckets(conn, now)
+        full_at = repository.locked_sign_in_bucket(conn, email, address)
+        granted, full_at, wait = buckets.take(full_at, now, SIGN_IN_RATE, SIGN_IN_BURST, 1)
+        if granted:
+            repository.save_sign_in_bucket(conn, email, address, full_at)
+            operator = repository.find_operator(conn, email)
+    if not granted:
+        raise TooManySignIns(wait)
     try:
         _hasher.verify(operator["password_hash"] if operator else _decoy_hash(), password)
     except (VerificationError, InvalidHashError):
@@ -111,17 +109,18 @@ def sign_in(rt: Runtime, email: str, password: str) -> str | None:
     if operator is None:
         return None
     token = secrets.token_urlsafe(32)
-    now = rt.clock.now()
+    signed_in_at = rt.clock.now()
     with rt.db.write() as conn:
-        repository.delete_expired_sessions(conn, now)
+        repository.delete_sign_in_bucket(conn, email, address)
+        repository.delete_expired_sessions(conn, signed_in_at)
         repository.insert_session(
             conn,
             {
                 "token_hash": _token_hash(token),
                 "operator_id": operator["id"],
                 "csrf_token": secrets.token_urlsafe(32),
-                "created_at": now,
-                "expires_at": now + SESSION_LIFETIME,
+                "created_at": signed_in_at,
+                "expires_at": signed_in_at + SESSION_LIFETIME,
             },
         )
     return token
