@@ -203,6 +203,8 @@ async def main_async(options, rt: Runtime, key: str) -> None:
         print(f"| {name} | {elapsed * per:.0f} | {cpu * per:.0f} | {statements[0] / options.requests:.1f} |")
     if profiler:
         print(profiler.output_text(unicode=True, color=False, show_all=False))
+    if rt.db.loop_reads is not None:  # what the app's lifespan does when a server stops
+        await rt.db.loop_reads.close()
 
 
 def main() -> None:

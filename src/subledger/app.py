@@ -35,13 +35,14 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
-        if not runtime.settings.delivers_in_serve:
-            yield
-            return
-        thread, stop = start_in_background(runtime)
+        delivering = start_in_background(runtime) if runtime.settings.delivers_in_serve else None
         yield
-        stop.set()
-        thread.join(timeout=30)
+        if delivering is not None:
+            thread, stop = delivering
+            stop.set()
+            thread.join(timeout=30)
+        if runtime.db.loop_reads is not None:
+            await runtime.db.loop_reads.close()
 
     app = FastAPI(
         lifespan=lifespan,

@@ -16,7 +16,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Connection
+from psycopg import AsyncConnection
+from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import Executable
@@ -63,6 +64,20 @@ class _Plan:
         ]
         return values if self.positional else dict(zip(self.names, values, strict=True))
 
+    def processed(self, fetched: list, description) -> list[dict[str, Any]]:
+        """The driver's rows as dicts of the statement's column keys, through the columns'
+        result processors."""
+        if not fetched:
+            return []
+        processors = self.result_processors(description)
+        rows = []
+        for row in fetched:
+            row = list(row)
+            for index, processor in processors:
+                row[index] = processor(row[index])
+            rows.append(dict(zip(self.keys, row, strict=True)))
+        return rows
+
     def result_processors(self, description) -> list[tuple[int, Callable]]:
         if self.results is None:
             processors = [
@@ -82,10 +97,13 @@ def _announce(conn: Connection, sql: str, values, many: bool) -> Any:
 
 def _failed(conn: Connection, driver: Any, sql: str, values, exc: Exception) -> DBAPIError:
     """The driver's error as SQLAlchemy's; a lost connection is invalidated, as SQLAlchemy does."""
-    dialect = conn.dialect
-    invalidated = dialect.is_disconnect(exc, driver, None)
+    invalidated = conn.dialect.is_disconnect(exc, driver, None)
     if invalidated:
         conn.invalidate(exc)
+    return _as_sqlalchemys(conn.dialect, sql, values, exc, invalidated)
+
+
+def _as_sqlalchemys(dialect: Dialect, sql: str, values, exc: Exception, invalidated: bool) -> DBAPIError:
     return DBAPIError.instance(
         sql, values, exc, dialect.loaded_dbapi.Error, connection_invalidated=invalidated, dialect=dialect
     )
@@ -123,16 +141,25 @@ class Prepared:
             cursor.close()
         except conn.dialect.loaded_dbapi.Error as exc:
             raise _failed(conn, driver, plan.sql, values, exc) from exc
-        if not fetched:
-            return []
-        processors = plan.result_processors(description)
-        rows = []
-        for row in fetched:
-            row = list(row)
-            for index, processor in processors:
-                row[index] = processor(row[index])
-            rows.append(dict(zip(plan.keys, row, strict=True)))
-        return rows
+        return plan.processed(fetched, description)
+
+    async def rows_on_loop(self, conn: AsyncConnection, engine: Engine, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """``rows`` on an asynchronous psycopg connection of the engine's database, outside
+        any SQLAlchemy connection: listeners see the statement without one (``conn`` None),
+        and a driver error comes out as SQLAlchemy's, ``connection_invalidated`` when the
+        connection is lost."""
+        plan = self._plan(engine.dialect, tuple(params))
+        values = plan.parameters(params)
+        if engine.dispatch.before_cursor_execute:
+            engine.dispatch.before_cursor_execute(None, None, plan.sql, values, None, False)
+        try:
+            cursor = await conn.execute(plan.sql, values)
+            description = cursor.description
+            fetched = await cursor.fetchall() if description else []
+            await cursor.close()
+        except engine.dialect.loaded_dbapi.Error as exc:
+            raise _as_sqlalchemys(engine.dialect, plan.sql, values, exc, conn.broken) from exc
+        return plan.processed(fetched, description)
 
     def execute_many(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
         """Run the statement (one that returns nothing) once per row; every row has the same keys."""

@@ -88,5 +88,6 @@ class Runtime:
             sqlite_synchronous=settings.sqlite_synchronous,
             # A connection for each thread that works in the database.
             connections=settings.request_threads + SLOW_THREADS + deliveries,
+            loop_connections=settings.request_threads,
         )
         return cls(settings=settings, db=db, clock=clock or SystemClock())

@@ -54,7 +54,7 @@ async def create_profile(request: Request, body: Fields = None) -> Response:
 @router.get("/profile/", response_model=ProfileEnvelope, summary="Get a profile", openapi_extra=PROFILE_HEADERS)
 async def get_profile(request: Request) -> Response:
     runtime = request.app.state.runtime
-    result = await runtime.read(service.get_profile, runtime, request.state.app_id, profile_ref(request))
+    result = await service.get_profile_on_loop(runtime, request.state.app_id, profile_ref(request))
     return JSONResponse(result)
 
 

@@ -8,6 +8,7 @@ from sqlalchemy import Connection, and_, bindparam, delete, select, update
 
 from subledger.core import app_config
 from subledger.core.db import upsert
+from subledger.core.loop_reads import LoopReads
 from subledger.core.prepared import Prepared
 from subledger.core.tables import apps, installations, profiles
 
@@ -76,8 +77,7 @@ def find_profile(
     ``for_update`` locks it, and adds its ``latest_installation`` (None when it has none)
     as it was at that moment."""
     by_id = profile_id is not None
-    key = profile_id if by_id else customer_user_id
-    profile = _FIND[by_id, for_update].first(conn, {"app_id": app_id, "key": key})
+    profile = _FIND[by_id, for_update].first(conn, _find_params(app_id, profile_id, customer_user_id))
     if profile is None:
         return None
     if for_update:
@@ -85,6 +85,17 @@ def find_profile(
         device = {name: profile.pop(label) for label, name in _DEVICE.items()}
         profile["latest_installation"] = device if device["profile_id"] is not None else None
     return profile
+
+
+async def find_profile_on_loop(
+    reads: LoopReads, app_id: UUID, profile_id: UUID | None = None, customer_user_id: str | None = None
+) -> dict[str, Any] | None:
+    """``find_profile`` (not for update) awaited on the event loop."""
+    return await reads.first(_FIND[profile_id is not None, False], _find_params(app_id, profile_id, customer_user_id))
+
+
+def _find_params(app_id: UUID, profile_id: UUID | None, customer_user_id: str | None) -> dict[str, Any]:
+    return {"app_id": app_id, "key": profile_id if profile_id is not None else customer_user_id}
 
 
 # Built once: the SET clause is compiled (and cached) for the columns each call passes.

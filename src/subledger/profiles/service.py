@@ -21,6 +21,11 @@ def _load(conn, app_id: UUID, ref: ProfileRef, for_update: bool = False) -> dict
     profile = repository.find_profile(
         conn, app_id, profile_id=ref.profile_id, customer_user_id=ref.customer_user_id, for_update=for_update
     )
+    return _found(profile, ref)
+
+
+def _found(profile: dict[str, Any] | None, ref: ProfileRef) -> dict[str, Any]:
+    """The profile the headers name, or the contract's 404 or 400."""
     if profile is None:
         raise profile_not_found()
     if ref.profile_id is not None and ref.customer_user_id is not None:
@@ -138,6 +143,21 @@ def already_exists():
 def get_profile(rt: Runtime, app_id: UUID, ref: ProfileRef) -> dict[str, Any]:
     with rt.db.read() as conn:
         profile = _load(conn, app_id, ref)
+    return _current(rt, profile)
+
+
+async def get_profile_on_loop(rt: Runtime, app_id: UUID, ref: ProfileRef) -> dict[str, Any]:
+    """``get_profile`` for a request, on the event loop: SQLite reads the file in microseconds,
+    and PostgreSQL's read is awaited (``core.loop_reads``) while the loop serves others."""
+    if rt.db.loop_reads is None:
+        return get_profile(rt, app_id, ref)
+    profile = await repository.find_profile_on_loop(
+        rt.db.loop_reads, app_id, profile_id=ref.profile_id, customer_user_id=ref.customer_user_id
+    )
+    return _current(rt, _found(profile, ref))
+
+
+def _current(rt: Runtime, profile: dict[str, Any]) -> dict[str, Any]:
     return respond(profile, rt.clock.now(), rt.timestamps.issue(profile["last_timestamp_ms"] + 1))
 
 
