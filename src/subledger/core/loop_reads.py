@@ -21,6 +21,8 @@ from sqlalchemy.exc import DBAPIError
 
 from subledger.core.prepared import Prepared
 
+WAIT_FOR_CONNECTION_SECONDS = 5
+
 
 class LoopReads:
     def __init__(self, engine: Engine, connections: int):
@@ -65,6 +67,9 @@ class LoopReads:
             kwargs={**self._connect_kwargs, "autocommit": True},
             min_size=self._connections,
             max_size=self._connections,
+            # How long a read waits for a connection: under load a few milliseconds; when
+            # the database is down, the request fails after this instead of psycopg_pool's 30 s.
+            timeout=WAIT_FOR_CONNECTION_SECONDS,
             open=False,
         )
         await pool.open()
