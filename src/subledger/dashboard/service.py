@@ -94,12 +94,15 @@ def sign_in(rt: Runtime, email: str, password: str, address: str) -> str | None:
     email = email.strip().lower()
     now = rt.clock.now().timestamp()
     with rt.db.write() as conn:
-        repository.delete_full_sign_in_buckets(conn, now)
         full_at = repository.locked_sign_in_bucket(conn, email, address)
         granted, full_at, wait = buckets.take(full_at, now, SIGN_IN_RATE, SIGN_IN_BURST, 1)
         if granted:
             repository.save_sign_in_bucket(conn, email, address, full_at)
             operator = repository.find_operator(conn, email)
+    # In a transaction of its own: one that held a bucket's row while deleting others
+    # could wait for another attempt doing the same the other way round.
+    with rt.db.write() as conn:
+        repository.delete_full_sign_in_buckets(conn, now)
     if not granted:
         raise TooManySignIns(wait)
     try:
