@@ -9,14 +9,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import orjson
 from sqlalchemy import Connection, Table, create_engine, event, inspect, or_, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 
-from subledger.core.loop_reads import LoopReads
 from subledger.core.prepared import Prepared
+
+if TYPE_CHECKING:
+    from subledger.core.loop_reads import LoopReads
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 # The newest migration's revision: every command checks the database against it, and
@@ -257,7 +260,9 @@ class Database:
             # A fixed pool: overflow connections are opened and closed per burst,
             # and that churn put PostgreSQL's connection start-up into p99.
             self.engine = create_engine(url, pool_size=connections, max_overflow=0, **_JSON_CODEC)
-            self.loop_reads = LoopReads(self.engine, loop_connections)
+            from subledger.core import loop_reads  # psycopg_pool, imported for PostgreSQL only
+
+            self.loop_reads = loop_reads.LoopReads(self.engine, loop_connections)
 
     @contextmanager
     def write(self) -> Iterator[Connection]:

@@ -14,13 +14,15 @@ nothing) several, in the connection's transaction.
 
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from psycopg import AsyncConnection
 from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import Executable
+
+if TYPE_CHECKING:
+    from psycopg import AsyncConnection
 
 
 class _Plan:
@@ -143,7 +145,9 @@ class Prepared:
             raise _failed(conn, driver, plan.sql, values, exc) from exc
         return plan.processed(fetched, description)
 
-    async def rows_on_loop(self, conn: AsyncConnection, engine: Engine, params: dict[str, Any]) -> list[dict[str, Any]]:
+    async def rows_on_loop(
+        self, conn: "AsyncConnection", engine: Engine, params: dict[str, Any]
+    ) -> list[dict[str, Any]]:
         """``rows`` on an asynchronous psycopg connection of the engine's database, outside
         any SQLAlchemy connection: listeners see the statement without one (``conn`` None),
         and a driver error comes out as SQLAlchemy's, ``connection_invalidated`` when the
