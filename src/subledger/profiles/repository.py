@@ -1,16 +1,18 @@
 """SQL for profiles and installations."""
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from sqlalchemy import Connection, and_, bindparam, delete, select, update
 
 from subledger.core import app_config
 from subledger.core.db import upsert
-from subledger.core.loop_reads import LoopReads
 from subledger.core.prepared import Prepared
 from subledger.core.tables import apps, installations, profiles
+
+if TYPE_CHECKING:
+    from subledger.core.loop_reads import LoopReads
 
 INSTALLATION_FIELDS = [c.name for c in installations.c if c.name not in {"profile_id", "created_at", "updated_at"}]
 
@@ -88,7 +90,7 @@ def find_profile(
 
 
 async def find_profile_on_loop(
-    reads: LoopReads, app_id: UUID, profile_id: UUID | None = None, customer_user_id: str | None = None
+    reads: "LoopReads", app_id: UUID, profile_id: UUID | None = None, customer_user_id: str | None = None
 ) -> dict[str, Any] | None:
     """``find_profile`` (not for update) awaited on the event loop."""
     return await reads.first(_FIND[profile_id is not None, False], _find_params(app_id, profile_id, customer_user_id))
