@@ -5,8 +5,7 @@ from uuid import UUID
 
 from sqlalchemy import Connection, func, or_, select, update
 
-from subledger.core import app_config
-from subledger.core.db import insert_new
+from subledger.core import app_config, db
 from subledger.core.tables import api_keys, apps, rate_buckets
 
 
@@ -73,12 +72,9 @@ def active_key(conn: Connection, key_hash: str, now: datetime) -> dict | None:
 
 
 def locked_bucket(conn: Connection, app_id: UUID) -> float:
-    """The ``full_at`` of the app's rate bucket, its row locked until the transaction ends.
-    The row is made first when missing (full since the epoch), so that two processes cannot
-    both find none and each start from a full bucket."""
-    insert_new(conn, rate_buckets, {"app_id": app_id, "full_at": 0.0}, ["app_id"])
-    return conn.scalar(select(rate_buckets.c.full_at).where(rate_buckets.c.app_id == app_id).with_for_update())
+    """The ``full_at`` of the app's rate bucket, its row locked until the transaction ends."""
+    return db.locked_bucket(conn, rate_buckets, {"app_id": app_id})
 
 
 def save_bucket(conn: Connection, app_id: UUID, full_at: float) -> None:
-    conn.execute(update(rate_buckets).where(rate_buckets.c.app_id == app_id).values(full_at=full_at))
+    db.save_bucket(conn, rate_buckets, {"app_id": app_id}, full_at)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import orjson
-from sqlalchemy import Connection, Table, create_engine, event, inspect, or_, text
+from sqlalchemy import Connection, Table, create_engine, event, inspect, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 
@@ -404,6 +404,22 @@ def insert_new(conn: Connection, table: Table, row: dict, keys: list[str]) -> di
     """INSERT the row unless one with the same ``keys`` is there already: the row as
     stored (read back in the same statement), or None when it was not inserted."""
     return _insert_new_statement(conn.dialect.name, table, tuple(keys)).first(conn, row)
+
+
+def locked_bucket(conn: Connection, table: Table, key: dict) -> float:
+    """The ``full_at`` of a token bucket (``core.buckets``) kept in ``table`` under ``key``, its
+    row locked until the transaction ends. The row is made first when missing (full since the
+    epoch), so that two processes cannot both find none and each start from a full bucket."""
+    insert_new(conn, table, {**key, "full_at": 0.0}, list(key))
+    return conn.scalar(select(table.c.full_at).where(*_matching(table, key)).with_for_update())
+
+
+def save_bucket(conn: Connection, table: Table, key: dict, full_at: float) -> None:
+    conn.execute(update(table).where(*_matching(table, key)).values(full_at=full_at))
+
+
+def _matching(table: Table, key: dict) -> list:
+    return [table.c[name] == value for name, value in key.items()]
 
 
 def upsert(

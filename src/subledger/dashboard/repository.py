@@ -4,9 +4,9 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, delete, select, union, update
+from sqlalchemy import Connection, delete, select, union
 
-from subledger.core.db import insert_new
+from subledger.core import db
 from subledger.core.tables import dashboard_sessions, operators, products, sign_in_buckets, transactions
 
 # Stores searched for a transaction id besides those of the app's products (the
@@ -53,23 +53,18 @@ def delete_expired_sessions(conn: Connection, now: datetime) -> None:
     conn.execute(delete(dashboard_sessions).where(dashboard_sessions.c.expires_at <= now))
 
 
-def _sign_in_key(email: str, address: str):
-    return (sign_in_buckets.c.email == email, sign_in_buckets.c.address == address)
-
-
 def locked_sign_in_bucket(conn: Connection, email: str, address: str) -> float:
     """The ``full_at`` of the sign-in bucket of (email, address), its row locked until the
-    transaction ends; made first when missing (full), like an app's rate bucket."""
-    insert_new(conn, sign_in_buckets, {"email": email, "address": address, "full_at": 0.0}, ["email", "address"])
-    return conn.scalar(select(sign_in_buckets.c.full_at).where(*_sign_in_key(email, address)).with_for_update())
+    transaction ends."""
+    return db.locked_bucket(conn, sign_in_buckets, {"email": email, "address": address})
 
 
 def save_sign_in_bucket(conn: Connection, email: str, address: str, full_at: float) -> None:
-    conn.execute(update(sign_in_buckets).where(*_sign_in_key(email, address)).values(full_at=full_at))
+    db.save_bucket(conn, sign_in_buckets, {"email": email, "address": address}, full_at)
 
 
 def delete_sign_in_bucket(conn: Connection, email: str, address: str) -> None:
-    conn.execute(delete(sign_in_buckets).where(*_sign_in_key(email, address)))
+    conn.execute(delete(sign_in_buckets).where(sign_in_buckets.c.email == email, sign_in_buckets.c.address == address))
 
 
 def delete_full_sign_in_buckets(conn: Connection, now: float) -> None:
