@@ -12,6 +12,7 @@ from test_metrics import subscription
 
 from subledger.core.tables import sign_in_buckets
 from subledger.dashboard import service as dashboard_service
+from subledger.purchases import service as purchases_service
 
 EMAIL = "ops@example.com"
 PASSWORD = "correct horse battery"
@@ -84,6 +85,22 @@ def test_overview_shows_metrics_and_charts(shop, client):
     assert "MRR" in page.text and "$9.99" in page.text
     assert client.get(f"/dashboard/apps/{shop.app_id}/?period=year").status_code == 400
     assert client.get(f"/dashboard/apps/{uuid.uuid4()}/").status_code == 404
+
+
+def test_overview_says_when_the_metrics_are_being_recomputed(shop, client, runtime, monkeypatch):
+    """New exchange rates applied while the servers serve: the page says so, in the dashboard's own words."""
+    sign_in(client)
+    monkeypatch.setattr(purchases_service, "REPRICING_PAGE", 1)
+
+    def look(done: int) -> None:
+        page = client.get(f"/dashboard/apps/{shop.app_id}/")
+        pages.append((page.status_code, "New exchange rates are being applied" in page.text, page.text.count("<svg")))
+
+    pages = []
+    purchases_service.load_rates(runtime, "currency,usd_per_unit,as_of\nEUR,3,2025-06-01\n", look)
+    assert pages == [(503, True, 0)]
+    after = client.get(f"/dashboard/apps/{shop.app_id}/")
+    assert after.status_code == 200 and after.text.count('<svg class="chart"') == 6
 
 
 def test_search_finds_a_profile_by_any_of_its_ids(shop, client):

@@ -175,7 +175,7 @@ def test_the_current_day_moves_between_midnight_and_now(api, clock):
 
 def test_an_upgrade_rebuilds_the_metrics_and_new_rates_move_them(api, runtime, database_url, tmp_path, clock):
     """The migration that adds the rollups marks every app; `subledger migrate` rebuilds them
-    (metrics answer 503 meanwhile). Loading exchange rates rebuilds every app's rollups."""
+    (metrics answer 503 meanwhile). Loading exchange rates moves them to the new rates."""
     api.access_level("premium")
     api.product("monthly", "premium", "P1M")
     bought = datetime(2025, 1, 5, tzinfo=UTC)

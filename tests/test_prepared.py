@@ -37,6 +37,7 @@ def _profile(app_id: uuid.UUID, customer_user_id: str) -> dict:
         "custom_attributes": {"level": 3, "ratio": 0.5, "name": "ü\u2028", "none": None},
         "derived": {"access_levels": [{"id": "premium", "expires_at": "2025-04-04T05:06:07.000000+0000"}]},
         "total_revenue_usd": Decimal("12.345678"),
+        "rates_generation": 3,
         "created_at": NOW,
         "updated_at": NOW,
         "last_timestamp_ms": 1741064767891,

@@ -1,11 +1,13 @@
 """Exchange rates move every USD figure of the ledger: profiles' total revenue and the metrics.
-Loading rates, or a release that ships new ones, leaves none of them at the old rates."""
+Loading rates, or a release that ships new ones, leaves none of them at the old rates, and
+writes go on while the profiles are brought to the new ones."""
 
 import threading
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from uuid import UUID
 
+import pytest
 import sqlalchemy as sa
 from serving import operator_env, run
 from test_metric_rollups import _body
@@ -14,7 +16,7 @@ from test_metrics import metrics
 from subledger.analytics import upkeep
 from subledger.catalog import rules as catalog_rules
 from subledger.core.addressing import ProfileRef
-from subledger.core.tables import profiles
+from subledger.core.tables import ledger_pricing, profiles
 from subledger.purchases import service as purchases_service
 from subledger.purchases.schemas import TransactionIn
 
@@ -47,14 +49,15 @@ def test_loading_rates_reprices_every_profile_and_the_metrics(api, database_url,
     rates.write_text("currency,usd_per_unit,as_of\nEUR,2.00,2025-06-01\n")
 
     loaded = run(env, "rates", "load", str(rates))
-    assert "rebuilding the metrics" in loaded.stderr
+    assert "repricing at the new exchange rates: 2 profiles" in loaded.stderr
+    assert "rebuilding" not in loaded.stderr
     assert (_total(api, "a"), _total(api, "dollars")) == (20.0, 5.0)
     assert metrics(api, **JANUARY)["data"][0]["gross_usd"] == 25.0
     verified = run(env, "verify")
     assert "0 profile(s) differ" in verified.stderr
 
-    again = run(env, "rates", "load", str(rates))  # the same rates: nothing to reprice or rebuild
-    assert "rebuilding" not in again.stderr and _total(api, "a") == 20.0
+    again = run(env, "rates", "load", str(rates))  # the same rates: nothing to reprice
+    assert "repricing" not in again.stderr and _total(api, "a") == 20.0
 
 
 def test_a_release_with_new_shipped_rates_is_repriced_once(api, runtime, monkeypatch):
@@ -69,10 +72,8 @@ def test_a_release_with_new_shipped_rates_is_repriced_once(api, runtime, monkeyp
     monkeypatch.setattr(catalog_rules, "default_rates", lambda: new_release)
     assert purchases_service.reprice(runtime) == 1
     assert before != 30.0 and _total(api, "a") == 30.0
-    waiting = api.admin("GET", "/metrics/?period=month&start=2025-01-01&end=2025-01-31")
-    assert waiting.status_code == 503 and waiting.json()["error_code"] == "metrics_rebuilding"
-    assert upkeep.rebuild_pending(runtime) == 1
-    assert metrics(api, **JANUARY)["data"][0]["gross_usd"] == 30.0
+    assert metrics(api, **JANUARY)["data"][0]["gross_usd"] == 30.0  # no rebuild needed
+    assert upkeep.rebuild_pending(runtime) == 0
     assert list(purchases_service.verify(runtime)) == []
     assert purchases_service.reprice(runtime) == 0
 
@@ -96,15 +97,19 @@ def test_migrate_reprices_totals_left_at_old_rates_without_rebuilding_the_metric
     assert "repriced" not in run(env, "migrate").stderr
 
 
-def test_writes_while_rates_load_end_at_the_new_rates(api, runtime):
-    """Writers buying in euros while rates load: none stores a total at rates that are no longer in
-    force (on PostgreSQL they wait for the load; on SQLite for the one write lock)."""
+def test_writes_while_rates_load_end_at_the_new_rates(api, runtime, monkeypatch):
+    """Writers buying in euros while rates load: none stores a total, or adds to the metrics, at
+    rates that are no longer in force, and they are not held up while the profiles are repriced."""
+    monkeypatch.setattr(purchases_service, "REPRICING_PAGE", 1)
     _shop(api)
     users = [f"w{n}" for n in range(4)]
     for user in users:
         assert api.create(user).status_code == 200
+    for n in range(30):  # profiles the writers leave alone: a page each to reprice
+        api.create(f"idle{n}")
+        _buy_in_euros(api, f"idle{n}")
     app_id = UUID(api.app_id)
-    loading, done, failures = threading.Event(), threading.Event(), []
+    loading, done, failures, purchases = threading.Event(), threading.Event(), [], []
 
     def buy(user: str) -> None:
         month = 0
@@ -117,6 +122,7 @@ def test_writes_while_rates_load_end_at_the_new_rates(api, runtime):
             except Exception as exc:  # noqa: BLE001 - reported by the test below
                 failures.append(exc)
                 return
+            purchases.append(user)
             loading.set()
             month += 1
 
@@ -124,13 +130,73 @@ def test_writes_while_rates_load_end_at_the_new_rates(api, runtime):
     for writer in writers:
         writer.start()
     loading.wait(timeout=30)
+    writes_at_each_page = []
     for value in ("2", "3", "4"):
-        purchases_service.load_rates(runtime, f"currency,usd_per_unit,as_of\nEUR,{value},2025-06-01\n")
+        text = f"currency,usd_per_unit,as_of\nEUR,{value},2025-06-01\n"
+        purchases_service.load_rates(runtime, text, lambda done: writes_at_each_page.append(len(purchases)))
     done.set()
     for writer in writers:
         writer.join(timeout=60)
     assert failures == []
+    assert writes_at_each_page[-1] > writes_at_each_page[0]  # writes went on between the pages
     assert list(purchases_service.verify(runtime)) == []
-    upkeep.rebuild_pending(runtime)
     assert upkeep.matches_ledger(runtime, app_id)
     assert all(_total(api, user) % 40 == 0 for user in users)  # every month at 10 EUR at 4 USD
+
+
+class _Stopped(Exception):
+    """Stands for the process applying new rates being stopped half-way."""
+
+
+def _stop(done: int) -> None:
+    raise _Stopped
+
+
+def test_writes_reaching_profiles_before_the_repricing_move_them_to_the_new_rates(
+    api, runtime, database_url, tmp_path, monkeypatch
+):
+    """A load of rates stopped after its first page: the profiles written meanwhile (a purchase,
+    a grant, a deletion) move to the new rates themselves, and `subledger migrate` finishes."""
+    _shop(api)
+    users = [f"u{n}" for n in range(5)]
+    for user in users:
+        api.create(user)
+        _buy_in_euros(api, user)
+    purchases_service.load_rates(runtime, "currency,usd_per_unit,as_of\nEUR,2,2025-06-01\n")
+    monkeypatch.setattr(purchases_service, "REPRICING_PAGE", 1)
+    with pytest.raises(_Stopped):
+        purchases_service.load_rates(runtime, "currency,usd_per_unit,as_of\nEUR,3,2025-06-01\n", _stop)
+
+    env = operator_env(tmp_path, database_url)
+    waiting = api.admin("GET", "/metrics/?period=month&start=2025-01-01&end=2025-01-31")
+    assert waiting.status_code == 503 and waiting.json()["error_code"] == "metrics_rebuilding"
+    refused = run(env, "verify", check=False)
+    assert refused.returncode == 1 and "still being applied" in refused.stderr
+    renewal = _body("u0", "u0-2", "monthly", BOUGHT + timedelta(days=31), 30, 10, currency="EUR", country="FR")
+    assert api.set_transaction("u0", **renewal).status_code == 200
+    assert api.grant("u1", access_level_id="premium").status_code == 200
+    assert api.delete("u2").status_code == 204
+
+    finished = run(env, "migrate")
+    assert "repricing at the new exchange rates" in finished.stderr
+    assert "0 profile(s) differ" in run(env, "verify").stderr  # the metrics too
+    assert [_total(api, user) for user in ("u0", "u1", "u3", "u4")] == [60.0, 30.0, 30.0, 30.0]
+    january = metrics(api, **JANUARY)["data"][0]
+    assert january["gross_usd"] == 4 * 30.0  # u2 deleted, the rest at 3 USD a euro
+
+
+def test_a_database_that_kept_only_the_digest_of_its_rates_keeps_them_and_reprices_online(api, runtime):
+    """Upgraded from a version that recorded only a digest of the rates the ledger is priced at."""
+    _shop(api)
+    api.create("a")
+    _buy_in_euros(api, "a")
+    purchases_service.reprice(runtime)
+    with runtime.db.engine.begin() as conn:
+        conn.execute(sa.update(ledger_pricing).values(rates=None))
+
+    assert purchases_service.reprice(runtime) == 0  # the rates in force are those of the digest
+    assert upkeep.rebuild_pending(runtime) == 0
+    purchases_service.load_rates(runtime, "currency,usd_per_unit,as_of\nEUR,5,2025-06-01\n")
+    assert _total(api, "a") == 50.0 and upkeep.rebuild_pending(runtime) == 0
+    assert metrics(api, **JANUARY)["data"][0]["gross_usd"] == 50.0
+    assert upkeep.matches_ledger(runtime, UUID(api.app_id))

@@ -8,7 +8,7 @@ import shutil
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -110,9 +110,27 @@ def migrate() -> None:
     before, head = runtime.db.schema_revision()
     runtime.db.migrate()
     click.echo(f"database at revision {head} (was {before or 'empty'})", err=True)
-    if moved := purchases_service.reprice(runtime):
+    try:
+        moved = _repricing(runtime, lambda progress: purchases_service.reprice(runtime, progress))
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    if moved:
         click.echo(f"repriced at the exchange rates in force: the total revenue of {moved} profile(s)", err=True)
     _rebuild_metrics(runtime)
+
+
+def _repricing(runtime: Runtime, work: Callable[[Callable[[int], None]], int]) -> int:
+    """Run ``work`` with a progress callback that tells how many profiles it has repriced."""
+    reported = []
+
+    def progress(done: int) -> None:
+        reported.append(done)
+        click.echo(f"\rrepricing at the new exchange rates: {done} profiles", err=True, nl=False)
+
+    result = work(progress)
+    if reported:
+        click.echo("", err=True)
+    return result
 
 
 def _rebuild_metrics(runtime: Runtime) -> None:
@@ -290,11 +308,12 @@ def rates_load(csv_file) -> None:
     """Load a CSV with the columns currency,usd_per_unit,as_of."""
     runtime = _runtime()
     try:
-        count = purchases_service.load_rates(runtime, csv_file.read())
+        text = csv_file.read()
+        count = _repricing(runtime, lambda progress: purchases_service.load_rates(runtime, text, progress))
     except ValueError as exc:
         raise click.ClickException(f"{csv_file.name}: {exc}; nothing was loaded") from None
     click.echo(f"loaded {count} rates", err=True)
-    _rebuild_metrics(runtime)  # every USD figure of the metrics may have moved
+    _rebuild_metrics(runtime)  # only after an upgrade from a version that kept no rates, only their digest
 
 
 @rates.command("list")
@@ -328,6 +347,8 @@ def verify(app_id: UUID | None, fix: bool) -> None:
     """Recompute every profile and each app's metrics from the ledger and report any difference
     (exit 1 when one is left)."""
     runtime = _runtime()
+    if purchases_service.repricing(runtime):
+        raise click.ClickException("new exchange rates are still being applied: `subledger migrate` finishes that")
     differences = 0
     for difference in purchases_service.verify(runtime, app_id=app_id, fix=fix):
         differences += 1

@@ -13,6 +13,7 @@ from dateutil.relativedelta import relativedelta
 from pydantic import ValidationError
 
 from subledger.analytics import repository, rules, transfer
+from subledger.catalog import service as catalog_service
 from subledger.core.errors import NON_FIELD, ApiError, bad_request, from_validation_errors
 from subledger.core.runtime import Runtime
 from subledger.events import service as events_service
@@ -79,6 +80,9 @@ def metrics(rt: Runtime, app_id: UUID, query: MetricsQuery) -> dict[str, Any]:
     with rt.db.read() as conn:
         if app_id in repository.pending_rebuilds(conn):
             why = "This app's metrics wait for a rebuild from its ledger, which `subledger migrate` runs."
+            raise ApiError.one(503, "metrics_rebuilding", NON_FIELD, why)
+        if catalog_service.pricing_afresh(conn).previous is not None:
+            why = "New exchange rates are being applied to the ledger; the metrics add up again once they are."
             raise ApiError.one(503, "metrics_rebuilding", NON_FIELD, why)
         before, days = repository.day_sums(conn, app_id, first_day, last_day, filters)
         midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)

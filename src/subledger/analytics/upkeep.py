@@ -1,9 +1,10 @@
 """Keeping the metric rollups in step with the ledger.
 
 Every write to a profile's ledger calls ``record`` in its own database
-transaction, so the rollups change with the ledger or not at all. ``rebuild``
-recomputes an app's rollups from its whole ledger: after the upgrade that
-introduced them and after new exchange rates (which change every USD figure).
+transaction, so the rollups change with the ledger or not at all; new exchange
+rates move each profile's share the same way (purchases.service.finish_repricing).
+``rebuild`` recomputes an app's rollups from its whole ledger: after the upgrade
+that introduced them, and for ``subledger verify --fix``.
 """
 
 from collections.abc import Callable, Iterator
@@ -26,30 +27,34 @@ def record(
     profile_id: UUID,
     ledgers: tuple[list[dict[str, Any]], list[dict[str, Any]]],
     catalogs: tuple[Catalog, Catalog],
-    rates: Rates,
+    rates: tuple[Rates, Rates],
     now: datetime,
 ) -> None:
-    """Apply a change of one profile's ledger (before, after) under the catalog (before, after)."""
+    """Apply a change of one profile's ledger (before, after) under the catalog and exchange
+    rates (before, after)."""
     open_after = now - timedelta(days=1)
-    after_txs = rules.ledger_rows(ledgers[1], catalogs[1], rates)
-    if catalogs[0] is catalogs[1]:
+    after_txs = rules.ledger_rows(ledgers[1], catalogs[1], rates[1])
+    if catalogs[0] is catalogs[1] and rates[0] is rates[1]:
         # The rows a change left alone are the same objects in both ledgers, and read the same.
         unchanged = {id(row): tx for row, tx in zip(ledgers[1], after_txs, strict=True)}
-        before_txs = [unchanged.get(id(row)) or rules.ledger_row(row, catalogs[0], rates) for row in ledgers[0]]
+        before_txs = [unchanged.get(id(row)) or rules.ledger_row(row, catalogs[0], rates[0]) for row in ledgers[0]]
     else:
-        before_txs = rules.ledger_rows(ledgers[0], catalogs[0], rates)
+        before_txs = rules.ledger_rows(ledgers[0], catalogs[0], rates[0])
     before, after = rollup.tally(before_txs, open_after), rollup.tally(after_txs, open_after)
     repository.add_to_rollups(conn, app_id, profile_id.int % ROLLUP_SHARDS, rollup.difference(before, after))
     if before.coverage != after.coverage:
         repository.replace_coverage(conn, app_id, profile_id, after.coverage)
 
 
-def forget(conn: Connection, app_id: UUID, profile_id: UUID, now: datetime) -> None:
+def forget(conn: Connection, profile: dict[str, Any], now: datetime) -> None:
     """Take a profile that is being deleted out of the rollups."""
-    ledger = repository.ledger(conn, profile_id)
+    app_id = profile["app_id"]
+    ledger = repository.ledger(conn, profile["id"])
     if ledger:
         catalog = catalog_service.catalog(conn, app_id)
-        record(conn, app_id, profile_id, (ledger, []), (catalog, catalog), catalog_service.rates(conn, app_id), now)
+        rates = catalog_service.rates(conn, app_id)
+        added_at = catalog_service.pricing(conn, app_id).rates_of(profile, rates)
+        record(conn, app_id, profile["id"], (ledger, []), (catalog, catalog), (added_at, rates), now)
 
 
 def _tallies(conn: Connection, app_id: UUID, open_after: datetime) -> Iterator[tuple[UUID, rollup.Tally]]:
@@ -64,6 +69,9 @@ def rebuild(rt: Runtime, app_id: UUID, progress: Callable[[int], None] = lambda 
     meanwhile; ``progress`` hears how many profiles are done."""
     open_after = rt.clock.now() - timedelta(days=1)
     with rt.db.write() as conn:
+        if catalog_service.pricing_afresh(conn).previous is not None:
+            # It computes every profile at the rates in force: a repricing would then move some twice.
+            raise RuntimeError("new exchange rates are being applied; rebuild once that is done")
         repository.lock_rollups(conn)
         repository.clear_rollups(conn, app_id)
         totals, coverage = rollup.Totals(), {}

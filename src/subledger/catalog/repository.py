@@ -4,11 +4,11 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, bindparam, delete, select
+from sqlalchemy import Connection, bindparam, delete, insert, select
 
 from subledger.core import app_config
 from subledger.core.db import upsert
-from subledger.core.tables import access_grants, access_levels, exchange_rates, products
+from subledger.core.tables import access_grants, access_levels, exchange_rates, ledger_pricing, products
 
 
 def insert_access_level(conn: Connection, app_id: UUID, level_id: str, now: datetime) -> None:
@@ -95,3 +95,15 @@ def loaded_rates(conn: Connection) -> list[dict[str, Any]]:
 def upsert_rates(conn: Connection, rows: list[dict[str, Any]]) -> None:
     upsert(conn, exchange_rates, rows, keys=["currency"], update=["usd_per_unit", "as_of"])
     app_config.changed(conn)  # rates are every app's
+
+
+def ledger_pricing_row(conn: Connection) -> dict[str, Any] | None:
+    """The record of the rates the ledger is priced at; None before the first."""
+    row = conn.execute(select(ledger_pricing)).first()
+    return dict(row._mapping) if row else None
+
+
+def set_ledger_pricing(conn: Connection, values: dict[str, Any]) -> None:
+    conn.execute(delete(ledger_pricing))
+    conn.execute(insert(ledger_pricing), values)
+    app_config.changed(conn)  # every process reads the pricing afresh

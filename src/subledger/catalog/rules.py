@@ -97,8 +97,24 @@ class Rates:
         self._rates = {rate.currency: rate.usd_per_unit for rate in default_rates()}
         self._rates.update({rate.currency: rate.usd_per_unit for rate in loaded})
 
+    @classmethod
+    def of(cls, snapshot: dict[str, str]) -> "Rates":
+        """The rates a ``snapshot()`` recorded, whatever the shipped table holds now."""
+        rates = cls([])
+        rates._rates = {currency: Decimal(value) for currency, value in snapshot.items()}
+        return rates
+
+    def snapshot(self) -> dict[str, str]:
+        """Every rate, as exact text."""
+        return {currency: str(value) for currency, value in sorted(self._rates.items())}
+
     def knows(self, currency: str) -> bool:
         return currency in self._rates
+
+    def moved(self, other: "Rates") -> set[str]:
+        """The currencies whose rate is not the same in ``other``."""
+        currencies = self._rates.keys() | other._rates.keys()
+        return {currency for currency in currencies if self._rates.get(currency) != other._rates.get(currency)}
 
     def to_usd(self, amount: Decimal, currency: str) -> Decimal:
         return amount * self._rates[currency]
@@ -107,3 +123,18 @@ class Rates:
         """A fingerprint of every rate: figures computed at other rates have another."""
         text = ";".join(f"{currency}={value.normalize():f}" for currency, value in sorted(self._rates.items()))
         return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Pricing:
+    """The generation of exchange rates the ledger is priced at and, while profiles priced at
+    the generation before remain, that generation's rates."""
+
+    generation: int
+    previous: Rates | None
+
+    def rates_of(self, profile: dict, rates: Rates) -> Rates:
+        """The rates the profile's USD figures were computed at, ``rates`` being those in force."""
+        if self.previous is not None and profile["rates_generation"] < self.generation:
+            return self.previous
+        return rates

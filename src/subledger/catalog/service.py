@@ -122,6 +122,38 @@ def rates_in_force(conn: Connection) -> rules.Rates:
     return rules.Rates([rules.Rate(row["currency"], Decimal(row["usd_per_unit"]), row["as_of"]) for row in loaded])
 
 
+def pricing(conn: Connection, app_id: UUID) -> rules.Pricing:
+    """The generation of rates the ledger is priced at (kept with each app's configuration)."""
+    return app_config.cached(conn, app_id, "pricing", lambda: pricing_afresh(conn))
+
+
+def pricing_afresh(conn: Connection) -> rules.Pricing:
+    row = repository.ledger_pricing_row(conn)
+    if row is None or row["previous_rates"] is None:
+        return rules.Pricing(0 if row is None else row["generation"], None)
+    return rules.Pricing(row["generation"], rules.Rates.of(row["previous_rates"]))
+
+
+def ledger_pricing(conn: Connection) -> dict[str, Any] | None:
+    """The record of the rates the ledger is priced at (``rates_digest``, ``rates``, ``generation``,
+    ``previous_rates``); None before the first."""
+    return repository.ledger_pricing_row(conn)
+
+
+def price_ledger_at(conn: Connection, rates: rules.Rates, generation: int, previous: rules.Rates | None) -> None:
+    """Record the rates the ledger is priced at: ``generation``, and the rates of the generation
+    before while profiles priced at them remain."""
+    repository.set_ledger_pricing(
+        conn,
+        {
+            "rates_digest": rates.digest(),
+            "rates": rates.snapshot(),
+            "generation": generation,
+            "previous_rates": None if previous is None else previous.snapshot(),
+        },
+    )
+
+
 def load_rates(conn: Connection, text: str) -> int:
     """Load ``currency,usd_per_unit,as_of`` CSV rows over the shipped table, in the caller's
     transaction; ValueError on a bad line (before anything is written)."""

@@ -136,6 +136,9 @@ profiles = Table(
     # never edited otherwise. ``subledger verify`` recomputes and compares.
     Column("derived", Json),
     Column("total_revenue_usd", Money, nullable=False, default=0),
+    # The generation of exchange rates (ledger_pricing) that total_revenue_usd and the
+    # profile's share of the metric rollups were computed at.
+    Column("rates_generation", Integer, nullable=False, server_default=text("0")),
     UniqueConstraint("app_id", "customer_user_id"),
     Index(None, "app_id", "created_at"),
     Index(None, "app_id", "id"),  # walking an app's profiles page by page (export, verify, rebuilds)
@@ -198,12 +201,17 @@ exchange_rates = Table(
     Column("as_of", Date, nullable=False),
 )
 
-# A digest of the exchange rates the ledger's USD figures (profiles' total_revenue_usd,
-# the metric rollups) were computed at: one row, none before the first computation.
+# The exchange rates the ledger's USD figures (profiles' total_revenue_usd, the metric
+# rollups) are computed at: one row, none before the first computation. New rates start a
+# generation; while profiles of earlier ones remain, ``previous_rates`` holds the rates
+# they were computed at (see purchases.service.finish_repricing).
 ledger_pricing = Table(
     "ledger_pricing",
     metadata,
     Column("rates_digest", String(64), primary_key=True),
+    Column("rates", Json),  # {currency: usd_per_unit}; None in a row written before it was kept
+    Column("generation", Integer, nullable=False, server_default=text("0")),
+    Column("previous_rates", Json),
 )
 
 # The ledger: appended to, and updated only by the store re-sending a transaction -

@@ -163,7 +163,16 @@ async def overview(
     query = analytics_service.MetricsQuery(
         period=period, start=start, end=end, environment=None if environment == "all" else environment
     )
-    result = await runtime.long_read(service.overview, runtime, UUID(app["app_id"]), query)
+    try:
+        result = await runtime.long_read(service.overview, runtime, UUID(app["app_id"]), query)
+    except ApiError as refused:
+        if refused.code != "metrics_rebuilding":
+            raise
+        # Being recomputed (new exchange rates, an upgrade): say so on the page, not in JSON.
+        why = refused.errors[0][1][0]
+        page = _page(request, "overview.html", session, app=app, result=None, unavailable=why, environment=environment)
+        page.status_code = refused.status
+        return page
     return _page(request, "overview.html", session, app=app, result=result, environment=environment)
 
 

@@ -4,12 +4,12 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from sqlalchemy import Connection, and_, bindparam, delete, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, select, update
 
 from subledger.core import app_config
 from subledger.core.db import upsert
 from subledger.core.prepared import Prepared
-from subledger.core.tables import apps, installations, profiles
+from subledger.core.tables import apps, installations, ledger_pricing, profiles
 
 if TYPE_CHECKING:
     from subledger.core.loop_reads import LoopReads
@@ -17,18 +17,25 @@ if TYPE_CHECKING:
 INSTALLATION_FIELDS = [c.name for c in installations.c if c.name not in {"profile_id", "created_at", "updated_at"}]
 
 
-# The app's configuration version comes back with the new profile: a write reads it
-# before any of the configuration, and this saves that query a statement of its own.
+# A new profile starts at the generation of exchange rates in force (its ledger is empty,
+# so any would do, but a repricing waits for every profile before that generation). The
+# app's configuration version comes back with it: a write reads it before any of the
+# configuration, and this saves that query a statement of its own.
 _INSERT = Prepared(
-    profiles.insert().returning(
-        select(apps.c.config_version).where(apps.c.id == bindparam("version_of")).scalar_subquery()
+    profiles.insert()
+    .values(rates_generation=func.coalesce(select(ledger_pricing.c.generation).scalar_subquery(), 0))
+    .returning(
+        select(apps.c.config_version).where(apps.c.id == bindparam("version_of")).scalar_subquery().label("version"),
+        profiles.c.rates_generation,
     )
 )
 
 
-def insert_profile(conn: Connection, values: dict[str, Any]) -> None:
-    version = _INSERT.scalar(conn, {**values, "version_of": values["app_id"]})
-    app_config.saw(conn, values["app_id"], version)
+def insert_profile(conn: Connection, values: dict[str, Any]) -> int:
+    """Insert a profile: the generation of exchange rates it starts at."""
+    row = _INSERT.first(conn, {**values, "version_of": values["app_id"]})
+    app_config.saw(conn, values["app_id"], row["version"])
+    return row["rates_generation"]
 
 
 def _newest_first(table) -> tuple:

@@ -124,7 +124,7 @@ def insert_new(
         "updated_at": now,
         "last_timestamp_ms": rt.timestamps.issue(),
     }
-    repository.insert_profile(conn, profile)
+    profile["rates_generation"] = repository.insert_profile(conn, profile)
     installation = None
     if fields.installation_meta is not None:
         installation = rules.installation_values(
@@ -201,5 +201,5 @@ def delete_profile(rt: Runtime, app_id: UUID, ref: ProfileRef) -> None:
     with rt.db.write() as conn:
         profile = _load(conn, app_id, ref, for_update=True)
         events_service.emit(conn, rt, profile, [Change("profile_deleted", now)], [], now)
-        analytics_upkeep.forget(conn, app_id, profile["id"], now)
+        analytics_upkeep.forget(conn, profile, now)
         repository.delete_profile(conn, profile["id"])

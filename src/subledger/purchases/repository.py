@@ -5,11 +5,11 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from subledger.core.db import insert_new
 from subledger.core.prepared import Prepared
-from subledger.core.tables import access_grants, ledger_pricing, profiles, transactions
+from subledger.core.tables import access_grants, profiles, transactions
 
 
 def find_transaction(conn: Connection, app_id: UUID, store: str, store_transaction_id: str) -> dict[str, Any] | None:
@@ -102,16 +102,6 @@ def hold_off_writes(conn: Connection) -> None:
         conn.exec_driver_sql("LOCK TABLE profiles IN EXCLUSIVE MODE")
 
 
-def priced_rates(conn: Connection) -> str | None:
-    """The digest of the exchange rates the ledger's USD figures were computed at; None before the first."""
-    return conn.scalar(select(ledger_pricing.c.rates_digest))
-
-
-def set_priced_rates(conn: Connection, digest: str) -> None:
-    conn.execute(delete(ledger_pricing))
-    conn.execute(insert(ledger_pricing), {"rates_digest": digest})
-
-
 def revenues(conn: Connection, profile_ids: list[UUID]) -> tuple[dict[UUID, Decimal], dict[UUID, list[dict[str, Any]]]]:
     """These profiles' stored total_revenue_usd, and the price columns of their transactions."""
     stored = dict(
@@ -134,3 +124,43 @@ _SET_REVENUE = (
 def set_revenues(conn: Connection, totals: dict[UUID, Decimal]) -> None:
     if totals:
         conn.execute(_SET_REVENUE, [{"profile_key": key, "total": total} for key, total in totals.items()])
+
+
+def profiles_priced_before(conn: Connection, generation: int, after: UUID | None, limit: int) -> list[dict[str, Any]]:
+    """Locked, in id order: the next ``limit`` profiles after ``after`` whose USD figures were
+    computed at a generation of exchange rates before ``generation``."""
+    query = (
+        select(profiles.c.id, profiles.c.app_id, profiles.c.total_revenue_usd)
+        .where(profiles.c.rates_generation < generation)
+        .order_by(profiles.c.id)
+        .limit(limit)
+        .with_for_update()
+    )
+    if after is not None:
+        query = query.where(profiles.c.id > after)
+    return [dict(row) for row in conn.execute(query).mappings()]
+
+
+def paying_in(conn: Connection, profile_ids: list[UUID], currencies: set[str]) -> set[UUID]:
+    """Those of these profiles with a transaction in one of ``currencies``."""
+    query = select(transactions.c.profile_id).where(
+        transactions.c.profile_id.in_(profile_ids), transactions.c.price_currency.in_(currencies)
+    )
+    return set(conn.execute(query.distinct()).scalars())
+
+
+def set_rates_generation(conn: Connection, profile_ids: list[UUID], generation: int) -> None:
+    if profile_ids:
+        query = update(profiles).where(profiles.c.id.in_(profile_ids)).values(rates_generation=generation)
+        conn.execute(query)
+
+
+_REPRICED = (
+    update(profiles)
+    .where(profiles.c.id == bindparam("profile_key"))
+    .values(total_revenue_usd=bindparam("total"), rates_generation=bindparam("generation"))
+)
+
+
+def set_repriced(conn: Connection, profile_id: UUID, total: Decimal, generation: int) -> None:
+    conn.execute(_REPRICED, {"profile_key": profile_id, "total": total, "generation": generation})

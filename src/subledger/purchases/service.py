@@ -4,7 +4,8 @@ Every change appends to (or updates) the ledger and recomputes the profile's
 derived state in the same database transaction, with the profile row locked.
 """
 
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
@@ -14,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from subledger.analytics import upkeep as analytics_upkeep
 from subledger.catalog import service as catalog_service
-from subledger.catalog.rules import Catalog, Rates
+from subledger.catalog.rules import Catalog, Pricing, Rates
 from subledger.catalog.schemas import ProductIn, product_out
 from subledger.core import app_config
 from subledger.core.addressing import ProfileRef
@@ -80,6 +81,7 @@ def _recompute(
     if ledger is None:
         ledger = repository.profile_transactions(conn, profile["id"])
     rates = catalog_service.rates(conn, profile["app_id"]) if rates is None else rates
+    pricing = catalog_service.pricing(conn, profile["app_id"])
     catalog = catalog_service.catalog(conn, profile["app_id"])
     derived = _derive(conn, profile["app_id"], profile["id"], ledger, rates, catalog)
     old_levels = (profile["derived"] or {}).get("access_levels", [])
@@ -90,6 +92,9 @@ def _recompute(
         "last_timestamp_ms": timestamp,
         "updated_at": now,
     }
+    old_rates = pricing.rates_of(profile, rates)  # a repricing may not have reached the profile yet
+    if profile["rates_generation"] != pricing.generation:
+        values["rates_generation"] = pricing.generation
     profiles_service.save(conn, profile, values)
 
     changes = []
@@ -100,11 +105,11 @@ def _recompute(
     changes += events_rules.access_level_changes(old_levels, derived.access_levels, now)
     events_service.emit(conn, rt, profile, changes, ledger, now, rates)
     events_service.schedule_expiries(conn, profile, ledger, [key for _before, key in written])
-    if written or old_catalog is not None:
+    if written or old_catalog is not None or old_rates is not rates:
         # Last: other writers may wait for the rollup rows this locks until the commit.
         ledgers = (_ledger_before(ledger, written), ledger)
         catalogs = (old_catalog or catalog, catalog)
-        analytics_upkeep.record(conn, profile["app_id"], profile["id"], ledgers, catalogs, rates, now)
+        analytics_upkeep.record(conn, profile["app_id"], profile["id"], ledgers, catalogs, (old_rates, rates), now)
     return timestamp
 
 
@@ -437,40 +442,140 @@ def remove_product(rt: Runtime, app_id: UUID, product_id: UUID) -> None:
 
 
 # Exchange rates -----------------------------------------------------------------
+#
+# New rates start a generation of them at once, in a short transaction: every write from
+# then on computes at them. Each profile records the generation its USD figures (its total
+# revenue, its share of the metric rollups) were computed at; ``finish_repricing`` then
+# brings the profiles of the generation before to the new one, a page at a time, while
+# writes go on. A write that reaches such a profile first takes its share out of the
+# rollups at the rates it was added at and adds it back at the new ones. The metrics
+# answer 503 until the last page.
 
 
-def load_rates(rt: Runtime, text: str) -> int:
+def load_rates(rt: Runtime, text: str, progress: Callable[[int], None] = lambda done: None) -> int:
     """Load exchange rates (``currency,usd_per_unit,as_of`` CSV rows) over the shipped table and
-    reprice the ledger at them, in one transaction; ValueError on a bad line, nothing loaded."""
+    reprice the ledger at them; ValueError on a bad line, nothing loaded. ``progress`` hears how
+    many profiles have been repriced."""
+    finish_repricing(rt, progress)  # one an earlier load left unfinished
     with rt.db.write() as conn:
+        _record_pricing(conn)
         count = catalog_service.load_rates(conn, text)
-        repository.hold_off_writes(conn)
-        rates = catalog_service.rates_in_force(conn)
-        if repository.priced_rates(conn) != rates.digest():
-            _reprice(conn, rates, rebuild_rollups=True)
+        _start_repricing(conn)
+    finish_repricing(rt, progress)
     return count
 
 
-def reprice(rt: Runtime) -> int:
-    """Reprice the ledger if the exchange rates in force are not those it was priced at (a
-    release shipped new ones): how many profiles' total revenue moved."""
-    with rt.db.read() as conn:
-        if repository.priced_rates(conn) == catalog_service.rates_in_force(conn).digest():
-            return 0
+def reprice(rt: Runtime, progress: Callable[[int], None] = lambda done: None) -> int:
+    """Bring the ledger to the exchange rates in force, if it is not there (a release shipped new
+    ones, or a load of them stopped half-way): how many profiles' total revenue moved."""
+    moved = finish_repricing(rt, progress)
     with rt.db.write() as conn:
-        app_config.changed(conn)  # every process reads the rates in force afresh
-        repository.hold_off_writes(conn)
-        rates, priced = catalog_service.rates_in_force(conn), repository.priced_rates(conn)
-        if priced == rates.digest():
-            return 0  # another process repriced it meanwhile
-        # With no record the rollups are current: they were rebuilt after every load of rates.
-        return _reprice(conn, rates, rebuild_rollups=priced is not None)
+        moved += _record_pricing(conn)
+        started = _start_repricing(conn)
+    return moved + finish_repricing(rt, progress) if started else moved
 
 
-def _reprice(conn: Connection, rates: Rates, rebuild_rollups: bool, page: int = 1000) -> int:
-    """Recompute every profile's total revenue at ``rates``, mark the metric rollups for a rebuild
-    if asked, and record the rates; how many totals moved. The caller holds off writes: one that
-    had read the old rates would otherwise store a total at them after this."""
+def _start_repricing(conn: Connection) -> bool:
+    """Start a generation of rates if those in force are not the ledger's (the caller's
+    transaction, with no repricing under way and the pricing recorded): whether it did."""
+    if catalog_service.ledger_pricing(conn)["rates_digest"] == catalog_service.rates_in_force(conn).digest():
+        return False
+    app_config.changed(conn)
+    repository.hold_off_writes(conn)  # writers under way finish first, at the rates they read
+    priced, rates = catalog_service.ledger_pricing(conn), catalog_service.rates_in_force(conn)
+    if priced["rates_digest"] == rates.digest():
+        return False  # another process started it meanwhile
+    if priced["previous_rates"] is not None:
+        # Another process started one since this one finished the last: the rates of the
+        # generation before would be lost.
+        raise ValueError("new exchange rates are being applied by another process; run this again once it is done")
+    catalog_service.price_ledger_at(conn, rates, priced["generation"] + 1, Rates.of(priced["rates"]))
+    return True
+
+
+# Profiles repriced per write transaction: on SQLite, writes wait for one page at a time.
+REPRICING_PAGE = 20
+
+
+def finish_repricing(rt: Runtime, progress: Callable[[int], None] = lambda done: None) -> int:
+    """Reprice the profiles still at the generation of rates before the one in force, a page of
+    them per write transaction so that writes go on in between, then end the repricing: how
+    many profiles' total revenue moved. Safe to stop at any point and run again."""
+    moved = done = 0
+    after = None
+    while True:
+        now = rt.clock.now()
+        with rt.db.write() as conn:
+            started = time.monotonic()  # once the write lock is this page's (on SQLite)
+            pricing = catalog_service.pricing_afresh(conn)
+            if pricing.previous is None:
+                return moved
+            rates = Rates.of(catalog_service.ledger_pricing(conn)["rates"])
+            stale = repository.profiles_priced_before(conn, pricing.generation, after, REPRICING_PAGE)
+            if not stale and after is None:
+                catalog_service.price_ledger_at(conn, rates, pricing.generation, None)
+                return moved
+            # A profile with no price in a currency whose rate moved has nothing to move.
+            ids = [profile["id"] for profile in stale]
+            affected = repository.paying_in(conn, ids, pricing.previous.moved(rates))
+            for profile in stale:
+                if profile["id"] in affected:
+                    moved += _reprice_profile(conn, profile, pricing, rates, now)
+            repository.set_rates_generation(conn, [id_ for id_ in ids if id_ not in affected], pricing.generation)
+        if not stale:
+            after = None  # the walk reached the end: the next ends the repricing if it finds none left
+            continue
+        after = stale[-1]["id"]
+        done += len(stale)
+        progress(done)
+        # As long again for the writes: on SQLite a writer would otherwise rarely win the write
+        # lock between two pages, and on PostgreSQL the pages' rollup rows hold up writers too.
+        time.sleep(time.monotonic() - started)
+
+
+def repricing(rt: Runtime) -> bool:
+    """Whether profiles priced at the generation of rates before the one in force remain."""
+    with rt.db.read() as conn:
+        return catalog_service.pricing_afresh(conn).previous is not None
+
+
+def _reprice_profile(conn: Connection, profile: dict[str, Any], pricing: Pricing, rates: Rates, now: datetime) -> int:
+    """Move a locked profile's USD figures from the rates of the generation before to ``rates``:
+    1 if its total revenue moved."""
+    ledger = repository.profile_transactions(conn, profile["id"])
+    catalog = catalog_service.catalog(conn, profile["app_id"])
+    analytics_upkeep.record(
+        conn, profile["app_id"], profile["id"], (ledger, ledger), (catalog, catalog), (pricing.previous, rates), now
+    )
+    total = rules.revenue_usd(ledger, rates)
+    repository.set_repriced(conn, profile["id"], total, pricing.generation)
+    return int(total != profile["total_revenue_usd"])
+
+
+def _record_pricing(conn: Connection) -> int:
+    """Make sure the ledger's pricing records the rates themselves, in the caller's transaction:
+    a database from before kept none, or only their digest. Its profiles are then brought to the
+    rates in force, writes held off: how many totals moved."""
+    priced = catalog_service.ledger_pricing(conn)
+    if priced is not None and priced["rates"] is not None:
+        return 0
+    app_config.changed(conn)  # every process reads the rates in force afresh
+    repository.hold_off_writes(conn)
+    rates = catalog_service.rates_in_force(conn)
+    moved = 0
+    if priced is None or priced["rates_digest"] != rates.digest():
+        moved = _reprice_totals(conn, rates)
+        if priced is not None:
+            # The rollups are at the rates of the digest too. With no record at all they are
+            # current: every load of rates rebuilt them.
+            analytics_upkeep.mark_all_for_rebuild(conn)
+    catalog_service.price_ledger_at(conn, rates, 0 if priced is None else priced["generation"], None)
+    return moved
+
+
+def _reprice_totals(conn: Connection, rates: Rates, page: int = 1000) -> int:
+    """Recompute every profile's total revenue at ``rates``: how many moved. The caller holds
+    off writes: one that had read the old rates would otherwise store a total at them after this."""
     moved, after = 0, None
     while ids := [profile_id for _, profile_id in repository.profile_ids(conn, None, after, page)]:
         stored, ledgers = repository.revenues(conn, ids)
@@ -479,9 +584,6 @@ def _reprice(conn: Connection, rates: Rates, rebuild_rollups: bool, page: int = 
         repository.set_revenues(conn, changed)
         moved += len(changed)
         after = ids[-1]
-    if rebuild_rollups:
-        analytics_upkeep.mark_all_for_rebuild(conn)
-    repository.set_priced_rates(conn, rates.digest())
     return moved
 
 
