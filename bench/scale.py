@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 import sqlalchemy
 from run import HERE, rss_mb, serve, wrk
-from seed import seed
+from seed import seed, seeded_app_key
 from serving import operator_env
 
 from subledger.apps import service as apps_service
@@ -114,8 +114,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp)
         big = Runtime.from_settings(Settings(database_url=options.database_url, data_dir=data_dir))
-        big_app = uuid.UUID(apps_service.list_apps(big.db, big.clock.now())[0]["app_id"])
-        big_key = apps_service.rotate_key(big.db, big_app, big.clock.now())["secret_api_key"]
+        big_key = seeded_app_key(big)
         size = database_size_mb(big)
         big.db.dispose()
 

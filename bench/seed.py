@@ -132,6 +132,12 @@ def seed(rt: Runtime, count: int, per_profile: int, app_id: uuid.UUID | None = N
     return app
 
 
+def seeded_app_key(rt: Runtime) -> str:
+    """A new secret API key for the seeded app (the database's first)."""
+    app_id = uuid.UUID(apps_service.list_apps(rt.db, rt.clock.now())[0]["app_id"])
+    return apps_service.rotate_key(rt.db, app_id, rt.clock.now())["secret_api_key"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--database-url", required=True)
@@ -144,6 +150,7 @@ def main() -> None:
     settings = Settings(database_url=options.database_url, serve_worker="off", sqlite_synchronous="OFF")
     rt = Runtime.from_settings(settings)
     rt.db.migrate()
+    purchases_service.reprice(rt)  # as `subledger migrate` does: records the rates the ledger is priced at
     app = seed(rt, options.profiles, options.transactions, options.app, options.first)
     if not rt.db.is_sqlite:
         # What autovacuum would do after a while: without statistics and a visibility map
