@@ -105,7 +105,7 @@ def test_writes_while_rates_load_end_at_the_new_rates(api, runtime, monkeypatch)
     users = [f"w{n}" for n in range(4)]
     for user in users:
         assert api.create(user).status_code == 200
-    for n in range(30):  # profiles the writers leave alone: a page each to reprice
+    for n in range(12):  # profiles the writers leave alone: a page each to reprice
         api.create(f"idle{n}")
         _buy_in_euros(api, f"idle{n}")
     app_id = UUID(api.app_id)
