@@ -81,7 +81,7 @@ def metrics(rt: Runtime, app_id: UUID, query: MetricsQuery) -> dict[str, Any]:
         if app_id in repository.pending_rebuilds(conn):
             why = "This app's metrics wait for a rebuild from its ledger, which `subledger migrate` runs."
             raise ApiError.one(503, "metrics_rebuilding", NON_FIELD, why)
-        if catalog_service.pricing_afresh(conn).previous is not None:
+        if catalog_service.repricing(conn):
             why = "New exchange rates are being applied to the ledger; the metrics add up again once they are."
             raise ApiError.one(503, "metrics_rebuilding", NON_FIELD, why)
         before, days = repository.day_sums(conn, app_id, first_day, last_day, filters)

@@ -69,7 +69,7 @@ def rebuild(rt: Runtime, app_id: UUID, progress: Callable[[int], None] = lambda 
     meanwhile; ``progress`` hears how many profiles are done."""
     open_after = rt.clock.now() - timedelta(days=1)
     with rt.db.write() as conn:
-        if catalog_service.pricing_afresh(conn).previous is not None:
+        if catalog_service.repricing(conn):
             # It computes every profile at the rates in force: a repricing would then move some twice.
             raise RuntimeError("new exchange rates are being applied; rebuild once that is done")
         repository.lock_rollups(conn)

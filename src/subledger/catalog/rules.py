@@ -133,6 +133,14 @@ class Pricing:
     generation: int
     previous: Rates | None
 
+    @classmethod
+    def of(cls, record: dict | None) -> "Pricing":
+        """The pricing a ledger_pricing row records (None: nothing priced yet)."""
+        if record is None:
+            return cls(0, None)
+        previous = record["previous_rates"]
+        return cls(record["generation"], None if previous is None else Rates.of(previous))
+
     def rates_of(self, profile: dict, rates: Rates) -> Rates:
         """The rates the profile's USD figures were computed at, ``rates`` being those in force."""
         if self.previous is not None and profile["rates_generation"] < self.generation:

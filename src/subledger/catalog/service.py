@@ -124,14 +124,13 @@ def rates_in_force(conn: Connection) -> rules.Rates:
 
 def pricing(conn: Connection, app_id: UUID) -> rules.Pricing:
     """The generation of rates the ledger is priced at (kept with each app's configuration)."""
-    return app_config.cached(conn, app_id, "pricing", lambda: pricing_afresh(conn))
+    return app_config.cached(conn, app_id, "pricing", lambda: rules.Pricing.of(repository.ledger_pricing_row(conn)))
 
 
-def pricing_afresh(conn: Connection) -> rules.Pricing:
-    row = repository.ledger_pricing_row(conn)
-    if row is None or row["previous_rates"] is None:
-        return rules.Pricing(0 if row is None else row["generation"], None)
-    return rules.Pricing(row["generation"], rules.Rates.of(row["previous_rates"]))
+def repricing(conn: Connection) -> bool:
+    """Whether profiles priced at the generation of rates before the one in force remain, read
+    afresh in the caller's transaction."""
+    return rules.Pricing.of(repository.ledger_pricing_row(conn)).previous is not None
 
 
 def ledger_pricing(conn: Connection) -> dict[str, Any] | None:

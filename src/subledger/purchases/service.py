@@ -507,21 +507,17 @@ def finish_repricing(rt: Runtime, progress: Callable[[int], None] = lambda done:
         now = rt.clock.now()
         with rt.db.write() as conn:
             started = time.monotonic()  # once the write lock is this page's (on SQLite)
-            pricing = catalog_service.pricing_afresh(conn)
+            priced = catalog_service.ledger_pricing(conn)
+            pricing = Pricing.of(priced)
             if pricing.previous is None:
                 return moved
-            rates = Rates.of(catalog_service.ledger_pricing(conn)["rates"])
+            rates = Rates.of(priced["rates"])
             stale = repository.profiles_priced_before(conn, pricing.generation, after, REPRICING_PAGE)
-            if not stale and after is None:
+            if stale:
+                moved += _reprice_page(conn, stale, pricing, rates, now)
+            elif after is None:
                 catalog_service.price_ledger_at(conn, rates, pricing.generation, None)
                 return moved
-            # A profile with no price in a currency whose rate moved has nothing to move.
-            ids = [profile["id"] for profile in stale]
-            affected = repository.paying_in(conn, ids, pricing.previous.moved(rates))
-            for profile in stale:
-                if profile["id"] in affected:
-                    moved += _reprice_profile(conn, profile, pricing, rates, now)
-            repository.set_rates_generation(conn, [id_ for id_ in ids if id_ not in affected], pricing.generation)
         if not stale:
             after = None  # the walk reached the end: the next ends the repricing if it finds none left
             continue
@@ -536,7 +532,17 @@ def finish_repricing(rt: Runtime, progress: Callable[[int], None] = lambda done:
 def repricing(rt: Runtime) -> bool:
     """Whether profiles priced at the generation of rates before the one in force remain."""
     with rt.db.read() as conn:
-        return catalog_service.pricing_afresh(conn).previous is not None
+        return catalog_service.repricing(conn)
+
+
+def _reprice_page(conn: Connection, stale: list[dict[str, Any]], pricing: Pricing, rates: Rates, now: datetime) -> int:
+    """Move these locked profiles to ``rates``: how many profiles' total revenue moved."""
+    # A profile with no price in a currency whose rate moved has nothing to move.
+    ids = [profile["id"] for profile in stale]
+    affected = repository.paying_in(conn, ids, pricing.previous.moved(rates))
+    moved = sum(_reprice_profile(conn, profile, pricing, rates, now) for profile in stale if profile["id"] in affected)
+    repository.set_rates_generation(conn, [id_ for id_ in ids if id_ not in affected], pricing.generation)
+    return moved
 
 
 def _reprice_profile(conn: Connection, profile: dict[str, Any], pricing: Pricing, rates: Rates, now: datetime) -> int:
