@@ -5,7 +5,9 @@
 
 Serves the database as `subledger serve` does (2 worker processes) and keeps set-transaction
 requests coming with wrk (4 connections, each waiting 50 ms on average between requests)
-while `subledger rates load` moves the euro to a new rate, which reprices every profile.
+while `subledger rates load` moves a currency to a new rate: the euro by default, in which one
+seeded profile in ten pays (those are recomputed, the others only walked past); `--currency GBP`
+moves one nobody pays in.
 Reports how long the load took and, for each 10 s of wrk meanwhile, requests per second and
 p50/p99 latency, against 10 s of the same before it. Results go to
 bench/results/repricing-<engine>.json.
@@ -36,6 +38,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--database-url", required=True, help="a database seeded by bench/seed.py")
     parser.add_argument("--profiles", type=int, required=True, help="how many profiles it was seeded with")
+    parser.add_argument("--currency", default="EUR", help="the currency whose rate moves")
     options = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -46,27 +49,40 @@ def main() -> None:
         rt.db.dispose()
 
         rates = data_dir / "rates.csv"
-        rates.write_text(f"currency,usd_per_unit,as_of\nEUR,{random.uniform(1.0, 1.2):.6f},{date.today()}\n")
+        rate = f"{options.currency},{random.uniform(1.0, 1.2):.6f},{date.today()}"
+        rates.write_text(f"currency,usd_per_unit,as_of\n{rate}\n")
         env = operator_env(data_dir, options.database_url)
         process, base = serve({**env, "SUBLEDGER_SERVE_WORKER": "off"}, 2, "subledger.app:create_app")
         traffic = [key, str(options.profiles)]
+        loading = None
         try:
             before = wrk(base, "set_transaction", traffic, WINDOW_S, CONNECTIONS, DELAY_MS)
             print(f"before: {before}", flush=True)
             started = time.monotonic()
-            loading = subprocess.Popen([*SUBLEDGER, "rates", "load", str(rates)], env=env, stderr=subprocess.PIPE)
+            # Its progress goes to a file: a pipe nobody reads until the end fills up and stops it.
+            log = data_dir / "load.log"
+            with log.open("wb") as out:
+                loading = subprocess.Popen([*SUBLEDGER, "rates", "load", str(rates)], env=env, stderr=out)
             during = []
             while loading.poll() is None:
                 during.append(wrk(base, "set_transaction", traffic, WINDOW_S, CONNECTIONS, DELAY_MS))
                 print(f"{WINDOW_S * len(during)} s: {during[-1]}", flush=True)
             seconds = time.monotonic() - started  # to the end of the last window
             if loading.returncode != 0:
-                raise RuntimeError(loading.stderr.read().decode())
+                raise RuntimeError(log.read_text())
         finally:
+            if loading is not None and loading.poll() is None:
+                loading.terminate()  # interrupted: the next `subledger migrate` finishes its work
             process.terminate()
             process.wait(timeout=30)
 
-    results = {"profiles": options.profiles, "load_s_at_most": round(seconds, 1), "before": before, "during": during}
+    results = {
+        "profiles": options.profiles,
+        "currency": options.currency,
+        "load_s_at_most": round(seconds, 1),
+        "before": before,
+        "during": during,
+    }
     out = HERE / "results"
     out.mkdir(exist_ok=True)
     (out / f"repricing-{engine}.json").write_text(json.dumps(results, indent=2))
