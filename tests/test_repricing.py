@@ -144,6 +144,58 @@ def test_writes_while_rates_load_end_at_the_new_rates(api, runtime, monkeypatch)
     assert all(_total(api, user) % 40 == 0 for user in users)  # every month at 10 EUR at 4 USD
 
 
+def test_profiles_with_nothing_to_recompute_are_walked_past_together(api, runtime, monkeypatch):
+    """Only a profile with a price in a currency whose rate moved costs a recomputation: a page
+    recomputes up to REPRICING_PAGE of them and moves every other profile it walks past to the
+    new rates in one statement, so the pages go at the pace of the work."""
+    _shop(api)
+    for n in range(5):
+        api.create(f"euros{n}")
+        _buy_in_euros(api, f"euros{n}")
+    for n in range(20):
+        api.create(f"dollars{n}")
+        body = _body(f"d{n}", f"d{n}", "monthly", BOUGHT, 30, 5)
+        assert api.set_transaction(f"dollars{n}", **body).status_code == 200
+    monkeypatch.setattr(purchases_service, "REPRICING_PAGE", 2)
+    pages = []
+    purchases_service.load_rates(runtime, "currency,usd_per_unit,as_of\nEUR,2,2025-06-01\n", pages.append)
+
+    assert len(pages) == 3 and pages[-1] == 25  # 2 + 2 + 1 recomputed, all 25 walked
+    assert [_total(api, f"euros{n}") for n in range(5)] == [20.0] * 5
+    assert {_total(api, f"dollars{n}") for n in range(20)} == {5.0}
+    assert metrics(api, **JANUARY)["data"][0]["gross_usd"] == 5 * 20.0 + 20 * 5.0
+    assert list(purchases_service.verify(runtime)) == []
+
+
+def test_a_profile_left_behind_the_walk_is_repriced_before_the_repricing_ends(api, runtime, monkeypatch):
+    """No write moves a profile to an older generation of rates; should one be found there once
+    the walk has reached the end, the walk starts again rather than end the repricing."""
+    _shop(api)
+    api.create("euros")
+    _buy_in_euros(api, "euros")
+    api.create("nothing")  # no price in any currency: moving it back changes no figure
+    monkeypatch.setattr(purchases_service, "REPRICING_PAGE", 1)
+    walked = []
+
+    def move_back(done: int) -> None:
+        walked.append(done)
+        if done == 2:  # both walked past
+            with runtime.db.engine.begin() as conn:
+                conn.execute(
+                    sa.update(profiles)
+                    .where(profiles.c.customer_user_id == "nothing")
+                    .values(rates_generation=profiles.c.rates_generation - 1)
+                )
+
+    purchases_service.load_rates(runtime, "currency,usd_per_unit,as_of\nEUR,2,2025-06-01\n", move_back)
+    assert walked[-1] == 3  # walked past again
+    with runtime.db.engine.begin() as conn:
+        generations = set(conn.execute(sa.select(profiles.c.rates_generation)).scalars())
+        assert generations == {conn.execute(sa.select(ledger_pricing.c.generation)).scalar()}
+    assert not purchases_service.repricing(runtime) and _total(api, "euros") == 20.0
+    assert list(purchases_service.verify(runtime)) == []
+
+
 class _Stopped(Exception):
     """Stands for the process applying new rates being stopped half-way."""
 

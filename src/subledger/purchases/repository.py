@@ -141,6 +141,13 @@ def profiles_priced_before(conn: Connection, generation: int, after: UUID | None
     return [dict(row) for row in conn.execute(query).mappings()]
 
 
+def any_priced_before(conn: Connection, generation: int) -> bool:
+    """Whether any profile's USD figures were computed at a generation of exchange rates before
+    ``generation``."""
+    query = select(profiles.c.id).where(profiles.c.rates_generation < generation).limit(1)
+    return conn.execute(query).first() is not None
+
+
 def paying_in(conn: Connection, profile_ids: list[UUID], currencies: set[str]) -> set[UUID]:
     """Those of these profiles with a transaction in one of ``currencies``."""
     query = select(transactions.c.profile_id).where(

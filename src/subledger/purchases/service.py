@@ -493,8 +493,12 @@ def _start_repricing(conn: Connection) -> bool:
     return True
 
 
-# Profiles repriced per write transaction: on SQLite, writes wait for one page at a time.
-REPRICING_PAGE = 20
+# Profiles recomputed per write transaction (those with a price in a currency whose rate
+# moved; a millisecond or two each): on SQLite, writes wait for one page at a time.
+REPRICING_PAGE = 5
+# Profiles looked at per write transaction: those with nothing to recompute only have their
+# generation set, one statement for all of them, so the walk goes at the pace of the work.
+REPRICING_WALK = 100
 
 
 def finish_repricing(rt: Runtime, progress: Callable[[int], None] = lambda done: None) -> int:
@@ -511,22 +515,31 @@ def finish_repricing(rt: Runtime, progress: Callable[[int], None] = lambda done:
             pricing = Pricing.of(priced)
             if pricing.previous is None:
                 return moved
-            rates = Rates.of(priced["rates"])
-            stale = repository.profiles_priced_before(conn, pricing.generation, after, REPRICING_PAGE)
+            stale = repository.profiles_priced_before(conn, pricing.generation, after, REPRICING_WALK)
             if stale:
-                moved += _reprice_page(conn, stale, pricing, rates, now)
-            elif after is None:
-                catalog_service.price_ledger_at(conn, rates, pricing.generation, None)
-                return moved
-        if not stale:
-            after = None  # the walk reached the end: the next ends the repricing if it finds none left
+                stale, page_moved = _reprice_page(conn, stale, pricing, Rates.of(priced["rates"]), now)
+                moved += page_moved
+        if stale:
+            after = stale[-1]["id"]
+            done += len(stale)
+            progress(done)
+            # As long again for the writes: on SQLite a writer would otherwise rarely win the write
+            # lock between two pages, and on PostgreSQL the pages' rollup rows hold up writers too.
+            time.sleep(time.monotonic() - started)
             continue
-        after = stale[-1]["id"]
-        done += len(stale)
-        progress(done)
-        # As long again for the writes: on SQLite a writer would otherwise rarely win the write
-        # lock between two pages, and on PostgreSQL the pages' rollup rows hold up writers too.
-        time.sleep(time.monotonic() - started)
+        # The walk reached the end. No write moves a profile to an older generation, so none is
+        # left behind it; a read makes sure, as a write would hold SQLite's write lock for a scan
+        # of every profile, and the walk starts again if one is.
+        with rt.db.read() as conn:
+            left_behind = repository.any_priced_before(conn, pricing.generation)
+        if left_behind:
+            after = None
+            continue
+        with rt.db.write() as conn:
+            priced = catalog_service.ledger_pricing(conn)
+            if priced["previous_rates"] is not None:  # another process may have ended it meanwhile
+                catalog_service.price_ledger_at(conn, Rates.of(priced["rates"]), priced["generation"], None)
+        return moved
 
 
 def repricing(rt: Runtime) -> bool:
@@ -535,14 +548,20 @@ def repricing(rt: Runtime) -> bool:
         return catalog_service.repricing(conn)
 
 
-def _reprice_page(conn: Connection, stale: list[dict[str, Any]], pricing: Pricing, rates: Rates, now: datetime) -> int:
-    """Move these locked profiles to ``rates``: how many profiles' total revenue moved."""
-    # A profile with no price in a currency whose rate moved has nothing to move.
-    ids = [profile["id"] for profile in stale]
-    affected = repository.paying_in(conn, ids, pricing.previous.moved(rates))
-    moved = sum(_reprice_profile(conn, profile, pricing, rates, now) for profile in stale if profile["id"] in affected)
-    repository.set_rates_generation(conn, [id_ for id_ in ids if id_ not in affected], pricing.generation)
-    return moved
+def _reprice_page(
+    conn: Connection, stale: list[dict[str, Any]], pricing: Pricing, rates: Rates, now: datetime
+) -> tuple[list[dict[str, Any]], int]:
+    """Move these locked profiles (in id order) to ``rates``, as far as the ``REPRICING_PAGE``-th
+    of them that has a price in a currency whose rate moved: the profiles moved, and how many of
+    them had their total revenue move. The others have nothing to recompute."""
+    affected = repository.paying_in(conn, [profile["id"] for profile in stale], pricing.previous.moved(rates))
+    recomputed = [profile for profile in stale if profile["id"] in affected][:REPRICING_PAGE]
+    if len(recomputed) == REPRICING_PAGE:
+        stale = stale[: stale.index(recomputed[-1]) + 1]
+    moved = sum(_reprice_profile(conn, profile, pricing, rates, now) for profile in recomputed)
+    untouched = [profile["id"] for profile in stale if profile["id"] not in affected]
+    repository.set_rates_generation(conn, untouched, pricing.generation)
+    return stale, moved
 
 
 def _reprice_profile(conn: Connection, profile: dict[str, Any], pricing: Pricing, rates: Rates, now: datetime) -> int:
