@@ -17,6 +17,7 @@ from subledger.analytics import upkeep
 from subledger.catalog import rules as catalog_rules
 from subledger.core.addressing import ProfileRef
 from subledger.core.tables import ledger_pricing, profiles
+from subledger.purchases import repository as purchases_repository
 from subledger.purchases import service as purchases_service
 from subledger.purchases.schemas import TransactionIn
 
@@ -202,6 +203,37 @@ class _Stopped(Exception):
 
 def _stop(done: int) -> None:
     raise _Stopped
+
+
+def test_a_repricing_ending_leaves_the_next_one_running(api, runtime, monkeypatch):
+    """Between the end of one process's walk and its ending the repricing, another process ends
+    that repricing and starts the next (a load of rates, stopped after its first page): the next
+    one is not ended with profiles still at the rates before it."""
+    _shop(api)
+    for n in range(3):
+        api.create(f"euros{n}")
+        _buy_in_euros(api, f"euros{n}")
+    monkeypatch.setattr(purchases_service, "REPRICING_PAGE", 1)
+    walk_ended = purchases_repository.any_priced_before
+    meanwhile = []
+
+    def another_process_loads_rates(conn, generation: int) -> bool:
+        left_behind = walk_ended(conn, generation)
+        if not meanwhile:
+            meanwhile.append(generation)
+            with pytest.raises(_Stopped):
+                purchases_service.load_rates(runtime, "currency,usd_per_unit,as_of\nEUR,3,2025-06-01\n", _stop)
+        return left_behind
+
+    monkeypatch.setattr(purchases_repository, "any_priced_before", another_process_loads_rates)
+    purchases_service.load_rates(runtime, "currency,usd_per_unit,as_of\nEUR,2,2025-06-01\n")
+    assert meanwhile and purchases_service.repricing(runtime)  # the next one is still under way
+
+    monkeypatch.setattr(purchases_repository, "any_priced_before", walk_ended)
+    purchases_service.reprice(runtime)
+    assert [_total(api, f"euros{n}") for n in range(3)] == [30.0] * 3
+    assert list(purchases_service.verify(runtime)) == []
+    assert upkeep.matches_ledger(runtime, UUID(api.app_id))
 
 
 def test_writes_reaching_profiles_before_the_repricing_move_them_to_the_new_rates(

@@ -536,9 +536,10 @@ def finish_repricing(rt: Runtime, progress: Callable[[int], None] = lambda done:
             after = None
             continue
         with rt.db.write() as conn:
+            # Meanwhile another process may have ended this repricing, and even started the next.
             priced = catalog_service.ledger_pricing(conn)
-            if priced["previous_rates"] is not None:  # another process may have ended it meanwhile
-                catalog_service.price_ledger_at(conn, Rates.of(priced["rates"]), priced["generation"], None)
+            if priced["generation"] == pricing.generation and priced["previous_rates"] is not None:
+                catalog_service.price_ledger_at(conn, Rates.of(priced["rates"]), pricing.generation, None)
         return moved
 
 
