@@ -52,6 +52,10 @@ class ApiError(Exception):
         """One line for a person: ``code: source: message; source: message``."""
         return f"{self.code}: " + "; ".join(f"{source}: {' '.join(messages)}" for source, messages in self.errors)
 
+    def messages(self) -> str:
+        """The messages alone, for a person on a page: ``message; message``."""
+        return "; ".join(" ".join(messages) for _source, messages in self.errors)
+
     def body(self) -> dict[str, Any]:
         return {
             "errors": [{"source": source, "errors": list(messages)} for source, messages in self.errors],

@@ -169,7 +169,7 @@ async def overview(
         if refused.code != "metrics_rebuilding":
             raise
         # Being recomputed (new exchange rates, an upgrade): say so on the page, not in JSON.
-        why = refused.errors[0][1][0]
+        why = refused.messages()
         page = _page(request, "overview.html", session, app=app, result=None, unavailable=why, environment=environment)
         page.status_code = refused.status
         return page
@@ -221,8 +221,7 @@ async def catalog(request: Request, app_id: str, error: str = "") -> Response:
 def _back_to_catalog(app: dict, error: ApiError | None = None) -> Response:
     target = f"{PREFIX}/apps/{app['app_id']}/catalog/"
     if error is not None:
-        message = "; ".join(" ".join(messages) for _, messages in error.errors)
-        target += f"?error={quote(message)}"
+        target += f"?error={quote(error.messages())}"
     return RedirectResponse(target, status_code=303)
 
 
