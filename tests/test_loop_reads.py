@@ -99,6 +99,23 @@ def test_a_driver_error_is_sqlalchemys(db):
     assert not failed.value.connection_invalidated
 
 
+def test_a_failed_read_gives_its_connection_back(db, stored):
+    """More failed reads than the pool has connections, then one that answers: a failed
+    read that kept its connection would leave the last waiting until it gives up."""
+    failing = Prepared(select(literal_column("1 / 0").label("x")))
+
+    async def scenario():
+        try:
+            for _ in range(db.loop_reads.connections + 1):
+                with pytest.raises(DataError):
+                    await db.loop_reads.rows(failing, {})
+            return await db.loop_reads.rows(NAME, {"id": stored["app_id"]})
+        finally:
+            await db.loop_reads.close()
+
+    assert asyncio.run(scenario()) == [{"name": "loop reads"}]
+
+
 def test_a_read_meeting_lost_connections_is_tried_again_on_new_ones(db, stored):
     async def scenario():
         try:

@@ -101,6 +101,18 @@ def test_rows_come_back_as_connection_execute_returns_them(runtime, app_id):
         assert Prepared(queries[0]).first(conn, {"key": "reader"}) == profile
 
 
+def test_a_statement_first_run_without_rows_gives_rows_later(runtime, app_id):
+    """Its result processing is set up from the first run, which found nothing."""
+    profile = _profile(app_id, "found later")
+    by_customer = Prepared(select(profiles).where(profiles.c.customer_user_id == bindparam("key")))
+    with runtime.db.read() as conn:
+        assert by_customer.rows(conn, {"key": "found later"}) == []
+    with runtime.db.write() as conn:
+        conn.execute(profiles.insert(), profile)
+    with runtime.db.read() as conn:
+        assert by_customer.rows(conn, {"key": "found later"}) == [profile]
+
+
 def test_returning_a_subquery_gives_its_value(runtime, app_id):
     insert = Prepared(
         profiles.insert().returning(

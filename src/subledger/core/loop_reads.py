@@ -27,7 +27,7 @@ WAIT_FOR_CONNECTION_SECONDS = 5
 class LoopReads:
     def __init__(self, engine: Engine, connections: int):
         self._engine = engine
-        self._connections = connections
+        self.connections = connections
         # The driver's arguments as the engine connects with them: its adapters (JSON
         # through orjson among them) come along.
         _args, self._connect_kwargs = engine.dialect.create_connect_args(engine.url)
@@ -51,8 +51,14 @@ class LoopReads:
         return await self._rows(pool, statement, params)
 
     async def _rows(self, pool: AsyncConnectionPool, statement: Prepared, params: dict[str, Any]) -> list[dict]:
-        async with pool.connection() as conn:
+        # getconn and putconn rather than ``pool.connection()``, whose ``async with conn``
+        # commits on the way out: in autocommit mode there is nothing to commit, and a
+        # connection left in any other state is one putconn discards.
+        conn = await pool.getconn()
+        try:
             return await statement.rows_on_loop(conn, self._engine, params)
+        finally:
+            await pool.putconn(conn)
 
     async def _pool(self) -> AsyncConnectionPool:
         loop = asyncio.get_running_loop()
@@ -65,8 +71,8 @@ class LoopReads:
         pool = AsyncConnectionPool(
             connection_class=AsyncConnection,
             kwargs={**self._connect_kwargs, "autocommit": True},
-            min_size=self._connections,
-            max_size=self._connections,
+            min_size=self.connections,
+            max_size=self.connections,
             # How long a read waits for a connection: under load a few milliseconds; when
             # the database is down, the request fails after this instead of psycopg_pool's 30 s.
             timeout=WAIT_FOR_CONNECTION_SECONDS,
