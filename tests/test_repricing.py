@@ -9,6 +9,7 @@ from uuid import UUID
 
 import pytest
 import sqlalchemy as sa
+from conftest import new_app
 from serving import operator_env, run
 from test_metric_rollups import _body
 from test_metrics import metrics
@@ -165,6 +166,25 @@ def test_profiles_with_nothing_to_recompute_are_walked_past_together(api, runtim
     assert [_total(api, f"euros{n}") for n in range(5)] == [20.0] * 5
     assert {_total(api, f"dollars{n}") for n in range(20)} == {5.0}
     assert metrics(api, **JANUARY)["data"][0]["gross_usd"] == 5 * 20.0 + 20 * 5.0
+    assert list(purchases_service.verify(runtime)) == []
+
+
+def test_a_page_moves_the_profiles_of_several_apps_together(api, runtime, client):
+    """The profiles a page recomputes add their changes up, each app's into its own rollups."""
+    other = new_app(runtime, client, "Other")
+    for shop in (api, other):
+        _shop(shop)
+        for n in range(3):
+            shop.create(f"euros{n}")
+            _buy_in_euros(shop, f"euros{n}", value=10 + n)
+    pages = []
+    purchases_service.load_rates(runtime, "currency,usd_per_unit,as_of\nEUR,2,2025-06-01\n", pages.append)
+
+    assert pages == [5, 6]  # the first page stops at its fifth recomputed profile
+    for shop in (api, other):
+        assert [_total(shop, f"euros{n}") for n in range(3)] == [20.0, 22.0, 24.0]
+        assert metrics(shop, **JANUARY)["data"][0]["gross_usd"] == 66.0
+        assert upkeep.matches_ledger(runtime, UUID(shop.app_id))
     assert list(purchases_service.verify(runtime)) == []
 
 

@@ -40,9 +40,11 @@ def add_to_rollups(conn: Connection, app_id: UUID, shard: int, rows: tuple[list[
             add_up(conn, table, values, ["app_id", *keys, "shard"], list(measures))
 
 
-def replace_coverage(conn: Connection, app_id: UUID, profile_id: UUID, rows: list[dict[str, Any]]) -> None:
-    conn.execute(delete(metric_coverage).where(metric_coverage.c.profile_id == profile_id))
-    add_coverage(conn, app_id, {profile_id: rows})
+def replace_coverage(conn: Connection, app_id: UUID, rows: dict[UUID, list[dict[str, Any]]]) -> None:
+    """Put these coverage rows of profiles ({profile_id: its rows}) in place of those they had."""
+    if rows:
+        conn.execute(delete(metric_coverage).where(metric_coverage.c.profile_id.in_(list(rows))))
+        add_coverage(conn, app_id, rows)
 
 
 def add_coverage(conn: Connection, app_id: UUID, rows: dict[UUID, list[dict[str, Any]]]) -> None:

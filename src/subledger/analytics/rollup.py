@@ -141,27 +141,16 @@ def _cohort(result: Tally, txs: list[Tx]) -> None:
         result.cohorts[(cohort, onward, first.key)][1] += 1
 
 
-def difference(before: Tally, after: Tally) -> tuple[list[dict[str, Any]], ...]:
-    """What a change adds to the rollups: (days, payers, cohorts) rows of ``after`` minus ``before``.
-
-    Most entries of the two tallies are the same (a change touches a transaction or two of
-    the ledger): those are compared, not subtracted measure by measure."""
-    change = Totals()
-    _changed(change.days, before.days, after.days, len(MEASURE))
-    same = {group for group, keys in after.payers.items() if before.payers.get(group) == keys}
-    change.add_payers(after, 1, skip=same)
-    change.add_payers(before, -1, skip=same)
-    _changed(change.cohorts, before.cohorts, after.cohorts, 2)
-    return change.rows()
-
-
-def _changed(into: dict, before: dict[Any, list[int]], after: dict[Any, list[int]], width: int) -> None:
-    """Put into ``into`` each entry's ``after`` values minus its ``before`` ones, where they differ."""
-    zero = [0] * width
+def _changed(into: dict, before: dict[Any, list[int]], after: dict[Any, list[int]]) -> None:
+    """Add to ``into`` each entry's ``after`` values minus its ``before`` ones, where they differ."""
     for entry in before.keys() | after.keys():
-        old, new = before.get(entry, zero), after.get(entry, zero)
+        old, new = before.get(entry), after.get(entry)
         if old != new:
-            into[entry] = [n - o for n, o in zip(new, old, strict=True)]
+            row = into[entry]
+            for index, value in enumerate(new or ()):
+                row[index] += value
+            for index, value in enumerate(old or ()):
+                row[index] -= value
 
 
 def _key(key: Key) -> dict[str, str]:
@@ -169,7 +158,8 @@ def _key(key: Key) -> dict[str, str]:
 
 
 class Totals:
-    """A sum of tallies: every profile's (a rebuild), or one profile's after minus before (a write)."""
+    """A sum of tallies: every profile's (a rebuild), or of changes, each a profile's after minus
+    before (a write, a page of a repricing)."""
 
     def __init__(self):
         self.days: dict[tuple[date, Key], list[int]] = defaultdict(lambda: [0] * len(MEASURE))
@@ -187,6 +177,17 @@ class Totals:
             row = self.cohorts[entry]
             row[0] += covered
             row[1] += onward
+
+    def add_change(self, before: Tally, after: Tally) -> None:
+        """Add what a change of a profile's ledger does: ``after`` minus ``before``.
+
+        Most entries of the two tallies are the same (a change touches a transaction or two of
+        the ledger): those are compared, not subtracted measure by measure."""
+        _changed(self.days, before.days, after.days)
+        same = {group for group, keys in after.payers.items() if before.payers.get(group) == keys}
+        self.add_payers(after, 1, skip=same)
+        self.add_payers(before, -1, skip=same)
+        _changed(self.cohorts, before.cohorts, after.cohorts)
 
     def add_payers(self, tally: Tally, sign: int, skip: AbstractSet[tuple[str, date]] = frozenset()) -> None:
         """Count the tally's profile as a payer (``sign`` -1: no longer) of every pattern of the

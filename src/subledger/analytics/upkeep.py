@@ -32,6 +32,35 @@ def record(
 ) -> None:
     """Apply a change of one profile's ledger (before, after) under the catalog and exchange
     rates (before, after)."""
+    change = rollup.Totals()
+    coverage = _add_change(change, ledgers, catalogs, rates, now)
+    _write(conn, app_id, profile_id.int % ROLLUP_SHARDS, change, {} if coverage is None else {profile_id: coverage})
+
+
+def reprice(
+    conn: Connection, app_id: UUID, ledgers: dict[UUID, list[dict[str, Any]]], rates: tuple[Rates, Rates], now: datetime
+) -> None:
+    """Move these profiles of the app ({profile: its ledger}) from the exchange rates before to
+    those after: their changes add up and go into the rollups together, in the shard of the
+    first of them."""
+    catalog = catalog_service.catalog(conn, app_id)
+    change, coverage = rollup.Totals(), {}
+    for profile_id, ledger in ledgers.items():
+        moved = _add_change(change, (ledger, ledger), (catalog, catalog), rates, now)
+        if moved is not None:
+            coverage[profile_id] = moved
+    _write(conn, app_id, next(iter(ledgers)).int % ROLLUP_SHARDS, change, coverage)
+
+
+def _add_change(
+    change: rollup.Totals,
+    ledgers: tuple[list[dict[str, Any]], list[dict[str, Any]]],
+    catalogs: tuple[Catalog, Catalog],
+    rates: tuple[Rates, Rates],
+    now: datetime,
+) -> list[dict[str, Any]] | None:
+    """Add a change of one profile's ledger to ``change``: the profile's coverage rows after it,
+    or None when they are the same as before."""
     open_after = now - timedelta(days=1)
     after_txs = rules.ledger_rows(ledgers[1], catalogs[1], rates[1])
     if catalogs[0] is catalogs[1] and rates[0] is rates[1]:
@@ -41,9 +70,15 @@ def record(
     else:
         before_txs = rules.ledger_rows(ledgers[0], catalogs[0], rates[0])
     before, after = rollup.tally(before_txs, open_after), rollup.tally(after_txs, open_after)
-    repository.add_to_rollups(conn, app_id, profile_id.int % ROLLUP_SHARDS, rollup.difference(before, after))
-    if before.coverage != after.coverage:
-        repository.replace_coverage(conn, app_id, profile_id, after.coverage)
+    change.add_change(before, after)
+    return None if before.coverage == after.coverage else after.coverage
+
+
+def _write(
+    conn: Connection, app_id: UUID, shard: int, change: rollup.Totals, coverage: dict[UUID, list[dict[str, Any]]]
+) -> None:
+    repository.add_to_rollups(conn, app_id, shard, change.rows())
+    repository.replace_coverage(conn, app_id, coverage)
 
 
 def forget(conn: Connection, profile: dict[str, Any], now: datetime) -> None:

@@ -169,5 +169,7 @@ _REPRICED = (
 )
 
 
-def set_repriced(conn: Connection, profile_id: UUID, total: Decimal, generation: int) -> None:
-    conn.execute(_REPRICED, {"profile_key": profile_id, "total": total, "generation": generation})
+def set_repriced(conn: Connection, totals: dict[UUID, Decimal], generation: int) -> None:
+    """Set these profiles' total revenue ({profile_id: total}), computed at ``generation``."""
+    values = [{"profile_key": key, "total": total, "generation": generation} for key, total in totals.items()]
+    conn.execute(_REPRICED, values)

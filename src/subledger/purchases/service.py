@@ -559,23 +559,26 @@ def _reprice_page(
     recomputed = [profile for profile in stale if profile["id"] in affected][:REPRICING_PAGE]
     if len(recomputed) == REPRICING_PAGE:
         stale = stale[: stale.index(recomputed[-1]) + 1]
-    moved = sum(_reprice_profile(conn, profile, pricing, rates, now) for profile in recomputed)
+    moved = _reprice_profiles(conn, recomputed, pricing, rates, now)
     untouched = [profile["id"] for profile in stale if profile["id"] not in affected]
     repository.set_rates_generation(conn, untouched, pricing.generation)
     return stale, moved
 
 
-def _reprice_profile(conn: Connection, profile: dict[str, Any], pricing: Pricing, rates: Rates, now: datetime) -> int:
-    """Move a locked profile's USD figures from the rates of the generation before to ``rates``:
-    1 if its total revenue moved."""
-    ledger = repository.profile_transactions(conn, profile["id"])
-    catalog = catalog_service.catalog(conn, profile["app_id"])
-    analytics_upkeep.record(
-        conn, profile["app_id"], profile["id"], (ledger, ledger), (catalog, catalog), (pricing.previous, rates), now
-    )
-    total = rules.revenue_usd(ledger, rates)
-    repository.set_repriced(conn, profile["id"], total, pricing.generation)
-    return int(total != profile["total_revenue_usd"])
+def _reprice_profiles(
+    conn: Connection, locked: list[dict[str, Any]], pricing: Pricing, rates: Rates, now: datetime
+) -> int:
+    """Move these locked profiles' USD figures from the rates of the generation before to
+    ``rates``, each app's share of the rollups in one go: how many totals moved."""
+    if not locked:
+        return 0
+    ledgers = {profile["id"]: repository.profile_transactions(conn, profile["id"]) for profile in locked}
+    for app_id in dict.fromkeys(profile["app_id"] for profile in locked):
+        of_app = {profile["id"]: ledgers[profile["id"]] for profile in locked if profile["app_id"] == app_id}
+        analytics_upkeep.reprice(conn, app_id, of_app, (pricing.previous, rates), now)
+    totals = {profile_id: rules.revenue_usd(ledger, rates) for profile_id, ledger in ledgers.items()}
+    repository.set_repriced(conn, totals, pricing.generation)
+    return sum(totals[profile["id"]] != profile["total_revenue_usd"] for profile in locked)
 
 
 def _record_pricing(conn: Connection) -> int:
