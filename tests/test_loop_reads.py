@@ -116,6 +116,23 @@ def test_a_failed_read_gives_its_connection_back(db, stored):
     assert asyncio.run(scenario()) == [{"name": "loop reads"}]
 
 
+def test_reads_beyond_the_connections_wait_for_one_and_share_them(db):
+    """Three times as many reads at once as the pool has connections: every one is answered,
+    on no more backends than that."""
+    backend = Prepared(select(literal_column("pg_backend_pid()").label("pid"), literal_column("pg_sleep(0.05)")))
+
+    async def scenario():
+        try:
+            reads = [db.loop_reads.first(backend, {}) for _ in range(3 * db.loop_reads.connections)]
+            return [row["pid"] for row in await asyncio.gather(*reads)]
+        finally:
+            await db.loop_reads.close()
+
+    pids = asyncio.run(scenario())
+    assert len(pids) == 3 * db.loop_reads.connections
+    assert 1 <= len(set(pids)) <= db.loop_reads.connections
+
+
 def test_a_read_meeting_lost_connections_is_tried_again_on_new_ones(db, stored):
     async def scenario():
         try:
