@@ -192,6 +192,7 @@ def test_an_upgrade_rebuilds_the_metrics_and_new_rates_move_them(api, runtime, d
         command.upgrade(runtime.db.alembic_config(conn), "head")
     waiting = api.admin("GET", "/metrics/?period=month&start=2025-01-01&end=2025-01-31")
     assert waiting.status_code == 503 and waiting.json()["error_code"] == "metrics_rebuilding"
+    assert waiting.headers["Retry-After"] == "30"
     env = operator_env(tmp_path, database_url)
     assert "rebuilding the metrics of app" in run(env, "migrate").stderr
     assert metrics(api, **query) == before

@@ -274,6 +274,7 @@ def test_writes_reaching_profiles_before_the_repricing_move_them_to_the_new_rate
     env = operator_env(tmp_path, database_url)
     waiting = api.admin("GET", "/metrics/?period=month&start=2025-01-01&end=2025-01-31")
     assert waiting.status_code == 503 and waiting.json()["error_code"] == "metrics_rebuilding"
+    assert waiting.headers["Retry-After"] == "30"
     refused = run(env, "verify", check=False)
     assert refused.returncode == 1 and "still being applied" in refused.stderr
     renewal = _body("u0", "u0-2", "monthly", BOUGHT + timedelta(days=31), 30, 10, currency="EUR", country="FR")

@@ -22,6 +22,9 @@ from subledger.purchases import service as purchases_service
 from subledger.purchases.schemas import TransactionIn
 
 MAX_BUCKETS = 1000
+# When a client is asked to come back while the metrics wait for a rebuild or a repricing:
+# on a big ledger either takes minutes.
+RETRY_METRICS_AFTER_SECONDS = 30
 EARLIEST, LATEST = date(1970, 1, 1), date(2999, 12, 31)
 METRICS = (
     "gross_usd",
@@ -69,6 +72,12 @@ class MetricsQuery:
         return {"store": self.store, "product": self.product, "country": self.country, "environment": self.environment}
 
 
+def _rebuilding(why: str) -> ApiError:
+    error = ApiError.one(503, "metrics_rebuilding", NON_FIELD, why)
+    error.headers["Retry-After"] = str(RETRY_METRICS_AFTER_SECONDS)
+    return error
+
+
 def metrics(rt: Runtime, app_id: UUID, query: MetricsQuery) -> dict[str, Any]:
     now = rt.clock.now()
     start, end = query.window(now.date())
@@ -79,11 +88,11 @@ def metrics(rt: Runtime, app_id: UUID, query: MetricsQuery) -> dict[str, Any]:
     filters = query.filters()
     with rt.db.read() as conn:
         if app_id in repository.pending_rebuilds(conn):
-            why = "This app's metrics wait for a rebuild from its ledger, which `subledger migrate` runs."
-            raise ApiError.one(503, "metrics_rebuilding", NON_FIELD, why)
+            raise _rebuilding("This app's metrics wait for a rebuild from its ledger, which `subledger migrate` runs.")
         if catalog_service.repricing(conn):
-            why = "New exchange rates are being applied to the ledger; the metrics add up again once they are."
-            raise ApiError.one(503, "metrics_rebuilding", NON_FIELD, why)
+            raise _rebuilding(
+                "New exchange rates are being applied to the ledger; the metrics add up again once they are."
+            )
         before, days = repository.day_sums(conn, app_id, first_day, last_day, filters)
         midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
         now_in_window = first_day <= now.date() < last_day
