@@ -22,8 +22,8 @@ from subledger.purchases import service as purchases_service
 from subledger.purchases.schemas import TransactionIn
 
 MAX_BUCKETS = 1000
-# When a client is asked to come back while the metrics wait for a rebuild or a repricing:
-# on a big ledger either takes minutes.
+# How long a client is asked to wait before it asks again for metrics that wait for a
+# rebuild or a repricing: on a big ledger either takes minutes.
 RETRY_METRICS_AFTER_SECONDS = 30
 EARLIEST, LATEST = date(1970, 1, 1), date(2999, 12, 31)
 METRICS = (
