@@ -73,9 +73,7 @@ class MetricsQuery:
 
 
 def _rebuilding(why: str) -> ApiError:
-    error = ApiError.one(503, "metrics_rebuilding", NON_FIELD, why)
-    error.headers["Retry-After"] = str(RETRY_METRICS_AFTER_SECONDS)
-    return error
+    return ApiError.one(503, "metrics_rebuilding", NON_FIELD, why).retry_after(RETRY_METRICS_AFTER_SECONDS)
 
 
 def metrics(rt: Runtime, app_id: UUID, query: MetricsQuery) -> dict[str, Any]:

@@ -62,8 +62,6 @@ def lease_size(rate: int) -> int:
 
 def throttled(seconds: float) -> ApiError:
     wait = max(1, math.ceil(seconds))
-    error = ApiError.one(
+    return ApiError.one(
         429, "rate_limited", NON_FIELD, f"Request was throttled. Expected available in {wait} seconds."
-    )
-    error.headers["Retry-After"] = str(wait)
-    return error
+    ).retry_after(wait)

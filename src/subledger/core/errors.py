@@ -5,6 +5,7 @@ Every 4xx answers::
     {"errors": [{"source": ..., "errors": [...]}], "error_code": ..., "status_code": ...}
 """
 
+import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -47,6 +48,11 @@ class ApiError(Exception):
     @classmethod
     def one(cls, status: int, code: str, source: str | None, message: str) -> "ApiError":
         return cls(status, code, [(source, [message])])
+
+    def retry_after(self, seconds: float) -> "ApiError":
+        """Tell the client to ask again in ``seconds`` (whole seconds, at least one)."""
+        self.headers["Retry-After"] = str(max(1, math.ceil(seconds)))
+        return self
 
     def summary(self) -> str:
         """One line for a person: ``code: source: message; source: message``."""

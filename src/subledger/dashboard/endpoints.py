@@ -4,7 +4,6 @@ A session is a random token in an HttpOnly, SameSite=Strict cookie; every form
 carries the session's CSRF token (the sign-in form a double-submit cookie's).
 """
 
-import math
 import secrets
 from datetime import date
 from pathlib import Path
@@ -115,9 +114,8 @@ async def login(
         token = await runtime.write(service.sign_in, runtime, email, password, address)
     except service.TooManySignIns as refused:
         minutes = max(1, round(refused.seconds / 60))
-        error = ApiError.one(429, "rate_limited", None, f"Too many failed sign-ins; try again in {minutes} min.")
-        error.headers["Retry-After"] = str(max(1, math.ceil(refused.seconds)))
-        raise error from None
+        message = f"Too many failed sign-ins; try again in {minutes} min."
+        raise ApiError.one(429, "rate_limited", None, message).retry_after(refused.seconds) from None
     if token is None:
         return RedirectResponse(f"{PREFIX}/login?failed=1&next={quote(_local(next))}", status_code=303)
     response = RedirectResponse(_local(next), status_code=303)
