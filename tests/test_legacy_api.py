@@ -4,6 +4,7 @@ import base64
 from urllib.parse import quote
 
 import pytest
+from conftest import db_snapshot
 from test_purchases_api import T0, T1, subscription
 
 V1 = "/api/v1/sdk"
@@ -136,6 +137,15 @@ def test_grant_by_expiry_duration_or_lifetime(shop):
         )
     )["paid_access_levels"]["premium"]
     assert lifetime["is_lifetime"] is True and lifetime["expires_at"] is None
+
+
+def test_a_grant_extended_past_the_calendar_is_refused_and_changes_nothing(shop, runtime):
+    v1(shop, "POST", "/profiles/", {"customer_user_id": "far"})
+    shop.grant("far", access_level_id="premium", expires_at="9999-12-30T00:00:00Z")
+    before = db_snapshot(runtime)
+    response = v1(shop, "POST", "/profiles/far/paid-access-levels/premium/grant/", {"duration_days": 5})
+    assert response.status_code == 400 and response.json()["errors"][0]["source"] == "duration_days"
+    assert db_snapshot(runtime) == before
 
 
 def test_a_grant_with_a_purchase_is_recorded_once_and_a_refunding_revoke_zeroes_it(shop):

@@ -164,10 +164,16 @@ def test_days_and_weeks(ledger):
 
 def test_bad_queries_get_the_error_body(ledger):
     bad = ("period=year", "start=2025-02-01&end=2025-01-01", "start=yesterday", "period=day&start=2000-01-01")
-    for query in (*bad, "period=month&start=0001-01-01&end=0002-01-01", "period=day&start=9999-12-30&end=9999-12-31"):
+    out_of_range = ("period=month&start=0001-01-01&end=0002-01-01", "period=day&start=9999-12-30&end=9999-12-31")
+    for query in (*bad, *out_of_range, "end=0001-01-01", "period=month&end=0001-01-01"):
         response = ledger.admin("GET", f"/metrics/?{query}")
         assert response.status_code == 400, query
         assert response.json()["status_code"] == 400
+    # An end at the very first day there is: the error names it, rather than the default start before it.
+    too_early = ledger.admin("GET", "/metrics/?end=0001-01-01").json()
+    assert too_early["errors"][0]["source"] == "end"
+    first_days = ledger.admin("GET", "/metrics/?end=1970-01-05").json()["data"]
+    assert [row["date"] for row in first_days][:2] == ["1970-01-01", "1970-01-02"]
 
 
 def test_metrics_command_prints_a_table_and_csv(ledger, runtime, database_url, tmp_path):

@@ -57,12 +57,13 @@ class MetricsQuery:
     product: str | None = None
 
     def window(self, today: date) -> tuple[date, date]:
+        # The dates asked for are checked before any arithmetic on them: near date.min it overflows.
+        for name, day in (("start", self.start), ("end", self.end)):
+            if day is not None and not EARLIEST <= day <= LATEST:
+                raise bad_request("value_error", name, f"Dates run from {EARLIEST} to {LATEST}.")
         end = self.end or today
         back = {"day": timedelta(days=29), "week": timedelta(weeks=11), "month": relativedelta(months=11)}
-        start = self.start or end - back[self.period]
-        for name, day in (("start", start), ("end", end)):
-            if not EARLIEST <= day <= LATEST:
-                raise bad_request("value_error", name, f"Dates run from {EARLIEST} to {LATEST}.")
+        start = self.start or max(EARLIEST, end - back[self.period])
         if start > end:
             raise bad_request("value_error", "start", "start must not be later than end.")
         return start, end

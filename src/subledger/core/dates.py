@@ -31,7 +31,7 @@ def parse_datetime(value: Any) -> datetime:
         )
     try:
         return datetime.fromisoformat(value.upper()).astimezone(UTC)
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: the offset takes it past year 1 or 9999 in UTC
         raise PydanticCustomError("datetime", "Datetime is not a valid date.") from None
 
 

@@ -281,7 +281,10 @@ def _extended(level: dict[str, Any] | None, now: datetime, days: int) -> datetim
     )
     if active and level["expires_at"] is None:
         return None
-    return (parse_datetime(level["expires_at"]) if active else now) + timedelta(days=days)
+    try:
+        return (parse_datetime(level["expires_at"]) if active else now) + timedelta(days=days)
+    except OverflowError:
+        raise bad_request("value_error", "duration_days", "The access level would end after the year 9999.") from None
 
 
 def _current_level(profile: dict[str, Any], level_id: str) -> dict[str, Any] | None:
