@@ -6,6 +6,7 @@ import pytest
 from conftest import BASE, db_snapshot
 from test_purchases_api import subscription
 
+from subledger.core.fields import MAX_NESTING
 from subledger.paywalls import rules
 
 
@@ -131,6 +132,28 @@ def test_bad_list_parameters_are_400(studio, params, source):
     response = studio.client.get(f"{BASE}/paywalls/", params=params, headers=studio.headers())
     assert response.status_code == 400
     assert response.json()["error_code"] == "validation_error" and response.json()["errors"][0]["source"] == source
+
+
+def nested(levels: int) -> dict | int:
+    return {"next": nested(levels - 1)} if levels else 1
+
+
+def test_free_form_values_that_could_not_be_stored_are_refused(studio, runtime):
+    deepest = paywall(studio, "Deep", configs={"en": {"layout": nested(MAX_NESTING)}})
+    assert deepest["remote_configs"]["en"]["layout"] == nested(MAX_NESTING)
+    before = db_snapshot(runtime)
+    too_deep = studio.admin("POST", "/paywalls/", {"name": "Deeper", "remote_configs": {"en": {"x": nested(33)}}})
+    assert too_deep.status_code == 400 and too_deep.json()["errors"][0]["source"] == "remote_configs.en.x"
+    rule = {"field": "custom_attribute.level", "op": "eq", "value": nested(300)}
+    too_deep = studio.admin("POST", "/audiences/", {"audience_id": "deep", "rules": [rule]})
+    assert too_deep.status_code == 400 and too_deep.json()["errors"][0]["source"] == "rules.0.value"
+    for raw in (
+        b'{"name": "N", "remote_configs": {"en": {"x": NaN}}}',
+        b'{"name": "S", "remote_configs": {"en": {"x": "\\udc00"}}}',
+    ):
+        response = studio.client.post("/api/admin/v1/paywalls/", content=raw, headers=studio.headers())
+        assert response.status_code == 400 and response.json()["error_code"] == "parse_error", raw
+    assert db_snapshot(runtime) == before
 
 
 def test_audiences_choose_the_paywall_in_priority_order(studio):

@@ -79,7 +79,19 @@ def test_several_wrong_fields_give_several_entries_and_the_first_code(api):
 
 @pytest.mark.parametrize(
     "raw",
-    [b"{not json", b"[1, 2]", b'"a string"', b"42", b"\xff\xfe", b'{"first_name": "a",}'],
+    [
+        b"{not json",
+        b"[1, 2]",
+        b'"a string"',
+        b"42",
+        b"\xff\xfe",
+        b'{"first_name": "a",}',
+        # Not JSON, though Python's json module reads them: no response or column could hold them.
+        b'{"custom_attributes": [{"key": "a", "value": NaN}]}',
+        b'{"custom_attributes": [{"key": "a", "value": 1e400}]}',
+        b'{"custom_attributes": [{"key": "a", "value": "\\ud800"}]}',
+        b'{"a": ' * 2000 + b"1" + b"}" * 2000,
+    ],
 )
 def test_malformed_bodies_are_parse_errors(api, runtime, raw):
     api.create("victim")

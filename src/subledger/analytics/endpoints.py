@@ -4,14 +4,14 @@ from datetime import date
 from typing import Annotated, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Depends, Query, Request
 from starlette.responses import Response
 
 from subledger.analytics import service
 from subledger.core.addressing import current_app
-from subledger.core.http import ERROR_RESPONSES, JSONResponse
+from subledger.core.http import JSONResponse, api_router
 
-admin = APIRouter(prefix="/api/admin/v1", tags=["admin: analytics"], responses=ERROR_RESPONSES)
+admin = api_router("/api/admin/v1", "admin: analytics")
 
 App = Annotated[UUID, Depends(current_app)]
 

@@ -6,17 +6,17 @@ Authenticated with the app's own secret key, like the contract endpoints.
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Body, Depends, Request
+from fastapi import Body, Depends, Request
 from starlette.responses import Response
 
 from subledger.catalog import service
 from subledger.catalog.schemas import AccessLevelIn, ProductIn
 from subledger.core.addressing import current_app
 from subledger.core.errors import ApiError
-from subledger.core.http import ERROR_RESPONSES, JSONResponse
+from subledger.core.http import JSONResponse, api_router
 from subledger.purchases import service as purchases_service
 
-router = APIRouter(prefix="/api/admin/v1", tags=["admin: catalog"], responses=ERROR_RESPONSES)
+router = api_router("/api/admin/v1", "admin: catalog")
 
 App = Annotated[UUID, Depends(current_app)]
 

@@ -1,6 +1,6 @@
 """Field types that several request schemas share."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import pycountry
 from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
@@ -14,6 +14,29 @@ def text(value: str) -> str:
     return value
 
 
+# Free-form JSON (remote configs, audience rule values) is stored and answered through orjson,
+# which stops at 254 levels: well short of that, a limit that says what is wrong.
+MAX_NESTING = 32
+
+
+def nesting(value: Any) -> int:
+    """How many levels of objects and arrays ``value`` has (0 for a string, number, bool or null)."""
+    levels, current = 0, [value]
+    while containers := [item for item in current if isinstance(item, dict | list)]:
+        levels += 1
+        current = [child for item in containers for child in (item.values() if isinstance(item, dict) else item)]
+    return levels
+
+
+def _not_too_deep(value: Any) -> Any:
+    if nesting(value) > MAX_NESTING:
+        raise PydanticCustomError(
+            "base_error", "Objects and arrays may nest at most {limit} levels deep.", {"limit": MAX_NESTING}
+        )
+    return value
+
+
+FreeJson = Annotated[Any, AfterValidator(_not_too_deep)]
 Str255 = Annotated[str, StringConstraints(strict=True, max_length=255), AfterValidator(text)]
 NonEmpty255 = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=255), AfterValidator(text)]
 

@@ -1,11 +1,13 @@
 """HTTP plumbing every feature shares: JSON responses, error handlers, middleware."""
 
 import logging
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import orjson
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -47,6 +49,33 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         ),
     ]
 }
+
+
+class _StrictJsonRequest(Request):
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            self._json = orjson.loads(await self.body())
+        return self._json
+
+
+class StrictJsonRoute(APIRoute):
+    """A route whose JSON body is parsed by orjson, which keeps to the JSON standard where
+    Python's json module does not: NaN, Infinity, numbers beyond a double's range, unpaired
+    surrogates and nesting over 1,024 levels are a parse error, instead of values that no
+    response or database column could hold. (Integers beyond 64 bits become doubles.)"""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def strict(request: Request) -> Response:
+            return await handler(_StrictJsonRequest(request.scope, request.receive))
+
+        return strict
+
+
+def api_router(prefix: str, tag: str) -> APIRouter:
+    """A router of API endpoints: JSON bodies parsed strictly, the error responses documented."""
+    return APIRouter(prefix=prefix, tags=[tag], responses=ERROR_RESPONSES, route_class=StrictJsonRoute)
 
 
 class JSONResponse(Response):

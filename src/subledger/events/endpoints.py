@@ -4,17 +4,17 @@ from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import Body, Depends, Query, Request
 from starlette.responses import Response
 
 from subledger.core.addressing import current_app
 from subledger.core.dates import parse_datetime
 from subledger.core.errors import bad_request
-from subledger.core.http import ERROR_RESPONSES, JSONResponse
+from subledger.core.http import JSONResponse, api_router
 from subledger.events import service
 from subledger.events.schemas import EndpointIn, ReplayIn
 
-router = APIRouter(prefix="/api/admin/v1", tags=["admin: events and webhooks"], responses=ERROR_RESPONSES)
+router = api_router("/api/admin/v1", "admin: events and webhooks")
 
 App = Annotated[UUID, Depends(current_app)]
 

@@ -8,15 +8,15 @@ take ``{id:path}`` so such ids still reach them).
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Body, Depends, Request
+from fastapi import Body, Depends, Request
 from starlette.responses import Response
 
 from subledger.core.addressing import ProfileRef, current_app
-from subledger.core.http import ERROR_RESPONSES, JSONResponse
+from subledger.core.http import JSONResponse, api_router
 from subledger.legacy import rules, service
 from subledger.legacy.schemas import StripeValidation, V1Attributes, V1Create, V1Grant, V1Revoke
 
-router = APIRouter(prefix="/api/v1/sdk", tags=["legacy v1"], responses=ERROR_RESPONSES)
+router = api_router("/api/v1/sdk", "legacy v1")
 
 App = Annotated[UUID, Depends(current_app)]
 TRUE = {"1", "true", "True"}

@@ -4,12 +4,12 @@ placement, views, and the admin API for paywalls, audiences, A/B tests and place
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Body, Depends, Request
+from fastapi import Body, Depends, Request
 from starlette.responses import Response
 
 from subledger.core.addressing import PROFILE_HEADERS, current_app, profile_ref
 from subledger.core.errors import bad_request
-from subledger.core.http import ERROR_RESPONSES, JSONResponse
+from subledger.core.http import JSONResponse, api_router
 from subledger.paywalls import service
 from subledger.paywalls.schemas import (
     AbTestIn,
@@ -21,8 +21,8 @@ from subledger.paywalls.schemas import (
     ViewIn,
 )
 
-router = APIRouter(prefix="/api/v2/server-side-api", tags=["paywalls"], responses=ERROR_RESPONSES)
-admin = APIRouter(prefix="/api/admin/v1", tags=["admin: paywalls"], responses=ERROR_RESPONSES)
+router = api_router("/api/v2/server-side-api", "paywalls")
+admin = api_router("/api/admin/v1", "admin: paywalls")
 
 App = Annotated[UUID, Depends(current_app)]
 

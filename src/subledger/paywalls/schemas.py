@@ -6,7 +6,7 @@ from uuid import UUID
 from pydantic import Field, StrictStr, model_validator
 from pydantic_core import PydanticCustomError
 
-from subledger.core.fields import NonEmpty255, Strict
+from subledger.core.fields import FreeJson, NonEmpty255, Strict
 from subledger.paywalls.rules import OPERATORS, PROFILE_FIELDS
 
 Name = Annotated[str, Field(strict=True, min_length=1, max_length=255, pattern=r"^[A-Za-z0-9._:-]+$")]
@@ -16,13 +16,13 @@ Locale = Annotated[str, Field(strict=True, min_length=2, max_length=16, pattern=
 class PaywallIn(Strict):
     name: NonEmpty255
     product_ids: Annotated[list[UUID], Field(max_length=50)] = []
-    remote_configs: dict[Locale, dict[str, Any]] = {}
+    remote_configs: dict[Locale, dict[str, FreeJson]] = {}
 
 
 class PaywallPatch(Strict):
     name: NonEmpty255 = None
     product_ids: Annotated[list[UUID], Field(max_length=50)] = None
-    remote_configs: dict[Locale, dict[str, Any]] = None
+    remote_configs: dict[Locale, dict[str, FreeJson]] = None
     is_archived: bool = None
 
 
@@ -40,7 +40,7 @@ class RemoteConfigPut(Strict):
 class Rule(Strict):
     field: Annotated[str, Field(strict=True, min_length=1, max_length=64)]
     op: str
-    value: Any = None
+    value: FreeJson = None
 
     @model_validator(mode="after")
     def _known(self) -> "Rule":

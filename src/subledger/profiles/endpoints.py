@@ -6,7 +6,7 @@ Headers are read from the request directly (see ``core.addressing.profile_ref``)
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Request
+from fastapi import Body, Request
 from starlette.responses import Response
 
 from subledger.core.addressing import (
@@ -18,11 +18,11 @@ from subledger.core.addressing import (
     profile_ref,
 )
 from subledger.core.errors import NON_FIELD, bad_request
-from subledger.core.http import ERROR_RESPONSES, JSONResponse, header_text
+from subledger.core.http import JSONResponse, api_router, header_text
 from subledger.profiles import service
 from subledger.profiles.schemas import ProfileEnvelope, ProfileFields
 
-router = APIRouter(prefix="/api/v2/server-side-api", tags=["profile"], responses=ERROR_RESPONSES)
+router = api_router("/api/v2/server-side-api", "profile")
 
 Fields = Annotated[ProfileFields | None, Body()]
 WITH_PLATFORM = {"parameters": [*PROFILE_HEADERS["parameters"], PLATFORM]}

@@ -2,16 +2,16 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Request
+from fastapi import Body, Request
 from starlette.responses import Response
 
 from subledger.core.addressing import PROFILE_HEADERS, profile_ref
-from subledger.core.http import ERROR_RESPONSES, JSONResponse
+from subledger.core.http import JSONResponse, api_router
 from subledger.profiles.schemas import ProfileEnvelope
 from subledger.purchases import service
 from subledger.purchases.schemas import GrantIn, RevokeIn, TransactionIn
 
-router = APIRouter(prefix="/api/v2/server-side-api", tags=["purchase"], responses=ERROR_RESPONSES)
+router = api_router("/api/v2/server-side-api", "purchase")
 PROFILE = {"response_model": ProfileEnvelope, "openapi_extra": PROFILE_HEADERS}
 
 

@@ -3,14 +3,14 @@
 from typing import Annotated, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Depends, Query, Request
 from starlette.responses import Response
 
 from subledger.core.addressing import current_app
-from subledger.core.http import ERROR_RESPONSES, JSONResponse
+from subledger.core.http import JSONResponse, api_router
 from subledger.stores import service
 
-admin = APIRouter(prefix="/api/admin/v1", tags=["admin: store notifications"], responses=ERROR_RESPONSES)
+admin = api_router("/api/admin/v1", "admin: store notifications")
 
 App = Annotated[UUID, Depends(current_app)]
 Store = Literal["app_store", "play_store", "stripe"]

@@ -2,19 +2,19 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Request
+from fastapi import Body, Request
 from pydantic import StringConstraints
 from starlette.responses import Response
 
 from subledger.core.addressing import PROFILE_HEADERS, profile_ref
 from subledger.core.fields import Strict
-from subledger.core.http import ERROR_RESPONSES, JSONResponse
+from subledger.core.http import JSONResponse, api_router
 from subledger.profiles.schemas import ProfileEnvelope
 from subledger.stores.apple import service
 from subledger.stores.http import answered, path_app, remote_address
 
-router = APIRouter(prefix="/stores/app-store", tags=["store notifications"], responses=ERROR_RESPONSES)
-api = APIRouter(prefix="/api/v2/server-side-api", tags=["purchase"], responses=ERROR_RESPONSES)
+router = api_router("/stores/app-store", "store notifications")
+api = api_router("/api/v2/server-side-api", "purchase")
 
 
 class SignedTransactionIn(Strict):

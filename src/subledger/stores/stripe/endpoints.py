@@ -1,13 +1,13 @@
 """Stripe's webhook route."""
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from starlette.responses import Response
 
-from subledger.core.http import ERROR_RESPONSES
+from subledger.core.http import api_router
 from subledger.stores.http import answered, path_app, remote_address
 from subledger.stores.stripe import service
 
-router = APIRouter(prefix="/stores/stripe", tags=["store notifications"], responses=ERROR_RESPONSES)
+router = api_router("/stores/stripe", "store notifications")
 
 
 @router.post("/{app_id}/webhook/", summary="Stripe webhooks for an app")
