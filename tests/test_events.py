@@ -6,6 +6,7 @@ import uuid
 from datetime import datetime, timedelta
 
 import pytest
+from conftest import db_snapshot
 from receiver import Receiver
 from test_purchases_api import T0, T1, T2, one_time, subscription
 
@@ -264,6 +265,14 @@ def test_an_endpoint_that_fails_verification_is_not_saved(shop):
     assert shop.admin("GET", "/webhooks/").json()["data"] == []
     unreachable = shop.admin("POST", "/webhooks/", {"url": "http://127.0.0.1:9/nothing"})
     assert unreachable.status_code == 400
+
+
+@pytest.mark.parametrize("url", ["http://" + "a" * 64 + ".com/", "http://a..b/", "http://\u2603.com/"])
+def test_a_url_that_passes_as_a_url_but_cannot_be_requested_is_refused(shop, runtime, url):
+    before = db_snapshot(runtime)
+    response = shop.admin("POST", "/webhooks/", {"url": url})
+    assert response.status_code == 400 and response.json()["errors"][0]["source"] == "url", response.text
+    assert db_snapshot(runtime) == before
 
 
 def test_an_authorization_value_that_cannot_be_a_header_is_refused(shop):

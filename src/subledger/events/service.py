@@ -246,6 +246,8 @@ def register_endpoint(
     try:
         with http or httpx.Client() as client:
             answer = deliver(client, url, b"{}", "verification", signing_secret, authorization, now, timeout=10)
+    except (httpx.InvalidURL, UnicodeError) as exc:  # a host name that no resolver takes (IDNA, label lengths)
+        raise bad_request("base_error", "url", f"This URL cannot be requested: {exc}.") from None
     except httpx.HTTPError as exc:
         raise bad_request("webhook_verification_failed", "url", f"The endpoint could not be reached: {exc}.") from None
     if not answer.is_success:
