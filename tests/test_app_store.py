@@ -377,6 +377,33 @@ def test_forged_and_tampered_payloads_are_refused_logged_and_change_nothing(stor
     assert any("VERIFICATION_FAILURE" in entry["reason"] for entry in refused)
 
 
+@pytest.mark.parametrize(
+    "odd",
+    [
+        {"expiresDate": "soon"},  # Apple's library refuses it while decoding
+        {"expiresDate": 10**18},  # past the year 9999
+        {"appAccountToken": 5},
+    ],
+)
+def test_signed_claims_not_of_the_documented_types_are_refused(store, api, runtime, odd):
+    """Signed with the app's chain, so not forged: still never a 500, and nothing changes."""
+    before = _ledger(runtime)
+    tx = transaction(**{"appAccountToken": "u1", **odd})
+    notified = store.send_payload(store.payload("SUBSCRIBED/INITIAL_BUY", tx, renewal(), START))
+    assert notified.status_code == 400 and notified.json()["error_code"] == "notification_not_verified"
+    posted = api.request("POST", VALIDATE, "u1", json={"signed_transaction": store.chain.sign(tx)})
+    assert posted.status_code == 400 and posted.json()["error_code"] == "notification_not_verified"
+    assert _ledger(runtime) == before
+
+
+def test_a_posted_transaction_the_ledger_refuses_is_a_400_with_the_reason(store, api, runtime):
+    before = _ledger(runtime)
+    tx = transaction(appAccountToken="u1", currency="XYZ")
+    response = api.request("POST", VALIDATE, "u1", json={"signed_transaction": store.chain.sign(tx)})
+    assert response.status_code == 400 and response.json()["errors"][0]["source"] == "price.currency", response.text
+    assert _ledger(runtime) == before
+
+
 def test_refused_requests_are_pruned_once_old(store, api, runtime, clock):
     for junk in (b"{}", b"not json"):
         api.client.post(store.url, content=junk, headers={"Content-Type": "application/json"})

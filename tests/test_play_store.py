@@ -285,6 +285,40 @@ def test_a_wrong_token_or_package_is_refused_and_logged(play, api, runtime):
     assert len(refused) == 4 and all(row["store"] == "play_store" for row in refused)
 
 
+def test_notifications_and_answers_not_as_google_documents_them_are_refused(play, api, runtime):
+    """Never a 500: a time past the year 9999, and Play API answers missing or mistyping fields."""
+    before = {k: v for k, v in db_snapshot(runtime).items() if k != "refused_notifications"}
+    data = {"version": "1.0", "packageName": PACKAGE, "eventTimeMillis": str(10**20), "testNotification": {}}
+    assert play.push(data).status_code == 400
+    odd_answers = {
+        "no-items": purchase(lineItems=[]),
+        "bad-start": purchase(startTime="soon"),
+        "bad-account": purchase(account=5),
+        "bad-price": purchase(
+            lineItems=[
+                {
+                    "productId": "monthly",
+                    "expiryTime": iso(START),
+                    "autoRenewingPlan": {"recurringPrice": {"currencyCode": "EUR", "units": "four"}},
+                }
+            ]
+        ),
+    }
+    for token, answer in odd_answers.items():
+        play.fake.subscriptions[token] = answer
+        data = {
+            "version": "1.0",
+            "packageName": PACKAGE,
+            "eventTimeMillis": "1735689600000",
+            "subscriptionNotification": {"version": "1.0", "notificationType": 4, "purchaseToken": token},
+        }
+        pushed = play.push(data)
+        assert pushed.status_code == 400 and pushed.json()["error_code"] == "notification_not_verified", token
+        posted = api.request("POST", VALIDATE, "u1", json={"purchase_type": "subscription", "purchase_token": token})
+        assert posted.status_code == 502 and posted.json()["error_code"] == "store_answer_unreadable", token
+    assert {k: v for k, v in db_snapshot(runtime).items() if k != "refused_notifications"} == before
+
+
 def test_play_unavailable_answers_502_so_pubsub_retries(play, api, runtime):
     play.fake.subscriptions["tok1"] = purchase()
     play.fake.failing = True

@@ -209,6 +209,24 @@ def test_bad_signatures_are_refused_logged_and_change_nothing(stripe, api, runti
     assert len(refused) == 4 and all("signature" in row["reason"].lower() for row in refused)
 
 
+def test_signed_events_not_as_stripe_documents_them_are_refused(stripe, api, runtime):
+    """Signed with the app's secret, so not forged: still never a 500, and nothing changes."""
+    before = {k: v for k, v in db_snapshot(runtime).items() if k != "refused_notifications"}
+    past_9999 = {"id": "evt_far", "type": "customer.subscription.created", "created": 10**20, "data": {"object": {}}}
+    assert stripe.post(past_9999).status_code == 400
+    for payload in (b"[]", b'{"id": "evt_odd", "type": "payment_intent.succeeded", "created": 1, "data": 5}'):
+        headers = {"Stripe-Signature": signature(payload), "Content-Type": "application/json"}
+        response = api.client.post(stripe.url, content=payload, headers=headers)
+        assert response.status_code == 400 and response.json()["error_code"] == "notification_not_verified"
+    assert {k: v for k, v in db_snapshot(runtime).items() if k != "refused_notifications"} == before
+
+
+def test_a_customer_user_id_longer_than_any_names_nobody(stripe, api):
+    stripe.fake.objects["customers/cus_1"]["metadata"] = {"customer_user_id": "u" * 300}
+    assert stripe.send("customer.subscription.created", subscription()) == "pending"
+    assert profile(api)["subscriptions"] == []
+
+
 def test_stripe_unavailable_answers_502_so_stripe_retries(stripe, api, runtime):
     stripe.fake.objects.pop("subscriptions/sub_1")
     stripe_service.configure(runtime, uuid.UUID(api.app_id), secret_key="sk_test_wrong")

@@ -20,6 +20,14 @@ def format_datetime(moment: datetime | None) -> str | None:
     return moment.astimezone(UTC).isoformat(timespec="microseconds")[:-6] + "+0000"
 
 
+def from_timestamp(seconds: float) -> datetime:
+    """The moment ``seconds`` after the epoch, in UTC; ValueError outside the years 1 to 9999."""
+    try:
+        return datetime.fromtimestamp(seconds, UTC)
+    except (OverflowError, OSError):  # which of the two depends on the platform and the size
+        raise ValueError(f"{seconds} seconds after the epoch is outside the years 1 to 9999") from None
+
+
 def parse_datetime(value: Any) -> datetime:
     """An ISO 8601 date-time with an offset (or an aware datetime), converted to UTC."""
     if isinstance(value, datetime) and value.tzinfo is not None:

@@ -19,7 +19,13 @@ KEPT_FROM_LEDGER = (
 SUBSCRIPTION_ONLY = {"renew_status_changed_at", "billing_issue_detected_at", "grace_period_expires_at"}
 
 
-@dataclass
+# What reading a store's payload raises when a field is missing or not of the type the store
+# documents (JSON that is not an object has no ``get``, a list may be empty, an amount that is
+# not a number is a decimal.InvalidOperation).
+UNREADABLE = (LookupError, TypeError, ValueError, AttributeError, ArithmeticError)
+
+
+@dataclass(frozen=True)
 class Notification:
     """A verified store notification, normalised.
 
@@ -40,9 +46,11 @@ class Notification:
     refunds: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self):
+        if self.account is not None and not isinstance(self.account, str):
+            raise TypeError(f"the account is {type(self.account).__name__}, not text")
         # No customer_user_id is longer (a Stripe metadata value can be): such an account names nobody.
         if self.account is not None and len(self.account) > 255:
-            self.account = None
+            object.__setattr__(self, "account", None)  # frozen: built whole, so that these checks hold
 
     @property
     def changes_ledger(self) -> bool:

@@ -108,6 +108,12 @@ def refuse(rt: Runtime, app_id: UUID, store: str, reason: str, body: bytes, remo
     return ApiError.one(400, "notification_not_verified", NON_FIELD, reason)
 
 
+def unreadable_answer(store: str, error: Exception) -> ApiError:
+    """The 502 for a store API answer that is not what the store documents (``rules.UNREADABLE``)."""
+    reason = f"The {store} API's answer could not be read: {type(error).__name__} {error}"
+    return ApiError.one(502, "store_answer_unreadable", NON_FIELD, reason)
+
+
 # Receiving -------------------------------------------------------------------------
 
 
@@ -295,9 +301,9 @@ def _apply(
             refunds = {key: parse_datetime(at) for key, at in notification.refunds.items()}
             timestamp = purchases_service.record_store_account(rt, conn, profile, store, transactions, refunds, now)
     except (ApiError, ValidationError) as refused:
-        if strict:
-            raise
         error = from_validation_errors(refused.errors()) if isinstance(refused, ValidationError) else refused
+        if strict:
+            raise error from None
         note = error.summary()
         log.warning("%s notification %s not applied: %s", store, notification.notification_id, note)
         return {"status": "ignored", "note": note[:1024], "profile_id": profile["id"], "timestamp": None}

@@ -7,12 +7,12 @@ recorded or updated, and the notification's type adds what the state alone
 does not date (when a billing issue was detected, when auto-renew changed).
 """
 
-from datetime import UTC, datetime
+from dataclasses import replace
 from typing import Any
 
 import pycountry
 
-from subledger.core.dates import format_datetime
+from subledger.core.dates import format_datetime, from_timestamp
 from subledger.stores.rules import Notification
 
 STORE = "app_store"
@@ -42,7 +42,7 @@ AUTO_RENEWABLE = "Auto-Renewable Subscription"
 
 
 def moment(milliseconds: int | None) -> str | None:
-    return None if milliseconds is None else format_datetime(datetime.fromtimestamp(milliseconds / 1000, UTC))
+    return None if milliseconds is None else format_datetime(from_timestamp(milliseconds / 1000))
 
 
 def _country(storefront: str | None) -> str:
@@ -134,14 +134,16 @@ def notification(payload: dict[str, Any], tx: dict[str, Any] | None, renewal: di
         store=STORE,
         notification_id=payload["notificationUUID"],
         kind=kind,
-        signed_at=datetime.fromtimestamp(payload["signedDate"] / 1000, UTC),
+        signed_at=from_timestamp(payload["signedDate"] / 1000),
     )
     if tx is None or payload["notificationType"] in INFORMATIONAL:
         return found
-    found.original_transaction_id = tx.get("originalTransactionId") or tx["transactionId"]
-    found.account = tx.get("appAccountToken") or (renewal or {}).get("appAccountToken")
-    found.transactions = [transaction_body(tx, renewal, kind, payload["signedDate"])]
-    return found
+    return replace(  # built anew, so that the account is checked
+        found,
+        original_transaction_id=tx.get("originalTransactionId") or tx["transactionId"],
+        account=tx.get("appAccountToken") or (renewal or {}).get("appAccountToken"),
+        transactions=[transaction_body(tx, renewal, kind, payload["signedDate"])],
+    )
 
 
 def posted(tx: dict[str, Any]) -> Notification:
@@ -150,7 +152,7 @@ def posted(tx: dict[str, Any]) -> Notification:
         store=STORE,
         notification_id=tx["transactionId"],
         kind="STOREKIT_TRANSACTION",
-        signed_at=datetime.fromtimestamp(tx["signedDate"] / 1000, UTC),
+        signed_at=from_timestamp(tx["signedDate"] / 1000),
         original_transaction_id=tx.get("originalTransactionId") or tx["transactionId"],
         account=tx.get("appAccountToken"),
         transactions=[transaction_body(tx)],

@@ -8,6 +8,7 @@ signature, the bundle id and the environment.
 
 import base64
 import binascii
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
@@ -19,6 +20,7 @@ from appstoreserverlibrary.signed_data_verifier import (
     VerificationException,
     VerificationStatus,
 )
+from cattrs.errors import BaseValidationError
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -28,6 +30,7 @@ from subledger.core.errors import NON_FIELD, ApiError, bad_request
 from subledger.core.runtime import Runtime
 from subledger.stores import service as stores_service
 from subledger.stores.apple import rules
+from subledger.stores.rules import UNREADABLE, Notification
 from subledger.stores.service import StoreConfig
 
 HOW_TO_CONFIGURE = "`subledger stores app-store --app ... --bundle-id ... --root-certificate ...`"
@@ -147,6 +150,15 @@ def _verify_notification(config: StoreConfig, body: bytes, online: bool) -> tupl
     return payload, tx, renewal
 
 
+def _read(convert: Callable[..., Notification], *claims: dict[str, Any] | None) -> Notification:
+    """Verified claims in the ledger's terms; claims whose fields are not of the types Apple
+    documents (a date that is not a number of milliseconds, say) are refused as unreadable."""
+    try:
+        return convert(*claims)
+    except UNREADABLE as error:
+        raise Unreadable(f"a field is not as Apple documents it ({error})") from None
+
+
 def _verified(rt: Runtime, app_id: UUID, body: bytes, remote: str | None, verify):
     """``verify()``'s result; a payload that fails is written to the audit log and refused.
     Apple's revocation service being unreachable is not the payload's fault: 503, sent again later."""
@@ -158,7 +170,8 @@ def _verified(rt: Runtime, app_id: UUID, body: bytes, remote: str | None, verify
                 503, "store_unavailable", NON_FIELD, "Apple's certificate status service did not answer."
             ) from None
         reason = f"App Store signature verification failed: {error.status.name}"
-    except (Unreadable, binascii.Error) as error:
+    # BaseValidationError: app-store-server-library's, for claims not of the types Apple documents.
+    except (Unreadable, binascii.Error, BaseValidationError) as error:
         reason = f"App Store payload refused: {error}"
     raise stores_service.refuse(rt, app_id, rules.STORE, reason, body, remote)
 
@@ -167,8 +180,10 @@ def receive_notification(rt: Runtime, app_id: UUID, body: bytes, remote: str | N
     """An App Store Server Notification V2: verify it, then apply or keep it."""
     config = stores_service.notification_config(rt, app_id, rules.STORE)
     online = rt.settings.apple_online_checks
-    payload, tx, renewal = _verified(rt, app_id, body, remote, lambda: _verify_notification(config, body, online))
-    return stores_service.receive(rt, app_id, rules.notification(payload, tx, renewal))
+    notification = _verified(
+        rt, app_id, body, remote, lambda: _read(rules.notification, *_verify_notification(config, body, online))
+    )
+    return stores_service.receive(rt, app_id, notification)
 
 
 def record_transaction(
@@ -178,10 +193,10 @@ def record_transaction(
     config = stores_service.require_config(rt, app_id, rules.STORE, HOW_TO_CONFIGURE)
     online = rt.settings.apple_online_checks
 
-    def verify() -> dict[str, Any]:
+    def verify() -> Notification:
         verifier = _verifier(config, _claimed_environment(signed_transaction, ("environment",)), online)
         verifier.verify_and_decode_signed_transaction(signed_transaction)
-        return _claims(signed_transaction)
+        return _read(rules.posted, _claims(signed_transaction))
 
-    tx = _verified(rt, app_id, signed_transaction.encode(), remote, verify)
-    return stores_service.record_for_profile(rt, app_id, ref, rules.posted(tx))
+    notification = _verified(rt, app_id, signed_transaction.encode(), remote, verify)
+    return stores_service.record_for_profile(rt, app_id, ref, notification)

@@ -9,13 +9,13 @@ its renewals add ``..0``, ``..1``; the first order id is the chain's original id
 
 import base64
 import binascii
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import orjson
 
-from subledger.core.dates import format_datetime, parse_datetime
+from subledger.core.dates import format_datetime, from_timestamp, parse_datetime
 
 STORE = "play_store"
 SUBSCRIPTION_TYPES = {
@@ -63,7 +63,7 @@ def original_order(order_id: str) -> str:
 
 
 def _millis(value: str | int) -> datetime:
-    return datetime.fromtimestamp(int(value) / 1000, UTC)
+    return from_timestamp(int(value) / 1000)
 
 
 def event_time(data: dict[str, Any]) -> datetime:

@@ -27,7 +27,7 @@ from subledger.core.errors import NON_FIELD, ApiError, bad_request
 from subledger.core.runtime import Runtime
 from subledger.stores import service as stores_service
 from subledger.stores.google import rules
-from subledger.stores.rules import Notification
+from subledger.stores.rules import UNREADABLE, Notification
 from subledger.stores.service import StoreConfig
 
 HOW_TO_CONFIGURE = "`subledger stores play-store --app ... --package-name ... --service-account key.json`"
@@ -158,22 +158,27 @@ def _product_state(api: PlayApi, product_id: str, token: str) -> tuple[dict | No
 
 def _notification(api: PlayApi, message_id: str, data: dict[str, Any]) -> Notification:
     at = rules.event_time(data)
-    notification = Notification(store=rules.STORE, notification_id=message_id, kind="TEST", signed_at=at)
-    body = None
+    kind, body, account, chain, refunds = "TEST", None, None, None, {}
     if subscription := data.get("subscriptionNotification"):
-        notification.kind = rules.SUBSCRIPTION_TYPES.get(subscription["notificationType"], "SUBSCRIPTION_OTHER")
-        body, notification.account = _subscription_state(api, subscription["purchaseToken"], notification.kind, at)
+        kind = rules.SUBSCRIPTION_TYPES.get(subscription["notificationType"], "SUBSCRIPTION_OTHER")
+        body, account = _subscription_state(api, subscription["purchaseToken"], kind, at)
     elif product := data.get("oneTimeProductNotification"):
-        notification.kind = rules.ONE_TIME_TYPES.get(product["notificationType"], "ONE_TIME_PRODUCT_OTHER")
-        body, notification.account = _product_state(api, product["sku"], product["purchaseToken"])
+        kind = rules.ONE_TIME_TYPES.get(product["notificationType"], "ONE_TIME_PRODUCT_OTHER")
+        body, account = _product_state(api, product["sku"], product["purchaseToken"])
     elif voided := data.get("voidedPurchaseNotification"):
-        notification.kind = "VOIDED_PURCHASE"
-        notification.original_transaction_id = rules.original_order(voided["orderId"])
-        notification.refunds = {voided["orderId"]: format_datetime(at)}
-    if body is not None:
-        notification.transactions = [body]
-        notification.original_transaction_id = body["store_original_transaction_id"]
-    return notification
+        kind = "VOIDED_PURCHASE"
+        chain = rules.original_order(voided["orderId"])
+        refunds = {voided["orderId"]: format_datetime(at)}
+    return Notification(
+        store=rules.STORE,
+        notification_id=message_id,
+        kind=kind,
+        signed_at=at,
+        original_transaction_id=chain if body is None else body["store_original_transaction_id"],
+        account=account,
+        transactions=[] if body is None else [body],
+        refunds=refunds,
+    )
 
 
 def _unavailable(error: PlayError) -> ApiError:
@@ -190,13 +195,13 @@ def receive_notification(rt: Runtime, app_id: UUID, body: bytes, token: str | No
         if data.get("packageName") != config.settings["package_name"]:
             raise ValueError(f"package {data.get('packageName')!r} is not this app's")
         rules.event_time(data)
-    except (ValueError, KeyError, TypeError) as error:
+    except UNREADABLE as error:
         raise stores_service.refuse(
             rt, app_id, rules.STORE, f"Play notification refused: {error}", body, remote
         ) from None
     try:
         notification = _notification(PlayApi(rt, config), message_id, data)
-    except (KeyError, TypeError) as error:
+    except UNREADABLE as error:
         reason = f"Play notification not understood: {type(error).__name__} {error}"
         raise stores_service.refuse(rt, app_id, rules.STORE, reason, body, remote) from None
     except PlayError as error:
@@ -219,21 +224,25 @@ def record_token(
             body, account = _subscription_state(api, token, "SUBSCRIPTION_VALIDATED", now)
         else:
             body, account = _product_state(api, product_id, token)
+        if body is None:
+            raise bad_request(
+                "base_error", "purchase_token", "The purchase is pending or cancelled: nothing to record."
+            )
+        notification = Notification(
+            store=rules.STORE,
+            notification_id=token,
+            kind="PURCHASE_TOKEN",
+            signed_at=now,
+            original_transaction_id=body["store_original_transaction_id"],
+            account=account,
+            transactions=[body],
+        )
     except PlayError as error:
         if error.status in (400, 404, 410):
             raise bad_request(
                 "base_error", "purchase_token", "Google Play does not know this purchase token."
             ) from None
         raise _unavailable(error) from None
-    if body is None:
-        raise bad_request("base_error", "purchase_token", "The purchase is pending or cancelled: nothing to record.")
-    notification = Notification(
-        store=rules.STORE,
-        notification_id=token,
-        kind="PURCHASE_TOKEN",
-        signed_at=now,
-        original_transaction_id=body["store_original_transaction_id"],
-        account=account,
-        transactions=[body],
-    )
+    except UNREADABLE as error:
+        raise stores_service.unreadable_answer(rules.STORE, error) from None
     return stores_service.record_for_profile(rt, app_id, ref, notification)

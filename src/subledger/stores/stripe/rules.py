@@ -5,10 +5,9 @@ invoice id), the subscription id is the original transaction id, and the
 product is the Stripe price id. A payment intent is a one-time purchase.
 """
 
-from datetime import UTC, datetime
 from typing import Any
 
-from subledger.core.dates import format_datetime
+from subledger.core.dates import format_datetime, from_timestamp
 
 STORE = "stripe"
 # Currencies Stripe counts in whole units (no cents).
@@ -40,7 +39,7 @@ PAYMENT_PRODUCT = "stripe_payment_intent"
 
 
 def _when(seconds: int | None) -> str | None:
-    return None if seconds is None else format_datetime(datetime.fromtimestamp(seconds, UTC))
+    return None if seconds is None else format_datetime(from_timestamp(seconds))
 
 
 def _amount(minor: int, currency: str) -> float:

@@ -6,18 +6,18 @@ invoice, the payment intent, the charge. Stripe's current state is what is
 recorded, so events arriving late, twice or out of order change nothing wrong.
 """
 
-from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 import stripe
 from pydantic import ValidationError
 
+from subledger.core.dates import from_timestamp
 from subledger.core.errors import NON_FIELD, ApiError, bad_request, from_validation_errors
 from subledger.core.runtime import Runtime
 from subledger.purchases.schemas import TransactionIn
 from subledger.stores import service as stores_service
-from subledger.stores.rules import Notification
+from subledger.stores.rules import UNREADABLE, Notification
 from subledger.stores.service import StoreConfig
 from subledger.stores.stripe import rules
 
@@ -77,6 +77,8 @@ def transactions_for(rt: Runtime, app_id: UUID, token: str) -> list[TransactionI
         raise bad_request("value_error", NON_FIELD, "Stripe refused this app's secret key.") from None
     except stripe.StripeError as exc:
         raise _unavailable(exc) from None
+    except UNREADABLE as error:
+        raise stores_service.unreadable_answer(rules.STORE, error) from None
     try:
         return [TransactionIn.model_validate(body) for body in bodies]
     except ValidationError as invalid:
@@ -96,13 +98,13 @@ def receive_webhook(rt: Runtime, app_id: UUID, body: bytes, signature: str | Non
         event = stripe.Webhook.construct_event(body, signature or "", secret).to_dict()
     except stripe.SignatureVerificationError as error:
         raise stores_service.refuse(rt, app_id, rules.STORE, f"Stripe signature: {error}", body, remote) from None
-    except ValueError as error:
+    except (ValueError, AttributeError) as error:  # AttributeError: signed JSON that is not an object
         raise stores_service.refuse(rt, app_id, rules.STORE, f"Stripe payload: {error}", body, remote) from None
     try:
         notification = _notification(_client(rt, config), event)
     except stripe.StripeError as error:
         raise _unavailable(error) from None  # Stripe sends the event again later
-    except (KeyError, TypeError, ValueError) as error:
+    except UNREADABLE as error:
         reason = f"Stripe event not understood: {type(error).__name__} {error}"
         raise stores_service.refuse(rt, app_id, rules.STORE, reason, body, remote) from None
     return stores_service.receive(rt, app_id, notification)
@@ -110,36 +112,37 @@ def receive_webhook(rt: Runtime, app_id: UUID, body: bytes, signature: str | Non
 
 def _notification(client: stripe.StripeClient, event: dict[str, Any]) -> Notification:
     kind = event["type"]
-    notification = Notification(
-        store=rules.STORE,
-        notification_id=event["id"],
-        kind=kind,
-        signed_at=datetime.fromtimestamp(event["created"], UTC),
-    )
+    signed_at = from_timestamp(event["created"])
     obj = event["data"]["object"]
+    transactions, chain, account, refunds = [], None, None, {}
     subscription_id = rules.subscription_of(obj) if kind.startswith(("customer.subscription.", "invoice.")) else None
     if subscription_id:
-        subscription, notification.transactions = _subscription_bodies(client, subscription_id)
-        notification.original_transaction_id = subscription_id
-        notification.account = _account(client, subscription)
+        subscription, transactions = _subscription_bodies(client, subscription_id)
+        chain, account = subscription_id, _account(client, subscription)
     elif kind == "payment_intent.succeeded" and _one_time_purchase(obj):
         body = rules.payment_transaction(obj)
-        notification.transactions = [body] if body else []
-        notification.original_transaction_id = obj["id"]
-        notification.account = _account(client, obj)
+        transactions = [body] if body else []
+        chain, account = obj["id"], _account(client, obj)
     elif kind == "charge.refunded" and obj.get("refunded"):
         refunded_at = rules.refunded_at(obj, event["created"])
         invoice_id = _id(obj.get("invoice"))
         paid_for = invoice_id or _id(obj.get("payment_intent"))
         if invoice_id:
-            notification.original_transaction_id = rules.subscription_of(
-                client.v1.invoices.retrieve(invoice_id).to_dict()
-            )
+            chain = rules.subscription_of(client.v1.invoices.retrieve(invoice_id).to_dict())
         else:
-            notification.original_transaction_id = paid_for
-        notification.refunds = {paid_for: refunded_at} if paid_for else {}
-        notification.account = _account(client, obj)
-    return notification
+            chain = paid_for
+        refunds = {paid_for: refunded_at} if paid_for else {}
+        account = _account(client, obj)
+    return Notification(
+        store=rules.STORE,
+        notification_id=event["id"],
+        kind=kind,
+        signed_at=signed_at,
+        original_transaction_id=chain,
+        account=account,
+        transactions=transactions,
+        refunds=refunds,
+    )
 
 
 def _id(value: str | dict | None) -> str | None:
