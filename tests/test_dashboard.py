@@ -77,6 +77,11 @@ def test_sign_in_refuses_a_missing_csrf_token_and_foreign_redirects(shop, client
         assert sign_in(client, next_page=target).headers["location"] == "/dashboard/"
 
 
+def test_an_email_no_database_can_look_up_is_a_400(shop, client):
+    response = sign_in(client, email="ops\x00@example.com")
+    assert response.status_code == 400 and response.json()["errors"][0]["source"] == "email"
+
+
 def test_overview_shows_metrics_and_charts(shop, client):
     sign_in(client)
     page = client.get(f"/dashboard/apps/{shop.app_id}/?period=day&start=2025-01-08&end=2025-01-20")

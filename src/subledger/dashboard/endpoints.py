@@ -15,13 +15,14 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from pydantic import ValidationError
+from pydantic import AfterValidator, ValidationError
 
 from subledger.analytics import service as analytics_service
 from subledger.apps import service as apps_service
 from subledger.catalog import service as catalog_service
 from subledger.catalog.schemas import AccessLevelIn, ProductIn
 from subledger.core.errors import ApiError, from_validation_errors
+from subledger.core.fields import text
 from subledger.dashboard import service
 from subledger.events import service as events_service
 from subledger.purchases import service as purchases_service
@@ -100,7 +101,7 @@ def _local(target: str) -> str:
 @router.post("/login")
 async def login(
     request: Request,
-    email: Annotated[str, Form(max_length=255)],
+    email: Annotated[str, Form(max_length=255), AfterValidator(text)],  # looked up: no NUL
     password: Annotated[str, Form(max_length=1024)],
     csrf: Annotated[str, Form(max_length=128)] = "",
     next: Annotated[str, Form(max_length=1024)] = "/dashboard/",
