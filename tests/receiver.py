@@ -10,12 +10,16 @@ class Receiver:
     """Records every POST; answers each with the next scripted behaviour, then "ok".
 
     Behaviours: "ok" (200), "fail" (500), "slow" (answers after ``slow_seconds``),
-    "close" (drops the connection without answering).
+    "close" (drops the connection without answering), "endless" (200, then a body of up to
+    ``ENDLESS_BYTES`` for as long as the sender reads it; ``endless_sent`` counts what it took).
     """
+
+    ENDLESS_BYTES = 256 * 1024 * 1024
 
     def __init__(self, script: list[str] | None = None, slow_seconds: float = 3.0):
         self.script = list(script or [])
         self.slow_seconds = slow_seconds
+        self.endless_sent = 0
         self.received: list[dict] = []  # every request, answered or not
         self.accepted: list[dict] = []  # the ones answered 2xx
         self.lock = threading.Lock()
@@ -38,6 +42,9 @@ class Receiver:
                     self.close_connection = True
                     self.connection.shutdown(2)
                     return
+                if behaviour == "endless":
+                    self._endless()
+                    return
                 if behaviour == "slow":
                     time.sleep(receiver.slow_seconds)
                 status = 500 if behaviour == "fail" else 200
@@ -48,6 +55,19 @@ class Receiver:
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
+
+            def _endless(self):
+                self.send_response(200)
+                self.send_header("Content-Length", str(Receiver.ENDLESS_BYTES))
+                self.end_headers()
+                chunk = b"x" * 65536
+                try:
+                    while receiver.endless_sent < Receiver.ENDLESS_BYTES:
+                        self.wfile.write(chunk)
+                        receiver.endless_sent += len(chunk)
+                except OSError:  # the sender hung up
+                    pass
+                self.close_connection = True
 
             def log_message(self, *args):
                 pass

@@ -336,6 +336,17 @@ def test_a_slow_receiver_times_out_and_is_retried(shop, runtime, clock):
     assert "Timeout" in delivery["attempts"][0]["error"]
 
 
+def test_a_receiver_answering_an_endless_body_is_not_read_to_the_end(shop, runtime, clock):
+    with Receiver(script=["endless", "endless"]) as receiver:
+        _register(shop, receiver, event_types=["profile_created"])  # the verification request
+        shop.create("u")
+        _drain(runtime, clock)
+        [delivery] = shop.admin("GET", "/deliveries/").json()["data"]
+    assert delivery["status"] == "delivered" and len(delivery["attempts"]) == 1
+    # Both answers put together: what the socket buffers took before the sender hung up.
+    assert receiver.endless_sent < Receiver.ENDLESS_BYTES // 8
+
+
 def test_deliveries_reach_each_profile_in_order_despite_failures(shop, runtime, clock):
     script = ["ok"] + ["fail", "ok", "close", "ok", "fail", "fail", "ok"] * 10
     with Receiver(script=script) as receiver:

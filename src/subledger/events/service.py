@@ -212,8 +212,9 @@ def deliver(
     authorization: str | None,
     now: datetime,
     timeout: float,
-) -> httpx.Response:
-    """One signed POST of a webhook body."""
+) -> int:
+    """One signed POST of a webhook body; returns the status code. The answer's body is never
+    read: a receiver cannot make the sender hold or wait for a body of any size."""
     headers = {
         "Content-Type": "application/json",
         "User-Agent": f"subledger/{__version__}",
@@ -222,7 +223,8 @@ def deliver(
     }
     if authorization:
         headers["Authorization"] = authorization
-    return http.post(url, content=body, headers=headers, timeout=timeout)
+    with http.stream("POST", url, content=body, headers=headers, timeout=timeout) as response:
+        return response.status_code
 
 
 def register_endpoint(
@@ -245,16 +247,14 @@ def register_endpoint(
     now = rt.clock.now()
     try:
         with http or httpx.Client() as client:
-            answer = deliver(client, url, b"{}", "verification", signing_secret, authorization, now, timeout=10)
+            status = deliver(client, url, b"{}", "verification", signing_secret, authorization, now, timeout=10)
     except (httpx.InvalidURL, UnicodeError) as exc:  # a host name that no resolver takes (IDNA, label lengths)
         raise bad_request("base_error", "url", f"This URL cannot be requested: {exc}.") from None
     except httpx.HTTPError as exc:
         raise bad_request("webhook_verification_failed", "url", f"The endpoint could not be reached: {exc}.") from None
-    if not answer.is_success:
+    if not httpx.codes.is_success(status):
         raise bad_request(
-            "webhook_verification_failed",
-            "url",
-            f"The endpoint answered the verification request with {answer.status_code}.",
+            "webhook_verification_failed", "url", f"The endpoint answered the verification request with {status}."
         )
     row = {
         "id": uuid4(),

@@ -75,7 +75,7 @@ class DeliveryWorker:
         started = time.monotonic()
         status_code, error = None, None
         try:
-            response = service.deliver(
+            status_code = service.deliver(
                 self._http,
                 delivery["url"],
                 body,
@@ -85,8 +85,7 @@ class DeliveryWorker:
                 self.rt.clock.now(),
                 self.timeout,
             )
-            status_code = response.status_code
-            if not response.is_success:
+            if not httpx.codes.is_success(status_code):
                 error = f"HTTP {status_code}"
         except (httpx.HTTPError, ValueError) as exc:
             error = f"{type(exc).__name__}: {exc}"[:1024]
