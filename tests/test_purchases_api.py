@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 from conftest import db_snapshot
 
+from subledger.catalog.rules import MAX_TRANSACTION_USD
 from subledger.purchases import service as purchases_service
 
 T0 = "2025-01-01T10:00:00.000000+0000"
@@ -292,6 +293,22 @@ def test_a_currency_without_a_rate_is_refused_and_a_loaded_rate_is_used(shop, ru
     assert response.status_code == 400 and response.json()["errors"][0]["source"] == "price.currency"
     purchases_service.load_rates(runtime, "currency,usd_per_unit,as_of\nISK,0.0072,2025-01-01\n")
     assert data(shop.set_transaction("u", **one_time(price=price)))["total_revenue_usd"] == 7.2
+
+
+def test_rates_and_prices_stay_within_what_the_ledger_can_add_up(shop, runtime):
+    """A transaction may be worth at most MAX_TRANSACTION_USD; rates that would take one
+    already recorded past it, or that no column could hold, are refused and nothing loads."""
+    too_dear = {"country": "US", "currency": "USD", "value": int(MAX_TRANSACTION_USD) + 1}
+    refused = shop.set_transaction("u", **one_time(price=too_dear))
+    assert refused.status_code == 400 and refused.json()["errors"][0]["source"] == "price.value"
+    dear = {"country": "IS", "currency": "ISK", "value": 1_000_000_000}
+    purchases_service.load_rates(runtime, "currency,usd_per_unit,as_of\nISK,0.0072,2025-01-01\n")
+    assert data(shop.set_transaction("u", **one_time(price=dear)))["total_revenue_usd"] == 7_200_000
+    before = db_snapshot(runtime)
+    for rate in ("0.011", "1e400", "1e-12", "1." + "1" * 40):
+        with pytest.raises(ValueError):
+            purchases_service.load_rates(runtime, f"currency,usd_per_unit,as_of\nISK,{rate},2025-02-01\n")
+    assert db_snapshot(runtime) == before
 
 
 # Grant and revoke ---------------------------------------------------------------

@@ -1,14 +1,22 @@
 """SQL for access levels, products and exchange rates."""
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, bindparam, delete, insert, select
+from sqlalchemy import Connection, bindparam, delete, func, insert, select
 
 from subledger.core import app_config
 from subledger.core.db import upsert
-from subledger.core.tables import access_grants, access_levels, exchange_rates, ledger_pricing, products
+from subledger.core.tables import (
+    access_grants,
+    access_levels,
+    exchange_rates,
+    ledger_pricing,
+    products,
+    transactions,
+)
 
 
 def insert_access_level(conn: Connection, app_id: UUID, level_id: str, now: datetime) -> None:
@@ -90,6 +98,17 @@ def delete_product(conn: Connection, app_id: UUID, product_id: UUID) -> None:
 
 def loaded_rates(conn: Connection) -> list[dict[str, Any]]:
     return [dict(row._mapping) for row in conn.execute(_RATES)]
+
+
+def largest_prices(conn: Connection, currencies: list[str]) -> list[tuple[str, Decimal]]:
+    """(currency, the largest price of a transaction in it) for those of ``currencies`` the ledger
+    holds, every app's (a scan of the ledger: rates are loaded seldom)."""
+    query = (
+        select(transactions.c.price_currency, func.max(transactions.c.price_value))
+        .where(transactions.c.price_currency.in_(currencies))
+        .group_by(transactions.c.price_currency)
+    )
+    return [(currency, largest) for currency, largest in conn.execute(query)]
 
 
 def upsert_rates(conn: Connection, rows: list[dict[str, Any]]) -> None:

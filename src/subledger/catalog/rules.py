@@ -61,6 +61,14 @@ class Rate:
     as_of: date
 
 
+# What one transaction may be worth, in USD: the ledger adds such amounts up in 64-bit integers
+# (nanodollars in the metric rollups, which hold 9.2 billion USD a row).
+MAX_TRANSACTION_USD = Decimal(10_000_000)
+# Real rates run from about 0.00001 (the Iranian rial) to 3.3 (the Kuwaiti dinar). A rate is
+# kept exactly, as text of at most 40 characters.
+MIN_RATE, MAX_RATE, MAX_RATE_TEXT = Decimal("1e-9"), Decimal(1000), 40
+
+
 def parse_rates(text: str) -> list[Rate]:
     """``currency,usd_per_unit,as_of`` CSV -> rates; raises ValueError naming the bad line."""
     rates = []
@@ -76,8 +84,9 @@ def parse_rates(text: str) -> list[Rate]:
                 value = Decimal(row["usd_per_unit"].strip())
             except ArithmeticError:
                 value = Decimal("NaN")
-            if not value.is_finite() or value <= 0:
-                raise ValueError(f"bad rate {row['usd_per_unit']!r}")
+            if not value.is_finite() or not MIN_RATE <= value <= MAX_RATE or len(str(value)) > MAX_RATE_TEXT:
+                bounds = f"from {MIN_RATE} to {MAX_RATE}, {MAX_RATE_TEXT} characters at most"
+                raise ValueError(f"bad rate {row['usd_per_unit']!r} ({bounds})")
             rates.append(Rate(currency, value, date.fromisoformat(row["as_of"].strip())))
         except (ValueError, AttributeError) as exc:
             raise ValueError(f"line {line}: {exc}") from None

@@ -155,8 +155,16 @@ def price_ledger_at(conn: Connection, rates: rules.Rates, generation: int, previ
 
 def load_rates(conn: Connection, text: str) -> int:
     """Load ``currency,usd_per_unit,as_of`` CSV rows over the shipped table, in the caller's
-    transaction; ValueError on a bad line (before anything is written)."""
+    transaction; ValueError on a bad line, or a rate that would make a recorded transaction
+    worth more than a transaction may be (before anything is written)."""
     parsed = rules.parse_rates(text)
+    new_rates = {rate.currency: rate.usd_per_unit for rate in parsed}
+    for currency, largest in repository.largest_prices(conn, list(new_rates)):
+        if largest * new_rates[currency] > rules.MAX_TRANSACTION_USD:
+            raise ValueError(
+                f"at {new_rates[currency]} USD per {currency}, a recorded transaction of {largest} {currency} "
+                f"would be worth more than {rules.MAX_TRANSACTION_USD} USD"
+            )
     if parsed:
         repository.upsert_rates(
             conn, [{"currency": r.currency, "usd_per_unit": str(r.usd_per_unit), "as_of": r.as_of} for r in parsed]

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from subledger.analytics import upkeep as analytics_upkeep
 from subledger.catalog import service as catalog_service
-from subledger.catalog.rules import Catalog, Pricing, Rates
+from subledger.catalog.rules import MAX_TRANSACTION_USD, Catalog, Pricing, Rates
 from subledger.catalog.schemas import ProductIn, product_out
 from subledger.core import app_config
 from subledger.core.addressing import ProfileRef
@@ -152,6 +152,10 @@ def _record(
             "invalid_enumeration_member",
             "price.currency",
             f"No exchange rate for {tx.price.currency}; load one with `subledger rates load`.",
+        )
+    if rates.to_usd(tx.price.value, tx.price.currency) > MAX_TRANSACTION_USD:
+        raise bad_request(
+            "base_error", "price.value", f"A transaction may be worth at most {MAX_TRANSACTION_USD:,} USD."
         )
     values = rules.transaction_values(tx)
     existing = _in_ledger(ledger, tx.store, tx.store_transaction_id)
