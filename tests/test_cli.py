@@ -72,6 +72,8 @@ def test_apps_create_list_and_rotate(env):
     assert graced["revoked_keys"] == 1 and timedelta(minutes=59) < ends <= timedelta(hours=1)
     listed = run_json(env, "apps", "list")[0]
     assert listed["active_keys"] == 2 and graced["secret_api_key"].startswith(listed["key_prefix"])
+    forever = run(env, "keys", "rotate", "--app", created["app_id"], "--grace", str(10**14), check=False)
+    assert forever.returncode == 2 and "Invalid value for '--grace'" in forever.stderr
     missing = run(env, "keys", "rotate", "--app", "00000000-0000-0000-0000-000000000000", check=False)
     assert missing.returncode != 0 and "no app" in missing.stderr
 
@@ -126,7 +128,9 @@ def test_catalog_rates_and_verify_commands(env, tmp_path):
     assert verified.returncode == 0 and "0 profile(s) differ" in verified.stderr
     pruned = {"events": 0, "store_notifications": 0, "refused_notifications": 0}
     assert run_json(env, "prune", "--older-than", "30") == pruned
-    assert run(env, "prune", "--older-than", "0", check=False).returncode != 0
+    for days in ("0", "99999999"):  # the latter counts back past the year 1
+        refused = run(env, "prune", "--older-than", days, check=False)
+        assert refused.returncode == 2 and "Invalid value for '--older-than'" in refused.stderr
 
 
 @pytest.mark.parametrize("workers", [1, 2])

@@ -58,6 +58,10 @@ apple_service = _Feature("subledger.stores.apple.service")
 google_service = _Feature("subledger.stores.google.service")
 stripe_service = _Feature("subledger.stores.stripe.service")
 
+# Bounds of the options that count back or forward in time: well inside datetime's years 1 to 9999.
+CENTURY_DAYS = 36_500
+CENTURY_SECONDS = CENTURY_DAYS * 86_400
+
 
 def _echo_json(value) -> None:
     click.echo(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode())
@@ -221,7 +225,7 @@ def keys() -> None:
     "grace_seconds",
     default=0,
     show_default=True,
-    type=click.IntRange(min=0),
+    type=click.IntRange(min=0, max=CENTURY_SECONDS),
     help="Seconds the earlier keys keep working, to deploy the new one meanwhile.",
 )
 def keys_rotate(app_id: UUID, grace_seconds: int) -> None:
@@ -323,7 +327,11 @@ def rates_list() -> None:
 
 @main.command()
 @click.option(
-    "--older-than", "days", required=True, type=click.IntRange(min=1), help="Days: what was recorded before goes."
+    "--older-than",
+    "days",
+    required=True,
+    type=click.IntRange(min=1, max=CENTURY_DAYS),
+    help="Days: what was recorded before goes.",
 )
 @click.option("--app", "app_id", type=click.UUID, default=None, help="Only this app's.")
 def prune(days: int, app_id: UUID | None) -> None:
