@@ -26,6 +26,7 @@ from subledger.core.db import NotMigrated
 from subledger.core.errors import ApiError, from_validation_errors
 from subledger.core.runtime import DELIVERY_THREADS, Runtime
 from subledger.core.secrets import SECRET_KEY_FILE
+from subledger.events.rules import MAX_CURSOR
 from subledger.events.schemas import EndpointIn
 from subledger.paywalls.schemas import AbTestIn, AudienceIn, PaywallIn, PaywallPatch, PlacementIn
 
@@ -436,7 +437,7 @@ def events() -> None:
 @click.option("--type", "event_types", multiple=True, help="An event type; repeat for several.")
 @click.option("--since", default=None, help="ISO 8601 date-time with an offset.")
 @click.option("--until", default=None)
-@click.option("--cursor", type=int, default=None, help="next_cursor of the previous page.")
+@click.option("--cursor", type=click.IntRange(0, MAX_CURSOR), default=None, help="next_cursor of the previous page.")
 @click.option("--limit", type=click.IntRange(1, 1000), default=100, show_default=True)
 def events_list(app_id, profile_id, event_types, since, until, cursor, limit) -> None:
     """Events oldest first, as JSON with a next_cursor."""
@@ -695,7 +696,12 @@ def _known_app(runtime: Runtime, app_id: UUID) -> None:
 @stores.command("app-store")
 @APP_OPTION
 @click.option("--bundle-id", default=None, help="The app's bundle id (com.example.app).")
-@click.option("--app-apple-id", type=int, default=None, help="The app's Apple id (needed for Production).")
+@click.option(
+    "--app-apple-id",
+    type=click.IntRange(1, 2**63 - 1),
+    default=None,
+    help="The app's Apple id (needed for Production).",
+)
 @click.option(
     "--root-certificate",
     "root_certificates",

@@ -1,5 +1,6 @@
 """Admin API for events and webhooks: ``/api/admin/v1/events/``, ``/webhooks/``, ``/deliveries/``."""
 
+import re
 from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
@@ -11,7 +12,7 @@ from subledger.core.addressing import current_app
 from subledger.core.dates import parse_datetime
 from subledger.core.errors import bad_request
 from subledger.core.http import JSONResponse, api_router
-from subledger.events import service
+from subledger.events import rules, service
 from subledger.events.schemas import EndpointIn, ReplayIn
 
 router = api_router("/api/admin/v1", "admin: events and webhooks")
@@ -26,6 +27,13 @@ def _when(name: str, value: str | None) -> datetime | None:
         return parse_datetime(value)
     except ValueError:
         raise bad_request("validation_error", name, "Use an ISO 8601 date-time with an offset.") from None
+
+
+def _cursor(value: str | None) -> int | None:
+    # ASCII digits only: str.isdigit() takes "²", which int() refuses.
+    if value and (not re.fullmatch(r"[0-9]{1,19}", value) or int(value) > rules.MAX_CURSOR):
+        raise bad_request("validation_error", "cursor", "Not a cursor this feed issued.")
+    return int(value) if value else None
 
 
 def _uuid(name: str, value: str | None) -> UUID | None:
@@ -46,13 +54,11 @@ async def list_events(
     since: str | None = None,
     until: str | None = None,
 ) -> Response:
-    if cursor is not None and not cursor.isdigit():
-        raise bad_request("validation_error", "cursor", "Not a cursor this feed issued.")
     result = await request.app.state.runtime.read(
         service.feed,
         request.app.state.runtime,
         app_id,
-        int(cursor) if cursor else None,
+        _cursor(cursor),
         limit,
         _uuid("profile_id", profile_id),
         event_type,

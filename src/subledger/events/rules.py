@@ -57,6 +57,7 @@ TRIAL_TYPES = {
     "trial_expired",
 }
 
+MAX_CURSOR = 2**63 - 1  # a feed cursor is an event's sequence number, a 64-bit integer
 CENT = Decimal("0.01")
 COMMISSION = Decimal("0.30")
 REDUCED_COMMISSION = Decimal("0.15")  # after a chain's first year, or for a small business
