@@ -121,6 +121,8 @@ def test_list_pages_searches_orders_and_filters(studio):
     [
         ({"page": 0}, "page"),
         ({"page": "x"}, "page"),
+        ({"page": "\u00b2"}, "page"),  # a digit to str.isdigit(), not to int()
+        ({"page": "9" * 5000}, "page"),  # more digits than int() converts
         ({"page_size": 101}, "page_size"),
         ({"page[size]": 0}, "page[size]"),
         ({"ordering": "price"}, "ordering"),

@@ -1,5 +1,6 @@
 """Field types that several request schemas share."""
 
+import re
 from typing import Annotated, Any
 
 import pycountry
@@ -12,6 +13,17 @@ def text(value: str) -> str:
     if "\x00" in value:
         raise PydanticCustomError("base_error", "Null characters are not allowed.")
     return value
+
+
+_WHOLE_NUMBER = re.compile(r"[0-9]{1,19}")
+
+
+def whole_number(text: str, low: int, high: int) -> int | None:
+    """``text`` (ASCII digits, as in a query string) as a number from ``low`` to ``high``, else
+    None. Not str.isdigit(): it takes "²", which int() then refuses."""
+    if not _WHOLE_NUMBER.fullmatch(text) or not low <= int(text) <= high:
+        return None
+    return int(text)
 
 
 # Free-form JSON (remote configs, audience rule values) is stored and answered through orjson,

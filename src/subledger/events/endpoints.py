@@ -1,6 +1,5 @@
 """Admin API for events and webhooks: ``/api/admin/v1/events/``, ``/webhooks/``, ``/deliveries/``."""
 
-import re
 from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
@@ -11,6 +10,7 @@ from starlette.responses import Response
 from subledger.core.addressing import current_app
 from subledger.core.dates import parse_datetime
 from subledger.core.errors import bad_request
+from subledger.core.fields import whole_number
 from subledger.core.http import JSONResponse, api_router
 from subledger.events import rules, service
 from subledger.events.schemas import EndpointIn, ReplayIn
@@ -30,10 +30,12 @@ def _when(name: str, value: str | None) -> datetime | None:
 
 
 def _cursor(value: str | None) -> int | None:
-    # ASCII digits only: str.isdigit() takes "²", which int() refuses.
-    if value and (not re.fullmatch(r"[0-9]{1,19}", value) or int(value) > rules.MAX_CURSOR):
+    if not value:
+        return None
+    cursor = whole_number(value, 0, rules.MAX_CURSOR)
+    if cursor is None:
         raise bad_request("validation_error", "cursor", "Not a cursor this feed issued.")
-    return int(value) if value else None
+    return cursor
 
 
 def _uuid(name: str, value: str | None) -> UUID | None:

@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 from subledger.core.addressing import PROFILE_HEADERS, current_app, profile_ref
 from subledger.core.errors import bad_request
+from subledger.core.fields import whole_number
 from subledger.core.http import JSONResponse, api_router
 from subledger.paywalls import service
 from subledger.paywalls.schemas import (
@@ -31,9 +32,10 @@ def _int(request: Request, names: tuple[str, ...], default: int, low: int, high:
     for name in names:
         raw = request.query_params.get(name)
         if raw is not None:
-            if not raw.isdigit() or not low <= int(raw) <= high:
+            number = whole_number(raw, low, high)
+            if number is None:
                 raise bad_request("validation_error", name, f"A whole number from {low} to {high} is required.")
-            return int(raw)
+            return number
     return default
 
 
