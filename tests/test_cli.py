@@ -203,6 +203,9 @@ def test_paywall_commands(env, tmp_path):
         "--variation",
         f"{second['paywall_id']}:30",
     )
+    odd_weight = ["--variation", f"{first['paywall_id']}:\u00b2", "--variation", f"{second['paywall_id']}:1"]
+    refused = run(env, "ab-tests", "create", "--app", app, "--name", "U", *odd_weight, check=False)
+    assert refused.returncode == 1 and "variations.0.weight" in refused.stderr
     placement = run_json(
         env,
         "placements",

@@ -24,6 +24,7 @@ from subledger.config import DATABASE_FILE, Settings
 from subledger.core.dates import parse_datetime
 from subledger.core.db import NotMigrated
 from subledger.core.errors import ApiError, from_validation_errors
+from subledger.core.fields import whole_number
 from subledger.core.runtime import DELIVERY_THREADS, Runtime
 from subledger.core.secrets import SECRET_KEY_FILE
 from subledger.events.rules import MAX_CURSOR
@@ -628,7 +629,8 @@ def ab_tests_create(app_id: UUID, name: str, variations) -> None:
     parsed = []
     for variation in variations:
         paywall_id, _, weight = variation.partition(":")
-        parsed.append({"paywall_id": paywall_id, "weight": int(weight) if weight.isdigit() else weight})
+        number = whole_number(weight, 0, 2**31)  # anything else goes on as text, for the model to refuse
+        parsed.append({"paywall_id": paywall_id, "weight": weight if number is None else number})
     body = _checked(AbTestIn.model_validate, {"name": name, "variations": parsed})
     _echo_json(_checked(paywalls_service.create_ab_test, _runtime(), app_id, body))
 
