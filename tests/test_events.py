@@ -207,6 +207,9 @@ def test_the_feed_pages_by_cursor_and_filters(shop):
         "access_level_updated",
     ]
     assert types(shop, since="2030-01-01T00:00:00Z") == []
+    for since in ("yesterday", "0001-01-01T00:30:00+01:00"):  # the latter is before the year 1 in UTC
+        bad = shop.client.get("/api/admin/v1/events/", params={"since": since}, headers=shop.headers())
+        assert bad.status_code == 400 and bad.json()["errors"][0]["source"] == "since"
     for cursor in ("x", "\u00b2", str(2**63)):  # "²" passes str.isdigit(); 2^63 is past a 64-bit sequence
         bad = shop.client.get("/api/admin/v1/events/", params={"cursor": cursor}, headers=shop.headers())
         assert bad.status_code == 400 and bad.json()["errors"][0]["source"] == "cursor", cursor

@@ -80,9 +80,11 @@ CASES = [
     (subscription(purchased_at="yesterday"), "datetime", "purchased_at"),
     (subscription(purchased_at=1735725600), "datetime", "purchased_at"),
     (subscription(expires_at="2025-13-01T00:00:00Z"), "datetime", "expires_at"),
-    # In UTC these fall outside the years 1 to 9999.
+    # In UTC these fall outside the years 1 to 9999; requests carry date-times from 1970 to 2999.
     (subscription(expires_at="9999-12-31T23:00:00-02:00"), "datetime", "expires_at"),
     (subscription(originally_purchased_at="0001-01-01T00:30:00+01:00"), "datetime", "originally_purchased_at"),
+    (subscription(originally_purchased_at="1969-12-31T23:59:59Z"), "datetime", "originally_purchased_at"),
+    (subscription(expires_at="3000-01-01T00:00:00Z"), "datetime", "expires_at"),
     (subscription(renew_status="yes"), "base_error", "renew_status"),
     (subscription(is_family_shared=None), "base_error", "is_family_shared"),
     (subscription(store_transaction_id=""), "base_error", "store_transaction_id"),

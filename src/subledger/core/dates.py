@@ -43,6 +43,20 @@ def parse_datetime(value: Any) -> datetime:
         raise PydanticCustomError("datetime", "Datetime is not a valid date.") from None
 
 
+# The date-times a request may carry: the years the metrics cover, far enough from datetime's
+# years 1 and 9999 that adding a product's period (up to 999 years) or a grant's days cannot overflow.
+EARLIEST_INSTANT = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_INSTANT = datetime(3000, 1, 1, tzinfo=UTC)
+
+
+def parse_instant(value: Any) -> datetime:
+    """``parse_datetime``, from 1970 to the end of 2999."""
+    moment = parse_datetime(value)
+    if not EARLIEST_INSTANT <= moment < LATEST_INSTANT:
+        raise PydanticCustomError("datetime", "Date-times run from 1970-01-01 to 2999-12-31.")
+    return moment
+
+
 def parse_date(value: Any) -> date:
     if isinstance(value, date) and not isinstance(value, datetime):
         return value
@@ -56,7 +70,7 @@ def parse_date(value: Any) -> date:
 
 DateTimeField = Annotated[
     datetime,
-    PlainValidator(parse_datetime),
+    PlainValidator(parse_instant),
     WithJsonSchema({"type": "string", "format": "date-time", "example": "2022-10-12T09:42:50.000000+0000"}),
 ]
 DateField = Annotated[date, PlainValidator(parse_date), WithJsonSchema({"type": "string", "format": "date"})]
