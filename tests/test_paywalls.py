@@ -158,6 +158,19 @@ def test_free_form_values_that_could_not_be_stored_are_refused(studio, runtime):
     assert db_snapshot(runtime) == before
 
 
+def test_a_view_at_a_placement_id_longer_than_any_is_refused(studio, runtime):
+    shown_paywall = paywall(studio, "Seen")
+    studio.create("u")
+    before = db_snapshot(runtime)
+    view = studio.client.post(
+        f"{BASE}/placements/{'p' * 256}/views/",
+        headers=studio.headers("u"),
+        json={"paywall_id": shown_paywall["paywall_id"], "variation_id": shown_paywall["variation_id"]},
+    )
+    assert view.status_code == 400 and view.json()["errors"][0]["source"] == "placement_id"
+    assert db_snapshot(runtime) == before
+
+
 def test_audiences_choose_the_paywall_in_priority_order(studio):
     french, premium, everyone = paywall(studio, "French"), paywall(studio, "Upsell"), paywall(studio, "Default")
     studio.admin(

@@ -4,7 +4,7 @@ placement, views, and the admin API for paywalls, audiences, A/B tests and place
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import Body, Depends, Request
+from fastapi import Body, Depends, Path, Request
 from starlette.responses import Response
 
 from subledger.core.addressing import PROFILE_HEADERS, current_app, profile_ref
@@ -26,6 +26,7 @@ router = api_router("/api/v2/server-side-api", "paywalls")
 admin = api_router("/api/admin/v1", "admin: paywalls")
 
 App = Annotated[UUID, Depends(current_app)]
+PlacementId = Annotated[str, Path(max_length=255)]  # as a placement's own id may be
 
 
 def _int(request: Request, names: tuple[str, ...], default: int, low: int, high: int) -> int:
@@ -96,7 +97,9 @@ async def put_paywall(
     summary="The paywall a profile sees at a placement",
     openapi_extra=PROFILE_HEADERS,
 )
-async def placement_paywall(request: Request, app_id: App, placement_id: str, locale: str | None = None) -> Response:
+async def placement_paywall(
+    request: Request, app_id: App, placement_id: PlacementId, locale: str | None = None
+) -> Response:
     runtime = request.app.state.runtime
     ref = profile_ref(request)
     return JSONResponse(await runtime.read(service.paywall_for_placement, runtime, app_id, ref, placement_id, locale))
@@ -109,7 +112,9 @@ async def placement_paywall(request: Request, app_id: App, placement_id: str, lo
     summary="Record that a profile saw a paywall",
     openapi_extra=PROFILE_HEADERS,
 )
-async def record_view(request: Request, app_id: App, placement_id: str, body: Annotated[ViewIn, Body()]) -> Response:
+async def record_view(
+    request: Request, app_id: App, placement_id: PlacementId, body: Annotated[ViewIn, Body()]
+) -> Response:
     runtime = request.app.state.runtime
     ref = profile_ref(request)
     await runtime.write(service.record_view, runtime, app_id, ref, placement_id, body)
