@@ -279,6 +279,15 @@ def test_a_url_that_passes_as_a_url_but_cannot_be_requested_is_refused(shop, run
     assert db_snapshot(runtime) == before
 
 
+def test_a_url_longer_than_can_be_kept_is_refused_before_any_request(shop, runtime):
+    before = db_snapshot(runtime)
+    with Receiver() as receiver:
+        url = receiver.url + "/" + "a" * (2048 - len(receiver.url))  # 2,049 characters
+        response = shop.admin("POST", "/webhooks/", {"url": url})
+    assert response.status_code == 400 and response.json()["errors"][0]["source"] == "url", response.text
+    assert receiver.received == [] and db_snapshot(runtime) == before
+
+
 def test_an_authorization_value_that_cannot_be_a_header_is_refused(shop):
     response = shop.admin("POST", "/webhooks/", {"url": "http://127.0.0.1:9/", "authorization": "Bearer \u00e9\n"})
     assert response.status_code == 400 and response.json()["errors"][0]["source"] == "authorization"

@@ -119,6 +119,16 @@ def test_installation_meta_is_one_row_per_device_and_the_latest_write_wins(api, 
     ]
 
 
+def test_a_platform_header_longer_than_the_field_is_refused(api, runtime):
+    api.create("dev")
+    before = db_snapshot(runtime)
+    body = {"installation_meta": {"device_id": "d1"}}
+    for method, user in (("POST", "new"), ("PATCH", "dev")):
+        response = api.request(method, "/profile/", user, json=body, headers={"adapty-platform": "x" * 256})
+        assert response.status_code == 400 and response.json()["errors"][0]["source"] == "adapty-platform"
+    assert db_snapshot(runtime) == before
+
+
 def test_get_by_either_header_and_by_both(api):
     created = api.create("both", **JANE).json()["data"]
     by_cuid = api.get("both")

@@ -29,7 +29,11 @@ WITH_PLATFORM = {"parameters": [*PROFILE_HEADERS["parameters"], PLATFORM]}
 
 
 def _platform(request: Request) -> str | None:
-    return header_text(request.headers.get("adapty-platform"))
+    """The ``adapty-platform`` header, kept with the installation as its body's fields are."""
+    platform = header_text(request.headers.get("adapty-platform"))
+    if platform is not None and (len(platform) > 255 or "\x00" in platform):
+        raise bad_request("base_error", "adapty-platform", "Must be at most 255 characters, without null characters.")
+    return platform
 
 
 @router.post(
