@@ -60,6 +60,8 @@ def test_apps_create_list_and_rotate(env):
     run(env, "migrate")
     created = run_json(env, "apps", "create", "--name", "My App")
     assert set(created) >= {"app_id", "secret_api_key"}
+    too_long = run(env, "apps", "create", "--name", "n" * 256, check=False)
+    assert too_long.returncode == 1 and "1 to 255 characters" in too_long.stderr
     listed = run_json(env, "apps", "list")
     assert [app["app_id"] for app in listed] == [created["app_id"]]
     assert created["secret_api_key"] not in json.dumps(listed)

@@ -155,6 +155,12 @@ def test_deliveries_page_and_sign_out(shop, client):
     assert client.get("/dashboard/", follow_redirects=False).status_code == 303
 
 
+def test_operators_need_an_email_the_table_can_hold(runtime):
+    with pytest.raises(ValueError, match="1 to 255 characters"):
+        dashboard_service.create_operator(runtime, "e" * 250 + "@x.com", PASSWORD)
+    assert dashboard_service.list_operators(runtime) == []
+
+
 def test_operators_need_a_long_password(runtime):
     with pytest.raises(ValueError):
         dashboard_service.create_operator(runtime, "x@example.com", "short")

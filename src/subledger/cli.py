@@ -205,7 +205,10 @@ def apps() -> None:
 def apps_create(name: str) -> None:
     """Create an app and print its secret API key (shown this once only)."""
     runtime = _runtime()
-    _echo_json(apps_service.create_app(runtime.db, name, runtime.clock.now()))
+    try:
+        _echo_json(apps_service.create_app(runtime.db, name, runtime.clock.now()))
+    except ValueError as refused:
+        raise click.ClickException(str(refused)) from None
 
 
 @apps.command("list")
@@ -933,8 +936,8 @@ def operators_create(email: str, password: str) -> None:
         _echo_json(dashboard_service.create_operator(_runtime(), email, password))
     except dashboard_service.OperatorExists:
         raise click.ClickException(f"an operator {email} exists already") from None
-    except ValueError as weak:
-        raise click.ClickException(str(weak)) from None
+    except ValueError as refused:  # a weak password, or an email the table cannot hold
+        raise click.ClickException(str(refused)) from None
 
 
 @operators.command("list")

@@ -17,6 +17,9 @@ class AppNotFound(LookupError):
 
 
 def create_app(db: Database, name: str, now: datetime) -> dict:
+    """A new app and its first secret key; ValueError for a name the apps table cannot hold."""
+    if not name.strip() or len(name) > 255:
+        raise ValueError("an app's name is 1 to 255 characters long")
     app_id = uuid4()
     secret = rules.new_secret()
     with db.write() as conn:

@@ -51,6 +51,8 @@ def create_operator(rt: Runtime, email: str, password: str) -> dict[str, Any]:
     if len(password) < MIN_PASSWORD:
         raise ValueError(f"the password needs at least {MIN_PASSWORD} characters")
     email = email.strip().lower()
+    if not email or len(email) > 255:
+        raise ValueError("an email is 1 to 255 characters long")
     with rt.db.write() as conn:
         if repository.find_operator(conn, email) is not None:
             raise OperatorExists(email)
