@@ -26,7 +26,7 @@ router = api_router("/api/v2/server-side-api", "paywalls")
 admin = api_router("/api/admin/v1", "admin: paywalls")
 
 App = Annotated[UUID, Depends(current_app)]
-PlacementId = Annotated[str, Path(max_length=255)]  # as a placement's own id may be
+PlacementId = Annotated[str, Path(max_length=255)]  # no longer than a placement's own id may be
 
 
 def _int(request: Request, names: tuple[str, ...], default: int, low: int, high: int) -> int:
