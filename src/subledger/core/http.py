@@ -66,6 +66,8 @@ class StrictJsonRoute(APIRoute):
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
+        if self.body_field is None:
+            return handler  # nothing to parse: no second Request object per call
 
         async def strict(request: Request) -> Response:
             return await handler(_StrictJsonRequest(request.scope, request.receive))
