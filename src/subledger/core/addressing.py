@@ -77,17 +77,20 @@ PROFILE_HEADERS = {
 }
 
 
-def customer_user_id_header(value: str | None) -> str | None:
+def text_header(value: str | None, name: str, min_length: int = 0, max_length: int = 255) -> str | None:
+    """A header's text as the client meant it (None when absent), kept as a field is: a 400
+    naming the header when it is too short or too long for its column, or holds NUL."""
     value = header_text(value)
     if value is None:
         return None
-    if not value or len(value) > MAX_CUSTOMER_USER_ID or "\x00" in value:
-        raise bad_request(
-            "base_error",
-            "adapty-customer-user-id",
-            f"Must be 1 to {MAX_CUSTOMER_USER_ID} characters long, without null characters.",
-        )
+    if not min_length <= len(value) <= max_length or "\x00" in value:
+        length = f"{min_length} to {max_length}" if min_length else f"at most {max_length}"
+        raise bad_request("base_error", name, f"Must be {length} characters long, without null characters.")
     return value
+
+
+def customer_user_id_header(value: str | None) -> str | None:
+    return text_header(value, "adapty-customer-user-id", min_length=1, max_length=MAX_CUSTOMER_USER_ID)
 
 
 def profile_id_header(value: str | None) -> UUID | None:

@@ -16,9 +16,10 @@ from subledger.core.addressing import (
     PROFILE_HEADERS,
     customer_user_id_header,
     profile_ref,
+    text_header,
 )
 from subledger.core.errors import NON_FIELD, bad_request
-from subledger.core.http import JSONResponse, api_router, header_text
+from subledger.core.http import JSONResponse, api_router
 from subledger.profiles import service
 from subledger.profiles.schemas import ProfileEnvelope, ProfileFields
 
@@ -30,10 +31,7 @@ WITH_PLATFORM = {"parameters": [*PROFILE_HEADERS["parameters"], PLATFORM]}
 
 def _platform(request: Request) -> str | None:
     """The ``adapty-platform`` header, kept with the installation as its body's fields are."""
-    platform = header_text(request.headers.get("adapty-platform"))
-    if platform is not None and (len(platform) > 255 or "\x00" in platform):
-        raise bad_request("base_error", "adapty-platform", "Must be at most 255 characters, without null characters.")
-    return platform
+    return text_header(request.headers.get("adapty-platform"), "adapty-platform")
 
 
 @router.post(
