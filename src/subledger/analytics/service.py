@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from subledger.analytics import repository, rules, transfer
 from subledger.catalog import service as catalog_service
+from subledger.core.dates import EARLIEST_DAY, LATEST_DAY
 from subledger.core.errors import NON_FIELD, ApiError, bad_request, from_validation_errors
 from subledger.core.runtime import Runtime
 from subledger.events import service as events_service
@@ -25,7 +26,6 @@ MAX_BUCKETS = 1000
 # How long a client is asked to wait before it asks again for metrics that wait for a
 # rebuild or a repricing: on a big ledger either takes minutes.
 RETRY_METRICS_AFTER_SECONDS = 30
-EARLIEST, LATEST = date(1970, 1, 1), date(2999, 12, 31)
 METRICS = (
     "gross_usd",
     "refunds_usd",
@@ -59,11 +59,11 @@ class MetricsQuery:
     def window(self, today: date) -> tuple[date, date]:
         # The dates asked for are checked before any arithmetic on them: near date.min it overflows.
         for name, day in (("start", self.start), ("end", self.end)):
-            if day is not None and not EARLIEST <= day <= LATEST:
-                raise bad_request("value_error", name, f"Dates run from {EARLIEST} to {LATEST}.")
+            if day is not None and not EARLIEST_DAY <= day <= LATEST_DAY:
+                raise bad_request("value_error", name, f"Dates run from {EARLIEST_DAY} to {LATEST_DAY}.")
         end = self.end or today
         back = {"day": timedelta(days=29), "week": timedelta(weeks=11), "month": relativedelta(months=11)}
-        start = self.start or max(EARLIEST, end - back[self.period])
+        start = self.start or max(EARLIEST_DAY, end - back[self.period])
         if start > end:
             raise bad_request("value_error", "start", "start must not be later than end.")
         return start, end

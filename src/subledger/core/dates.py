@@ -43,17 +43,17 @@ def parse_datetime(value: Any) -> datetime:
         raise PydanticCustomError("datetime", "Datetime is not a valid date.") from None
 
 
-# The date-times a request may carry: the years the metrics cover, far enough from datetime's
-# years 1 and 9999 that adding a product's period (up to 999 years) or a grant's days cannot overflow.
-EARLIEST_INSTANT = datetime(1970, 1, 1, tzinfo=UTC)
-LATEST_INSTANT = datetime(3000, 1, 1, tzinfo=UTC)
+# The days a request may name, in a date-time or in the metrics' window: far enough from
+# datetime's years 1 and 9999 that adding a product's period (up to 999 years) or a grant's days
+# cannot overflow.
+EARLIEST_DAY, LATEST_DAY = date(1970, 1, 1), date(2999, 12, 31)
 
 
 def parse_instant(value: Any) -> datetime:
-    """``parse_datetime``, from 1970 to the end of 2999."""
+    """``parse_datetime``, on a day (in UTC) from EARLIEST_DAY to LATEST_DAY."""
     moment = parse_datetime(value)
-    if not EARLIEST_INSTANT <= moment < LATEST_INSTANT:
-        raise PydanticCustomError("datetime", "Date-times run from 1970-01-01 to 2999-12-31.")
+    if not EARLIEST_DAY <= moment.date() <= LATEST_DAY:
+        raise PydanticCustomError("datetime", f"Date-times run from {EARLIEST_DAY} to {LATEST_DAY}.")
     return moment
 
 
