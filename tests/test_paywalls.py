@@ -152,10 +152,17 @@ def test_free_form_values_that_could_not_be_stored_are_refused(studio, runtime):
     for raw in (
         b'{"name": "N", "remote_configs": {"en": {"x": NaN}}}',
         b'{"name": "S", "remote_configs": {"en": {"x": "\\udc00"}}}',
+        b'{"name": "B", "remote_configs": {"en": {"x": 123456789012345678901234567890}}}',
+        b'{"name": "B", "remote_configs": {"en": {"x": [-9223372036854775809]}}}',
     ):
         response = studio.client.post("/api/admin/v1/paywalls/", content=raw, headers=studio.headers())
         assert response.status_code == 400 and response.json()["error_code"] == "parse_error", raw
     assert db_snapshot(runtime) == before
+
+
+def test_integers_at_the_64_bit_edges_are_kept_exactly(studio):
+    config = {"largest": 2**64 - 1, "smallest": -(2**63), "digits": "1" * 30, "ratio": 0.1}
+    assert paywall(studio, "Edges", configs={"en": config})["remote_configs"]["en"] == config
 
 
 def test_a_view_at_a_placement_id_longer_than_any_is_refused(studio, runtime):

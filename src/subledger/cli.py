@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from subledger.analytics import transfer
 from subledger.catalog.schemas import AccessLevelIn, ProductIn
 from subledger.config import DATABASE_FILE, Settings
+from subledger.core import strict_json
 from subledger.core.dates import parse_datetime
 from subledger.core.db import NotMigrated
 from subledger.core.errors import ApiError, from_validation_errors
@@ -518,7 +519,7 @@ def deliveries_replay(app_id: UUID, delivery_ids) -> None:
 
 def _json_option(value: str | None, what: str):
     try:
-        return None if value is None else orjson.loads(value)
+        return None if value is None else strict_json.loads(value)
     except orjson.JSONDecodeError as exc:
         raise click.ClickException(f"{what} is not JSON: {exc}") from None
 
@@ -882,7 +883,7 @@ def _jsonl_lines(raw, progress) -> Iterator[tuple[int, dict | str]]:
         if not line.strip():
             continue
         try:
-            body = orjson.loads(line)
+            body = strict_json.loads(line)
         except orjson.JSONDecodeError as error:
             yield number, f"not JSON: {error}"
             continue

@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from subledger.core import strict_json
 from subledger.core.errors import NON_FIELD, ApiError, from_validation_errors
 
 log = logging.getLogger("subledger")
@@ -54,15 +55,15 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 class _StrictJsonRequest(Request):
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
-            self._json = orjson.loads(await self.body())
+            self._json = strict_json.loads(await self.body())
         return self._json
 
 
 class StrictJsonRoute(APIRoute):
-    """A route whose JSON body is parsed by orjson, which keeps to the JSON standard where
-    Python's json module does not: NaN, Infinity, numbers beyond a double's range, unpaired
-    surrogates and nesting over 1,024 levels are a parse error, instead of values that no
-    response or database column could hold. (Integers beyond 64 bits become doubles.)"""
+    """A route whose JSON body is parsed by ``core.strict_json``, which keeps to the JSON standard
+    where Python's json module does not: NaN, Infinity, numbers beyond a double's range, unpaired
+    surrogates, nesting over 1,024 levels and integers beyond 64 bits are a parse error, instead
+    of values that no response or database column could hold, or that would be kept rounded."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
