@@ -231,7 +231,7 @@ def test_paywall_commands(env, tmp_path):
     assert bad.returncode != 0 and "not JSON" in bad.stderr
     rounded = '[{"field": "custom_attribute.n", "op": "eq", "value": 99999999999999999999}]'
     bad = run(env, "audiences", "create", "--app", app, "--id", "x", "--rules", rounded, check=False)
-    assert bad.returncode != 0 and "64-bit range" in bad.stderr
+    assert bad.returncode != 0 and "64 bits wide" in bad.stderr
 
 
 def test_stores_commands(env, tmp_path):

@@ -149,11 +149,12 @@ def test_free_form_values_that_could_not_be_stored_are_refused(studio, runtime):
     rule = {"field": "custom_attribute.level", "op": "eq", "value": nested(300)}
     too_deep = studio.admin("POST", "/audiences/", {"audience_id": "deep", "rules": [rule]})
     assert too_deep.status_code == 400 and too_deep.json()["errors"][0]["source"] == "rules.0.value"
+    for wide in (2**64, -(2**63) - 1, 10**40):  # a double would keep them rounded, and orjson writes none
+        too_wide = studio.admin("POST", "/paywalls/", {"name": "Wide", "remote_configs": {"en": {"x": [wide]}}})
+        assert too_wide.status_code == 400 and too_wide.json()["errors"][0]["source"] == "remote_configs.en.x"
     for raw in (
         b'{"name": "N", "remote_configs": {"en": {"x": NaN}}}',
         b'{"name": "S", "remote_configs": {"en": {"x": "\\udc00"}}}',
-        b'{"name": "B", "remote_configs": {"en": {"x": 123456789012345678901234567890}}}',
-        b'{"name": "B", "remote_configs": {"en": {"x": [-9223372036854775809]}}}',
     ):
         response = studio.client.post("/api/admin/v1/paywalls/", content=raw, headers=studio.headers())
         assert response.status_code == 400 and response.json()["error_code"] == "parse_error", raw

@@ -3,6 +3,7 @@
 import re
 from typing import Annotated, Any
 
+import orjson
 import pycountry
 from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
 from pydantic_core import PydanticCustomError
@@ -40,15 +41,21 @@ def nesting(value: Any) -> int:
     return levels
 
 
-def _not_too_deep(value: Any) -> Any:
+def _storable(value: Any) -> Any:
     if nesting(value) > MAX_NESTING:
         raise PydanticCustomError(
             "base_error", "Objects and arrays may nest at most {limit} levels deep.", {"limit": MAX_NESTING}
         )
+    try:
+        orjson.dumps(value)
+    except orjson.JSONEncodeError:  # the one thing left that it cannot write: an integer wider than 64 bits
+        raise PydanticCustomError(
+            "base_error", "Integers may be at most 64 bits wide (from -2^63 to 2^64 - 1)."
+        ) from None
     return value
 
 
-FreeJson = Annotated[Any, AfterValidator(_not_too_deep)]
+FreeJson = Annotated[Any, AfterValidator(_storable)]
 Str255 = Annotated[str, StringConstraints(strict=True, max_length=255), AfterValidator(text)]
 NonEmpty255 = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=255), AfterValidator(text)]
 

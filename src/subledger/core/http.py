@@ -62,8 +62,8 @@ class _StrictJsonRequest(Request):
 class StrictJsonRoute(APIRoute):
     """A route whose JSON body is parsed by ``core.strict_json``, which keeps to the JSON standard
     where Python's json module does not: NaN, Infinity, numbers beyond a double's range, unpaired
-    surrogates, nesting over 1,024 levels and integers beyond 64 bits are a parse error, instead
-    of values that no response or database column could hold, or that would be kept rounded."""
+    surrogates and nesting over 1,024 levels are a parse error, instead of values that no
+    response or database column could hold; integers beyond 64 bits are kept whole."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()

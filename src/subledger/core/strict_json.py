@@ -6,31 +6,19 @@ from typing import Any
 
 import orjson
 
-# orjson reads an integer exactly when it fits in 64 bits (-2**63 to 2**64 - 1) and as a
-# rounded double otherwise. Only a run of 19 or more digits can be outside that range.
+# orjson reads an integer exactly when it fits in 64 bits and as a rounded double otherwise;
+# only a run of 19 or more digits can be wider.
 _LONG_DIGITS = re.compile(rb"\d{19}")
-_SMALLEST, _LARGEST = -(2**63), 2**64 - 1
 
 
 def loads(text: bytes | str) -> Any:
-    """``orjson.loads``, which refuses NaN, Infinity, numbers beyond a double's range, unpaired
-    surrogates and nesting over 1,024 levels, and also refuses an integer it would round.
+    """Read JSON text: orjson refuses NaN, Infinity, numbers beyond a double's range, unpaired
+    surrogates and nesting over 1,024 levels (``orjson.JSONDecodeError``, a
+    ``json.JSONDecodeError``), and every integer comes back exactly as written.
 
-    Raises ``orjson.JSONDecodeError`` (a ``json.JSONDecodeError``)."""
+    Where an integer may be wider than 64 bits, the text orjson accepted is read again by the
+    standard library, which keeps such integers whole (rare: long ids in strings, mostly)."""
     value = orjson.loads(text)
-    raw = text.encode() if isinstance(text, str) else text
-    if _LONG_DIGITS.search(raw):  # rare (long ids in strings, mostly): read again, exactly
-        document = raw.decode()
-        json.loads(document, parse_int=lambda digits: _exact(digits, document))
+    if _LONG_DIGITS.search(text.encode() if isinstance(text, str) else text):
+        return json.loads(text)
     return value
-
-
-def _exact(digits: str, document: str) -> int:
-    # The length comes first: int() refuses more than 4,300 digits with a ValueError of its own.
-    if len(digits) <= len(str(_SMALLEST)) and _SMALLEST <= (number := int(digits)) <= _LARGEST:
-        return number
-    raise orjson.JSONDecodeError(
-        f"Integer {digits[:40]} is outside the 64-bit range and would not be kept exactly",
-        document,
-        document.find(digits),
-    )
