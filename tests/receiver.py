@@ -11,10 +11,12 @@ class Receiver:
 
     Behaviours: "ok" (200), "fail" (500), "slow" (answers after ``slow_seconds``),
     "close" (drops the connection without answering), "endless" (200, then a body of up to
-    ``ENDLESS_BYTES`` for as long as the sender reads it; ``endless_sent`` counts what it took).
+    ``ENDLESS_BYTES`` for as long as the sender reads it; ``endless_sent`` counts what it took),
+    "trickle" (a 200 sent a byte every ``TRICKLE_SECONDS``, for as long as the sender waits).
     """
 
     ENDLESS_BYTES = 256 * 1024 * 1024
+    TRICKLE_SECONDS = 0.1
 
     def __init__(self, script: list[str] | None = None, slow_seconds: float = 3.0):
         self.script = list(script or [])
@@ -45,6 +47,9 @@ class Receiver:
                 if behaviour == "endless":
                     self._endless()
                     return
+                if behaviour == "trickle":
+                    self._trickle()
+                    return
                 if behaviour == "slow":
                     time.sleep(receiver.slow_seconds)
                 status = 500 if behaviour == "fail" else 200
@@ -65,6 +70,16 @@ class Receiver:
                     while receiver.endless_sent < Receiver.ENDLESS_BYTES:
                         self.wfile.write(chunk)
                         receiver.endless_sent += len(chunk)
+                except OSError:  # the sender hung up
+                    pass
+                self.close_connection = True
+
+            def _trickle(self):
+                try:
+                    for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n":
+                        time.sleep(Receiver.TRICKLE_SECONDS)
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
                 except OSError:  # the sender hung up
                     pass
                 self.close_connection = True

@@ -223,7 +223,7 @@ def _register(api, receiver, **extra):
 
 def _drain(runtime, clock, rounds=200):
     """Run the worker until nothing is due, moving the clock to each retry."""
-    worker = DeliveryWorker(runtime, concurrency=4)
+    worker = DeliveryWorker(runtime, in_flight=4)
     try:
         for _ in range(rounds):
             if worker.run_once() == 0:
@@ -347,6 +347,27 @@ def test_a_slow_receiver_times_out_and_is_retried(shop, runtime, clock):
         [delivery] = shop.admin("GET", "/deliveries/").json()["data"]
     assert delivery["status"] == "delivered" and len(delivery["attempts"]) == 2
     assert "Timeout" in delivery["attempts"][0]["error"]
+
+
+def test_a_receiver_trickling_its_answer_is_cut_off_at_the_timeout(shop, runtime, clock):
+    # Each byte comes well within the timeout; the whole answer would take about 3.8 s.
+    runtime.settings.webhook_timeout_seconds = 0.5
+    with Receiver(script=["ok", "trickle"]) as receiver:
+        _register(shop, receiver, event_types=["profile_created"])
+        shop.create("u")
+        _drain(runtime, clock)
+        [delivery] = shop.admin("GET", "/deliveries/").json()["data"]
+    assert delivery["status"] == "delivered" and len(delivery["attempts"]) == 2
+    assert delivery["attempts"][0]["error"] == "TimeoutError: no answer within 0.5 seconds"
+
+
+def test_an_endpoint_trickling_its_verification_answer_is_refused_at_the_timeout(shop, runtime):
+    runtime.settings.webhook_timeout_seconds = 0.5
+    with Receiver(script=["trickle"]) as receiver:
+        refused = shop.admin("POST", "/webhooks/", {"url": receiver.url})
+    assert refused.status_code == 400 and refused.json()["error_code"] == "webhook_verification_failed"
+    assert refused.json()["errors"][0]["errors"] == ["The endpoint did not answer within 0.5 seconds."]
+    assert shop.admin("GET", "/webhooks/").json()["data"] == []
 
 
 def test_a_receiver_answering_an_endless_body_is_not_read_to_the_end(shop, runtime, clock):

@@ -26,7 +26,7 @@ from subledger.core.dates import parse_datetime
 from subledger.core.db import NotMigrated
 from subledger.core.errors import ApiError, from_validation_errors
 from subledger.core.fields import whole_number
-from subledger.core.runtime import DELIVERY_THREADS, Runtime
+from subledger.core.runtime import DELIVERIES_IN_FLIGHT, Runtime
 from subledger.core.secrets import SECRET_KEY_FILE
 from subledger.events.rules import MAX_CURSOR
 from subledger.events.schemas import EndpointIn
@@ -90,8 +90,8 @@ def _settings() -> Settings:
         raise click.ClickException("; ".join(problems)) from None
 
 
-def _runtime(require_migrated: bool = True, deliveries: int = DELIVERY_THREADS) -> Runtime:
-    runtime = Runtime.from_settings(_settings(), deliveries=deliveries)
+def _runtime(require_migrated: bool = True) -> Runtime:
+    runtime = Runtime.from_settings(_settings())
     if require_migrated:
         try:
             runtime.db.require_migrated()
@@ -412,18 +412,18 @@ def apps_configure(app_id: UUID, small_business: bool | None, tax_rate: float | 
 @main.command()
 @click.option(
     "--concurrency",
-    default=DELIVERY_THREADS,
+    default=DELIVERIES_IN_FLIGHT,
     show_default=True,
     type=click.IntRange(1, 256),
     help="Deliveries in flight at once.",
 )
 def worker(concurrency: int) -> None:
     """Deliver webhooks and fire expiry events until stopped (SIGTERM or Ctrl-C)."""
-    runtime = _runtime(deliveries=concurrency)
+    runtime = _runtime()
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    delivery_worker = events_worker.DeliveryWorker(runtime, concurrency=concurrency)
+    delivery_worker = events_worker.DeliveryWorker(runtime, in_flight=concurrency)
     click.echo("delivering webhooks", err=True)
     try:
         delivery_worker.run(stop)

@@ -18,7 +18,7 @@ T = TypeVar("T")
 # the requests' own so that it cannot hold them up.
 SLOW_THREADS = 8
 # Webhook deliveries in flight at once in `serve` and, by default, in `subledger worker`.
-DELIVERY_THREADS = 8
+DELIVERIES_IN_FLIGHT = 32
 
 
 @cache
@@ -79,15 +79,12 @@ class Runtime:
         return _pool("requests", self.settings.request_threads)
 
     @classmethod
-    def from_settings(
-        cls, settings: Settings, clock: Clock | None = None, deliveries: int = DELIVERY_THREADS
-    ) -> "Runtime":
-        """``deliveries``: the webhook deliveries the process has in flight at once."""
+    def from_settings(cls, settings: Settings, clock: Clock | None = None) -> "Runtime":
         db = Database(
             settings.sqlalchemy_url,
             sqlite_synchronous=settings.sqlite_synchronous,
-            # A connection for each thread that works in the database.
-            connections=settings.request_threads + SLOW_THREADS + deliveries,
+            # A connection for each thread that works in the database, and the delivery worker's.
+            connections=settings.request_threads + SLOW_THREADS + 1,
             loop_connections=settings.request_threads,
         )
         return cls(settings=settings, db=db, clock=clock or SystemClock())

@@ -1,5 +1,6 @@
 """Event use cases: emitting into the outbox, the feed, webhook endpoints, dead letters."""
 
+import asyncio
 import secrets
 from datetime import datetime
 from typing import Any
@@ -203,8 +204,8 @@ def _endpoint_out(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def deliver(
-    http: httpx.Client,
+async def deliver(
+    http: httpx.AsyncClient,
     url: str,
     body: bytes,
     event_id: str,
@@ -213,8 +214,12 @@ def deliver(
     now: datetime,
     timeout: float,
 ) -> int:
-    """One signed POST of a webhook body; returns the status code. The answer's body is never
-    read: a receiver cannot make the sender hold or wait for a body of any size."""
+    """One signed POST of a webhook body; returns the status code.
+
+    The whole exchange, from connecting to the status line, ends within ``timeout`` seconds
+    (``TimeoutError`` otherwise): httpx's timeouts bound each read, and a receiver that
+    trickled its answer a byte at a time would hold the sender as long as it liked. The
+    answer's body is never read, so no receiver can make the sender take a body of any size."""
     headers = {
         "Content-Type": "application/json",
         "User-Agent": f"subledger/{__version__}",
@@ -223,17 +228,15 @@ def deliver(
     }
     if authorization:
         headers["Authorization"] = authorization
-    with http.stream("POST", url, content=body, headers=headers, timeout=timeout) as response:
+    async with (
+        asyncio.timeout(timeout),
+        http.stream("POST", url, content=body, headers=headers, timeout=timeout) as response,
+    ):
         return response.status_code
 
 
 def register_endpoint(
-    rt: Runtime,
-    app_id: UUID,
-    url: str,
-    event_types: list[str] | None,
-    authorization: str | None,
-    http: httpx.Client | None = None,
+    rt: Runtime, app_id: UUID, url: str, event_types: list[str] | None, authorization: str | None
 ) -> dict[str, Any]:
     """Save an endpoint after it answers a verification POST ``{}`` with 2xx.
 
@@ -245,11 +248,15 @@ def register_endpoint(
         raise bad_request("invalid_enumeration_member", "event_types", f"Unknown event types: {', '.join(unknown)}.")
     signing_secret = "whsec_" + secrets.token_urlsafe(32)
     now = rt.clock.now()
+    timeout = rt.settings.webhook_timeout_seconds
     try:
-        with http or httpx.Client() as client:
-            status = deliver(client, url, b"{}", "verification", signing_secret, authorization, now, timeout=10)
+        status = asyncio.run(_verify(url, signing_secret, authorization, now, timeout))
     except (httpx.InvalidURL, UnicodeError) as exc:  # a host name that no resolver takes (IDNA, label lengths)
         raise bad_request("base_error", "url", f"This URL cannot be requested: {exc}.") from None
+    except TimeoutError:
+        raise bad_request(
+            "webhook_verification_failed", "url", f"The endpoint did not answer within {timeout:g} seconds."
+        ) from None
     except httpx.HTTPError as exc:
         raise bad_request("webhook_verification_failed", "url", f"The endpoint could not be reached: {exc}.") from None
     if not httpx.codes.is_success(status):
@@ -268,6 +275,11 @@ def register_endpoint(
     with rt.db.write() as conn:
         repository.insert_endpoint(conn, row)
     return {**_endpoint_out(row), "signing_secret": signing_secret}
+
+
+async def _verify(url: str, signing_secret: str, authorization: str | None, now: datetime, timeout: float) -> int:
+    async with httpx.AsyncClient() as client:
+        return await deliver(client, url, b"{}", "verification", signing_secret, authorization, now, timeout)
 
 
 def list_endpoints(rt: Runtime, app_id: UUID) -> list[dict[str, Any]]:
