@@ -7,6 +7,7 @@ cannot be reached the PostgreSQL runs are skipped locally and fail under CI.
 
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -202,6 +203,13 @@ def new_app(runtime: Runtime, client: TestClient, name: str = "Test App") -> Api
 @pytest.fixture
 def api(runtime, client) -> Api:
     return new_app(runtime, client)
+
+
+def wait_until(condition, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
 
 
 def db_snapshot(runtime: Runtime) -> dict[str, list]:

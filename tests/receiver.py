@@ -12,7 +12,8 @@ class Receiver:
     Behaviours: "ok" (200), "fail" (500), "slow" (answers after ``slow_seconds``),
     "close" (drops the connection without answering), "endless" (200, then a body of up to
     ``ENDLESS_BYTES`` for as long as the sender reads it; ``endless_sent`` counts what it took),
-    "trickle" (a 200 sent a byte every ``TRICKLE_SECONDS``, for as long as the sender waits).
+    "trickle" (a 200 sent a byte every ``TRICKLE_SECONDS``, for as long as the sender waits),
+    "hold" (200 once ``released`` is set).
     """
 
     ENDLESS_BYTES = 256 * 1024 * 1024
@@ -22,6 +23,7 @@ class Receiver:
         self.script = list(script or [])
         self.slow_seconds = slow_seconds
         self.endless_sent = 0
+        self.released = threading.Event()
         self.received: list[dict] = []  # every request, answered or not
         self.accepted: list[dict] = []  # the ones answered 2xx
         self.lock = threading.Lock()
@@ -52,6 +54,8 @@ class Receiver:
                     return
                 if behaviour == "slow":
                     time.sleep(receiver.slow_seconds)
+                if behaviour == "hold":
+                    receiver.released.wait(60)
                 status = 500 if behaviour == "fail" else 200
                 request["ended"] = time.monotonic()
                 if status == 200:

@@ -2,11 +2,12 @@
 
 import hashlib
 import hmac
+import threading
 import uuid
 from datetime import datetime, timedelta
 
 import pytest
-from conftest import db_snapshot
+from conftest import db_snapshot, wait_until
 from receiver import Receiver
 from test_purchases_api import T0, T1, T2, one_time, subscription
 
@@ -368,6 +369,31 @@ def test_an_endpoint_trickling_its_verification_answer_is_refused_at_the_timeout
     assert refused.status_code == 400 and refused.json()["error_code"] == "webhook_verification_failed"
     assert refused.json()["errors"][0]["errors"] == ["The endpoint did not answer within 0.5 seconds."]
     assert shop.admin("GET", "/webhooks/").json()["data"] == []
+
+
+def test_a_receiver_that_holds_its_answers_holds_up_no_other(shop, runtime):
+    runtime.settings.webhook_timeout_seconds = 60
+    with Receiver(script=["ok"] + ["hold"] * 4) as stuck, Receiver() as quick:
+        for receiver in (stuck, quick):
+            _register(shop, receiver, event_types=["profile_created"])
+        worker, stop = DeliveryWorker(runtime, in_flight=4, idle_sleep=0.05), threading.Event()
+        running = threading.Thread(target=worker.run, args=(stop,))
+        running.start()
+        try:
+            for user in ("early", "late"):
+                shop.create(user)
+                wait_until(lambda user=user: user in [event["customer_user_id"] for event in quick.events()], 20)
+            # Both of the stuck receiver's deliveries are still on their way: they took two
+            # of the four slots, and the late ones went out through the others meanwhile.
+            wait_until(lambda: len(stuck.received) == 3, 20)
+            assert stuck.accepted == stuck.received[:1]  # the verification request
+        finally:
+            stuck.released.set()
+            stop.set()
+            running.join()
+            worker.close()
+    delivered = shop.admin("GET", "/deliveries/").json()["data"]
+    assert [d["status"] for d in delivered] == ["delivered"] * 4
 
 
 def test_a_receiver_answering_an_endless_body_is_not_read_to_the_end(shop, runtime, clock):

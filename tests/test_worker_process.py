@@ -7,6 +7,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from conftest import wait_until
 from receiver import Receiver
 from serving import SUBLEDGER, operator_env
 from sqlalchemy import func, select
@@ -60,13 +61,6 @@ def worker(env: dict) -> subprocess.Popen:
         stderr=subprocess.PIPE,
         text=True,
     )
-
-
-def wait_until(condition, timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
 
 
 @pytest.mark.parametrize("engine", ["sqlite", "postgresql"])

@@ -12,6 +12,7 @@ import logging
 import random
 import threading
 import time
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import uuid4
@@ -29,6 +30,9 @@ log = logging.getLogger("subledger.worker")
 
 
 class DeliveryWorker:
+    """Keeps up to ``in_flight`` deliveries on their way at once: each slot is filled again as
+    soon as its delivery ends, so a receiver that takes its full timeout holds up only its own."""
+
     # How often store notifications kept for unknown users are matched against new profiles.
     PENDING_EVERY = 5.0
 
@@ -37,32 +41,37 @@ class DeliveryWorker:
         self._pending_due = 0.0
         self.in_flight = in_flight
         self.timeout = rt.settings.webhook_timeout_seconds
-        # A claim outlives the slowest delivery (each ends within the timeout, and a batch's
-        # are all in flight at once), so no other worker sends it meanwhile.
+        # A claim outlives the slowest delivery (each ends within the timeout of its claim
+        # and is recorded soon after), so no other worker sends it meanwhile.
         self.lease = timedelta(seconds=max(rt.settings.webhook_lease_seconds, self.timeout * 2))
         self.idle_sleep = idle_sleep
         self._random = random.Random()
-        # The POSTs are awaited on a loop of the worker's own: a delivery's deadline is then
-        # kept by cancelling it (``service.deliver``), which a thread blocked in a read cannot be.
+        # The POSTs run on an event loop in a thread of their own, while this one works in the
+        # database: a delivery's deadline is kept by cancelling it (``service.deliver``), which a
+        # thread blocked in a read cannot be, and one in flight holds no thread or connection.
         self._loop = asyncio.new_event_loop()
+        self._loop_thread = threading.Thread(target=self._loop.run_forever, name="subledger-webhooks", daemon=True)
+        self._loop_thread.start()
         self._http = httpx.AsyncClient(limits=httpx.Limits(max_connections=in_flight))
+        self._sending: dict[Future, tuple[dict[str, Any], datetime]] = {}  # each with its claim's time
 
     def run_once(self) -> int:
         """Fire due expiries, apply store notifications whose user appeared (every few
-        seconds), then deliver one batch; returns the deliveries attempted."""
+        seconds), send as many due deliveries as there is room for, and record the ones that
+        have ended (waiting for the first when every slot is taken, else at most ``idle_sleep``).
+
+        Returns the deliveries started, ended or still on their way: 0 when there is nothing to do."""
         purchases_service.fire_due_expiries(self.rt)
         if time.monotonic() >= self._pending_due:
             stores_service.apply_pending(self.rt)
             self._pending_due = time.monotonic() + self.PENDING_EVERY
-        now = self.rt.clock.now()
-        with self.rt.db.write() as conn:
-            claimed = repository.claim_due(conn, now, now + self.lease, self.in_flight)
-        if claimed:
-            attempts = self._loop.run_until_complete(self._post_all(claimed))
-            with self.rt.db.write() as conn:
-                for delivery, attempt in zip(claimed, attempts, strict=True):
-                    self._record(conn, delivery, now, *attempt)
-        return len(claimed)
+        started = self._send_due()
+        if not self._sending:
+            return started
+        full = len(self._sending) == self.in_flight
+        ended, _ = wait(self._sending, timeout=None if full else self.idle_sleep, return_when=FIRST_COMPLETED)
+        self._record(ended)
+        return started + len(ended) + len(self._sending)
 
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():
@@ -74,11 +83,41 @@ class DeliveryWorker:
                 stop.wait(5)
 
     def close(self) -> None:
-        self._loop.run_until_complete(self._http.aclose())
+        """Let the deliveries on their way end and record them, then stop sending."""
+        try:
+            self._record(wait(self._sending).done)
+        except Exception:  # their claims run out, and they are sent again
+            log.exception("could not record the last deliveries")
+        asyncio.run_coroutine_threadsafe(self._http.aclose(), self._loop).result()
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._loop_thread.join()
         self._loop.close()
 
-    async def _post_all(self, claimed: list[dict[str, Any]]) -> list[tuple[int | None, str | None, int]]:
-        return await asyncio.gather(*map(self._post, claimed))
+    def _send_due(self) -> int:
+        room = self.in_flight - len(self._sending)
+        if room == 0:
+            return 0
+        now = self.rt.clock.now()
+        with self.rt.db.write() as conn:
+            claimed = repository.claim_due(conn, now, now + self.lease, room)
+        for delivery in claimed:
+            self._sending[asyncio.run_coroutine_threadsafe(self._post(delivery), self._loop)] = (delivery, now)
+        return len(claimed)
+
+    def _record(self, ended: set[Future]) -> None:
+        """Record the attempts of the deliveries that ended, in one transaction. One whose
+        attempt could not be made or recorded is sent again when its claim runs out."""
+        attempts = []
+        for future in ended:
+            delivery, claimed_at = self._sending.pop(future)
+            if future.exception() is None:
+                attempts.append((delivery, claimed_at, *future.result()))
+            else:
+                log.error("delivery %s failed", delivery["id"], exc_info=future.exception())
+        if attempts:
+            with self.rt.db.write() as conn:
+                for attempt in attempts:
+                    self._record_attempt(conn, *attempt)
 
     async def _post(self, delivery: dict[str, Any]) -> tuple[int | None, str | None, int]:
         """One attempt: its status code, its error and the milliseconds it took."""
@@ -103,7 +142,7 @@ class DeliveryWorker:
             error = f"{type(exc).__name__}: {exc}"[:1024]
         return status_code, error, int((time.monotonic() - started) * 1000)
 
-    def _record(
+    def _record_attempt(
         self,
         conn: Connection,
         delivery: dict[str, Any],
