@@ -222,7 +222,7 @@ def _register(api, receiver, **extra):
     return response.json()["data"]
 
 
-def _drain(runtime, clock, rounds=200):
+def drain(runtime, clock, rounds=200):
     """Run the worker until nothing is due, moving the clock to each retry."""
     worker = DeliveryWorker(runtime, in_flight=4)
     try:
@@ -241,7 +241,7 @@ def test_deliveries_are_signed_and_carry_the_configured_authorization(shop, runt
         assert receiver.received[0]["json"] == {}  # the verification request
         shop.create("u")
         shop.set_transaction("u", **subscription())
-        _drain(runtime, clock)
+        drain(runtime, clock)
     delivered = [r for r in receiver.accepted if r["json"] != {}]
     assert [r["json"]["event_type"] for r in delivered] == ["subscription_started", "access_level_updated"]
     for request in delivered:
@@ -304,7 +304,7 @@ def test_failures_are_retried_in_order_then_dead_lettered_and_replayed(shop, run
         _register(shop, receiver)
         shop.create("u")
         shop.set_transaction("u", **subscription())
-        _drain(runtime, clock)
+        drain(runtime, clock)
         # after three failures the first event went through, then the next, in order
         assert [e["event_type"] for e in receiver.events()] == ["subscription_started", "access_level_updated"]
         attempts = shop.admin("GET", "/deliveries/").json()["data"]
@@ -312,7 +312,7 @@ def test_failures_are_retried_in_order_then_dead_lettered_and_replayed(shop, run
 
         receiver.script = ["fail"] * 1000
         shop.set_transaction("u", **subscription(store_transaction_id="tx-2", purchased_at=T1, expires_at=T2))
-        _drain(runtime, clock)
+        drain(runtime, clock)
         dead = shop.admin("GET", "/deliveries/?status=dead").json()["data"]
         assert {d["event_type"] for d in dead} == {"subscription_renewed", "access_level_updated"}
         for delivery in dead:  # retried for 24 hours at least, with growing pauses
@@ -322,7 +322,7 @@ def test_failures_are_retried_in_order_then_dead_lettered_and_replayed(shop, run
         receiver.script = []
         replayed = shop.admin("POST", "/deliveries/replay/", {})
         assert replayed.json()["data"]["replayed"] == 2
-        _drain(runtime, clock)
+        drain(runtime, clock)
         assert [e["event_type"] for e in receiver.events()][-2:] == ["subscription_renewed", "access_level_updated"]
         assert shop.admin("GET", "/deliveries/?status=dead").json()["data"] == []
 
@@ -332,7 +332,7 @@ def test_an_endpoint_gets_just_the_events_it_asked_for_each_with_its_own_body(sh
         _register(shop, receiver, event_types=["access_level_updated"])
         shop.create("u")
         shop.set_transaction("u", **subscription())
-        _drain(runtime, clock)
+        drain(runtime, clock)
         delivered = receiver.events()
     events = feed(shop)["data"]
     assert {e["event_type"] for e in events} > {"profile_created", "access_level_updated"}
@@ -344,7 +344,7 @@ def test_a_slow_receiver_times_out_and_is_retried(shop, runtime, clock):
     with Receiver(script=["ok", "slow"], slow_seconds=1.5) as receiver:
         _register(shop, receiver, event_types=["profile_created"])
         shop.create("u")
-        _drain(runtime, clock)
+        drain(runtime, clock)
         [delivery] = shop.admin("GET", "/deliveries/").json()["data"]
     assert delivery["status"] == "delivered" and len(delivery["attempts"]) == 2
     assert "Timeout" in delivery["attempts"][0]["error"]
@@ -356,7 +356,7 @@ def test_a_receiver_trickling_its_answer_is_cut_off_at_the_timeout(shop, runtime
     with Receiver(script=["ok", "trickle"]) as receiver:
         _register(shop, receiver, event_types=["profile_created"])
         shop.create("u")
-        _drain(runtime, clock)
+        drain(runtime, clock)
         [delivery] = shop.admin("GET", "/deliveries/").json()["data"]
     assert delivery["status"] == "delivered" and len(delivery["attempts"]) == 2
     assert delivery["attempts"][0]["error"] == "TimeoutError: no answer within 0.5 seconds"
@@ -400,7 +400,7 @@ def test_a_receiver_answering_an_endless_body_is_not_read_to_the_end(shop, runti
     with Receiver(script=["endless", "endless"]) as receiver:
         _register(shop, receiver, event_types=["profile_created"])  # the verification request
         shop.create("u")
-        _drain(runtime, clock)
+        drain(runtime, clock)
         [delivery] = shop.admin("GET", "/deliveries/").json()["data"]
     assert delivery["status"] == "delivered" and len(delivery["attempts"]) == 1
     # Both answers put together: what the socket buffers took before the sender hung up.
@@ -425,7 +425,7 @@ def test_deliveries_reach_each_profile_in_order_despite_failures(shop, runtime, 
                         expires_at=(clock.current + timedelta(days=30 * index + 30)).isoformat(),
                     ),
                 )
-        _drain(runtime, clock)
+        drain(runtime, clock)
         delivered = receiver.events()
     expected = [e["payload"] for e in feed(shop, limit=1000)["data"] if e["event_type"] != "profile_created"]
     by_profile = {}
@@ -449,11 +449,11 @@ def test_pruning_keeps_the_events_a_delivery_still_needs_and_the_recent_ones(sho
         _register(shop, receiver)
         shop.create("delivered")
         shop.set_transaction("delivered", **one_time())
-        _drain(runtime, clock)
+        drain(runtime, clock)
         receiver.script = ["fail"] * 1000
         shop.create("dead")
         shop.set_transaction("dead", **one_time(store_transaction_id="otp-2", store_original_transaction_id="otp-2"))
-        _drain(runtime, clock)
+        drain(runtime, clock)
         receiver.script = []
         shop.create("pending")
         shop.set_transaction("pending", **one_time(store_transaction_id="otp-3", store_original_transaction_id="otp-3"))
@@ -472,7 +472,7 @@ def test_pruning_keeps_the_events_a_delivery_still_needs_and_the_recent_ones(sho
         assert shop.get("delivered").json()["data"]["non_subscriptions"][0]["store_transaction_id"] == "otp-1"
         assert list(purchases_service.verify(runtime)) == []
 
-        _drain(runtime, clock)  # the pending ones go through; the dead ones wait for a replay
+        drain(runtime, clock)  # the pending ones go through; the dead ones wait for a replay
         assert events_service.prune(runtime, clock.now() - timedelta(days=30)) == 2
         assert _feed(shop) == [*kept[:2], ("recent", "profile_created")]
         assert len(shop.admin("GET", "/deliveries/?status=dead").json()["data"]) == 2

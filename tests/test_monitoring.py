@@ -8,6 +8,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from receiver import Receiver
+from test_events import drain
 from test_purchases_api import one_time
 
 from subledger.app import create_app
@@ -69,6 +70,22 @@ def test_the_webhook_backlog_is_read_at_each_scrape(api, client, clock):
     assert figures[("subledger_webhook_deliveries_pending", ())] == 2
     assert figures[("subledger_webhook_deliveries_dead", ())] == 0
     assert figures[("subledger_webhook_deliveries_overdue_seconds", ())] == 300
+
+
+def test_webhook_attempts_are_counted_by_how_they_ended(api, client, clock, runtime):
+    def attempts(figures, outcome: str) -> float:
+        return figures.get(("subledger_webhook_attempts_total", (("outcome", outcome),)), 0.0)
+
+    with Receiver(script=["ok", "fail"]) as receiver:
+        response = api.admin("POST", "/webhooks/", {"url": receiver.url, "event_types": ["profile_created"]})
+        assert response.status_code == 201, response.text
+        before = scrape(client)
+        api.create("u")
+        drain(runtime, clock)  # a 500, then the retry's 200
+    after = scrape(client)
+    assert attempts(after, "error_status") - attempts(before, "error_status") == 1
+    assert attempts(after, "delivered") - attempts(before, "delivered") == 1
+    assert attempts(after, "timeout") == attempts(before, "timeout")
 
 
 def test_without_the_database_the_request_figures_are_still_served(tmp_path, caplog):

@@ -6,10 +6,12 @@ import time
 import uuid
 from datetime import timedelta
 
+import httpx
 import pytest
 from conftest import wait_until
+from prometheus_client.parser import text_string_to_metric_families
 from receiver import Receiver
-from serving import SUBLEDGER, operator_env
+from serving import SUBLEDGER, free_port, operator_env
 from sqlalchemy import func, select
 
 from subledger.apps import service as apps_service
@@ -137,3 +139,39 @@ def test_a_killed_worker_loses_nothing_and_several_workers_never_overlap(request
             assert not (
                 same and a["started"] < (b["ended"] or float("inf")) and b["started"] < (a["ended"] or float("inf"))
             )
+
+
+def test_a_worker_serves_its_figures_for_prometheus(sqlite_url, tmp_path):
+    port = free_port()
+    env = {**operator_env(tmp_path / "data", sqlite_url), "SUBLEDGER_WEBHOOK_TIMEOUT_SECONDS": "1"}
+    rt = Runtime.from_settings(Settings(database_url=sqlite_url, data_dir=tmp_path / "data", serve_worker="off"))
+    app_id = uuid.UUID(apps_service.create_app(rt.db, "Shop", rt.clock.now())["app_id"])
+    with Receiver(script=["ok", "fail", "slow", "ok"], slow_seconds=3) as receiver:
+        events_service.register_endpoint(rt, app_id, receiver.url, ["profile_created"], None)
+        for user in ("a", "b", "c"):
+            profiles_service.create_profile(rt, app_id, user, ProfileFields(), None)
+        process = subprocess.Popen(
+            SUBLEDGER + ["worker", "--metrics-port", str(port)], env=env, stderr=subprocess.PIPE, text=True
+        )
+        try:
+            attempts = {}
+
+            def figures() -> bool:
+                try:
+                    text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+                except httpx.TransportError:
+                    return False  # not listening yet
+                attempts.update(
+                    (sample.labels["outcome"], sample.value)
+                    for family in text_string_to_metric_families(text)
+                    for sample in family.samples
+                    if sample.name == "subledger_webhook_attempts_total"
+                )
+                return sum(attempts.values()) >= 3
+
+            wait_until(figures, 30)
+        finally:
+            process.terminate()
+            assert process.wait(timeout=30) == 0, process.stderr.read()
+    rt.db.dispose()
+    assert attempts == {"delivered": 1.0, "error_status": 1.0, "timeout": 1.0}

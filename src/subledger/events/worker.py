@@ -19,6 +19,7 @@ from uuid import uuid4
 
 import httpx
 import orjson
+from prometheus_client import Counter, Histogram
 from sqlalchemy import Connection
 
 from subledger.core.runtime import DELIVERIES_IN_FLIGHT, Runtime
@@ -27,6 +28,18 @@ from subledger.purchases import service as purchases_service
 from subledger.stores import service as stores_service
 
 log = logging.getLogger("subledger.worker")
+
+# In `serve`'s /metrics, and on `subledger worker --metrics-port`.
+ATTEMPTS = Counter(
+    "subledger_webhook_attempts",
+    "Webhook delivery attempts by how they ended: delivered (2xx), error_status, timeout, unreachable",
+    ["outcome"],
+)
+ATTEMPT_SECONDS = Histogram(
+    "subledger_webhook_attempt_duration_seconds",
+    "Time from an attempt's start to the answer's status line, or to its failure",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
 
 
 class DeliveryWorker:
@@ -122,7 +135,7 @@ class DeliveryWorker:
     async def _post(self, delivery: dict[str, Any]) -> tuple[int | None, str | None, int]:
         """One attempt: its status code, its error and the milliseconds it took."""
         started = time.monotonic()
-        status_code, error = None, None
+        status_code, error, outcome = None, None, "delivered"
         try:
             status_code = await service.deliver(
                 self._http,
@@ -135,12 +148,15 @@ class DeliveryWorker:
                 self.timeout,
             )
             if not httpx.codes.is_success(status_code):
-                error = f"HTTP {status_code}"
+                error, outcome = f"HTTP {status_code}", "error_status"
         except TimeoutError:
-            error = f"TimeoutError: no answer within {self.timeout:g} seconds"
+            error, outcome = f"TimeoutError: no answer within {self.timeout:g} seconds", "timeout"
         except (httpx.HTTPError, ValueError) as exc:
-            error = f"{type(exc).__name__}: {exc}"[:1024]
-        return status_code, error, int((time.monotonic() - started) * 1000)
+            error, outcome = f"{type(exc).__name__}: {exc}"[:1024], "unreachable"
+        seconds = time.monotonic() - started
+        ATTEMPTS.labels(outcome).inc()
+        ATTEMPT_SECONDS.observe(seconds)
+        return status_code, error, int(seconds * 1000)
 
     def _record_attempt(
         self,
