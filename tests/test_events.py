@@ -396,6 +396,25 @@ def test_a_receiver_that_holds_its_answers_holds_up_no_other(shop, runtime):
     assert [d["status"] for d in delivered] == ["delivered"] * 4
 
 
+def test_an_endpoint_slow_to_verify_holds_up_no_request(shop, runtime):
+    runtime.settings.database_threads = 1  # one thread for requests' database work
+    runtime.settings.webhook_timeout_seconds = 60
+    with Receiver(script=["hold"]) as slow:
+        registering = threading.Thread(target=_register, args=(shop, slow))
+        registering.start()
+        try:
+            wait_until(lambda: len(slow.received) == 1, 20)  # the verification request waits
+            answers = []
+            creating = threading.Thread(target=lambda: answers.append(shop.create("meanwhile")))
+            creating.start()
+            wait_until(lambda: answers, 20)
+        finally:
+            slow.released.set()
+            registering.join()
+    assert answers[0].status_code == 200 and answers[0].json()["data"]["customer_user_id"] == "meanwhile"
+    assert len(shop.admin("GET", "/webhooks/").json()["data"]) == 1
+
+
 def test_a_receiver_answering_an_endless_body_is_not_read_to_the_end(shop, runtime, clock):
     with Receiver(script=["endless", "endless"]) as receiver:
         _register(shop, receiver, event_types=["profile_created"])  # the verification request

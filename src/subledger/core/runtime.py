@@ -69,9 +69,9 @@ class Runtime:
         """Run a use case that writes: always in a thread (it may wait for a lock)."""
         return await _in_thread(self._requests(), function, *args)
 
-    async def store_write(self, function: Callable[..., T], *args) -> T:
-        """Run a use case that asks a store's API (Apple, Google Play, Stripe) and then
-        writes, in a thread for slow work: a store's slow answer holds up no other request."""
+    async def remote_write(self, function: Callable[..., T], *args) -> T:
+        """Run a use case that asks another server (a store's API, a webhook endpoint being
+        verified) and then writes, in a thread for slow work: a slow answer holds up no other request."""
         return await _in_thread(_slow_work(), function, *args)
 
     def _requests(self) -> ThreadPoolExecutor:

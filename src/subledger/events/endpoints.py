@@ -78,7 +78,7 @@ async def list_webhooks(request: Request, app_id: App) -> Response:
 
 @router.post("/webhooks/", status_code=201, summary="Register a webhook endpoint (verified with a POST {})")
 async def create_webhook(request: Request, app_id: App, body: Annotated[EndpointIn, Body()]) -> Response:
-    created = await request.app.state.runtime.write(
+    created = await request.app.state.runtime.remote_write(
         service.register_endpoint,
         request.app.state.runtime,
         app_id,

@@ -76,4 +76,4 @@ async def revoke(
 @router.post("/purchase/stripe/token/validate/", summary="Import a Stripe subscription or payment intent (v1)")
 async def validate_stripe(request: Request, app_id: App, body: Annotated[StripeValidation, Body()]) -> Response:
     runtime = request.app.state.runtime
-    return JSONResponse(await runtime.store_write(service.validate_stripe, runtime, app_id, body))
+    return JSONResponse(await runtime.remote_write(service.validate_stripe, runtime, app_id, body))

@@ -26,7 +26,7 @@ class SignedTransactionIn(Strict):
 async def notifications(request: Request, app_id: str) -> Response:
     runtime = request.app.state.runtime
     body = await request.body()
-    status = await runtime.store_write(
+    status = await runtime.remote_write(
         service.receive_notification, runtime, path_app(app_id), body, remote_address(request)
     )
     return answered(status)
@@ -44,5 +44,5 @@ async def validate(request: Request, body: Annotated[SignedTransactionIn, Body()
     app_id = request.state.app_id
     remote = remote_address(request)
     return JSONResponse(
-        await runtime.store_write(service.record_transaction, runtime, app_id, ref, body.signed_transaction, remote)
+        await runtime.remote_write(service.record_transaction, runtime, app_id, ref, body.signed_transaction, remote)
     )

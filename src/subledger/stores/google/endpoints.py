@@ -30,7 +30,7 @@ async def notifications(request: Request, app_id: str) -> Response:
     runtime = request.app.state.runtime
     body = await request.body()
     token = request.query_params.get("token")
-    status = await runtime.store_write(
+    status = await runtime.remote_write(
         service.receive_notification, runtime, path_app(app_id), body, token, remote_address(request)
     )
     return answered(status)
@@ -48,4 +48,4 @@ async def validate(request: Request, body: Annotated[PurchaseTokenIn, Body()]) -
     runtime = request.app.state.runtime
     ref = profile_ref(request)
     args = (runtime, request.state.app_id, ref, body.purchase_type, body.store_product_id, body.purchase_token)
-    return JSONResponse(await runtime.store_write(service.record_token, *args))
+    return JSONResponse(await runtime.remote_write(service.record_token, *args))

@@ -15,7 +15,7 @@ async def webhook(request: Request, app_id: str) -> Response:
     runtime = request.app.state.runtime
     body = await request.body()
     signature = request.headers.get("stripe-signature")
-    status = await runtime.store_write(
+    status = await runtime.remote_write(
         service.receive_webhook, runtime, path_app(app_id), body, signature, remote_address(request)
     )
     return answered(status)
