@@ -9,8 +9,10 @@ from datetime import datetime, timedelta
 import pytest
 from conftest import db_snapshot, wait_until
 from receiver import Receiver
+from sqlalchemy import func, select
 from test_purchases_api import T0, T1, T2, one_time, subscription
 
+from subledger.core.tables import deliveries
 from subledger.events import service as events_service
 from subledger.events.worker import DeliveryWorker
 from subledger.purchases import service as purchases_service
@@ -371,29 +373,42 @@ def test_an_endpoint_trickling_its_verification_answer_is_refused_at_the_timeout
     assert shop.admin("GET", "/webhooks/").json()["data"] == []
 
 
-def test_a_receiver_that_holds_its_answers_holds_up_no_other(shop, runtime):
+def test_an_endpoint_that_holds_its_answers_holds_up_no_other(shop, runtime):
+    """A worker with 8 slots gives an endpoint at most 2, and one whose last attempt failed 1."""
     runtime.settings.webhook_timeout_seconds = 60
-    with Receiver(script=["ok"] + ["hold"] * 4) as stuck, Receiver() as quick:
-        for receiver in (stuck, quick):
-            _register(shop, receiver, event_types=["profile_created"])
-        worker, stop = DeliveryWorker(runtime, in_flight=4, idle_sleep=0.05), threading.Event()
-        running = threading.Thread(target=worker.run, args=(stop,))
-        running.start()
+    with Receiver(script=["ok", "fail"] + ["hold"] * 4) as stuck, Receiver() as quick:
+        stuck_id = uuid.UUID(_register(shop, stuck, event_types=["profile_created"])["endpoint_id"])
+        _register(shop, quick, event_types=["profile_created"])
+        for user in ("a", "b", "c", "d"):
+            shop.create(user)
+        worker = DeliveryWorker(runtime, in_flight=8, idle_sleep=0.05)
         try:
-            for user in ("early", "late"):
-                shop.create(user)
-                wait_until(lambda user=user: user in [event["customer_user_id"] for event in quick.events()], 20)
-            # Both of the stuck receiver's deliveries are still on their way: they took two
-            # of the four slots, and the late ones went out through the others meanwhile.
+            def failure_recorded() -> bool:
+                stuck_deliveries = shop.admin("GET", f"/deliveries/?endpoint_id={stuck_id}").json()["data"]
+                return any(delivery["attempts"] for delivery in stuck_deliveries)
+
+            for _ in range(100):
+                if len(quick.events()) == 4 and failure_recorded():
+                    break
+                worker.run_once()
+            assert sorted(event["customer_user_id"] for event in quick.events()) == ["a", "b", "c", "d"]
+            # The first two went out together; one failed, the other is held, and the endpoint,
+            # failing now, gets no other while that one is on its way.
+            worker.run_once()
+            with runtime.db.read() as conn:
+                claimed = conn.execute(
+                    select(func.count()).where(
+                        deliveries.c.endpoint_id == stuck_id, deliveries.c.claimed_until.is_not(None)
+                    )
+                ).scalar_one()
+            assert claimed == 1
             wait_until(lambda: len(stuck.received) == 3, 20)
-            assert stuck.accepted == stuck.received[:1]  # the verification request
+            assert [r["json"] for r in stuck.accepted] == [{}]  # only the verification request
         finally:
             stuck.released.set()
-            stop.set()
-            running.join()
             worker.close()
-    delivered = shop.admin("GET", "/deliveries/").json()["data"]
-    assert [d["status"] for d in delivered] == ["delivered"] * 4
+    delivered = shop.admin("GET", "/deliveries/?status=delivered").json()["data"]
+    assert len(delivered) == 5  # quick's four and the one held
 
 
 def test_an_endpoint_slow_to_verify_holds_up_no_request(shop, runtime):

@@ -1,5 +1,6 @@
 """SQL for events, webhook endpoints, deliveries and scheduled expiries."""
 
+from collections import Counter
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -124,9 +125,12 @@ def delete_endpoint(conn: Connection, app_id: UUID, endpoint_id: UUID) -> None:
 # Deliveries ---------------------------------------------------------------------
 
 
-def claim_due(conn: Connection, now: datetime, until: datetime, limit: int) -> list[dict[str, Any]]:
+def claim_due(
+    conn: Connection, now: datetime, until: datetime, limit: int, per_endpoint: int, room: dict[UUID, int]
+) -> list[dict[str, Any]]:
     """Claim up to ``limit`` deliveries that are due, each the oldest open one of its
-    endpoint and profile (so a profile's events arrive in order).
+    endpoint and profile (so a profile's events arrive in order), and at most
+    ``per_endpoint`` of one endpoint, or ``room[endpoint]`` for the endpoints it names.
 
     On PostgreSQL ``FOR UPDATE SKIP LOCKED`` lets many workers claim at once
     without waiting for, or taking, each other's rows; on SQLite the write
@@ -140,11 +144,12 @@ def claim_due(conn: Connection, now: datetime, until: datetime, limit: int) -> l
         earlier.c.event_sequence < deliveries.c.event_sequence,
     )
     query = (
-        select(deliveries.c.id)
+        select(deliveries.c.id, deliveries.c.endpoint_id)
         .where(
             deliveries.c.status == "pending",
             deliveries.c.next_attempt_at <= now,
             or_(deliveries.c.claimed_until.is_(None), deliveries.c.claimed_until <= now),
+            deliveries.c.endpoint_id.not_in([endpoint for endpoint, left in room.items() if left <= 0]),
             ~blocked,
         )
         .order_by(deliveries.c.next_attempt_at, deliveries.c.event_sequence)
@@ -152,7 +157,11 @@ def claim_due(conn: Connection, now: datetime, until: datetime, limit: int) -> l
     )
     if conn.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True, of=deliveries)
-    ids = list(conn.scalars(query))
+    ids, taken = [], Counter()
+    for delivery_id, endpoint_id in conn.execute(query):
+        if taken[endpoint_id] < room.get(endpoint_id, per_endpoint):
+            taken[endpoint_id] += 1
+            ids.append(delivery_id)
     if not ids:
         return []
     conn.execute(update(deliveries).where(deliveries.c.id.in_(ids)).values(claimed_until=until))

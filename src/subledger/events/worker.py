@@ -8,6 +8,7 @@ runs out and another worker sends the event again (at least once).
 """
 
 import asyncio
+import collections
 import logging
 import random
 import threading
@@ -15,7 +16,7 @@ import time
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from datetime import datetime, timedelta
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import httpx
 import orjson
@@ -43,8 +44,10 @@ ATTEMPT_SECONDS = Histogram(
 
 
 class DeliveryWorker:
-    """Keeps up to ``in_flight`` deliveries on their way at once: each slot is filled again as
-    soon as its delivery ends, so a receiver that takes its full timeout holds up only its own."""
+    """Keeps up to ``in_flight`` deliveries on their way at once, and fills each slot again as
+    soon as its delivery ends. One endpoint may have at most a quarter of the slots, and one
+    whose last attempt failed only one, until an attempt succeeds: an endpoint that answers
+    slowly or not at all holds up its own deliveries, not the others'."""
 
     # How often store notifications kept for unknown users are matched against new profiles.
     PENDING_EVERY = 5.0
@@ -67,6 +70,8 @@ class DeliveryWorker:
         self._loop_thread.start()
         self._http = httpx.AsyncClient(limits=httpx.Limits(max_connections=in_flight))
         self._sending: dict[Future, tuple[dict[str, Any], datetime]] = {}  # each with its claim's time
+        self._per_endpoint = max(1, in_flight // 4)
+        self._failing: set[UUID] = set()  # endpoints whose last attempt from this worker failed
 
     def run_once(self) -> int:
         """Fire due expiries, apply store notifications whose user appeared (every few
@@ -110,9 +115,14 @@ class DeliveryWorker:
         room = self.in_flight - len(self._sending)
         if room == 0:
             return 0
+        on_their_way = collections.Counter(delivery["endpoint_id"] for delivery, _ in self._sending.values())
+        endpoint_room = {
+            endpoint: (1 if endpoint in self._failing else self._per_endpoint) - on_their_way[endpoint]
+            for endpoint in self._failing | on_their_way.keys()
+        }
         now = self.rt.clock.now()
         with self.rt.db.write() as conn:
-            claimed = repository.claim_due(conn, now, now + self.lease, room)
+            claimed = repository.claim_due(conn, now, now + self.lease, room, self._per_endpoint, endpoint_room)
         for delivery in claimed:
             self._sending[asyncio.run_coroutine_threadsafe(self._post(delivery), self._loop)] = (delivery, now)
         return len(claimed)
@@ -124,7 +134,12 @@ class DeliveryWorker:
         for future in ended:
             delivery, claimed_at = self._sending.pop(future)
             if future.exception() is None:
-                attempts.append((delivery, claimed_at, *future.result()))
+                status_code, error, duration_ms = future.result()
+                if error is None:
+                    self._failing.discard(delivery["endpoint_id"])
+                else:
+                    self._failing.add(delivery["endpoint_id"])
+                attempts.append((delivery, claimed_at, status_code, error, duration_ms))
             else:
                 log.error("delivery %s failed", delivery["id"], exc_info=future.exception())
         if attempts:
