@@ -12,6 +12,9 @@ from receiver import Receiver
 from sqlalchemy import func, select
 from test_purchases_api import T0, T1, T2, one_time, subscription
 
+from subledger.config import Settings
+from subledger.core.db import Database
+from subledger.core.runtime import Runtime
 from subledger.core.tables import deliveries
 from subledger.events import service as events_service
 from subledger.events.worker import DeliveryWorker
@@ -383,6 +386,7 @@ def test_an_endpoint_that_holds_its_answers_holds_up_no_other(shop, runtime):
             shop.create(user)
         worker = DeliveryWorker(runtime, in_flight=8, idle_sleep=0.05)
         try:
+
             def failure_recorded() -> bool:
                 stuck_deliveries = shop.admin("GET", f"/deliveries/?endpoint_id={stuck_id}").json()["data"]
                 return any(delivery["attempts"] for delivery in stuck_deliveries)
@@ -510,3 +514,21 @@ def test_pruning_keeps_the_events_a_delivery_still_needs_and_the_recent_ones(sho
         assert events_service.prune(runtime, clock.now() - timedelta(days=30)) == 2
         assert _feed(shop) == [*kept[:2], ("recent", "profile_created")]
         assert len(shop.admin("GET", "/deliveries/?status=dead").json()["data"]) == 2
+
+
+def test_an_idle_worker_takes_no_write_lock(sqlite_url, tmp_path):
+    """Every round of a worker with nothing to do asks whether anything is due with reads
+    alone, so it never queues for SQLite's one write lock behind the requests' writes."""
+    runtime = Runtime(Settings(database_url=sqlite_url, data_dir=tmp_path, serve_worker="off"), Database(sqlite_url))
+    other_process = Database(sqlite_url)  # its own lock file handle, as another server process has
+    worker, rounds = DeliveryWorker(runtime), []
+    try:
+        with other_process.write():  # holds the write lock until the worker's round is over
+            idle = threading.Thread(target=lambda: rounds.append(worker.run_once()))
+            idle.start()
+            wait_until(lambda: rounds, 20)
+    finally:
+        worker.close()
+        runtime.db.dispose()
+        other_process.dispose()
+    assert rounds == [0]

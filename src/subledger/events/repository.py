@@ -125,6 +125,19 @@ def delete_endpoint(conn: Connection, app_id: UUID, endpoint_id: UUID) -> None:
 # Deliveries ---------------------------------------------------------------------
 
 
+def _due(now: datetime) -> tuple:
+    """Deliveries whose time has come and that no worker holds."""
+    return (
+        deliveries.c.status == "pending",
+        deliveries.c.next_attempt_at <= now,
+        or_(deliveries.c.claimed_until.is_(None), deliveries.c.claimed_until <= now),
+    )
+
+
+def any_due(conn: Connection, now: datetime) -> bool:
+    return conn.execute(select(deliveries.c.id).where(*_due(now)).limit(1)).first() is not None
+
+
 def claim_due(
     conn: Connection, now: datetime, until: datetime, limit: int, per_endpoint: int, room: dict[UUID, int]
 ) -> list[dict[str, Any]]:
@@ -146,9 +159,7 @@ def claim_due(
     query = (
         select(deliveries.c.id, deliveries.c.endpoint_id)
         .where(
-            deliveries.c.status == "pending",
-            deliveries.c.next_attempt_at <= now,
-            or_(deliveries.c.claimed_until.is_(None), deliveries.c.claimed_until <= now),
+            *_due(now),
             deliveries.c.endpoint_id.not_in([endpoint for endpoint, left in room.items() if left <= 0]),
             ~blocked,
         )
@@ -269,13 +280,16 @@ def unschedule_expiry(conn: Connection, profile_id: UUID, store: str, original_i
     )
 
 
+def _expiry_due(now: datetime) -> tuple:
+    return scheduled_expiries.c.fired.is_(False), scheduled_expiries.c.due_at <= now
+
+
+def any_expiry_due(conn: Connection, now: datetime) -> bool:
+    return conn.execute(select(scheduled_expiries.c.due_at).where(*_expiry_due(now)).limit(1)).first() is not None
+
+
 def due_expiries(conn: Connection, now: datetime, limit: int) -> list[dict[str, Any]]:
-    query = (
-        select(scheduled_expiries)
-        .where(scheduled_expiries.c.fired.is_(False), scheduled_expiries.c.due_at <= now)
-        .order_by(scheduled_expiries.c.due_at)
-        .limit(limit)
-    )
+    query = select(scheduled_expiries).where(*_expiry_due(now)).order_by(scheduled_expiries.c.due_at).limit(limit)
     if conn.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     return [dict(row._mapping) for row in conn.execute(query)]

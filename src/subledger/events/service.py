@@ -134,6 +134,10 @@ def schedule_expiries(
             )
 
 
+def any_expiry_due(conn, now: datetime) -> bool:
+    return repository.any_expiry_due(conn, now)
+
+
 def claim_due_expiries(conn, now: datetime, limit: int) -> list[dict[str, Any]]:
     """Scheduled expiries whose time has come, marked fired in the caller's transaction
     (which emits their events); on PostgreSQL, ones another worker holds are skipped."""

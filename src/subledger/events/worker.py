@@ -121,6 +121,9 @@ class DeliveryWorker:
             for endpoint in self._failing | on_their_way.keys()
         }
         now = self.rt.clock.now()
+        with self.rt.db.read() as conn:  # most of the time none is: no write (on SQLite, the write lock) for nothing
+            if not repository.any_due(conn, now):
+                return 0
         with self.rt.db.write() as conn:
             claimed = repository.claim_due(conn, now, now + self.lease, room, self._per_endpoint, endpoint_room)
         for delivery in claimed:

@@ -352,6 +352,9 @@ def revoke_access_level(
 def fire_due_expiries(rt: Runtime, limit: int = 100) -> int:
     """Emit ``subscription_expired`` / ``trial_expired`` for chains whose time has passed."""
     now = rt.clock.now()
+    with rt.db.read() as conn:  # most of the time none is: no write (on SQLite, the write lock) for nothing
+        if not events_service.any_expiry_due(conn, now):
+            return 0
     fired = 0
     with rt.db.write() as conn:
         for expiry in events_service.claim_due_expiries(conn, now, limit):
