@@ -139,11 +139,11 @@ def any_due(conn: Connection, now: datetime) -> bool:
 
 
 def claim_due(
-    conn: Connection, now: datetime, until: datetime, limit: int, per_endpoint: int, room: dict[UUID, int]
+    conn: Connection, now: datetime, until: datetime, limit: int, room: dict[UUID, int]
 ) -> list[dict[str, Any]]:
     """Claim up to ``limit`` deliveries that are due, each the oldest open one of its
     endpoint and profile (so a profile's events arrive in order), and at most
-    ``per_endpoint`` of one endpoint, or ``room[endpoint]`` for the endpoints it names.
+    ``room[endpoint]`` of each endpoint it names.
 
     On PostgreSQL ``FOR UPDATE SKIP LOCKED`` lets many workers claim at once
     without waiting for, or taking, each other's rows; on SQLite the write
@@ -170,7 +170,7 @@ def claim_due(
         query = query.with_for_update(skip_locked=True, of=deliveries)
     ids, taken = [], Counter()
     for delivery_id, endpoint_id in conn.execute(query):
-        if taken[endpoint_id] < room.get(endpoint_id, per_endpoint):
+        if endpoint_id not in room or taken[endpoint_id] < room[endpoint_id]:
             taken[endpoint_id] += 1
             ids.append(delivery_id)
     if not ids:

@@ -44,10 +44,14 @@ ATTEMPT_SECONDS = Histogram(
 
 
 class DeliveryWorker:
-    """Keeps up to ``in_flight`` deliveries on their way at once, and fills each slot again as
-    soon as its delivery ends. One endpoint may have at most a quarter of the slots, and one
-    whose last attempt failed only one, until an attempt succeeds: an endpoint that answers
-    slowly or not at all holds up its own deliveries, not the others'."""
+    """Keeps up to ``in_flight`` deliveries on their way at once, and fills the slots of the
+    ones that end while others are still on their way. An endpoint whose last attempt failed
+    gets one slot until an attempt succeeds: one that stops answering holds up the others for
+    one timeout, not for as long as it has deliveries."""
+
+    # Once a delivery of a round ends, how long the others have to end and be recorded with
+    # it: one round, and one transaction, for most deliveries to a receiver that answers fast.
+    GATHER_SECONDS = 0.02
 
     # How often store notifications kept for unknown users are matched against new profiles.
     PENDING_EVERY = 5.0
@@ -70,7 +74,6 @@ class DeliveryWorker:
         self._loop_thread.start()
         self._http = httpx.AsyncClient(limits=httpx.Limits(max_connections=in_flight))
         self._sending: dict[Future, tuple[dict[str, Any], datetime]] = {}  # each with its claim's time
-        self._per_endpoint = max(1, in_flight // 4)
         self._failing: set[UUID] = set()  # endpoints whose last attempt from this worker failed
 
     def run_once(self) -> int:
@@ -88,6 +91,8 @@ class DeliveryWorker:
             return started
         full = len(self._sending) == self.in_flight
         ended, _ = wait(self._sending, timeout=None if full else self.idle_sleep, return_when=FIRST_COMPLETED)
+        if ended:
+            ended |= wait(self._sending.keys() - ended, timeout=self.GATHER_SECONDS).done
         self._record(ended)
         return started + len(ended) + len(self._sending)
 
@@ -116,16 +121,13 @@ class DeliveryWorker:
         if room == 0:
             return 0
         on_their_way = collections.Counter(delivery["endpoint_id"] for delivery, _ in self._sending.values())
-        endpoint_room = {
-            endpoint: (1 if endpoint in self._failing else self._per_endpoint) - on_their_way[endpoint]
-            for endpoint in self._failing | on_their_way.keys()
-        }
+        failing_room = {endpoint: 1 - on_their_way[endpoint] for endpoint in self._failing}
         now = self.rt.clock.now()
         with self.rt.db.read() as conn:  # most of the time none is: no write (on SQLite, the write lock) for nothing
             if not repository.any_due(conn, now):
                 return 0
         with self.rt.db.write() as conn:
-            claimed = repository.claim_due(conn, now, now + self.lease, room, self._per_endpoint, endpoint_room)
+            claimed = repository.claim_due(conn, now, now + self.lease, room, failing_room)
         for delivery in claimed:
             self._sending[asyncio.run_coroutine_threadsafe(self._post(delivery), self._loop)] = (delivery, now)
         return len(claimed)
