@@ -150,11 +150,21 @@ def claim_due(
     transaction serialises claims.
     """
     earlier = aliased(deliveries)
-    blocked = exists().where(
-        earlier.c.endpoint_id == deliveries.c.endpoint_id,
-        earlier.c.profile_id == deliveries.c.profile_id,
-        earlier.c.status == "pending",
-        earlier.c.event_sequence < deliveries.c.event_sequence,
+    # One index probe (endpoint, profile, status, sequence) for each delivery looked at. The
+    # OFFSET keeps PostgreSQL from planning it as an anti-join, which, with the statistics of a
+    # table that had just grown, scanned every pending delivery for each one: a second per
+    # claim with a backlog of 3,000, growing with its square.
+    blocked = (
+        select(earlier.c.id)
+        .where(
+            earlier.c.endpoint_id == deliveries.c.endpoint_id,
+            earlier.c.profile_id == deliveries.c.profile_id,
+            earlier.c.status == "pending",
+            earlier.c.event_sequence < deliveries.c.event_sequence,
+        )
+        .limit(1)
+        .offset(0)
+        .exists()
     )
     query = (
         select(deliveries.c.id, deliveries.c.endpoint_id)
@@ -163,7 +173,9 @@ def claim_due(
             deliveries.c.endpoint_id.not_in([endpoint for endpoint, left in room.items() if left <= 0]),
             ~blocked,
         )
-        .order_by(deliveries.c.next_attempt_at, deliveries.c.event_sequence)
+        # The index's order, so the scan stops after ``limit`` deliveries instead of sorting
+        # every due one; ``blocked`` keeps each profile's events in order.
+        .order_by(deliveries.c.next_attempt_at)
         .limit(limit)
     )
     if conn.dialect.name == "postgresql":
