@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
+import pgbouncer
 import pytest
 import sqlalchemy
 from fastapi.testclient import TestClient
@@ -86,6 +87,23 @@ def postgresql_url(postgres_database) -> str:
         conn.exec_driver_sql(f"TRUNCATE {tables} CASCADE")
     engine.dispose()
     return postgres_database
+
+
+@pytest.fixture(scope="session")
+def postgres_pooler(postgres_database):
+    """The session's PostgreSQL database through PgBouncer in transaction pooling mode."""
+    if not pgbouncer.available():
+        if os.environ.get("CI"):
+            pytest.fail("PgBouncer is required under CI (.ci/run installs it)")
+        pytest.skip("pgbouncer is not installed")
+    with pgbouncer.transaction_pooler(postgres_database) as url:
+        yield url
+
+
+@pytest.fixture
+def pooled_postgresql_url(postgresql_url, postgres_pooler) -> str:
+    """``postgresql_url`` (emptied for this test) through the pooler."""
+    return postgres_pooler
 
 
 @pytest.fixture

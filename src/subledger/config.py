@@ -20,6 +20,10 @@ class Settings(BaseSettings):
     # Threads of a server process that run requests' database work, one connection
     # each; unset or empty for the engine's default (``request_threads``).
     database_threads: int | None = Field(default=None, ge=1)
+    # The database URL reaches PostgreSQL through a pooler in transaction mode (PgBouncer's
+    # ``pool_mode = transaction``), which runs each transaction on whichever server connection
+    # is free: a statement prepared on one is not there on the next, so none is prepared.
+    database_transaction_pooling: bool = False
     max_body_bytes: int = Field(default=1024 * 1024, ge=1)
     # A request must arrive in full within this long (of the connection opening, or of its first byte).
     request_read_timeout_seconds: float = Field(default=30.0, gt=0)

@@ -241,9 +241,19 @@ class Database:
     connection, which under load cost a fifth to a quarter of the throughput.
     On PostgreSQL, ``loop_reads`` has ``loop_connections`` more per event loop, for
     the hottest reads awaited there (None on SQLite, whose reads run on the loop).
+    Without ``prepared_statements`` psycopg prepares no statement on the server (it
+    prepares those it has run five times on a connection), for a pooler in transaction
+    mode that may run the next transaction on another server connection.
     """
 
-    def __init__(self, url: str, sqlite_synchronous: str = "FULL", connections: int = 20, loop_connections: int = 4):
+    def __init__(
+        self,
+        url: str,
+        sqlite_synchronous: str = "FULL",
+        connections: int = 20,
+        loop_connections: int = 4,
+        prepared_statements: bool = True,
+    ):
         self.url = url
         parsed = make_url(url)
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
@@ -259,10 +269,13 @@ class Database:
             # invalidates the pool on first use instead.
             # A fixed pool: overflow connections are opened and closed per burst,
             # and that churn put PostgreSQL's connection start-up into p99.
-            self.engine = create_engine(url, pool_size=connections, max_overflow=0, **_JSON_CODEC)
+            driver_args = {} if prepared_statements else {"prepare_threshold": None}
+            self.engine = create_engine(
+                url, pool_size=connections, max_overflow=0, connect_args=driver_args, **_JSON_CODEC
+            )
             from subledger.core import loop_reads  # psycopg_pool, imported for PostgreSQL only
 
-            self.loop_reads = loop_reads.LoopReads(self.engine, loop_connections)
+            self.loop_reads = loop_reads.LoopReads(self.engine, loop_connections, driver_args)
 
     @contextmanager
     def write(self) -> Iterator[Connection]:

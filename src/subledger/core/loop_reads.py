@@ -25,12 +25,13 @@ WAIT_FOR_CONNECTION_SECONDS = 5
 
 
 class LoopReads:
-    def __init__(self, engine: Engine, connections: int):
+    def __init__(self, engine: Engine, connections: int, driver_args: dict[str, Any]):
         self._engine = engine
         self.connections = connections
         # The driver's arguments as the engine connects with them: its adapters (JSON
-        # through orjson among them) come along.
-        _args, self._connect_kwargs = engine.dialect.create_connect_args(engine.url)
+        # through orjson among them) come along, and ``driver_args`` as the engine's connect_args.
+        _args, connect_kwargs = engine.dialect.create_connect_args(engine.url)
+        self._connect_kwargs = {**connect_kwargs, **driver_args}
         self._pools: dict[asyncio.AbstractEventLoop, asyncio.Task[AsyncConnectionPool]] = {}
 
     async def first(self, statement: Prepared, params: dict[str, Any]) -> dict[str, Any] | None:

@@ -86,5 +86,6 @@ class Runtime:
             # A connection for each thread that works in the database, and the delivery worker's.
             connections=settings.request_threads + SLOW_THREADS + 1,
             loop_connections=settings.request_threads,
+            prepared_statements=not settings.database_transaction_pooling,
         )
         return cls(settings=settings, db=db, clock=clock or SystemClock())
