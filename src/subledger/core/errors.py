@@ -97,8 +97,6 @@ def _code_for(error_type: str, loc: tuple) -> str:
 
 
 def _message(error: dict[str, Any], code: str) -> str:
-    if error["type"] == "extra_forbidden":
-        return "Unknown field."
     if error["type"] == "json_invalid":
         return "JSON parse error - " + str(error.get("ctx", {}).get("error", "invalid JSON"))
     if code == "parse_error":

@@ -61,9 +61,11 @@ NonEmpty255 = Annotated[str, StringConstraints(strict=True, min_length=1, max_le
 
 
 class Strict(BaseModel):
-    """Request objects refuse unknown fields."""
+    """A request object: its fields strictly typed, fields it does not know ignored, as the
+    reference's framework (Django REST framework) ignores them, so that a client written for a
+    newer revision of the contract keeps working."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
 
 
 def _country(value: str) -> str:

@@ -55,7 +55,9 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 class _StrictJsonRequest(Request):
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
-            self._json = strict_json.loads(await self.body())
+            body = strict_json.loads(await self.body())
+            # PHP's json_encode() writes an empty associative array as []: an empty object.
+            self._json = {} if body == [] else body
         return self._json
 
 
@@ -63,7 +65,8 @@ class StrictJsonRoute(APIRoute):
     """A route whose JSON body is parsed by ``core.strict_json``, which keeps to the JSON standard
     where Python's json module does not: NaN, Infinity, numbers beyond a double's range, unpaired
     surrogates and nesting over 1,024 levels are a parse error, instead of values that no
-    response or database column could hold; integers beyond 64 bits are kept whole."""
+    response or database column could hold; integers beyond 64 bits are kept whole. A body of
+    ``[]`` is read as ``{}``."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
