@@ -26,8 +26,7 @@ from sqlalchemy import event
 
 from subledger.app import create_app
 from subledger.apps import service as apps_service
-from subledger.catalog import service as catalog_service
-from subledger.catalog.schemas import AccessLevelIn, ProductIn
+from subledger.catalog.schemas import ProductIn
 from subledger.config import Settings
 from subledger.core.runtime import Runtime
 from subledger.purchases import service as purchases_service
@@ -152,7 +151,6 @@ def prepare(url: str, data_dir: Path) -> tuple[Runtime, str]:
     now = datetime.now(UTC)
     app = apps_service.create_app(rt.db, "Profile", now)
     app_id = uuid.UUID(app["app_id"])
-    catalog_service.create_access_level(rt, app_id, AccessLevelIn(access_level_id="premium"))
     purchases_service.add_product(
         rt,
         app_id,

@@ -87,7 +87,7 @@ def seed(env: dict, url: str | None, data_dir: Path, profiles: int) -> dict:
     app_id = uuid.UUID(app["app_id"])
     start = datetime(2025, 1, 1, tzinfo=UTC)
     for n in range(profiles):
-        profiles_service.create_profile(rt, app_id, f"seed-{n}", ProfileFields(), None)
+        profiles_service.create_profile(rt, app_id, ProfileRef(customer_user_id=f"seed-{n}"), ProfileFields(), None)
         tx = TransactionIn.model_validate(
             {
                 "purchase_type": "subscription",

@@ -24,7 +24,7 @@ from subledger.analytics import rollup
 from subledger.analytics import rules as analytics_rules
 from subledger.apps import service as apps_service
 from subledger.catalog import service as catalog_service
-from subledger.catalog.schemas import AccessLevelIn, ProductIn
+from subledger.catalog.schemas import ProductIn
 from subledger.config import Settings
 from subledger.core.runtime import Runtime
 from subledger.core.tables import profiles, transactions
@@ -84,8 +84,7 @@ def seed(rt: Runtime, count: int, per_profile: int, app_id: uuid.UUID | None = N
     now = rt.clock.now()
     app = {"app_id": str(app_id)} if app_id else apps_service.create_app(rt.db, "Scale", now)
     app_id = uuid.UUID(app["app_id"])
-    if not catalog_service.list_access_levels(rt, app_id):
-        catalog_service.create_access_level(rt, app_id, AccessLevelIn(access_level_id="premium"))
+    if not catalog_service.list_products(rt, app_id):
         purchases_service.add_product(
             rt,
             app_id,

@@ -25,6 +25,7 @@ from sqlalchemy import func, select
 
 from subledger.apps import service as apps_service
 from subledger.config import Settings
+from subledger.core.addressing import ProfileRef
 from subledger.core.runtime import Runtime
 from subledger.core.tables import deliveries
 from subledger.events import service as events_service
@@ -76,7 +77,9 @@ def _pending(rt: Runtime, endpoint_id: uuid.UUID) -> int:
 
 def _make_profiles(rt: Runtime, app_id: uuid.UUID, count: int) -> None:
     for _ in range(count):
-        profiles_service.create_profile(rt, app_id, uuid.uuid4().hex, ProfileFields(), None)
+        profiles_service.create_profile(
+            rt, app_id, ProfileRef(customer_user_id=uuid.uuid4().hex), ProfileFields(), None
+        )
 
 
 def _deliver(rt: Runtime, endpoint_id: uuid.UUID, count: int) -> None:

@@ -32,8 +32,9 @@ def product(env: dict, app_id: str, store_product_id: str, *options: str, store:
     )
 
 
-def shop(env: dict, name: str = "Shop", levels: tuple[str, ...] = ("premium",)) -> dict:
-    """An app selling ``monthly`` (premium, P1M) on the App Store, made with the CLI; its create output."""
+def shop(env: dict, name: str = "Shop", levels: tuple[str, ...] = ()) -> dict:
+    """An app selling ``monthly`` (premium, P1M) on the App Store, made with the CLI, with ``levels``
+    besides the premium every app has; its create output."""
     app = run_json(env, "apps", "create", "--name", name)
     for level in levels:
         run(env, "access-levels", "create", "--app", app["app_id"], "--id", level)

@@ -35,7 +35,6 @@ def _levels(response) -> set[str]:
 
 def test_catalog_and_access_level_changes_reach_the_other_process(api, other):
     """Each change is followed by a write through the other process that depends on it alone."""
-    api.access_level("premium")
     api.product("monthly", "premium", "P1M")
     other.create("u")
     assert _levels(other.set_transaction("u", **subscription())) == {"premium"}  # its cache is warm now
@@ -79,7 +78,6 @@ def _started(api: Api, customer_user_id: str) -> dict:
 
 
 def test_settings_rates_and_endpoints_reach_the_other_process(runtime, api, other):
-    api.access_level("premium")
     api.product("monthly", "premium", "P1M")
     _buy_in_euros(other, "warm")
     assert _started(api, "warm")["tax_amount_local"] == 0.0

@@ -107,7 +107,6 @@ def chain():
 
 @pytest.fixture
 def store(api, runtime, chain, clock):
-    api.access_level("premium")
     api.product("monthly", "premium", "P1M")
     api.product("yearly", "premium", "P1Y")
     api.product("lifetime", "premium", "lifetime")

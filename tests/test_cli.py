@@ -97,23 +97,26 @@ def test_migrate_is_idempotent(env):
 def test_catalog_rates_and_verify_commands(env, tmp_path):
     run(env, "migrate")
     app = run_json(env, "apps", "create", "--name", "Shop")["app_id"]
-    assert run_json(env, "access-levels", "create", "--app", app, "--id", "premium")["access_level_id"] == "premium"
-    product = product_of(env, app, "m", "--access-level", "premium", "--period", "P1M")
-    assert product["access_level_id"] == "premium"
+    assert [level["access_level_id"] for level in run_json(env, "access-levels", "list", "--app", app)] == ["premium"]
+    assert run_json(env, "access-levels", "create", "--app", app, "--id", "gold")["access_level_id"] == "gold"
+    product = product_of(env, app, "m", "--access-level", "gold", "--period", "P1M")
+    assert product["access_level_id"] == "gold"
     bad = run(
         env,
-        *"products create --store app_store --product-id x --access-level gold --period P1M".split(),
+        *"products create --store app_store --product-id x --access-level silver --period P1M".split(),
         "--app",
         app,
         check=False,
     )
     assert bad.returncode != 0 and "paid_access_level_does_not_exist" in bad.stderr
-    in_use = run(env, "access-levels", "delete", "--app", app, "--id", "premium", check=False)
+    in_use = run(env, "access-levels", "delete", "--app", app, "--id", "gold", check=False)
     assert in_use.returncode != 0 and "access_level_in_use" in in_use.stderr
     assert [p["store_product_id"] for p in run_json(env, "products", "list", "--app", app)] == ["m"]
     run(env, "products", "delete", "--app", app, "--product", product["product_id"])
-    run(env, "access-levels", "delete", "--app", app, "--id", "premium")
-    assert run_json(env, "access-levels", "list", "--app", app) == []
+    run(env, "access-levels", "delete", "--app", app, "--id", "gold")
+    default = run(env, "access-levels", "delete", "--app", app, "--id", "premium", check=False)
+    assert default.returncode != 0 and "default_access_level" in default.stderr
+    assert [level["access_level_id"] for level in run_json(env, "access-levels", "list", "--app", app)] == ["premium"]
 
     rates = tmp_path / "rates.csv"
     rates.write_text("currency,usd_per_unit,as_of\nISK,0.0072,2025-06-01\nEUR,1.10,2025-06-01\n")
@@ -140,7 +143,6 @@ def test_serve_answers_the_api_end_to_end(any_env, workers):
     env = any_env
     run(env, "migrate")
     app = run_json(env, "apps", "create", "--name", "E2E")
-    run(env, "access-levels", "create", "--app", app["app_id"], "--id", "premium")
     with serving(env, workers) as base:
         assert httpx.get(base + "/health").json()["status"] == "ok"
         headers = {"Authorization": f"Api-Key {app['secret_api_key']}", "adapty-customer-user-id": "e2e-user"}
@@ -169,7 +171,6 @@ def test_serve_answers_the_api_end_to_end(any_env, workers):
 def test_paywall_commands(env, tmp_path):
     run(env, "migrate")
     app = run_json(env, "apps", "create", "--name", "Paywalls")["app_id"]
-    run(env, "access-levels", "create", "--app", app, "--id", "premium")
     product = product_of(env, app, "m", "--access-level", "premium", "--period", "P1M")["product_id"]
     config = tmp_path / "config.json"
     config.write_text('{"en": {"title": "Go premium"}}')

@@ -21,9 +21,8 @@ PASSWORD = "correct horse battery"
 @pytest.fixture
 def shop(api, runtime, clock):
     dashboard_service.create_operator(runtime, EMAIL, PASSWORD)
-    api.access_level("premium")
     api.product("monthly", "premium", "P1M")
-    api.create("alice")
+    api.create("alice", email="alice@example.com", ip_v4_address="203.0.113.7", att_status=2)
     clock.current = clock.current.replace(day=20)
     assert api.set_transaction("alice", **subscription("t1", "o1", "2025-01-10", "2025-02-10", 9.99)).status_code == 200
     return api
@@ -120,6 +119,7 @@ def test_search_finds_a_profile_by_any_of_its_ids(shop, client):
     page = client.get(f"/dashboard/apps/{shop.app_id}/profiles/{profile_id}/")
     assert page.status_code == 200
     assert "premium" in page.text and "subscription_started" in page.text and "t1" in page.text
+    assert "alice@example.com" in page.text and "203.0.113.7" in page.text
 
 
 def test_catalog_forms_need_the_sessions_csrf_token(shop, client):

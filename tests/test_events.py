@@ -10,6 +10,7 @@ import pytest
 from conftest import db_snapshot, wait_until
 from receiver import Receiver
 from sqlalchemy import func, select
+from test_profiles_api import PHONE, TABLET
 from test_purchases_api import T0, T1, T2, one_time, subscription
 
 from subledger.config import Settings
@@ -46,7 +47,6 @@ WEBHOOK_KEYS = [
 
 @pytest.fixture
 def shop(api, clock):
-    api.access_level("premium")
     api.product("monthly", "premium", "P1M")
     api.product("lifetime", "premium", "lifetime")
     clock.current = clock.current.replace(year=2025, month=1, day=1, hour=10)
@@ -134,8 +134,9 @@ def test_the_webhook_payload(shop):
     shop.create(
         "u",
         email="u@example.com",
+        ip_v4_address="203.0.113.7",
         custom_attributes=[{"key": "level", "value": 3}],
-        installation_meta={"device_id": "d", "idfv": "IDFV", "user_agent": "ua"},
+        installation_meta={"device_id": PHONE, "idfv": "IDFV", "user_agent": "ua"},
     )
     shop.set_transaction("u", **subscription(price={"country": "DE", "currency": "EUR", "value": 9.99}))
     [started] = feed(shop, event_type="subscription_started")["data"]
@@ -153,6 +154,7 @@ def test_the_webhook_payload(shop):
     assert props["proceeds_usd"] == 7.27
     assert props["consecutive_payments"] == 1 and props["profile_has_access_level"] is True
     assert props["profile_total_revenue_usd"] == 10.38 and props["store_country"] == "DE"
+    assert props["profile_ip_address"] == "203.0.113.7"
     [created] = feed(shop, event_type="profile_created")["data"]
     assert (created["payload"]["idfv"], created["payload"]["user_agent"]) == ("IDFV", "ua")  # the device sent with it
     [level] = feed(shop, event_type="access_level_updated")["data"]
@@ -162,24 +164,30 @@ def test_the_webhook_payload(shop):
 
 
 def test_events_carry_the_device_the_profile_was_last_seen_on(shop, clock):
-    shop.create("u", installation_meta={"device_id": "phone", "idfv": "PHONE"})
+    shop.create("u", installation_meta={"device_id": PHONE, "idfv": "PHONE"})
     clock.advance(minutes=1)
-    assert shop.patch("u", installation_meta={"device_id": "tablet", "idfv": "TABLET"}).status_code == 200
+    assert shop.patch("u", installation_meta={"device_id": TABLET, "idfv": "TABLET"}).status_code == 200
     shop.set_transaction("u", **subscription())
     clock.advance(minutes=1)
-    assert shop.patch("u", installation_meta={"device_id": "phone", "idfv": "PHONE"}).status_code == 200
+    assert shop.patch("u", installation_meta={"device_id": PHONE, "idfv": "PHONE"}).status_code == 200
     shop.set_transaction("u", **subscription(store_transaction_id="tx-2", purchased_at=T1, expires_at=T2))
     assert [e["payload"]["idfv"] for e in feed(shop, event_type="access_level_updated")["data"]] == ["TABLET", "PHONE"]
 
 
-def test_analytics_disabled_profiles_send_no_device_ids(shop):
-    shop.create("u", analytics_disabled=True, installation_meta={"device_id": "d", "idfv": "IDFV", "user_agent": "ua"})
+def test_analytics_disabled_profiles_send_no_device_ids_or_address(shop):
+    shop.create(
+        "u",
+        analytics_disabled=True,
+        ip_v4_address="203.0.113.7",
+        installation_meta={"device_id": PHONE, "idfv": "IDFV", "user_agent": "ua"},
+    )
     body = feed(shop)["data"][0]["payload"]
     assert (body["idfv"], body["idfa"], body["advertising_id"], body["user_agent"]) == (None, None, None, None)
+    assert body["event_properties"]["profile_ip_address"] is None
 
 
 def test_expiry_events_fire_when_the_time_passes(shop, runtime, clock):
-    shop.create("u", installation_meta={"device_id": "phone", "idfv": "PHONE"})
+    shop.create("u", installation_meta={"device_id": PHONE, "idfv": "PHONE"})
     shop.set_transaction("u", **subscription())
     clock.current = clock.current.replace(month=1, day=31)
     assert purchases_service.fire_due_expiries(runtime) == 0

@@ -15,7 +15,6 @@ EXAMPLES = int(os.environ.get("SUBLEDGER_FUZZ_EXAMPLES", DEFAULT_EXAMPLES))
 def test_no_generated_request_breaks_the_server_or_half_applies(runtime, client):
     api = new_app(runtime, client)
     api.create("known-user", custom_attributes=[{"key": "level", "value": 1}])
-    api.access_level("premium")
     schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(runtime))
     # Registering a webhook makes an outgoing request to the generated URL: never fuzzed.
     operations = [

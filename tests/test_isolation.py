@@ -9,7 +9,6 @@ from test_purchases_api import subscription
 @pytest.fixture
 def two_apps(runtime, client):
     owner = new_app(runtime, client, "Owner")
-    owner.access_level("premium")
     product = owner.product("monthly", "premium")
     profile = owner.create("victim", custom_attributes=[{"key": "secret", "value": "x"}]).json()["data"]
     owner.set_transaction("victim", **subscription())

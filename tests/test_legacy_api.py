@@ -13,7 +13,6 @@ ODD_ID = "jürgen/ñ?+ 東京 a&b#c%"
 
 @pytest.fixture
 def shop(api, clock):
-    api.access_level("premium")
     api.product("monthly", "premium", "P1M")
     clock.current = clock.current.replace(year=2025, month=1, day=15)
     return api
@@ -65,7 +64,9 @@ def test_create_get_update_delete(shop):
     assert updated["custom_attributes"] == {"level": 3.0, "x": "y"}
     by_id = data(v1(shop, "GET", f"/profiles/{created['profile_id']}/"))
     assert by_id["profile_id"] == created["profile_id"]
+    assert shop.patch("old-school", att_status=2).status_code == 200
     extended = data(v1(shop, "GET", "/profiles/old-school/", params={"extended": ""}))
+    assert extended["att_status"] == 2
     assert extended["email"] == "o@example.com" and extended["created_at"] and "appsflyer_id" in extended
     assert extended["birthday"] == "1990-05-17"
     assert "email" not in by_id

@@ -47,7 +47,6 @@ def _body(chain: str, tx_id: str, product: str, bought: datetime, days: int, pri
 def test_rollups_kept_by_writes_equal_a_rebuild(api, runtime, clock):
     """Renewals (some bought early), upgrades, trials, refunds sent later, one-time purchases,
     several currencies and countries, a product configured after it was sold, deleted profiles."""
-    api.access_level("premium")
     api.product("monthly", "premium", "P1M")
     api.product("yearly", "premium", "P1Y")
     pick = random.Random(7)
@@ -128,7 +127,6 @@ def test_rollups_kept_by_writes_equal_a_rebuild(api, runtime, clock):
 
 
 def test_verify_finds_rollups_that_drifted_from_the_ledger(api, runtime, clock):
-    api.access_level("premium")
     api.product("monthly", "premium", "P1M")
     api.create("a")
     assert api.set_transaction("a", **_body("a", "a1", "monthly", clock.now(), 30, 10)).status_code == 200
@@ -146,7 +144,6 @@ def test_verify_finds_rollups_that_drifted_from_the_ledger(api, runtime, clock):
 
 
 def test_the_current_day_moves_between_midnight_and_now(api, clock):
-    api.access_level("premium")
     api.product("monthly", "premium", "P1M")
     noon = datetime(2025, 3, 15, 12, tzinfo=UTC)
     clock.current = noon
@@ -176,7 +173,6 @@ def test_the_current_day_moves_between_midnight_and_now(api, clock):
 def test_an_upgrade_rebuilds_the_metrics_and_new_rates_move_them(api, runtime, database_url, tmp_path, clock):
     """The migration that adds the rollups marks every app; `subledger migrate` rebuilds them
     (metrics answer 503 meanwhile). Loading exchange rates moves them to the new rates."""
-    api.access_level("premium")
     api.product("monthly", "premium", "P1M")
     bought = datetime(2025, 1, 5, tzinfo=UTC)
     body = _body("a", "a1", "monthly", bought, 30, 10, currency="EUR", country="FR")
@@ -206,7 +202,6 @@ def test_an_upgrade_rebuilds_the_metrics_and_new_rates_move_them(api, runtime, d
 def test_concurrent_writers_of_many_profiles_keep_the_rollups_exact(api, runtime, clock):
     """Writers of different profiles add to the same rollup rows (same day, product, country) at
     once: none waits for ever, none is lost."""
-    api.access_level("premium")
     api.product("monthly", "premium", "P1M")
     users = [f"c{n}" for n in range(24)]
     for user in users:

@@ -40,7 +40,6 @@ def ledger(api, clock):
     e: a Sandbox purchase (excluded by default).
     a, b, c exist from Jan 1; d and e from Feb 10. Now: Mar 15, noon.
     """
-    api.access_level("premium")
     api.product("monthly", "premium", "P1M")
     api.product("yearly", "premium", "P1Y")
     clock.current = datetime(2025, 1, 1, tzinfo=UTC)

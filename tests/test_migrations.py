@@ -11,7 +11,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from subledger.core.db import HEAD_REVISION, Database
-from subledger.core.tables import metadata, store_configs
+from subledger.core.tables import metadata, profiles, store_configs
+from subledger.purchases import service as purchases_service
 
 
 @pytest.fixture
@@ -54,3 +55,37 @@ def test_a_stripe_key_moves_into_the_store_settings_and_back(db):
         command.downgrade(db.alembic_config(conn), "0007")
         assert conn.execute(sa.text("SELECT stripe_secret_key FROM apps")).scalar() == "sealed-key"
         command.upgrade(db.alembic_config(conn), "head")
+
+
+def test_apps_made_before_the_default_access_level_get_it(db):
+    """0017 gives every app the access level premium, once."""
+    apps = sa.table("apps", sa.column("id", sa.Uuid()), sa.column("name"), sa.column("created_at", sa.DateTime()))
+    levels = sa.table(
+        "access_levels", sa.column("app_id", sa.Uuid()), sa.column("id"), sa.column("created_at", sa.DateTime())
+    )
+    older, newer = uuid.uuid4(), uuid.uuid4()
+    with db.engine.begin() as conn:
+        command.downgrade(db.alembic_config(conn), "0016")
+        conn.execute(apps.insert().values(id=older, name="older", created_at=datetime(2025, 1, 1)))
+        conn.execute(apps.insert().values(id=newer, name="newer", created_at=datetime(2025, 1, 2)))
+        conn.execute(levels.insert().values(app_id=newer, id="premium", created_at=datetime(2025, 1, 2)))
+        command.upgrade(db.alembic_config(conn), "0017")
+        rows = conn.execute(sa.select(levels.c.app_id, levels.c.id)).all()
+        assert sorted(rows) == sorted([(older, "premium"), (newer, "premium")])
+        command.upgrade(db.alembic_config(conn), "head")
+
+
+def test_levels_granted_before_get_their_ids_as_derivation_gives_them(api, runtime):
+    """0018 fills in the ids that profiles derived before it lack, as ``verify`` derives them."""
+    api.create("u")
+    assert api.grant("u", access_level_id="premium").status_code == 200
+    with runtime.db.engine.begin() as conn:
+        (derived,) = conn.execute(sa.select(profiles.c.derived)).one()
+        for level in derived["access_levels"]:
+            level.update(store_product_id=None, store_transaction_id=None, store_original_transaction_id=None)
+        conn.execute(sa.update(profiles).values(derived=derived))
+        command.downgrade(runtime.db.alembic_config(conn), "0017")
+        command.upgrade(runtime.db.alembic_config(conn), "head")
+    assert list(purchases_service.verify(runtime)) == []
+    level = api.get("u").json()["data"]["access_levels"][0]
+    assert level["store_product_id"] == "adapty_server_side_product" and level["store_transaction_id"]

@@ -57,7 +57,6 @@ def test_requests_are_counted_and_timed_by_route_and_status(api, client):
 
 
 def test_the_webhook_backlog_is_read_at_each_scrape(api, client, clock):
-    api.access_level("premium")
     api.product("lifetime", "premium", "lifetime")
     assert scrape(client)[("subledger_webhook_deliveries_pending", ())] == 0
     with Receiver() as receiver:

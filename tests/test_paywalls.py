@@ -12,7 +12,6 @@ from subledger.paywalls import rules
 
 @pytest.fixture
 def studio(api):
-    api.access_level("premium")
     monthly = api.product("monthly", "premium", "P1M", title="Monthly")
     yearly = api.product("yearly", "premium", "P1Y", title="Yearly")
     api.products = {"monthly": monthly["product_id"], "yearly": yearly["product_id"]}

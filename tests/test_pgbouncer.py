@@ -60,7 +60,6 @@ def test_the_api_through_the_pooler(pooled_postgresql_url, tmp_path):
     try:
         with TestClient(create_app(runtime)) as client:
             api = new_app(runtime, client)
-            api.access_level("premium")
             api.product("monthly", "premium")
             assert api.create("jane").status_code == 200
             for number in range(20):

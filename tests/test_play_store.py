@@ -96,7 +96,6 @@ class Play:
 
 @pytest.fixture
 def play(api, runtime, clock):
-    api.access_level("premium")
     api.product("monthly", "premium", "P1M", store="play_store")
     api.product("coins", None, "lifetime", store="play_store", is_consumable=True)
     api.create("u1")

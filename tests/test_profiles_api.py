@@ -102,27 +102,31 @@ def test_ad_ids_are_kept_when_analytics_enabled_and_wiped_when_it_is_disabled(ap
     assert device["os"] == meta["os"]
 
 
+PHONE = "00000000-0000-4000-8000-00000000000a"
+TABLET = "00000000-0000-4000-8000-00000000000b"
+
+
 def test_installation_meta_is_one_row_per_device_and_the_latest_write_wins(api, runtime):
-    api.create("dev", installation_meta={"device_id": "d1", "os": "iOS 17", "locale": "en"})
-    api.patch("dev", installation_meta={"device_id": "d1", "os": "iOS 18"})
+    api.create("dev", installation_meta={"device_id": PHONE, "os": "iOS 17", "locale": "en"})
+    api.patch("dev", installation_meta={"device_id": PHONE, "os": "iOS 18"})
     api.request(
         "PATCH",
         "/profile/",
         "dev",
-        json={"installation_meta": {"device_id": "d2"}},
+        json={"installation_meta": {"device_id": TABLET}},
         headers={"adapty-platform": "Android"},
     )
     rows = sorted(_stored(runtime, installations), key=lambda row: row["device_id"])
     assert [(r["device_id"], r["os"], r["locale"], r["platform"]) for r in rows] == [
-        ("d1", "iOS 18", None, None),
-        ("d2", None, None, "Android"),
+        (PHONE, "iOS 18", None, None),
+        (TABLET, None, None, "Android"),
     ]
 
 
 def test_a_platform_header_longer_than_the_field_is_refused(api, runtime):
     api.create("dev")
     before = db_snapshot(runtime)
-    body = {"installation_meta": {"device_id": "d1"}}
+    body = {"installation_meta": {"device_id": PHONE}}
     for method, user in (("POST", "new"), ("PATCH", "dev")):
         response = api.request(method, "/profile/", user, json=body, headers={"adapty-platform": "x" * 256})
         assert response.status_code == 400 and response.json()["errors"][0]["source"] == "adapty-platform"
@@ -173,16 +177,103 @@ def test_create_twice_is_profile_already_exists_and_keeps_the_first(api, runtime
     assert api.get("twice").json()["data"]["profile_id"] == first["profile_id"]
 
 
-def test_create_needs_the_customer_user_id_header(api):
+def test_create_needs_an_addressing_header(api):
     response = api.request("POST", "/profile/", json={})
     assert response.status_code == 400
     assert response.json()["error_code"] == "base_error"
+
+
+def test_create_by_profile_id_makes_an_anonymous_profile_with_that_id(api, runtime):
+    chosen = str(uuid.uuid4())
+    response = api.request("POST", "/profile/", json={"first_name": "Anon"}, headers={"adapty-profile-id": chosen})
+    assert response.status_code == 200, response.text
+    data = response.json()["data"]
+    assert (data["profile_id"], data["customer_user_id"]) == (chosen, None)
+    assert api.get(headers={"adapty-profile-id": chosen}).json()["data"]["profile_id"] == chosen
+
+    before = db_snapshot(runtime)
+    again = api.request("POST", "/profile/", json={}, headers={"adapty-profile-id": chosen})
+    assert again.status_code == 400 and again.json()["error_code"] == "profile_already_exists"
+    assert db_snapshot(runtime) == before
+
+    both = str(uuid.uuid4())
+    named = api.request("POST", "/profile/", "known", json={}, headers={"adapty-profile-id": both}).json()["data"]
+    assert (named["profile_id"], named["customer_user_id"]) == (both, "known")
 
 
 def test_create_without_a_body_makes_an_empty_profile(api):
     response = api.client.post(BASE + "/profile/", headers=api.headers("nobody-body"))
     assert response.status_code == 200
     assert response.json()["data"]["custom_attributes"] == []
+
+
+# The schema-level example of the contract's ProfileRequest: every field it documents.
+REFERENCE_PROFILE = {
+    "first_name": "Jane",
+    "last_name": "Doe",
+    "gender": "f",
+    "email": "jane.doe@example.com",
+    "phone_number": "+1234567890",
+    "birthday": "2000-12-31",
+    "ip_country": "FR",
+    "ip_v4_address": "192.168.1.1",
+    "store_country": "US",
+    "store": "app_store",
+    "store_account_token": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+    "att_status": 3,
+    "analytics_disabled": True,
+    "custom_attributes": [{"key": "favourite_sport", "value": "yoga"}],
+    "installation_meta": {
+        "device_id": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+        "device": "iPhone 15 Pro",
+        "locale": "en",
+        "os": "iOS 17.1",
+        "platform": "iOS",
+        "timezone": "Europe/Rome",
+        "user_agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1_1 like Mac OS X) AppleWebKit/605.1.15 "
+        "(KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1",
+        "app_build": "1.0.0",
+        "app_version": "1.0.0",
+        "adapty_sdk_version": "2.0.0",
+        "idfa": "EA7583CD-A667-48BC-B806-42ECB2B48333",
+        "idfv": "E9D48DA5-3930-4B41-8521-D953AECD2F33",
+        "advertising_id": "",
+        "android_id": "",
+        "android_app_set_id": "",
+    },
+}
+
+
+def test_every_field_of_the_contract_is_accepted_and_stored(api, runtime):
+    for method, user in (("POST", "everything"), ("PATCH", "everything")):
+        response = api.request(method, "/profile/", user, json=REFERENCE_PROFILE)
+        assert response.status_code == 200, response.text
+    [row] = _stored(runtime, profiles, customer_user_id="everything")
+    assert (row["ip_v4_address"], str(row["store_account_token"]), row["att_status"]) == (
+        "192.168.1.1",
+        REFERENCE_PROFILE["store_account_token"],
+        3,
+    )
+    [device] = _stored(runtime, installations, profile_id=row["id"])
+    assert (device["app_build"], device["app_version"], device["adapty_sdk_version"]) == ("1.0.0", "1.0.0", "2.0.0")
+    assert device["user_agent"] == REFERENCE_PROFILE["installation_meta"]["user_agent"]
+
+
+def test_null_clears_a_field_but_leaves_analytics_disabled_as_it_is(api, runtime):
+    api.create("nulls", **REFERENCE_PROFILE)
+    cleared = dict.fromkeys(["birthday", "ip_country", "ip_v4_address", "store", "store_account_token", "att_status"])
+    response = api.patch("nulls", **cleared, analytics_disabled=None, custom_attributes=[])
+    assert response.status_code == 200, response.text
+    [row] = _stored(runtime, profiles, customer_user_id="nulls")
+    assert all(row[name] is None for name in cleared)
+    assert row["analytics_disabled"] is True
+    assert row["custom_attributes"] == {"favourite_sport": "yoga"}
+
+
+def test_custom_attribute_values_hold_fifty_characters(api):
+    value = "v" * 50
+    data = api.create("fifty", custom_attributes=[{"key": "long", "value": value}]).json()["data"]
+    assert data["custom_attributes"] == [{"key": "long", "value": value}]
 
 
 def test_patch_changes_only_the_fields_sent(api, runtime):

@@ -50,7 +50,6 @@ def one_time(**overrides) -> dict:
 @pytest.fixture
 def shop(api, clock):
     """An app selling premium monthly and lifetime, coins, and a profile `u` on 2025-01-15."""
-    api.access_level("premium")
     api.product("monthly", "premium", "P1M")
     api.product("lifetime", "premium", "lifetime")
     api.product("coins", None, "lifetime", is_consumable=True)
@@ -311,15 +310,50 @@ def test_rates_and_prices_stay_within_what_the_ledger_can_add_up(shop, runtime):
     assert db_snapshot(runtime) == before
 
 
+def test_a_free_trial_sent_at_the_subscriptions_price_brings_in_nothing(shop, runtime):
+    """The contract's own example sends a free trial with the price of the subscription after it."""
+    trial_offer = {"category": "introductory", "type": "free_trial", "id": "trial_offer_123"}
+    trial = data(
+        shop.set_transaction(
+            "u", **subscription(price={"country": "US", "currency": "USD", "value": 4.99}, offer=trial_offer)
+        )
+    )
+    assert trial["subscriptions"][0]["price"]["value"] == 4.99
+    assert trial["total_revenue_usd"] == 0.0
+    renewal = subscription(
+        store_transaction_id="tx-2",
+        purchased_at=T1,
+        expires_at=T2,
+        price={"country": "US", "currency": "USD", "value": 4.99},
+    )
+    assert data(shop.set_transaction("u", **renewal))["total_revenue_usd"] == 4.99
+    feed = shop.client.get("/api/admin/v1/events/", headers=shop.headers()).json()["data"]
+    [started] = [event for event in feed if event["event_type"] == "trial_started"]
+    assert (
+        started["payload"]["event_properties"]["price_local"],
+        started["payload"]["event_properties"]["price_usd"],
+    ) == (
+        None,
+        None,
+    )
+    assert list(purchases_service.verify(runtime)) == []
+
+
 # Grant and revoke ---------------------------------------------------------------
 
 
-def test_grant_lifetime_and_timed_access(shop, clock):
+def test_grant_lifetime_and_timed_access(shop, clock, runtime):
     now = "2025-01-15T12:00:00.000000+0000"
     profile = data(shop.grant("u", access_level_id="premium"))
     [level] = profile["access_levels"]
-    assert level["store"] == "adapty" and level["store_product_id"] is None
-    assert level["store_transaction_id"] is None and level["starts_at"] == now and level["expires_at"] is None
+    # The contract declares these ids non-nullable: the product v1 shows, and an id of the grant's own.
+    assert level["store"] == "adapty" and level["store_product_id"] == "adapty_server_side_product"
+    assert (
+        uuid.UUID(level["store_transaction_id"])
+        and level["store_original_transaction_id"] == (level["store_transaction_id"])
+    )
+    assert level["starts_at"] == now and level["expires_at"] is None
+    assert list(purchases_service.verify(runtime)) == []  # the id is derived again as it was stored
     shop.access_level("pro")
     profile = data(shop.grant("u", access_level_id="pro", starts_at=T1, expires_at=T2))
     assert [(lv["access_level_id"], lv["starts_at"], lv["expires_at"]) for lv in profile["access_levels"]] == [
@@ -382,7 +416,6 @@ def test_other_apps_cannot_write_purchases_to_a_profile(shop, runtime, client):
     from conftest import new_app
 
     other = new_app(runtime, client, "Other")
-    other.access_level("premium")
     profile_id = data(shop.get("u"))["profile_id"]
     by_id = {"adapty-profile-id": profile_id}
     for path, body in [

@@ -36,7 +36,6 @@ def _total(api, user: str) -> float:
 
 
 def _shop(api) -> None:
-    api.access_level("premium")
     api.product("monthly", "premium", "P1M")
 
 

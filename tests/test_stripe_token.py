@@ -14,7 +14,6 @@ URL = "/api/v1/sdk/purchase/stripe/token/validate/"
 
 @pytest.fixture
 def stripe_app(api, runtime, clock):
-    api.access_level("premium")
     api.product("price_monthly", "premium", "P1M", store="stripe")
     clock.current = clock.current.replace(year=2025, month=2, day=15)
     with FakeStripe(KEY) as fake:

@@ -54,7 +54,6 @@ class Stripe:
 
 @pytest.fixture
 def stripe(api, runtime, clock):
-    api.access_level("premium")
     api.product("price_monthly", "premium", "P1M", store="stripe")
     api.product("coins", None, "lifetime", store="stripe", is_consumable=True)
     api.create("u1")

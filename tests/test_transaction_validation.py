@@ -19,10 +19,11 @@ CASES = [
     (subscription(cancellation_reason="refund"), "refund_fields_error", "refunded_at"),
     (subscription(refunded_at=B), "refund_fields_error", "refunded_at"),
     (
-        subscription(offer={"category": "introductory", "type": "free_trial", "id": None}),
-        "free_trial_price_error",
-        "price.value",
+        one_time(offer={"category": "introductory", "type": "free_trial", "id": None}),
+        "one_time_purchase_trial_error",
+        "offer.type",
     ),
+    (subscription(store_transaction_id="t" * 51), "base_error", "store_transaction_id"),
     (subscription(is_family_shared=True), "family_share_price_error", "price.value"),
     (
         subscription(offer={"category": "promotional", "type": "pay_up_front", "id": None}),
@@ -88,7 +89,6 @@ CASES = [
     (subscription(renew_status="yes"), "base_error", "renew_status"),
     (subscription(is_family_shared=None), "base_error", "is_family_shared"),
     (subscription(store_transaction_id=""), "base_error", "store_transaction_id"),
-    (subscription(store_transaction_id="t" * 256), "base_error", "store_transaction_id"),
     (subscription(store_product_id=5), "base_error", "store_product_id"),
     ({k: v for k, v in subscription().items() if k != "expires_at"}, "base_error", "expires_at"),
     ({k: v for k, v in subscription().items() if k != "renew_status"}, "base_error", "renew_status"),
@@ -105,7 +105,6 @@ CASES = [
 
 @pytest.fixture
 def buyer(api):
-    api.access_level("premium")
     api.product("monthly", "premium")
     api.create("u")
     return api

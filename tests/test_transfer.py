@@ -17,9 +17,8 @@ def env(runtime, database_url, tmp_path):
 
 @pytest.fixture
 def shop(api):
-    api.access_level("premium")
     api.product("monthly", "premium", "P1M")
-    api.create("a", email="a@example.com")
+    api.create("a", email="a@example.com", ip_v4_address="203.0.113.7", att_status=3)
     api.create("b")
     bodies = [
         ("a", subscription("a1", "a1", "2025-01-05", "2025-02-05", 9.99)),
@@ -77,7 +76,6 @@ def test_exported_transactions_import_into_another_app_as_they_were(shop, runtim
     result = run(env, "export", "--app", shop.app_id, "transactions", "--format", file_format, "-o", str(path))
     assert "exporting 3 transactions" in result.stderr
     copy = new_app(runtime, client, "Copy")
-    copy.access_level("premium")
     copy.product("monthly", "premium", "P1M")
     imported = run(env, "import", "--app", copy.app_id, str(path))
     assert json.loads(imported.stdout) == {"read": 3, "imported": 3, "bad": 0}
@@ -135,6 +133,7 @@ def test_profiles_and_events_export(shop, env, tmp_path):
     profiles_csv = run(env, "export", "--app", shop.app_id, "profiles", "--format", "csv").stdout
     rows = {row["customer_user_id"]: row for row in csv.DictReader(io.StringIO(profiles_csv))}
     assert set(rows) == {"a", "b"} and rows["a"]["email"] == "a@example.com"
+    assert (rows["a"]["ip_v4_address"], rows["a"]["att_status"], rows["b"]["att_status"]) == ("203.0.113.7", "3", "")
     assert rows["b"]["total_revenue_usd"] == "0" and rows["a"]["active_access_levels"] in ("", "premium")
     profiles_jsonl = run(env, "export", "--app", shop.app_id, "profiles").stdout.splitlines()
     assert {json.loads(line)["customer_user_id"] for line in profiles_jsonl} == {"a", "b"}

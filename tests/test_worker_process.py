@@ -15,8 +15,7 @@ from serving import SUBLEDGER, free_port, operator_env
 from sqlalchemy import func, select
 
 from subledger.apps import service as apps_service
-from subledger.catalog import service as catalog_service
-from subledger.catalog.schemas import AccessLevelIn, ProductIn
+from subledger.catalog.schemas import ProductIn
 from subledger.config import Settings
 from subledger.core.addressing import ProfileRef
 from subledger.core.runtime import Runtime
@@ -29,13 +28,12 @@ from subledger.purchases.schemas import TransactionIn
 
 
 def make_events(rt: Runtime, app_id, profiles: int, renewals: int) -> None:
-    catalog_service.create_access_level(rt, app_id, AccessLevelIn(access_level_id="premium"))
     purchases_service.add_product(
         rt, app_id, ProductIn(store="app_store", store_product_id="m", access_level_id="premium", period="P1M")
     )
     start = rt.clock.now()
     for p in range(profiles):
-        profiles_service.create_profile(rt, app_id, f"user-{p}", ProfileFields(), None)
+        profiles_service.create_profile(rt, app_id, ProfileRef(customer_user_id=f"user-{p}"), ProfileFields(), None)
         for r in range(renewals):
             purchased = start + timedelta(days=30 * r)
             tx = TransactionIn.model_validate(
@@ -149,7 +147,7 @@ def test_a_worker_serves_its_figures_for_prometheus(sqlite_url, tmp_path):
     with Receiver(script=["ok", "fail", "slow", "ok"], slow_seconds=3) as receiver:
         events_service.register_endpoint(rt, app_id, receiver.url, ["profile_created"], None)
         for user in ("a", "b", "c"):
-            profiles_service.create_profile(rt, app_id, user, ProfileFields(), None)
+            profiles_service.create_profile(rt, app_id, ProfileRef(customer_user_id=user), ProfileFields(), None)
         process = subprocess.Popen(
             SUBLEDGER + ["worker", "--metrics-port", str(port)], env=env, stderr=subprocess.PIPE, text=True
         )

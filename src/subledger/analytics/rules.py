@@ -39,6 +39,7 @@ from typing import Any, Literal
 from dateutil.relativedelta import relativedelta
 
 from subledger.catalog.rules import LIFETIME, PERIOD, Catalog, Rates
+from subledger.purchases.rules import charged
 
 Period = Literal["day", "week", "month"]
 PERIODS: tuple[Period, ...] = ("day", "week", "month")
@@ -111,8 +112,8 @@ def ledger_row(row: dict[str, Any], catalog: Catalog, rates: Rates) -> Tx:
         chain=(row["store"], row["store_original_transaction_id"]),
         store_transaction_id=row["store_transaction_id"],
         key=(row["store"], row["store_product_id"], row["price_country"], row["environment"]),
-        usd=rates.to_usd(row["price_value"], row["price_currency"]),
-        paid=row["price_value"] > 0,
+        usd=rates.to_usd(charged(row), row["price_currency"]),
+        paid=charged(row) > 0,
         trial=row["offer_type"] == "free_trial",
         purchased_at=row["purchased_at"],
         ends_at=min(ends) if ends else None,

@@ -8,6 +8,7 @@ A transaction travels as its set-transaction body with the profile's
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from uuid import UUID
 
 from subledger.core.dates import format_datetime
 from subledger.purchases.schemas import SUBSCRIPTION_FIELDS
@@ -47,6 +48,9 @@ PROFILE_COLUMNS = (
     "store",
     "store_country",
     "ip_country",
+    "ip_v4_address",
+    "store_account_token",
+    "att_status",
     "total_revenue_usd",
     "active_access_levels",
     "created_at",
@@ -72,6 +76,8 @@ def _text(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, Decimal):
         return format(value.normalize(), "f")
+    if isinstance(value, UUID):
+        return str(value)
     return value
 
 

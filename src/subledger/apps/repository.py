@@ -5,12 +5,15 @@ from uuid import UUID
 
 from sqlalchemy import Connection, func, or_, select, update
 
+from subledger.apps.rules import DEFAULT_ACCESS_LEVEL
 from subledger.core import app_config, db
-from subledger.core.tables import api_keys, apps, rate_buckets
+from subledger.core.tables import access_levels, api_keys, apps, rate_buckets
 
 
 def insert_app(conn: Connection, app_id: UUID, name: str, now: datetime) -> None:
+    """A new app, with the access level every app has."""
     conn.execute(apps.insert().values(id=app_id, name=name, created_at=now))
+    conn.execute(access_levels.insert().values(app_id=app_id, id=DEFAULT_ACCESS_LEVEL, created_at=now))
 
 
 def insert_key(conn: Connection, key_id: UUID, app_id: UUID, key_hash: str, prefix: str, now: datetime) -> None:

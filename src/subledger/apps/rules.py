@@ -7,6 +7,8 @@ import secrets
 from subledger.core.errors import NON_FIELD, ApiError, not_authenticated
 
 SECRET_PREFIX = "secret_live_"
+# Every app has this access level from its creation, as the reference's apps do.
+DEFAULT_ACCESS_LEVEL = "premium"
 SCHEME = "api-key"
 
 

@@ -7,6 +7,7 @@ from uuid import UUID, uuid4
 
 from sqlalchemy import Connection
 
+from subledger.apps.rules import DEFAULT_ACCESS_LEVEL
 from subledger.catalog import repository, rules
 from subledger.catalog.schemas import AccessLevelIn, ProductIn, access_level_out, product_out
 from subledger.core import app_config
@@ -35,10 +36,14 @@ def list_access_levels(rt: Runtime, app_id: UUID) -> list[dict[str, Any]]:
 
 
 def delete_access_level(rt: Runtime, app_id: UUID, level_id: str) -> None:
-    """Refused while a product unlocks the level or a profile was granted it."""
+    """Refused for the default level, and while a product unlocks the level or a profile was granted it."""
     with rt.db.write() as conn:
         if not repository.access_level_exists(conn, app_id, level_id):
             raise ApiError.one(404, "access_level_does_not_exist", None, "Access level not found")
+        if level_id == DEFAULT_ACCESS_LEVEL:
+            raise bad_request(
+                "default_access_level", NON_FIELD, f"`{level_id}` is every app's access level; it stays."
+            )
         users = repository.products_unlocking(conn, app_id, level_id)
         if users:
             raise bad_request("access_level_in_use", NON_FIELD, f"Products unlock `{level_id}`: {', '.join(users)}.")

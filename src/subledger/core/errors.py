@@ -24,7 +24,6 @@ CONTRACT_CODES = frozenset(
         "originally_purchased_date_error",
         "refund_date_error",
         "refund_fields_error",
-        "free_trial_price_error",
         "family_share_price_error",
         "missing_offer_id",
         "billing_issue_detected_at_date_comparison_error",

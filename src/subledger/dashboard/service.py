@@ -195,7 +195,10 @@ def search_profiles(rt: Runtime, app_id: UUID, text: str, limit: int = 20) -> li
 
 
 def profile_page(rt: Runtime, app_id: UUID, profile_id: UUID) -> dict[str, Any]:
-    """The profile as the API shows it now, and its event timeline."""
-    profile = profiles_service.get_profile(rt, app_id, ProfileRef(profile_id=profile_id))["data"]
+    """The profile as the API shows it now, what else is stored of it (personal fields, its
+    latest device), and its event timeline."""
+    ref = ProfileRef(profile_id=profile_id)
+    profile = profiles_service.get_profile(rt, app_id, ref)["data"]
+    stored, device = profiles_service.record(rt, app_id, ref)
     timeline = events_service.feed(rt, app_id, None, 500, profile_id, None, None, None)["data"]
-    return {"profile": profile, "events": timeline}
+    return {"profile": profile, "stored": stored, "device": device, "events": timeline}

@@ -215,8 +215,9 @@ def _transaction_properties(
         "original_purchase_date": format_datetime(tx.get("originally_purchased_at") or chain_start),
         "subscription_expires_at": format_datetime(tx.get("expires_at")),
         "currency": tx["price_currency"],
-        "price_local": float(tx["price_value"]),
-        "price_usd": _money(tx["price_value"] * rate),
+        # A free trial charges nothing: its price (the subscription's) is not what was paid.
+        "price_local": None if is_trial(tx) else float(tx["price_value"]),
+        "price_usd": None if is_trial(tx) else _money(tx["price_value"] * rate),
         "store_country": tx["price_country"],
         "profile_country": ctx.profile.get("ip_country"),
         "consecutive_payments": len(paid),
@@ -289,6 +290,7 @@ def payload(
         profile_event_id=event_id,
         profile_has_access_level=ctx.has_access_level,
         profile_total_revenue_usd=float(profile.get("total_revenue_usd") or 0),
+        profile_ip_address=None if private else profile.get("ip_v4_address"),
         event_datetime=format_datetime(change.at),
     )
     attributes = profile.get("custom_attributes") or {}

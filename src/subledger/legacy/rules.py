@@ -170,7 +170,7 @@ def profile_v1(
             created_at=format_datetime(profile["created_at"]),
             email=profile["email"],
             phone_number=profile["phone_number"],
-            att_status=None,
+            att_status=profile["att_status"],
             first_name=profile["first_name"],
             last_name=profile["last_name"],
             username=None,

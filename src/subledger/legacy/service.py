@@ -37,7 +37,9 @@ def get(rt: Runtime, app_id: UUID, ref: ProfileRef, extended: bool = False) -> d
 
 
 def create(rt: Runtime, app_id: UUID, body: V1Create) -> dict[str, Any]:
-    created = profiles_service.create_profile(rt, app_id, body.customer_user_id, body.profile_fields(), None)
+    created = profiles_service.create_profile(
+        rt, app_id, ProfileRef(customer_user_id=body.customer_user_id), body.profile_fields(), None
+    )
     return get(rt, app_id, ProfileRef(profile_id=UUID(created["data"]["profile_id"])))
 
 

@@ -79,6 +79,7 @@ def attributed_transactions(conn: Connection, app_id: UUID) -> list[dict[str, An
         transactions.c.profile_id,
         transactions.c.price_value,
         transactions.c.price_currency,
+        transactions.c.offer_type,
         transactions.c.refunded_at,
     ).where(transactions.c.app_id == app_id, transactions.c.variation_id.is_not(None))
     return _rows(conn, query)

@@ -24,6 +24,7 @@ from subledger.paywalls.schemas import (
     paywall_object,
 )
 from subledger.profiles import service as profiles_service
+from subledger.purchases import rules as purchases_rules
 
 ORDERINGS = {"state_index", "name", "created_at", "updated_at"}
 DEFAULT_LANG = "en"
@@ -381,7 +382,7 @@ def _variation_figures(conn: Connection, app_id: UUID) -> dict[str, dict[str, An
         entry["purchases"] += 1
         entry["purchasers"].add(tx["profile_id"])
         if tx["refunded_at"] is None:
-            entry["revenue"] += rates.to_usd(tx["price_value"], tx["price_currency"])
+            entry["revenue"] += rates.to_usd(purchases_rules.charged(tx), tx["price_currency"])
     result = {}
     for variation in set(views) | set(figures):
         shown, viewers = views.get(variation, (0, 0))

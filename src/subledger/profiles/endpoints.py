@@ -9,16 +9,7 @@ from typing import Annotated
 from fastapi import Body, Request
 from starlette.responses import Response
 
-from subledger.core.addressing import (
-    AUTHORIZATION,
-    CUSTOMER_USER_ID,
-    PLATFORM,
-    PROFILE_HEADERS,
-    customer_user_id_header,
-    profile_ref,
-    text_header,
-)
-from subledger.core.errors import NON_FIELD, bad_request
+from subledger.core.addressing import PLATFORM, PROFILE_HEADERS, profile_ref, text_header
 from subledger.core.http import JSONResponse, api_router
 from subledger.profiles import service
 from subledger.profiles.schemas import ProfileEnvelope, ProfileFields
@@ -34,21 +25,16 @@ def _platform(request: Request) -> str | None:
     return text_header(request.headers.get("adapty-platform"), "adapty-platform")
 
 
-@router.post(
-    "/profile/",
-    response_model=ProfileEnvelope,
-    summary="Create a profile",
-    openapi_extra={"parameters": [AUTHORIZATION, {**CUSTOMER_USER_ID, "required": True}, PLATFORM]},
-)
+@router.post("/profile/", response_model=ProfileEnvelope, summary="Create a profile", openapi_extra=WITH_PLATFORM)
 async def create_profile(request: Request, body: Fields = None) -> Response:
-    cuid = customer_user_id_header(request.headers.get("adapty-customer-user-id"))
-    if cuid is None:
-        raise bad_request(
-            "base_error", NON_FIELD, "The adapty-customer-user-id header is required to create a profile."
-        )
     runtime = request.app.state.runtime
     result = await runtime.write(
-        service.create_profile, runtime, request.state.app_id, cuid, body or ProfileFields(), _platform(request)
+        service.create_profile,
+        runtime,
+        request.state.app_id,
+        profile_ref(request),
+        body or ProfileFields(),
+        _platform(request),
     )
     return JSONResponse(result)
 

@@ -3,15 +3,18 @@
 import math
 import re
 from typing import Annotated, Any, Literal
+from uuid import UUID
 
-from pydantic import BaseModel, Field, PlainValidator, StrictBool, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, Field, PlainValidator, StrictBool, StringConstraints, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 from subledger.core.dates import DateField
-from subledger.core.fields import Country, NonEmpty255, Str255, Strict, text
+from subledger.core.fields import Country, Email, IPv4, Str255, Strict, UuidText, text
 
 ATTRIBUTE_KEY = re.compile(r"[A-Za-z0-9._-]{1,30}")
-MAX_ATTRIBUTE_VALUE_LENGTH = 30
+MAX_ATTRIBUTE_VALUE_LENGTH = 50
+STORES = ("app_store", "play_store", "stripe", "adapty", "paddle")
+PLATFORMS = ("iOS", "macOS", "iPadOS", "Android", "visionOS", "web")
 
 
 def _attribute_key(value: Any) -> str:
@@ -21,10 +24,12 @@ def _attribute_key(value: Any) -> str:
 
 
 def _attribute_value(value: Any) -> str | float | None:
-    """A string of at most 30 characters or a number; booleans and integers become floats."""
+    """A string of at most 50 characters or a number; booleans and integers become floats."""
     if value is None or isinstance(value, str):
         if value is not None and len(value) > MAX_ATTRIBUTE_VALUE_LENGTH:
-            raise PydanticCustomError("base_error", "Value must be at most 30 characters long.")
+            raise PydanticCustomError(
+                "base_error", "Value must be at most {limit} characters long.", {"limit": MAX_ATTRIBUTE_VALUE_LENGTH}
+            )
         return value if value is None else text(value)
     if isinstance(value, (bool, int, float)):
         number = float(value)
@@ -40,8 +45,22 @@ AttributeKey = Annotated[
 AttributeValue = Annotated[
     str | float | None,
     PlainValidator(_attribute_value),
-    WithJsonSchema({"anyOf": [{"type": "string", "maxLength": 30}, {"type": "number"}, {"type": "null"}]}),
+    WithJsonSchema(
+        {"anyOf": [{"type": "string", "maxLength": MAX_ATTRIBUTE_VALUE_LENGTH}, {"type": "number"}, {"type": "null"}]}
+    ),
 ]
+
+
+def _att_status(value: Any) -> int:
+    if isinstance(value, bool) or value not in (0, 1, 2, 3):
+        raise PydanticCustomError("invalid_enumeration_member", "Must be one of 0, 1, 2 or 3.")
+    return int(value)
+
+
+# Apple's App Tracking Transparency status: 0 not determined, 1 restricted, 2 denied, 3 authorized.
+AttStatus = Annotated[int, PlainValidator(_att_status), WithJsonSchema({"type": "integer", "enum": [0, 1, 2, 3]})]
+# User agents outgrow the 255 characters of the other device fields.
+UserAgent = Annotated[str, StringConstraints(strict=True, max_length=1024), AfterValidator(text)]
 
 
 class CustomAttribute(Strict):
@@ -50,13 +69,16 @@ class CustomAttribute(Strict):
 
 
 class InstallationMeta(Strict):
-    device_id: NonEmpty255
+    device_id: UuidText
     device: Str255 | None = None
     locale: Str255 | None = None
     os: Str255 | None = None
-    platform: Str255 | None = None
+    platform: Literal[PLATFORMS] | None = None
     timezone: Str255 | None = None
-    user_agent: Str255 | None = None
+    user_agent: UserAgent | None = None
+    app_build: Str255 | None = None
+    app_version: Str255 | None = None
+    adapty_sdk_version: Str255 | None = None
     idfa: Str255 | None = None
     idfv: Str255 | None = None
     advertising_id: Str255 | None = None
@@ -65,7 +87,8 @@ class InstallationMeta(Strict):
 
 
 class ProfileFields(Strict):
-    """The body of create and update. Only the fields sent are applied.
+    """The body of create and update (the contract's ProfileRequest). Only the fields sent are
+    applied; null clears a field, but for ``analytics_disabled``, which it leaves as it is.
 
     Fields typed without ``None`` are optional but may not be null.
     """
@@ -73,14 +96,17 @@ class ProfileFields(Strict):
     first_name: Str255 | None = None
     last_name: Str255 | None = None
     gender: Literal["f", "m", "o"] | None = None
-    email: Str255 | None = None
+    email: Email | None = None
     phone_number: Str255 | None = None
-    birthday: DateField = None
-    ip_country: Country = None
+    birthday: DateField | None = None
+    ip_country: Country | None = None
+    ip_v4_address: IPv4 | None = None
     store_country: Str255 | None = None
-    store: NonEmpty255 | None = None
-    analytics_disabled: StrictBool = None
-    custom_attributes: Annotated[list[CustomAttribute], Field(min_length=1)] = None
+    store: Literal[STORES] | None = None
+    store_account_token: UUID | None = None
+    att_status: AttStatus | None = None
+    analytics_disabled: StrictBool | None = None
+    custom_attributes: Annotated[list[CustomAttribute], Field(max_length=100)] = None
     installation_meta: InstallationMeta = None
 
     def sent(self) -> dict[str, Any]:
@@ -89,6 +115,7 @@ class ProfileFields(Strict):
             name: getattr(self, name)
             for name in self.model_fields_set
             if name not in {"custom_attributes", "installation_meta"}
+            and not (name == "analytics_disabled" and self.analytics_disabled is None)
         }
 
 

@@ -79,14 +79,17 @@ def _attribute_changes(fields: ProfileFields) -> list[tuple[str, Any]]:
 
 
 def create_profile(
-    rt: Runtime, app_id: UUID, customer_user_id: str, fields: ProfileFields, platform: str | None
+    rt: Runtime, app_id: UUID, ref: ProfileRef, fields: ProfileFields, platform: str | None
 ) -> dict[str, Any]:
+    """A new profile with the customer_user_id and profile_id the request names (either may be
+    left out: a profile without a customer_user_id is anonymous, one without a profile_id gets one)."""
     now = rt.clock.now()
     try:
         with rt.db.write() as conn:
-            profile = insert_new(conn, rt, app_id, customer_user_id, now, fields, platform)
+            profile = insert_new(conn, rt, app_id, ref.customer_user_id, now, fields, platform, ref.profile_id)
     except IntegrityError:
-        raise already_exists() from None  # (app, customer_user_id) is unique: it exists
+        # (app, customer_user_id) is unique, and profile ids are: one of them exists.
+        raise already_exists() from None
     return respond(profile, now, profile["last_timestamp_ms"])
 
 
@@ -94,16 +97,17 @@ def insert_new(
     conn,
     rt: Runtime,
     app_id: UUID,
-    customer_user_id: str,
+    customer_user_id: str | None,
     now: datetime,
     fields: ProfileFields | None = None,
     platform: str | None = None,
+    profile_id: UUID | None = None,
 ) -> dict[str, Any]:
     """Insert a profile in the caller's transaction (with its ``profile_created`` event); it is
     returned as a locked profile is, with its ``latest_installation``."""
     fields = fields or ProfileFields()
     profile = {
-        "id": uuid4(),
+        "id": profile_id or uuid4(),
         "app_id": app_id,
         "customer_user_id": customer_user_id,
         "first_name": None,
@@ -113,8 +117,11 @@ def insert_new(
         "phone_number": None,
         "birthday": None,
         "ip_country": None,
+        "ip_v4_address": None,
         "store_country": None,
         "store": None,
+        "store_account_token": None,
+        "att_status": None,
         "analytics_disabled": False,
         **fields.sent(),
         "custom_attributes": rules.merge_custom_attributes({}, _attribute_changes(fields)),
@@ -137,7 +144,9 @@ def insert_new(
 
 
 def already_exists():
-    return bad_request("profile_already_exists", NON_FIELD, "A profile with this customer_user_id already exists.")
+    return bad_request(
+        "profile_already_exists", NON_FIELD, "A profile with this customer_user_id or profile_id already exists."
+    )
 
 
 def get_profile(rt: Runtime, app_id: UUID, ref: ProfileRef) -> dict[str, Any]:

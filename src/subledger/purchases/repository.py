@@ -108,7 +108,11 @@ def revenues(conn: Connection, profile_ids: list[UUID]) -> tuple[dict[UUID, Deci
         conn.execute(select(profiles.c.id, profiles.c.total_revenue_usd).where(profiles.c.id.in_(profile_ids))).all()
     )
     priced = select(
-        transactions.c.profile_id, transactions.c.price_value, transactions.c.price_currency, transactions.c.refunded_at
+        transactions.c.profile_id,
+        transactions.c.price_value,
+        transactions.c.price_currency,
+        transactions.c.offer_type,
+        transactions.c.refunded_at,
     ).where(transactions.c.profile_id.in_(profile_ids))
     ledgers = defaultdict(list)
     for row in conn.execute(priced).mappings():

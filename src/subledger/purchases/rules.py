@@ -19,6 +19,8 @@ from subledger.core.errors import ApiError
 from subledger.purchases.schemas import REQUIRED_FOR_SUBSCRIPTION, SUBSCRIPTION_FIELDS, TransactionIn
 
 GRANT_STORE = "adapty"
+# What a granted access level shows for the product it stands for, when the grant names none.
+GRANT_PRODUCT = "adapty_server_side_product"
 REVOKED = "adapty_revoked"
 # purchase_id values are derived, not stored: uuid5 over the ledger keys.
 PURCHASE_NAMESPACE = uuid.UUID("6f0c6f38-5b8e-4d7c-9a55-3b0c2f1d9e41")
@@ -75,15 +77,14 @@ def check_transaction(tx: TransactionIn) -> None:
         "refunded_at",
         "refunded_at and cancellation_reason `refund` must be given together.",
     )
-    free = tx.price.value == 0
     check(
-        tx.offer is not None and tx.offer.type == "free_trial" and not free,
-        "free_trial_price_error",
-        "price.value",
-        "A free trial must have a price of 0.",
+        tx.purchase_type == "one_time_purchase" and tx.offer is not None and tx.offer.type == "free_trial",
+        "one_time_purchase_trial_error",
+        "offer.type",
+        "One-time purchase cannot have a trial.",
     )
     check(
-        tx.is_family_shared and not free,
+        tx.is_family_shared and tx.price.value != 0,
         "family_share_price_error",
         "price.value",
         "A family-shared purchase must have a price of 0.",
@@ -141,6 +142,12 @@ def transaction_values(tx: TransactionIn) -> dict[str, Any]:
         price_value=tx.price.value,
     )
     return values
+
+
+def charged(tx: dict[str, Any]) -> Decimal:
+    """What the user paid in a recorded transaction: nothing in a free trial, whose ``price`` is
+    the subscription's (the contract's own example sends a trial at the price after it)."""
+    return Decimal(0) if tx["offer_type"] == "free_trial" else tx["price_value"]
 
 
 def refund(row: dict[str, Any], at: datetime) -> dict[str, Any]:
@@ -287,7 +294,14 @@ def _transaction_candidate(tx: dict[str, Any], chain_start: datetime, catalog: C
     )
 
 
-def _grant_candidate(grant: dict[str, Any]) -> _Candidate:
+def grant_transaction_id(profile_id: uuid.UUID, level_id: str, starts_at: str) -> str:
+    """The transaction id a grant that names none shows (the contract's access level has one):
+    the same on every recomputation, from what the derived access level holds."""
+    return _purchase_id(profile_id, "grant", level_id, starts_at)
+
+
+def _grant_candidate(profile_id: uuid.UUID, grant: dict[str, Any]) -> _Candidate:
+    generated = grant_transaction_id(profile_id, grant["access_level_id"], format_datetime(grant["starts_at"]))
     return _Candidate(
         level=grant["access_level_id"],
         start=grant["starts_at"],
@@ -296,10 +310,12 @@ def _grant_candidate(grant: dict[str, Any]) -> _Candidate:
         tie=f"g:{grant['id']}",
         fields={
             "store": grant.get("store") or GRANT_STORE,
-            "store_product_id": grant.get("store_product_id"),
+            "store_product_id": grant.get("store_product_id") or GRANT_PRODUCT,
             "store_base_plan_id": grant.get("store_base_plan_id"),
-            "store_transaction_id": grant.get("store_transaction_id"),
-            "store_original_transaction_id": grant.get("store_original_transaction_id"),
+            "store_transaction_id": grant.get("store_transaction_id") or generated,
+            "store_original_transaction_id": grant.get("store_original_transaction_id")
+            or grant.get("store_transaction_id")
+            or generated,
             "offer": None,
             "environment": grant.get("environment") or "Production",
             "purchased_at": grant["starts_at"],
@@ -367,7 +383,7 @@ def derive(
         candidate = _transaction_candidate(tx, chain_start, catalog)
         if candidate is not None:
             candidates.append(candidate)
-    candidates += [_grant_candidate(grant) for grant in grants if grant["kind"] == "grant"]
+    candidates += [_grant_candidate(profile_id, grant) for grant in grants if grant["kind"] == "grant"]
     for revocation in grants:
         if revocation["kind"] == "revoke":
             for candidate in candidates:
@@ -399,7 +415,7 @@ def derive(
 def revenue_usd(transactions: list[dict[str, Any]], rates: Rates) -> Decimal:
     """What a profile's transactions brought in, in USD to the cent: every one but the refunded."""
     revenue = sum(
-        (rates.to_usd(tx["price_value"], tx["price_currency"]) for tx in transactions if tx["refunded_at"] is None),
+        (rates.to_usd(charged(tx), tx["price_currency"]) for tx in transactions if tx["refunded_at"] is None),
         Decimal(0),
     )
     return revenue.quantize(CENT, rounding=ROUND_HALF_EVEN)

@@ -4,11 +4,11 @@ import math
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import PlainValidator, StrictBool, WithJsonSchema
+from pydantic import AfterValidator, PlainValidator, StrictBool, StringConstraints, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 from subledger.core.dates import DateTimeField
-from subledger.core.fields import Country, Currency, NonEmpty255, Str255, Strict
+from subledger.core.fields import Country, Currency, NonEmpty255, Str255, Strict, text
 
 OfferCategory = Literal["introductory", "promotional", "offer_code", "win_back"]
 OfferType = Literal["free_trial", "pay_as_you_go", "pay_up_front", "unknown"]
@@ -43,6 +43,10 @@ def _amount(value: Any) -> Decimal:
 Amount = Annotated[Decimal, PlainValidator(_amount), WithJsonSchema({"type": "number", "minimum": 0})]
 
 
+# The contract's limit: longer ids (PayPal's, some custom stores') are to be trimmed or hashed.
+TransactionId = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=50), AfterValidator(text)]
+
+
 class Offer(Strict):
     category: OfferCategory
     type: OfferType
@@ -75,7 +79,7 @@ class TransactionIn(Strict):
     environment: Literal["Sandbox", "Production"] = "Production"
     store_product_id: NonEmpty255
     store_base_plan_id: Str255 | None = None
-    store_transaction_id: NonEmpty255
+    store_transaction_id: TransactionId
     store_original_transaction_id: NonEmpty255
     offer: Offer | None = None
     is_family_shared: StrictBool = False
