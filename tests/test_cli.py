@@ -175,13 +175,14 @@ def test_paywall_commands(env, tmp_path):
     config = tmp_path / "config.json"
     config.write_text('{"en": {"title": "Go premium"}}')
     first = run_json(
-        env, "paywalls", "create", "--app", app, "--name", "A", "--product", product, "--remote-config", str(config)
+        env, "paywalls", "create", "--app", app, "--title", "A", "--product", product, "--remote-config", str(config)
     )
-    second = run_json(env, "paywalls", "create", "--app", app, "--name", "B")
-    edited = run_json(
-        env, "paywalls", "update", "--app", app, "--paywall", second["paywall_id"], "--name", "B2", "--product", product
-    )
-    assert (edited["name"], edited["product_ids"]) == ("B2", [product])
+    assert first["remote_configs"] == [{"locale": "en", "data": '{"title":"Go premium"}'}]
+    second = run_json(env, "paywalls", "create", "--app", app, "--title", "B")
+    edit = ["--title", "B2", "--product", product, "--web-purchase-url", "https://example.com/buy"]
+    edited = run_json(env, "paywalls", "update", "--app", app, "--paywall", second["paywall_id"], *edit)
+    assert (edited["title"], [p["product_id"] for p in edited["products"]]) == ("B2", [product])
+    assert (edited["web_purchase_url"], edited["state"]) == ("https://example.com/buy", "draft")
     run(
         env,
         "audiences",
@@ -225,6 +226,10 @@ def test_paywall_commands(env, tmp_path):
     assert [t["audience_id"] for t in placement["targets"]] == ["fr", None]
     refused = run(env, "paywalls", "archive", "--app", app, "--paywall", second["paywall_id"], check=False)
     assert refused.returncode != 0 and "paywall_in_use" in refused.stderr
+    assert {p["title"]: p["state"] for p in run_json(env, "paywalls", "list", "--app", app)} == {
+        "A": "live",
+        "B2": "live",
+    }
     metrics = run_json(env, "ab-tests", "metrics", "--app", app, "--test", test["ab_test_id"])
     assert [v["weight"] for v in metrics["variations"]] == [70, 30]
     assert len(run_json(env, "paywalls", "metrics", "--app", app)) == 4

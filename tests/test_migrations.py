@@ -89,3 +89,64 @@ def test_levels_granted_before_get_their_ids_as_derivation_gives_them(api, runti
     assert list(purchases_service.verify(runtime)) == []
     level = api.get("u").json()["data"]["access_levels"][0]
     assert level["store_product_id"] == "adapty_server_side_product" and level["store_transaction_id"]
+
+
+def test_paywalls_get_the_state_their_placements_give_them(db):
+    """0019: archived as they were, live when a placement shows them (directly or in an A/B test)."""
+    paywalls = sa.table(
+        "paywalls",
+        *(sa.column(name, sa.Uuid()) for name in ("id", "app_id", "variation_id")),
+        sa.column("name"),
+        sa.column("product_ids", sa.JSON()),
+        sa.column("remote_configs", sa.JSON()),
+        sa.column("is_archived", sa.Boolean()),
+        sa.column("created_at", sa.DateTime()),
+        sa.column("updated_at", sa.DateTime()),
+    )
+    apps = sa.table("apps", sa.column("id", sa.Uuid()), sa.column("name"), sa.column("created_at", sa.DateTime()))
+    placements = sa.table(
+        "placements",
+        sa.column("app_id", sa.Uuid()),
+        sa.column("id"),
+        sa.column("targets", sa.JSON()),
+        sa.column("created_at", sa.DateTime()),
+        sa.column("updated_at", sa.DateTime()),
+    )
+    ab_tests = sa.table(
+        "ab_tests",
+        sa.column("id", sa.Uuid()),
+        sa.column("app_id", sa.Uuid()),
+        sa.column("name"),
+        sa.column("variations", sa.JSON()),
+        sa.column("created_at", sa.DateTime()),
+    )
+    app_id, test_id, now = uuid.uuid4(), uuid.uuid4(), datetime(2025, 1, 1)
+    ids = {name: uuid.uuid4() for name in ("placed", "tested", "archived", "idle")}
+    with db.engine.begin() as conn:
+        command.downgrade(db.alembic_config(conn), "0018")
+        conn.execute(apps.insert().values(id=app_id, name="a", created_at=now))
+        for name, paywall_id in ids.items():
+            conn.execute(
+                paywalls.insert().values(
+                    id=paywall_id,
+                    app_id=app_id,
+                    variation_id=uuid.uuid4(),
+                    name=name,
+                    product_ids=[],
+                    remote_configs={},
+                    is_archived=name == "archived",
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+        variations = [{"variation_id": "v", "paywall_id": str(ids["tested"]), "weight": 1}]
+        conn.execute(
+            ab_tests.insert().values(id=test_id, app_id=app_id, name="t", variations=variations, created_at=now)
+        )
+        targets = [{"audience_id": None, "paywall_id": str(ids["placed"]), "ab_test_id": None}]
+        targets.append({"audience_id": None, "paywall_id": None, "ab_test_id": str(test_id)})
+        conn.execute(placements.insert().values(app_id=app_id, id="p", targets=targets, created_at=now, updated_at=now))
+        command.upgrade(db.alembic_config(conn), "0019")
+        states = dict(conn.execute(sa.text("SELECT title, state FROM paywalls")).all())
+        assert states == {"placed": "live", "tested": "live", "archived": "archived", "idle": "draft"}
+        command.upgrade(db.alembic_config(conn), "head")

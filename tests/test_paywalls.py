@@ -1,5 +1,6 @@
 """Paywalls: the contract endpoints, placements with audiences and A/B tests, views and metrics."""
 
+import json
 import uuid
 
 import pytest
@@ -18,12 +19,14 @@ def studio(api):
     return api
 
 
-def paywall(api, name, products=("monthly",), configs=None) -> dict:
-    response = api.admin(
-        "POST",
-        "/paywalls/",
-        {"name": name, "product_ids": [api.products[p] for p in products], "remote_configs": configs or {}},
-    )
+def configs(**by_locale) -> list[dict]:
+    """Remote configs as the contract sends them: each locale's data a JSON string."""
+    return [{"locale": locale, "data": json.dumps(data)} for locale, data in by_locale.items()]
+
+
+def paywall(api, title, products=("monthly",), remote_configs=(), **extra) -> dict:
+    body = {"title": title, "product_ids": [api.products[p] for p in products], "remote_configs": list(remote_configs)}
+    response = api.admin("POST", "/paywalls/", {**body, **extra})
     assert response.status_code == 201, response.text
     return response.json()["data"]
 
@@ -37,102 +40,183 @@ def shown(api, user, placement="onboarding", **params):
     return api.client.get(f"{BASE}/placements/{placement}/paywall/", params=params, headers=api.headers(user))
 
 
+def contract_get(api, paywall_id: str):
+    return api.client.get(f"{BASE}/paywalls/{paywall_id}/", headers=api.headers())
+
+
 def test_the_contract_paywall_object(studio):
-    made = paywall(studio, "Spring sale", ("yearly", "monthly"), {"en": {"title": "Hi"}, "fr": {"title": "Salut"}})
-    place(studio, "onboarding", [{"paywall_id": made["paywall_id"]}])
-    response = studio.client.get(f"{BASE}/paywalls/{made['paywall_id']}/", headers=studio.headers())
+    made = paywall(
+        studio,
+        "Spring sale",
+        ("yearly", "monthly"),
+        configs(en={"title": "Hi"}, fr={"title": "Salut"}),
+        web_purchase_url="https://example.com/purchase",
+    )
+    response = contract_get(studio, made["paywall_id"])
     assert response.status_code == 200
     body = response.json()
     assert list(body) == [
-        "placement_id",
-        "variation_id",
-        "paywall_id",
-        "ab_test_name",
-        "paywall_name",
-        "products",
-        "remote_config",
-    ]
-    assert body["placement_id"] == "onboarding" and body["paywall_name"] == "Spring sale"
-    assert body["variation_id"] == made["variation_id"] and body["ab_test_name"] is None
-    assert body["remote_config"] == {"lang": "en", "data": {"title": "Hi"}}
-    assert [p["vendor_product_id"] for p in body["products"]] == ["yearly", "monthly"]
-    assert list(body["products"][0]) == [
         "title",
-        "is_consumable",
-        "adapty_product_id",
-        "vendor_product_id",
-        "introductory_offer_eligibility",
-        "promotional_offer_eligibility",
-        "base_plan_id",
-        "offer",
+        "paywall_id",
+        "use_paywall_builder",
+        "use_paywall_builder_legacy",
+        "updated_at",
+        "created_at",
+        "state",
+        "is_deleted",
+        "web_purchase_url",
+        "products",
+        "remote_configs",
+        "main_screenshot",
     ]
-    assert body["products"][0]["title"] == "Yearly" and body["products"][0]["introductory_offer_eligibility"] is True
+    assert (body["title"], body["state"], body["is_deleted"]) == ("Spring sale", "draft", False)
+    assert (body["use_paywall_builder"], body["use_paywall_builder_legacy"], body["main_screenshot"]) == (
+        False,
+        False,
+        None,
+    )
+    assert body["web_purchase_url"] == "https://example.com/purchase"
+    assert body["products"] == [
+        {"product_id": studio.products["yearly"], "title": "Yearly", "product_set": "annual", "offer": None},
+        {"product_id": studio.products["monthly"], "title": "Monthly", "product_set": "monthly", "offer": None},
+    ]
+    assert body["remote_configs"] == [
+        {"locale": "en", "data": '{"title":"Hi"}'},
+        {"locale": "fr", "data": '{"title":"Salut"}'},
+    ]
+    assert made == {**body, "variation_id": made["variation_id"]}  # the admin API answers the same object
+
+
+def test_a_paywall_is_live_while_a_placement_shows_it(studio):
+    made = paywall(studio, "Live")
+    other = paywall(studio, "Other")
+    place(studio, "p", [{"paywall_id": made["paywall_id"]}])
+    assert contract_get(studio, made["paywall_id"]).json()["state"] == "live"
+    assert contract_get(studio, other["paywall_id"]).json()["state"] == "draft"
+    refused = studio.admin("PATCH", f"/paywalls/{made['paywall_id']}/", {"state": "archived"})
+    assert refused.status_code == 400 and refused.json()["error_code"] == "paywall_in_use"
+    place(studio, "p", [])
+    assert contract_get(studio, made["paywall_id"]).json()["state"] == "inactive"
+    archived = studio.admin("PATCH", f"/paywalls/{made['paywall_id']}/", {"state": "archived"})
+    assert archived.status_code == 200 and archived.json()["data"]["state"] == "archived"
+    placing = studio.admin(
+        "PUT", "/placements/", {"placement_id": "p", "targets": [{"paywall_id": made["paywall_id"]}]}
+    )
+    assert placing.status_code == 400 and placing.json()["errors"][0]["source"] == "targets.0.paywall_id"
+    live = studio.admin("PATCH", f"/paywalls/{made['paywall_id']}/", {"state": "live"})
+    assert live.status_code == 400 and live.json()["errors"][0]["source"] == "state"
+    restored = studio.admin(
+        "PATCH", f"/paywalls/{made['paywall_id']}/", {"state": "inactive", "web_purchase_url": None}
+    )
+    assert restored.json()["data"]["state"] == "inactive" and restored.json()["data"]["web_purchase_url"] is None
 
 
 def test_unknown_paywall_is_404(studio):
     for paywall_id in (str(uuid.uuid4()), "not-a-uuid"):
-        response = studio.client.get(f"{BASE}/paywalls/{paywall_id}/", headers=studio.headers())
-        assert response.status_code == 404
-        assert response.json() == {
-            "errors": [{"source": None, "errors": ["Paywall not found"]}],
-            "error_code": "paywall_does_not_exist",
-            "status_code": 404,
-        }
+        for response in (
+            contract_get(studio, paywall_id),
+            studio.client.put(
+                f"{BASE}/paywalls/{paywall_id}/", json={"remote_configs": configs(en={})}, headers=studio.headers()
+            ),
+        ):
+            assert response.status_code == 404
+            assert response.json() == {
+                "errors": [{"source": None, "errors": ["Paywall not found"]}],
+                "error_code": "paywall_does_not_exist",
+                "status_code": 404,
+            }
 
 
-def test_put_replaces_the_remote_config_data(studio, runtime):
-    made = paywall(studio, "P", configs={"en": {"old": "1", "gone": "2"}, "de": {"x": "y"}})
+def test_put_replaces_every_locales_remote_config(studio, runtime):
+    made = paywall(studio, "P", remote_configs=configs(en={"old": "1"}, de={"x": "y"}))
     url = f"{BASE}/paywalls/{made['paywall_id']}/"
-    response = studio.client.put(
-        url, json={"remote_configs": [{"key": "title", "value": "New"}]}, headers=studio.headers()
-    )
-    assert response.status_code == 200
-    assert response.json()["remote_config"] == {"lang": "en", "data": {"title": "New"}}
+    sent = [{"locale": "en", "data": '{"title": "Premium Features", "subtitle": "Unlock all premium content"}'}]
+    response = studio.client.put(url, json={"remote_configs": sent}, headers=studio.headers())
+    assert response.status_code == 200, response.text
+    assert response.json()["remote_configs"] == [
+        {"locale": "en", "data": '{"title":"Premium Features","subtitle":"Unlock all premium content"}'}
+    ]
+    assert contract_get(studio, made["paywall_id"]).json()["remote_configs"] == response.json()["remote_configs"]
+    cleared = studio.client.put(url, json={"remote_configs": []}, headers=studio.headers())
+    assert cleared.status_code == 200 and cleared.json()["remote_configs"] == []
+
+
+@pytest.mark.parametrize(
+    ("body", "source"),
+    [
+        ({}, "remote_configs"),
+        ({"remote_configs": None}, "remote_configs"),
+        ({"remote_configs": [{"locale": "en"}]}, "remote_configs.0.data"),
+        ({"remote_configs": [{"locale": "en", "data": {"title": "an object, not a string"}}]}, "remote_configs.0.data"),
+        ({"remote_configs": [{"locale": "en", "data": "not json"}]}, "remote_configs.0.data"),
+        ({"remote_configs": [{"locale": "en", "data": "[1, 2]"}]}, "remote_configs.0.data"),
+        ({"remote_configs": [{"locale": "en", "data": "NaN"}]}, "remote_configs.0.data"),
+        ({"remote_configs": [{"locale": "e n", "data": "{}"}]}, "remote_configs.0.locale"),
+        ({"remote_configs": [{"locale": "en", "data": "{}"}, {"locale": "en", "data": "{}"}]}, "remote_configs"),
+    ],
+)
+def test_bad_remote_configs_are_400_and_change_nothing(studio, runtime, body, source):
+    made = paywall(studio, "P", remote_configs=configs(en={"kept": True}))
     before = db_snapshot(runtime)
-    for bad in ({"remote_configs": []}, {}, {"remote_configs": [{"key": "k", "value": 1}]}, {"other": 1}):
-        assert studio.client.put(url, json=bad, headers=studio.headers()).status_code == 400
+    response = studio.client.put(f"{BASE}/paywalls/{made['paywall_id']}/", json=body, headers=studio.headers())
+    assert response.status_code == 400, response.text
+    assert response.json()["errors"][0]["source"] == source
     assert db_snapshot(runtime) == before
 
 
-def test_list_pages_searches_orders_and_filters(studio):
-    for name in ["Alpha", "beta", "Gamma", "delta", "Epsilon"]:
-        paywall(studio, name)
-    page = studio.client.get(
-        f"{BASE}/paywalls/", params={"page_size": 2, "ordering": "name"}, headers=studio.headers()
-    ).json()
-    assert page["count"] == 5 and [p["paywall_name"] for p in page["results"]] == ["Alpha", "beta"]
-    assert page["previous"] is None and page["next"].startswith("http://testserver/api/v2/server-side-api/paywalls/")
-    second = studio.client.get(page["next"], headers=studio.headers()).json()
-    assert [p["paywall_name"] for p in second["results"]] == ["delta", "Epsilon"]
-    assert second["previous"] and second["next"]
-    bracketed = studio.client.get(
-        f"{BASE}/paywalls/", params={"page[number]": 3, "page[size]": 2, "ordering": "-name"}, headers=studio.headers()
-    ).json()
-    assert [p["paywall_name"] for p in bracketed["results"]] == ["Alpha"] and bracketed["next"] is None
-    searched = studio.client.get(f"{BASE}/paywalls/", params={"search": "ELT"}, headers=studio.headers()).json()
-    assert [p["paywall_name"] for p in searched["results"]] == ["delta"]
-    archived = studio.client.get(f"{BASE}/paywalls/", params={"is_archived": "true"}, headers=studio.headers())
-    assert archived.json()["count"] == 0
+def test_the_list_pages_as_the_contract_does(studio, clock):
+    titles = ["Alpha", "beta", "Gamma", "delta", "Epsilon"]
+    for title in titles:
+        paywall(studio, title)
+        clock.advance(seconds=1)  # oldest first
+    first = studio.client.get(f"{BASE}/paywalls/", params={"page[size]": 2}, headers=studio.headers()).json()
+    assert list(first) == ["data", "meta"]
+    assert first["meta"] == {"pagination": {"count": 5, "page": 1, "pages": 3}}
+    assert [item["title"] for item in first["data"]] == ["Alpha", "beta"]
+    assert "remote_configs" not in first["data"][0]  # a list item has none
+    pages = [
+        studio.client.get(
+            f"{BASE}/paywalls/", params={"page[number]": n, "page[size]": 2}, headers=studio.headers()
+        ).json()
+        for n in (2, 3, 4)
+    ]
+    assert [[item["title"] for item in page["data"]] for page in pages] == [["Gamma", "delta"], ["Epsilon"], []]
+    assert pages[2]["meta"]["pagination"] == {"count": 5, "page": 4, "pages": 3}
+    every = studio.client.get(f"{BASE}/paywalls/", headers=studio.headers()).json()
+    assert [item["title"] for item in every["data"]] == titles and every["meta"]["pagination"]["pages"] == 1
+
+
+def test_an_app_without_paywalls_has_one_empty_page(api):
+    listed = api.client.get(f"{BASE}/paywalls/", headers=api.headers()).json()
+    assert listed == {"data": [], "meta": {"pagination": {"count": 0, "page": 1, "pages": 1}}}
 
 
 @pytest.mark.parametrize(
     ("params", "source"),
     [
-        ({"page": 0}, "page"),
-        ({"page": "x"}, "page"),
-        ({"page": "\u00b2"}, "page"),  # a digit to str.isdigit(), not to int()
-        ({"page": "9" * 5000}, "page"),  # more digits than int() converts
-        ({"page_size": 101}, "page_size"),
-        ({"page[size]": 0}, "page[size]"),
-        ({"ordering": "price"}, "ordering"),
-        ({"ordering": "--name"}, "ordering"),
-        ({"is_archived": "yes"}, "is_archived"),
+        ({"page[number]": 0}, "page_number"),
+        ({"page[number]": "x"}, "page_number"),
+        ({"page[number]": "\u00b2"}, "page_number"),  # a digit to str.isdigit(), not to int()
+        ({"page[number]": "9" * 5000}, "page_number"),  # more digits than int() converts
+        ({"page[size]": 101}, "page_size"),
+        ({"page[size]": 0}, "page_size"),
+        ({"page[size]": "-5"}, "page_size"),
     ],
 )
 def test_bad_list_parameters_are_400(studio, params, source):
     response = studio.client.get(f"{BASE}/paywalls/", params=params, headers=studio.headers())
     assert response.status_code == 400
     assert response.json()["error_code"] == "validation_error" and response.json()["errors"][0]["source"] == source
+    if source == "page_size":
+        assert response.json()["errors"][0]["errors"] == ["Invalid page_size parameter. Must be between 1 and 100."]
+
+
+def test_a_web_purchase_url_is_an_http_url(studio, runtime):
+    before = db_snapshot(runtime)
+    for url in ("ftp://example.com/x", "example.com", "https://", "https://example.com/" + "a" * 2048):
+        refused = studio.admin("POST", "/paywalls/", {"title": "Web", "web_purchase_url": url})
+        assert refused.status_code == 400 and refused.json()["errors"][0]["source"] == "web_purchase_url", url
+    assert db_snapshot(runtime) == before
 
 
 def nested(levels: int) -> dict | int:
@@ -140,29 +224,30 @@ def nested(levels: int) -> dict | int:
 
 
 def test_free_form_values_that_could_not_be_stored_are_refused(studio, runtime):
-    deepest = paywall(studio, "Deep", configs={"en": {"layout": nested(MAX_NESTING)}})
-    assert deepest["remote_configs"]["en"]["layout"] == nested(MAX_NESTING)
+    deepest = paywall(studio, "Deep", remote_configs=configs(en={"layout": nested(MAX_NESTING)}))
+    assert json.loads(deepest["remote_configs"][0]["data"])["layout"] == nested(MAX_NESTING)
     before = db_snapshot(runtime)
-    too_deep = studio.admin("POST", "/paywalls/", {"name": "Deeper", "remote_configs": {"en": {"x": nested(33)}}})
-    assert too_deep.status_code == 400 and too_deep.json()["errors"][0]["source"] == "remote_configs.en.x"
+    too_deep = studio.admin("POST", "/paywalls/", {"title": "Deeper", "remote_configs": configs(en={"x": nested(33)})})
+    assert too_deep.status_code == 400 and too_deep.json()["errors"][0]["source"] == "remote_configs.0.data"
     rule = {"field": "custom_attribute.level", "op": "eq", "value": nested(300)}
     too_deep = studio.admin("POST", "/audiences/", {"audience_id": "deep", "rules": [rule]})
     assert too_deep.status_code == 400 and too_deep.json()["errors"][0]["source"] == "rules.0.value"
     for wide in (2**64, -(2**63) - 1, 10**40):  # a double would keep them rounded, and orjson writes none
-        too_wide = studio.admin("POST", "/paywalls/", {"name": "Wide", "remote_configs": {"en": {"x": [wide]}}})
-        assert too_wide.status_code == 400 and too_wide.json()["errors"][0]["source"] == "remote_configs.en.x"
+        too_wide = studio.admin("POST", "/paywalls/", {"title": "Wide", "remote_configs": configs(en={"x": [wide]})})
+        assert too_wide.status_code == 400 and too_wide.json()["errors"][0]["source"] == "remote_configs.0.data"
     for raw in (
-        b'{"name": "N", "remote_configs": {"en": {"x": NaN}}}',
-        b'{"name": "S", "remote_configs": {"en": {"x": "\\udc00"}}}',
+        b'{"title": "N", "remote_configs": [{"locale": "en", "data": "{\\"x\\": NaN}"}]}',
+        b'{"title": "S", "remote_configs": [{"locale": "en", "data": "{\\"x\\": \\"\\\\udc00\\"}"}]}',
     ):
         response = studio.client.post("/api/admin/v1/paywalls/", content=raw, headers=studio.headers())
-        assert response.status_code == 400 and response.json()["error_code"] == "parse_error", raw
+        assert response.status_code == 400 and response.json()["errors"][0]["source"] == "remote_configs.0.data", raw
     assert db_snapshot(runtime) == before
 
 
 def test_integers_at_the_64_bit_edges_are_kept_exactly(studio):
     config = {"largest": 2**64 - 1, "smallest": -(2**63), "digits": "1" * 30, "ratio": 0.1}
-    assert paywall(studio, "Edges", configs={"en": config})["remote_configs"]["en"] == config
+    made = paywall(studio, "Edges", remote_configs=configs(en=config))
+    assert json.loads(made["remote_configs"][0]["data"]) == config
 
 
 def test_a_view_at_a_placement_id_longer_than_any_is_refused(studio, runtime):
@@ -278,15 +363,6 @@ def test_ab_test_assignment_is_stable_weighted_and_attributes_revenue(studio):
     assert metrics["variations"][0]["p_value"] is None
     rows = studio.admin("GET", "/paywalls/metrics/").json()["data"]
     assert any(row["variation_id"] == body["variation_id"] and row["purchases"] == 1 for row in rows)
-
-
-def test_a_shown_paywall_cannot_be_archived(studio):
-    made = paywall(studio, "Live")
-    place(studio, "p", [{"paywall_id": made["paywall_id"]}])
-    refused = studio.admin("PATCH", f"/paywalls/{made['paywall_id']}/", {"is_archived": True})
-    assert refused.status_code == 400 and refused.json()["error_code"] == "paywall_in_use"
-    place(studio, "p", [])
-    assert studio.admin("PATCH", f"/paywalls/{made['paywall_id']}/", {"is_archived": True}).status_code == 200
 
 
 def test_remote_config_locale_fallbacks():

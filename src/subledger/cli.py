@@ -542,23 +542,28 @@ def paywalls() -> None:
     """Paywalls: products in order and remote configs per locale."""
 
 
+def _remote_configs(file) -> list[dict[str, str]]:
+    """A ``--remote-config`` file ({"en": {...}, "fr": {...}}) as the API takes remote configs."""
+    configs = _json_option(file.read(), "the remote config")
+    if not isinstance(configs, dict):
+        raise click.ClickException('the remote config must be a JSON object: {"en": {...}, "fr": {...}}')
+    return [{"locale": locale, "data": orjson.dumps(data).decode()} for locale, data in configs.items()]
+
+
+REMOTE_CONFIG_HELP = 'A JSON file of every locale\'s remote config: {"en": {...}, "fr": {...}}.'
+
+
 @paywalls.command("create")
 @APP_OPTION
-@click.option("--name", required=True)
+@click.option("--title", required=True)
 @click.option("--product", "product_ids", multiple=True, help="A product_id (repeat, in display order).")
-@click.option(
-    "--remote-config",
-    "remote_config",
-    type=click.File("r"),
-    default=None,
-    help='A JSON file: {"en": {...}, "fr": {...}}.',
-)
-def paywalls_create(app_id: UUID, name: str, product_ids, remote_config) -> None:
-    configs = _json_option(remote_config.read(), "the remote config") if remote_config else {}
-    body = _checked(
-        PaywallIn.model_validate, {"name": name, "product_ids": list(product_ids), "remote_configs": configs}
-    )
-    _echo_json(_checked(paywalls_service.create_paywall, _runtime(), app_id, body))
+@click.option("--remote-config", "remote_config", type=click.File("r"), default=None, help=REMOTE_CONFIG_HELP)
+@click.option("--web-purchase-url", default=None, help="Where the app opens a web checkout for this paywall.")
+def paywalls_create(app_id: UUID, title: str, product_ids, remote_config, web_purchase_url) -> None:
+    body = {"title": title, "product_ids": list(product_ids), "web_purchase_url": web_purchase_url}
+    if remote_config:
+        body["remote_configs"] = _remote_configs(remote_config)
+    _echo_json(_checked(paywalls_service.create_paywall, _runtime(), app_id, _checked(PaywallIn.model_validate, body)))
 
 
 @paywalls.command("list")
@@ -570,22 +575,27 @@ def paywalls_list(app_id: UUID) -> None:
 @paywalls.command("update")
 @APP_OPTION
 @click.option("--paywall", "paywall_id", required=True, type=click.UUID)
-@click.option("--name", default=None)
+@click.option("--title", default=None)
 @click.option("--product", "product_ids", multiple=True, help="Replaces the products (repeat, in display order).")
 @click.option(
-    "--remote-config",
-    "remote_config",
-    type=click.File("r"),
-    default=None,
-    help="Replaces the remote configs: a JSON file as for create.",
+    "--remote-config", "remote_config", type=click.File("r"), default=None, help="Replaces them: " + REMOTE_CONFIG_HELP
 )
-def paywalls_update(app_id: UUID, paywall_id: UUID, name, product_ids, remote_config) -> None:
-    """Change a paywall's name, products or remote configs (what is not given stays)."""
-    changes = {"name": name} if name else {}
+@click.option("--web-purchase-url", default=None, help="Where the app opens a web checkout; '' removes it.")
+@click.option(
+    "--state",
+    type=click.Choice(["draft", "inactive", "archived"]),
+    default=None,
+    help="A paywall is live while a placement shows it; the other states are set here.",
+)
+def paywalls_update(app_id: UUID, paywall_id: UUID, title, product_ids, remote_config, web_purchase_url, state) -> None:
+    """Change a paywall's title, products, remote configs, web purchase URL or state (what is not given stays)."""
+    changes = {name: value for name, value in {"title": title, "state": state}.items() if value is not None}
     if product_ids:
         changes["product_ids"] = list(product_ids)
     if remote_config:
-        changes["remote_configs"] = _json_option(remote_config.read(), "the remote config")
+        changes["remote_configs"] = _remote_configs(remote_config)
+    if web_purchase_url is not None:
+        changes["web_purchase_url"] = web_purchase_url or None
     body = _checked(PaywallPatch.model_validate, changes)
     _echo_json(_checked(paywalls_service.update_paywall, _runtime(), app_id, paywall_id, body))
 
@@ -595,7 +605,7 @@ def paywalls_update(app_id: UUID, paywall_id: UUID, name, product_ids, remote_co
 @click.option("--paywall", "paywall_id", required=True, type=click.UUID)
 def paywalls_archive(app_id: UUID, paywall_id: UUID) -> None:
     """Archive a paywall no placement shows."""
-    body = PaywallPatch.model_validate({"is_archived": True})
+    body = PaywallPatch.model_validate({"state": "archived"})
     _echo_json(_checked(paywalls_service.update_paywall, _runtime(), app_id, paywall_id, body))
 
 

@@ -19,6 +19,7 @@ CONTRACT_CODES = frozenset(
         "invalid_enumeration_member",
         "datetime",
         "value_error",
+        "validation_error",
         "store_transaction_id_error",
         "expires_date_error",
         "originally_purchased_date_error",

@@ -44,7 +44,8 @@ def nesting(value: Any) -> int:
     return levels
 
 
-def _storable(value: Any) -> Any:
+def storable(value: Any) -> Any:
+    """``value`` if a JSON column can keep it and orjson answer it (see MAX_NESTING)."""
     if nesting(value) > MAX_NESTING:
         raise PydanticCustomError(
             "base_error", "Objects and arrays may nest at most {limit} levels deep.", {"limit": MAX_NESTING}
@@ -58,7 +59,7 @@ def _storable(value: Any) -> Any:
     return value
 
 
-FreeJson = Annotated[Any, AfterValidator(_storable)]
+FreeJson = Annotated[Any, AfterValidator(storable)]
 Str255 = Annotated[str, StringConstraints(strict=True, max_length=255), AfterValidator(text)]
 NonEmpty255 = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=255), AfterValidator(text)]
 

@@ -368,15 +368,17 @@ paywalls = Table(
     metadata,
     Column("id", Uuid, primary_key=True),
     Column("app_id", Uuid, ForeignKey("apps.id", ondelete="CASCADE"), nullable=False),
-    Column("name", String(255), nullable=False),
+    Column("title", String(255), nullable=False),
     Column("product_ids", Json, nullable=False),  # products.id values, in the order shown
     Column("remote_configs", Json, nullable=False),  # {"en": {...}, "fr": {...}}
-    Column("is_archived", Boolean, nullable=False),
+    Column("state", String(16), nullable=False),  # draft, live, inactive, archived (paywalls.rules)
+    Column("web_purchase_url", String(2048)),
     # The variation a profile sees when the paywall is shown outside an A/B test.
     Column("variation_id", Uuid, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Index(None, "app_id", "created_at"),
+    CheckConstraint("state IN ('draft', 'live', 'inactive', 'archived')", name="state"),
 )
 
 audiences = Table(

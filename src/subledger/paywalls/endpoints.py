@@ -29,53 +29,43 @@ App = Annotated[UUID, Depends(current_app)]
 PlacementId = Annotated[str, Path(max_length=255)]  # no longer than a placement's own id may be
 
 
-def _int(request: Request, names: tuple[str, ...], default: int, low: int, high: int) -> int:
-    for name in names:
-        raw = request.query_params.get(name)
-        if raw is not None:
-            number = whole_number(raw, low, high)
-            if number is None:
-                raise bad_request("validation_error", name, f"A whole number from {low} to {high} is required.")
-            return number
-    return default
+# The contract's page size limits; a page number past the last page is an empty page.
+MAX_PAGE_SIZE = 100
+MAX_PAGE = 10**12  # no app has more paywalls than this many pages hold
 
 
-def _page_url(request: Request, page: int, page_size: int) -> str:
-    url = request.url.remove_query_params(["page", "page_size", "page[number]", "page[size]"])
-    return str(url.include_query_params(page=page, page_size=page_size))
+def _page_parameter(request: Request, name: str, source: str, default: int, high: int, message: str) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    number = whole_number(raw, 1, high)
+    if number is None:
+        raise bad_request("validation_error", source, message)
+    return number
 
 
 @router.get("/paywalls/", summary="List paywalls")
-async def list_paywalls(
-    request: Request,
-    app_id: App,
-    search: str | None = None,
-    ordering: str = "state_index",
-    is_archived: str | None = None,
-) -> Response:
-    page = _int(request, ("page", "page[number]"), 1, 1, 10**9)
-    page_size = _int(request, ("page_size", "page[size]"), 20, 1, 100)
-    if ordering.lstrip("-") not in service.ORDERINGS or ordering.count("-") > 1:
-        raise bad_request(
-            "validation_error",
-            "ordering",
-            f"One of {', '.join(sorted(service.ORDERINGS))}, optionally with a leading -.",
-        )
-    if is_archived not in (None, "true", "false"):
-        raise bad_request("validation_error", "is_archived", "`true` or `false`.")
-    archived = None if is_archived is None else is_archived == "true"
+async def list_paywalls(request: Request, app_id: App) -> Response:
+    page = _page_parameter(
+        request,
+        "page[number]",
+        "page_number",
+        1,
+        MAX_PAGE,
+        "Invalid page_number parameter. Must be a positive integer.",
+    )
+    page_size = _page_parameter(
+        request,
+        "page[size]",
+        "page_size",
+        20,
+        MAX_PAGE_SIZE,
+        f"Invalid page_size parameter. Must be between 1 and {MAX_PAGE_SIZE}.",
+    )
     runtime = request.app.state.runtime
-    count, results = await runtime.read(
-        service.list_paywalls, runtime, app_id, page, page_size, search, ordering, archived
-    )
-    return JSONResponse(
-        {
-            "count": count,
-            "next": _page_url(request, page + 1, page_size) if page * page_size < count else None,
-            "previous": _page_url(request, page - 1, page_size) if page > 1 else None,
-            "results": results,
-        }
-    )
+    count, items = await runtime.read(service.list_paywalls, runtime, app_id, page, page_size)
+    pagination = {"count": count, "page": page, "pages": max(1, -(-count // page_size))}
+    return JSONResponse({"data": items, "meta": {"pagination": pagination}})
 
 
 @router.get("/paywalls/{paywall_id}/", summary="Get a paywall")
@@ -84,12 +74,12 @@ async def get_paywall(request: Request, app_id: App, paywall_id: str) -> Respons
     return JSONResponse(await runtime.read(service.get_paywall, runtime, app_id, paywall_id))
 
 
-@router.put("/paywalls/{paywall_id}/", summary="Replace a paywall's remote config data")
+@router.put("/paywalls/{paywall_id}/", summary="Replace a paywall's remote configs, every locale's")
 async def put_paywall(
     request: Request, app_id: App, paywall_id: str, body: Annotated[RemoteConfigPut, Body()]
 ) -> Response:
     runtime = request.app.state.runtime
-    return JSONResponse(await runtime.write(service.replace_remote_config, runtime, app_id, paywall_id, body))
+    return JSONResponse(await runtime.write(service.replace_remote_configs, runtime, app_id, paywall_id, body))
 
 
 @router.get(
@@ -133,7 +123,7 @@ async def admin_create(request: Request, app_id: App, body: Annotated[PaywallIn,
     return JSONResponse({"data": await runtime.write(service.create_paywall, runtime, app_id, body)}, status_code=201)
 
 
-@admin.patch("/paywalls/{paywall_id}/", summary="Edit or archive a paywall")
+@admin.patch("/paywalls/{paywall_id}/", summary="Edit a paywall, or set its state")
 async def admin_update(
     request: Request, app_id: App, paywall_id: UUID, body: Annotated[PaywallPatch, Body()]
 ) -> Response:

@@ -21,6 +21,22 @@ def app_paywalls(conn: Connection, app_id: UUID) -> list[dict[str, Any]]:
     return _rows(conn, select(paywalls).where(paywalls.c.app_id == app_id).order_by(paywalls.c.created_at))
 
 
+def count_paywalls(conn: Connection, app_id: UUID) -> int:
+    return conn.scalar(select(func.count()).select_from(paywalls).where(paywalls.c.app_id == app_id))
+
+
+def paywalls_page(conn: Connection, app_id: UUID, offset: int, limit: int) -> list[dict[str, Any]]:
+    """The app's paywalls from ``offset`` on, oldest first."""
+    query = (
+        select(paywalls)
+        .where(paywalls.c.app_id == app_id)
+        .order_by(paywalls.c.created_at, paywalls.c.id)
+        .offset(offset)
+        .limit(limit)
+    )
+    return _rows(conn, query)
+
+
 def find_paywall(conn: Connection, app_id: UUID, paywall_id: UUID) -> dict[str, Any] | None:
     row = conn.execute(select(paywalls).where(paywalls.c.app_id == app_id, paywalls.c.id == paywall_id)).first()
     return dict(row._mapping) if row else None

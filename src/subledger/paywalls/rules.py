@@ -5,11 +5,47 @@ import hashlib
 import math
 from typing import Any
 
+from subledger.catalog.rules import LIFETIME
+
 # Audience rule fields: a profile property, "custom_attribute.<key>", or "access_level".
 PROFILE_FIELDS = {"store", "ip_country", "store_country", "platform"}
 OPERATORS = {"eq", "ne", "in", "not_in", "exists", "not_exists", "gt", "lt", "has", "has_not"}
 NUMERIC = {"gt", "lt"}
-LIVE, INACTIVE, ARCHIVED = 0, 1, 2  # state_index
+
+# A paywall's state: a new one is a draft; it is live while a placement shows it (itself or
+# through an A/B test), and inactive once none does; an archived one no placement may show.
+DRAFT, LIVE, INACTIVE, ARCHIVED = "draft", "live", "inactive", "archived"
+
+# The contract's product sets, by subscription period.
+_PRODUCT_SETS = {
+    "P7D": "weekly",
+    "P1W": "weekly",
+    "P1M": "monthly",
+    "P2M": "two_months",
+    "P3M": "trimonthly",
+    "P6M": "semiannual",
+    "P12M": "annual",
+    "P1Y": "annual",
+}
+
+
+def product_set(period: str, is_consumable: bool) -> str:
+    if is_consumable:
+        return "consumable"
+    if period == LIFETIME:
+        return "lifetime"
+    return _PRODUCT_SETS.get(period, "uncategorised")
+
+
+def states_after_placing(states: dict[str, str], shown: set[str]) -> dict[str, str]:
+    """The paywalls whose state moves once placements show ``shown``: {paywall_id: new state}."""
+    moved = {}
+    for paywall_id, state in states.items():
+        if paywall_id in shown and state in (DRAFT, INACTIVE):
+            moved[paywall_id] = LIVE
+        elif paywall_id not in shown and state == LIVE:
+            moved[paywall_id] = INACTIVE
+    return moved
 
 
 def _value_of(field: str, facts: dict[str, Any]) -> Any:

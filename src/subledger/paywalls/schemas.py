@@ -1,40 +1,98 @@
-"""Paywall shapes: admin bodies, the contract's Paywall object and list query."""
+"""Paywall shapes: admin bodies, the contract's Paywall object, remote configs and list query."""
 
-from typing import Annotated, Any
+import json
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 from uuid import UUID
 
-from pydantic import Field, StrictStr, model_validator
+import orjson
+from pydantic import AfterValidator, Field, PlainValidator, StringConstraints, WithJsonSchema, model_validator
 from pydantic_core import PydanticCustomError
 
-from subledger.core.fields import FreeJson, NonEmpty255, Strict
-from subledger.paywalls.rules import OPERATORS, PROFILE_FIELDS
+from subledger.core import strict_json
+from subledger.core.dates import format_datetime
+from subledger.core.fields import FreeJson, NonEmpty255, Strict, storable, text
+from subledger.paywalls.rules import OPERATORS, PROFILE_FIELDS, product_set
 
 Name = Annotated[str, Field(strict=True, min_length=1, max_length=255, pattern=r"^[A-Za-z0-9._:-]+$")]
 Locale = Annotated[str, Field(strict=True, min_length=2, max_length=16, pattern=r"^[A-Za-z]{2,3}([_-][A-Za-z0-9]+)*$")]
 
 
+def _config_data(value: Any) -> dict[str, Any]:
+    """A remote config's ``data``: a JSON string holding an object, which is what is kept."""
+    if not isinstance(value, str):
+        raise PydanticCustomError("validation_error", "Must be a JSON object written as a string.")
+    try:
+        data = strict_json.loads(value)
+    except json.JSONDecodeError:
+        raise PydanticCustomError("validation_error", "Must be a JSON object written as a string.") from None
+    if not isinstance(data, dict):
+        raise PydanticCustomError("validation_error", "Must be a JSON object written as a string.")
+    for value in data.values():
+        storable(value)
+    return data
+
+
+class RemoteConfigIn(Strict):
+    locale: Locale
+    data: Annotated[
+        dict[str, Any],
+        PlainValidator(_config_data),
+        WithJsonSchema({"type": "string", "description": "A JSON object, as a string"}),
+    ]
+
+
+def _one_per_locale(configs: list[RemoteConfigIn]) -> list[RemoteConfigIn]:
+    if len({config.locale for config in configs}) < len(configs):
+        raise PydanticCustomError("validation_error", "A locale may have one remote config.")
+    return configs
+
+
+def by_locale(configs: list[RemoteConfigIn]) -> dict[str, dict[str, Any]]:
+    """Remote configs as a paywall keeps them: {locale: data}, in the order sent."""
+    return {config.locale: config.data for config in configs}
+
+
+RemoteConfigs = Annotated[list[RemoteConfigIn], Field(max_length=200), AfterValidator(_one_per_locale)]
+
+
+def _web_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise PydanticCustomError("base_error", "Enter a valid http or https URL.")
+    return value
+
+
+WebPurchaseUrl = Annotated[
+    str,
+    StringConstraints(strict=True, max_length=2048),
+    AfterValidator(text),
+    AfterValidator(_web_url),
+    WithJsonSchema({"type": "string", "format": "uri"}),
+]
+# A paywall is live while a placement shows it; the others an operator sets.
+SettableState = Literal["draft", "inactive", "archived"]
+
+
 class PaywallIn(Strict):
-    name: NonEmpty255
+    title: NonEmpty255
     product_ids: Annotated[list[UUID], Field(max_length=50)] = []
-    remote_configs: dict[Locale, dict[str, FreeJson]] = {}
+    remote_configs: RemoteConfigs = []
+    web_purchase_url: WebPurchaseUrl | None = None
 
 
 class PaywallPatch(Strict):
-    name: NonEmpty255 = None
+    title: NonEmpty255 = None
     product_ids: Annotated[list[UUID], Field(max_length=50)] = None
-    remote_configs: dict[Locale, dict[str, FreeJson]] = None
-    is_archived: bool = None
-
-
-class RemoteConfigItem(Strict):
-    key: NonEmpty255
-    value: StrictStr
+    remote_configs: RemoteConfigs = None
+    web_purchase_url: WebPurchaseUrl | None = None
+    state: SettableState = None
 
 
 class RemoteConfigPut(Strict):
-    """The contract's PUT body: replaces the data of the default (English) remote config."""
+    """The contract's PUT body: every locale's remote config, replacing all there were."""
 
-    remote_configs: Annotated[list[RemoteConfigItem], Field(min_length=1)]
+    remote_configs: RemoteConfigs = None
 
 
 class Rule(Strict):
@@ -98,7 +156,7 @@ class ViewIn(Strict):
 
 
 def product_object(product: dict[str, Any]) -> dict[str, Any]:
-    """A paywall's product with the eligibility defaults that hold without a profile."""
+    """A paywall's product at a placement, with the eligibility defaults that hold without a profile."""
     return {
         "title": product["title"],
         "is_consumable": product["is_consumable"],
@@ -111,7 +169,7 @@ def product_object(product: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def paywall_object(
+def placement_paywall_object(
     paywall: dict[str, Any],
     products: dict[str, dict],
     placement_id: str | None,
@@ -119,12 +177,50 @@ def paywall_object(
     ab_test_name: str | None,
     config: dict | None,
 ) -> dict[str, Any]:
+    """The paywall a profile sees at a placement."""
     return {
         "placement_id": placement_id,
         "variation_id": variation_id,
         "paywall_id": str(paywall["id"]),
         "ab_test_name": ab_test_name,
-        "paywall_name": paywall["name"],
+        "paywall_name": paywall["title"],
         "products": [product_object(products[pid]) for pid in paywall["product_ids"] if pid in products],
         "remote_config": config,
+    }
+
+
+def _paywall_product(product: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "product_id": str(product["id"]),
+        "title": product["title"] or product["store_product_id"],
+        "product_set": product_set(product["period"], product["is_consumable"]),
+        "offer": None,
+    }
+
+
+def paywall_list_item(paywall: dict[str, Any], products: dict[str, dict]) -> dict[str, Any]:
+    """The contract's PaywallListItem."""
+    return {
+        "title": paywall["title"],
+        "paywall_id": str(paywall["id"]),
+        "use_paywall_builder": False,
+        "use_paywall_builder_legacy": False,
+        "updated_at": format_datetime(paywall["updated_at"]),
+        "created_at": format_datetime(paywall["created_at"]),
+        "state": paywall["state"],
+        "is_deleted": False,
+        "web_purchase_url": paywall["web_purchase_url"],
+        "products": [_paywall_product(products[pid]) for pid in paywall["product_ids"] if pid in products],
+    }
+
+
+def paywall_object(paywall: dict[str, Any], products: dict[str, dict]) -> dict[str, Any]:
+    """The contract's Paywall object: the list item with every locale's remote config."""
+    return {
+        **paywall_list_item(paywall, products),
+        "remote_configs": [
+            {"locale": locale, "data": orjson.dumps(data).decode()}
+            for locale, data in paywall["remote_configs"].items()
+        ],
+        "main_screenshot": None,
     }

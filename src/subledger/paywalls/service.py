@@ -21,13 +21,13 @@ from subledger.paywalls.schemas import (
     PlacementIn,
     RemoteConfigPut,
     ViewIn,
+    by_locale,
+    paywall_list_item,
     paywall_object,
+    placement_paywall_object,
 )
 from subledger.profiles import service as profiles_service
 from subledger.purchases import rules as purchases_rules
-
-ORDERINGS = {"state_index", "name", "created_at", "updated_at"}
-DEFAULT_LANG = "en"
 
 
 def paywall_not_found() -> ApiError:
@@ -41,17 +41,9 @@ def _require_products(conn: Connection, app_id: UUID, product_ids: list[UUID]) -
         raise bad_request("value_error", "product_ids", f"Unknown products: {', '.join(unknown)}.")
 
 
-def _paywall_row_out(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "paywall_id": str(row["id"]),
-        "name": row["name"],
-        "product_ids": row["product_ids"],
-        "remote_configs": row["remote_configs"],
-        "is_archived": row["is_archived"],
-        "variation_id": str(row["variation_id"]),
-        "created_at": format_datetime(row["created_at"]),
-        "updated_at": format_datetime(row["updated_at"]),
-    }
+def _admin_object(row: dict[str, Any], products: dict[str, dict]) -> dict[str, Any]:
+    """The contract's Paywall object, and the variation it is shown as outside an A/B test."""
+    return {**paywall_object(row, products), "variation_id": str(row["variation_id"])}
 
 
 # Management ---------------------------------------------------------------------
@@ -62,10 +54,11 @@ def create_paywall(rt: Runtime, app_id: UUID, body: PaywallIn) -> dict[str, Any]
     row = {
         "id": uuid4(),
         "app_id": app_id,
-        "name": body.name,
+        "title": body.title,
         "product_ids": [str(p) for p in body.product_ids],
-        "remote_configs": body.remote_configs,
-        "is_archived": False,
+        "remote_configs": by_locale(body.remote_configs),
+        "state": rules.DRAFT,
+        "web_purchase_url": body.web_purchase_url,
         "variation_id": uuid4(),
         "created_at": now,
         "updated_at": now,
@@ -73,24 +66,24 @@ def create_paywall(rt: Runtime, app_id: UUID, body: PaywallIn) -> dict[str, Any]
     with rt.db.write() as conn:
         _require_products(conn, app_id, body.product_ids)
         repository.insert_paywall(conn, row)
-    return _paywall_row_out(row)
+        return _admin_object(row, catalog_service.products_by_id(conn, app_id))
 
 
-def _used_paywalls(conn: Connection, app_id: UUID) -> set[str]:
+def _shown_paywalls(conn: Connection, app_id: UUID) -> set[str]:
     """Paywalls a placement shows, directly or through an A/B test."""
     tests = {str(test["id"]): test for test in repository.app_ab_tests(conn, app_id)}
-    used = set()
+    shown = set()
     for placement in repository.app_placements(conn, app_id):
         for target in placement["targets"]:
             if target.get("paywall_id"):
-                used.add(target["paywall_id"])
+                shown.add(target["paywall_id"])
             else:
-                used.update(v["paywall_id"] for v in tests[target["ab_test_id"]]["variations"])
-    return used
+                shown.update(v["paywall_id"] for v in tests[target["ab_test_id"]]["variations"])
+    return shown
 
 
 def update_paywall(rt: Runtime, app_id: UUID, paywall_id: UUID, body: PaywallPatch) -> dict[str, Any]:
-    """Edit or archive a paywall; one that a placement shows cannot be archived."""
+    """Edit a paywall, or set its state: a live one (a placement shows it) keeps being live."""
     changes = {name: getattr(body, name) for name in body.model_fields_set}
     with rt.db.write() as conn:
         row = repository.find_paywall(conn, app_id, paywall_id)
@@ -99,19 +92,22 @@ def update_paywall(rt: Runtime, app_id: UUID, paywall_id: UUID, body: PaywallPat
         if "product_ids" in changes:
             _require_products(conn, app_id, changes["product_ids"])
             changes["product_ids"] = [str(p) for p in changes["product_ids"]]
-        if changes.get("is_archived") and str(paywall_id) in _used_paywalls(conn, app_id):
+        if "remote_configs" in changes:
+            changes["remote_configs"] = by_locale(changes["remote_configs"])
+        if "state" in changes and changes["state"] != row["state"] and row["state"] == rules.LIVE:
             raise bad_request(
                 "paywall_in_use", NON_FIELD, "A placement shows this paywall; change the placement first."
             )
         changes["updated_at"] = rt.clock.now()
         repository.update_paywall(conn, paywall_id, changes)
         row.update(changes)
-    return _paywall_row_out(row)
+        return _admin_object(row, catalog_service.products_by_id(conn, app_id))
 
 
 def list_paywalls_admin(rt: Runtime, app_id: UUID) -> list[dict[str, Any]]:
     with rt.db.read() as conn:
-        return [_paywall_row_out(row) for row in repository.app_paywalls(conn, app_id)]
+        products = catalog_service.products_by_id(conn, app_id)
+        return [_admin_object(row, products) for row in repository.app_paywalls(conn, app_id)]
 
 
 def create_audience(rt: Runtime, app_id: UUID, body: AudienceIn) -> dict[str, Any]:
@@ -163,12 +159,19 @@ def create_ab_test(rt: Runtime, app_id: UUID, body: AbTestIn) -> dict[str, Any]:
         ],
     }
     with rt.db.write() as conn:
-        live = {str(p["id"]) for p in repository.app_paywalls(conn, app_id) if not p["is_archived"]}
-        missing = [v["paywall_id"] for v in test["variations"] if v["paywall_id"] not in live]
+        usable = _usable_paywalls(conn, app_id)
+        missing = [v["paywall_id"] for v in test["variations"] if v["paywall_id"] not in usable]
         if missing:
-            raise bad_request("paywall_does_not_exist", "variations", f"No such live paywall: {', '.join(missing)}.")
+            raise bad_request(
+                "paywall_does_not_exist", "variations", f"No such paywall, or archived: {', '.join(missing)}."
+            )
         repository.insert_ab_test(conn, test)
     return _ab_test_out(test)
+
+
+def _usable_paywalls(conn: Connection, app_id: UUID) -> set[str]:
+    """The paywalls a placement or an A/B test may show: those not archived."""
+    return {str(p["id"]) for p in repository.app_paywalls(conn, app_id) if p["state"] != rules.ARCHIVED}
 
 
 def list_ab_tests(rt: Runtime, app_id: UUID) -> list[dict[str, Any]]:
@@ -177,7 +180,8 @@ def list_ab_tests(rt: Runtime, app_id: UUID) -> list[dict[str, Any]]:
 
 
 def set_placement(rt: Runtime, app_id: UUID, body: PlacementIn) -> dict[str, Any]:
-    """Create or replace a placement's targets (in priority order)."""
+    """Create or replace a placement's targets (in priority order); the paywalls it starts or
+    stops showing become live, or inactive once no placement shows them."""
     targets = [
         {
             "audience_id": t.audience_id,
@@ -189,18 +193,21 @@ def set_placement(rt: Runtime, app_id: UUID, body: PlacementIn) -> dict[str, Any
     now = rt.clock.now()
     with rt.db.write() as conn:
         audience_ids = {a["id"] for a in repository.app_audiences(conn, app_id)}
-        live = {str(p["id"]) for p in repository.app_paywalls(conn, app_id) if not p["is_archived"]}
+        usable = _usable_paywalls(conn, app_id)
         tests = {str(t["id"]) for t in repository.app_ab_tests(conn, app_id)}
         for index, target in enumerate(targets):
             if target["audience_id"] is not None and target["audience_id"] not in audience_ids:
                 raise bad_request("value_error", f"targets.{index}.audience_id", "No such audience.")
-            if target["paywall_id"] is not None and target["paywall_id"] not in live:
-                raise bad_request("value_error", f"targets.{index}.paywall_id", "No such live paywall.")
+            if target["paywall_id"] is not None and target["paywall_id"] not in usable:
+                raise bad_request("value_error", f"targets.{index}.paywall_id", "No such paywall, or archived.")
             if target["ab_test_id"] is not None and target["ab_test_id"] not in tests:
                 raise bad_request("value_error", f"targets.{index}.ab_test_id", "No such A/B test.")
         repository.save_placement(
             conn, {"app_id": app_id, "id": body.placement_id, "targets": targets, "created_at": now, "updated_at": now}
         )
+        states = {str(p["id"]): p["state"] for p in repository.app_paywalls(conn, app_id)}
+        for paywall_id, state in rules.states_after_placing(states, _shown_paywalls(conn, app_id)).items():
+            repository.update_paywall(conn, UUID(paywall_id), {"state": state, "updated_at": now})
     return {"placement_id": body.placement_id, "targets": targets}
 
 
@@ -212,65 +219,13 @@ def list_placements(rt: Runtime, app_id: UUID) -> list[dict[str, Any]]:
 # The contract: list, get, update -----------------------------------------------------
 
 
-def _contexts(conn: Connection, app_id: UUID) -> dict[str, tuple[str, str, str]]:
-    """paywall_id -> (placement_id, variation_id, ab_test_name) of the first placement showing it."""
-    tests = {str(test["id"]): test for test in repository.app_ab_tests(conn, app_id)}
-    contexts: dict[str, tuple[str, str, str]] = {}
-    for placement in repository.app_placements(conn, app_id):
-        for target in placement["targets"]:
-            if target.get("paywall_id"):
-                contexts.setdefault(target["paywall_id"], (placement["id"], None, None))
-            else:
-                test = tests[target["ab_test_id"]]
-                for variation in test["variations"]:
-                    contexts.setdefault(
-                        variation["paywall_id"], (placement["id"], variation["variation_id"], test["name"])
-                    )
-    return contexts
-
-
-def _contract_object(row, products, contexts, locale=None) -> dict[str, Any]:
-    """The Paywall object of a paywall in the context of the first placement that shows it."""
-    return _shown(row, products, *contexts.get(str(row["id"]), (None, None, None)), locale)
-
-
-def _shown(row, products, placement_id, variation_id, test_name, locale) -> dict[str, Any]:
-    """The Paywall object as shown at a placement (a variation of its own unless in an A/B test)."""
-    return paywall_object(
-        row,
-        products,
-        placement_id,
-        variation_id or str(row["variation_id"]),
-        test_name,
-        rules.remote_config(row["remote_configs"], locale),
-    )
-
-
-def list_paywalls(
-    rt: Runtime, app_id: UUID, page: int, page_size: int, search: str | None, ordering: str, is_archived: bool | None
-) -> tuple[int, list[dict[str, Any]]]:
+def list_paywalls(rt: Runtime, app_id: UUID, page: int, page_size: int) -> tuple[int, list[dict[str, Any]]]:
+    """The app's paywalls, oldest first: how many there are, and those of the page."""
     with rt.db.read() as conn:
-        rows = repository.app_paywalls(conn, app_id)
-        contexts = _contexts(conn, app_id)
-        products = catalog_service.products_by_id(conn, app_id)
-    if search:
-        rows = [row for row in rows if search.casefold() in row["name"].casefold()]
-    if is_archived is not None:
-        rows = [row for row in rows if row["is_archived"] == is_archived]
-    field = ordering.lstrip("-")
-
-    def state_index(row):
-        return rules.ARCHIVED if row["is_archived"] else rules.LIVE if str(row["id"]) in contexts else rules.INACTIVE
-
-    key = {
-        "state_index": state_index,
-        "name": lambda r: r["name"].casefold(),
-        "created_at": lambda r: r["created_at"],
-        "updated_at": lambda r: r["updated_at"],
-    }[field]
-    rows.sort(key=lambda row: (key(row), row["created_at"], str(row["id"])), reverse=ordering.startswith("-"))
-    start = (page - 1) * page_size
-    return len(rows), [_contract_object(row, products, contexts) for row in rows[start : start + page_size]]
+        count = repository.count_paywalls(conn, app_id)
+        rows = repository.paywalls_page(conn, app_id, (page - 1) * page_size, page_size) if count else []
+        products = catalog_service.products_by_id(conn, app_id) if rows else {}
+    return count, [paywall_list_item(row, products) for row in rows]
 
 
 def _paywall(conn: Connection, app_id: UUID, paywall_id: str) -> dict[str, Any]:
@@ -286,18 +241,19 @@ def _paywall(conn: Connection, app_id: UUID, paywall_id: str) -> dict[str, Any]:
 
 def get_paywall(rt: Runtime, app_id: UUID, paywall_id: str) -> dict[str, Any]:
     with rt.db.read() as conn:
-        row = _paywall(conn, app_id, paywall_id)
-        return _contract_object(row, catalog_service.products_by_id(conn, app_id), _contexts(conn, app_id))
+        return paywall_object(_paywall(conn, app_id, paywall_id), catalog_service.products_by_id(conn, app_id))
 
 
-def replace_remote_config(rt: Runtime, app_id: UUID, paywall_id: str, body: RemoteConfigPut) -> dict[str, Any]:
-    """The contract's PUT: the default-language remote config's data becomes the items sent."""
+def replace_remote_configs(rt: Runtime, app_id: UUID, paywall_id: str, body: RemoteConfigPut) -> dict[str, Any]:
+    """The contract's PUT: the remote configs sent replace every locale's."""
+    if body.remote_configs is None:
+        raise bad_request("validation_error", "remote_configs", "At least one field must be provided")
     with rt.db.write() as conn:
         row = _paywall(conn, app_id, paywall_id)
-        configs = {**row["remote_configs"], DEFAULT_LANG: {item.key: item.value for item in body.remote_configs}}
-        repository.update_paywall(conn, row["id"], {"remote_configs": configs, "updated_at": rt.clock.now()})
-        row["remote_configs"] = configs
-        return _contract_object(row, catalog_service.products_by_id(conn, app_id), _contexts(conn, app_id))
+        changes = {"remote_configs": by_locale(body.remote_configs), "updated_at": rt.clock.now()}
+        repository.update_paywall(conn, row["id"], changes)
+        row.update(changes)
+        return paywall_object(row, catalog_service.products_by_id(conn, app_id))
 
 
 # A profile at a placement ---------------------------------------------------------------
@@ -348,7 +304,14 @@ def paywall_for_placement(
             paywall_id, variation_id = target["paywall_id"], None
         row = repository.find_paywall(conn, app_id, UUID(paywall_id))
         products = catalog_service.products_by_id(conn, app_id)
-    return _shown(row, products, placement_id, variation_id, test_name, locale)
+    return placement_paywall_object(
+        row,
+        products,
+        placement_id,
+        variation_id or str(row["variation_id"]),
+        test_name,
+        rules.remote_config(row["remote_configs"], locale),
+    )
 
 
 def record_view(rt: Runtime, app_id: UUID, ref: ProfileRef, placement_id: str, body: ViewIn) -> None:
@@ -410,7 +373,7 @@ def paywall_metrics(rt: Runtime, app_id: UUID) -> list[dict[str, Any]]:
             rows.append(
                 {
                     "paywall_id": str(paywall["id"]),
-                    "paywall_name": paywall["name"],
+                    "paywall_name": paywall["title"],
                     "ab_test_name": None,
                     "variation_id": str(paywall["variation_id"]),
                     **figures.get(str(paywall["variation_id"]), EMPTY),
