@@ -12,7 +12,7 @@ def two_apps(runtime, client):
     product = owner.product("monthly", "premium")
     profile = owner.create("victim", custom_attributes=[{"key": "secret", "value": "x"}]).json()["data"]
     owner.set_transaction("victim", **subscription())
-    paywall = owner.admin("POST", "/paywalls/", {"name": "P", "product_ids": [product["product_id"]]}).json()["data"]
+    paywall = owner.admin("POST", "/paywalls/", {"title": "P", "product_ids": [product["product_id"]]}).json()["data"]
     with Receiver() as receiver:
         endpoint = owner.admin("POST", "/webhooks/", {"url": receiver.url}).json()["data"]
     intruder = new_app(runtime, client, "Intruder")
@@ -35,15 +35,17 @@ def test_the_intruders_key_sees_and_changes_nothing_of_the_owners(two_apps, runt
         (
             "PUT",
             f"{BASE}/paywalls/{ids['paywall']['paywall_id']}/",
-            {"remote_configs": [{"key": "k", "value": "v"}]},
+            {"remote_configs": [{"locale": "en", "data": "{}"}]},
             {},
         ),
+        ("GET", f"{BASE}/integration/profile/set/integration-identifiers/", None, by_id),
+        ("POST", f"{BASE}/integration/profile/set/integration-identifiers/", {"appsflyer_id": "x"}, by_id),
         ("GET", f"/api/v1/sdk/profiles/{pid}/", None, {}),
         ("PATCH", f"/api/v1/sdk/profiles/{pid}/", {"email": "x@example.com"}, {}),
         ("DELETE", f"/api/v1/sdk/profiles/{pid}/delete/", None, {}),
         ("POST", f"/api/v1/sdk/profiles/{pid}/paid-access-levels/premium/grant/", {"is_lifetime": True}, {}),
         ("DELETE", f"/api/admin/v1/products/{ids['product']['product_id']}/", None, {}),
-        ("PATCH", f"/api/admin/v1/paywalls/{ids['paywall']['paywall_id']}/", {"is_archived": True}, {}),
+        ("PATCH", f"/api/admin/v1/paywalls/{ids['paywall']['paywall_id']}/", {"state": "archived"}, {}),
         ("DELETE", f"/api/admin/v1/webhooks/{ids['endpoint']['endpoint_id']}/", None, {}),
         ("DELETE", "/api/admin/v1/access-levels/premium/", None, {}),
     ]

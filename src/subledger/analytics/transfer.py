@@ -11,6 +11,7 @@ from typing import Any
 from uuid import UUID
 
 from subledger.core.dates import format_datetime
+from subledger.profiles.schemas import INTEGRATION_IDS
 from subledger.purchases.schemas import SUBSCRIPTION_FIELDS
 
 TRANSACTION_COLUMNS = (
@@ -55,6 +56,7 @@ PROFILE_COLUMNS = (
     "active_access_levels",
     "created_at",
     "updated_at",
+    *INTEGRATION_IDS,
 )
 EVENT_COLUMNS = (
     "profile_event_id",
@@ -186,5 +188,6 @@ def split(body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
 
 def profile_columns(profile: dict[str, Any], active_levels: list[str]) -> dict[str, Any]:
     columns = {name: _text(profile.get(name)) for name in PROFILE_COLUMNS}
+    columns.update(profile["integration_ids"] or {})
     columns.update(profile_id=str(profile["id"]), active_access_levels=" ".join(active_levels))
     return columns

@@ -129,6 +129,7 @@ profiles = Table(
     Column("ip_v4_address", String(45)),
     Column("store_account_token", Uuid),
     Column("att_status", SmallInteger),  # App Tracking Transparency: 0 to 3
+    Column("integration_ids", Json),  # {"appsflyer_id": ..., ...}: those set, or None
     Column("analytics_disabled", Boolean, nullable=False, default=False),
     Column("custom_attributes", Json, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),

@@ -310,7 +310,7 @@ def payload(
         "profiles_sharing_access_level": [],
         "attributions": {},
         "user_attributes": {key: attributes[key] for key in sorted(attributes)},
-        "integration_ids": None,
+        "integration_ids": profile.get("integration_ids") or None,
     }
 
 

@@ -12,7 +12,7 @@ from starlette.responses import Response
 from subledger.core.addressing import PLATFORM, PROFILE_HEADERS, profile_ref, text_header
 from subledger.core.http import JSONResponse, api_router
 from subledger.profiles import service
-from subledger.profiles.schemas import ProfileEnvelope, ProfileFields
+from subledger.profiles.schemas import IntegrationIdsIn, ProfileEnvelope, ProfileFields
 
 router = api_router("/api/v2/server-side-api", "profile")
 
@@ -66,3 +66,26 @@ async def delete_profile(request: Request) -> Response:
     runtime = request.app.state.runtime
     await runtime.write(service.delete_profile, runtime, request.state.app_id, profile_ref(request))
     return Response(status_code=204)
+
+
+INTEGRATION_IDS_PATH = "/integration/profile/set/integration-identifiers/"
+
+
+@router.get(INTEGRATION_IDS_PATH, summary="Get a profile's integration identifiers", openapi_extra=PROFILE_HEADERS)
+async def get_integration_ids(request: Request) -> Response:
+    runtime = request.app.state.runtime
+    return JSONResponse(
+        await runtime.read(service.integration_ids, runtime, request.state.app_id, profile_ref(request))
+    )
+
+
+@router.post(
+    INTEGRATION_IDS_PATH,
+    response_class=Response,
+    summary="Set a profile's integration identifiers (the response body is blank)",
+    openapi_extra=PROFILE_HEADERS,
+)
+async def set_integration_ids(request: Request, body: Annotated[IntegrationIdsIn, Body()]) -> Response:
+    runtime = request.app.state.runtime
+    await runtime.write(service.set_integration_ids, runtime, request.state.app_id, profile_ref(request), body)
+    return Response(status_code=200)

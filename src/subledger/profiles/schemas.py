@@ -119,6 +119,57 @@ class ProfileFields(Strict):
         }
 
 
+# The third-party ids a profile may carry, in the contract's order.
+INTEGRATION_IDS = (
+    "adjust_device_id",
+    "airbridge_device_id",
+    "amplitude_device_id",
+    "amplitude_user_id",
+    "appmetrica_device_id",
+    "appmetrica_profile_id",
+    "appsflyer_id",
+    "branch_id",
+    "facebook_anonymous_id",
+    "firebase_app_instance_id",
+    "mixpanel_user_id",
+    "one_signal_player_id",
+    "one_signal_subscription_id",
+    "posthog_distinct_user_id",
+    "pushwoosh_hwid",
+    "tenjin_analytics_installation_id",
+)
+
+
+class IntegrationIdsIn(Strict):
+    """The ids to set: those sent replace the profile's (null removes one), the others stay."""
+
+    adjust_device_id: Str255 | None = None
+    airbridge_device_id: Str255 | None = None
+    amplitude_device_id: Str255 | None = None
+    amplitude_user_id: Str255 | None = None
+    appmetrica_device_id: Str255 | None = None
+    appmetrica_profile_id: Str255 | None = None
+    appsflyer_id: Str255 | None = None
+    branch_id: Str255 | None = None
+    facebook_anonymous_id: Str255 | None = None
+    firebase_app_instance_id: Str255 | None = None
+    mixpanel_user_id: Str255 | None = None
+    one_signal_player_id: Str255 | None = None
+    one_signal_subscription_id: Str255 | None = None
+    posthog_distinct_user_id: Str255 | None = None
+    pushwoosh_hwid: Str255 | None = None
+    tenjin_analytics_installation_id: Str255 | None = None
+
+    def sent(self) -> dict[str, str | None]:
+        return {name: getattr(self, name) for name in INTEGRATION_IDS if name in self.model_fields_set}
+
+
+def integration_ids_object(stored: dict[str, str] | None) -> dict[str, str | None]:
+    """Every id of the contract, null for those the profile has not."""
+    stored = stored or {}
+    return {name: stored.get(name) for name in INTEGRATION_IDS}
+
+
 class CustomAttributeOut(BaseModel):
     key: str
     value: str | float

@@ -1,5 +1,6 @@
 """Profile use cases: create, get, update, delete. One database transaction each."""
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
@@ -9,12 +10,12 @@ from sqlalchemy.exc import IntegrityError
 from subledger.analytics import upkeep as analytics_upkeep
 from subledger.core.addressing import ProfileRef
 from subledger.core.dates import format_datetime
-from subledger.core.errors import NON_FIELD, bad_request, profile_not_found
+from subledger.core.errors import NON_FIELD, ApiError, bad_request, profile_not_found
 from subledger.core.runtime import Runtime
 from subledger.events import service as events_service
 from subledger.events.rules import Change
 from subledger.profiles import repository, rules
-from subledger.profiles.schemas import ProfileFields, profile_object
+from subledger.profiles.schemas import IntegrationIdsIn, ProfileFields, integration_ids_object, profile_object
 
 
 def _load(conn, app_id: UUID, ref: ProfileRef, for_update: bool = False) -> dict[str, Any]:
@@ -24,10 +25,12 @@ def _load(conn, app_id: UUID, ref: ProfileRef, for_update: bool = False) -> dict
     return _found(profile, ref)
 
 
-def _found(profile: dict[str, Any] | None, ref: ProfileRef) -> dict[str, Any]:
-    """The profile the headers name, or the contract's 404 or 400."""
+def _found(
+    profile: dict[str, Any] | None, ref: ProfileRef, missing: Callable[[], ApiError] = profile_not_found
+) -> dict[str, Any]:
+    """The profile the headers name, or the contract's 404 (``missing``) or 400."""
     if profile is None:
-        raise profile_not_found()
+        raise missing()
     if ref.profile_id is not None and ref.customer_user_id is not None:
         if profile["customer_user_id"] != ref.customer_user_id:
             raise bad_request(
@@ -122,6 +125,7 @@ def insert_new(
         "store": None,
         "store_account_token": None,
         "att_status": None,
+        "integration_ids": None,
         "analytics_disabled": False,
         **fields.sent(),
         "custom_attributes": rules.merge_custom_attributes({}, _attribute_changes(fields)),
@@ -203,6 +207,34 @@ def update_profile(
         changes.update(updated_at=now, last_timestamp_ms=timestamp)
         save(conn, profile, changes)
     return respond(profile, now, timestamp)
+
+
+def _integration_profile_not_found() -> ApiError:
+    """The integration identifiers endpoints' own 404."""
+    return ApiError.one(404, "profile_not_found", None, "Profile not found")
+
+
+def integration_ids(rt: Runtime, app_id: UUID, ref: ProfileRef) -> dict[str, str | None]:
+    with rt.db.read() as conn:
+        found = repository.find_profile(conn, app_id, profile_id=ref.profile_id, customer_user_id=ref.customer_user_id)
+    return integration_ids_object(_found(found, ref, _integration_profile_not_found)["integration_ids"])
+
+
+def set_integration_ids(rt: Runtime, app_id: UUID, ref: ProfileRef, body: IntegrationIdsIn) -> None:
+    """Set the ids sent (null removes one); the profile's others stay."""
+    changes = body.sent()
+    if not changes:
+        raise bad_request("validation_error", NON_FIELD, "At least one integration identifier must be provided.")
+    now = rt.clock.now()
+    with rt.db.write() as conn:
+        found = repository.find_profile(
+            conn, app_id, profile_id=ref.profile_id, customer_user_id=ref.customer_user_id, for_update=True
+        )
+        profile = _found(found, ref, _integration_profile_not_found)
+        merged = {**(profile["integration_ids"] or {}), **changes}
+        kept = {name: value for name, value in merged.items() if value is not None}
+        timestamp = rt.timestamps.issue(profile["last_timestamp_ms"] + 1)
+        save(conn, profile, {"integration_ids": kept or None, "updated_at": now, "last_timestamp_ms": timestamp})
 
 
 def delete_profile(rt: Runtime, app_id: UUID, ref: ProfileRef) -> None:
