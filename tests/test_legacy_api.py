@@ -51,12 +51,14 @@ def test_create_get_update_delete(shop):
         "app_id",
         "profile_id",
         "customer_user_id",
+        "total_revenue_usd",
         "paid_access_levels",
         "subscriptions",
         "non_subscriptions",
         "custom_attributes",
     ]
     assert created["customer_user_id"] == "old-school" and created["paid_access_levels"] == {}
+    assert created["total_revenue_usd"] == 0.0
     assert created["subscriptions"] == {} and created["non_subscriptions"] is None
     assert created["custom_attributes"] == {"level": 3.0, "plan": "gold"}
 
@@ -138,6 +140,48 @@ def test_grant_by_expiry_duration_or_lifetime(shop):
         )
     )["paid_access_levels"]["premium"]
     assert lifetime["is_lifetime"] is True and lifetime["expires_at"] is None
+
+
+def test_is_lifetime_wins_over_a_zero_or_null_duration(shop, runtime):
+    """What open-source v1 clients send: every field, with 0 or null for those not meant."""
+    v1(shop, "POST", "/profiles/", {"customer_user_id": "z"})
+    body = {"is_lifetime": True, "duration_days": 0, "expires_at": None}
+    level = data(v1(shop, "POST", "/profiles/z/paid-access-levels/premium/grant/", body))["paid_access_levels"]
+    assert level["premium"]["is_lifetime"] is True
+    before = db_snapshot(runtime)
+    for nothing in ({"duration_days": 0}, {"is_lifetime": False, "duration_days": 0, "expires_at": None}):
+        refused = v1(shop, "POST", "/profiles/z/paid-access-levels/premium/grant/", nothing)
+        assert refused.status_code == 400 and refused.json()["error_code"] == "value_error"
+    assert db_snapshot(runtime) == before
+
+
+def test_a_v1_trial_purchase_may_carry_a_price(shop):
+    """v1 has no trial price rule: the price is the product's, and a trial brings in nothing."""
+    v1(shop, "POST", "/profiles/", {"customer_user_id": "t"})
+    body = {
+        "duration_days": 7,
+        "vendor_product_id": "promo",
+        "vendor_transaction_id": "trial-1",
+        "store": "app_store",
+        "introductory_offer_type": "free_trial",
+        "price": 4.99,
+    }
+    granted = v1(shop, "POST", "/profiles/t/paid-access-levels/premium/grant/", body)
+    assert granted.status_code == 200, granted.text
+    assert data(granted)["total_revenue_usd"] == 0.0
+    assert data(shop.get("t"))["non_subscriptions"][0]["store_transaction_id"] == "trial-1"
+
+
+def test_revoking_a_level_that_has_ended_changes_nothing(shop, runtime, clock):
+    v1(shop, "POST", "/profiles/", {"customer_user_id": "ended"})
+    v1(shop, "POST", "/profiles/ended/paid-access-levels/premium/grant/", {"duration_days": 1})
+    clock.advance(days=2)
+    before = db_snapshot(runtime)
+    for is_refund in (False, True):
+        revoked = v1(shop, "POST", "/profiles/ended/paid-access-levels/premium/revoke/", {"is_refund": is_refund})
+        assert revoked.status_code == 200, revoked.text
+        assert data(revoked)["paid_access_levels"]["premium"]["is_active"] is False
+    assert db_snapshot(runtime) == before
 
 
 def test_a_grant_extended_past_the_calendar_is_refused_and_changes_nothing(shop, runtime):

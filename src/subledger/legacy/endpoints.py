@@ -5,13 +5,17 @@ percent-encoded ``/`` and ``?`` stay part of a customer_user_id (the routes
 take ``{id:path}`` so such ids still reach them).
 """
 
+import json
 from typing import Annotated
 from uuid import UUID
 
 from fastapi import Body, Depends, Request
+from pydantic import ValidationError
 from starlette.responses import Response
 
+from subledger.core import strict_json
 from subledger.core.addressing import ProfileRef, current_app
+from subledger.core.errors import NON_FIELD, ApiError, from_validation_errors
 from subledger.core.http import JSONResponse, api_router
 from subledger.legacy import rules, service
 from subledger.legacy.schemas import StripeValidation, V1Attributes, V1Create, V1Grant, V1Revoke
@@ -73,7 +77,38 @@ async def revoke(
     return JSONResponse(await runtime.write(service.revoke, runtime, app_id, ref, access_level, body))
 
 
-@router.post("/purchase/stripe/token/validate/", summary="Import a Stripe subscription or payment intent (v1)")
-async def validate_stripe(request: Request, app_id: App, body: Annotated[StripeValidation, Body()]) -> Response:
+class JsonApiResponse(JSONResponse):
+    media_type = "application/vnd.api+json"
+
+
+STRIPE_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            JsonApiResponse.media_type: {"schema": StripeValidation.model_json_schema()},
+            "application/json": {"schema": StripeValidation.model_json_schema()},
+        },
+    }
+}
+
+
+@router.post(
+    "/purchase/stripe/token/validate/",
+    summary="Import a Stripe subscription or payment intent, and its history; answers {\"data\": null}",
+    openapi_extra=STRIPE_BODY,
+)
+async def validate_stripe(request: Request, app_id: App) -> Response:
+    """A JSON:API endpoint: the body is read here, so that every error it answers is in JSON:API's shape."""
     runtime = request.app.state.runtime
-    return JSONResponse(await runtime.remote_write(service.validate_stripe, runtime, app_id, body))
+    try:
+        body = StripeValidation.model_validate(strict_json.loads(await request.body()))
+        await runtime.remote_write(service.validate_stripe, runtime, app_id, body)
+    except json.JSONDecodeError as exc:
+        error = ApiError.one(400, "parse_error", NON_FIELD, f"JSON parse error - {exc}")
+    except ValidationError as invalid:
+        error = from_validation_errors(invalid.errors())
+    except ApiError as refused:
+        error = refused
+    else:
+        return JsonApiResponse({"data": None})
+    return JsonApiResponse(rules.json_api_errors(error), status_code=error.status, headers=error.headers)

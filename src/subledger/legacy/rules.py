@@ -6,7 +6,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from subledger.core.dates import format_datetime
-from subledger.core.errors import bad_request
+from subledger.core.errors import NON_FIELD, ApiError, bad_request
 
 MAX_ID = 255
 INTEGRATION_IDS = (
@@ -154,6 +154,7 @@ def profile_v1(
         "app_id": str(profile["app_id"]),
         "profile_id": str(profile["id"]),
         "customer_user_id": profile["customer_user_id"],
+        "total_revenue_usd": float(profile["total_revenue_usd"] or 0),
         "paid_access_levels": {
             level["access_level_id"]: access_level_v1(level, chains, now) for level in state["access_levels"]
         },
@@ -179,6 +180,28 @@ def profile_v1(
             idfa=device.get("idfa"),
             idfv=device.get("idfv"),
             advertising_id=device.get("advertising_id"),
-            **dict.fromkeys(INTEGRATION_IDS),
+            **{name: (profile["integration_ids"] or {}).get(name) for name in INTEGRATION_IDS},
         )
     return {"data": data}
+
+
+def _pointer(source: str | None) -> str:
+    """Where in a JSON:API request document an error's source is: a field named alone is one of
+    ``data.attributes``; an error of no one field points at ``/data``."""
+    if source in (None, NON_FIELD):
+        return "/data"
+    path = source.split(".")
+    if path[0] != "data":
+        path = ["data", "attributes", *path]
+    return "/" + "/".join(path)
+
+
+def json_api_errors(error: ApiError) -> dict[str, Any]:
+    """The error in JSON:API's shape, as Stripe validation answers its errors."""
+    return {
+        "errors": [
+            {"detail": message, "source": {"pointer": _pointer(source)}, "status": str(error.status)}
+            for source, messages in error.errors
+            for message in messages
+        ]
+    }

@@ -39,9 +39,12 @@ class V1Create(V1Attributes):
 
 
 class V1Grant(Strict):
+    """A v1 grant: ``is_lifetime`` true wins, then ``expires_at``, then ``duration_days``; an
+    ``expires_at`` of null and a ``duration_days`` of 0 or null count as not given."""
+
     is_lifetime: StrictBool | None = None
     expires_at: DateTimeField | None = None
-    duration_days: Annotated[int, Field(strict=True, ge=1, le=36500)] | None = None
+    duration_days: Annotated[int, Field(strict=True, ge=0, le=36500)] | None = None
     starts_at: DateTimeField | None = None
     vendor_product_id: NonEmpty255 = "adapty_server_side_product"
     base_plan_id: Str255 | None = None
@@ -56,7 +59,7 @@ class V1Grant(Strict):
 
     @model_validator(mode="after")
     def _needs_an_end(self) -> "V1Grant":
-        if not self.is_lifetime and self.expires_at is None and self.duration_days is None:
+        if not self.is_lifetime and self.expires_at is None and not self.duration_days:
             raise PydanticCustomError("value_error", "One of is_lifetime, expires_at or duration_days is required.")
         return self
 

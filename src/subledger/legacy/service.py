@@ -12,7 +12,6 @@ from subledger.core.runtime import Runtime
 from subledger.legacy import rules
 from subledger.legacy.schemas import StripeValidation, V1Attributes, V1Create, V1Grant, V1Revoke
 from subledger.profiles import service as profiles_service
-from subledger.purchases import rules as purchases_rules
 from subledger.purchases import service as purchases_service
 from subledger.purchases.schemas import RevokeIn, TransactionIn
 from subledger.stores.stripe import service as stripe_service
@@ -55,11 +54,12 @@ def delete(rt: Runtime, app_id: UUID, ref: ProfileRef) -> None:
 def grant(rt: Runtime, app_id: UUID, ref: ProfileRef, level_id: str, body: V1Grant) -> dict[str, Any]:
     transaction = None
     if body.records_transaction():
+        # v2's set-transaction consistency rules are not v1's (a trial may come with a price): the
+        # recorded purchase is only checked to be one the ledger can hold.
         try:
             transaction = TransactionIn.model_validate(body.transaction(body.starts_at or rt.clock.now()))
         except ValidationError as invalid:
             raise from_validation_errors(invalid.errors()) from None
-        purchases_rules.check_transaction(transaction)
     # is_lifetime wins, then expires_at, then duration_days.
     expires_at = None if body.is_lifetime else body.expires_at
     extend_days = body.duration_days if not body.is_lifetime and body.expires_at is None else None
@@ -78,11 +78,13 @@ def grant(rt: Runtime, app_id: UUID, ref: ProfileRef, level_id: str, body: V1Gra
 
 
 def revoke(rt: Runtime, app_id: UUID, ref: ProfileRef, level_id: str, body: V1Revoke) -> dict[str, Any]:
-    """Ends the level now, or at its start when that is later (a level not begun yet never begins)."""
-    level = next(
-        (item for item in get(rt, app_id, ref)["data"]["paid_access_levels"].values() if item["id"] == level_id), None
-    )
+    """Ends the level now, or at its start when that is later (a level not begun yet never begins).
+    A level that has ended already is left as it is: v1 documents no error for it."""
+    profile = get(rt, app_id, ref)
+    level = profile["data"]["paid_access_levels"].get(level_id)
     now = rt.clock.now()
+    if level is not None and level["expires_at"] is not None and level["expires_at"] <= format_datetime(now):
+        return profile
     revoke_at = max(now, parse_datetime(level["starts_at"])) if level else now
     purchases_service.revoke_access_level(
         rt, app_id, ref, RevokeIn(access_level_id=level_id, revoke_at=revoke_at), refund=body.is_refund
@@ -90,10 +92,9 @@ def revoke(rt: Runtime, app_id: UUID, ref: ProfileRef, level_id: str, body: V1Re
     return get(rt, app_id, ref)
 
 
-def validate_stripe(rt: Runtime, app_id: UUID, body: StripeValidation) -> dict[str, Any]:
+def validate_stripe(rt: Runtime, app_id: UUID, body: StripeValidation) -> None:
     """Import a Stripe subscription or payment intent and its history for a customer_user_id,
     creating the profile when it has none."""
     attributes = body.data.attributes
     transactions = stripe_service.transactions_for(rt, app_id, attributes.stripe_token)
     purchases_service.import_transactions(rt, app_id, attributes.customer_user_id, transactions)
-    return get(rt, app_id, ProfileRef(customer_user_id=attributes.customer_user_id))
