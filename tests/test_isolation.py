@@ -40,6 +40,8 @@ def test_the_intruders_key_sees_and_changes_nothing_of_the_owners(two_apps, runt
         ),
         ("GET", f"{BASE}/integration/profile/set/integration-identifiers/", None, by_id),
         ("POST", f"{BASE}/integration/profile/set/integration-identifiers/", {"appsflyer_id": "x"}, by_id),
+        ("GET", f"{BASE}/purchase/profile/refund-saver/settings/", None, by_id),
+        ("POST", f"{BASE}/purchase/profile/refund-saver/settings/", {"consent": False}, by_id),
         ("GET", f"/api/v1/sdk/profiles/{pid}/", None, {}),
         ("PATCH", f"/api/v1/sdk/profiles/{pid}/", {"email": "x@example.com"}, {}),
         ("DELETE", f"/api/v1/sdk/profiles/{pid}/delete/", None, {}),

@@ -23,6 +23,7 @@ from subledger.paywalls.endpoints import admin as paywalls_admin_router
 from subledger.paywalls.endpoints import router as paywalls_router
 from subledger.profiles.endpoints import router as profiles_router
 from subledger.purchases.endpoints import router as purchases_router
+from subledger.refund_saver import endpoints as refund_saver
 from subledger.stores.apple import endpoints as apple_endpoints
 from subledger.stores.endpoints import admin as stores_admin_router
 from subledger.stores.google import endpoints as google_endpoints
@@ -58,6 +59,8 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(profiles_router)
     app.include_router(purchases_router)
+    app.include_router(refund_saver.router)
+    app.include_router(refund_saver.admin)
     app.include_router(catalog_router)
     app.include_router(events_router)
     app.include_router(legacy_router)

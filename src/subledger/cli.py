@@ -31,6 +31,8 @@ from subledger.core.secrets import SECRET_KEY_FILE
 from subledger.events.rules import MAX_CURSOR
 from subledger.events.schemas import EndpointIn
 from subledger.paywalls.schemas import AbTestIn, AudienceIn, PaywallIn, PaywallPatch, PlacementIn
+from subledger.refund_saver.rules import APP_PREFERENCES, CONSENT_POLICIES
+from subledger.refund_saver.schemas import AppSettingsIn
 
 
 class _Feature:
@@ -56,6 +58,7 @@ events_service = _Feature("subledger.events.service")
 events_worker = _Feature("subledger.events.worker")
 paywalls_service = _Feature("subledger.paywalls.service")
 purchases_service = _Feature("subledger.purchases.service")
+refund_saver_service = _Feature("subledger.refund_saver.service")
 stores_service = _Feature("subledger.stores.service")
 apple_service = _Feature("subledger.stores.apple.service")
 google_service = _Feature("subledger.stores.google.service")
@@ -791,6 +794,47 @@ def stores_notifications(app_id: UUID, store: str | None, status: str | None, re
         found = stores_service.list_notifications(runtime, app_id, store, status, limit)
         rows = [stores_service.notification_out(row) for row in found]
     for row in rows:
+        click.echo(orjson.dumps(row).decode())
+
+
+@main.group("refund-saver")
+def refund_saver() -> None:
+    """The Refund Saver: it answers the App Store's consumption requests (a customer asked Apple for
+    a refund) with what the ledger knows, as the app and the profile prefer. It needs the App Store
+    configured with an App Store Connect API key (`subledger stores app-store --issuer-id ...`)."""
+
+
+@refund_saver.command("configure")
+@APP_OPTION
+@click.option("--on/--off", "enabled", default=None, help="Answer consumption requests, or not (off at first).")
+@click.option(
+    "--default-preference",
+    type=click.Choice(APP_PREFERENCES),
+    default=None,
+    help="What Apple is asked for a profile that set none: decline_first (decline a transaction's first "
+    "request, grant the next; the default), decline, grant, grant_prorated (the unused share), no_preference.",
+)
+@click.option(
+    "--consent-policy",
+    type=click.Choice(CONSENT_POLICIES),
+    default=None,
+    help="For a profile that never said: opt_out takes it to consent (the default), opt_in not.",
+)
+def refund_saver_configure(app_id: UUID, enabled, default_preference, consent_policy) -> None:
+    """Set the app's Refund Saver settings (what is not given stays) and print them."""
+    runtime = _runtime()
+    _known_app(runtime, app_id)
+    given = {"enabled": enabled, "default_preference": default_preference, "consent_policy": consent_policy}
+    body = AppSettingsIn.model_validate({name: value for name, value in given.items() if value is not None})
+    _echo_json(refund_saver_service.configure(runtime, app_id, body))
+
+
+@refund_saver.command("requests")
+@APP_OPTION
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 10000))
+def refund_saver_requests(app_id: UUID, limit: int) -> None:
+    """The consumption requests received and what was answered, newest first, one JSON object a line."""
+    for row in refund_saver_service.requests(_runtime(), app_id, limit):
         click.echo(orjson.dumps(row).decode())
 
 

@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     # Where Stripe's and Google Play's APIs are (a stand-in's address in tests).
     stripe_api_base: str = "https://api.stripe.com"
     google_play_api_base: str = "https://androidpublisher.googleapis.com"
+    # Where the App Store Server API is; empty: Apple's, for the payload's environment (a stand-in's in tests).
+    app_store_api_base: str = ""
     # Ask Apple's OCSP service whether the certificates of each signed payload are revoked
     # (off: the chain, Apple's OIDs and the signature are checked offline).
     apple_online_checks: bool = False

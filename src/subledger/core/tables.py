@@ -425,6 +425,48 @@ paywall_views = Table(
     Index(None, "app_id", "variation_id"),
 )
 
+# Refund Saver: answering the App Store's consumption requests --------------------
+
+# An app's Refund Saver: whether it answers, the preference it gives Apple by default, and whether a
+# profile that never said is taken to consent (opt_out) or not (opt_in). No row: off, the defaults.
+refund_saver_apps = Table(
+    "refund_saver_apps",
+    metadata,
+    Column("app_id", Uuid, ForeignKey("apps.id", ondelete="CASCADE"), primary_key=True),
+    Column("enabled", Boolean, nullable=False),
+    Column("default_preference", String(16), nullable=False),
+    Column("consent_policy", String(8), nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# What a profile said: its own preference (None: the app's default) and consent (None: not said).
+refund_saver_profiles = Table(
+    "refund_saver_profiles",
+    metadata,
+    Column("profile_id", Uuid, ForeignKey("profiles.id", ondelete="CASCADE"), primary_key=True),
+    Column("custom_preference", String(16)),
+    Column("consent", Boolean),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# Every consumption request received, and what was answered (the Refund Saver's audit log).
+consumption_requests = Table(
+    "consumption_requests",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("app_id", Uuid, ForeignKey("apps.id", ondelete="CASCADE"), nullable=False),
+    Column("notification_id", String(255), nullable=False),
+    Column("store_transaction_id", String(255), nullable=False),
+    Column("profile_id", Uuid, ForeignKey("profiles.id", ondelete="SET NULL")),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("answered", Boolean, nullable=False),
+    Column("refund_preference", String(16)),  # as sent: decline, grant, grant_prorated; None: no preference
+    Column("consumption_percentage", Integer),  # in milliunits, as sent
+    Column("note", String(1024), nullable=False),
+    UniqueConstraint("app_id", "notification_id"),
+    Index(None, "app_id", "store_transaction_id"),
+)
+
 # Store integrations ---------------------------------------------------------------
 
 # How subledger talks to a store for an app: plain settings, and secrets sealed (core.secrets).

@@ -18,11 +18,15 @@ from subledger.profiles import repository, rules
 from subledger.profiles.schemas import IntegrationIdsIn, ProfileFields, integration_ids_object, profile_object
 
 
-def _load(conn, app_id: UUID, ref: ProfileRef, for_update: bool = False) -> dict[str, Any]:
+def load(
+    conn, app_id: UUID, ref: ProfileRef, for_update: bool = False, missing: Callable[[], ApiError] = profile_not_found
+) -> dict[str, Any]:
+    """The profile the request names, read in the caller's transaction (``for_update``: locked
+    until it ends); ``missing()`` is raised when there is none."""
     profile = repository.find_profile(
         conn, app_id, profile_id=ref.profile_id, customer_user_id=ref.customer_user_id, for_update=for_update
     )
-    return _found(profile, ref)
+    return _found(profile, ref, missing)
 
 
 def _found(
@@ -59,7 +63,7 @@ def active_access_level_ids(profile: dict[str, Any], now: datetime) -> list[str]
 
 def lock(conn, app_id: UUID, ref: ProfileRef) -> dict[str, Any]:
     """The addressed profile, locked for the rest of the caller's write transaction."""
-    return _load(conn, app_id, ref, for_update=True)
+    return load(conn, app_id, ref, for_update=True)
 
 
 def find_locked(
@@ -155,7 +159,7 @@ def already_exists():
 
 def get_profile(rt: Runtime, app_id: UUID, ref: ProfileRef) -> dict[str, Any]:
     with rt.db.read() as conn:
-        profile = _load(conn, app_id, ref)
+        profile = load(conn, app_id, ref)
     return _current(rt, profile)
 
 
@@ -177,7 +181,7 @@ def _current(rt: Runtime, profile: dict[str, Any]) -> dict[str, Any]:
 def record(rt: Runtime, app_id: UUID, ref: ProfileRef) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """The stored profile (every field) and its latest installation."""
     with rt.db.read() as conn:
-        profile = _load(conn, app_id, ref)
+        profile = load(conn, app_id, ref)
         return profile, repository.latest_installation(conn, profile["id"])
 
 
@@ -191,7 +195,7 @@ def update_profile(
 ) -> dict[str, Any]:
     now = rt.clock.now()
     with rt.db.write() as conn:
-        profile = _load(conn, app_id, ref, for_update=True)
+        profile = load(conn, app_id, ref, for_update=True)
         changes = fields.sent()
         if fields.custom_attributes is not None:
             changes["custom_attributes"] = rules.merge_custom_attributes(
@@ -216,8 +220,8 @@ def _integration_profile_not_found() -> ApiError:
 
 def integration_ids(rt: Runtime, app_id: UUID, ref: ProfileRef) -> dict[str, str | None]:
     with rt.db.read() as conn:
-        found = repository.find_profile(conn, app_id, profile_id=ref.profile_id, customer_user_id=ref.customer_user_id)
-    return integration_ids_object(_found(found, ref, _integration_profile_not_found)["integration_ids"])
+        profile = load(conn, app_id, ref, missing=_integration_profile_not_found)
+    return integration_ids_object(profile["integration_ids"])
 
 
 def set_integration_ids(rt: Runtime, app_id: UUID, ref: ProfileRef, body: IntegrationIdsIn) -> None:
@@ -227,10 +231,7 @@ def set_integration_ids(rt: Runtime, app_id: UUID, ref: ProfileRef, body: Integr
         raise bad_request("validation_error", NON_FIELD, "At least one integration identifier must be provided.")
     now = rt.clock.now()
     with rt.db.write() as conn:
-        found = repository.find_profile(
-            conn, app_id, profile_id=ref.profile_id, customer_user_id=ref.customer_user_id, for_update=True
-        )
-        profile = _found(found, ref, _integration_profile_not_found)
+        profile = load(conn, app_id, ref, for_update=True, missing=_integration_profile_not_found)
         merged = {**(profile["integration_ids"] or {}), **changes}
         kept = {name: value for name, value in merged.items() if value is not None}
         timestamp = rt.timestamps.issue(profile["last_timestamp_ms"] + 1)
@@ -240,7 +241,7 @@ def set_integration_ids(rt: Runtime, app_id: UUID, ref: ProfileRef, body: Integr
 def delete_profile(rt: Runtime, app_id: UUID, ref: ProfileRef) -> None:
     now = rt.clock.now()
     with rt.db.write() as conn:
-        profile = _load(conn, app_id, ref, for_update=True)
+        profile = load(conn, app_id, ref, for_update=True)
         events_service.emit(conn, rt, profile, [Change("profile_deleted", now)], [], now)
         analytics_upkeep.forget(conn, profile, now)
         repository.delete_profile(conn, profile["id"])

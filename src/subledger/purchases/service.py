@@ -381,6 +381,15 @@ def find_transaction(conn: Connection, app_id: UUID, store: str, store_transacti
     return repository.find_transaction(conn, app_id, store, store_transaction_id)
 
 
+def chain_transactions(conn: Connection, profile_id: UUID, store: str, original_transaction_id: str) -> list[dict]:
+    """The transactions of one of the profile's subscription chains (or its one-time purchase)."""
+    return [
+        tx
+        for tx in repository.profile_transactions(conn, profile_id)
+        if (tx["store"], tx["store_original_transaction_id"]) == (store, original_transaction_id)
+    ]
+
+
 def chain_owner(conn: Connection, app_id: UUID, store: str, original_transaction_id: str) -> UUID | None:
     """The profile whose ledger holds this subscription chain (or one-time purchase)."""
     return repository.chain_owner(conn, app_id, store, original_transaction_id)

@@ -151,6 +151,12 @@ def receive(rt: Runtime, app_id: UUID, notification: Notification) -> str:
     return row["status"]
 
 
+def seen(rt: Runtime, app_id: UUID, notification: Notification) -> bool:
+    """Whether this notification was received before."""
+    with rt.db.read() as conn:
+        return repository.notification_known(conn, app_id, notification.store, notification.notification_id)
+
+
 def record_for_profile(rt: Runtime, app_id: UUID, ref: ProfileRef, notification: Notification) -> dict[str, Any]:
     """Record what the app's server sends for one of its profiles (a StoreKit
     transaction, a Play purchase token), then what was pending for its chain."""

@@ -16,10 +16,12 @@ from subledger.core.dates import format_datetime, from_timestamp
 from subledger.stores.rules import Notification
 
 STORE = "app_store"
+# A customer asked Apple for a refund, and Apple asks what the app knows of the purchase.
+CONSUMPTION_REQUEST = "CONSUMPTION_REQUEST"
 # Notifications that tell nothing the ledger keeps: answered, recorded, not applied.
 INFORMATIONAL = {
     "TEST",
-    "CONSUMPTION_REQUEST",
+    CONSUMPTION_REQUEST,  # answered by the Refund Saver before it is recorded
     "REFUND_DECLINED",
     "PRICE_INCREASE",
     "RENEWAL_EXTENSION",  # the summary of a mass extension; each extended one comes as RENEWAL_EXTENDED

@@ -14,7 +14,12 @@ from uuid import UUID
 
 import jwt
 import orjson
+import requests
+from appstoreserverlibrary.api_client import APIException, AppStoreServerAPIClient
+from appstoreserverlibrary.models.ConsumptionRequest import ConsumptionRequest
+from appstoreserverlibrary.models.DeliveryStatus import DeliveryStatus
 from appstoreserverlibrary.models.Environment import Environment
+from appstoreserverlibrary.models.RefundPreference import RefundPreference
 from appstoreserverlibrary.signed_data_verifier import (
     SignedDataVerifier,
     VerificationException,
@@ -28,6 +33,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from subledger.core.addressing import ProfileRef
 from subledger.core.errors import NON_FIELD, ApiError, bad_request
 from subledger.core.runtime import Runtime
+from subledger.refund_saver import service as refund_saver_service
 from subledger.stores import service as stores_service
 from subledger.stores.apple import rules
 from subledger.stores.rules import UNREADABLE, Notification
@@ -177,13 +183,92 @@ def _verified(rt: Runtime, app_id: UUID, body: bytes, remote: str | None, verify
 
 
 def receive_notification(rt: Runtime, app_id: UUID, body: bytes, remote: str | None) -> str:
-    """An App Store Server Notification V2: verify it, then apply or keep it."""
+    """An App Store Server Notification V2: verify it, then apply or keep it; a consumption request
+    is answered first (the Refund Saver)."""
     config = stores_service.notification_config(rt, app_id, rules.STORE)
     online = rt.settings.apple_online_checks
-    notification = _verified(
-        rt, app_id, body, remote, lambda: _read(rules.notification, *_verify_notification(config, body, online))
-    )
+
+    def verify() -> tuple[Notification, dict[str, Any] | None]:
+        payload, tx, renewal = _verify_notification(config, body, online)
+        return _read(rules.notification, payload, tx, renewal), tx
+
+    notification, tx = _verified(rt, app_id, body, remote, verify)
+    if (
+        notification.kind == rules.CONSUMPTION_REQUEST
+        and tx is not None
+        and not stores_service.seen(rt, app_id, notification)
+    ):
+        _answer_consumption_request(rt, app_id, config, notification, tx)
     return stores_service.receive(rt, app_id, notification)
+
+
+# The Refund Saver's answers to consumption requests ------------------------------------
+
+
+class ServerApi(AppStoreServerAPIClient):
+    """Apple's App Store Server API client, at ``base_url`` when one is configured (a stand-in's)."""
+
+    def __init__(self, base_url: str, **credentials: Any):
+        super().__init__(**credentials)
+        if base_url:
+            self._base_url = base_url.rstrip("/")
+
+
+def _server_api(rt: Runtime, config: StoreConfig, environment: Environment) -> ServerApi | None:
+    """A client signing with the app's App Store Connect API key; None when none is configured."""
+    settings, private_key = config.settings, config.secrets.get("private_key")
+    if not (private_key and settings.get("issuer_id") and settings.get("key_id")):
+        return None
+    return ServerApi(
+        rt.settings.app_store_api_base,
+        signing_key=private_key.encode(),
+        key_id=settings["key_id"],
+        issuer_id=settings["issuer_id"],
+        bundle_id=settings["bundle_id"],
+        environment=environment,
+    )
+
+
+REFUND_PREFERENCES = {
+    "decline": RefundPreference.DECLINE,
+    "grant": RefundPreference.GRANT_FULL,
+    "grant_prorated": RefundPreference.GRANT_PRORATED,
+}
+
+
+def _apple_unavailable() -> ApiError:
+    """Answered to a consumption request Apple's API could not take: Apple sends it again later."""
+    return ApiError.one(503, "store_unavailable", NON_FIELD, "The App Store Server API did not take the answer.")
+
+
+def _answer_consumption_request(
+    rt: Runtime, app_id: UUID, config: StoreConfig, notification: Notification, tx: dict[str, Any]
+) -> None:
+    """Tell Apple what the ledger knows of the transaction a customer asks a refund for, as the
+    app's and the profile's Refund Saver settings say (Send Consumption Information), and log it."""
+    decision = refund_saver_service.decide(rt, app_id, tx["transactionId"])
+    if decision.answer is not None:
+        api = _server_api(rt, config, SIGNED_ENVIRONMENTS[tx["environment"]])
+        if api is None:
+            decision = decision.unanswered("not answered: no App Store Server API key is configured")
+        else:
+            request = ConsumptionRequest(
+                customerConsented=True,
+                sampleContentProvided=decision.sample_content_provided,
+                deliveryStatus=DeliveryStatus.DELIVERED,
+                consumptionPercentage=decision.answer.consumption,
+                refundPreference=REFUND_PREFERENCES.get(decision.answer.preference),
+            )
+            try:
+                api.send_consumption_information(tx["transactionId"], request)
+            except APIException as error:
+                if error.http_status_code >= 500 or error.http_status_code == 429:
+                    raise _apple_unavailable() from None
+                refused = f"{error.http_status_code} {error.error_message or error.raw_api_error or ''}".strip()
+                decision = decision.unanswered(f"not answered: Apple refused the answer ({refused})")
+            except requests.RequestException:
+                raise _apple_unavailable() from None
+    refund_saver_service.record(rt, app_id, notification.notification_id, tx["transactionId"], decision)
 
 
 def record_transaction(
