@@ -7,7 +7,7 @@ from pydantic import Field, StrictBool, model_validator
 from pydantic_core import PydanticCustomError
 
 from subledger.core.dates import DateField, DateTimeField, format_datetime
-from subledger.core.fields import Country, Currency, NonEmpty255, Str255, Strict
+from subledger.core.fields import Country, Currency, Email, NonEmpty255, Str255, Strict
 from subledger.profiles.schemas import AttributeKey, AttributeValue, ProfileFields
 from subledger.purchases.schemas import Amount
 
@@ -15,13 +15,15 @@ MAX_V1_ATTRIBUTES = 10
 
 
 class V1Attributes(Strict):
-    ip_country: Country = None
-    email: Str255 | None = None
+    """The profile fields of v1: each nullable, as v1 documents them."""
+
+    ip_country: Country | None = None
+    email: Email | None = None
     phone_number: Str255 | None = None
     first_name: Str255 | None = None
     last_name: Str255 | None = None
     gender: Literal["f", "m", "o"] | None = None
-    birthday: DateField = None
+    birthday: DateField | None = None
     custom_attributes: Annotated[dict[AttributeKey, AttributeValue], Field(max_length=MAX_V1_ATTRIBUTES)] = None
 
     def profile_fields(self) -> ProfileFields:
