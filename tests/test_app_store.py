@@ -21,7 +21,7 @@ VALIDATE = "/purchase/app-store/transaction/validate/"
 
 
 def ms(moment: int) -> str:
-    return datetime.fromtimestamp(moment / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.000000+0000")
+    return datetime.fromtimestamp(moment / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.000000+00:00")
 
 
 def transaction(n: int = 0, original: str = "1000", **fields) -> dict:

@@ -11,7 +11,7 @@ from conftest import db_snapshot, wait_until
 from receiver import Receiver
 from sqlalchemy import func, select
 from test_profiles_api import PHONE, TABLET
-from test_purchases_api import T0, T1, T2, one_time, subscription
+from test_purchases_api import one_time, subscription
 
 from subledger.config import Settings
 from subledger.core.db import Database
@@ -20,6 +20,11 @@ from subledger.core.tables import deliveries
 from subledger.events import service as events_service
 from subledger.events.worker import DeliveryWorker
 from subledger.purchases import service as purchases_service
+
+# Date-times as the ledger keeps them, and v1 and webhooks answer them.
+T0 = "2025-01-01T10:00:00.000000+0000"
+T1 = "2025-02-01T10:00:00.000000+0000"
+T2 = "2025-03-01T10:00:00.000000+0000"
 
 TRIAL = {
     "offer": {"category": "introductory", "type": "free_trial", "id": None},

@@ -5,7 +5,11 @@ from urllib.parse import quote
 
 import pytest
 from conftest import db_snapshot
-from test_purchases_api import T0, T1, subscription
+from test_purchases_api import subscription
+
+# Date-times as the ledger keeps them, and v1 and webhooks answer them.
+T0 = "2025-01-01T10:00:00.000000+0000"
+T1 = "2025-02-01T10:00:00.000000+0000"
 
 V1 = "/api/v1/sdk"
 ODD_ID = "jürgen/ñ?+ 東京 a&b#c%"

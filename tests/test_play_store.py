@@ -24,7 +24,7 @@ def iso(moment: datetime) -> str:
 
 
 def resp(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.000000+0000")
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.000000+00:00")
 
 
 def purchase(

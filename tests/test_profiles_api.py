@@ -3,7 +3,7 @@
 import re
 import uuid
 
-from conftest import BASE, db_snapshot
+from conftest import BASE, db_snapshot, new_app
 from sqlalchemy import select
 
 from subledger.core.tables import installations, profiles
@@ -167,14 +167,16 @@ def test_unknown_profile_is_404_with_the_contract_body(api):
         }
 
 
-def test_create_twice_is_profile_already_exists_and_keeps_the_first(api, runtime):
-    first = api.create("twice", first_name="One").json()["data"]
-    before = db_snapshot(runtime)
-    response = api.create("twice", first_name="Two")
-    assert response.status_code == 400
-    assert response.json()["error_code"] == "profile_already_exists"
-    assert db_snapshot(runtime) == before
-    assert api.get("twice").json()["data"]["profile_id"] == first["profile_id"]
+def test_creating_a_profile_that_exists_applies_the_fields_to_it(api, runtime):
+    first = api.create("twice", first_name="One", custom_attributes=[{"key": "a", "value": "1"}]).json()["data"]
+    again = api.create("twice", first_name="Two", custom_attributes=[{"key": "b", "value": "2"}])
+    assert again.status_code == 200
+    assert again.json()["data"]["profile_id"] == first["profile_id"]
+    assert again.json()["data"]["custom_attributes"] == [{"key": "a", "value": "1"}, {"key": "b", "value": "2"}]
+    [row] = _stored(runtime, profiles, customer_user_id="twice")
+    assert row["first_name"] == "Two"
+    feed = api.client.get("/api/admin/v1/events/", headers=api.headers()).json()["data"]
+    assert [event["event_type"] for event in feed] == ["profile_created"]  # made once
 
 
 def test_create_needs_an_addressing_header(api):
@@ -183,22 +185,50 @@ def test_create_needs_an_addressing_header(api):
     assert response.json()["error_code"] == "base_error"
 
 
-def test_create_by_profile_id_makes_an_anonymous_profile_with_that_id(api, runtime):
+def by_id(api, profile_id: str, customer_user_id: str | None = None, **fields):
+    return api.request("POST", "/profile/", customer_user_id, json=fields, headers={"adapty-profile-id": profile_id})
+
+
+def test_create_by_profile_id_makes_an_anonymous_profile_with_that_id(api):
     chosen = str(uuid.uuid4())
-    response = api.request("POST", "/profile/", json={"first_name": "Anon"}, headers={"adapty-profile-id": chosen})
+    response = by_id(api, chosen, first_name="Anon")
     assert response.status_code == 200, response.text
     data = response.json()["data"]
     assert (data["profile_id"], data["customer_user_id"]) == (chosen, None)
     assert api.get(headers={"adapty-profile-id": chosen}).json()["data"]["profile_id"] == chosen
+    assert by_id(api, chosen).json()["data"]["profile_id"] == chosen  # it exists: named again
+    both = str(uuid.uuid4())
+    named = by_id(api, both, "known").json()["data"]
+    assert (named["profile_id"], named["customer_user_id"]) == (both, "known")
 
+
+def test_create_with_both_headers_gives_an_anonymous_profile_its_user_id(api, runtime):
+    """As the reference documents it: both headers attach a customer_user_id to an existing profile."""
+    anonymous = str(uuid.uuid4())
+    by_id(api, anonymous)
+    attached = by_id(api, anonymous, "signed-up", first_name="Sam")
+    assert attached.status_code == 200
+    assert (attached.json()["data"]["profile_id"], attached.json()["data"]["customer_user_id"]) == (
+        anonymous,
+        "signed-up",
+    )
+    assert api.get("signed-up").json()["data"]["profile_id"] == anonymous
     before = db_snapshot(runtime)
-    again = api.request("POST", "/profile/", json={}, headers={"adapty-profile-id": chosen})
-    assert again.status_code == 400 and again.json()["error_code"] == "profile_already_exists"
+    for response in (
+        by_id(api, anonymous, "someone-else"),  # it has a user id already
+        by_id(api, str(uuid.uuid4()), "signed-up"),  # the user id is another profile's
+    ):
+        assert response.status_code == 400 and response.json()["error_code"] == "value_error"
     assert db_snapshot(runtime) == before
 
-    both = str(uuid.uuid4())
-    named = api.request("POST", "/profile/", "known", json={}, headers={"adapty-profile-id": both}).json()["data"]
-    assert (named["profile_id"], named["customer_user_id"]) == (both, "known")
+
+def test_a_profile_id_another_app_holds_is_not_found(api, runtime, client):
+    other = new_app(runtime, client, "Other")
+    taken = other.create("theirs").json()["data"]["profile_id"]
+    before = db_snapshot(runtime)
+    response = by_id(api, taken, first_name="Mine")
+    assert response.status_code == 404 and response.json()["error_code"] == "profile_does_not_exist"
+    assert db_snapshot(runtime) == before
 
 
 def test_create_without_a_body_makes_an_empty_profile(api):

@@ -9,10 +9,11 @@ from conftest import db_snapshot
 from subledger.catalog.rules import MAX_TRANSACTION_USD
 from subledger.purchases import service as purchases_service
 
-T0 = "2025-01-01T10:00:00.000000+0000"
-T1 = "2025-02-01T10:00:00.000000+0000"
-T2 = "2025-03-01T10:00:00.000000+0000"
-T3 = "2025-04-01T10:00:00.000000+0000"
+# v2 answers date-times as RFC 3339 writes them; requests may spell them either way.
+T0 = "2025-01-01T10:00:00.000000+00:00"
+T1 = "2025-02-01T10:00:00.000000+00:00"
+T2 = "2025-03-01T10:00:00.000000+00:00"
+T3 = "2025-04-01T10:00:00.000000+00:00"
 
 
 def subscription(**overrides) -> dict:
@@ -148,7 +149,7 @@ def test_resending_a_transaction_changes_nothing(shop, runtime):
 
 def test_a_refund_ends_access_at_the_refund_time_and_removes_revenue(shop):
     shop.set_transaction("u", **subscription())
-    refunded_at = "2025-01-10T00:00:00.000000+0000"
+    refunded_at = "2025-01-10T00:00:00.000000+00:00"
     profile = data(
         shop.set_transaction(
             "u", **subscription(refunded_at=refunded_at, cancellation_reason="refund", renew_status=False)
@@ -162,7 +163,7 @@ def test_a_refund_ends_access_at_the_refund_time_and_removes_revenue(shop):
 
 def test_turning_renewal_off_records_when(shop):
     shop.set_transaction("u", **subscription())
-    changed = "2025-01-05T08:00:00.000000+0000"
+    changed = "2025-01-05T08:00:00.000000+00:00"
     profile = data(
         shop.set_transaction(
             "u",
@@ -178,8 +179,8 @@ def test_turning_renewal_off_records_when(shop):
 
 
 def test_a_grace_period_keeps_access_until_it_ends(shop, clock):
-    billing = "2025-02-01T10:00:00.000000+0000"
-    grace_end = "2025-02-08T10:00:00.000000+0000"
+    billing = "2025-02-01T10:00:00.000000+00:00"
+    grace_end = "2025-02-08T10:00:00.000000+00:00"
     shop.set_transaction("u", **subscription(billing_issue_detected_at=billing, grace_period_expires_at=grace_end))
     clock.current = clock.current.replace(month=2, day=3)
     profile = data(shop.get("u"))
@@ -231,7 +232,7 @@ def test_one_time_purchases_lifetime_and_consumable(shop):
 def test_a_one_time_purchase_of_a_period_product_expires_after_it(shop):
     shop.product("season_pass", "premium", "P3M")
     profile = data(shop.set_transaction("u", **one_time(store_product_id="season_pass")))
-    assert profile["access_levels"][0]["expires_at"] == "2025-04-01T10:00:00.000000+0000"
+    assert profile["access_levels"][0]["expires_at"] == "2025-04-01T10:00:00.000000+00:00"
 
 
 def test_a_transaction_of_an_unconfigured_product_is_kept_without_access(shop):
@@ -343,7 +344,7 @@ def test_a_free_trial_sent_at_the_subscriptions_price_brings_in_nothing(shop, ru
 
 
 def test_grant_lifetime_and_timed_access(shop, clock, runtime):
-    now = "2025-01-15T12:00:00.000000+0000"
+    now = "2025-01-15T12:00:00.000000+00:00"
     profile = data(shop.grant("u", access_level_id="premium"))
     [level] = profile["access_levels"]
     # The contract declares these ids non-nullable: the product v1 shows, and an id of the grant's own.
@@ -383,14 +384,14 @@ def test_revoke_ends_access_now_by_default(shop):
     shop.set_transaction("u", **subscription())
     profile = data(shop.revoke("u", access_level_id="premium"))
     [level] = profile["access_levels"]
-    assert level["expires_at"] == "2025-01-15T12:00:00.000000+0000"
+    assert level["expires_at"] == "2025-01-15T12:00:00.000000+00:00"
     assert level["cancellation_reason"] == "adapty_revoked"
     assert profile["subscriptions"][0]["expires_at"] == T1  # the store's record is unchanged
 
 
 def test_revoke_at_a_given_time_and_a_later_purchase_restores_access(shop):
     shop.grant("u", access_level_id="premium")
-    at = "2025-01-20T00:00:00.000000+0000"
+    at = "2025-01-20T00:00:00.000000+00:00"
     assert data(shop.revoke("u", access_level_id="premium", revoke_at=at))["access_levels"][0]["expires_at"] == at
     profile = data(
         shop.set_transaction("u", **subscription(purchased_at=T1, originally_purchased_at=T1, expires_at=T2))

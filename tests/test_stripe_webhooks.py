@@ -18,7 +18,7 @@ WEBHOOK_SECRET = "whsec_test_subledger"
 
 
 def when(seconds: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S.000000+0000", time.gmtime(seconds))
+    return time.strftime("%Y-%m-%dT%H:%M:%S.000000+00:00", time.gmtime(seconds))
 
 
 def signature(payload: bytes, secret: str = WEBHOOK_SECRET, at: int | None = None) -> str:

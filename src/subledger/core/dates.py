@@ -20,6 +20,12 @@ def format_datetime(moment: datetime | None) -> str | None:
     return moment.astimezone(UTC).isoformat(timespec="microseconds")[:-6] + "+0000"
 
 
+def rfc3339(formatted: str | None) -> str | None:
+    """A date-time of ``format_datetime`` (``+0000``, what the ledger keeps and v1 and webhooks
+    answer) as RFC 3339 writes it (``+00:00``): the server-side API v2's ``date-time``."""
+    return None if formatted is None else formatted[:-5] + "+00:00"
+
+
 def from_timestamp(seconds: float) -> datetime:
     """The moment ``seconds`` after the epoch, in UTC; ValueError outside the years 1 to 9999."""
     try:

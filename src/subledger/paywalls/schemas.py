@@ -10,7 +10,7 @@ from pydantic import AfterValidator, Field, PlainValidator, StringConstraints, W
 from pydantic_core import PydanticCustomError
 
 from subledger.core import strict_json
-from subledger.core.dates import format_datetime
+from subledger.core.dates import format_datetime, rfc3339
 from subledger.core.fields import FreeJson, NonEmpty255, Strict, storable, text
 from subledger.paywalls.rules import OPERATORS, PROFILE_FIELDS, product_set
 
@@ -205,8 +205,8 @@ def paywall_list_item(paywall: dict[str, Any], products: dict[str, dict]) -> dic
         "paywall_id": str(paywall["id"]),
         "use_paywall_builder": False,
         "use_paywall_builder_legacy": False,
-        "updated_at": format_datetime(paywall["updated_at"]),
-        "created_at": format_datetime(paywall["created_at"]),
+        "updated_at": rfc3339(format_datetime(paywall["updated_at"])),
+        "created_at": rfc3339(format_datetime(paywall["created_at"])),
         "state": paywall["state"],
         "is_deleted": False,
         "web_purchase_url": paywall["web_purchase_url"],

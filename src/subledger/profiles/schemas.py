@@ -8,7 +8,7 @@ from uuid import UUID
 from pydantic import AfterValidator, BaseModel, Field, PlainValidator, StrictBool, StringConstraints, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
-from subledger.core.dates import DateField
+from subledger.core.dates import DateField, rfc3339
 from subledger.core.fields import Country, Email, IPv4, Str255, Strict, UuidText, text
 
 ATTRIBUTE_KEY = re.compile(r"[A-Za-z0-9._-]{1,30}")
@@ -194,6 +194,31 @@ class ProfileEnvelope(BaseModel):
     data: ProfileOut
 
 
+# The date-times of the Profile's objects, which v2 writes as RFC 3339 does.
+LEVEL_DATES = (
+    "starts_at",
+    "purchased_at",
+    "originally_purchased_at",
+    "expires_at",
+    "renewal_cancelled_at",
+    "billing_issue_detected_at",
+)
+SUBSCRIPTION_DATES = (
+    "purchased_at",
+    "refunded_at",
+    "originally_purchased_at",
+    "expires_at",
+    "renew_status_changed_at",
+    "billing_issue_detected_at",
+    "grace_period_expires_at",
+)
+PURCHASE_DATES = ("purchased_at",)
+
+
+def _rfc3339_dates(items: list[dict[str, Any]], names: tuple[str, ...]) -> list[dict[str, Any]]:
+    return [{**item, **{name: rfc3339(item[name]) for name in names}} for item in items]
+
+
 def profile_object(
     profile: dict[str, Any], state: dict[str, list], segment_hash: str, timestamp: int
 ) -> dict[str, Any]:
@@ -212,8 +237,8 @@ def profile_object(
             "segment_hash": segment_hash,
             "timestamp": timestamp,
             "custom_attributes": [{"key": key, "value": attributes[key]} for key in sorted(attributes)],
-            "access_levels": state["access_levels"],
-            "subscriptions": state["subscriptions"],
-            "non_subscriptions": state["non_subscriptions"],
+            "access_levels": _rfc3339_dates(state["access_levels"], LEVEL_DATES),
+            "subscriptions": _rfc3339_dates(state["subscriptions"], SUBSCRIPTION_DATES),
+            "non_subscriptions": _rfc3339_dates(state["non_subscriptions"], PURCHASE_DATES),
         }
     }

@@ -37,9 +37,7 @@ def _found(
         raise missing()
     if ref.profile_id is not None and ref.customer_user_id is not None:
         if profile["customer_user_id"] != ref.customer_user_id:
-            raise bad_request(
-                "value_error", NON_FIELD, "adapty-profile-id and adapty-customer-user-id name different profiles."
-            )
+            raise _different_profiles()
     return profile
 
 
@@ -88,16 +86,55 @@ def _attribute_changes(fields: ProfileFields) -> list[tuple[str, Any]]:
 def create_profile(
     rt: Runtime, app_id: UUID, ref: ProfileRef, fields: ProfileFields, platform: str | None
 ) -> dict[str, Any]:
-    """A new profile with the customer_user_id and profile_id the request names (either may be
-    left out: a profile without a customer_user_id is anonymous, one without a profile_id gets one)."""
-    now = rt.clock.now()
-    try:
-        with rt.db.write() as conn:
-            profile = insert_new(conn, rt, app_id, ref.customer_user_id, now, fields, platform, ref.profile_id)
-    except IntegrityError:
-        # (app, customer_user_id) is unique, and profile ids are: one of them exists.
-        raise already_exists() from None
-    return respond(profile, now, profile["last_timestamp_ms"])
+    """The profile the headers name, made when there is none, as the reference documents it: a
+    customer_user_id alone names a profile, or makes one with a new profile_id; a profile_id alone
+    names one, or makes an anonymous one with that id; both name a profile with both, attach the
+    customer_user_id to an anonymous profile, or make a profile with both. The fields sent are
+    applied, as by an update, to a profile that exists.
+
+    A profile_id that another app's profile holds cannot be made here: 404, as for one not found."""
+    for attempt in range(2):
+        now = rt.clock.now()
+        try:
+            with rt.db.write() as conn:
+                existing = _existing(conn, app_id, ref)
+                if existing is None:
+                    profile = insert_new(conn, rt, app_id, ref.customer_user_id, now, fields, platform, ref.profile_id)
+                    return respond(profile, now, profile["last_timestamp_ms"])
+                profile, attach = existing
+                timestamp = _update(conn, rt, profile, fields, platform, now, attach)
+            return respond(profile, now, timestamp)
+        except IntegrityError:
+            # Made by another writer meanwhile (the next attempt finds it), or a profile_id another
+            # app's profile holds (profile ids are unique on the server).
+            if attempt:
+                raise profile_not_found() from None
+    raise AssertionError("unreachable")
+
+
+def _existing(conn, app_id: UUID, ref: ProfileRef) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """The profile a create names, locked, and what attaching the customer_user_id changes in it;
+    None when it is to be made. 400 when the headers name two different profiles."""
+    by_id = by_cuid = None
+    if ref.profile_id is not None:
+        by_id = repository.find_profile(conn, app_id, profile_id=ref.profile_id, for_update=True)
+    if ref.customer_user_id is not None:
+        by_cuid = repository.find_profile(conn, app_id, customer_user_id=ref.customer_user_id, for_update=True)
+    if by_id is None and by_cuid is None:
+        return None
+    if ref.profile_id is None or ref.customer_user_id is None:
+        return by_id or by_cuid, {}
+    if by_id is not None and by_cuid is None and by_id["customer_user_id"] is None:
+        return by_id, {"customer_user_id": ref.customer_user_id}  # an anonymous profile gets its user id
+    if by_id is None or by_cuid is None or by_id["id"] != by_cuid["id"]:
+        raise _different_profiles()
+    return by_id, {}
+
+
+def _different_profiles():
+    return bad_request(
+        "value_error", NON_FIELD, "adapty-profile-id and adapty-customer-user-id name different profiles."
+    )
 
 
 def insert_new(
@@ -152,9 +189,7 @@ def insert_new(
 
 
 def already_exists():
-    return bad_request(
-        "profile_already_exists", NON_FIELD, "A profile with this customer_user_id or profile_id already exists."
-    )
+    return bad_request("profile_already_exists", NON_FIELD, "A profile with this customer_user_id already exists.")
 
 
 def get_profile(rt: Runtime, app_id: UUID, ref: ProfileRef) -> dict[str, Any]:
@@ -196,21 +231,36 @@ def update_profile(
     now = rt.clock.now()
     with rt.db.write() as conn:
         profile = load(conn, app_id, ref, for_update=True)
-        changes = fields.sent()
-        if fields.custom_attributes is not None:
-            changes["custom_attributes"] = rules.merge_custom_attributes(
-                profile["custom_attributes"], _attribute_changes(fields)
-            )
-        analytics_disabled = changes.get("analytics_disabled", profile["analytics_disabled"])
-        if analytics_disabled and not profile["analytics_disabled"]:
-            repository.clear_ad_ids(conn, profile["id"], rules.AD_ID_FIELDS)
-        if fields.installation_meta is not None:
-            meta = rules.installation_values(fields.installation_meta.model_dump(), analytics_disabled, platform)
-            repository.upsert_installation(conn, profile["id"], meta, now)
-        timestamp = rt.timestamps.issue(profile["last_timestamp_ms"] + 1)
-        changes.update(updated_at=now, last_timestamp_ms=timestamp)
-        save(conn, profile, changes)
+        timestamp = _update(conn, rt, profile, fields, platform, now)
     return respond(profile, now, timestamp)
+
+
+def _update(
+    conn,
+    rt: Runtime,
+    profile: dict[str, Any],
+    fields: ProfileFields,
+    platform: str | None,
+    now: datetime,
+    changes: dict[str, Any] | None = None,
+) -> int:
+    """Apply the fields sent (and ``changes``) to a profile locked in the caller's transaction;
+    the response timestamp."""
+    changes = {**(changes or {}), **fields.sent()}
+    if fields.custom_attributes is not None:
+        changes["custom_attributes"] = rules.merge_custom_attributes(
+            profile["custom_attributes"], _attribute_changes(fields)
+        )
+    analytics_disabled = changes.get("analytics_disabled", profile["analytics_disabled"])
+    if analytics_disabled and not profile["analytics_disabled"]:
+        repository.clear_ad_ids(conn, profile["id"], rules.AD_ID_FIELDS)
+    if fields.installation_meta is not None:
+        meta = rules.installation_values(fields.installation_meta.model_dump(), analytics_disabled, platform)
+        repository.upsert_installation(conn, profile["id"], meta, now)
+    timestamp = rt.timestamps.issue(profile["last_timestamp_ms"] + 1)
+    changes.update(updated_at=now, last_timestamp_ms=timestamp)
+    save(conn, profile, changes)
+    return timestamp
 
 
 def _integration_profile_not_found() -> ApiError:
