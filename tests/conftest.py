@@ -154,10 +154,11 @@ def another_server_process(runtime: Runtime) -> Iterator[TestClient]:
 class Api:
     """A client for one app: sends its key and addresses profiles by customer_user_id."""
 
-    def __init__(self, client: TestClient, secret: str, app_id: str):
+    def __init__(self, client: TestClient, secret: str, app_id: str, public: str | None = None):
         self.client = client
         self.secret = secret
         self.app_id = app_id
+        self.public = public  # the app's public key, for the Web API
 
     def headers(self, customer_user_id: str | None = None, **extra) -> dict[str, str]:
         headers = {"Authorization": f"Api-Key {self.secret}"}
@@ -215,7 +216,7 @@ class Api:
 
 def new_app(runtime: Runtime, client: TestClient, name: str = "Test App") -> Api:
     created = apps_service.create_app(runtime.db, name, runtime.clock.now())
-    return Api(client, created["secret_api_key"], created["app_id"])
+    return Api(client, created["secret_api_key"], created["app_id"], created["public_api_key"])
 
 
 @pytest.fixture

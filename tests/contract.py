@@ -392,3 +392,87 @@ INTEGRATION_IDENTIFIERS = {name: f"example_{name}" for name in INTEGRATION_IDS}
 PAYWALL_UPDATE = {
     "remote_configs": [{"locale": "en", "data": '{"title":"Premium Features","subtitle":"Unlock all premium content"}'}]
 }
+
+
+# The Web API (web-api.yaml) ---------------------------------------------------------------------
+
+# Its error bodies' sources are strings, never null.
+WEB_ERROR_RESPONSE = {
+    "type": "object",
+    "properties": {
+        "errors": {
+            "type": "array",
+            "items": {"type": "object", "properties": {"source": STRING, "errors": {"type": "array", "items": STRING}}},
+        },
+        "error_code": STRING,
+        "status_code": INTEGER,
+    },
+}
+WEB_PRODUCT = {
+    "type": "object",
+    "properties": {
+        "title": STRING,
+        "is_consumable": BOOLEAN,
+        "adapty_product_id": UUID,
+        "vendor_product_id": STRING,
+        "introductory_offer_eligibility": BOOLEAN,
+        "promotional_offer_eligibility": BOOLEAN,
+        "base_plan_id": nullable(STRING),
+        "offer": nullable(
+            {
+                "type": "object",
+                "properties": {
+                    "category": {
+                        "type": "string",
+                        "enum": ["introductory", "promotional", "offer_code", "win_back", "retention"],
+                    },
+                    "type": {"type": "string", "enum": ["free_trial", "pay_as_you_go", "pay_up_front", "unknown"]},
+                    "id": nullable(STRING),
+                },
+                "required": ["category", "type"],
+            }
+        ),
+    },
+    "required": ["is_consumable", "vendor_product_id"],
+}
+WEB_PAYWALL_RESPONSE = {
+    "type": "object",
+    "properties": {
+        "placement_id": STRING,
+        "variation_id": UUID,
+        "paywall_id": UUID,
+        "ab_test_name": STRING,
+        "paywall_name": STRING,
+        "products": {"type": "array", "items": WEB_PRODUCT},
+        "remote_config": {
+            "type": "object",
+            "properties": {"lang": STRING, "data": STRING},
+            "required": ["lang", "data"],
+        },
+    },
+    "required": ["placement_id", "variation_id", "paywall_id", "paywall_name", "products"],
+}
+EMPTY_OBJECT = {"type": "object"}
+
+WEB_PAYWALL = {
+    "store": "app_store",
+    "locale": "en",
+    "placement_id": "PaywallPlacementId",
+    "customer_user_id": "user123",
+}
+WEB_VISIT = {
+    "visited_at": "2024-08-24T14:15:22Z",
+    "store": "app_store",
+    "variation_id": "00000000-0000-0000-0000-000000000000",
+    "customer_user_id": "user123",
+}
+WEB_ATTRIBUTION = {
+    "status": "organic",
+    "attribution_user_id": "attribution_user_id_value",
+    "channel": "marketing_channel_value",
+    "campaign": "campaign_name_value",
+    "ad_group": "ad_group_name_value",
+    "ad_set": "ad_set_name_value",
+    "creative": "creative_name_value",
+    "customer_user_id": "user123",
+}

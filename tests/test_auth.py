@@ -118,10 +118,13 @@ def test_rotating_again_ends_a_grace_sooner_never_later(runtime, api, clock):
 
 def test_keys_are_stored_hashed(runtime, api):
     with runtime.db.read() as conn:
-        stored = [tuple(row) for row in conn.exec_driver_sql("SELECT key_hash, key_prefix FROM api_keys")]
-    [(key_hash, prefix)] = stored
-    assert api.secret not in key_hash and len(key_hash) == 64
-    assert api.secret.startswith(prefix) and len(prefix) < len(api.secret) // 2
+        query = "SELECT kind, key_hash, key_prefix FROM api_keys ORDER BY kind"
+        stored = {kind: (key_hash, prefix) for kind, key_hash, prefix in conn.exec_driver_sql(query)}
+    assert set(stored) == {"public", "secret"}
+    for kind, key in (("secret", api.secret), ("public", api.public)):
+        key_hash, prefix = stored[kind]
+        assert key not in key_hash and len(key_hash) == 64
+        assert key.startswith(prefix) and len(prefix) < len(key) // 2
 
 
 def test_an_apps_rate_limit_answers_429_with_retry_after(runtime, client, api, clock):
@@ -204,3 +207,37 @@ def test_a_rate_limit_writes_once_per_lease_and_never_for_a_refusal(runtime, api
     with statements(runtime) as sent:
         assert {api.get("nobody").status_code for _ in range(50)} == {429}
     assert sent == []
+
+
+def test_a_public_key_opens_the_web_api_alone_and_a_secret_key_does_not(runtime, client, api):
+    api.create("u")
+    as_public = {"Authorization": f"Api-Key {api.public}", "adapty-customer-user-id": "u"}
+    assert api.public.startswith("public_live_")
+    for method, path in (
+        ("GET", BASE + "/profile/"),
+        ("GET", "/api/admin/v1/products/"),
+        ("GET", "/api/v1/sdk/profiles/u/"),
+    ):
+        response = client.request(method, path, headers=as_public)
+        assert response.status_code == 401 and response.json()["error_code"] == "not_authenticated", path
+    attribution = {"status": "organic", "customer_user_id": "u"}
+    with_secret = client.post("/api/v2/web-api/attribution/", json=attribution, headers=api.headers())
+    assert with_secret.status_code == 401 and with_secret.json()["error_code"] == "not_authenticated"
+    with_public = client.post(
+        "/api/v2/web-api/attribution/", json=attribution, headers={"Authorization": f"Api-Key {api.public}"}
+    )
+    assert with_public.status_code == 201, with_public.text
+
+
+def test_rotating_the_public_key_leaves_the_secret_key_alone(runtime, client, api, clock):
+    app_id = uuid.UUID(api.app_id)
+    rotated = apps_service.rotate_key(runtime.db, app_id, clock.now(), kind="public")
+    assert rotated["revoked_keys"] == 1 and rotated["public_api_key"].startswith("public_live_")
+    [listed] = apps_service.list_apps(runtime.db, clock.now())
+    assert rotated["public_api_key"].startswith(listed["public_key_prefix"]) and listed["active_keys"] == 1
+    clock.advance(seconds=runtime.settings.api_key_cache_seconds + 1)
+    assert api.create("still-works").status_code == 200
+    old_public = {"Authorization": f"Api-Key {api.public}"}
+    assert (
+        client.post("/api/v2/web-api/attribution/", json={"status": "organic"}, headers=old_public).status_code == 401
+    )

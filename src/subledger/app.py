@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from subledger import __version__
 from subledger.analytics.endpoints import admin as analytics_admin_router
-from subledger.apps.service import Authenticator, RateLimits
+from subledger.apps.service import Authenticator, OriginPolicy, RateLimits
 from subledger.catalog.endpoints import router as catalog_router
 from subledger.config import Settings
 from subledger.core.addressing import ApiKeyAuth
@@ -28,6 +28,8 @@ from subledger.stores.apple import endpoints as apple_endpoints
 from subledger.stores.endpoints import admin as stores_admin_router
 from subledger.stores.google import endpoints as google_endpoints
 from subledger.stores.stripe.endpoints import router as stripe_router
+from subledger.web_api import endpoints as web_api
+from subledger.web_api.access import WebApiAccess
 
 
 def create_app(runtime: Runtime | None = None) -> FastAPI:
@@ -56,6 +58,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     app.state.runtime = runtime
     app.state.authenticator = Authenticator(runtime.db, runtime.clock, runtime.settings.api_key_cache_seconds)
     app.state.rate_limits = RateLimits(runtime.db, runtime.clock)
+    app.state.web_origins = OriginPolicy(runtime.db, runtime.clock, runtime.settings.api_key_cache_seconds)
     install_error_handlers(app)
     app.include_router(profiles_router)
     app.include_router(purchases_router)
@@ -66,6 +69,8 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     app.include_router(legacy_router)
     app.include_router(paywalls_router)
     app.include_router(paywalls_admin_router)
+    app.include_router(web_api.router)
+    app.include_router(web_api.admin)
     app.include_router(apple_endpoints.router)
     app.include_router(apple_endpoints.api)
     app.include_router(google_endpoints.router)
@@ -80,6 +85,12 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     app.add_exception_handler(dashboard.SignInRequired, dashboard.sign_in_redirect)
     app.add_middleware(NoteRoute)  # the first added runs innermost
     app.add_middleware(ApiKeyAuth)
-    app.add_middleware(RequestShape, max_body_bytes=runtime.settings.max_body_bytes)
+    settings = runtime.settings
+    app.add_middleware(
+        WebApiAccess, per_key=settings.web_api_rate_per_key, per_address=settings.web_api_rate_per_address
+    )
+    app.add_middleware(
+        RequestShape, max_body_bytes=settings.max_body_bytes, web_api_max_body_bytes=settings.web_api_max_body_bytes
+    )
     app.add_middleware(RequestMetrics)
     return app

@@ -207,7 +207,7 @@ def apps() -> None:
 @apps.command("create")
 @click.option("--name", required=True, help="A name to recognise the app by.")
 def apps_create(name: str) -> None:
-    """Create an app and print its secret API key (shown this once only)."""
+    """Create an app and print its secret and public API keys (shown this once only)."""
     runtime = _runtime()
     try:
         _echo_json(apps_service.create_app(runtime.db, name, runtime.clock.now()))
@@ -220,6 +220,25 @@ def apps_list() -> None:
     """List apps (never their secrets)."""
     runtime = _runtime()
     _echo_json(apps_service.list_apps(runtime.db, runtime.clock.now()))
+
+
+@apps.command("web-origins")
+@click.option("--app", "app_id", required=True, type=click.UUID, help="The app's id.")
+@click.option("--origin", "origins", multiple=True, help="Replaces the list (repeat): https://shop.example.com, or *.")
+@click.option("--clear", is_flag=True, help="No page may call the app's Web API from a browser.")
+def apps_web_origins(app_id: UUID, origins: tuple[str, ...], clear: bool) -> None:
+    """Show, or set, the origins whose pages may call the app's Web API from a browser."""
+    runtime = _runtime()
+    try:
+        if origins or clear:
+            kept = apps_service.set_web_origins(runtime.db, app_id, list(origins))
+        else:
+            kept = apps_service.web_origins(runtime.db, app_id)
+    except apps_service.AppNotFound:
+        raise click.ClickException(f"no app with id {app_id}") from None
+    except ValueError as refused:
+        raise click.ClickException(str(refused)) from None
+    _echo_json({"app_id": str(app_id), "origins": kept})
 
 
 @main.group()
@@ -237,11 +256,14 @@ def keys() -> None:
     type=click.IntRange(min=0, max=CENTURY_SECONDS),
     help="Seconds the earlier keys keep working, to deploy the new one meanwhile.",
 )
-def keys_rotate(app_id: UUID, grace_seconds: int) -> None:
-    """Issue a new secret API key for an app and revoke its earlier ones."""
+@click.option("--public", is_flag=True, help="The public key (for the Web API) instead of the secret key.")
+def keys_rotate(app_id: UUID, grace_seconds: int, public: bool) -> None:
+    """Issue a new secret API key (or public key) for an app and revoke its earlier ones."""
     runtime = _runtime()
+    grace = timedelta(seconds=grace_seconds)
     try:
-        _echo_json(apps_service.rotate_key(runtime.db, app_id, runtime.clock.now(), timedelta(seconds=grace_seconds)))
+        kind = "public" if public else "secret"
+        _echo_json(apps_service.rotate_key(runtime.db, app_id, runtime.clock.now(), grace, kind))
     except apps_service.AppNotFound:
         raise click.ClickException(f"no app with id {app_id}") from None
 

@@ -25,6 +25,11 @@ class Settings(BaseSettings):
     # is free: a statement prepared on one is not there on the next, so none is prepared.
     database_transaction_pooling: bool = False
     max_body_bytes: int = Field(default=1024 * 1024, ge=1)
+    # The Web API's own limits (its key is public): requests a second a public key, and a client
+    # address, may make of each server process (bursts of twice that), and its bodies' size.
+    web_api_rate_per_key: float = Field(default=100.0, gt=0)
+    web_api_rate_per_address: float = Field(default=10.0, gt=0)
+    web_api_max_body_bytes: int = Field(default=16 * 1024, ge=1)
     # A request must arrive in full within this long (of the connection opening, or of its first byte).
     request_read_timeout_seconds: float = Field(default=30.0, gt=0)
     # SQLite's durability: FULL survives power loss, NORMAL only process crashes.

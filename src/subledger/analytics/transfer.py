@@ -11,6 +11,7 @@ from typing import Any
 from uuid import UUID
 
 from subledger.core.dates import format_datetime
+from subledger.profiles.rules import latest_attribution
 from subledger.profiles.schemas import INTEGRATION_IDS
 from subledger.purchases.schemas import SUBSCRIPTION_FIELDS
 
@@ -37,6 +38,17 @@ TRANSACTION_COLUMNS = (
     "variation_id",
     *SUBSCRIPTION_FIELDS,
 )
+# The profile's latest attribution, as webhook events carry it.
+ATTRIBUTION_COLUMNS = (
+    "status",
+    "channel",
+    "campaign",
+    "ad_group",
+    "ad_set",
+    "creative",
+    "network_user_id",
+    "created_at",
+)
 PROFILE_COLUMNS = (
     "profile_id",
     "customer_user_id",
@@ -57,6 +69,7 @@ PROFILE_COLUMNS = (
     "created_at",
     "updated_at",
     *INTEGRATION_IDS,
+    *(f"attribution_{name}" for name in ATTRIBUTION_COLUMNS),
 )
 EVENT_COLUMNS = (
     "profile_event_id",
@@ -189,5 +202,7 @@ def split(body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
 def profile_columns(profile: dict[str, Any], active_levels: list[str]) -> dict[str, Any]:
     columns = {name: _text(profile.get(name)) for name in PROFILE_COLUMNS}
     columns.update(profile["integration_ids"] or {})
+    latest = latest_attribution(profile["attribution"])
+    columns.update({f"attribution_{name}": latest.get(name) for name in ATTRIBUTION_COLUMNS})
     columns.update(profile_id=str(profile["id"]), active_access_levels=" ".join(active_levels))
     return columns

@@ -1,13 +1,14 @@
 """SQL for apps and API keys."""
 
 from datetime import datetime
-from uuid import UUID
+from uuid import UUID, uuid4
 
-from sqlalchemy import Connection, func, or_, select, update
+from sqlalchemy import Connection, delete, func, or_, select, update
 
+from subledger.apps import rules
 from subledger.apps.rules import DEFAULT_ACCESS_LEVEL
 from subledger.core import app_config, db
-from subledger.core.tables import access_levels, api_keys, apps, rate_buckets
+from subledger.core.tables import access_levels, api_keys, apps, rate_buckets, web_api_origins
 
 
 def insert_app(conn: Connection, app_id: UUID, name: str, now: datetime) -> None:
@@ -16,9 +17,17 @@ def insert_app(conn: Connection, app_id: UUID, name: str, now: datetime) -> None
     conn.execute(access_levels.insert().values(app_id=app_id, id=DEFAULT_ACCESS_LEVEL, created_at=now))
 
 
-def insert_key(conn: Connection, key_id: UUID, app_id: UUID, key_hash: str, prefix: str, now: datetime) -> None:
+def insert_key(conn: Connection, app_id: UUID, key: str, kind: str, now: datetime) -> None:
+    """Keep a new key of the app: its hash, and a prefix to tell it by."""
     conn.execute(
-        api_keys.insert().values(id=key_id, app_id=app_id, key_hash=key_hash, key_prefix=prefix, created_at=now)
+        api_keys.insert().values(
+            id=uuid4(),
+            app_id=app_id,
+            key_hash=rules.hash_secret(key),
+            key_prefix=rules.display_prefix(key),
+            kind=kind,
+            created_at=now,
+        )
     )
 
 
@@ -26,10 +35,10 @@ def _in_force(now: datetime):
     return or_(api_keys.c.revoked_at.is_(None), api_keys.c.revoked_at > now)
 
 
-def revoke_keys(conn: Connection, app_id: UUID, at: datetime) -> int:
-    """End the app's keys at ``at`` (those in force then: a key already due to end sooner keeps
-    its end); how many."""
-    revoking = update(api_keys).where(api_keys.c.app_id == app_id, _in_force(at))
+def revoke_keys(conn: Connection, app_id: UUID, kind: str, at: datetime) -> int:
+    """End the app's keys of this kind at ``at`` (those in force then: a key already due to end
+    sooner keeps its end); how many."""
+    revoking = update(api_keys).where(api_keys.c.app_id == app_id, api_keys.c.kind == kind, _in_force(at))
     return conn.execute(revoking.values(revoked_at=at)).rowcount
 
 
@@ -47,27 +56,37 @@ def find_app(conn: Connection, app_id: UUID) -> dict:
 
 
 def list_apps(conn: Connection, now: datetime) -> list[dict]:
-    """Every app with how many keys are in force and the newest one's prefix."""
+    """Every app with how many secret keys are in force, the newest one's prefix, and its
+    public key's prefix."""
     in_force = select(api_keys).where(_in_force(now)).subquery()
-    newest = (
-        select(in_force.c.key_prefix)
-        .where(in_force.c.app_id == apps.c.id)
-        .order_by(in_force.c.created_at.desc(), in_force.c.id)
-        .limit(1)
-        .scalar_subquery()
-    )
-    count = select(func.count()).where(in_force.c.app_id == apps.c.id).scalar_subquery()
+
+    def newest(kind: str):
+        return (
+            select(in_force.c.key_prefix)
+            .where(in_force.c.app_id == apps.c.id, in_force.c.kind == kind)
+            .order_by(in_force.c.created_at.desc(), in_force.c.id)
+            .limit(1)
+            .scalar_subquery()
+        )
+
+    secret = in_force.c.kind == rules.SECRET
+    count = select(func.count()).where(in_force.c.app_id == apps.c.id, secret).scalar_subquery()
     query = select(
-        apps.c.id, apps.c.name, apps.c.created_at, count.label("active_keys"), newest.label("key_prefix")
+        apps.c.id,
+        apps.c.name,
+        apps.c.created_at,
+        count.label("active_keys"),
+        newest(rules.SECRET).label("key_prefix"),
+        newest(rules.PUBLIC).label("public_key_prefix"),
     ).order_by(apps.c.created_at, apps.c.id)
     return [dict(row._mapping) for row in conn.execute(query)]
 
 
 def active_key(conn: Connection, key_hash: str, now: datetime) -> dict | None:
-    """``app_id``, ``key_hash``, ``revoked_at`` (None, or when it ends) and the app's
+    """``app_id``, ``key_hash``, ``kind``, ``revoked_at`` (None, or when it ends) and the app's
     ``rate_limit`` of the key in force with this hash."""
     row = conn.execute(
-        select(api_keys.c.app_id, api_keys.c.key_hash, api_keys.c.revoked_at, apps.c.rate_limit)
+        select(api_keys.c.app_id, api_keys.c.key_hash, api_keys.c.kind, api_keys.c.revoked_at, apps.c.rate_limit)
         .join(apps, apps.c.id == api_keys.c.app_id)
         .where(api_keys.c.key_hash == key_hash, _in_force(now))
     ).first()
@@ -81,3 +100,22 @@ def locked_bucket(conn: Connection, app_id: UUID) -> float:
 
 def save_bucket(conn: Connection, app_id: UUID, full_at: float) -> None:
     db.save_bucket(conn, rate_buckets, {"app_id": app_id}, full_at)
+
+
+def web_origins(conn: Connection, app_id: UUID) -> list[str]:
+    query = (
+        select(web_api_origins.c.origin).where(web_api_origins.c.app_id == app_id).order_by(web_api_origins.c.origin)
+    )
+    return list(conn.scalars(query))
+
+
+def set_web_origins(conn: Connection, app_id: UUID, origins: list[str]) -> None:
+    conn.execute(delete(web_api_origins).where(web_api_origins.c.app_id == app_id))
+    if origins:
+        conn.execute(web_api_origins.insert(), [{"app_id": app_id, "origin": origin} for origin in origins])
+
+
+def origin_known(conn: Connection, origin: str) -> bool:
+    """Whether any app lets pages of this origin (or of any) call its Web API."""
+    query = select(web_api_origins.c.app_id).where(web_api_origins.c.origin.in_([origin, rules.ANY_ORIGIN])).limit(1)
+    return conn.execute(query).first() is not None

@@ -3,17 +3,21 @@
 import hashlib
 import math
 import secrets
+from urllib.parse import urlsplit
 
 from subledger.core.errors import NON_FIELD, ApiError, not_authenticated
 
-SECRET_PREFIX = "secret_live_"
+# An app's keys: secret keys for the server-side APIs, a public key for the Web API, which browsers call.
+SECRET, PUBLIC = "secret", "public"
+KEY_PREFIXES = {SECRET: "secret_live_", PUBLIC: "public_live_"}
+SECRET_PREFIX = KEY_PREFIXES[SECRET]
 # Every app has this access level from its creation, as the reference's apps do.
 DEFAULT_ACCESS_LEVEL = "premium"
 SCHEME = "api-key"
 
 
-def new_secret() -> str:
-    return SECRET_PREFIX + secrets.token_urlsafe(32)
+def new_key(kind: str = SECRET) -> str:
+    return KEY_PREFIXES[kind] + secrets.token_urlsafe(32)
 
 
 def hash_secret(secret: str) -> str:
@@ -25,9 +29,9 @@ def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def display_prefix(secret: str) -> str:
-    """Enough of the secret to tell keys apart in listings, too little to use."""
-    return secret[: len(SECRET_PREFIX) + 4]
+def display_prefix(key: str) -> str:
+    """Enough of the key to tell keys apart in listings, too little to use."""
+    return key[: len("public_live_") + 4]
 
 
 def secret_from_header(value: str | None) -> str:
@@ -67,3 +71,29 @@ def throttled(seconds: float) -> ApiError:
     return ApiError.one(
         429, "rate_limited", NON_FIELD, f"Request was throttled. Expected available in {wait} seconds."
     ).retry_after(wait)
+
+
+ANY_ORIGIN = "*"
+
+
+def web_origin(value: str) -> str:
+    """An origin whose pages may call the Web API, as browsers send it in ``Origin``
+    (``https://shop.example.com``, ``http://localhost:8080``), or ``*`` for any; ValueError else."""
+    if value == ANY_ORIGIN:
+        return value
+    try:
+        parts = urlsplit(value)
+        port = parts.port  # ValueError for a port that is not a number in range
+    except ValueError:
+        raise ValueError(f"{value!r} is not an origin such as https://shop.example.com") from None
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.username is not None
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+        or len(value) > 255
+    ):
+        raise ValueError(f"{value!r} is not an origin such as https://shop.example.com")
+    return f"{parts.scheme}://{parts.hostname}" + (f":{port}" if port is not None else "")

@@ -2,6 +2,7 @@
 
 import hmac
 import threading
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID, uuid4
 
@@ -17,15 +18,23 @@ class AppNotFound(LookupError):
 
 
 def create_app(db: Database, name: str, now: datetime) -> dict:
-    """A new app and its first secret key; ValueError for a name the apps table cannot hold."""
+    """A new app, its first secret key and its public key (shown this once: only their hashes
+    are kept); ValueError for a name the apps table cannot hold."""
     if not name.strip() or len(name) > 255:
         raise ValueError("an app's name is 1 to 255 characters long")
     app_id = uuid4()
-    secret = rules.new_secret()
+    keys = {kind: rules.new_key(kind) for kind in (rules.SECRET, rules.PUBLIC)}
     with db.write() as conn:
         repository.insert_app(conn, app_id, name, now)
-        repository.insert_key(conn, uuid4(), app_id, rules.hash_secret(secret), rules.display_prefix(secret), now)
-    return {"app_id": str(app_id), "name": name, "secret_api_key": secret, "created_at": format_datetime(now)}
+        for kind, key in keys.items():
+            repository.insert_key(conn, app_id, key, kind, now)
+    return {
+        "app_id": str(app_id),
+        "name": name,
+        "secret_api_key": keys[rules.SECRET],
+        "public_api_key": keys[rules.PUBLIC],
+        "created_at": format_datetime(now),
+    }
 
 
 def list_apps(db: Database, now: datetime) -> list[dict]:
@@ -38,24 +47,27 @@ def list_apps(db: Database, now: datetime) -> list[dict]:
             "created_at": format_datetime(row["created_at"]),
             "active_keys": row["active_keys"] or 0,
             "key_prefix": row["key_prefix"],
+            "public_key_prefix": row["public_key_prefix"],
         }
         for row in rows
     ]
 
 
-def rotate_key(db: Database, app_id: UUID, now: datetime, grace: timedelta = timedelta(0)) -> dict:
-    """Issue a new secret; every earlier one of the app stops working after ``grace``, the
-    time it takes to deploy the new one."""
-    secret = rules.new_secret()
+def rotate_key(
+    db: Database, app_id: UUID, now: datetime, grace: timedelta = timedelta(0), kind: str = rules.SECRET
+) -> dict:
+    """Issue a new key of this kind; every earlier one of the app stops working after ``grace``,
+    the time it takes to deploy the new one."""
+    key = rules.new_key(kind)
     ends = now + grace
     with db.write() as conn:
         if not repository.app_exists(conn, app_id):
             raise AppNotFound(str(app_id))
-        revoked = repository.revoke_keys(conn, app_id, ends)
-        repository.insert_key(conn, uuid4(), app_id, rules.hash_secret(secret), rules.display_prefix(secret), now)
+        revoked = repository.revoke_keys(conn, app_id, kind, ends)
+        repository.insert_key(conn, app_id, key, kind, now)
     return {
         "app_id": str(app_id),
-        "secret_api_key": secret,
+        f"{kind}_api_key": key,
         "revoked_keys": revoked,
         "earlier_keys_work_until": format_datetime(ends),
     }
@@ -100,8 +112,18 @@ def app_exists(db: Database, app_id: UUID) -> bool:
         return repository.app_exists(conn, app_id)
 
 
+@dataclass(frozen=True)
+class Key:
+    """What an API key is: the app it opens, the app's rate limit, and its kind (``rules.SECRET``
+    for the server-side APIs, ``rules.PUBLIC`` for the Web API)."""
+
+    app_id: UUID
+    rate_limit: int | None
+    kind: str
+
+
 class Authenticator:
-    """Maps an ``Authorization`` header to the app it belongs to.
+    """Maps an ``Authorization`` header to the key it carries.
 
     Known keys are remembered for ``ttl_seconds`` so the hot path does not ask
     the database on every request; a revoked key therefore keeps working for
@@ -112,30 +134,86 @@ class Authenticator:
         self._db = db
         self._clock = clock
         self._ttl = timedelta(seconds=ttl_seconds)
-        self._known: dict[str, tuple[UUID, int | None, datetime]] = {}
+        self._known: dict[str, tuple[Key, datetime]] = {}
         self._lock = threading.Lock()
 
-    def cached(self, header: str | None) -> tuple[UUID, int | None] | None:
-        """(app, rate limit) of a key seen within the TTL, without I/O; None when unknown."""
+    def cached(self, header: str | None) -> Key | None:
+        """The key in the header, seen within the TTL, without I/O; None when unknown."""
         key_hash = rules.hash_secret(rules.secret_from_header(header))
         entry = self._known.get(key_hash)
-        if entry and entry[2] > self._clock.now():
-            return entry[0], entry[1]
+        if entry and entry[1] > self._clock.now():
+            return entry[0]
         return None
 
-    def authenticate(self, header: str | None) -> tuple[UUID, int | None]:
-        """(app, rate limit) of the key in the header; the contract's 401 otherwise."""
+    def authenticate(self, header: str | None) -> Key:
+        """The key in the header; the contract's 401 otherwise."""
         key_hash = rules.hash_secret(rules.secret_from_header(header))
         now = self._clock.now()
         with self._db.read() as conn:
             found = repository.active_key(conn, key_hash, now)
         if found is None or not hmac.compare_digest(found["key_hash"], key_hash):
             raise rules.invalid_key()
+        key = Key(found["app_id"], found["rate_limit"], found["kind"])
         # Trusted for the TTL, but not past the key's end.
         trusted_until = min(now + self._ttl, found["revoked_at"] or now + self._ttl)
         with self._lock:
-            self._known[key_hash] = (found["app_id"], found["rate_limit"], trusted_until)
-        return found["app_id"], found["rate_limit"]
+            self._known[key_hash] = (key, trusted_until)
+        return key
+
+
+def web_origins(db: Database, app_id: UUID) -> list[str]:
+    """The origins whose pages may call the app's Web API."""
+    with db.read() as conn:
+        if not repository.app_exists(conn, app_id):
+            raise AppNotFound(str(app_id))
+        return repository.web_origins(conn, app_id)
+
+
+def set_web_origins(db: Database, app_id: UUID, origins: list[str]) -> list[str]:
+    """Replace the origins whose pages may call the app's Web API (``rules.web_origin``; ValueError
+    for one that is not an origin)."""
+    kept = sorted({rules.web_origin(origin) for origin in origins})
+    with db.write() as conn:
+        if not repository.app_exists(conn, app_id):
+            raise AppNotFound(str(app_id))
+        repository.set_web_origins(conn, app_id, kept)
+    return kept
+
+
+class OriginPolicy:
+    """Which origins may call the Web API from a browser, remembered for ``ttl_seconds`` as keys are
+    (a change reaches every process within that time)."""
+
+    def __init__(self, db: Database, clock: Clock, ttl_seconds: float):
+        self._db = db
+        self._clock = clock
+        self._ttl = timedelta(seconds=ttl_seconds)
+        self._apps: dict[UUID, tuple[frozenset[str], datetime]] = {}
+        self._anywhere: dict[str, tuple[bool, datetime]] = {}
+
+    def _fresh(self, cache: dict, key, read):
+        entry = cache.get(key)
+        now = self._clock.now()
+        if entry is None or entry[1] <= now:
+            if len(cache) > 10_000:  # origins are what clients send: bound what is kept of them
+                cache.clear()
+            entry = cache[key] = (read(), now + self._ttl)
+        return entry[0]
+
+    def allows(self, app_id: UUID, origin: str) -> bool:
+        """Whether the app lets pages of ``origin`` call its Web API (it reads: run it off the loop
+        on PostgreSQL)."""
+        origins = self._fresh(self._apps, app_id, lambda: frozenset(web_origins(self._db, app_id)))
+        return rules.ANY_ORIGIN in origins or origin in origins
+
+    def known(self, origin: str) -> bool:
+        """Whether some app lets pages of ``origin`` call its Web API (a preflight names no app)."""
+
+        def read() -> bool:
+            with self._db.read() as conn:
+                return repository.origin_known(conn, origin)
+
+        return self._fresh(self._anywhere, origin, read)
 
 
 class RateLimits:

@@ -7,8 +7,8 @@ from fastapi import Header, Request
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from subledger.core.errors import NON_FIELD, ApiError, bad_request
-from subledger.core.http import error_response, header_text
+from subledger.core.errors import NON_FIELD, ApiError, bad_request, not_authenticated
+from subledger.core.http import WEB_API_PATH, error_response, header_text
 
 MAX_CUSTOMER_USER_ID = 255
 
@@ -21,32 +21,43 @@ class ProfileRef:
     profile_id: UUID | None = None
 
 
+async def authenticated(scope: Scope, kind: str):
+    """The key of the request's ``Authorization`` header (``apps.service.Key``), if it is of
+    ``kind``; the contract's 401 otherwise, the same whichever way it is wrong."""
+    state = scope["app"].state
+    header = header_text(Headers(scope=scope).get("authorization"))
+    key = state.authenticator.cached(header)
+    if key is None:
+        key = await state.runtime.read(state.authenticator.authenticate, header)
+    if key.kind != kind:
+        raise not_authenticated("Invalid API key.")
+    return key
+
+
 class ApiKeyAuth:
-    """ASGI middleware: every API request carries an app's key, checked before anything else.
+    """ASGI middleware: every API request carries an app's secret key, checked before anything else.
 
     Runs ahead of routing and body parsing, so a request without a valid key
     learns nothing about paths or validation, and applies the app's rate
-    limit. The app's id lands in ``request.state.app_id``.
+    limit. The app's id lands in ``request.state.app_id``. The Web API has its
+    own (``web_api.access``).
     """
 
     def __init__(self, app: ASGIApp):
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith("/api/"):
+        path = scope["path"] if scope["type"] == "http" else ""
+        if not path.startswith("/api/") or path.startswith(WEB_API_PATH):
             return await self.app(scope, receive, send)
         state = scope["app"].state
-        header = header_text(Headers(scope=scope).get("authorization"))
         try:
-            known = state.authenticator.cached(header)
-            if known is None:
-                known = await state.runtime.read(state.authenticator.authenticate, header)
-            app_id, rate_limit = known
-            if not state.rate_limits.admit(app_id, rate_limit):
-                await state.runtime.write(state.rate_limits.lease, app_id, rate_limit)
+            key = await authenticated(scope, "secret")
+            if not state.rate_limits.admit(key.app_id, key.rate_limit):
+                await state.runtime.write(state.rate_limits.lease, key.app_id, key.rate_limit)
         except ApiError as error:
             return await error_response(error)(scope, receive, send)
-        scope.setdefault("state", {})["app_id"] = app_id
+        scope.setdefault("state", {})["app_id"] = key.app_id
         await self.app(scope, receive, send)
 
 

@@ -17,6 +17,9 @@ from subledger.core.errors import NON_FIELD, ApiError, from_validation_errors
 
 log = logging.getLogger("subledger")
 
+# The Web API, which browsers call with an app's public key (see ``web_api.access``).
+WEB_API_PATH = "/api/v2/web-api/"
+
 # Shown in the OpenAPI document for every endpoint that can fail.
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"description": description, "content": {"application/json": {"example": example}}}
@@ -143,13 +146,14 @@ class RequestShape:
     - on the API paths, a body is JSON whatever its Content-Type says (clients
       often send none, or curl's form default), so it is validated as JSON,
       never as form data;
-    - every body is read up to the limit before the application sees it, so an
-      oversized request is answered 413 without touching anything.
+    - every body is read up to the limit (the Web API's smaller one on its paths) before the
+      application sees it, so an oversized request is answered 413 without touching anything.
     """
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int):
+    def __init__(self, app: ASGIApp, max_body_bytes: int, web_api_max_body_bytes: int):
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.web_api_max_body_bytes = web_api_max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -163,9 +167,10 @@ class RequestShape:
             raw_path = scope.get("raw_path")
             scope.update(path=scope["path"] + "/", raw_path=raw_path + b"/" if raw_path else None)
 
+        limit = self.web_api_max_body_bytes if scope["path"].startswith(WEB_API_PATH) else self.max_body_bytes
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):
-            return await self._too_large(scope, receive, send)
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            return await self._too_large(scope, receive, send, limit)
 
         chunks, size, more = [], 0, True
         while more:
@@ -175,8 +180,8 @@ class RequestShape:
             chunks.append(message.get("body", b""))
             size += len(chunks[-1])
             more = message.get("more_body", False)
-            if size > self.max_body_bytes:
-                return await self._too_large(scope, receive, send)
+            if size > limit:
+                return await self._too_large(scope, receive, send, limit)
         body = b"".join(chunks)
 
         replayed = False
@@ -190,10 +195,8 @@ class RequestShape:
 
         await self.app(scope, replay, send)
 
-    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
-        error = ApiError.one(
-            413, "request_too_large", NON_FIELD, f"Request body is larger than {self.max_body_bytes} bytes."
-        )
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        error = ApiError.one(413, "request_too_large", NON_FIELD, f"Request body is larger than {limit} bytes.")
         await error_response(error)(scope, receive, send)
 
 

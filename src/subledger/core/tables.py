@@ -97,8 +97,11 @@ api_keys = Table(
     # SHA-256 of the secret; the secret itself is shown once and never stored.
     Column("key_hash", String(64), nullable=False, unique=True),
     Column("key_prefix", String(24), nullable=False),
+    # secret: the server-side APIs; public: the Web API alone, called from browsers.
+    Column("kind", String(8), nullable=False, server_default="secret"),
     Column("created_at", UTCDateTime, nullable=False),
     Column("revoked_at", UTCDateTime),
+    CheckConstraint("kind IN ('secret', 'public')", name="kind"),
 )
 
 # Each rate-limited app's token bucket, shared by every server process of the database
@@ -130,6 +133,8 @@ profiles = Table(
     Column("store_account_token", Uuid),
     Column("att_status", SmallInteger),  # App Tracking Transparency: 0 to 3
     Column("integration_ids", Json),  # {"appsflyer_id": ..., ...}: those set, or None
+    # The latest attribution of each source ({"custom": {"status", "channel", ...}}); history in attributions.
+    Column("attribution", Json),
     Column("analytics_disabled", Boolean, nullable=False, default=False),
     Column("custom_attributes", Json, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
@@ -171,6 +176,35 @@ installations = Table(
     Column("updated_at", UTCDateTime, nullable=False),
 )
 
+
+# Marketing attribution a profile was given (the Web API's), every one kept; the latest of
+# each source is the profile's current one (profiles.attribution).
+attributions = Table(
+    "attributions",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("app_id", Uuid, ForeignKey("apps.id", ondelete="CASCADE"), nullable=False),
+    Column("profile_id", Uuid, ForeignKey("profiles.id", ondelete="CASCADE"), nullable=False),
+    Column("source", String(32), nullable=False),
+    Column("status", String(16), nullable=False),  # organic, non_organic, unknown
+    Column("attribution_user_id", String(255)),
+    Column("channel", String(255)),
+    Column("campaign", String(255)),
+    Column("ad_group", String(255)),
+    Column("ad_set", String(255)),
+    Column("creative", String(255)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index(None, "profile_id", "created_at"),
+)
+
+# The origins whose pages may call an app's Web API from a browser ("*": any).
+web_api_origins = Table(
+    "web_api_origins",
+    metadata,
+    Column("app_id", Uuid, ForeignKey("apps.id", ondelete="CASCADE"), primary_key=True),
+    Column("origin", String(255), primary_key=True),
+    Index(None, "origin"),
+)
 
 # Catalog: what an app sells and what it unlocks -------------------------------
 
@@ -418,9 +452,10 @@ paywall_views = Table(
     Column("id", Uuid, primary_key=True),
     Column("app_id", Uuid, ForeignKey("apps.id", ondelete="CASCADE"), nullable=False),
     Column("profile_id", Uuid, ForeignKey("profiles.id", ondelete="CASCADE"), nullable=False),
-    Column("placement_id", String(255), nullable=False),
+    Column("placement_id", String(255)),  # None: the view named only its variation (the Web API)
     Column("paywall_id", Uuid, nullable=False),
     Column("variation_id", Uuid, nullable=False),
+    Column("store", String(255)),
     Column("viewed_at", UTCDateTime, nullable=False),
     Index(None, "app_id", "variation_id"),
 )

@@ -308,7 +308,7 @@ def payload(
         "event_properties": properties,
         "event_api_version": 1,
         "profiles_sharing_access_level": [],
-        "attributions": {},
+        "attributions": profile.get("attribution") or {},
         "user_attributes": {key: attributes[key] for key in sorted(attributes)},
         "integration_ids": profile.get("integration_ids") or None,
     }

@@ -82,24 +82,29 @@ async def put_paywall(
     return JSONResponse(await runtime.write(service.replace_remote_configs, runtime, app_id, paywall_id, body))
 
 
+# The Web API's paywall and paywall visit for the app's server, with the secret key and the
+# profile in the headers: the same use cases, answered the same way.
+
+
 @router.get(
     "/placements/{placement_id}/paywall/",
-    summary="The paywall a profile sees at a placement",
+    summary="The paywall a profile sees at a placement (the Web API's, with the secret key)",
     openapi_extra=PROFILE_HEADERS,
 )
 async def placement_paywall(
-    request: Request, app_id: App, placement_id: PlacementId, locale: str | None = None
+    request: Request, app_id: App, placement_id: PlacementId, locale: str | None = None, store: str | None = None
 ) -> Response:
     runtime = request.app.state.runtime
     ref = profile_ref(request)
-    return JSONResponse(await runtime.read(service.paywall_for_placement, runtime, app_id, ref, placement_id, locale))
+    shown = await runtime.read(service.paywall_for_placement, runtime, app_id, ref, placement_id, locale, store)
+    return JSONResponse(shown)
 
 
 @router.post(
     "/placements/{placement_id}/views/",
     status_code=204,
     response_class=Response,
-    summary="Record that a profile saw a paywall",
+    summary="Record that a profile saw a paywall (the Web API's visit, with the secret key)",
     openapi_extra=PROFILE_HEADERS,
 )
 async def record_view(
@@ -107,7 +112,9 @@ async def record_view(
 ) -> Response:
     runtime = request.app.state.runtime
     ref = profile_ref(request)
-    await runtime.write(service.record_view, runtime, app_id, ref, placement_id, body)
+    await runtime.write(
+        service.record_view, runtime, app_id, ref, body.variation_id, None, None, placement_id, body.paywall_id
+    )
     return Response(status_code=204)
 
 

@@ -7,8 +7,10 @@ from typing import Any
 
 from subledger.catalog.rules import LIFETIME
 
-# Audience rule fields: a profile property, "custom_attribute.<key>", or "access_level".
+# Audience rule fields: a profile property, "custom_attribute.<key>", "attribution.<field>" (of
+# its latest attribution), or "access_level".
 PROFILE_FIELDS = {"store", "ip_country", "store_country", "platform"}
+ATTRIBUTION_FIELDS = {"status", "channel", "campaign", "ad_group", "ad_set", "creative", "network_user_id"}
 OPERATORS = {"eq", "ne", "in", "not_in", "exists", "not_exists", "gt", "lt", "has", "has_not"}
 NUMERIC = {"gt", "lt"}
 
@@ -51,6 +53,8 @@ def states_after_placing(states: dict[str, str], shown: set[str]) -> dict[str, s
 def _value_of(field: str, facts: dict[str, Any]) -> Any:
     if field.startswith("custom_attribute."):
         return facts["custom_attributes"].get(field.removeprefix("custom_attribute."))
+    if field.startswith("attribution."):
+        return facts["attribution"].get(field.removeprefix("attribution."))
     return facts.get(field)
 
 

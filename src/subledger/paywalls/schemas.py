@@ -12,7 +12,7 @@ from pydantic_core import PydanticCustomError
 from subledger.core import strict_json
 from subledger.core.dates import format_datetime, rfc3339
 from subledger.core.fields import FreeJson, NonEmpty255, Strict, storable, text
-from subledger.paywalls.rules import OPERATORS, PROFILE_FIELDS, product_set
+from subledger.paywalls.rules import ATTRIBUTION_FIELDS, OPERATORS, PROFILE_FIELDS, product_set
 
 Name = Annotated[str, Field(strict=True, min_length=1, max_length=255, pattern=r"^[A-Za-z0-9._:-]+$")]
 Locale = Annotated[str, Field(strict=True, min_length=2, max_length=16, pattern=r"^[A-Za-z]{2,3}([_-][A-Za-z0-9]+)*$")]
@@ -107,7 +107,11 @@ class Rule(Strict):
         if self.field == "access_level":
             if self.op not in {"has", "has_not"} or not isinstance(self.value, str):
                 raise PydanticCustomError("value_error", "access_level rules are `has` or `has_not` a level id.")
-        elif self.field not in PROFILE_FIELDS and not self.field.startswith("custom_attribute."):
+        elif (
+            self.field not in PROFILE_FIELDS
+            and not self.field.startswith("custom_attribute.")
+            and self.field not in {f"attribution.{name}" for name in ATTRIBUTION_FIELDS}
+        ):
             raise PydanticCustomError("invalid_enumeration_member", "Unknown field `{field}`.", {"field": self.field})
         elif self.op in {"has", "has_not"}:
             raise PydanticCustomError("value_error", "`has` and `has_not` are for access_level rules.")
@@ -155,15 +159,17 @@ class ViewIn(Strict):
     paywall_id: UUID
 
 
-def product_object(product: dict[str, Any]) -> dict[str, Any]:
-    """A paywall's product at a placement, with the eligibility defaults that hold without a profile."""
+def product_object(product: dict[str, Any], bought: set[tuple[str, str]]) -> dict[str, Any]:
+    """A paywall's product as a profile sees it: an introductory offer is for a profile that never
+    bought the product, a promotional one for a profile that did."""
+    before = (product["store"], product["store_product_id"]) in bought
     return {
-        "title": product["title"],
+        "title": product["title"] or product["store_product_id"],
         "is_consumable": product["is_consumable"],
         "adapty_product_id": str(product["id"]),
         "vendor_product_id": product["store_product_id"],
-        "introductory_offer_eligibility": not product["is_consumable"],
-        "promotional_offer_eligibility": False,
+        "introductory_offer_eligibility": not product["is_consumable"] and not before,
+        "promotional_offer_eligibility": not product["is_consumable"] and before,
         "base_plan_id": product["store_base_plan_id"] or None,
         "offer": None,
     }
@@ -172,21 +178,24 @@ def product_object(product: dict[str, Any]) -> dict[str, Any]:
 def placement_paywall_object(
     paywall: dict[str, Any],
     products: dict[str, dict],
-    placement_id: str | None,
+    bought: set[tuple[str, str]],
+    placement_id: str,
     variation_id: str,
     ab_test_name: str | None,
     config: dict | None,
 ) -> dict[str, Any]:
-    """The paywall a profile sees at a placement."""
-    return {
+    """The Web API's Paywall object: the paywall a profile sees at a placement. ``ab_test_name``
+    and ``remote_config`` are left out when there is none, as the contract has them optional."""
+    shown = {
         "placement_id": placement_id,
         "variation_id": variation_id,
         "paywall_id": str(paywall["id"]),
         "ab_test_name": ab_test_name,
         "paywall_name": paywall["title"],
-        "products": [product_object(products[pid]) for pid in paywall["product_ids"] if pid in products],
-        "remote_config": config,
+        "products": [product_object(products[pid], bought) for pid in paywall["product_ids"] if pid in products],
+        "remote_config": config and {"lang": config["lang"], "data": orjson.dumps(config["data"]).decode()},
     }
+    return {name: value for name, value in shown.items() if value is not None}
 
 
 def _paywall_product(product: dict[str, Any]) -> dict[str, Any]:

@@ -1,6 +1,8 @@
 """Paywall use cases: management, the contract's list/get/update, choosing a
 placement's paywall for a profile, views and metrics."""
 
+from collections.abc import Callable
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID, uuid4
@@ -10,7 +12,7 @@ from sqlalchemy import Connection
 from subledger.catalog import service as catalog_service
 from subledger.core.addressing import ProfileRef
 from subledger.core.dates import format_datetime
-from subledger.core.errors import NON_FIELD, ApiError, bad_request
+from subledger.core.errors import NON_FIELD, ApiError, bad_request, profile_not_found
 from subledger.core.runtime import Runtime
 from subledger.paywalls import repository, rules
 from subledger.paywalls.schemas import (
@@ -20,7 +22,6 @@ from subledger.paywalls.schemas import (
     PaywallPatch,
     PlacementIn,
     RemoteConfigPut,
-    ViewIn,
     by_locale,
     paywall_list_item,
     paywall_object,
@@ -28,6 +29,7 @@ from subledger.paywalls.schemas import (
 )
 from subledger.profiles import service as profiles_service
 from subledger.purchases import rules as purchases_rules
+from subledger.purchases import service as purchases_service
 
 
 def paywall_not_found() -> ApiError:
@@ -259,42 +261,44 @@ def replace_remote_configs(rt: Runtime, app_id: UUID, paywall_id: str, body: Rem
 # A profile at a placement ---------------------------------------------------------------
 
 
-def _facts(rt: Runtime, app_id: UUID, ref: ProfileRef) -> tuple[dict[str, Any], dict[str, Any]]:
-    profile, installation = profiles_service.record(rt, app_id, ref)
-    now = rt.clock.now()
-    state = profiles_service.current_state(profile, now)
-    moment = format_datetime(now)
-    active = {
-        level["access_level_id"]
-        for level in state["access_levels"]
-        if level["starts_at"] <= moment
-        and (level["expires_at"] is None or moment < level["expires_at"] or level["is_in_grace_period"])
-    }
-    facts = {
+def _facts(rt: Runtime, profile: dict[str, Any], installation: dict[str, Any] | None) -> dict[str, Any]:
+    """What audience rules look at: the profile's properties, attributes, active access levels,
+    latest attribution."""
+    return {
         "store": profile["store"],
         "ip_country": profile["ip_country"],
         "store_country": profile["store_country"],
         "platform": (installation or {}).get("platform"),
         "custom_attributes": profile["custom_attributes"],
-        "access_levels": active,
+        "access_levels": set(profiles_service.active_access_level_ids(profile, rt.clock.now())),
+        "attribution": profiles_service.latest_attribution(profile),
     }
-    return profile, facts
 
 
 def paywall_for_placement(
-    rt: Runtime, app_id: UUID, ref: ProfileRef, placement_id: str, locale: str | None
+    rt: Runtime,
+    app_id: UUID,
+    ref: ProfileRef,
+    placement_id: str,
+    locale: str | None,
+    store: str | None = None,
+    missing: Callable[[], ApiError] = profile_not_found,
 ) -> dict[str, Any]:
-    """The paywall a profile sees at a placement: the first target whose audience it is in;
-    for an A/B test, the profile's own stable variation."""
-    profile, facts = _facts(rt, app_id, ref)
+    """The paywall a profile sees at a placement: the first target whose audience it is in; for an
+    A/B test, the profile's own stable variation. With ``store``, the products of that store alone;
+    each product's offer eligibility is the profile's."""
+    profile, installation = profiles_service.record(rt, app_id, ref, missing)
+    facts = _facts(rt, profile, installation)
     with rt.db.read() as conn:
         placement = next((p for p in repository.app_placements(conn, app_id) if p["id"] == placement_id), None)
         if placement is None:
-            raise ApiError.one(404, "placement_does_not_exist", None, "Placement not found")
+            raise ApiError.one(404, "placement_does_not_exist", "placement_id", "Placement not found")
         audiences = {a["id"]: a["rules"] for a in repository.app_audiences(conn, app_id)}
         target = rules.choose_target(placement["targets"], audiences, facts)
         if target is None:
-            raise ApiError.one(404, "paywall_does_not_exist", None, "No paywall of this placement is for this profile")
+            raise ApiError.one(
+                404, "paywall_does_not_exist", "placement_id", "No paywall of this placement is for this profile"
+            )
         test_name = None
         if target["ab_test_id"]:
             test = next(t for t in repository.app_ab_tests(conn, app_id) if str(t["id"]) == target["ab_test_id"])
@@ -304,9 +308,13 @@ def paywall_for_placement(
             paywall_id, variation_id = target["paywall_id"], None
         row = repository.find_paywall(conn, app_id, UUID(paywall_id))
         products = catalog_service.products_by_id(conn, app_id)
+        bought = purchases_service.products_bought(conn, profile["id"])
+    if store is not None:
+        products = {key: product for key, product in products.items() if product["store"] == store}
     return placement_paywall_object(
         row,
         products,
+        bought,
         placement_id,
         variation_id or str(row["variation_id"]),
         test_name,
@@ -314,11 +322,42 @@ def paywall_for_placement(
     )
 
 
-def record_view(rt: Runtime, app_id: UUID, ref: ProfileRef, placement_id: str, body: ViewIn) -> None:
+def variation_not_found() -> ApiError:
+    return ApiError.one(404, "variation_id_not_found", "variation_id", "Variation not found")
+
+
+def _variation_paywall(conn: Connection, app_id: UUID, variation_id: UUID) -> UUID | None:
+    """The paywall a variation shows: a paywall's own, or one of an A/B test's; None when unknown."""
+    wanted = str(variation_id)
+    for paywall in repository.app_paywalls(conn, app_id):
+        if paywall["variation_id"] == variation_id:
+            return paywall["id"]
+    for test in repository.app_ab_tests(conn, app_id):
+        for variation in test["variations"]:
+            if variation["variation_id"] == wanted:
+                return UUID(variation["paywall_id"])
+    return None
+
+
+def record_view(
+    rt: Runtime,
+    app_id: UUID,
+    ref: ProfileRef,
+    variation_id: UUID,
+    viewed_at: datetime | None = None,
+    store: str | None = None,
+    placement_id: str | None = None,
+    paywall_id: UUID | None = None,
+    missing: Callable[[], ApiError] = profile_not_found,
+) -> None:
+    """Record that a profile saw a variation of a paywall (at ``viewed_at``, by default now): the
+    views of the paywall metrics and A/B tests. ``paywall_id``, when given, must be the one the
+    variation shows."""
     with rt.db.write() as conn:
-        profile = profiles_service.lock(conn, app_id, ref)
-        if repository.find_paywall(conn, app_id, body.paywall_id) is None:
-            raise paywall_not_found()
+        profile = profiles_service.load(conn, app_id, ref, for_update=True, missing=missing)
+        shown = _variation_paywall(conn, app_id, variation_id)
+        if shown is None or paywall_id not in (None, shown):
+            raise variation_not_found()
         repository.insert_view(
             conn,
             {
@@ -326,9 +365,10 @@ def record_view(rt: Runtime, app_id: UUID, ref: ProfileRef, placement_id: str, b
                 "app_id": app_id,
                 "profile_id": profile["id"],
                 "placement_id": placement_id,
-                "paywall_id": body.paywall_id,
-                "variation_id": body.variation_id,
-                "viewed_at": rt.clock.now(),
+                "paywall_id": shown,
+                "variation_id": variation_id,
+                "store": store,
+                "viewed_at": viewed_at or rt.clock.now(),
             },
         )
 

@@ -9,7 +9,7 @@ from sqlalchemy import Connection, and_, bindparam, delete, func, select, update
 from subledger.core import app_config
 from subledger.core.db import upsert
 from subledger.core.prepared import Prepared
-from subledger.core.tables import apps, installations, ledger_pricing, profiles
+from subledger.core.tables import apps, attributions, installations, ledger_pricing, profiles
 
 if TYPE_CHECKING:
     from subledger.core.loop_reads import LoopReads
@@ -149,3 +149,7 @@ _LATEST_INSTALLATION = (
 def latest_installation(conn: Connection, profile_id: UUID) -> dict[str, Any] | None:
     row = conn.execute(_LATEST_INSTALLATION, {"profile_id": profile_id}).first()
     return dict(row._mapping) if row else None
+
+
+def insert_attribution(conn: Connection, values: dict[str, Any]) -> None:
+    conn.execute(attributions.insert(), values)

@@ -1,10 +1,12 @@
 """Profile rules: custom attribute merging, ad-id privacy, segment hash. No I/O."""
 
 import hashlib
+from datetime import datetime
 from typing import Any
 
 import orjson
 
+from subledger.core.dates import format_datetime
 from subledger.core.errors import ApiError, bad_request
 
 MAX_CUSTOM_ATTRIBUTES = 30
@@ -53,6 +55,26 @@ def installation_values(meta: dict[str, Any], analytics_disabled: bool, platform
     if analytics_disabled:
         values.update(dict.fromkeys(AD_ID_FIELDS))
     return values
+
+
+def attribution_object(values: dict[str, Any], created_at: datetime) -> dict[str, Any]:
+    """An attribution as webhook events carry it (the reference's shape): ``attribution_user_id``
+    is the source's ``network_user_id``."""
+    return {
+        "ad_set": values.get("ad_set"),
+        "status": values["status"],
+        "channel": values.get("channel"),
+        "ad_group": values.get("ad_group"),
+        "campaign": values.get("campaign"),
+        "creative": values.get("creative"),
+        "created_at": format_datetime(created_at),
+        "network_user_id": values.get("attribution_user_id"),
+    }
+
+
+def latest_attribution(attribution: dict[str, dict[str, Any]] | None) -> dict[str, Any]:
+    """The newest attribution of any source (empty when there is none)."""
+    return max((attribution or {}).values(), key=lambda item: item["created_at"], default={})
 
 
 EMPTY_STATE = {"access_levels": [], "subscriptions": [], "non_subscriptions": []}

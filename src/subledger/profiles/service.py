@@ -54,6 +54,11 @@ def respond(profile: dict[str, Any], now: datetime, timestamp: int) -> dict[str,
     return profile_object(profile, state, segment, timestamp)
 
 
+def latest_attribution(profile: dict[str, Any]) -> dict[str, Any]:
+    """The profile's newest attribution of any source (empty when it has none)."""
+    return rules.latest_attribution(profile["attribution"])
+
+
 def active_access_level_ids(profile: dict[str, Any], now: datetime) -> list[str]:
     moment = format_datetime(now)
     return rules.active_access_levels(rules.render_state(profile["derived"], moment), moment)
@@ -167,6 +172,7 @@ def insert_new(
         "store_account_token": None,
         "att_status": None,
         "integration_ids": None,
+        "attribution": None,
         "analytics_disabled": False,
         **fields.sent(),
         "custom_attributes": rules.merge_custom_attributes({}, _attribute_changes(fields)),
@@ -213,10 +219,12 @@ def _current(rt: Runtime, profile: dict[str, Any]) -> dict[str, Any]:
     return respond(profile, rt.clock.now(), rt.timestamps.issue(profile["last_timestamp_ms"] + 1))
 
 
-def record(rt: Runtime, app_id: UUID, ref: ProfileRef) -> tuple[dict[str, Any], dict[str, Any] | None]:
+def record(
+    rt: Runtime, app_id: UUID, ref: ProfileRef, missing: Callable[[], ApiError] = profile_not_found
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """The stored profile (every field) and its latest installation."""
     with rt.db.read() as conn:
-        profile = load(conn, app_id, ref)
+        profile = load(conn, app_id, ref, missing=missing)
         return profile, repository.latest_installation(conn, profile["id"])
 
 
@@ -286,6 +294,30 @@ def set_integration_ids(rt: Runtime, app_id: UUID, ref: ProfileRef, body: Integr
         kept = {name: value for name, value in merged.items() if value is not None}
         timestamp = rt.timestamps.issue(profile["last_timestamp_ms"] + 1)
         save(conn, profile, {"integration_ids": kept or None, "updated_at": now, "last_timestamp_ms": timestamp})
+
+
+def add_attribution(
+    rt: Runtime, app_id: UUID, ref: ProfileRef, source: str, values: dict[str, Any], missing: Callable[[], ApiError]
+) -> None:
+    """Give the profile an attribution (``status``, ``channel``, ``campaign``...): every one is kept,
+    and the latest of a source is the profile's current one."""
+    now = rt.clock.now()
+    with rt.db.write() as conn:
+        profile = load(conn, app_id, ref, for_update=True, missing=missing)
+        repository.insert_attribution(
+            conn,
+            {
+                "id": uuid4(),
+                "app_id": app_id,
+                "profile_id": profile["id"],
+                "source": source,
+                **values,
+                "created_at": now,
+            },
+        )
+        current = {**(profile["attribution"] or {}), source: rules.attribution_object(values, now)}
+        timestamp = rt.timestamps.issue(profile["last_timestamp_ms"] + 1)
+        save(conn, profile, {"attribution": current, "updated_at": now, "last_timestamp_ms": timestamp})
 
 
 def delete_profile(rt: Runtime, app_id: UUID, ref: ProfileRef) -> None:

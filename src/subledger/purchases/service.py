@@ -381,6 +381,11 @@ def find_transaction(conn: Connection, app_id: UUID, store: str, store_transacti
     return repository.find_transaction(conn, app_id, store, store_transaction_id)
 
 
+def products_bought(conn: Connection, profile_id: UUID) -> set[tuple[str, str]]:
+    """The (store, store product id) of every transaction of the profile."""
+    return {(tx["store"], tx["store_product_id"]) for tx in repository.profile_transactions(conn, profile_id)}
+
+
 def chain_transactions(conn: Connection, profile_id: UUID, store: str, original_transaction_id: str) -> list[dict]:
     """The transactions of one of the profile's subscription chains (or its one-time purchase)."""
     return [
