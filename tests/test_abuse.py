@@ -8,6 +8,8 @@ import httpx
 import pytest
 from serving import SUBLEDGER, free_port, operator_env, run, run_json, serving, shop
 
+pytestmark = pytest.mark.slow  # a system test: it starts processes (CI runs it with -m slow)
+
 SLOW_CLIENTS = 200
 BASE = "/api/v2/server-side-api"
 

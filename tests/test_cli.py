@@ -17,6 +17,8 @@ from serving import product as product_of
 
 from subledger.core.dates import parse_datetime
 
+pytestmark = pytest.mark.slow  # a system test: it starts processes (CI runs it with -m slow)
+
 
 @pytest.fixture
 def env(tmp_path) -> dict:

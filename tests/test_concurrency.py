@@ -16,6 +16,8 @@ from subledger.config import Settings
 from subledger.core.db import Database
 from subledger.core.tables import transactions
 
+pytestmark = pytest.mark.slow  # a system test: it starts processes (CI runs it with -m slow)
+
 BASE_DATE = "2025-{month:02d}-{day:02d}T00:00:00.000000+0000"
 
 

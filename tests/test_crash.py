@@ -14,6 +14,8 @@ from subledger.config import Settings
 from subledger.core.db import Database
 from subledger.core.tables import events, transactions
 
+pytestmark = pytest.mark.slow  # a system test: it starts processes (CI runs it with -m slow)
+
 
 def start(env: dict, port: int) -> subprocess.Popen:
     process = subprocess.Popen(

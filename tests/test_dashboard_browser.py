@@ -13,6 +13,8 @@ import pytest
 from serving import operator_env, run, run_json, serving, shop
 from test_metrics import subscription
 
+pytestmark = pytest.mark.slow  # a system test: it starts processes (CI runs it with -m slow)
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).parent / "screenshots"
 EMAIL = "ops@example.com"

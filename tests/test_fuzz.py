@@ -2,11 +2,14 @@
 
 import os
 
+import pytest
 import schemathesis
 from conftest import db_snapshot, new_app
 from hypothesis import HealthCheck, given, settings
 
 from subledger.app import create_app
+
+pytestmark = pytest.mark.slow  # a system test: it starts processes (CI runs it with -m slow)
 
 DEFAULT_EXAMPLES = 15
 JSON_API_PATH = "/api/v1/sdk/purchase/stripe/token/validate/"

@@ -37,6 +37,7 @@ def _profile(app_id: uuid.UUID, customer_user_id: str) -> dict:
         "store_account_token": uuid.UUID("3fa85f64-5717-4562-b3fc-2c963f66afa6"),
         "att_status": 3,
         "integration_ids": {"appsflyer_id": "af-1"},
+        "attribution": {"custom": {"status": "organic", "channel": "ads"}},
         "analytics_disabled": True,
         "custom_attributes": {"level": 3, "ratio": 0.5, "name": "ü\u2028", "none": None},
         "derived": {"access_levels": [{"id": "premium", "expires_at": "2025-04-04T05:06:07.000000+0000"}]},

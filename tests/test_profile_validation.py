@@ -115,9 +115,7 @@ def test_an_empty_json_array_reads_as_an_empty_object(api, runtime):
     for method in ("POST", "PATCH"):
         response = api.client.request(method, BASE + "/profile/", content=b"[]", headers=api.headers("php"))
         assert response.status_code == 200, response.text
-    grant = api.client.post(
-        BASE + "/purchase/profile/grant/access-level/", content=b"[]", headers=api.headers("php")
-    )
+    grant = api.client.post(BASE + "/purchase/profile/grant/access-level/", content=b"[]", headers=api.headers("php"))
     assert grant.status_code == 400
     assert grant.json()["errors"][0]["source"] == "access_level_id"
 

@@ -14,6 +14,8 @@ import pytest
 from loopback import LoopbackServer
 from serving import operator_env, run, run_json, serving
 
+pytestmark = pytest.mark.slow  # a system test: it starts processes (CI runs it with -m slow)
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 if not Path(CHROMIUM).exists():

@@ -26,6 +26,8 @@ from subledger.profiles.schemas import ProfileFields
 from subledger.purchases import service as purchases_service
 from subledger.purchases.schemas import TransactionIn
 
+pytestmark = pytest.mark.slow  # a system test: it starts processes (CI runs it with -m slow)
+
 
 def make_events(rt: Runtime, app_id, profiles: int, renewals: int) -> None:
     purchases_service.add_product(
