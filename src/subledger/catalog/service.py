@@ -41,9 +41,7 @@ def delete_access_level(rt: Runtime, app_id: UUID, level_id: str) -> None:
         if not repository.access_level_exists(conn, app_id, level_id):
             raise ApiError.one(404, "access_level_does_not_exist", None, "Access level not found")
         if level_id == DEFAULT_ACCESS_LEVEL:
-            raise bad_request(
-                "default_access_level", NON_FIELD, f"`{level_id}` is every app's access level; it stays."
-            )
+            raise bad_request("default_access_level", NON_FIELD, f"`{level_id}` is every app's access level; it stays.")
         users = repository.products_unlocking(conn, app_id, level_id)
         if users:
             raise bad_request("access_level_in_use", NON_FIELD, f"Products unlock `{level_id}`: {', '.join(users)}.")

@@ -94,7 +94,7 @@ STRIPE_BODY = {
 
 @router.post(
     "/purchase/stripe/token/validate/",
-    summary="Import a Stripe subscription or payment intent, and its history; answers {\"data\": null}",
+    summary='Import a Stripe subscription or payment intent, and its history; answers {"data": null}',
     openapi_extra=STRIPE_BODY,
 )
 async def validate_stripe(request: Request, app_id: App) -> Response:
