@@ -213,3 +213,23 @@ def test_buckets_full_again_are_deleted(shop, client, clock, runtime):
     sign_in(client, email="someone@example.com", password="wrong password!")
     with runtime.db.read() as conn:
         assert [row.email for row in conn.execute(select(sign_in_buckets))] == ["someone@example.com"]
+
+
+def test_web_api_origins_are_edited_on_the_catalog_page(shop, client):
+    sign_in(client)
+    catalog = f"/dashboard/apps/{shop.app_id}/catalog/"
+    csrf = page_csrf(client.get(catalog).text)
+    form = catalog + "web-origins/"
+    body = {"origins": "https://Pay.Example\nhttp://localhost:8080\n"}
+    assert client.post(form, data=body, follow_redirects=False).status_code == 403
+    saved = client.post(form, data={**body, "csrf": csrf}, follow_redirects=False)
+    assert saved.status_code == 303 and saved.headers["location"] == catalog
+    listed = ["http://localhost:8080", "https://pay.example"]
+    assert shop.admin("GET", "/web-api/origins/").json()["data"]["origins"] == listed
+    assert "https://pay.example" in client.get(catalog).text
+    refused = client.post(form, data={"origins": "https://pay.example/checkout", "csrf": csrf}, follow_redirects=False)
+    assert "error=" in refused.headers["location"] and "is%20not%20an%20origin" in refused.headers["location"]
+    assert shop.admin("GET", "/web-api/origins/").json()["data"]["origins"] == listed
+    cleared = client.post(form, data={"origins": "", "csrf": csrf}, follow_redirects=False)
+    assert cleared.status_code == 303
+    assert shop.admin("GET", "/web-api/origins/").json()["data"]["origins"] == []

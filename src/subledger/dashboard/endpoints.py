@@ -214,7 +214,10 @@ async def catalog(request: Request, app_id: str, error: str = "") -> Response:
     app_uuid = UUID(app["app_id"])
     levels = await runtime.read(catalog_service.list_access_levels, runtime, app_uuid)
     found = await runtime.read(catalog_service.list_products, runtime, app_uuid)
-    return _page(request, "catalog.html", session, app=app, levels=levels, products=found, error=error)
+    origins = await runtime.read(apps_service.web_origins, runtime.db, app_uuid)
+    return _page(
+        request, "catalog.html", session, app=app, levels=levels, products=found, origins=origins, error=error
+    )
 
 
 def _back_to_catalog(app: dict, error: ApiError | None = None) -> Response:
@@ -284,3 +287,20 @@ async def delete_product(
 ) -> Response:
     app = await _form_app(request, app_id, csrf)
     return await _catalog_change(request, app, purchases_service.remove_product, product_id)
+
+
+@router.post("/apps/{app_id}/catalog/web-origins/")
+async def set_web_origins(
+    request: Request,
+    app_id: str,
+    origins: Annotated[str, Form(max_length=64 * 1024)] = "",
+    csrf: Annotated[str, Form(max_length=128)] = "",
+) -> Response:
+    """Replace the origins whose pages may call the app's Web API: one per line."""
+    app = await _form_app(request, app_id, csrf)
+    runtime = request.app.state.runtime
+    try:
+        await runtime.write(apps_service.set_web_origins, runtime.db, UUID(app["app_id"]), origins.split())
+    except ValueError as invalid:
+        return _back_to_catalog(app, ApiError.one(400, "base_error", "origins", str(invalid)))
+    return _back_to_catalog(app)
