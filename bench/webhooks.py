@@ -108,11 +108,16 @@ def main() -> None:
     receivers = multiprocessing.Process(target=_receivers, args=(quick_socket, stuck_socket), daemon=True)
     receivers.start()
     with TemporaryDirectory() as tmp, scratch_database(options.engine, options.postgres_url) as url:
-        settings = Settings(database_url=url or f"sqlite:///{tmp}/webhooks.db", data_dir=Path(tmp), serve_worker="off")
+        settings = Settings(
+            database_url=url or f"sqlite:///{tmp}/webhooks.db",
+            data_dir=Path(tmp),
+            serve_worker="off",
+            webhook_allow_private_networks=True,  # the receiver is on loopback
+        )
         rt = Runtime.from_settings(settings)
         rt.db.migrate()
         app_id = uuid.UUID(apps_service.create_app(rt.db, "Webhooks", datetime.now(UTC))["app_id"])
-        quick = events_service.register_endpoint(rt, app_id, quick_url, ["profile_created"], None)
+        quick = asyncio.run(events_service.register_endpoint(rt, app_id, quick_url, ["profile_created"], None))
         quick_id = uuid.UUID(quick["endpoint_id"])
 
         print(f"{options.engine}: one endpoint")
@@ -120,7 +125,7 @@ def main() -> None:
         _deliver(rt, quick_id, options.deliveries)
 
         print(f"{options.engine}: the same endpoint, beside one that holds every answer for the timeout")
-        events_service.register_endpoint(rt, app_id, stuck_url, ["profile_created"], None)
+        asyncio.run(events_service.register_endpoint(rt, app_id, stuck_url, ["profile_created"], None))
         _make_profiles(rt, app_id, options.deliveries)
         _deliver(rt, quick_id, options.deliveries)
         rt.db.dispose()

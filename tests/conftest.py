@@ -25,6 +25,9 @@ from subledger.core.db import Database
 from subledger.core.runtime import Runtime
 from subledger.core.tables import metadata
 
+# The suite's webhook receivers listen on loopback: every Settings made in a test allows it (the
+# SSRF tests turn it off for themselves).
+os.environ["SUBLEDGER_WEBHOOK_ALLOW_PRIVATE_NETWORKS"] = "1"
 POSTGRES_ADMIN_URL = os.environ.get("SUBLEDGER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 BASE = "/api/v2/server-side-api"
 

@@ -33,6 +33,7 @@ class Receiver:
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 request = {
+                    "path": self.path,
                     "headers": dict(self.headers),
                     "raw": body,
                     "json": json.loads(body or b"null"),

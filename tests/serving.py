@@ -45,6 +45,7 @@ def shop(env: dict, name: str = "Shop", levels: tuple[str, ...] = ()) -> dict:
 def operator_env(data_dir: Path, database_url: str | None = None) -> dict:
     """The environment of an operator: the embedded default, or the given database."""
     environment = {k: v for k, v in os.environ.items() if not k.startswith("SUBLEDGER_")}
+    environment["SUBLEDGER_WEBHOOK_ALLOW_PRIVATE_NETWORKS"] = "1"  # the tests' receivers are on loopback
     environment["SUBLEDGER_DATA_DIR"] = str(data_dir)
     if database_url:
         environment["SUBLEDGER_DATABASE_URL"] = database_url

@@ -1,5 +1,6 @@
 """The ``subledger`` command: serve, migrate, apps and keys."""
 
+import asyncio
 import csv
 import importlib
 import io
@@ -513,7 +514,8 @@ def webhooks_create(app_id: UUID, url: str, event_types, authorization) -> None:
     )
     _echo_json(
         _checked(
-            events_service.register_endpoint, _runtime(), app_id, str(body.url), body.event_types, body.authorization
+            asyncio.run,
+            events_service.register_endpoint(_runtime(), app_id, str(body.url), body.event_types, body.authorization),
         )
     )
 

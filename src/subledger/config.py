@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     serve_worker: Literal["auto", "on", "off"] = "auto"
     # A webhook delivery that takes longer fails (and is retried).
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Send webhooks to loopback, private and link-local addresses too (receivers on the
+    # operator's own network); off, only public addresses are sent to.
+    webhook_allow_private_networks: bool = False
     # How long a worker's claim on a delivery lasts; after a crash, the wait before another worker sends it.
     webhook_lease_seconds: float = Field(default=60.0, gt=0)
     # Where Stripe's and Google Play's APIs are (a stand-in's address in tests).

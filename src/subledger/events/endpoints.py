@@ -78,13 +78,8 @@ async def list_webhooks(request: Request, app_id: App) -> Response:
 
 @router.post("/webhooks/", status_code=201, summary="Register a webhook endpoint (verified with a POST {})")
 async def create_webhook(request: Request, app_id: App, body: Annotated[EndpointIn, Body()]) -> Response:
-    created = await request.app.state.runtime.remote_write(
-        service.register_endpoint,
-        request.app.state.runtime,
-        app_id,
-        str(body.url),
-        body.event_types,
-        body.authorization,
+    created = await service.register_endpoint(
+        request.app.state.runtime, app_id, str(body.url), body.event_types, body.authorization
     )
     return JSONResponse({"data": created}, status_code=201)
 

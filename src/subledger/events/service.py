@@ -16,7 +16,7 @@ from subledger.core import app_config
 from subledger.core.dates import format_datetime
 from subledger.core.errors import ApiError, bad_request
 from subledger.core.runtime import Runtime
-from subledger.events import repository, rules
+from subledger.events import repository, rules, targets
 from subledger.events.rules import Change
 
 
@@ -217,13 +217,15 @@ async def deliver(
     authorization: str | None,
     now: datetime,
     timeout: float,
+    allow_private: bool,
 ) -> int:
     """One signed POST of a webhook body; returns the status code.
 
-    The whole exchange, from connecting to the status line, ends within ``timeout`` seconds
-    (``TimeoutError`` otherwise): httpx's timeouts bound each read, and a receiver that
+    The whole exchange, from resolving the host to the status line, ends within ``timeout``
+    seconds (``TimeoutError`` otherwise): httpx's timeouts bound each read, and a receiver that
     trickled its answer a byte at a time would hold the sender as long as it liked. The
-    answer's body is never read, so no receiver can make the sender take a body of any size."""
+    request goes to an address ``targets`` vetted (``RefusedTarget`` if none may be sent to).
+    The answer's body is never read, so no receiver can make the sender take a body of any size."""
     headers = {
         "Content-Type": "application/json",
         "User-Agent": f"subledger/{__version__}",
@@ -232,19 +234,31 @@ async def deliver(
     }
     if authorization:
         headers["Authorization"] = authorization
-    async with (
-        asyncio.timeout(timeout),
-        http.stream("POST", url, content=body, headers=headers, timeout=timeout) as response,
-    ):
-        return response.status_code
+    async with asyncio.timeout(timeout):
+        target = await targets.pin(url, allow_private)
+        async with http.stream(
+            "POST",
+            target.url,
+            content=body,
+            headers={**headers, **target.headers},
+            extensions=target.extensions,
+            timeout=timeout,
+        ) as response:
+            return response.status_code
 
 
-def register_endpoint(
+def _refused_url(message: str) -> ApiError:
+    return bad_request("webhook_verification_failed", "url", message)
+
+
+async def register_endpoint(
     rt: Runtime, app_id: UUID, url: str, event_types: list[str] | None, authorization: str | None
 ) -> dict[str, Any]:
     """Save an endpoint after it answers a verification POST ``{}`` with 2xx.
 
-    Returns the endpoint with its signing secret (shown this once; stored sealed).
+    The verification waits on the event loop (no thread, no database connection), so endpoints
+    slow to answer hold up nothing else. Returns the endpoint with its signing secret (shown
+    this once; stored sealed).
     """
     types = event_types or rules.DEFAULT_TYPES
     unknown = sorted(set(types) - set(rules.EVENT_TYPES))
@@ -254,19 +268,29 @@ def register_endpoint(
     now = rt.clock.now()
     timeout = rt.settings.webhook_timeout_seconds
     try:
-        status = asyncio.run(_verify(url, signing_secret, authorization, now, timeout))
+        async with httpx.AsyncClient() as client:
+            status = await deliver(
+                client,
+                url,
+                b"{}",
+                "verification",
+                signing_secret,
+                authorization,
+                now,
+                timeout,
+                rt.settings.webhook_allow_private_networks,
+            )
+    except targets.RefusedTarget as refused:  # nothing was sent
+        raise bad_request("base_error", "url", str(refused)) from None
     except (httpx.InvalidURL, UnicodeError) as exc:  # a host name that no resolver takes (IDNA, label lengths)
         raise bad_request("base_error", "url", f"This URL cannot be requested: {exc}.") from None
     except TimeoutError:
-        raise bad_request(
-            "webhook_verification_failed", "url", f"The endpoint did not answer within {timeout:g} seconds."
-        ) from None
-    except httpx.HTTPError as exc:
-        raise bad_request("webhook_verification_failed", "url", f"The endpoint could not be reached: {exc}.") from None
+        raise _refused_url(f"The endpoint did not answer within {timeout:g} seconds.") from None
+    except httpx.HTTPError:
+        # What went wrong past resolving is not said: it would tell what listens where.
+        raise _refused_url("The endpoint could not be reached.") from None
     if not httpx.codes.is_success(status):
-        raise bad_request(
-            "webhook_verification_failed", "url", f"The endpoint answered the verification request with {status}."
-        )
+        raise _refused_url(f"The endpoint answered the verification request with {status}.")
     row = {
         "id": uuid4(),
         "app_id": app_id,
@@ -276,14 +300,13 @@ def register_endpoint(
         "signing_secret": rt.sealer.seal(signing_secret),
         "created_at": now,
     }
-    with rt.db.write() as conn:
-        repository.insert_endpoint(conn, row)
+    await rt.write(_save_endpoint, rt, row)
     return {**_endpoint_out(row), "signing_secret": signing_secret}
 
 
-async def _verify(url: str, signing_secret: str, authorization: str | None, now: datetime, timeout: float) -> int:
-    async with httpx.AsyncClient() as client:
-        return await deliver(client, url, b"{}", "verification", signing_secret, authorization, now, timeout)
+def _save_endpoint(rt: Runtime, row: dict[str, Any]) -> None:
+    with rt.db.write() as conn:
+        repository.insert_endpoint(conn, row)
 
 
 def list_endpoints(rt: Runtime, app_id: UUID) -> list[dict[str, Any]]:

@@ -24,7 +24,7 @@ from prometheus_client import Counter, Histogram
 from sqlalchemy import Connection
 
 from subledger.core.runtime import DELIVERIES_IN_FLIGHT, Runtime
-from subledger.events import repository, rules, service
+from subledger.events import repository, rules, service, targets
 from subledger.purchases import service as purchases_service
 from subledger.stores import service as stores_service
 
@@ -33,7 +33,8 @@ log = logging.getLogger("subledger.worker")
 # In `serve`'s /metrics, and on `subledger worker --metrics-port`.
 ATTEMPTS = Counter(
     "subledger_webhook_attempts",
-    "Webhook delivery attempts by how they ended: delivered (2xx), error_status, timeout, unreachable",
+    "Webhook delivery attempts by how they ended: delivered (2xx), error_status, timeout, unreachable, "
+    "refused_target (an address that may not be sent to)",
     ["outcome"],
 )
 ATTEMPT_SECONDS = Histogram(
@@ -166,11 +167,14 @@ class DeliveryWorker:
                 self.rt.sealer.open(delivery["authorization_header"]) if delivery["authorization_header"] else None,
                 self.rt.clock.now(),
                 self.timeout,
+                self.rt.settings.webhook_allow_private_networks,
             )
             if not httpx.codes.is_success(status_code):
                 error, outcome = f"HTTP {status_code}", "error_status"
         except TimeoutError:
             error, outcome = f"TimeoutError: no answer within {self.timeout:g} seconds", "timeout"
+        except targets.RefusedTarget as exc:
+            error, outcome = f"Refused: {exc}"[:1024], "refused_target"
         except (httpx.HTTPError, ValueError) as exc:
             error, outcome = f"{type(exc).__name__}: {exc}"[:1024], "unreachable"
         seconds = time.monotonic() - started
