@@ -29,6 +29,7 @@ from subledger.core.addressing import ProfileRef
 from subledger.core.runtime import Runtime
 from subledger.core.tables import deliveries
 from subledger.events import service as events_service
+from subledger.events.schemas import EndpointIn
 from subledger.events.worker import DeliveryWorker
 from subledger.profiles import service as profiles_service
 from subledger.profiles.schemas import ProfileFields
@@ -117,7 +118,9 @@ def main() -> None:
         rt = Runtime.from_settings(settings)
         rt.db.migrate()
         app_id = uuid.UUID(apps_service.create_app(rt.db, "Webhooks", datetime.now(UTC))["app_id"])
-        quick = asyncio.run(events_service.register_endpoint(rt, app_id, quick_url, ["profile_created"], None))
+        quick = asyncio.run(
+            events_service.register_endpoint(rt, app_id, EndpointIn(url=quick_url, event_types=["profile_created"]))
+        )
         quick_id = uuid.UUID(quick["endpoint_id"])
 
         print(f"{options.engine}: one endpoint")
@@ -125,7 +128,9 @@ def main() -> None:
         _deliver(rt, quick_id, options.deliveries)
 
         print(f"{options.engine}: the same endpoint, beside one that holds every answer for the timeout")
-        asyncio.run(events_service.register_endpoint(rt, app_id, stuck_url, ["profile_created"], None))
+        asyncio.run(
+            events_service.register_endpoint(rt, app_id, EndpointIn(url=stuck_url, event_types=["profile_created"]))
+        )
         _make_profiles(rt, app_id, options.deliveries)
         _deliver(rt, quick_id, options.deliveries)
         rt.db.dispose()

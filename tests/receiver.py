@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 class Receiver:
     """Records every POST; answers each with the next scripted behaviour, then "ok".
 
-    Behaviours: "ok" (200), "fail" (500), "slow" (answers after ``slow_seconds``),
+    Behaviours: "ok" (200), "fail" (500), a status code ("404": that status), "slow" (answers after ``slow_seconds``),
     "close" (drops the connection without answering), "endless" (200, then a body of up to
     ``ENDLESS_BYTES`` for as long as the sender reads it; ``endless_sent`` counts what it took),
     "trickle" (a 200 sent a byte every ``TRICKLE_SECONDS``, for as long as the sender waits),
@@ -57,7 +57,7 @@ class Receiver:
                     time.sleep(receiver.slow_seconds)
                 if behaviour == "hold":
                     receiver.released.wait(60)
-                status = 500 if behaviour == "fail" else 200
+                status = 500 if behaviour == "fail" else int(behaviour) if behaviour.isdigit() else 200
                 request["ended"] = time.monotonic()
                 if status == 200:
                     with receiver.lock:

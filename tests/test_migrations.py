@@ -9,9 +9,12 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from conftest import wait_until
+from receiver import Receiver
 
 from subledger.core.db import HEAD_REVISION, Database
-from subledger.core.tables import metadata, profiles, store_configs
+from subledger.core.tables import deliveries, delivery_attempts, metadata, profiles, store_configs, webhook_endpoints
+from subledger.events.worker import DeliveryWorker
 from subledger.purchases import service as purchases_service
 
 
@@ -150,3 +153,34 @@ def test_paywalls_get_the_state_their_placements_give_them(db):
         states = dict(conn.execute(sa.text("SELECT title, state FROM paywalls")).all())
         assert states == {"placed": "live", "tested": "live", "archived": "archived", "idle": "draft"}
         command.upgrade(db.alembic_config(conn), "head")
+
+
+def test_rebuilding_the_webhook_tables_keeps_every_row_that_refers_to_them(api, runtime, clock):
+    """0024 rebuilds ``webhook_endpoints`` and ``deliveries`` on SQLite; their deliveries and
+    attempts stay (dropping the old tables would otherwise delete them by cascade)."""
+    with Receiver(script=["ok", "fail"]) as receiver:
+        assert (
+            api.admin("POST", "/webhooks/", {"url": receiver.url, "event_types": ["profile_created"]}).status_code
+            == 201
+        )
+        api.create("u")
+        worker = DeliveryWorker(runtime, in_flight=1)
+        try:
+            wait_until(lambda: worker.run_once() == 0 and len(receiver.received) == 2, 10)
+        finally:
+            worker.close()
+
+    def counts():
+        with runtime.db.read() as conn:
+            return [
+                conn.scalar(sa.select(sa.func.count()).select_from(t))
+                for t in (webhook_endpoints, deliveries, delivery_attempts)
+            ]
+
+    assert counts() == [1, 1, 1]
+    with runtime.db.migrating() as conn:
+        command.downgrade(runtime.db.alembic_config(conn), "0023")
+    runtime.db.migrate()
+    assert counts() == [1, 1, 1]
+    [delivery] = api.admin("GET", "/deliveries/").json()["data"]
+    assert delivery["status"] == "pending" and delivery["attempts"][0]["status_code"] == 500

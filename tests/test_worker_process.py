@@ -22,6 +22,7 @@ from subledger.core.addressing import ProfileRef
 from subledger.core.runtime import Runtime
 from subledger.core.tables import deliveries, events
 from subledger.events import service as events_service
+from subledger.events.schemas import EndpointIn
 from subledger.profiles import service as profiles_service
 from subledger.profiles.schemas import ProfileFields
 from subledger.purchases import service as purchases_service
@@ -79,7 +80,7 @@ def test_a_killed_worker_loses_nothing_and_several_workers_never_overlap(request
     app_id = uuid.UUID(app["app_id"])
 
     with Receiver(script=["ok", "slow"], slow_seconds=2.5) as receiver:
-        asyncio.run(events_service.register_endpoint(rt, app_id, receiver.url, None, None))
+        asyncio.run(events_service.register_endpoint(rt, app_id, EndpointIn(url=receiver.url)))
         make_events(rt, app_id, profiles=3, renewals=4)
         with rt.db.read() as conn:
             expected = conn.execute(select(func.count()).select_from(deliveries)).scalar_one()
@@ -148,7 +149,9 @@ def test_a_worker_serves_its_figures_for_prometheus(sqlite_url, tmp_path):
     rt = Runtime.from_settings(Settings(database_url=sqlite_url, data_dir=tmp_path / "data", serve_worker="off"))
     app_id = uuid.UUID(apps_service.create_app(rt.db, "Shop", rt.clock.now())["app_id"])
     with Receiver(script=["ok", "fail", "slow", "ok"], slow_seconds=3) as receiver:
-        asyncio.run(events_service.register_endpoint(rt, app_id, receiver.url, ["profile_created"], None))
+        asyncio.run(
+            events_service.register_endpoint(rt, app_id, EndpointIn(url=receiver.url, event_types=["profile_created"]))
+        )
         for user in ("a", "b", "c"):
             profiles_service.create_profile(rt, app_id, ProfileRef(customer_user_id=user), ProfileFields(), None)
         process = subprocess.Popen(

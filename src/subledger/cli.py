@@ -501,23 +501,34 @@ def webhooks() -> None:
 
 @webhooks.command("create")
 @APP_OPTION
-@click.option("--url", required=True)
+@click.option("--url", default=None, help="Where production events go.")
+@click.option("--sandbox-url", default=None, help="Where sandbox events go.")
 @click.option(
     "--event-type", "event_types", multiple=True, help="Only these types (repeat); default: all but profile_*."
 )
-@click.option("--authorization", default=None, help="Sent as the Authorization header of every delivery.")
-def webhooks_create(app_id: UUID, url: str, event_types, authorization) -> None:
-    """Register an endpoint after it answers a verification POST; prints its signing secret once."""
+@click.option("--event-name", "event_names", multiple=True, help="TYPE=NAME: the receiver gets NAME for TYPE (repeat).")
+@click.option("--authorization", default=None, help="Sent as the Authorization header of production deliveries.")
+@click.option("--sandbox-authorization", default=None, help="Sent as the Authorization header of sandbox deliveries.")
+@click.option("--send-trial-price/--no-send-trial-price", default=False, show_default=True)
+@click.option("--exclude-historical-events/--no-exclude-historical-events", default=False, show_default=True)
+@click.option("--send-user-attributes/--no-send-user-attributes", default=True, show_default=True)
+@click.option("--send-attribution/--no-send-attribution", default=True, show_default=True)
+@click.option("--send-play-store-purchase-token/--no-send-play-store-purchase-token", default=False, show_default=True)
+def webhooks_create(app_id: UUID, event_types, event_names, **fields) -> None:
+    """Register an endpoint after each of its URLs answers a verification POST; prints its
+    signing secret once."""
+    names = dict(_pair(pair, "--event-name") for pair in event_names)
     body = _checked(
-        EndpointIn.model_validate,
-        {"url": url, "event_types": list(event_types) or None, "authorization": authorization},
+        EndpointIn.model_validate, {**fields, "event_types": list(event_types) or None, "event_names": names or None}
     )
-    _echo_json(
-        _checked(
-            asyncio.run,
-            events_service.register_endpoint(_runtime(), app_id, str(body.url), body.event_types, body.authorization),
-        )
-    )
+    _echo_json(_checked(asyncio.run, events_service.register_endpoint(_runtime(), app_id, body)))
+
+
+def _pair(value: str, option: str) -> tuple[str, str]:
+    key, separator, name = value.partition("=")
+    if not separator:
+        raise click.BadParameter(f"{value!r} is not TYPE=NAME", param_hint=option)
+    return key, name
 
 
 @webhooks.command("list")
@@ -535,12 +546,12 @@ def webhooks_delete(app_id: UUID, endpoint_id: UUID) -> None:
 
 @main.group()
 def deliveries() -> None:
-    """Webhook deliveries and the dead-letter list."""
+    """Webhook deliveries, the ones their receivers refused, and the dead-letter list."""
 
 
 @deliveries.command("list")
 @APP_OPTION
-@click.option("--status", type=click.Choice(["pending", "delivered", "dead"]), default=None)
+@click.option("--status", type=click.Choice(["pending", "delivered", "refused", "dead"]), default=None)
 @click.option("--limit", type=click.IntRange(1, 1000), default=100, show_default=True)
 def deliveries_list(app_id: UUID, status: str | None, limit: int) -> None:
     _echo_json(events_service.list_deliveries(_runtime(), app_id, status, None, limit))
@@ -549,11 +560,15 @@ def deliveries_list(app_id: UUID, status: str | None, limit: int) -> None:
 @deliveries.command("replay")
 @APP_OPTION
 @click.option(
-    "--delivery", "delivery_ids", multiple=True, type=click.UUID, help="Only these (repeat); default: all dead."
+    "--delivery",
+    "delivery_ids",
+    multiple=True,
+    type=click.UUID,
+    help="Only these (repeat); default: all dead and refused.",
 )
 def deliveries_replay(app_id: UUID, delivery_ids) -> None:
-    """Queue dead-lettered deliveries again."""
-    count = events_service.replay_dead(_runtime(), app_id, list(delivery_ids) or None)
+    """Queue dead-lettered and refused deliveries again."""
+    count = events_service.replay(_runtime(), app_id, list(delivery_ids) or None)
     click.echo(f"replayed {count} deliveries", err=True)
 
 

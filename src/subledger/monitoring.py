@@ -103,6 +103,11 @@ class _Backlog:
             "subledger_webhook_deliveries_pending", "Deliveries waiting to be sent", self.backlog["pending"]
         )
         yield GaugeMetricFamily(
+            "subledger_webhook_deliveries_refused",
+            "Deliveries their receivers refused (3xx, 400-404), until replayed",
+            self.backlog["refused"],
+        )
+        yield GaugeMetricFamily(
             "subledger_webhook_deliveries_dead", "Deliveries dead-lettered, until replayed", self.backlog["dead"]
         )
         yield GaugeMetricFamily(

@@ -25,7 +25,7 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 # The newest migration's revision: every command checks the database against it, and
 # Alembic (with every migration file) took a third of a second to load for that.
 # tests/test_migrations.py checks it against the migrations.
-HEAD_REVISION = "0023"
+HEAD_REVISION = "0024"
 
 
 # JSON columns (a profile's derived state, event payloads) are read and written on
@@ -315,10 +315,30 @@ class Database:
         config.attributes["connection"] = conn
         return config
 
+    @contextmanager
+    def migrating(self) -> Iterator[Connection]:
+        """A transaction to change the schema in. On SQLite foreign keys are not enforced
+        during it and are checked at its end: a migration rebuilds a table as SQLite must
+        (copy, drop, rename), and with them enforced, dropping the old table would first
+        delete, by cascade, every row that refers to it."""
+        with self.engine.connect() as conn:
+            if self.is_sqlite:  # before BEGIN: inside a transaction the pragma does nothing
+                conn.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
+            try:
+                with conn.begin():
+                    yield conn
+                    if self.is_sqlite:
+                        broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                        if broken:
+                            raise RuntimeError(f"the migration left rows that refer to nothing: {broken[:5]}")
+            finally:
+                if self.is_sqlite:
+                    conn.connection.driver_connection.execute("PRAGMA foreign_keys=ON")
+
     def migrate(self, revision: str = "head") -> None:
         from alembic import command
 
-        with self.engine.begin() as conn:
+        with self.migrating() as conn:
             command.upgrade(self.alembic_config(conn), revision)
 
     def schema_revision(self) -> tuple[str | None, str]:

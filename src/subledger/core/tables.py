@@ -24,7 +24,7 @@ from sqlalchemy import (
     UniqueConstraint,
     Uuid,
 )
-from sqlalchemy.sql.expression import false, text
+from sqlalchemy.sql.expression import false, text, true
 
 metadata = MetaData(
     naming_convention={
@@ -341,12 +341,23 @@ webhook_endpoints = Table(
     metadata,
     Column("id", Uuid, primary_key=True),
     Column("app_id", Uuid, ForeignKey("apps.id", ondelete="CASCADE"), nullable=False, index=True),
-    Column("url", String(2048), nullable=False),
+    # Production events go to ``url``, sandbox ones to ``sandbox_url``; an endpoint may have one of the two.
+    Column("url", String(2048)),
+    Column("sandbox_url", String(2048)),
     Column("event_types", Json, nullable=False),  # the types it receives
+    Column("event_names", Json),  # {event type: the name the receiver gets instead}
     # Sealed with the server's secret key (core.secrets); never stored in the clear.
     Column("authorization_header", String(2048)),
+    Column("sandbox_authorization_header", String(2048)),
     Column("signing_secret", String(512), nullable=False),
+    # The reference's options: what the body carries, and which events are sent.
+    Column("send_trial_price", Boolean, nullable=False, server_default=false()),
+    Column("exclude_historical_events", Boolean, nullable=False, server_default=false()),
+    Column("send_user_attributes", Boolean, nullable=False, server_default=true()),
+    Column("send_attribution", Boolean, nullable=False, server_default=true()),
+    Column("send_play_store_purchase_token", Boolean, nullable=False, server_default=false()),
     Column("created_at", UTCDateTime, nullable=False),
+    CheckConstraint("url IS NOT NULL OR sandbox_url IS NOT NULL", name="a_url"),
 )
 
 deliveries = Table(
@@ -356,7 +367,10 @@ deliveries = Table(
     Column("event_sequence", BigInteger, ForeignKey("events.sequence", ondelete="CASCADE"), nullable=False),
     Column("endpoint_id", Uuid, ForeignKey("webhook_endpoints.id", ondelete="CASCADE"), nullable=False),
     Column("profile_id", Uuid, nullable=False),
-    Column("status", String(16), nullable=False),  # pending, delivered, dead
+    # pending; delivered (2xx); refused (the receiver answered 3xx or 400-404: not retried);
+    # dead (retried for the whole window in vain)
+    Column("status", String(16), nullable=False),
+    Column("target", String(16), nullable=False, server_default="production"),  # which of the endpoint's URLs
     Column("attempts", Integer, nullable=False),
     Column("first_attempt_at", UTCDateTime),  # the retry window runs from here
     Column("next_attempt_at", UTCDateTime, nullable=False),
@@ -369,7 +383,8 @@ deliveries = Table(
     UniqueConstraint("event_sequence", "endpoint_id"),
     Index(None, "status", "next_attempt_at"),
     Index(None, "endpoint_id", "profile_id", "status", "event_sequence"),
-    CheckConstraint("status IN ('pending', 'delivered', 'dead')", name="status"),
+    CheckConstraint("status IN ('pending', 'delivered', 'refused', 'dead')", name="status"),
+    CheckConstraint("target IN ('production', 'sandbox')", name="target"),
 )
 
 delivery_attempts = Table(

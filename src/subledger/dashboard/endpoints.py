@@ -215,9 +215,7 @@ async def catalog(request: Request, app_id: str, error: str = "") -> Response:
     levels = await runtime.read(catalog_service.list_access_levels, runtime, app_uuid)
     found = await runtime.read(catalog_service.list_products, runtime, app_uuid)
     origins = await runtime.read(apps_service.web_origins, runtime.db, app_uuid)
-    return _page(
-        request, "catalog.html", session, app=app, levels=levels, products=found, origins=origins, error=error
-    )
+    return _page(request, "catalog.html", session, app=app, levels=levels, products=found, origins=origins, error=error)
 
 
 def _back_to_catalog(app: dict, error: ApiError | None = None) -> Response:

@@ -13,7 +13,7 @@ from subledger.core.errors import bad_request
 from subledger.core.fields import whole_number
 from subledger.core.http import JSONResponse, api_router
 from subledger.events import rules, service
-from subledger.events.schemas import EndpointIn, ReplayIn
+from subledger.events.schemas import EndpointChange, EndpointIn, ReplayIn, TestEventIn
 
 router = api_router("/api/admin/v1", "admin: events and webhooks")
 
@@ -76,12 +76,34 @@ async def list_webhooks(request: Request, app_id: App) -> Response:
     return JSONResponse({"data": await runtime.read(service.list_endpoints, runtime, app_id)})
 
 
-@router.post("/webhooks/", status_code=201, summary="Register a webhook endpoint (verified with a POST {})")
+@router.post("/webhooks/", status_code=201, summary="Register a webhook endpoint (each URL verified with a POST {})")
 async def create_webhook(request: Request, app_id: App, body: Annotated[EndpointIn, Body()]) -> Response:
-    created = await service.register_endpoint(
-        request.app.state.runtime, app_id, str(body.url), body.event_types, body.authorization
-    )
+    created = await service.register_endpoint(request.app.state.runtime, app_id, body)
     return JSONResponse({"data": created}, status_code=201)
+
+
+@router.get("/webhooks/{endpoint_id}/", summary="One webhook endpoint")
+async def get_webhook(request: Request, app_id: App, endpoint_id: str) -> Response:
+    runtime = request.app.state.runtime
+    found = await runtime.read(service.find_endpoint, runtime, app_id, _uuid("endpoint_id", endpoint_id))
+    return JSONResponse({"data": service.endpoint_out(found)})
+
+
+@router.patch("/webhooks/{endpoint_id}/", summary="Change an endpoint (a changed URL is verified again)")
+async def change_webhook(
+    request: Request, app_id: App, endpoint_id: str, body: Annotated[EndpointChange, Body()]
+) -> Response:
+    parsed = _uuid("endpoint_id", endpoint_id)
+    return JSONResponse({"data": await service.update_endpoint(request.app.state.runtime, app_id, parsed, body)})
+
+
+@router.post("/webhooks/{endpoint_id}/test/", summary="Send a sample event to one of the endpoint's URLs now")
+async def test_webhook(
+    request: Request, app_id: App, endpoint_id: str, body: Annotated[TestEventIn | None, Body()] = None
+) -> Response:
+    parsed = _uuid("endpoint_id", endpoint_id)
+    sent = await service.send_test_event(request.app.state.runtime, app_id, parsed, body or TestEventIn())
+    return JSONResponse({"data": sent})
 
 
 @router.delete("/webhooks/{endpoint_id}/", status_code=204, response_class=Response, summary="Remove an endpoint")
@@ -95,7 +117,7 @@ async def delete_webhook(request: Request, app_id: App, endpoint_id: str) -> Res
 async def list_deliveries(
     request: Request,
     app_id: App,
-    status: Literal["pending", "delivered", "dead"] | None = None,
+    status: Literal["pending", "delivered", "refused", "dead"] | None = None,
     endpoint_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Response:
@@ -105,8 +127,8 @@ async def list_deliveries(
     return JSONResponse({"data": rows})
 
 
-@router.post("/deliveries/replay/", summary="Queue dead-lettered deliveries again")
+@router.post("/deliveries/replay/", summary="Queue dead-lettered and refused deliveries again")
 async def replay(request: Request, app_id: App, body: Annotated[ReplayIn | None, Body()] = None) -> Response:
     ids = body.delivery_ids if body else None
-    count = await request.app.state.runtime.write(service.replay_dead, request.app.state.runtime, app_id, ids)
+    count = await request.app.state.runtime.write(service.replay, request.app.state.runtime, app_id, ids)
     return JSONResponse({"data": {"replayed": count}})

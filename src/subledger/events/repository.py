@@ -117,6 +117,15 @@ def find_endpoint(conn: Connection, app_id: UUID, endpoint_id: UUID) -> dict[str
     return dict(row._mapping) if row else None
 
 
+def update_endpoint(conn: Connection, app_id: UUID, endpoint_id: UUID, values: dict[str, Any]) -> None:
+    conn.execute(
+        update(webhook_endpoints)
+        .where(webhook_endpoints.c.app_id == app_id, webhook_endpoints.c.id == endpoint_id)
+        .values(values)
+    )
+    app_config.changed(conn, app_id)
+
+
 def delete_endpoint(conn: Connection, app_id: UUID, endpoint_id: UUID) -> None:
     conn.execute(delete(webhook_endpoints).where(webhook_endpoints.c.id == endpoint_id))
     app_config.changed(conn, app_id)
@@ -193,9 +202,7 @@ def claim_due(
             deliveries,
             events.c.payload,
             events.c.id.label("event_id"),
-            webhook_endpoints.c.url,
-            webhook_endpoints.c.authorization_header,
-            webhook_endpoints.c.signing_secret,
+            *(column for column in webhook_endpoints.c if column.name not in ("id", "app_id", "created_at")),
         )
         .join(events, events.c.sequence == deliveries.c.event_sequence)
         .join(webhook_endpoints, webhook_endpoints.c.id == deliveries.c.endpoint_id)
@@ -239,10 +246,10 @@ def attempts_of(conn: Connection, delivery_ids: list[UUID]) -> list[dict[str, An
     return [dict(row._mapping) for row in conn.execute(query)]
 
 
-def replay_dead(conn: Connection, app_id: UUID, delivery_ids: list[UUID] | None, now: datetime) -> int:
-    """Put dead deliveries back in the queue (all of the app's, or the ones named)."""
+def replay(conn: Connection, app_id: UUID, delivery_ids: list[UUID] | None, now: datetime) -> int:
+    """Put dead and refused deliveries back in the queue (all of the app's, or the ones named)."""
     of_app = select(events.c.sequence).where(events.c.app_id == app_id)
-    condition = and_(deliveries.c.status == "dead", deliveries.c.event_sequence.in_(of_app))
+    condition = and_(deliveries.c.status.in_(["dead", "refused"]), deliveries.c.event_sequence.in_(of_app))
     if delivery_ids is not None:
         condition = and_(condition, deliveries.c.id.in_(delivery_ids))
     result = conn.execute(
@@ -254,17 +261,18 @@ def replay_dead(conn: Connection, app_id: UUID, delivery_ids: list[UUID] | None,
 
 
 def backlog(conn: Connection) -> dict[str, Any]:
-    """How many deliveries are ``pending`` and ``dead``, and the earliest time one is due
-    (``due_since``); through the (status, next_attempt_at) index, not the delivered ones."""
+    """How many deliveries are ``pending``, ``refused`` and ``dead``, and the earliest time one is
+    due (``due_since``); through the (status, next_attempt_at) index, not the delivered ones."""
+    kinds = ["pending", "refused", "dead"]
     counts = dict(
         conn.execute(
             select(deliveries.c.status, func.count())
-            .where(deliveries.c.status.in_(["pending", "dead"]))
+            .where(deliveries.c.status.in_(kinds))
             .group_by(deliveries.c.status)
         ).all()
     )
     due_since = conn.scalar(select(func.min(deliveries.c.next_attempt_at)).where(deliveries.c.status == "pending"))
-    return {"pending": counts.get("pending", 0), "dead": counts.get("dead", 0), "due_since": due_since}
+    return {**{kind: counts.get(kind, 0) for kind in kinds}, "due_since": due_since}
 
 
 # Scheduled expiries ---------------------------------------------------------------

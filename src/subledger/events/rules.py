@@ -314,6 +314,103 @@ def payload(
     }
 
 
+# Endpoints ---------------------------------------------------------------------
+
+
+def environment_of(change: Change) -> str:
+    """Which of an endpoint's URLs an event goes to: ``sandbox`` for a sandbox transaction's
+    (or access level's), ``production`` for the rest."""
+    subject = change.transaction or change.access_level or {}
+    return "sandbox" if subject.get("environment") == "Sandbox" else "production"
+
+
+def target_of(endpoint: dict[str, Any], target: str) -> tuple[str | None, str | None]:
+    """An endpoint's URL and (sealed) Authorization value for ``target``."""
+    if target == "sandbox":
+        return endpoint["sandbox_url"], endpoint["sandbox_authorization_header"]
+    return endpoint["url"], endpoint["authorization_header"]
+
+
+def wants(endpoint: dict[str, Any], change: Change, target: str, installed_at: datetime | None) -> bool:
+    """Whether an endpoint gets an event: it asked for its type, has a URL for its environment,
+    and, excluding historical events, the event did not happen before the profile was made
+    (a purchase from before the app used subledger, imported or restored)."""
+    if change.event_type not in endpoint["event_types"] or target_of(endpoint, target)[0] is None:
+        return False
+    return not (endpoint["exclude_historical_events"] and installed_at is not None and change.at < installed_at)
+
+
+def delivered_body(payload: dict[str, Any], endpoint: dict[str, Any]) -> dict[str, Any]:
+    """The body an endpoint gets for an event: the event's payload with the endpoint's names
+    and options applied (the event itself keeps the reference's names and every field)."""
+    body = {**payload, "event_type": (endpoint["event_names"] or {}).get(payload["event_type"], payload["event_type"])}
+    properties = payload["event_properties"]
+    if endpoint["send_trial_price"] and payload["event_type"] == "trial_started":
+        # The subscription's price, where a free trial's own is null.
+        body["event_properties"] = {
+            **properties,
+            "price_local": properties.get("original_price_local"),
+            "price_usd": properties.get("original_price_usd"),
+        }
+    for option, field in (
+        ("send_user_attributes", "user_attributes"),
+        ("send_attribution", "attributions"),
+        ("send_play_store_purchase_token", "play_store_purchase_token"),
+    ):
+        if not endpoint[option]:
+            body.pop(field, None)
+    return body
+
+
+def sample_payload(event_type: str, event_id: str, now: datetime) -> dict[str, Any]:
+    """A test event's body: the shape of a real one of ``event_type``, about nobody."""
+    moment = format_datetime(now)
+    nobody = "00000000-0000-0000-0000-000000000000"
+    return {
+        "profile_id": nobody,
+        "customer_user_id": "subledger-test-event",
+        "idfv": None,
+        "idfa": None,
+        "advertising_id": None,
+        "profile_install_datetime": moment,
+        "user_agent": None,
+        "email": None,
+        "event_type": event_type,
+        "event_datetime": moment,
+        "event_properties": {
+            "store": "app_store",
+            "environment": "Sandbox",
+            "vendor_product_id": "subledger.test.monthly",
+            "transaction_id": "0",
+            "original_transaction_id": "0",
+            "purchase_date": moment,
+            "original_purchase_date": moment,
+            "currency": "USD",
+            "price_local": 9.99,
+            "price_usd": 9.99,
+            "original_price_local": 9.99,
+            "original_price_usd": 9.99,
+            "profile_id": nobody,
+            "profile_event_id": event_id,
+            "profile_has_access_level": True,
+            "profile_total_revenue_usd": 0.0,
+            "event_datetime": moment,
+        },
+        "event_api_version": 1,
+        "profiles_sharing_access_level": [],
+        "attributions": {},
+        "user_attributes": {},
+        "integration_ids": None,
+        "play_store_purchase_token": None,
+    }
+
+
+def is_refusal(status_code: int) -> bool:
+    """An answer that ends a delivery without success: the reference retries none from 200 to
+    404, so receivers answer 400 or 404 to stop retries."""
+    return 300 <= status_code <= 404
+
+
 # Delivery ---------------------------------------------------------------------
 
 SIGNATURE_HEADER = "Subledger-Signature"

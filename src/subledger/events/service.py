@@ -7,6 +7,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import httpx
+import orjson
 from sqlalchemy import Connection
 
 from subledger import __version__
@@ -18,6 +19,7 @@ from subledger.core.errors import ApiError, bad_request
 from subledger.core.runtime import Runtime
 from subledger.events import repository, rules, targets
 from subledger.events.rules import Change
+from subledger.events.schemas import EndpointChange, EndpointIn, EndpointOptions, TestEventIn
 
 
 def chain_of(tx: dict[str, Any], ledger: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -78,8 +80,16 @@ def emit(
                 "created_at": now,
             }
         )
-    # The endpoints that want each event: without any, the events need no sequence numbers back.
-    wanted = [[point for point in endpoints if change.event_type in point["event_types"]] for change in changes]
+    # The endpoints that want each event, with the URL it goes to: without any, the events need
+    # no sequence numbers back.
+    wanted = [
+        [
+            (point, target)
+            for point in endpoints
+            if rules.wants(point, change, target := rules.environment_of(change), profile.get("created_at"))
+        ]
+        for change in changes
+    ]
     if not any(wanted):
         repository.insert_events(conn, rows)
         return
@@ -91,6 +101,7 @@ def emit(
                 "id": uuid4(),
                 "event_sequence": sequence,
                 "endpoint_id": endpoint["id"],
+                "target": target,
                 "profile_id": profile["id"],
                 "status": "pending",
                 "attempts": 0,
@@ -98,7 +109,7 @@ def emit(
                 "created_at": now,
             }
             for receivers, sequence in zip(wanted, sequences, strict=True)
-            for endpoint in receivers
+            for endpoint, target in receivers
         ],
     )
 
@@ -198,12 +209,25 @@ def prune(rt: Runtime, before: datetime, app_id: UUID | None = None, page: int =
 # Webhook endpoints ------------------------------------------------------------------
 
 
-def _endpoint_out(row: dict[str, Any]) -> dict[str, Any]:
+OPTIONS = tuple(EndpointOptions.model_fields)
+# Each URL an endpoint may have: its field, its Authorization value's field and that value's column.
+URLS = (
+    ("url", "authorization", "authorization_header"),
+    ("sandbox_url", "sandbox_authorization", "sandbox_authorization_header"),
+)
+
+
+def endpoint_out(row: dict[str, Any]) -> dict[str, Any]:
+    """An endpoint as the admin API shows it: its secrets only as whether there are any."""
     return {
         "endpoint_id": str(row["id"]),
         "url": row["url"],
+        "sandbox_url": row["sandbox_url"],
         "event_types": row["event_types"],
+        "event_names": row["event_names"] or {},
         "has_authorization": row["authorization_header"] is not None,
+        "has_sandbox_authorization": row["sandbox_authorization_header"] is not None,
+        **{option: row[option] for option in OPTIONS},
         "created_at": format_datetime(row["created_at"]),
     }
 
@@ -247,26 +271,12 @@ async def deliver(
             return response.status_code
 
 
-def _refused_url(message: str) -> ApiError:
-    return bad_request("webhook_verification_failed", "url", message)
-
-
-async def register_endpoint(
-    rt: Runtime, app_id: UUID, url: str, event_types: list[str] | None, authorization: str | None
-) -> dict[str, Any]:
-    """Save an endpoint after it answers a verification POST ``{}`` with 2xx.
-
-    The verification waits on the event loop (no thread, no database connection), so endpoints
-    slow to answer hold up nothing else. Returns the endpoint with its signing secret (shown
-    this once; stored sealed).
-    """
-    types = event_types or rules.DEFAULT_TYPES
-    unknown = sorted(set(types) - set(rules.EVENT_TYPES))
-    if unknown:
-        raise bad_request("invalid_enumeration_member", "event_types", f"Unknown event types: {', '.join(unknown)}.")
-    signing_secret = "whsec_" + secrets.token_urlsafe(32)
-    now = rt.clock.now()
+async def _verify(rt: Runtime, source: str, url: str, authorization: str | None, signing_secret: str) -> None:
+    """The verification request: ``POST {}``, to be answered with 2xx; ApiError naming
+    ``source`` else. It waits on the event loop (no thread, no database connection), so
+    endpoints slow to answer hold up nothing else."""
     timeout = rt.settings.webhook_timeout_seconds
+    allow_private = rt.settings.webhook_allow_private_networks
     try:
         async with httpx.AsyncClient() as client:
             status = await deliver(
@@ -276,32 +286,70 @@ async def register_endpoint(
                 "verification",
                 signing_secret,
                 authorization,
-                now,
+                rt.clock.now(),
                 timeout,
-                rt.settings.webhook_allow_private_networks,
+                allow_private,
             )
     except targets.RefusedTarget as refused:  # nothing was sent
-        raise bad_request("base_error", "url", str(refused)) from None
+        raise bad_request("base_error", source, str(refused)) from None
     except (httpx.InvalidURL, UnicodeError) as exc:  # a host name that no resolver takes (IDNA, label lengths)
-        raise bad_request("base_error", "url", f"This URL cannot be requested: {exc}.") from None
+        raise bad_request("base_error", source, f"This URL cannot be requested: {exc}.") from None
     except TimeoutError:
-        raise _refused_url(f"The endpoint did not answer within {timeout:g} seconds.") from None
+        raise bad_request(
+            "webhook_verification_failed", source, f"The endpoint did not answer within {timeout:g} seconds."
+        ) from None
     except httpx.HTTPError:
         # What went wrong past resolving is not said: it would tell what listens where.
-        raise _refused_url("The endpoint could not be reached.") from None
+        raise bad_request("webhook_verification_failed", source, "The endpoint could not be reached.") from None
     if not httpx.codes.is_success(status):
-        raise _refused_url(f"The endpoint answered the verification request with {status}.")
+        raise bad_request(
+            "webhook_verification_failed", source, f"The endpoint answered the verification request with {status}."
+        )
+
+
+def _check_types(event_types: list[str], event_names: dict[str, str]) -> None:
+    for source, named in (("event_types", event_types), ("event_names", event_names)):
+        unknown = sorted(set(named) - set(rules.EVENT_TYPES))
+        if unknown:
+            raise bad_request("invalid_enumeration_member", source, f"Unknown event types: {', '.join(unknown)}.")
+
+
+def _no_url() -> ApiError:
+    return bad_request(
+        "validation_error", "url", "Give a url (production events), a sandbox_url (sandbox events), or both."
+    )
+
+
+async def register_endpoint(rt: Runtime, app_id: UUID, body: EndpointIn) -> dict[str, Any]:
+    """Save an endpoint once each of its URLs answers a verification request.
+
+    Returns the endpoint with its signing secret (shown this once; stored sealed)."""
+    url, sandbox_url = (str(body.url) if body.url else None), (str(body.sandbox_url) if body.sandbox_url else None)
+    if url is None and sandbox_url is None:
+        raise _no_url()
+    types = body.event_types or rules.DEFAULT_TYPES
+    _check_types(types, body.event_names or {})
+    signing_secret = "whsec_" + secrets.token_urlsafe(32)
+    for url_field, auth_field, _column in URLS:
+        if getattr(body, url_field) is not None:
+            await _verify(rt, url_field, str(getattr(body, url_field)), getattr(body, auth_field), signing_secret)
     row = {
         "id": uuid4(),
         "app_id": app_id,
         "url": url,
+        "sandbox_url": sandbox_url,
         "event_types": types,
-        "authorization_header": rt.sealer.seal(authorization) if authorization else None,
+        "event_names": body.event_names or None,
+        "authorization_header": rt.sealer.seal(body.authorization) if body.authorization else None,
+        "sandbox_authorization_header": (
+            rt.sealer.seal(body.sandbox_authorization) if body.sandbox_authorization else None
+        ),
         "signing_secret": rt.sealer.seal(signing_secret),
-        "created_at": now,
+        **{option: getattr(body, option) for option in OPTIONS},
+        "created_at": rt.clock.now(),
     }
     await rt.write(_save_endpoint, rt, row)
-    return {**_endpoint_out(row), "signing_secret": signing_secret}
+    return {**endpoint_out(row), "signing_secret": signing_secret}
 
 
 def _save_endpoint(rt: Runtime, row: dict[str, Any]) -> None:
@@ -309,15 +357,104 @@ def _save_endpoint(rt: Runtime, row: dict[str, Any]) -> None:
         repository.insert_endpoint(conn, row)
 
 
+def _endpoint_missing() -> ApiError:
+    return ApiError.one(404, "webhook_does_not_exist", None, "Webhook endpoint not found")
+
+
+def find_endpoint(rt: Runtime, app_id: UUID, endpoint_id: UUID) -> dict[str, Any]:
+    with rt.db.read() as conn:
+        found = repository.find_endpoint(conn, app_id, endpoint_id)
+    if found is None:
+        raise _endpoint_missing()
+    return found
+
+
+async def update_endpoint(rt: Runtime, app_id: UUID, endpoint_id: UUID, change: EndpointChange) -> dict[str, Any]:
+    """Change what ``change`` names; a URL that changes, or whose authorization does, is
+    verified again first."""
+    current = await rt.read(find_endpoint, rt, app_id, endpoint_id)
+    given = change.model_fields_set
+    values: dict[str, Any] = {}
+    for url_field, auth_field, column in URLS:
+        if url_field in given:
+            values[url_field] = str(getattr(change, url_field)) if getattr(change, url_field) else None
+        if auth_field in given:
+            authorization = getattr(change, auth_field)
+            values[column] = rt.sealer.seal(authorization) if authorization else None
+    if values.get("url", current["url"]) is None and values.get("sandbox_url", current["sandbox_url"]) is None:
+        raise _no_url()
+    if "event_types" in given:
+        if change.event_types is None:
+            raise bad_request("validation_error", "event_types", "Name at least one event type.")
+        values["event_types"] = change.event_types
+    if "event_names" in given:
+        values["event_names"] = change.event_names or None
+    _check_types(values.get("event_types", current["event_types"]), values.get("event_names") or {})
+    values.update({option: getattr(change, option) for option in OPTIONS if getattr(change, option) is not None})
+    signing_secret = rt.sealer.open(current["signing_secret"])
+    for url_field, _auth_field, column in URLS:
+        url = values.get(url_field, current[url_field])
+        if url is not None and (url_field in values or column in values):
+            sealed = values.get(column, current[column])
+            await _verify(rt, url_field, url, rt.sealer.open(sealed) if sealed else None, signing_secret)
+    return endpoint_out(await rt.write(_change_endpoint, rt, app_id, endpoint_id, values))
+
+
+def _change_endpoint(rt: Runtime, app_id: UUID, endpoint_id: UUID, values: dict[str, Any]) -> dict[str, Any]:
+    with rt.db.write() as conn:
+        if values:
+            repository.update_endpoint(conn, app_id, endpoint_id, values)
+        changed = repository.find_endpoint(conn, app_id, endpoint_id)
+    if changed is None:  # deleted meanwhile
+        raise _endpoint_missing()
+    return changed
+
+
+async def send_test_event(rt: Runtime, app_id: UUID, endpoint_id: UUID, body: TestEventIn) -> dict[str, Any]:
+    """Send a sample event of ``event_type`` to one of the endpoint's URLs now, as a delivery
+    would be sent (its options and names applied, signed), and say how it was answered. It is
+    not an event: nothing is recorded."""
+    _check_types([body.event_type], {})
+    endpoint = await rt.read(find_endpoint, rt, app_id, endpoint_id)
+    url, authorization = rules.target_of(endpoint, body.target)
+    if url is None:
+        raise bad_request("validation_error", "target", f"The endpoint has no {body.target} URL.")
+    now = rt.clock.now()
+    payload = rules.delivered_body(rules.sample_payload(body.event_type, str(uuid4()), now), endpoint)
+    started = asyncio.get_running_loop().time()
+    status_code, error = None, None
+    try:
+        async with httpx.AsyncClient() as client:
+            status_code = await deliver(
+                client,
+                url,
+                orjson.dumps(payload),
+                payload["event_properties"]["profile_event_id"],
+                rt.sealer.open(endpoint["signing_secret"]),
+                rt.sealer.open(authorization) if authorization else None,
+                now,
+                rt.settings.webhook_timeout_seconds,
+                rt.settings.webhook_allow_private_networks,
+            )
+    except targets.RefusedTarget as refused:
+        error = f"Refused: {refused}"
+    except TimeoutError:
+        error = f"No answer within {rt.settings.webhook_timeout_seconds:g} seconds."
+    except httpx.HTTPError:
+        error = "The endpoint could not be reached."
+    elapsed = asyncio.get_running_loop().time() - started
+    return {"status_code": status_code, "error": error, "duration_ms": int(elapsed * 1000), "sent": payload}
+
+
 def list_endpoints(rt: Runtime, app_id: UUID) -> list[dict[str, Any]]:
     with rt.db.read() as conn:
-        return [_endpoint_out(row) for row in repository.endpoints_for(conn, app_id)]
+        return [endpoint_out(row) for row in repository.endpoints_for(conn, app_id)]
 
 
 def delete_endpoint(rt: Runtime, app_id: UUID, endpoint_id: UUID) -> None:
     with rt.db.write() as conn:
         if repository.find_endpoint(conn, app_id, endpoint_id) is None:
-            raise ApiError.one(404, "webhook_does_not_exist", None, "Webhook endpoint not found")
+            raise _endpoint_missing()
         repository.delete_endpoint(conn, app_id, endpoint_id)
 
 
@@ -353,7 +490,8 @@ def list_deliveries(
 
 
 def backlog(rt: Runtime) -> dict[str, Any]:
-    """Deliveries of every app waiting (``pending``) and dead-lettered (``dead``), and how
+    """Deliveries of every app waiting (``pending``), refused by their receivers (``refused``)
+    and dead-lettered (``dead``), and how
     long the most overdue one has been due (``overdue_seconds``, 0 when none is)."""
     with rt.db.read() as conn:
         found = repository.backlog(conn)
@@ -362,7 +500,7 @@ def backlog(rt: Runtime) -> dict[str, Any]:
     return {**found, "overdue_seconds": max(overdue, 0.0)}
 
 
-def replay_dead(rt: Runtime, app_id: UUID, delivery_ids: list[UUID] | None = None) -> int:
-    """Queue dead-lettered deliveries again; returns how many."""
+def replay(rt: Runtime, app_id: UUID, delivery_ids: list[UUID] | None = None) -> int:
+    """Queue dead-lettered and refused deliveries again; returns how many."""
     with rt.db.write() as conn:
-        return repository.replay_dead(conn, app_id, delivery_ids, rt.clock.now())
+        return repository.replay(conn, app_id, delivery_ids, rt.clock.now())

@@ -33,8 +33,8 @@ log = logging.getLogger("subledger.worker")
 # In `serve`'s /metrics, and on `subledger worker --metrics-port`.
 ATTEMPTS = Counter(
     "subledger_webhook_attempts",
-    "Webhook delivery attempts by how they ended: delivered (2xx), error_status, timeout, unreachable, "
-    "refused_target (an address that may not be sent to)",
+    "Webhook delivery attempts by how they ended: delivered (2xx), refused (3xx, 400-404: not retried), "
+    "error_status, timeout, unreachable, refused_target (an address that may not be sent to)",
     ["outcome"],
 )
 ATTEMPT_SECONDS = Histogram(
@@ -141,7 +141,7 @@ class DeliveryWorker:
             delivery, claimed_at = self._sending.pop(future)
             if future.exception() is None:
                 status_code, error, duration_ms = future.result()
-                if error is None:
+                if status_code is not None and status_code < 405:  # it answered, and the answer is final
                     self._failing.discard(delivery["endpoint_id"])
                 else:
                     self._failing.add(delivery["endpoint_id"])
@@ -157,19 +157,22 @@ class DeliveryWorker:
         """One attempt: its status code, its error and the milliseconds it took."""
         started = time.monotonic()
         status_code, error, outcome = None, None, "delivered"
+        url, authorization = rules.target_of(delivery, delivery["target"])
         try:
             status_code = await service.deliver(
                 self._http,
-                delivery["url"],
-                orjson.dumps(delivery["payload"]),
+                url,
+                orjson.dumps(rules.delivered_body(delivery["payload"], delivery)),
                 str(delivery["event_id"]),
                 self.rt.sealer.open(delivery["signing_secret"]),
-                self.rt.sealer.open(delivery["authorization_header"]) if delivery["authorization_header"] else None,
+                self.rt.sealer.open(authorization) if authorization else None,
                 self.rt.clock.now(),
                 self.timeout,
                 self.rt.settings.webhook_allow_private_networks,
             )
-            if not httpx.codes.is_success(status_code):
+            if rules.is_refusal(status_code):
+                error, outcome = f"HTTP {status_code}", "refused"
+            elif not httpx.codes.is_success(status_code):
                 error, outcome = f"HTTP {status_code}", "error_status"
         except TimeoutError:
             error, outcome = f"TimeoutError: no answer within {self.timeout:g} seconds", "timeout"
@@ -196,6 +199,8 @@ class DeliveryWorker:
         attempts = delivery["attempts"] + 1
         if error is None:
             outcome = {"status": "delivered", "delivered_at": now}
+        elif status_code is not None and rules.is_refusal(status_code):
+            outcome = {"status": "refused"}
         else:
             retry_at = rules.next_attempt(attempts, first_attempt_at, now, self._random)
             outcome = {"status": "dead"} if retry_at is None else {"next_attempt_at": retry_at}
