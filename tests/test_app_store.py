@@ -301,6 +301,13 @@ def test_offer_redeemed_and_renewal_extended(store, api):
     extended = {**offer, "expiresDate": offer["expiresDate"] + 10 * DAY, "signedDate": offer["signedDate"] + DAY}
     assert store.notify("RENEWAL_EXTENDED", extended, renewal()) == "applied"
     assert premium(api)["expires_at"] == ms(START + 70 * DAY)
+    feed = api.client.get(
+        "/api/admin/v1/events/", params={"event_type": "subscription_deferred"}, headers=api.headers()
+    )
+    [deferred] = feed.json()["data"]  # the extension is the reference's deferral
+    assert deferred["payload"]["event_properties"]["subscription_expires_at"] == ms(START + 70 * DAY).replace(
+        "+00:00", "+0000"
+    )
 
 
 def test_a_free_trial_is_an_introductory_offer_at_no_cost(store, api):

@@ -17,6 +17,7 @@ from subledger.config import Settings
 from subledger.core.db import Database
 from subledger.core.runtime import Runtime
 from subledger.core.tables import deliveries
+from subledger.events import rules
 from subledger.events import service as events_service
 from subledger.events.worker import DeliveryWorker
 from subledger.purchases import service as purchases_service
@@ -47,6 +48,7 @@ WEBHOOK_KEYS = [
     "attributions",
     "user_attributes",
     "integration_ids",
+    "play_store_purchase_token",
 ]
 
 
@@ -160,12 +162,19 @@ def test_the_webhook_payload(shop):
     assert props["consecutive_payments"] == 1 and props["profile_has_access_level"] is True
     assert props["profile_total_revenue_usd"] == 10.38 and props["store_country"] == "DE"
     assert props["profile_ip_address"] == "203.0.113.7"
+    assert (props["original_price_local"], props["original_price_usd"]) == (9.99, 10.38)  # no offer: the price
+    assert (props["discount_amount_local"], props["discount_amount_usd"]) == (0.0, 0.0)
+    assert props["rate_after_first_year"] is False and "store_offer_number_of_periods" not in props
+    assert {key: props[key] for key in rules.NO_PAYWALL} == rules.NO_PAYWALL  # bought on no known paywall
+    assert body["play_store_purchase_token"] is None  # an App Store purchase
     [created] = feed(shop, event_type="profile_created")["data"]
     assert (created["payload"]["idfv"], created["payload"]["user_agent"]) == ("IDFV", "ua")  # the device sent with it
     [level] = feed(shop, event_type="access_level_updated")["data"]
     level_props = level["payload"]["event_properties"]
     assert level_props["access_level_id"] == "premium" and level_props["is_active"] is True
     assert level_props["will_renew"] is True and level_props["expires_at"] == T1
+    assert level_props["starts_at"] == T0 and level_props["store_country"] == "DE"
+    assert level_props["profile_country"] is None  # no country known for the address
 
 
 def test_events_carry_the_device_the_profile_was_last_seen_on(shop, clock):
@@ -354,7 +363,9 @@ def test_an_endpoint_gets_just_the_events_it_asked_for_each_with_its_own_body(sh
         delivered = receiver.events()
     events = feed(shop)["data"]
     assert {e["event_type"] for e in events} > {"profile_created", "access_level_updated"}
-    assert delivered == [e["payload"] for e in events if e["event_type"] == "access_level_updated"]
+    # As the feed has it, but for the Play token, which an endpoint gets only when it asks.
+    payloads = [e["payload"] for e in events if e["event_type"] == "access_level_updated"]
+    assert delivered == [{k: v for k, v in payload.items() if k != "play_store_purchase_token"} for payload in payloads]
 
 
 def test_a_slow_receiver_times_out_and_is_retried(shop, runtime, clock):

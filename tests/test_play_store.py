@@ -390,3 +390,47 @@ def test_a_push_of_an_unknown_shape_is_refused_not_a_crash(play):
     data = {"version": "1.0", "packageName": PACKAGE, "eventTimeMillis": "1735689600000"}
     response = play.push({**data, "subscriptionNotification": {"version": "1.0"}})
     assert response.status_code == 400 and response.json()["error_code"] == "notification_not_verified"
+
+
+def _events(api, event_type: str) -> list[dict]:
+    feed = api.client.get("/api/admin/v1/events/", params={"event_type": event_type}, headers=api.headers())
+    return [event["payload"] for event in feed.json()["data"]]
+
+
+def test_events_carry_the_purchase_token_a_receiver_can_revalidate_with(play, api):
+    play.fake.subscriptions["tok1"] = purchase()
+    assert play.notify(4) == "applied"
+    [started] = _events(api, "subscription_started")
+    assert started["play_store_purchase_token"] == {
+        "product_id": "monthly",
+        "purchase_token": "tok1",
+        "is_subscription": True,
+    }
+    [level] = _events(api, "access_level_updated")
+    assert level["play_store_purchase_token"]["purchase_token"] == "tok1"
+
+
+def test_a_paused_subscription_has_its_event_once(play, api, clock):
+    play.fake.subscriptions["tok1"] = purchase()
+    play.notify(4)
+    paused_at = START + 5 * DAY
+    play.fake.subscriptions["tok1"] = purchase(state="SUBSCRIPTION_STATE_PAUSED")
+    assert play.notify(10, at=paused_at) == "applied"  # SUBSCRIPTION_PAUSED
+    assert play.notify(11, at=paused_at + DAY) == "applied"  # the pause schedule changed: still paused
+    [paused] = _events(api, "subscription_paused")
+    assert paused["event_datetime"] == paused_at.strftime("%Y-%m-%dT%H:%M:%S.000000+0000")
+    assert premium(api)["expires_at"] == resp(START + 30 * DAY)  # access lasts to the paid period's end
+
+
+def test_a_deferred_renewal_has_its_event_and_moves_the_expiry(play, api):
+    play.fake.subscriptions["tok1"] = purchase()
+    play.notify(4)
+    deferred_at = START + 3 * DAY
+    play.fake.subscriptions["tok1"] = purchase(expiry=START + 60 * DAY)
+    assert play.notify(9, at=deferred_at) == "applied"  # SUBSCRIPTION_DEFERRED
+    [deferred] = _events(api, "subscription_deferred")
+    assert deferred["event_properties"]["subscription_expires_at"] == (START + 60 * DAY).strftime(
+        "%Y-%m-%dT%H:%M:%S.000000+0000"
+    )
+    assert premium(api)["expires_at"] == resp(START + 60 * DAY)
+    assert _events(api, "subscription_renewed") == []  # nothing was charged

@@ -287,6 +287,11 @@ transactions = Table(
     Column("renew_status_changed_at", UTCDateTime),
     Column("billing_issue_detected_at", UTCDateTime),
     Column("grace_period_expires_at", UTCDateTime),
+    # What only a store's own account of a transaction carries (stores.schemas.StoreTransaction):
+    # Google Play's purchase token, and when the subscription was paused or its renewal deferred.
+    Column("store_purchase_token", String(4096)),
+    Column("paused_at", UTCDateTime),
+    Column("deferred_at", UTCDateTime),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     UniqueConstraint("app_id", "store", "store_transaction_id"),

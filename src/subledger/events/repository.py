@@ -12,10 +12,14 @@ from subledger.core import app_config
 from subledger.core.db import upsert
 from subledger.core.prepared import Prepared
 from subledger.core.tables import (
+    ab_tests,
     apps,
     deliveries,
     delivery_attempts,
     events,
+    paywall_views,
+    paywalls,
+    placements,
     scheduled_expiries,
     webhook_endpoints,
 )
@@ -78,6 +82,62 @@ def event_feed(
     if until is not None:
         query = query.where(events.c.event_datetime < until)
     return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def paywall_of(conn: Connection, app_id: UUID, profile_id: UUID, variation_id: str) -> dict[str, Any] | None:
+    """What events say of the paywall a purchase was made on (``rules.NO_PAYWALL``'s fields):
+    the paywall, or the A/B test, whose variation it is; the placement where the profile last
+    saw it; and the audience that placement showed it to ("All Users" for everyone). None when
+    the app has no such variation."""
+    try:
+        variation = UUID(variation_id)
+    except ValueError:
+        return None
+    test = None
+    paywall = conn.execute(
+        select(paywalls.c.id, paywalls.c.title).where(paywalls.c.app_id == app_id, paywalls.c.variation_id == variation)
+    ).first()
+    if paywall is None:
+        for row in conn.execute(select(ab_tests).where(ab_tests.c.app_id == app_id)):
+            chosen = next((v for v in row.variations if v.get("variation_id") == str(variation)), None)
+            if chosen is not None:
+                test = row
+                paywall = conn.execute(
+                    select(paywalls.c.id, paywalls.c.title).where(
+                        paywalls.c.app_id == app_id, paywalls.c.id == UUID(chosen["paywall_id"])
+                    )
+                ).first()
+                break
+    if paywall is None:
+        return None
+    placement_id = conn.scalar(
+        select(paywall_views.c.placement_id)
+        .where(
+            paywall_views.c.profile_id == profile_id,
+            paywall_views.c.variation_id == variation,
+            paywall_views.c.placement_id.is_not(None),
+        )
+        .order_by(paywall_views.c.viewed_at.desc())
+        .limit(1)
+    )
+    cohort = None
+    if placement_id is not None:
+        targets = conn.scalar(
+            select(placements.c.targets).where(placements.c.app_id == app_id, placements.c.id == placement_id)
+        )
+        shown = str(test.id) if test is not None else str(paywall.id)
+        key = "ab_test_id" if test is not None else "paywall_id"
+        target = next((t for t in targets or [] if t.get(key) == shown), None)
+        if target is not None:
+            cohort = target.get("audience_id") or "All Users"
+    return {
+        "paywall_name": paywall.title,
+        "paywall_revision": "1",  # paywalls have no revisions: the reference's default
+        "ab_test_name": test.name if test is not None else None,
+        "ab_test_revision": 1 if test is not None else None,
+        "developer_id": placement_id,
+        "cohort_name": cohort,
+    }
 
 
 # Endpoints ----------------------------------------------------------------------

@@ -124,6 +124,11 @@ def transaction_changes(
             changes.append(Change("entered_grace_period", after["billing_issue_detected_at"], after))
     if after["refunded_at"] is not None and (before is None or before["refunded_at"] is None):
         changes.append(Change("subscription_refunded", after["refunded_at"], after))
+    if after.get("paused_at") is not None and (before is None or before.get("paused_at") is None):
+        changes.append(Change("subscription_paused", after["paused_at"], after))
+    deferred = after.get("deferred_at")
+    if deferred is not None and (before is None or before.get("deferred_at") != deferred):
+        changes.append(Change("subscription_deferred", deferred, after))
     return changes
 
 
@@ -180,15 +185,54 @@ def revenue(
 
 
 def _trial_duration(tx: dict[str, Any]) -> str | None:
+    """The reference's format, "{} days", one day included ("1 days")."""
     if not is_trial(tx) or tx.get("expires_at") is None:
         return None
     days = round((tx["expires_at"] - tx["purchased_at"]) / timedelta(days=1))
-    return f"{days} day" if days == 1 else f"{days} days"
+    return f"{days} days"
+
+
+def _standard_price(tx: dict[str, Any]) -> Decimal | None:
+    """The product's standard price, before an offer: what was charged without one; a free
+    trial's recorded price (the subscription's, when the caller sent it); unknown (None) under
+    any other offer, whose price is the offer's."""
+    if tx["offer_type"] is None:
+        return tx["price_value"]
+    if is_trial(tx) and tx["price_value"] > 0:
+        return tx["price_value"]
+    return None
+
+
+def _price_properties(tx: dict[str, Any], rate: Decimal) -> dict[str, Any]:
+    """What was charged, the standard price and the discount between them, local and in USD. A
+    free trial charges nothing (null, as the reference sends it) and its discount is the whole
+    standard price."""
+    standard = _standard_price(tx)
+    charged = None if is_trial(tx) else tx["price_value"]
+    discount = None if standard is None else standard - (charged or 0)
+    properties = {}
+    for name, value in (("price", charged), ("original_price", standard), ("discount_amount", discount)):
+        properties[f"{name}_local"] = None if value is None else float(value)
+        properties[f"{name}_usd"] = None if value is None else _money(value * rate)
+    return properties
+
+
+# The paywall fields when a transaction names no variation, or one subledger does not know.
+NO_PAYWALL = {
+    "paywall_name": None,
+    "paywall_revision": None,
+    "ab_test_name": None,
+    "ab_test_revision": None,
+    "developer_id": None,
+    "cohort_name": None,
+}
 
 
 @dataclass(frozen=True)
 class Context:
-    """What every event of one change shares: the profile as it now is."""
+    """What every event of one change shares: the profile as it now is, and what the paywalls
+    its transactions' variations belong to are called (``paywalls``: variation id -> the
+    ``NO_PAYWALL`` fields)."""
 
     profile: dict[str, Any]
     installation: dict[str, Any] | None
@@ -196,6 +240,10 @@ class Context:
     rates: Rates
     small_business: bool
     tax_rate: Decimal
+    paywalls: dict[str, dict[str, Any]]
+
+    def paywall(self, tx: dict[str, Any] | None) -> dict[str, Any]:
+        return self.paywalls.get((tx or {}).get("variation_id") or "", NO_PAYWALL)
 
 
 def _transaction_properties(
@@ -204,6 +252,7 @@ def _transaction_properties(
     rate = ctx.rates.to_usd(Decimal(1), tx["price_currency"])
     paid = [item for item in chain if not is_trial(item) and item["purchased_at"] <= tx["purchased_at"]]
     chain_start = min((item["purchased_at"] for item in chain), default=tx["purchased_at"])
+    first_year = tx["purchased_at"] < chain_start + timedelta(days=365)
     properties = {
         "store": tx["store"],
         "environment": tx["environment"],
@@ -215,31 +264,36 @@ def _transaction_properties(
         "original_purchase_date": format_datetime(tx.get("originally_purchased_at") or chain_start),
         "subscription_expires_at": format_datetime(tx.get("expires_at")),
         "currency": tx["price_currency"],
-        # A free trial charges nothing: its price (the subscription's) is not what was paid.
-        "price_local": None if is_trial(tx) else float(tx["price_value"]),
-        "price_usd": None if is_trial(tx) else _money(tx["price_value"] * rate),
+        **_price_properties(tx, rate),
         "store_country": tx["price_country"],
         "profile_country": ctx.profile.get("ip_country"),
         "consecutive_payments": len(paid),
+        # The reduced commission after a year of renewals (a subscription's only).
+        "rate_after_first_year": tx["purchase_type"] == "subscription" and not first_year,
         "variation_id": tx["variation_id"],
+        **ctx.paywall(tx),
         "store_offer_category": tx["offer_category"],
         "store_offer_discount_type": tx["offer_type"],
         "promotional_offer_id": tx["offer_id"] if tx["offer_category"] == "promotional" else None,
     }
+    if tx["offer_type"] is not None:
+        properties["store_offer_number_of_periods"] = None  # stores do not report it to subledger
     if change.event_type in CANCEL_OR_REFUND_TYPES:
         properties["cancellation_reason"] = tx["cancellation_reason"]
     if change.event_type in TRIAL_TYPES:
         properties["trial_duration"] = _trial_duration(tx)
     if change.event_type in REVENUE_TYPES:
-        first_year = tx["purchased_at"] < chain_start + timedelta(days=365)
         properties.update(revenue(tx["price_value"], rate, first_year, ctx.small_business, ctx.tax_rate))
     return properties
 
 
-def _access_level_properties(level: dict[str, Any], tx: dict[str, Any] | None, now: str) -> dict[str, Any]:
+def _access_level_properties(
+    level: dict[str, Any], tx: dict[str, Any] | None, now: str, ctx: Context
+) -> dict[str, Any]:
     offer = level["offer"] or {}
     return {
         "access_level_id": level["access_level_id"],
+        "starts_at": level["starts_at"],
         "is_active": is_active(level, now),
         "is_lifetime": level["expires_at"] is None,
         "is_refund": bool(tx and tx["refunded_at"] is not None),
@@ -263,7 +317,10 @@ def _access_level_properties(level: dict[str, Any], tx: dict[str, Any] | None, n
         "active_introductory_offer_type": offer.get("type") if offer.get("category") == "introductory" else None,
         "active_promotional_offer_type": offer.get("type") if offer.get("category") == "promotional" else None,
         "active_promotional_offer_id": offer.get("id") if offer.get("category") == "promotional" else None,
+        "store_country": tx["price_country"] if tx else None,
+        "profile_country": ctx.profile.get("ip_country"),
         "variation_id": tx["variation_id"] if tx else None,
+        **ctx.paywall(tx),
         "trial_duration": _trial_duration(tx) if tx else None,
     }
 
@@ -280,7 +337,7 @@ def payload(
     profile, device = ctx.profile, ctx.installation or {}
     private = profile.get("analytics_disabled", False)
     if change.access_level is not None:
-        properties = _access_level_properties(change.access_level, level_transaction, format_datetime(now))
+        properties = _access_level_properties(change.access_level, level_transaction, format_datetime(now), ctx)
     elif change.transaction is not None:
         properties = _transaction_properties(change, change.transaction, chain, ctx)
     else:
@@ -311,6 +368,18 @@ def payload(
         "attributions": profile.get("attribution") or {},
         "user_attributes": {key: attributes[key] for key in sorted(attributes)},
         "integration_ids": profile.get("integration_ids") or None,
+        "play_store_purchase_token": _play_token(change.transaction or level_transaction),
+    }
+
+
+def _play_token(tx: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What revalidating a Google Play purchase takes (sent with "send Play Store purchase token")."""
+    if not tx or tx["store"] != "play_store" or not tx.get("store_purchase_token"):
+        return None
+    return {
+        "product_id": tx["store_product_id"],
+        "purchase_token": tx["store_purchase_token"],
+        "is_subscription": tx["purchase_type"] == "subscription",
     }
 
 

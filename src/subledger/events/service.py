@@ -52,6 +52,18 @@ def emit(
     )
     moment = format_datetime(now)
     levels = (profile.get("derived") or {}).get("access_levels", [])
+    by_transaction = {(tx["store"], tx["store_transaction_id"]): tx for tx in ledger}
+    level_transactions = [
+        by_transaction.get((change.access_level["store"], change.access_level["store_transaction_id"]))
+        if change.access_level
+        else None
+        for change in changes
+    ]
+    variations = {
+        tx["variation_id"]
+        for tx in [change.transaction for change in changes] + level_transactions
+        if tx and tx.get("variation_id")
+    }
     context = rules.Context(
         profile=profile,
         installation=profile["latest_installation"],
@@ -59,14 +71,16 @@ def emit(
         rates=catalog_service.rates(conn, app_id) if rates is None else rates,
         small_business=small_business,
         tax_rate=tax_rate,
+        paywalls={
+            variation: found
+            for variation in variations
+            if (found := repository.paywall_of(conn, app_id, profile["id"], variation)) is not None
+        },
     )
-    by_transaction = {(tx["store"], tx["store_transaction_id"]): tx for tx in ledger}
     endpoints = app_config.cached(conn, app_id, "endpoints", lambda: tuple(repository.endpoints_for(conn, app_id)))
     rows = []
-    for change in changes:
+    for change, level_tx in zip(changes, level_transactions, strict=True):
         event_id = uuid4()
-        level = change.access_level
-        level_tx = by_transaction.get((level["store"], level["store_transaction_id"])) if level else None
         chain = chain_of(change.transaction, ledger) if change.transaction else []
         rows.append(
             {

@@ -97,6 +97,15 @@ class TransactionIn(Strict):
     grace_period_expires_at: DateTimeField | None = None
 
 
+class StoreTransaction(TransactionIn):
+    """A transaction as a store's own account gives it (a notification, a validated receipt), with
+    what set transaction does not take; none of it is kept from an earlier account."""
+
+    store_purchase_token: Annotated[str, StringConstraints(max_length=4096)] | None = None  # Google Play's
+    paused_at: DateTimeField | None = None  # a Play subscription paused (access ends at its expiry)
+    deferred_at: DateTimeField | None = None  # when the store last put the renewal off (expiry moved on)
+
+
 class GrantIn(Strict):
     access_level_id: NonEmpty255
     starts_at: DateTimeField | None = None

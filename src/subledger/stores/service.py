@@ -18,7 +18,7 @@ from subledger.core.errors import NON_FIELD, ApiError, bad_request, from_validat
 from subledger.core.runtime import Runtime
 from subledger.profiles import service as profiles_service
 from subledger.purchases import service as purchases_service
-from subledger.purchases.schemas import TransactionIn
+from subledger.purchases.schemas import StoreTransaction
 from subledger.stores import repository, rules
 from subledger.stores.rules import Notification
 
@@ -303,7 +303,7 @@ def _apply(
                 existing = purchases_service.find_transaction(conn, app_id, store, body["store_transaction_id"])
                 if stale and existing is not None:
                     continue
-                transactions.append(TransactionIn.model_validate(rules.merge(body, existing)))
+                transactions.append(StoreTransaction.model_validate(rules.merge(body, existing)))
             refunds = {key: parse_datetime(at) for key, at in notification.refunds.items()}
             timestamp = purchases_service.record_store_account(rt, conn, profile, store, transactions, refunds, now)
     except (ApiError, ValidationError) as refused:

@@ -126,6 +126,8 @@ def _subscription_fields(
     elif kind.startswith("DID_RENEW"):
         fields["billing_issue_detected_at"] = None  # a renewal ends any billing trouble
         fields["grace_period_expires_at"] = None
+    elif kind.startswith("RENEWAL_EXTENDED"):  # the developer put the renewal off: the expiry moved on
+        fields["deferred_at"] = moment(max(signed_at or purchased, purchased))
     return fields
 
 

@@ -135,6 +135,10 @@ def subscription_body(purchase: dict[str, Any], kind: str, at: datetime) -> dict
     elif state == "SUBSCRIPTION_STATE_ACTIVE":
         body["billing_issue_detected_at"] = None  # recovered, or never in trouble
         body["grace_period_expires_at"] = None
+    if state == "SUBSCRIPTION_STATE_PAUSED":
+        body["paused_at"] = format_datetime(max(at, purchased))
+    if kind == "SUBSCRIPTION_DEFERRED":  # the developer put the renewal off: the expiry moved on
+        body["deferred_at"] = format_datetime(max(at, purchased))
     return body
 
 

@@ -145,7 +145,10 @@ def _subscription_state(api: PlayApi, token: str, kind: str, at: datetime) -> tu
     if purchase.get("acknowledgementState") == "ACKNOWLEDGEMENT_STATE_PENDING":
         product_id = purchase["lineItems"][0]["productId"]
         api.acknowledge_subscription(product_id, token)
-    return rules.subscription_body(purchase, kind, at), rules.subscription_account(purchase)
+    body = rules.subscription_body(purchase, kind, at)
+    if body is not None:
+        body["store_purchase_token"] = token
+    return body, rules.subscription_account(purchase)
 
 
 def _product_state(api: PlayApi, product_id: str, token: str) -> tuple[dict | None, str | None]:
@@ -153,6 +156,8 @@ def _product_state(api: PlayApi, product_id: str, token: str) -> tuple[dict | No
     if purchase.get("purchaseState", 0) == 0 and purchase.get("acknowledgementState", 0) == 0:
         api.acknowledge_product(product_id, token)
     body = rules.product_body(purchase, product_id, api.price(product_id, purchase.get("regionCode")))
+    if body is not None:
+        body["store_purchase_token"] = token
     return body, purchase.get("obfuscatedExternalAccountId")
 
 
