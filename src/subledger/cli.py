@@ -422,13 +422,39 @@ def verify(app_id: UUID | None, fix: bool) -> None:
     default=None,
     help="The app's requests per second, all server processes together (bursts of twice that); 0 removes the limit.",
 )
-def apps_configure(app_id: UUID, small_business: bool | None, tax_rate: float | None, rate_limit: int | None) -> None:
-    """Set how event revenue figures (proceeds, net revenue, tax) are computed, and the rate limit."""
+@click.option(
+    "--trial-active-after",
+    type=click.IntRange(0, 90),
+    default=None,
+    help="Days after a trial starts to fire trial_active if it has not ended (0: never).",
+)
+@click.option(
+    "--subscription-active-after",
+    type=click.IntRange(0, 90),
+    default=None,
+    help="Days after a subscription starts without a trial to fire subscription_active if still going (0: never).",
+)
+def apps_configure(
+    app_id: UUID,
+    small_business: bool | None,
+    tax_rate: float | None,
+    rate_limit: int | None,
+    trial_active_after: int | None,
+    subscription_active_after: int | None,
+) -> None:
+    """Set how event revenue figures (proceeds, net revenue, tax) are computed, the rate limit,
+    and the "still active" events."""
     runtime = _runtime()
     try:
         _echo_json(
             apps_service.configure(
-                runtime.db, app_id, small_business, None if tax_rate is None else Decimal(str(tax_rate)), rate_limit
+                runtime.db,
+                app_id,
+                small_business,
+                None if tax_rate is None else Decimal(str(tax_rate)),
+                rate_limit,
+                trial_active_after,
+                subscription_active_after,
             )
         )
     except apps_service.AppNotFound:

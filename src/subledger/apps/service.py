@@ -76,20 +76,38 @@ def rotate_key(
 UNLIMITED = 0  # configure(rate_limit=UNLIMITED) removes the limit
 
 
+OFF = 0  # configure(trial_active_after_days=OFF, ...) stops the "still active" event
+STILL_ACTIVE_DAYS = range(1, 91)  # the reference's delays: 1 to 90 days
+
+
 def configure(
-    db: Database, app_id: UUID, small_business: bool | None = None, tax_rate=None, rate_limit: int | None = None
+    db: Database,
+    app_id: UUID,
+    small_business: bool | None = None,
+    tax_rate=None,
+    rate_limit: int | None = None,
+    trial_active_after_days: int | None = None,
+    subscription_active_after_days: int | None = None,
 ) -> dict:
-    """Set the app's revenue settings and rate limit; None leaves a setting as it is."""
+    """Set the app's revenue settings, rate limit and "still active" events; None leaves a
+    setting as it is (ValueError for a delay out of range)."""
+    delays = {
+        "trial_active_after_days": trial_active_after_days,
+        "subscription_active_after_days": subscription_active_after_days,
+    }
+    for name, days in delays.items():
+        if days not in (None, OFF) and days not in STILL_ACTIVE_DAYS:
+            raise ValueError(f"{name} takes 1 to 90 days (0: off)")
     with db.write() as conn:
         if not repository.app_exists(conn, app_id):
             raise AppNotFound(str(app_id))
-        changes = {
-            key: value
-            for key, value in {"small_business": small_business, "tax_rate": tax_rate, "rate_limit": rate_limit}.items()
-            if value is not None
-        }
+        given = {"small_business": small_business, "tax_rate": tax_rate, "rate_limit": rate_limit, **delays}
+        changes = {key: value for key, value in given.items() if value is not None}
         if rate_limit == UNLIMITED:
             changes["rate_limit"] = None
+        for name, days in delays.items():
+            if days == OFF:
+                changes[name] = None
         if changes:
             repository.update_app(conn, app_id, changes)
         row = repository.find_app(conn, app_id)
@@ -98,6 +116,7 @@ def configure(
         "small_business": row["small_business"],
         "tax_rate": str(row["tax_rate"]),
         "rate_limit": row["rate_limit"],
+        **{name: row[name] for name in delays},
     }
 
 

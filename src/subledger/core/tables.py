@@ -85,6 +85,10 @@ apps = Table(
     Column("tax_rate", Money, nullable=False, server_default=text("0")),
     # Requests per second the app's keys may make, all server processes together; None: no limit.
     Column("rate_limit", Integer),
+    # The "still active" events: days after a trial or a subscription starts, trial_active or
+    # subscription_active fires if it has not ended by then; None: never.
+    Column("trial_active_after_days", Integer),
+    Column("subscription_active_after_days", Integer),
     # Moves on with every change to the app's configuration (see core/app_config.py).
     Column("config_version", Integer, nullable=False, server_default=text("0")),
 )
@@ -410,6 +414,20 @@ scheduled_expiries = Table(
     Column("profile_id", Uuid, ForeignKey("profiles.id", ondelete="CASCADE"), primary_key=True),
     Column("store", String(255), primary_key=True),
     Column("store_original_transaction_id", String(255), primary_key=True),
+    Column("app_id", Uuid, ForeignKey("apps.id", ondelete="CASCADE"), nullable=False),
+    Column("due_at", UTCDateTime, nullable=False),
+    Column("fired", Boolean, nullable=False),
+    Index(None, "fired", "due_at"),
+)
+
+# A "still active" event to fire if the trial or subscription of a chain has not ended by ``due_at``.
+scheduled_checks = Table(
+    "scheduled_checks",
+    metadata,
+    Column("profile_id", Uuid, ForeignKey("profiles.id", ondelete="CASCADE"), primary_key=True),
+    Column("store", String(255), primary_key=True),
+    Column("store_original_transaction_id", String(255), primary_key=True),
+    Column("event_type", String(32), primary_key=True),  # trial_active, subscription_active
     Column("app_id", Uuid, ForeignKey("apps.id", ondelete="CASCADE"), nullable=False),
     Column("due_at", UTCDateTime, nullable=False),
     Column("fired", Boolean, nullable=False),

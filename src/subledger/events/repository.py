@@ -9,7 +9,7 @@ from sqlalchemy import Connection, and_, bindparam, delete, exists, func, or_, s
 from sqlalchemy.orm import aliased
 
 from subledger.core import app_config
-from subledger.core.db import upsert
+from subledger.core.db import insert_new, upsert
 from subledger.core.prepared import Prepared
 from subledger.core.tables import (
     ab_tests,
@@ -20,11 +20,15 @@ from subledger.core.tables import (
     paywall_views,
     paywalls,
     placements,
+    scheduled_checks,
     scheduled_expiries,
     webhook_endpoints,
 )
 
 _REVENUE_SETTINGS = select(apps.c.small_business, apps.c.tax_rate).where(apps.c.id == bindparam("app_id"))
+_STILL_ACTIVE_DELAYS = select(apps.c.trial_active_after_days, apps.c.subscription_active_after_days).where(
+    apps.c.id == bindparam("app_id")
+)
 _ENDPOINTS = (
     select(webhook_endpoints)
     .where(webhook_endpoints.c.app_id == bindparam("app_id"))
@@ -35,6 +39,13 @@ _ENDPOINTS = (
 def app_revenue_settings(conn: Connection, app_id: UUID) -> tuple[bool, Any]:
     row = conn.execute(_REVENUE_SETTINGS, {"app_id": app_id}).one()
     return row.small_business, row.tax_rate
+
+
+def still_active_delays(conn: Connection, app_id: UUID) -> dict[str, int]:
+    """{"trial_active": days, "subscription_active": days}, for the ones the app asks for."""
+    row = conn.execute(_STILL_ACTIVE_DELAYS, {"app_id": app_id}).one()
+    found = {"trial_active": row.trial_active_after_days, "subscription_active": row.subscription_active_after_days}
+    return {event_type: days for event_type, days in found.items() if days}
 
 
 _INSERT_EVENTS = Prepared(events.insert())
@@ -384,4 +395,36 @@ def mark_fired(conn: Connection, expiry: dict[str, Any]) -> None:
             scheduled_expiries.c.store_original_transaction_id == expiry["store_original_transaction_id"],
         )
         .values(fired=True)
+    )
+
+
+# Scheduled "still active" checks ----------------------------------------------------
+
+
+CHECK_KEY = ["profile_id", "store", "store_original_transaction_id", "event_type"]
+
+
+def schedule_check(conn: Connection, values: dict[str, Any]) -> None:
+    """Arm a chain's check once: a chain has its trial_active, and its subscription_active, once."""
+    insert_new(conn, scheduled_checks, {**values, "fired": False}, CHECK_KEY)
+
+
+def _check_due(now: datetime) -> tuple:
+    return scheduled_checks.c.fired.is_(False), scheduled_checks.c.due_at <= now
+
+
+def any_check_due(conn: Connection, now: datetime) -> bool:
+    return conn.execute(select(scheduled_checks.c.due_at).where(*_check_due(now)).limit(1)).first() is not None
+
+
+def due_checks(conn: Connection, now: datetime, limit: int) -> list[dict[str, Any]]:
+    query = select(scheduled_checks).where(*_check_due(now)).order_by(scheduled_checks.c.due_at).limit(limit)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def mark_check_fired(conn: Connection, check: dict[str, Any]) -> None:
+    conn.execute(
+        update(scheduled_checks).where(*(scheduled_checks.c[key] == check[key] for key in CHECK_KEY)).values(fired=True)
     )

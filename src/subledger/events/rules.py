@@ -31,9 +31,19 @@ SUBSCRIPTION_TYPES = [
     "billing_issue_detected",
 ]
 PURCHASE_TYPES = ["non_subscription_purchase", "non_subscription_purchase_refunded"]
-EVENT_TYPES = [*SUBSCRIPTION_TYPES, *PURCHASE_TYPES, "access_level_updated", "profile_created", "profile_deleted"]
-# What an endpoint receives when it names no types: everything but the profile lifecycle.
-DEFAULT_TYPES = [t for t in EVENT_TYPES if t not in {"profile_created", "profile_deleted"}]
+# The reference's synthetic events, "still active": each, the start it follows.
+STILL_ACTIVE = {"trial_active": "trial_started", "subscription_active": "subscription_started"}
+EVENT_TYPES = [
+    *SUBSCRIPTION_TYPES,
+    *PURCHASE_TYPES,
+    *STILL_ACTIVE,
+    "access_level_updated",
+    "profile_created",
+    "profile_deleted",
+]
+# What an endpoint receives when it names no types: everything but the profile lifecycle and the
+# synthetic events (which, as the reference has it, are asked for by name).
+DEFAULT_TYPES = [t for t in EVENT_TYPES if t not in {"profile_created", "profile_deleted", *STILL_ACTIVE}]
 REVENUE_TYPES = {
     "subscription_started",
     "subscription_renewed",
@@ -51,6 +61,7 @@ CANCEL_OR_REFUND_TYPES = {
 }
 TRIAL_TYPES = {
     "trial_started",
+    "trial_active",
     "trial_converted",
     "trial_renewal_cancelled",
     "trial_renewal_reactivated",
@@ -149,6 +160,17 @@ def expiry_of(tx: dict[str, Any]) -> datetime | None:
         return None
     grace = tx["grace_period_expires_at"] if tx["billing_issue_detected_at"] is not None else None
     return max(tx["expires_at"], grace or tx["expires_at"])
+
+
+def still_active(event_type: str, chain: list[dict[str, Any]], at: datetime) -> dict[str, Any] | None:
+    """The chain's latest transaction if ``event_type`` ("still active") fires at ``at``: the
+    trial is still the chain's latest and has not ended (trial_active), or the subscription's
+    access has not ended, renewals included (subscription_active); None if it does not fire."""
+    latest = max(chain, key=lambda tx: (tx["purchased_at"], tx["store_transaction_id"]))
+    if event_type == "trial_active" and not is_trial(latest):
+        return None  # converted, or replaced: no longer a trial
+    ends = expiry_of(latest)
+    return latest if ends is not None and ends > at else None
 
 
 def is_active(level: dict[str, Any], now: str) -> bool:

@@ -2,7 +2,7 @@
 
 import asyncio
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -94,6 +94,7 @@ def emit(
                 "created_at": now,
             }
         )
+    _schedule_still_active(conn, profile, changes)
     # The endpoints that want each event, with the URL it goes to: without any, the events need
     # no sequence numbers back.
     wanted = [
@@ -126,6 +127,43 @@ def emit(
             for endpoint, target in receivers
         ],
     )
+
+
+def _schedule_still_active(conn: Connection, profile: dict[str, Any], changes: list[Change]) -> None:
+    """Arm the "still active" checks the app asks for, for the trials and subscriptions that start."""
+    starts = [change for change in changes if change.event_type in rules.STILL_ACTIVE.values()]
+    if not starts:
+        return
+    app_id = profile["app_id"]
+    delays = app_config.cached(conn, app_id, "still_active", lambda: repository.still_active_delays(conn, app_id))
+    for event_type, days in delays.items():
+        for change in starts:
+            if change.event_type == rules.STILL_ACTIVE[event_type]:
+                tx = change.transaction
+                repository.schedule_check(
+                    conn,
+                    {
+                        "profile_id": profile["id"],
+                        "app_id": app_id,
+                        "store": tx["store"],
+                        "store_original_transaction_id": tx["store_original_transaction_id"],
+                        "event_type": event_type,
+                        "due_at": change.at + timedelta(days=days),
+                    },
+                )
+
+
+def any_check_due(conn, now: datetime) -> bool:
+    return repository.any_check_due(conn, now)
+
+
+def claim_due_checks(conn, now: datetime, limit: int) -> list[dict[str, Any]]:
+    """Scheduled "still active" checks whose time has come, marked fired in the caller's
+    transaction (which emits their events); on PostgreSQL, ones another worker holds are skipped."""
+    due = repository.due_checks(conn, now, limit)
+    for check in due:
+        repository.mark_check_fired(conn, check)
+    return due
 
 
 def schedule_expiries(

@@ -1,5 +1,6 @@
 """The delivery worker: claims due deliveries from the outbox and POSTs them
-(and does the other chores that wait on time: expiry events, pending store notifications).
+(and does the other chores that wait on time: expiry and "still active" events, pending store
+notifications).
 
 Run as ``subledger worker`` (any number of them, on any machines sharing one
 PostgreSQL), and inside ``subledger serve`` on the embedded database. A claim
@@ -78,12 +79,14 @@ class DeliveryWorker:
         self._failing: set[UUID] = set()  # endpoints whose last attempt from this worker failed
 
     def run_once(self) -> int:
-        """Fire due expiries, apply store notifications whose user appeared (every few
-        seconds), send as many due deliveries as there is room for, and record the ones that
-        have ended (waiting for the first when every slot is taken, else at most ``idle_sleep``).
+        """Fire due expiries and "still active" checks, apply store notifications whose user
+        appeared (every few seconds), send as many due deliveries as there is room for, and
+        record the ones that have ended (waiting for the first when every slot is taken, else at
+        most ``idle_sleep``).
 
         Returns the deliveries started, ended or still on their way: 0 when there is nothing to do."""
         purchases_service.fire_due_expiries(self.rt)
+        purchases_service.fire_due_checks(self.rt)
         if time.monotonic() >= self._pending_due:
             stores_service.apply_pending(self.rt)
             self._pending_due = time.monotonic() + self.PENDING_EVERY

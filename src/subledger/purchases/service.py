@@ -351,29 +351,45 @@ def revoke_access_level(
 
 def fire_due_expiries(rt: Runtime, limit: int = 100) -> int:
     """Emit ``subscription_expired`` / ``trial_expired`` for chains whose time has passed."""
+
+    def expired(expiry: dict[str, Any], chain: list[dict[str, Any]]) -> events_rules.Change:
+        latest = max(chain, key=lambda tx: (tx["purchased_at"], tx["store_transaction_id"]))
+        kind = "trial_expired" if events_rules.is_trial(latest) else "subscription_expired"
+        return events_rules.Change(kind, expiry["due_at"], latest)
+
+    return _fire_scheduled(rt, events_service.any_expiry_due, events_service.claim_due_expiries, expired, limit)
+
+
+def fire_due_checks(rt: Runtime, limit: int = 100) -> int:
+    """Emit ``trial_active`` / ``subscription_active`` for chains still going when their check is due."""
+
+    def still_active(check: dict[str, Any], chain: list[dict[str, Any]]) -> events_rules.Change | None:
+        latest = events_rules.still_active(check["event_type"], chain, check["due_at"])
+        return None if latest is None else events_rules.Change(check["event_type"], check["due_at"], latest)
+
+    return _fire_scheduled(rt, events_service.any_check_due, events_service.claim_due_checks, still_active, limit)
+
+
+def _fire_scheduled(rt: Runtime, any_due, claim_due, change_of, limit: int) -> int:
+    """Claim what is due of one kind of scheduled event (each names a profile and a subscription
+    chain) and emit the change ``change_of(item, chain)`` makes of each, if any."""
     now = rt.clock.now()
     with rt.db.read() as conn:  # most of the time none is: no write (on SQLite, the write lock) for nothing
-        if not events_service.any_expiry_due(conn, now):
+        if not any_due(conn, now):
             return 0
     fired = 0
     with rt.db.write() as conn:
-        for expiry in events_service.claim_due_expiries(conn, now, limit):
-            profile = profiles_service.find_locked(conn, expiry["app_id"], profile_id=expiry["profile_id"])
+        for item in claim_due(conn, now, limit):
+            profile = profiles_service.find_locked(conn, item["app_id"], profile_id=item["profile_id"])
             if profile is None:
                 continue
             ledger = repository.profile_transactions(conn, profile["id"])
-            chain = [
-                tx
-                for tx in ledger
-                if (tx["store"], tx["store_original_transaction_id"])
-                == (expiry["store"], expiry["store_original_transaction_id"])
-            ]
-            if not chain:
-                continue
-            latest = max(chain, key=lambda tx: (tx["purchased_at"], tx["store_transaction_id"]))
-            kind = "trial_expired" if events_rules.is_trial(latest) else "subscription_expired"
-            events_service.emit(conn, rt, profile, [events_rules.Change(kind, expiry["due_at"], latest)], ledger, now)
-            fired += 1
+            key = (item["store"], item["store_original_transaction_id"])
+            chain = [tx for tx in ledger if (tx["store"], tx["store_original_transaction_id"]) == key]
+            change = change_of(item, chain) if chain else None
+            if change is not None:
+                events_service.emit(conn, rt, profile, [change], ledger, now)
+                fired += 1
     return fired
 
 
