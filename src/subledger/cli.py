@@ -367,9 +367,11 @@ def rates_list() -> None:
 )
 @click.option("--app", "app_id", type=click.UUID, default=None, help="Only this app's.")
 def prune(days: int, app_id: UUID | None) -> None:
-    """Delete old events, with their webhook deliveries, and old store notifications.
+    """Delete old events, with their webhook deliveries, old forwarded store notifications, and
+    old store notifications.
 
-    An event stays while one of its deliveries is due or dead-lettered; a store
+    An event stays while one of its deliveries is due, refused or dead-lettered, and a
+    forward until it is delivered; a store
     notification while it waits for its user, and the newest applied one of each
     subscription chain. The ledger, profiles and metrics are never pruned. Freed
     space is reused by new rows.
@@ -377,7 +379,8 @@ def prune(days: int, app_id: UUID | None) -> None:
     runtime = _runtime()
     before = runtime.clock.now() - timedelta(days=days)
     events = events_service.prune(runtime, before, app_id)
-    _echo_json({"events": events, **stores_service.prune(runtime, before, app_id)})
+    forwards = events_service.prune_forwards(runtime, before, app_id)
+    _echo_json({"events": events, "forwards": forwards, **stores_service.prune(runtime, before, app_id)})
 
 
 @main.command()
@@ -831,6 +834,39 @@ def stores_play_store(app_id: UUID, package_name: str | None, service_account) -
     key = service_account.read() if service_account else None
     result = _checked(google_service.configure, runtime, app_id, package_name, key)
     _echo_json({**result, "push_path": google_service.push_path(runtime, app_id)})
+
+
+@stores.command("forward")
+@APP_OPTION
+@click.option("--store", type=click.Choice(["app_store", "play_store"]), required=True)
+@click.option("--url", default=None, help="Where every verified notification of the store goes, as it came.")
+@click.option("--authorization", default=None, help="Sent as the Authorization header of each.")
+@click.option("--off", is_flag=True, help="Stop forwarding the store's notifications.")
+def stores_forward(app_id: UUID, store: str, url: str | None, authorization: str | None, off: bool) -> None:
+    """Forward the store's notifications, as they came, to a URL of yours (retried as webhooks are)."""
+    if off == (url is not None):
+        raise click.UsageError("give --url, or --off")
+    runtime = _runtime()
+    _known_app(runtime, app_id)
+    try:
+        _echo_json(stores_service.set_forwarding(runtime, app_id, store, url, authorization))
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@stores.command("forwards")
+@APP_OPTION
+@click.option("--status", type=click.Choice(["pending", "delivered", "refused", "dead"]), default=None)
+@click.option("--limit", type=click.IntRange(1, 1000), default=100, show_default=True)
+@click.option("--replay", is_flag=True, help="Queue the dead and refused ones again.")
+def stores_forwards(app_id: UUID, status: str | None, limit: int, replay: bool) -> None:
+    """Forwarded notifications, newest first, one JSON object a line."""
+    runtime = _runtime()
+    if replay:
+        click.echo(f"replayed {events_service.replay_forwards(runtime, app_id)} forwards", err=True)
+        return
+    for row in events_service.list_forwards(runtime, app_id, status, limit):
+        click.echo(orjson.dumps(row).decode())
 
 
 @stores.command("stripe")

@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     SmallInteger,
     String,
@@ -551,6 +552,28 @@ store_configs = Table(
     Column("settings", Json, nullable=False),
     Column("secrets", Json, nullable=False),  # {name: sealed value}
     Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# A verified store notification on its way, as the store sent it, to the URL the app's settings for
+# that store name (``forward_url``): delivered and retried as webhook deliveries are.
+store_forwards = Table(
+    "store_forwards",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("app_id", Uuid, ForeignKey("apps.id", ondelete="CASCADE"), nullable=False),
+    Column("store", String(32), nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("status", String(16), nullable=False),  # as a delivery's
+    Column("attempts", Integer, nullable=False),
+    Column("first_attempt_at", UTCDateTime),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("claimed_until", UTCDateTime),
+    Column("last_status_code", Integer),
+    Column("last_error", String(1024)),
+    Column("delivered_at", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index(None, "status", "next_attempt_at"),
+    CheckConstraint("status IN ('pending', 'delivered', 'refused', 'dead')", name="status"),
 )
 
 # Every verified notification a store sent, once (a replay is found by its id and changes nothing).

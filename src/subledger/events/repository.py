@@ -22,6 +22,8 @@ from subledger.core.tables import (
     placements,
     scheduled_checks,
     scheduled_expiries,
+    store_configs,
+    store_forwards,
     webhook_endpoints,
 )
 
@@ -428,3 +430,80 @@ def mark_check_fired(conn: Connection, check: dict[str, Any]) -> None:
     conn.execute(
         update(scheduled_checks).where(*(scheduled_checks.c[key] == check[key] for key in CHECK_KEY)).values(fired=True)
     )
+
+
+# Raw store notifications forwarded ---------------------------------------------------
+
+
+def insert_forward(conn: Connection, values: dict[str, Any]) -> None:
+    conn.execute(store_forwards.insert().values(values))
+
+
+def _forward_due(now: datetime) -> tuple:
+    return (
+        store_forwards.c.status == "pending",
+        store_forwards.c.next_attempt_at <= now,
+        or_(store_forwards.c.claimed_until.is_(None), store_forwards.c.claimed_until <= now),
+    )
+
+
+def any_forward_due(conn: Connection, now: datetime) -> bool:
+    return conn.execute(select(store_forwards.c.id).where(*_forward_due(now)).limit(1)).first() is not None
+
+
+def claim_due_forwards(conn: Connection, now: datetime, until: datetime, limit: int) -> list[dict[str, Any]]:
+    """Claim up to ``limit`` due forwards, each with the settings and (sealed) secrets of its
+    app's store, which name where it goes."""
+    query = (
+        select(store_forwards.c.id).where(*_forward_due(now)).order_by(store_forwards.c.next_attempt_at).limit(limit)
+    )
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    ids = list(conn.execute(query).scalars())
+    if not ids:
+        return []
+    conn.execute(update(store_forwards).where(store_forwards.c.id.in_(ids)).values(claimed_until=until))
+    rows = conn.execute(
+        select(store_forwards, store_configs.c.settings, store_configs.c.secrets)
+        .join(
+            store_configs,
+            and_(store_configs.c.app_id == store_forwards.c.app_id, store_configs.c.store == store_forwards.c.store),
+            isouter=True,
+        )
+        .where(store_forwards.c.id.in_(ids))
+        .order_by(store_forwards.c.created_at)
+    )
+    return [dict(row._mapping) for row in rows]
+
+
+def finish_forward(conn: Connection, forward_id: UUID, values: dict[str, Any]) -> None:
+    conn.execute(update(store_forwards).where(store_forwards.c.id == forward_id).values(claimed_until=None, **values))
+
+
+def list_forwards(conn: Connection, app_id: UUID, status: str | None, limit: int) -> list[dict[str, Any]]:
+    query = (
+        select(store_forwards)
+        .where(store_forwards.c.app_id == app_id)
+        .order_by(store_forwards.c.created_at.desc())
+        .limit(limit)
+    )
+    if status:
+        query = query.where(store_forwards.c.status == status)
+    return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def replay_forwards(conn: Connection, app_id: UUID, now: datetime) -> int:
+    """Put the app's dead and refused forwards back in the queue."""
+    result = conn.execute(
+        update(store_forwards)
+        .where(store_forwards.c.app_id == app_id, store_forwards.c.status.in_(["dead", "refused"]))
+        .values(status="pending", attempts=0, next_attempt_at=now, claimed_until=None, first_attempt_at=None)
+    )
+    return result.rowcount
+
+
+def delete_delivered_forwards(conn: Connection, app_id: UUID | None, before: datetime) -> int:
+    condition = and_(store_forwards.c.status == "delivered", store_forwards.c.created_at < before)
+    if app_id is not None:
+        condition = and_(condition, store_forwards.c.app_id == app_id)
+    return conn.execute(delete(store_forwards).where(condition)).rowcount

@@ -422,6 +422,12 @@ def target_of(endpoint: dict[str, Any], target: str) -> tuple[str | None, str | 
     return endpoint["url"], endpoint["authorization_header"]
 
 
+def forward_target(settings: dict[str, Any] | None, secrets: dict[str, str] | None) -> tuple[str | None, str | None]:
+    """Where an app forwards a store's notifications, and the (sealed) Authorization value sent
+    with them, from its settings for that store."""
+    return (settings or {}).get("forward_url"), (secrets or {}).get("forward_authorization")
+
+
 def wants(endpoint: dict[str, Any], change: Change, target: str, installed_at: datetime | None) -> bool:
     """Whether an endpoint gets an event: it asked for its type, has a URL for its environment,
     and, excluding historical events, the event did not happen before the profile was made

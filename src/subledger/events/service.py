@@ -289,13 +289,14 @@ async def deliver(
     url: str,
     body: bytes,
     event_id: str,
-    signing_secret: str,
+    signing_secret: str | None,
     authorization: str | None,
     now: datetime,
     timeout: float,
     allow_private: bool,
 ) -> int:
-    """One signed POST of a webhook body; returns the status code.
+    """One POST of a webhook body, signed with ``signing_secret`` if there is one; returns the
+    status code.
 
     The whole exchange, from resolving the host to the status line, ends within ``timeout``
     seconds (``TimeoutError`` otherwise): httpx's timeouts bound each read, and a receiver that
@@ -306,8 +307,9 @@ async def deliver(
         "Content-Type": "application/json",
         "User-Agent": f"subledger/{__version__}",
         rules.EVENT_ID_HEADER: event_id,
-        rules.SIGNATURE_HEADER: rules.signature(signing_secret, int(now.timestamp()), body),
     }
+    if signing_secret:
+        headers[rules.SIGNATURE_HEADER] = rules.signature(signing_secret, int(now.timestamp()), body)
     if authorization:
         headers["Authorization"] = authorization
     async with asyncio.timeout(timeout):
@@ -550,6 +552,69 @@ def backlog(rt: Runtime) -> dict[str, Any]:
     due_since = found.pop("due_since")
     overdue = (rt.clock.now() - due_since).total_seconds() if due_since else 0.0
     return {**found, "overdue_seconds": max(overdue, 0.0)}
+
+
+# Raw store notifications forwarded ----------------------------------------------------
+
+
+def check_target(rt: Runtime, url: str) -> None:
+    """ValueError, saying why to the person who gave it, unless the server may send to ``url``
+    (``targets``: its form, and a public address unless private networks are allowed)."""
+    try:
+        asyncio.run(targets.resolve(targets.check_url(url), rt.settings.webhook_allow_private_networks))
+    except (httpx.InvalidURL, UnicodeError) as exc:
+        raise ValueError(f"This URL cannot be requested: {exc}.") from None
+    except httpx.ConnectError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def forward(conn: Connection, app_id: UUID, store: str, body: bytes, now: datetime) -> None:
+    """Queue a verified store notification, as the store sent it, for the app's forward URL for
+    that store, in the caller's transaction: it is recorded and forwarded, or neither."""
+    repository.insert_forward(
+        conn,
+        {
+            "id": uuid4(),
+            "app_id": app_id,
+            "store": store,
+            "body": body,
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+        },
+    )
+
+
+def list_forwards(rt: Runtime, app_id: UUID, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    """Forwarded notifications, newest first (their bodies left out)."""
+    with rt.db.read() as conn:
+        rows = repository.list_forwards(conn, app_id, status, limit)
+    return [
+        {
+            "forward_id": str(row["id"]),
+            "store": row["store"],
+            "status": row["status"],
+            "attempts": row["attempts"],
+            "last_status_code": row["last_status_code"],
+            "last_error": row["last_error"],
+            "created_at": format_datetime(row["created_at"]),
+            "delivered_at": format_datetime(row["delivered_at"]),
+        }
+        for row in rows
+    ]
+
+
+def prune_forwards(rt: Runtime, before: datetime, app_id: UUID | None = None) -> int:
+    """Delete the forwards made before ``before`` that were delivered; how many went."""
+    with rt.db.write() as conn:
+        return repository.delete_delivered_forwards(conn, app_id, before)
+
+
+def replay_forwards(rt: Runtime, app_id: UUID) -> int:
+    """Queue the app's dead and refused forwards again; returns how many."""
+    with rt.db.write() as conn:
+        return repository.replay_forwards(conn, app_id, rt.clock.now())
 
 
 def replay(rt: Runtime, app_id: UUID, delivery_ids: list[UUID] | None = None) -> int:

@@ -38,7 +38,24 @@ def check_url(url: str) -> httpx.URL:
         raise RefusedTarget("Use an http or https URL with a host.")
     if parsed.userinfo:
         raise RefusedTarget("Credentials in the URL are not sent: give them as the authorization value instead.")
+    if not _is_address(parsed.host) and not _is_host_name(parsed.raw_host.decode("ascii")):
+        raise RefusedTarget(f"{parsed.host} is not a host name.")
     return parsed
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_host_name(host: str) -> bool:
+    """Whether a resolver could look ``host`` up: labels of 1 to 63 characters, 253 in all (a
+    name that breaks these is refused here rather than sent to the resolver)."""
+    labels = host.removesuffix(".").split(".")
+    return len(host) <= 253 and all(0 < len(label) <= 63 for label in labels)
 
 
 def is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:

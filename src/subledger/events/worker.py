@@ -124,50 +124,64 @@ class DeliveryWorker:
         room = self.in_flight - len(self._sending)
         if room == 0:
             return 0
-        on_their_way = collections.Counter(delivery["endpoint_id"] for delivery, _ in self._sending.values())
+        on_their_way = collections.Counter(item.get("endpoint_id") for item, _ in self._sending.values())
         failing_room = {endpoint: 1 - on_their_way[endpoint] for endpoint in self._failing}
         now = self.rt.clock.now()
         with self.rt.db.read() as conn:  # most of the time none is: no write (on SQLite, the write lock) for nothing
-            if not repository.any_due(conn, now):
-                return 0
+            deliveries_due, forwards_due = repository.any_due(conn, now), repository.any_forward_due(conn, now)
+        if not (deliveries_due or forwards_due):
+            return 0
         with self.rt.db.write() as conn:
-            claimed = repository.claim_due(conn, now, now + self.lease, room, failing_room)
-        for delivery in claimed:
-            self._sending[asyncio.run_coroutine_threadsafe(self._post(delivery), self._loop)] = (delivery, now)
+            claimed = repository.claim_due(conn, now, now + self.lease, room, failing_room) if deliveries_due else []
+            if forwards_due and len(claimed) < room:
+                forwards = repository.claim_due_forwards(conn, now, now + self.lease, room - len(claimed))
+                claimed += [{**forward, "forward": True} for forward in forwards]
+        for item in claimed:
+            self._sending[asyncio.run_coroutine_threadsafe(self._post(item), self._loop)] = (item, now)
         return len(claimed)
 
     def _record(self, ended: set[Future]) -> None:
-        """Record the attempts of the deliveries that ended, in one transaction. One whose
-        attempt could not be made or recorded is sent again when its claim runs out."""
+        """Record the attempts of the deliveries (and forwards) that ended, in one transaction. One
+        whose attempt could not be made or recorded is sent again when its claim runs out."""
         attempts = []
         for future in ended:
-            delivery, claimed_at = self._sending.pop(future)
+            item, claimed_at = self._sending.pop(future)
             if future.exception() is None:
                 status_code, error, duration_ms = future.result()
-                if status_code is not None and status_code < 405:  # it answered, and the answer is final
-                    self._failing.discard(delivery["endpoint_id"])
+                if "endpoint_id" not in item:
+                    pass  # a forward: its URL gets no share of its own
+                elif status_code is not None and status_code < 405:  # it answered, and the answer is final
+                    self._failing.discard(item["endpoint_id"])
                 else:
-                    self._failing.add(delivery["endpoint_id"])
-                attempts.append((delivery, claimed_at, status_code, error, duration_ms))
+                    self._failing.add(item["endpoint_id"])
+                attempts.append((item, claimed_at, status_code, error, duration_ms))
             else:
-                log.error("delivery %s failed", delivery["id"], exc_info=future.exception())
+                log.error("delivery %s failed", item["id"], exc_info=future.exception())
         if attempts:
             with self.rt.db.write() as conn:
                 for attempt in attempts:
                     self._record_attempt(conn, *attempt)
 
-    async def _post(self, delivery: dict[str, Any]) -> tuple[int | None, str | None, int]:
+    async def _post(self, item: dict[str, Any]) -> tuple[int | None, str | None, int]:
         """One attempt: its status code, its error and the milliseconds it took."""
         started = time.monotonic()
         status_code, error, outcome = None, None, "delivered"
-        url, authorization = rules.target_of(delivery, delivery["target"])
+        if item.get("forward"):
+            url, authorization = rules.forward_target(item["settings"], item["secrets"])
+            body, signing_secret = item["body"], None
+        else:
+            url, authorization = rules.target_of(item, item["target"])
+            body = orjson.dumps(rules.delivered_body(item["payload"], item))
+            signing_secret = self.rt.sealer.open(item["signing_secret"])
         try:
+            if url is None:
+                raise targets.RefusedTarget("the app no longer forwards this store's notifications")
             status_code = await service.deliver(
                 self._http,
                 url,
-                orjson.dumps(rules.delivered_body(delivery["payload"], delivery)),
-                str(delivery["event_id"]),
-                self.rt.sealer.open(delivery["signing_secret"]),
+                bytes(body),
+                str(item.get("event_id") or item["id"]),
+                signing_secret,
                 self.rt.sealer.open(authorization) if authorization else None,
                 self.rt.clock.now(),
                 self.timeout,
@@ -191,15 +205,15 @@ class DeliveryWorker:
     def _record_attempt(
         self,
         conn: Connection,
-        delivery: dict[str, Any],
+        item: dict[str, Any],
         claimed_at: datetime,
         status_code: int | None,
         error: str | None,
         duration_ms: int,
     ) -> None:
-        first_attempt_at = delivery["first_attempt_at"] or claimed_at
+        first_attempt_at = item["first_attempt_at"] or claimed_at
         now = self.rt.clock.now()
-        attempts = delivery["attempts"] + 1
+        attempts = item["attempts"] + 1
         if error is None:
             outcome = {"status": "delivered", "delivered_at": now}
         elif status_code is not None and rules.is_refusal(status_code):
@@ -207,28 +221,28 @@ class DeliveryWorker:
         else:
             retry_at = rules.next_attempt(attempts, first_attempt_at, now, self._random)
             outcome = {"status": "dead"} if retry_at is None else {"next_attempt_at": retry_at}
+        values = {
+            "attempts": attempts,
+            "first_attempt_at": first_attempt_at,
+            "last_status_code": status_code,
+            "last_error": error,
+            **outcome,
+        }
+        if item.get("forward"):
+            repository.finish_forward(conn, item["id"], values)
+            return
         repository.record_attempt(
             conn,
             {
                 "id": uuid4(),
-                "delivery_id": delivery["id"],
+                "delivery_id": item["id"],
                 "attempted_at": now,
                 "status_code": status_code,
                 "error": error,
                 "duration_ms": duration_ms,
             },
         )
-        repository.finish_delivery(
-            conn,
-            delivery["id"],
-            {
-                "attempts": attempts,
-                "first_attempt_at": first_attempt_at,
-                "last_status_code": status_code,
-                "last_error": error,
-                **outcome,
-            },
-        )
+        repository.finish_delivery(conn, item["id"], values)
 
 
 def start_in_background(rt: Runtime) -> tuple[threading.Thread, threading.Event]:

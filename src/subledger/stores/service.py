@@ -16,6 +16,7 @@ from subledger.core.addressing import ProfileRef
 from subledger.core.dates import format_datetime, parse_datetime
 from subledger.core.errors import NON_FIELD, ApiError, bad_request, from_validation_errors
 from subledger.core.runtime import Runtime
+from subledger.events import service as events_service
 from subledger.profiles import service as profiles_service
 from subledger.purchases import service as purchases_service
 from subledger.purchases.schemas import StoreTransaction
@@ -117,17 +118,21 @@ def unreadable_answer(store: str, error: Exception) -> ApiError:
 # Receiving -------------------------------------------------------------------------
 
 
-def receive(rt: Runtime, app_id: UUID, notification: Notification) -> str:
-    """Apply a verified notification to its user's ledger, or keep it until the user is known.
+def receive(rt: Runtime, app_id: UUID, notification: Notification, raw: bytes | None = None) -> str:
+    """Apply a verified notification to its user's ledger, or keep it until the user is known;
+    ``raw``, the notification as the store sent it, goes to the app's forward URL for the store
+    if it has one.
 
     Returns what became of it: applied, pending, stale, ignored, or duplicate
-    (seen before: nothing changes).
+    (seen before: nothing changes, nothing is forwarded).
     """
     now = rt.clock.now()
     try:
         with rt.db.write() as conn:
             if repository.notification_known(conn, app_id, notification.store, notification.notification_id):
                 return "duplicate"
+            if raw is not None and _forwards(conn, app_id, notification.store):
+                events_service.forward(conn, app_id, notification.store, raw, now)
             row = {
                 "id": uuid4(),
                 "app_id": app_id,
@@ -149,6 +154,43 @@ def receive(rt: Runtime, app_id: UUID, notification: Notification) -> str:
     except IntegrityError:
         return "duplicate"  # the same notification, received twice at once: the other one counts
     return row["status"]
+
+
+# The stores whose notifications an app may have forwarded, as they came.
+FORWARDED = ("app_store", "play_store")
+
+
+def _forwards(conn: Connection, app_id: UUID, store: str) -> bool:
+    found = repository.find_config(conn, app_id, store)
+    return found is not None and bool(found["settings"].get("forward_url"))
+
+
+def set_forwarding(
+    rt: Runtime, app_id: UUID, store: str, url: str | None, authorization: str | None = None
+) -> dict[str, Any]:
+    """Forward every verified notification of ``store`` to ``url`` from now on, as the store sent
+    it, with ``authorization`` as its Authorization header (None: stop forwarding). The store
+    must be configured; ValueError for a URL the server may not send to."""
+    if store not in FORWARDED:
+        raise ValueError(f"only {' and '.join(FORWARDED)} notifications are forwarded")
+    if config(rt, app_id, store) is None:
+        raise ValueError(f"{store} is not configured for this app: configure it first")
+    if url is not None:
+        events_service.check_target(rt, url)
+    with rt.db.write() as conn:
+        found = repository.find_config(conn, app_id, store)
+        settings, secrets = dict(found["settings"]), dict(found["secrets"])
+        settings.pop("forward_url", None)
+        secrets.pop("forward_authorization", None)
+        if url is not None:
+            settings["forward_url"] = url
+            if authorization:
+                secrets["forward_authorization"] = rt.sealer.seal(authorization)
+        repository.save_config(
+            conn,
+            {"app_id": app_id, "store": store, "settings": settings, "secrets": secrets, "updated_at": rt.clock.now()},
+        )
+    return {"store": store, "forward_url": url, "has_authorization": "forward_authorization" in secrets}
 
 
 def seen(rt: Runtime, app_id: UUID, notification: Notification) -> bool:

@@ -199,7 +199,7 @@ def receive_notification(rt: Runtime, app_id: UUID, body: bytes, remote: str | N
         and not stores_service.seen(rt, app_id, notification)
     ):
         _answer_consumption_request(rt, app_id, config, notification, tx)
-    return stores_service.receive(rt, app_id, notification)
+    return stores_service.receive(rt, app_id, notification, raw=body)
 
 
 # The Refund Saver's answers to consumption requests ------------------------------------

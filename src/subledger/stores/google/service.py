@@ -212,10 +212,10 @@ def receive_notification(rt: Runtime, app_id: UUID, body: bytes, token: str | No
     except PlayError as error:
         if error.status in (400, 404, 410):  # Google does not know the token: nothing to record
             return stores_service.receive(
-                rt, app_id, Notification(rules.STORE, message_id, "UNKNOWN_TOKEN", rules.event_time(data))
+                rt, app_id, Notification(rules.STORE, message_id, "UNKNOWN_TOKEN", rules.event_time(data)), raw=body
             )
         raise _unavailable(error) from None  # Pub/Sub pushes it again later
-    return stores_service.receive(rt, app_id, notification)
+    return stores_service.receive(rt, app_id, notification, raw=body)
 
 
 def record_token(
