@@ -7,7 +7,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from conftest import another_server_process
 from fastapi.testclient import TestClient
+from receiver import Receiver
 from sqlalchemy import select
+from test_events import drain
 from test_metrics import subscription
 
 from subledger.core.tables import sign_in_buckets
@@ -233,3 +235,50 @@ def test_web_api_origins_are_edited_on_the_catalog_page(shop, client):
     cleared = client.post(form, data={"origins": "", "csrf": csrf}, follow_redirects=False)
     assert cleared.status_code == 303
     assert shop.admin("GET", "/web-api/origins/").json()["data"]["origins"] == []
+
+
+def test_webhook_endpoints_are_added_edited_tested_and_removed(shop, client, runtime, clock):
+    sign_in(client)
+    page = f"/dashboard/apps/{shop.app_id}/webhooks/"
+    csrf = page_csrf(client.get(page).text)
+    # The verification, the one after the edit (its authorization given again), the test; then 404.
+    with Receiver(script=["ok", "ok", "ok", "404"]) as receiver:
+        form = {
+            "url": receiver.url,
+            "authorization": "Bearer dash",
+            "event_types": ["profile_created", "trial_started"],
+            "event_names": "profile_created=hello\n",
+            "send_user_attributes": "true",
+        }
+        assert client.post(page, data=form, follow_redirects=False).status_code == 403  # no CSRF token
+        added = client.post(page, data={**form, "csrf": csrf}, follow_redirects=False)
+        assert added.status_code == 200 and "whsec_" in added.text  # the secret, on the answer alone
+        [endpoint] = shop.admin("GET", "/webhooks/").json()["data"]
+        assert endpoint["event_types"] == ["profile_created", "trial_started"]
+        assert endpoint["event_names"] == {"profile_created": "hello"} and endpoint["has_authorization"]
+        assert endpoint["send_user_attributes"] and not endpoint["send_attribution"]  # unchecked: off
+        edit = f"{page}{endpoint['endpoint_id']}/"
+        changed = client.post(edit, data={**form, "csrf": csrf, "send_attribution": "true"}, follow_redirects=False)
+        assert changed.status_code == 303 and "notice=Saved" in changed.headers["location"]
+        assert shop.admin("GET", f"/webhooks/{endpoint['endpoint_id']}/").json()["data"]["send_attribution"]
+        tested = client.post(edit + "test", data={"csrf": csrf, "event_type": "trial_started"}, follow_redirects=False)
+        assert "answered%20200" in tested.headers["location"]
+        assert receiver.received[-1]["json"]["event_type"] == "trial_started"
+        shop.create("u")
+        drain(runtime, clock)  # the receiver refuses it: 404
+    deliveries = f"/dashboard/apps/{shop.app_id}/deliveries/"
+    assert "refused" in client.get(deliveries + "?status=refused").text
+    replayed = client.post(deliveries + "replay", data={"csrf": csrf}, follow_redirects=False)
+    assert "1%20deliveries" in replayed.headers["location"]
+    removed = client.post(edit + "delete", data={"csrf": csrf}, follow_redirects=False)
+    assert removed.status_code == 303 and shop.admin("GET", "/webhooks/").json()["data"] == []
+
+
+def test_a_webhook_form_the_api_refuses_shows_why(shop, client, runtime):
+    sign_in(client)
+    page = f"/dashboard/apps/{shop.app_id}/webhooks/"
+    csrf = page_csrf(client.get(page).text)
+    refused = client.post(page, data={"csrf": csrf, "event_types": ["profile_created"]}, follow_redirects=False)
+    assert refused.status_code == 303 and "error=" in refused.headers["location"]
+    assert "url" in client.get(refused.headers["location"]).text.lower()
+    assert shop.admin("GET", "/webhooks/").json()["data"] == []

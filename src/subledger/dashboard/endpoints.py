@@ -24,7 +24,9 @@ from subledger.catalog.schemas import AccessLevelIn, ProductIn
 from subledger.core.errors import ApiError, from_validation_errors
 from subledger.core.fields import text
 from subledger.dashboard import service
+from subledger.events import rules as events_rules
 from subledger.events import service as events_service
+from subledger.events.schemas import EndpointChange, EndpointIn, TestEventIn
 from subledger.purchases import service as purchases_service
 
 HERE = Path(__file__).parent
@@ -197,13 +199,157 @@ async def profile(request: Request, app_id: str, profile_id: UUID) -> Response:
 
 @router.get("/apps/{app_id}/deliveries/")
 async def deliveries(
-    request: Request, app_id: str, status: Literal["pending", "delivered", "dead"] | None = None
+    request: Request,
+    app_id: str,
+    status: Literal["pending", "delivered", "refused", "dead"] | None = None,
+    notice: Annotated[str, Query(max_length=2048)] = "",
 ) -> Response:
     session = await _session(request)
     app = await _app(request, app_id)
     runtime = request.app.state.runtime
     found = await runtime.read(events_service.list_deliveries, runtime, UUID(app["app_id"]), status, None, 200)
-    return _page(request, "deliveries.html", session, app=app, deliveries=found, status=status)
+    return _page(request, "deliveries.html", session, app=app, deliveries=found, status=status, notice=notice)
+
+
+@router.post("/apps/{app_id}/deliveries/replay")
+async def replay_deliveries(request: Request, app_id: str, csrf: Annotated[str, Form(max_length=128)] = "") -> Response:
+    app = await _form_app(request, app_id, csrf)
+    runtime = request.app.state.runtime
+    count = await runtime.write(events_service.replay, runtime, UUID(app["app_id"]), None)
+    target = f"{PREFIX}/apps/{app['app_id']}/deliveries/?notice={quote(f'{count} deliveries queued again.')}"
+    return RedirectResponse(target, status_code=303)
+
+
+WEBHOOK_OPTIONS = [
+    ("send_trial_price", "Send trial price"),
+    ("exclude_historical_events", "Exclude historical events"),
+    ("send_user_attributes", "Send user attributes"),
+    ("send_attribution", "Send attribution"),
+    ("send_play_store_purchase_token", "Send Play Store purchase token"),
+]
+
+
+async def _webhooks_page(request: Request, app: dict, session, **context) -> Response:
+    runtime = request.app.state.runtime
+    endpoints = await runtime.read(events_service.list_endpoints, runtime, UUID(app["app_id"]))
+    return _page(
+        request,
+        "webhooks.html",
+        session,
+        app=app,
+        endpoints=endpoints,
+        event_types=events_rules.EVENT_TYPES,
+        default_types=events_rules.DEFAULT_TYPES,
+        options=WEBHOOK_OPTIONS,
+        default_options={name for name, field in EndpointIn.model_fields.items() if field.default is True},
+        **context,
+    )
+
+
+@router.get("/apps/{app_id}/webhooks/")
+async def webhooks(
+    request: Request,
+    app_id: str,
+    error: Annotated[str, Query(max_length=2048)] = "",
+    notice: Annotated[str, Query(max_length=2048)] = "",
+) -> Response:
+    session = await _session(request)
+    return await _webhooks_page(request, await _app(request, app_id), session, error=error, notice=notice)
+
+
+def _back_to_webhooks(app: dict, error: ApiError | None = None, notice: str = "") -> Response:
+    target = f"{PREFIX}/apps/{app['app_id']}/webhooks/"
+    if error is not None:
+        target += f"?error={quote(error.messages())}"
+    elif notice:
+        target += f"?notice={quote(notice)}"
+    return RedirectResponse(target, status_code=303)
+
+
+async def _endpoint_form(request: Request, app_id: str) -> tuple[dict, dict]:
+    """The app an endpoint form posts to (its CSRF token checked) and the form's fields in the
+    admin API's shape (every option given: an unchecked box is false)."""
+    form = await request.form()
+    app = await _form_app(request, app_id, str(form.get("csrf", "")))
+    names = {}
+    for line in str(form.get("event_names", "")).splitlines():
+        if line.strip():
+            event_type, _, name = line.strip().partition("=")
+            names[event_type.strip()] = name.strip()
+    fields = {
+        "url": str(form.get("url", "")).strip() or None,
+        "sandbox_url": str(form.get("sandbox_url", "")).strip() or None,
+        "event_types": [str(value) for value in form.getlist("event_types")] or None,
+        "event_names": names or None,
+        **{option: form.get(option) == "true" for option, _label in WEBHOOK_OPTIONS},
+    }
+    for name in ("authorization", "sandbox_authorization"):
+        if value := str(form.get(name, "")).strip():
+            fields[name] = value
+    if form.get("clear_authorizations") == "true":
+        fields.update(authorization=None, sandbox_authorization=None)
+    return app, fields
+
+
+@router.post("/apps/{app_id}/webhooks/")
+async def add_webhook(request: Request, app_id: str) -> Response:
+    app, fields = await _endpoint_form(request, app_id)
+    try:
+        created = await events_service.register_endpoint(
+            request.app.state.runtime, UUID(app["app_id"]), EndpointIn.model_validate(fields)
+        )
+    except ValidationError as invalid:
+        return _back_to_webhooks(app, from_validation_errors(invalid.errors()))
+    except ApiError as refused:
+        return _back_to_webhooks(app, refused)
+    # Shown on the answer itself, never in a URL: the secret is shown this once.
+    session = await _session(request)
+    return await _webhooks_page(request, app, session, created_secret=created["signing_secret"])
+
+
+@router.post("/apps/{app_id}/webhooks/{endpoint_id}/")
+async def change_webhook(request: Request, app_id: str, endpoint_id: UUID) -> Response:
+    app, fields = await _endpoint_form(request, app_id)
+    try:
+        change = EndpointChange.model_validate(fields)
+        await events_service.update_endpoint(request.app.state.runtime, UUID(app["app_id"]), endpoint_id, change)
+    except ValidationError as invalid:
+        return _back_to_webhooks(app, from_validation_errors(invalid.errors()))
+    except ApiError as refused:
+        return _back_to_webhooks(app, refused)
+    return _back_to_webhooks(app, notice="Saved.")
+
+
+@router.post("/apps/{app_id}/webhooks/{endpoint_id}/test")
+async def test_webhook(
+    request: Request,
+    app_id: str,
+    endpoint_id: UUID,
+    target: Annotated[Literal["production", "sandbox"], Form()] = "production",
+    event_type: Annotated[str, Form(max_length=64)] = "subscription_started",
+    csrf: Annotated[str, Form(max_length=128)] = "",
+) -> Response:
+    app = await _form_app(request, app_id, csrf)
+    body = TestEventIn(target=target, event_type=event_type)
+    try:
+        sent = await events_service.send_test_event(request.app.state.runtime, UUID(app["app_id"]), endpoint_id, body)
+    except ApiError as refused:
+        return _back_to_webhooks(app, refused)
+    answer = f"answered {sent['status_code']}" if sent["status_code"] is not None else sent["error"]
+    return _back_to_webhooks(app, notice=f"Test {event_type} sent to the {target} URL: {answer}.")
+
+
+@router.post("/apps/{app_id}/webhooks/{endpoint_id}/delete")
+async def delete_webhook(
+    request: Request, app_id: str, endpoint_id: UUID, csrf: Annotated[str, Form(max_length=128)] = ""
+) -> Response:
+    app = await _form_app(request, app_id, csrf)
+    runtime = request.app.state.runtime
+    try:
+        await runtime.write(events_service.delete_endpoint, runtime, UUID(app["app_id"]), endpoint_id)
+    except ApiError as refused:
+        return _back_to_webhooks(app, refused)
+    return _back_to_webhooks(app, notice="Removed.")
 
 
 @router.get("/apps/{app_id}/catalog/")
