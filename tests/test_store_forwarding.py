@@ -3,6 +3,7 @@ as the store sent it, to a URL of the app's, delivered and retried as webhooks a
 
 import json
 import uuid
+from datetime import timedelta
 
 import pytest
 from receiver import Receiver
@@ -114,3 +115,15 @@ def test_the_forward_cli(store: AppStore, api, runtime, database_url, tmp_path):
         assert both.returncode != 0
         off = run(env, "stores", "forward", "--app", api.app_id, "--store", "app_store", "--off")
         assert json.loads(off.stdout)["forward_url"] is None
+
+
+def test_delivered_forwards_are_pruned_and_the_others_kept(store: AppStore, api, runtime, clock):
+    with Receiver() as receiver:
+        forward_to(api, runtime, "app_store", receiver.url)
+        store.notify("SUBSCRIBED/INITIAL_BUY", transaction(appAccountToken="u1"), renewal())
+        drain(runtime, clock)
+        store.notify("DID_RENEW", transaction(1, appAccountToken="u1"), renewal())  # not sent yet
+    assert sorted(row["status"] for row in forwards(api, runtime)) == ["delivered", "pending"]
+    later = clock.now() + timedelta(days=1)
+    assert events_service.prune_forwards(runtime, later, uuid.UUID(api.app_id)) == 1
+    assert [row["status"] for row in forwards(api, runtime)] == ["pending"]
