@@ -26,6 +26,7 @@ class FakeGoogle(LoopbackServer):
         self.products: dict[str, dict] = {}  # purchase token -> ProductPurchase
         self.catalog: dict[str, dict] = {}  # sku -> InAppProduct
         self.acknowledged: list[str] = []
+        self.paths: list[str] = []  # every API path asked for, as it arrived
         self.tokens_issued = 0
         self.failing = False  # answer 503 to every API call
         self.asked = threading.Event()  # set by the first call to the API
@@ -40,6 +41,7 @@ class FakeGoogle(LoopbackServer):
                 raw = self.rfile.read(length).decode()
                 if url.path == "/token":
                     return self._token(parse_qs(raw))
+                fake.paths.append(self.path)
                 if not self._authorized():
                     return
                 if url.path.endswith(":acknowledge"):
@@ -54,6 +56,7 @@ class FakeGoogle(LoopbackServer):
                 return self._send(404, {"error": {"code": 404}})
 
             def do_GET(self):
+                fake.paths.append(self.path)
                 fake.asked.set()
                 fake.answering.wait()
                 if not self._authorized():

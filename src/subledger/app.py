@@ -92,5 +92,6 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     app.add_middleware(
         RequestShape, max_body_bytes=settings.max_body_bytes, web_api_max_body_bytes=settings.web_api_max_body_bytes
     )
+    app.add_middleware(dashboard.SecurityHeaders)
     app.add_middleware(RequestMetrics)
     return app

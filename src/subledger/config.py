@@ -1,10 +1,12 @@
 """Settings, read once from environment variables (prefix ``SUBLEDGER_``)."""
 
+import ipaddress
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DATABASE_FILE = "subledger.db"  # the embedded database, in the data directory
@@ -30,6 +32,8 @@ class Settings(BaseSettings):
     web_api_rate_per_key: float = Field(default=100.0, gt=0)
     web_api_rate_per_address: float = Field(default=10.0, gt=0)
     web_api_max_body_bytes: int = Field(default=16 * 1024, ge=1)
+    # A request's head (request line and headers) may take this many bytes at most (431 beyond).
+    max_header_bytes: int = Field(default=64 * 1024, ge=1024)
     # A request must arrive in full within this long (of the connection opening, or of its first byte).
     request_read_timeout_seconds: float = Field(default=30.0, gt=0)
     # SQLite's durability: FULL survives power loss, NORMAL only process crashes.
@@ -58,6 +62,19 @@ class Settings(BaseSettings):
     secret_key: str = ""
     log_level: str = "info"
 
+    @field_validator("stripe_api_base", "google_play_api_base", "app_store_api_base")
+    @classmethod
+    def _encrypted_unless_loopback(cls, value: str) -> str:
+        """A store's API is sent the app's credentials: over TLS, but to a stand-in on this machine."""
+        if not value:
+            return value
+        parts = urlsplit(value)
+        if parts.scheme == "https" and parts.hostname:
+            return value
+        if parts.scheme == "http" and _is_loopback(parts.hostname or ""):
+            return value
+        raise ValueError("must be an https:// URL (http:// only to this machine: localhost, 127.0.0.1, [::1])")
+
     @cached_property
     def sqlalchemy_url(self) -> str:
         """The database URL in SQLAlchemy's spelling (psycopg 3 for PostgreSQL)."""
@@ -82,3 +99,12 @@ class Settings(BaseSettings):
     @property
     def delivers_in_serve(self) -> bool:
         return self.serve_worker == "on" or (self.serve_worker == "auto" and self.is_embedded)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

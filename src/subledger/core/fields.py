@@ -11,6 +11,8 @@ import pycountry
 from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
+from subledger.core.strict_json import nesting
+
 
 def text(value: str) -> str:
     """Text fields never hold NUL characters (PostgreSQL cannot store them)."""
@@ -33,15 +35,6 @@ def whole_number(text: str, low: int, high: int) -> int | None:
 # Free-form JSON (remote configs, audience rule values) is stored and answered through orjson,
 # which stops at 254 levels: well short of that, a limit that says what is wrong.
 MAX_NESTING = 32
-
-
-def nesting(value: Any) -> int:
-    """How many levels of objects and arrays ``value`` has (0 for a string, number, bool or null)."""
-    levels, current = 0, [value]
-    while containers := [item for item in current if isinstance(item, dict | list)]:
-        levels += 1
-        current = [child for item in containers for child in (item.values() if isinstance(item, dict) else item)]
-    return levels
 
 
 def storable(value: Any) -> Any:

@@ -1,4 +1,4 @@
-"""How subledger serves HTTP: uvicorn, with a deadline for reading each request."""
+"""How subledger serves HTTP: uvicorn, with a deadline for reading each request and a bound on its head."""
 
 import os
 import shutil
@@ -15,36 +15,63 @@ from subledger.config import Settings
 _FIGURES = "PROMETHEUS_MULTIPROC_DIR"
 _FIGURES_PREFIX = "subledger-metrics-"
 _TIMED_OUT = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+_HEAD_TOO_LARGE = b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
 
 
 @cache
-def _read_timeout() -> float:
-    return Settings().request_read_timeout_seconds
+def _settings() -> Settings:
+    return Settings()
 
 
-class DeadlineProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol, where a request must arrive in full (headers and
-    body) within ``SUBLEDGER_REQUEST_READ_TIMEOUT_SECONDS`` of the connection opening,
-    or of the request's first byte on a connection kept alive; else the connection gets
-    408 and is closed.
+class BoundedProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, where a request must arrive in full (headers and body)
+    within ``SUBLEDGER_REQUEST_READ_TIMEOUT_SECONDS`` of the connection opening, or of the
+    request's first byte on a connection kept alive, else the connection gets 408 and is
+    closed; and where its head (request line and headers) may take ``SUBLEDGER_MAX_HEADER_BYTES``
+    at most, counted as it arrives, else 431 and the connection is closed.
 
     uvicorn itself waits for ever for a request that never ends: clients that open
     connections and send nothing, or a request a byte at a time (slowloris), each hold
-    a connection, and enough of them take every file descriptor the process may open.
+    a connection, and enough of them take every file descriptor the process may open. And
+    it takes a head of any size: the parser keeps a header until it ends, and tens of
+    megabytes of one hold the event loop for seconds.
     """
 
     _deadline: TimerHandle | None = None
+    _in_head = True  # reading a request's head (or waiting for the next request's first byte)
+    _head_bytes = 0
 
     def connection_made(self, transport: Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._arm()
 
+    def data_received(self, data: bytes) -> None:
+        """Hand the parser what arrived; while a head is being read, a slice at a time, so
+        that it never holds more than the bound of one."""
+        limit = _settings().max_header_bytes
+        while data and not self.transport.is_closing():
+            if not self._in_head:
+                super().data_received(data)
+                return
+            piece, data = data[: limit + 1 - self._head_bytes], data[limit + 1 - self._head_bytes :]
+            super().data_received(piece)
+            if self._in_head:  # the head goes on past this piece
+                self._head_bytes += len(piece)
+                if self._head_bytes > limit:
+                    self._refuse(_HEAD_TOO_LARGE)
+                    return
+
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._arm()
 
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        super().on_headers_complete()
+
     def on_message_complete(self) -> None:
         self._disarm()
+        self._in_head, self._head_bytes = True, 0
         super().on_message_complete()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -53,7 +80,7 @@ class DeadlineProtocol(HttpToolsProtocol):
 
     def _arm(self) -> None:
         if self._deadline is None:  # a connection's first request runs from the opening
-            self._deadline = self.loop.call_later(_read_timeout(), self._timed_out)
+            self._deadline = self.loop.call_later(_settings().request_read_timeout_seconds, self._timed_out)
 
     def _disarm(self) -> None:
         if self._deadline is not None:
@@ -62,10 +89,14 @@ class DeadlineProtocol(HttpToolsProtocol):
 
     def _timed_out(self) -> None:
         self._deadline = None
+        self._refuse(_TIMED_OUT)
+
+    def _refuse(self, answer: bytes) -> None:
+        """Answer (unless an answer has begun) and close the connection."""
         if self.transport.is_closing():
             return
-        if self.cycle is None or not self.cycle.response_started:
-            self.transport.write(_TIMED_OUT)
+        if self.cycle is None or self.cycle.response_complete or not self.cycle.response_started:
+            self.transport.write(answer)
         self.transport.close()
 
 
@@ -113,7 +144,7 @@ def serve(factory: str, host: str, port: int, workers: int, log_level: str, acce
             log_level=log_level,
             access_log=access_log,
             server_header=False,
-            http=DeadlineProtocol,
+            http=BoundedProtocol,
         )
     finally:
         if own:

@@ -74,6 +74,11 @@ class Runtime:
         verified) and then writes, in a thread for slow work: a slow answer holds up no other request."""
         return await _in_thread(_slow_work(), function, *args)
 
+    async def isolated(self, purpose: str, threads: int, function: Callable[..., T], *args) -> T:
+        """Run CPU-heavy work (checking a password) in ``threads`` threads kept for ``purpose``,
+        so that however much of it there is, it takes none of the threads requests need."""
+        return await _in_thread(_pool(purpose, threads), function, *args)
+
     def _requests(self) -> ThreadPoolExecutor:
         """The threads for requests' database work, as many as the settings ask for."""
         return _pool("requests", self.settings.request_threads)

@@ -3,6 +3,7 @@
 import hashlib
 import hmac
 import secrets
+import threading
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
@@ -26,7 +27,17 @@ MIN_PASSWORD = 12
 # Sign-in attempts of one email from one address: 5 at once, then one every 3 minutes.
 SIGN_IN_BURST = 5
 SIGN_IN_RATE = SIGN_IN_BURST / timedelta(minutes=15).total_seconds()
+# And of any emails from one address, so that new emails do not get more: 20 at once, then one
+# every 45 seconds. (The bucket's email is empty: no operator's is.)
+ADDRESS_BURST = 20
+ADDRESS_RATE = ADDRESS_BURST / timedelta(minutes=15).total_seconds()
+ANY_EMAIL = ""
+# Password checks at once in a server process. Each takes argon2's 64 MiB and a core for tens of
+# milliseconds; more are answered 429 at once rather than queued, so that a flood of sign-ins
+# can take neither the memory nor the threads the API needs.
+VERIFYING = 2
 _hasher = PasswordHasher()
+_verifying = threading.BoundedSemaphore(VERIFYING)
 
 
 @cache
@@ -41,6 +52,10 @@ class TooManySignIns(Exception):
     def __init__(self, seconds: float):
         super().__init__(seconds)
         self.seconds = seconds
+
+
+class Busy(Exception):
+    """As many passwords as a process checks at once are being checked: try again shortly."""
 
 
 class OperatorExists(ValueError):
@@ -86,37 +101,69 @@ def _token_hash(token: str) -> str:
 
 
 def sign_in(rt: Runtime, email: str, password: str, address: str) -> str | None:
-    """A new session token for the right email and password; None otherwise.
+    """A new session token for the right email and password; None otherwise (in three steps,
+    which the dashboard runs each in its own threads: ``take_attempt``, ``password_matches``,
+    ``open_session``)."""
+    operator = take_attempt(rt, email, address)
+    if not reserve_check():
+        raise Busy()
+    if not password_matches(operator, password):
+        return None
+    return open_session(rt, operator, address)
 
-    Every attempt is taken from the token bucket of its email and address before the password
-    is checked: attempts made at once cannot all pass before one fails, and every server
-    process counts against the one bucket in the database. A success fills it again.
-    Raises TooManySignIns while it is empty.
-    """
+
+def take_attempt(rt: Runtime, email: str, address: str) -> dict[str, Any] | None:
+    """Count a sign-in attempt: the operator of ``email`` (None for none), once the attempt is
+    taken from the token bucket of the email and address, and from the address's own.
+
+    Attempts made at once cannot all pass before one fails, and every server process counts
+    against the same buckets, in the database. Raises TooManySignIns while one is empty."""
     email = email.strip().lower()
     now = rt.clock.now().timestamp()
     with rt.db.write() as conn:
-        full_at = repository.locked_sign_in_bucket(conn, email, address)
-        granted, full_at, wait = buckets.take(full_at, now, SIGN_IN_RATE, SIGN_IN_BURST, 1)
+        # The address's bucket first, always: two attempts lock the two rows in the same order.
+        taken = [
+            (key, *buckets.take(repository.locked_sign_in_bucket(conn, key, address), now, rate, burst, 1))
+            for key, rate, burst in ((ANY_EMAIL, ADDRESS_RATE, ADDRESS_BURST), (email, SIGN_IN_RATE, SIGN_IN_BURST))
+        ]
+        granted = all(ok for _key, ok, _full_at, _wait in taken)
         if granted:
-            repository.save_sign_in_bucket(conn, email, address, full_at)
+            for key, _ok, full_at, _wait in taken:
+                repository.save_sign_in_bucket(conn, key, address, full_at)
             operator = repository.find_operator(conn, email)
     # In a transaction of its own: one that held a bucket's row while deleting others
     # could wait for another attempt doing the same the other way round.
     with rt.db.write() as conn:
         repository.delete_full_sign_in_buckets(conn, now)
     if not granted:
-        raise TooManySignIns(wait)
+        raise TooManySignIns(max(wait for _key, ok, _full_at, wait in taken if not ok))
+    return operator
+
+
+def reserve_check() -> bool:
+    """Take one of the process's ``VERIFYING`` password checks, without waiting: False when
+    all are taken. ``password_matches`` gives it back."""
+    return _verifying.acquire(blocking=False)
+
+
+def password_matches(operator: dict[str, Any] | None, password: str) -> bool:
+    """Whether ``password`` is the operator's, in a check ``reserve_check`` reserved; without
+    an operator a decoy is checked, so a wrong email takes as long as a wrong password."""
     try:
         _hasher.verify(operator["password_hash"] if operator else _decoy_hash(), password)
     except (VerificationError, InvalidHashError):
-        return None
-    if operator is None:
-        return None
+        return False
+    finally:
+        _verifying.release()
+    return operator is not None
+
+
+def open_session(rt: Runtime, operator: dict[str, Any], address: str) -> str:
+    """A new session of the operator who signed in; their bucket for this address is full again."""
     token = secrets.token_urlsafe(32)
     signed_in_at = rt.clock.now()
     with rt.db.write() as conn:
-        repository.delete_sign_in_bucket(conn, email, address)
+        repository.delete_sign_in_bucket(conn, operator["email"], address)
         repository.delete_expired_sessions(conn, signed_in_at)
         repository.insert_session(
             conn,

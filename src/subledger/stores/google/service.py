@@ -13,6 +13,7 @@ import secrets
 import threading
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 from uuid import UUID
 
 import google.auth.exceptions
@@ -64,15 +65,16 @@ def _credentials(key_json: str) -> service_account.Credentials:
         raise bad_request("value_error", "service_account", f"Not a service-account key: {error}") from None
 
 
-SEGMENT = re.compile(r"[\w.\-]{1,4096}")
+SEGMENT = re.compile(r"[\w.\-]{1,4096}", re.ASCII)
 
 
 def _segment(value: str) -> str:
-    """A purchase token or product id as a URL path segment: Play's are letters, digits, ``._-``;
-    anything else could reach other paths of the API with the app's credentials."""
-    if not isinstance(value, str) or not SEGMENT.fullmatch(value):
+    """A purchase token or product id as a URL path segment: Play's are ASCII letters, digits,
+    ``._-``, and not dots alone (``.`` and ``..`` would move the request to other paths of the
+    API, with the app's credentials); percent-encoded all the same."""
+    if not isinstance(value, str) or not SEGMENT.fullmatch(value) or not value.strip("."):
         raise PlayError(400, "not a Play purchase token or product id")
-    return value
+    return quote(value, safe="")
 
 
 class PlayError(Exception):
