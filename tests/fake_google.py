@@ -1,20 +1,45 @@
-"""A stand-in for Google's OAuth token endpoint and the Play Developer API on loopback.
+"""A stand-in for Google's OAuth token endpoint, its OIDC certificates and the Play Developer API
+on loopback.
 
 The token endpoint checks the service account's signed JWT assertion with the
-account's public key, as Google does; the API answers only to the token it issued.
+account's public key, as Google does; the API answers only to the token it issued. The
+certificates are those of a key of its own, which signs the OIDC tokens Pub/Sub would send.
 """
 
+import datetime
 import json
 import secrets
 import threading
+import time
 from urllib.parse import parse_qs, urlparse
 
 import jwt
-from cryptography.hazmat.primitives import serialization
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
 from loopback import JsonHandler, LoopbackServer
 
 PACKAGE = "com.example.app"
+PUSH_ACCOUNT = "pubsub-push@subledger-test.iam.gserviceaccount.com"
+PUSH_AUDIENCE = "https://subledger.example.com/play"
+
+
+def _certificate(key: rsa.RSAPrivateKey) -> str:
+    """A self-signed certificate of ``key``, as Google publishes its signing keys."""
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "oidc.subledger-test")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    return certificate.public_bytes(serialization.Encoding.PEM).decode()
 
 
 class FakeGoogle(LoopbackServer):
@@ -27,6 +52,9 @@ class FakeGoogle(LoopbackServer):
         self.catalog: dict[str, dict] = {}  # sku -> InAppProduct
         self.acknowledged: list[str] = []
         self.paths: list[str] = []  # every API path asked for, as it arrived
+        self.oidc_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.oidc_certs = {"oidc-1": _certificate(self.oidc_key)}
+        self.certs_fetched = 0
         self.tokens_issued = 0
         self.failing = False  # answer 503 to every API call
         self.asked = threading.Event()  # set by the first call to the API
@@ -56,6 +84,16 @@ class FakeGoogle(LoopbackServer):
                 return self._send(404, {"error": {"code": 404}})
 
             def do_GET(self):
+                if self.path == "/oauth2/v1/certs":
+                    fake.certs_fetched += 1
+                    raw = json.dumps(fake.oidc_certs).encode()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Cache-Control", "public, max-age=3600")
+                    self.send_header("Content-Length", str(len(raw)))
+                    self.end_headers()
+                    self.wfile.write(raw)
+                    return
                 fake.paths.append(self.path)
                 fake.asked.set()
                 fake.answering.wait()
@@ -116,3 +154,22 @@ class FakeGoogle(LoopbackServer):
                 "token_uri": f"{self.url}/token",
             }
         )
+
+    @property
+    def certs_url(self) -> str:
+        return f"{self.url}/oauth2/v1/certs"
+
+    def push_token(self, key: rsa.RSAPrivateKey | None = None, kid: str = "oidc-1", **claims) -> str:
+        """An OIDC token as Pub/Sub sends with an authenticated push (``claims`` override its own)."""
+        now = int(time.time())
+        body = {
+            "iss": "https://accounts.google.com",
+            "aud": PUSH_AUDIENCE,
+            "email": PUSH_ACCOUNT,
+            "email_verified": True,
+            "sub": "1234567890",
+            "iat": now,
+            "exp": now + 3600,
+            **claims,
+        }
+        return jwt.encode(body, key or self.oidc_key, algorithm="RS256", headers={"kid": kid})

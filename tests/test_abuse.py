@@ -6,6 +6,7 @@ import time
 
 import httpx
 import pytest
+from fake_google import FakeGoogle
 from serving import SUBLEDGER, free_port, operator_env, run, run_json, serving, shop
 
 pytestmark = pytest.mark.slow  # a system test: it starts processes (CI runs it with -m slow)
@@ -108,6 +109,20 @@ def test_secrets_never_reach_the_logs(env, tmp_path):
     configured = run(
         env, "stores", "stripe", "--app", app["app_id"], "--secret-key", stripe_key, "--webhook-secret", webhook_secret
     )
+    key_file = tmp_path / "play.json"
+    key_file.write_text(FakeGoogle().service_account())
+    play = run_json(
+        env,
+        "stores",
+        "play-store",
+        "--app",
+        app["app_id"],
+        "--package-name",
+        "com.example.app",
+        "--service-account",
+        str(key_file),
+    )
+    push_token = play["push_path"].split("token=", 1)[1]
     port = free_port()
     server = subprocess.Popen(
         [*SUBLEDGER, "serve", "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
@@ -131,11 +146,13 @@ def test_secrets_never_reach_the_logs(env, tmp_path):
                 == 400
             )
             assert client.post(f"{BASE}/purchase/set/transaction/", headers=ok, content=b"{").status_code == 400
+            assert client.post(play["push_path"], content=b"{}").status_code == 400  # a push Play never sent
     finally:
         server.terminate()
         output = server.communicate(timeout=30)[0]
     listed = run_json(env, "apps", "list")
     logged = output + configured.stdout + configured.stderr + str(listed)
     assert "GET /api/v2/server-side-api/profile/" in output  # the access log is on, and was read
-    for secret in (api_key, stripe_key, webhook_secret):
+    assert f"POST /stores/play-store/{app['app_id']}/notifications/ " in output  # logged, without its query
+    for secret in (api_key, stripe_key, webhook_secret, push_token):
         assert secret not in logged

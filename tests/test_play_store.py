@@ -60,7 +60,7 @@ class Play:
         self.fake = fake
         self.path = path
 
-    def push(self, data: dict, message_id: str | None = None, path: str | None = None):
+    def push(self, data: dict, message_id: str | None = None, path: str | None = None, headers: dict | None = None):
         body = {
             "message": {
                 "data": base64.b64encode(json.dumps(data).encode()).decode(),
@@ -69,7 +69,7 @@ class Play:
             },
             "subscription": "projects/p/subscriptions/play",
         }
-        return self.api.client.post(path or self.path, json=body)
+        return self.api.client.post(path or self.path, json=body, headers=headers)
 
     def notify(self, kind: int, token: str = "tok1", at: datetime = START, message_id: str | None = None) -> str:
         data = {

@@ -2,21 +2,28 @@
 stops it. (Cross-app access, key handling, CSRF and kill -9 have their own files: test_isolation,
 test_auth, test_dashboard, test_crash; the webhook SSRF is in test_webhook_targets.)"""
 
+import logging
 import re
 import socket
 import time
+import uuid
 
 import httpx
 import pytest
 from conftest import db_snapshot
+from cryptography.hazmat.primitives.asymmetric import rsa
+from fake_google import PACKAGE, PUSH_ACCOUNT, PUSH_AUDIENCE
 from pydantic import ValidationError
-from serving import operator_env, run, serving, shop
+from serving import free_port, operator_env, run, serving, shop
 from test_dashboard import EMAIL, PASSWORD, sign_in
 from test_play_store import VALIDATE, Play, purchase
 from test_play_store import play as play  # noqa: F401 (a fixture)
 
 from subledger.config import Settings
+from subledger.core.http import RedactStoreQueries
 from subledger.dashboard import service as dashboard_service
+from subledger.stores import service as stores_service
+from subledger.stores.google import service as google_service
 
 BASE = "/api/v2/server-side-api"
 
@@ -39,20 +46,21 @@ def test_new_emails_from_one_address_do_not_get_more_attempts(operator, client):
     assert sign_in(client).status_code == 429  # the right password too, from that address, for now
 
 
-def test_sign_ins_past_the_password_checks_a_process_runs_at_once_are_refused_at_once(operator, client, api):
+def test_sign_ins_past_the_password_checks_a_process_runs_at_once_are_refused_at_once(operator, client, api, runtime):
     """Each check takes 64 MiB and a core: past ``VERIFYING`` at once, 429 without queueing, and
     the API's writes go on (the checks have threads of their own)."""
     held = [dashboard_service.reserve_check() for _ in range(dashboard_service.VERIFYING)]
     assert all(held) and not dashboard_service.reserve_check()
     try:
-        started = time.monotonic()
+        before, started = db_snapshot(runtime), time.monotonic()
         refused = sign_in(client)
         assert refused.status_code == 429 and refused.headers["Retry-After"] == "1"
         assert time.monotonic() - started < 5  # answered, not queued behind the checks
+        assert db_snapshot(runtime) == before  # not even a write to the limits' buckets
         assert api.create("meanwhile").status_code == 200
     finally:
         for _ in held:
-            dashboard_service._verifying.release()
+            dashboard_service.release_check()
     assert sign_in(client).status_code == 303  # the checks given back: signing in works
 
 
@@ -96,6 +104,105 @@ def test_a_head_past_the_bound_gets_431_as_it_arrives(tmp_path):
             big = {"custom_attributes": [{"key": f"k{n}", "value": "v" * 40} for n in range(30)]}
             assert client.post(f"{BASE}/profile/", json=big, headers={"X-Pad": "p" * 60_000}).status_code == 200
             assert client.get("/health").status_code == 200
+
+
+# 3. The Play push secret in the access log -------------------------------------------------------
+
+
+def _subscription_data(token: str = "tok1") -> dict:
+    return {
+        "version": "1.0",
+        "packageName": PACKAGE,
+        "eventTimeMillis": "1735689600000",
+        "subscriptionNotification": {"version": "1.0", "notificationType": 4, "purchaseToken": token},
+    }
+
+
+@pytest.fixture
+def authenticated(play: Play, api, runtime) -> Play:
+    """Play pushes authenticated as Pub/Sub does: Google's OIDC token, no secret in the URL."""
+    runtime.settings.google_oauth2_certs_url = play.fake.certs_url
+    google_service.configure(
+        runtime, uuid.UUID(api.app_id), push_service_account=PUSH_ACCOUNT, push_audience=PUSH_AUDIENCE
+    )
+    play.fake.subscriptions["tok1"] = purchase()
+    play.path = play.path.split("?", 1)[0]
+    return play
+
+
+def test_a_push_with_googles_oidc_token_needs_no_secret_in_its_url(authenticated: Play, api):
+    bearer = {"Authorization": f"Bearer {authenticated.fake.push_token()}"}
+    response = authenticated.push(_subscription_data(), headers=bearer)
+    assert response.status_code == 200 and response.json()["status"] == "applied"
+    assert api.get("u1").json()["data"]["subscriptions"]
+    again = authenticated.push(_subscription_data("tok2"), headers=bearer)
+    assert again.status_code == 200
+    assert authenticated.fake.certs_fetched == 1  # kept while Google says they may be
+
+
+@pytest.mark.parametrize(
+    ("why", "claims"),
+    [
+        ("another audience", {"aud": "https://elsewhere.example.com"}),
+        ("another service account", {"email": "someone@evil.example.com"}),
+        ("an unverified email", {"email_verified": False}),
+        ("another issuer", {"iss": "https://evil.example.com"}),
+        ("expired", {"iat": 1_000_000_000, "exp": 1_000_003_600}),
+    ],
+)
+def test_a_push_whose_token_is_not_googles_for_the_subscription_is_refused(
+    authenticated: Play, api, runtime, why, claims
+):
+    token = authenticated.fake.push_token(**claims)
+    response = authenticated.push(_subscription_data(), headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 400, why
+    assert response.json()["error_code"] == "notification_not_verified"
+    assert api.get("u1").json()["data"]["subscriptions"] == []
+    assert stores_service.list_refused(runtime, uuid.UUID(api.app_id))
+
+
+def test_a_token_signed_by_another_key_or_none_at_all_is_refused(authenticated: Play, api, runtime):
+    forged = authenticated.fake.push_token(key=rsa.generate_private_key(public_exponent=65537, key_size=2048))
+    assert authenticated.push(_subscription_data(), headers={"Authorization": f"Bearer {forged}"}).status_code == 400
+    for _ in range(3):  # a key it does not know: Google's certificates fetched again, but not every time
+        unknown_key = authenticated.fake.push_token(kid=f"made-up-{uuid.uuid4()}")
+        refused = authenticated.push(_subscription_data(), headers={"Authorization": f"Bearer {unknown_key}"})
+        assert refused.status_code == 400
+    assert authenticated.fake.certs_fetched == 1
+    with_secret = google_service.push_path(runtime, uuid.UUID(api.app_id))  # the URL's secret no longer counts
+    assert authenticated.push(_subscription_data(), path=with_secret).status_code == 400
+    assert api.get("u1").json()["data"]["subscriptions"] == []
+
+
+def test_googles_certificates_out_of_reach_is_a_503_pubsub_retries(authenticated: Play, runtime):
+    runtime.settings.google_oauth2_certs_url = f"http://127.0.0.1:{free_port()}/oauth2/v1/certs"
+    bearer = {"Authorization": f"Bearer {authenticated.fake.push_token()}"}
+    assert authenticated.push(_subscription_data(), headers=bearer).status_code == 503
+
+
+def test_store_urls_keep_their_query_strings_out_of_the_access_log():
+    record = logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        "",
+        0,
+        '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5000", "POST", "/stores/play-store/app/notifications/?token=SECRET", "1.1", 200),
+        None,
+    )
+    assert RedactStoreQueries().filter(record)
+    assert "SECRET" not in record.getMessage() and "/stores/play-store/app/notifications/" in record.getMessage()
+    api_call = logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        "",
+        0,
+        '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5000", "GET", "/api/v2/web-api/paywall/?x=1", "1.1", 200),
+        None,
+    )
+    RedactStoreQueries().filter(api_call)
+    assert "?x=1" in api_call.getMessage()
 
 
 # 4. Play purchase tokens that leave the API path ------------------------------------------------

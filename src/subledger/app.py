@@ -10,7 +10,7 @@ from subledger.apps.service import Authenticator, OriginPolicy, RateLimits
 from subledger.catalog.endpoints import router as catalog_router
 from subledger.config import Settings
 from subledger.core.addressing import ApiKeyAuth
-from subledger.core.http import RequestShape, install_error_handlers
+from subledger.core.http import RequestShape, install_error_handlers, redact_access_log
 from subledger.core.runtime import Runtime
 from subledger.dashboard import endpoints as dashboard
 from subledger.events.endpoints import router as events_router
@@ -35,6 +35,7 @@ from subledger.web_api.access import WebApiAccess
 def create_app(runtime: Runtime | None = None) -> FastAPI:
     """The subledger API. Without a runtime, one is built from the environment."""
     runtime = runtime or Runtime.from_settings(Settings())
+    redact_access_log()
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):

@@ -827,12 +827,21 @@ def stores_app_store(app_id, bundle_id, app_apple_id, root_certificates, issuer_
 @APP_OPTION
 @click.option("--package-name", default=None, help="The app's package name (com.example.app).")
 @click.option("--service-account", type=click.File("r"), default=None, help="The service account's JSON key file.")
-def stores_play_store(app_id: UUID, package_name: str | None, service_account) -> None:
-    """Configure Google Play, and print the Pub/Sub push path (it holds a secret token)."""
+@click.option(
+    "--push-service-account",
+    default=None,
+    help="The email of the service account the Pub/Sub push subscription authenticates as ('' for none).",
+)
+@click.option("--push-audience", default=None, help="The audience the push subscription's OIDC tokens name.")
+def stores_play_store(
+    app_id: UUID, package_name: str | None, service_account, push_service_account, push_audience
+) -> None:
+    """Configure Google Play, and print the Pub/Sub push path (it holds a secret token, which
+    counts only until pushes are authenticated with Google's OIDC tokens)."""
     runtime = _runtime()
     _known_app(runtime, app_id)
     key = service_account.read() if service_account else None
-    result = _checked(google_service.configure, runtime, app_id, package_name, key)
+    result = _checked(google_service.configure, runtime, app_id, package_name, key, push_service_account, push_audience)
     _echo_json({**result, "push_path": google_service.push_path(runtime, app_id)})
 
 

@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     # Where Stripe's and Google Play's APIs are (a stand-in's address in tests).
     stripe_api_base: str = "https://api.stripe.com"
     google_play_api_base: str = "https://androidpublisher.googleapis.com"
+    # Google's certificates for the OIDC tokens of authenticated Pub/Sub pushes.
+    google_oauth2_certs_url: str = "https://www.googleapis.com/oauth2/v1/certs"
     # Where the App Store Server API is; empty: Apple's, for the payload's environment (a stand-in's in tests).
     app_store_api_base: str = ""
     # Ask Apple's OCSP service whether the certificates of each signed payload are revoked
@@ -62,7 +64,7 @@ class Settings(BaseSettings):
     secret_key: str = ""
     log_level: str = "info"
 
-    @field_validator("stripe_api_base", "google_play_api_base", "app_store_api_base")
+    @field_validator("stripe_api_base", "google_play_api_base", "google_oauth2_certs_url", "app_store_api_base")
     @classmethod
     def _encrypted_unless_loopback(cls, value: str) -> str:
         """A store's API is sent the app's credentials: over TLS, but to a stand-in on this machine."""

@@ -208,3 +208,21 @@ def _json_content_type(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, 
             return kept
     kept.append((b"content-type", b"application/json"))
     return kept
+
+
+class RedactStoreQueries(logging.Filter):
+    """Access-log lines keep no query string of a store's URL: a push path's holds its secret."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        # uvicorn's access lines: (client address, method, path with query, HTTP version, status)
+        if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str) and args[2].startswith("/stores/"):
+            record.args = (*args[:2], args[2].split("?", 1)[0], *args[3:])
+        return True
+
+
+def redact_access_log() -> None:
+    """Have uvicorn's access log leave out the query strings of stores' URLs (once a process)."""
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(existing, RedactStoreQueries) for existing in access.filters):
+        access.addFilter(RedactStoreQueries())

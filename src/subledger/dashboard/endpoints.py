@@ -147,14 +147,20 @@ async def login(
         raise ApiError.one(403, "csrf_failed", None, "The sign-in form expired; reload the page.")
     runtime = request.app.state.runtime
     address = request.client.host if request.client else ""
+    # A check is reserved first: past the ones a process runs at once, an attempt costs nothing,
+    # not even a write to the limits' buckets.
+    if not service.reserve_check():
+        raise ApiError.one(429, "rate_limited", None, "Too many sign-ins at once; try again.").retry_after(1)
     try:
         operator = await runtime.write(service.take_attempt, runtime, email, address)
     except service.TooManySignIns as refused:
+        service.release_check()
         minutes = max(1, round(refused.seconds / 60))
         message = f"Too many failed sign-ins; try again in {minutes} min."
         raise ApiError.one(429, "rate_limited", None, message).retry_after(refused.seconds) from None
-    if not service.reserve_check():
-        raise ApiError.one(429, "rate_limited", None, "Too many sign-ins at once; try again.").retry_after(1)
+    except BaseException:
+        service.release_check()
+        raise
     # Checked in threads of their own, never the ones requests' database work needs.
     matches = await runtime.isolated("passwords", service.VERIFYING, service.password_matches, operator, password)
     token = await runtime.write(service.open_session, runtime, operator, address) if matches else None

@@ -32,10 +32,11 @@ SIGN_IN_RATE = SIGN_IN_BURST / timedelta(minutes=15).total_seconds()
 ADDRESS_BURST = 20
 ADDRESS_RATE = ADDRESS_BURST / timedelta(minutes=15).total_seconds()
 ANY_EMAIL = ""
-# Password checks at once in a server process. Each takes argon2's 64 MiB and a core for tens of
-# milliseconds; more are answered 429 at once rather than queued, so that a flood of sign-ins
-# can take neither the memory nor the threads the API needs.
-VERIFYING = 2
+# Password checks at once in a server process. Each takes argon2's 64 MiB and, in four lanes of
+# its own, the machine's cores for tens of milliseconds; more are answered 429 at once rather than
+# queued, so that a flood of sign-ins can take neither the memory nor the threads the API needs
+# (bench/sign_in_flood.py: with two at once, a flood added more to the API's p99 than one does).
+VERIFYING = 1
 _hasher = PasswordHasher()
 _verifying = threading.BoundedSemaphore(VERIFYING)
 
@@ -52,10 +53,6 @@ class TooManySignIns(Exception):
     def __init__(self, seconds: float):
         super().__init__(seconds)
         self.seconds = seconds
-
-
-class Busy(Exception):
-    """As many passwords as a process checks at once are being checked: try again shortly."""
 
 
 class OperatorExists(ValueError):
@@ -100,18 +97,6 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def sign_in(rt: Runtime, email: str, password: str, address: str) -> str | None:
-    """A new session token for the right email and password; None otherwise (in three steps,
-    which the dashboard runs each in its own threads: ``take_attempt``, ``password_matches``,
-    ``open_session``)."""
-    operator = take_attempt(rt, email, address)
-    if not reserve_check():
-        raise Busy()
-    if not password_matches(operator, password):
-        return None
-    return open_session(rt, operator, address)
-
-
 def take_attempt(rt: Runtime, email: str, address: str) -> dict[str, Any] | None:
     """Count a sign-in attempt: the operator of ``email`` (None for none), once the attempt is
     taken from the token bucket of the email and address, and from the address's own.
@@ -146,6 +131,11 @@ def reserve_check() -> bool:
     return _verifying.acquire(blocking=False)
 
 
+def release_check() -> None:
+    """Give back a check ``reserve_check`` took, for an attempt that will not be checked."""
+    _verifying.release()
+
+
 def password_matches(operator: dict[str, Any] | None, password: str) -> bool:
     """Whether ``password`` is the operator's, in a check ``reserve_check`` reserved; without
     an operator a decoy is checked, so a wrong email takes as long as a wrong password."""
@@ -154,7 +144,7 @@ def password_matches(operator: dict[str, Any] | None, password: str) -> bool:
     except (VerificationError, InvalidHashError):
         return False
     finally:
-        _verifying.release()
+        release_check()
     return operator is not None
 
 

@@ -30,8 +30,9 @@ async def notifications(request: Request, app_id: str) -> Response:
     runtime = request.app.state.runtime
     body = await request.body()
     token = request.query_params.get("token")
+    authorization = request.headers.get("authorization")
     status = await runtime.remote_write(
-        service.receive_notification, runtime, path_app(app_id), body, token, remote_address(request)
+        service.receive_notification, runtime, path_app(app_id), body, token, authorization, remote_address(request)
     )
     return answered(status)
 

@@ -27,7 +27,7 @@ from subledger.core.dates import format_datetime
 from subledger.core.errors import NON_FIELD, ApiError, bad_request
 from subledger.core.runtime import Runtime
 from subledger.stores import service as stores_service
-from subledger.stores.google import rules
+from subledger.stores.google import oidc, rules
 from subledger.stores.rules import UNREADABLE, Notification
 from subledger.stores.service import StoreConfig
 
@@ -36,18 +36,34 @@ SCOPE = "https://www.googleapis.com/auth/androidpublisher"
 
 
 def configure(
-    rt: Runtime, app_id: UUID, package_name: str | None = None, service_account_json: str | None = None
+    rt: Runtime,
+    app_id: UUID,
+    package_name: str | None = None,
+    service_account_json: str | None = None,
+    push_service_account: str | None = None,
+    push_audience: str | None = None,
 ) -> dict[str, Any]:
-    """Set the Play settings of an app; the push token is made once, on first configuration."""
+    """Set the Play settings of an app; the push token is made once, on first configuration.
+
+    With ``push_service_account`` (the email of the service account the Pub/Sub subscription
+    authenticates as) and ``push_audience`` (the audience it names), a push must carry Google's
+    OIDC token for them, and the secret token of the push path no longer counts (both empty:
+    the token counts again)."""
     if service_account_json:
         _credentials(service_account_json)  # refuse a key file google-auth cannot use, now rather than later
     existing = stores_service.config(rt, app_id, rules.STORE)
+    given = {"package_name": package_name, "push_service_account": push_service_account, "push_audience": push_audience}
+    settings = {**(existing.settings if existing else {}), **{k: v for k, v in given.items() if v is not None}}
+    if bool(settings.get("push_service_account")) != bool(settings.get("push_audience")):
+        raise bad_request(
+            "value_error", "push_audience", "Give the push subscription's service account and audience together."
+        )
     push_token = None if existing and "push_token" in existing.secrets else secrets.token_urlsafe(32)
     return stores_service.configure(
         rt,
         app_id,
         rules.STORE,
-        {"package_name": package_name},
+        given,
         {"service_account": service_account_json, "push_token": push_token},
     )
 
@@ -192,11 +208,33 @@ def _unavailable(error: PlayError) -> ApiError:
     return ApiError.one(502, "store_unavailable", NON_FIELD, str(error))
 
 
-def receive_notification(rt: Runtime, app_id: UUID, body: bytes, token: str | None, remote: str | None) -> str:
+def _push_refusal(rt: Runtime, config, token: str | None, authorization: str | None) -> str | None:
+    """Why a push is not Pub/Sub's for this app (None when it is): Google's OIDC token for the
+    subscription, when the app names one, else the secret token of the push path."""
+    settings = config.settings
+    if settings.get("push_service_account"):
+        certs = oidc.certs_at(rt.settings.google_oauth2_certs_url)
+        try:
+            oidc.verify(authorization, certs, settings["push_audience"], settings["push_service_account"])
+        except oidc.NotAuthenticated as refused:
+            return str(refused)
+        return None
+    if not token or not hmac.compare_digest(token.encode(), config.secrets["push_token"].encode()):
+        return "the push token is missing or wrong"
+    return None
+
+
+def receive_notification(
+    rt: Runtime, app_id: UUID, body: bytes, token: str | None, authorization: str | None, remote: str | None
+) -> str:
     """A Real-time Developer Notification pushed by Pub/Sub."""
     config = stores_service.notification_config(rt, app_id, rules.STORE)
-    if not token or not hmac.compare_digest(token.encode(), config.secrets["push_token"].encode()):
-        raise stores_service.refuse(rt, app_id, rules.STORE, "the push token is missing or wrong", body, remote)
+    try:
+        refusal = _push_refusal(rt, config, token, authorization)
+    except oidc.CertsUnavailable as error:  # not the push's fault: Pub/Sub pushes it again later
+        raise ApiError.one(503, "store_unavailable", NON_FIELD, str(error)) from None
+    if refusal is not None:
+        raise stores_service.refuse(rt, app_id, rules.STORE, refusal, body, remote)
     try:
         message_id, data = rules.parse_push(body)
         if data.get("packageName") != config.settings["package_name"]:
