@@ -1,6 +1,7 @@
 """HTTP load benchmark: wrk on loopback against `subledger serve` with production settings.
 
     python bench/run.py --engine sqlite        # or postgresql (needs the server on 127.0.0.1:5432)
+    python bench/run.py --engine postgresql --pgbouncer   # the server reaches it through PgBouncer
 
 For each scenario it reports requests per second and p50/p99 latency at full
 load, then p99 at half of that rate (paced with wrk's per-connection delay).
@@ -17,6 +18,7 @@ import sys
 import tempfile
 import time
 import uuid
+from contextlib import nullcontext
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -25,6 +27,7 @@ import httpx
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT / "tests"))
+from pgbouncer import transaction_pooler  # noqa: E402
 from scratch import scratch_database  # noqa: E402
 from serving import free_port, operator_env, run, shop  # noqa: E402
 
@@ -188,6 +191,26 @@ def measured(process: subprocess.Popen, engine: str, *wrk_args) -> dict:
     return result
 
 
+def run_scenarios(env: dict, app: dict, options) -> dict:
+    """Each scenario on a server of its own: full load, then paced at half its peak rate."""
+    results = {}
+    for scenario in ["ceiling", *options.scenarios]:
+        factory = "ceiling:create_app" if scenario == "ceiling" else "subledger.app:create_app"
+        process, base = serve(env, options.workers, factory)
+        try:
+            args = [app["secret_api_key"], str(options.profiles)]
+            wrk(base, scenario, args, 2, options.connections)  # warm-up
+            peak = measured(process, options.engine, base, scenario, args, options.duration, options.connections)
+            paced_delay = options.connections * 1000 / (peak["rps"] / 2)
+            half = wrk(base, scenario, args, options.duration, options.connections, paced_delay)
+            peak.update(half_rate_rps=half["rps"], half_rate_p99_ms=half["p99_ms"], worker_rss_mb=rss_mb(process))
+            results[scenario] = peak
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--engine", choices=["sqlite", "postgresql"], default="sqlite")
@@ -199,47 +222,38 @@ def main() -> None:
     parser.add_argument(
         "--scenarios", nargs="+", choices=SCENARIOS[1:], default=SCENARIOS[1:], help="which to run (and the ceiling)"
     )
+    parser.add_argument("--pgbouncer", action="store_true", help="PostgreSQL through PgBouncer (transaction mode)")
     options = parser.parse_args()
+    if options.pgbouncer and options.engine != "postgresql":
+        parser.error("--pgbouncer goes with --engine postgresql")
 
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp) / "data"
         with scratch_database(options.engine, options.postgres_url) as url:
             env = {**operator_env(data_dir, url), "SUBLEDGER_SERVE_WORKER": "off"}
             app = seed(env, url, data_dir, options.profiles)
-            results = {}
-            for scenario in ["ceiling", *options.scenarios]:
-                factory = "ceiling:create_app" if scenario == "ceiling" else "subledger.app:create_app"
-                process, base = serve(env, options.workers, factory)
-                try:
-                    args = [app["secret_api_key"], str(options.profiles)]
-                    wrk(base, scenario, args, 2, options.connections)  # warm-up
-                    peak = measured(
-                        process, options.engine, base, scenario, args, options.duration, options.connections
-                    )
-                    paced_delay = options.connections * 1000 / (peak["rps"] / 2)
-                    half = wrk(base, scenario, args, options.duration, options.connections, paced_delay)
-                    peak.update(
-                        half_rate_rps=half["rps"], half_rate_p99_ms=half["p99_ms"], worker_rss_mb=rss_mb(process)
-                    )
-                    results[scenario] = peak
-                finally:
-                    process.terminate()
-                    process.wait(timeout=30)
+            pooler = transaction_pooler(url, server_connections=20) if options.pgbouncer else nullcontext(None)
+            with pooler as pooled:
+                if pooled:
+                    env.update(SUBLEDGER_DATABASE_URL=pooled, SUBLEDGER_DATABASE_TRANSACTION_POOLING="1")
+                results = run_scenarios(env, app, options)
 
     ceiling = results["ceiling"]["rps"]
     out = HERE / "results"
     out.mkdir(exist_ok=True)
     meta = {
-        "engine": options.engine,
+        "engine": options.engine + (" via pgbouncer" if options.pgbouncer else ""),
         "workers": options.workers,
         "connections": options.connections,
         "duration_s": options.duration,
         "seeded_profiles": options.profiles,
         "cpus": os.cpu_count(),
     }
-    (out / f"http-{options.engine}.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2))
+    (out / f"http-{options.engine}{'-pgbouncer' if options.pgbouncer else ''}.json").write_text(
+        json.dumps({"meta": meta, "results": results}, indent=2)
+    )
     print(
-        f"| scenario ({options.engine}) | req/s | % of ceiling | p50 ms | p99 ms | p99 ms at half rate "
+        f"| scenario ({meta['engine']}) | req/s | % of ceiling | p50 ms | p99 ms | p99 ms at half rate "
         "| server CPU µs per request | database CPU µs per request | non-2xx |"
     )
     print("|---|---|---|---|---|---|---|---|---|")

@@ -117,9 +117,38 @@ def sqlite_url(sqlite_template, tmp_path) -> str:
     return f"sqlite:///{path}"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(scope="session")
+def postgres_server_pool(postgres_database):
+    """The session's PostgreSQL database through PgBouncer with as many server connections as a
+    server process may use at once (``postgres_pooler``'s two show statements prepared on one
+    connection meeting another)."""
+    if not pgbouncer.available():
+        pytest.fail("PgBouncer is required to run the tests through it")
+    with pgbouncer.transaction_pooler(postgres_database, server_connections=40) as url:
+        yield url
+
+
+@pytest.fixture
+def pgbouncer_url(postgresql_url, postgres_server_pool, monkeypatch) -> str:
+    """The session's PostgreSQL database (emptied for this test) through PgBouncer, with the
+    setting that goes with it."""
+    monkeypatch.setenv("SUBLEDGER_DATABASE_TRANSACTION_POOLING", "1")
+    return postgres_server_pool
+
+
+# With SUBLEDGER_TEST_PGBOUNCER set (CI does, in a run of its own), every test on the database of
+# ``database_url`` runs a third time: PostgreSQL through PgBouncer in transaction pooling mode.
+ENGINES = ["sqlite", "postgresql", *(["pgbouncer"] if os.environ.get("SUBLEDGER_TEST_PGBOUNCER") else [])]
+
+
+@pytest.fixture(params=ENGINES)
 def database_url(request) -> str:
     return request.getfixturevalue(f"{request.param}_url")
+
+
+def database_for(settings: Settings) -> Database:
+    """A server process's database as the settings have it (no prepared statements behind a pooler)."""
+    return Database(settings.sqlalchemy_url, prepared_statements=not settings.database_transaction_pooling)
 
 
 @pytest.fixture
@@ -130,7 +159,7 @@ def clock() -> FakeClock:
 @pytest.fixture
 def runtime(database_url, clock, tmp_path):
     settings = Settings(database_url=database_url, data_dir=tmp_path, serve_worker="off")
-    db = Database(settings.sqlalchemy_url)
+    db = database_for(settings)
     rt = Runtime(settings=settings, db=db, clock=clock)
     yield rt
     db.dispose()
@@ -146,7 +175,7 @@ def client(runtime):
 def another_server_process(runtime: Runtime) -> Iterator[TestClient]:
     """A client of a second server process on the same database (and clock): its own
     engine, and everything it keeps in memory its own."""
-    db = Database(runtime.settings.sqlalchemy_url)
+    db = database_for(runtime.settings)
     try:
         with TestClient(create_app(Runtime(settings=runtime.settings, db=db, clock=runtime.clock))) as client:
             yield client

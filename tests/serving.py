@@ -46,6 +46,8 @@ def operator_env(data_dir: Path, database_url: str | None = None) -> dict:
     """The environment of an operator: the embedded default, or the given database."""
     environment = {k: v for k, v in os.environ.items() if not k.startswith("SUBLEDGER_")}
     environment["SUBLEDGER_WEBHOOK_ALLOW_PRIVATE_NETWORKS"] = "1"  # the tests' receivers are on loopback
+    if pooling := os.environ.get("SUBLEDGER_DATABASE_TRANSACTION_POOLING"):  # the database is behind PgBouncer
+        environment["SUBLEDGER_DATABASE_TRANSACTION_POOLING"] = pooling
     environment["SUBLEDGER_DATA_DIR"] = str(data_dir)
     if database_url:
         environment["SUBLEDGER_DATABASE_URL"] = database_url

@@ -4,7 +4,7 @@ any process shows in every other one from its next request."""
 from uuid import UUID
 
 import pytest
-from conftest import Api
+from conftest import Api, database_for
 from fastapi.testclient import TestClient
 from receiver import Receiver
 from sqlalchemy import select
@@ -13,7 +13,6 @@ from test_purchases_api import subscription
 from subledger.app import create_app
 from subledger.apps import service as apps_service
 from subledger.core import app_config
-from subledger.core.db import Database
 from subledger.core.runtime import Runtime
 from subledger.core.tables import deliveries
 from subledger.purchases import service as purchases_service
@@ -22,7 +21,7 @@ from subledger.purchases import service as purchases_service
 @pytest.fixture
 def other(runtime, api):
     """The same app served by a second process: a runtime with its own engine, so its own cache."""
-    rt = Runtime(settings=runtime.settings, db=Database(runtime.settings.sqlalchemy_url), clock=runtime.clock)
+    rt = Runtime(settings=runtime.settings, db=database_for(runtime.settings), clock=runtime.clock)
     with TestClient(create_app(rt)) as client:
         yield Api(client, api.secret, api.app_id)
     rt.db.dispose()
@@ -114,7 +113,7 @@ def test_a_change_that_rolls_back_leaves_nothing_in_the_cache(runtime, api):
     """A transaction that changed the configuration reads around the cache: had it filled
     it, the value it read would outlive its rollback under the version the next change takes."""
     app_id = UUID(api.app_id)
-    second = Database(runtime.settings.sqlalchemy_url)
+    second = database_for(runtime.settings)
     try:
         with runtime.db.write() as conn:
             assert app_config.cached(conn, app_id, "part", lambda: "first") == "first"

@@ -9,18 +9,18 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from conftest import wait_until
+from conftest import database_for, wait_until
 from receiver import Receiver
 
-from subledger.core.db import HEAD_REVISION, Database
+from subledger.core.db import HEAD_REVISION
 from subledger.core.tables import deliveries, delivery_attempts, metadata, profiles, store_configs, webhook_endpoints
 from subledger.events.worker import DeliveryWorker
 from subledger.purchases import service as purchases_service
 
 
 @pytest.fixture
-def db(database_url):
-    database = Database(database_url)
+def db(runtime):
+    database = database_for(runtime.settings)
     yield database
     database.dispose()
 
