@@ -78,11 +78,11 @@ def test_exported_transactions_import_into_another_app_as_they_were(shop, runtim
     copy = new_app(runtime, client, "Copy")
     copy.product("monthly", "premium", "P1M")
     imported = run(env, "import", "--app", copy.app_id, str(path))
-    assert json.loads(imported.stdout) == {"read": 3, "imported": 3, "bad": 0}
+    assert json.loads(imported.stdout) == {"read": 3, "imported": 3, "changed": 3, "bad": 0}
     assert ledger_of(copy) == ledger_of(shop)
     before, shown = ledger_tables(runtime), ledger_of(copy)
     again = run_json(env, "import", "--app", copy.app_id, str(path))
-    assert again == {"read": 3, "imported": 3, "bad": 0}
+    assert again == {"read": 3, "imported": 3, "changed": 0, "bad": 0}
     assert ledger_tables(runtime) == before and ledger_of(copy) == shown  # importing again changes nothing
 
 
@@ -101,7 +101,7 @@ def test_bad_lines_are_reported_by_number_and_none_of_them_is_recorded(shop, run
     path.write_text("\n".join(lines) + "\n")
     result = run(env, "import", "--app", shop.app_id, str(path), check=False)
     assert result.returncode == 1
-    assert json.loads(result.stdout) == {"read": 6, "imported": 1, "bad": 5}
+    assert json.loads(result.stdout) == {"read": 6, "imported": 1, "changed": 1, "bad": 5}
     reported = [line.split(":")[0] for line in result.stderr.splitlines() if line.startswith("line ")]
     assert reported == ["line 2", "line 3", "line 4", "line 5", "line 7"]
     assert "expires_date_error" in result.stderr and "store_transaction_id_error" in result.stderr
@@ -125,7 +125,7 @@ def test_bad_csv_cells_are_reported(shop, env, tmp_path):
     path = tmp_path / "history.csv"
     path.write_text(out.getvalue())
     result = run(env, "import", "--app", shop.app_id, str(path), check=False)
-    assert json.loads(result.stdout) == {"read": 3, "imported": 1, "bad": 2}
+    assert json.loads(result.stdout) == {"read": 3, "imported": 1, "changed": 1, "bad": 2}
     assert "line 3: price_value" in result.stderr and "line 4: renew_status" in result.stderr
 
 

@@ -29,7 +29,7 @@ from subledger.core.errors import ApiError, from_validation_errors
 from subledger.core.fields import whole_number
 from subledger.core.runtime import DELIVERIES_IN_FLIGHT, Runtime
 from subledger.core.secrets import SECRET_KEY_FILE
-from subledger.events.rules import MAX_CURSOR
+from subledger.events.rules import EVENT_TYPES, MAX_CURSOR
 from subledger.events.schemas import EndpointIn
 from subledger.paywalls.schemas import AbTestIn, AudienceIn, PaywallIn, PaywallPatch, PlacementIn
 from subledger.refund_saver.rules import APP_PREFERENCES, CONSENT_POLICIES
@@ -58,6 +58,7 @@ dashboard_service = _Feature("subledger.dashboard.service")
 events_service = _Feature("subledger.events.service")
 events_worker = _Feature("subledger.events.worker")
 paywalls_service = _Feature("subledger.paywalls.service")
+profiles_service = _Feature("subledger.profiles.service")
 purchases_service = _Feature("subledger.purchases.service")
 refund_saver_service = _Feature("subledger.refund_saver.service")
 stores_service = _Feature("subledger.stores.service")
@@ -269,7 +270,16 @@ def keys_rotate(app_id: UUID, grace_seconds: int, public: bool) -> None:
         raise click.ClickException(f"no app with id {app_id}") from None
 
 
-APP_OPTION = click.option("--app", "app_id", required=True, type=click.UUID, help="The app's id.")
+def _existing_app(_context: click.Context, _param: click.Parameter, app_id: UUID) -> UUID:
+    """``--app`` names an app there is: every command says so at once, rather than failing on
+    a database constraint or printing nothing."""
+    _known_app(_runtime(), app_id)
+    return app_id
+
+
+APP_OPTION = click.option(
+    "--app", "app_id", required=True, type=click.UUID, callback=_existing_app, help="The app's id."
+)
 
 
 @main.group("access-levels")
@@ -328,9 +338,21 @@ def products_list(app_id: UUID) -> None:
 
 @products.command("delete")
 @APP_OPTION
-@click.option("--product", "product_id", required=True, type=click.UUID, help="The product_id from `products list`.")
-def products_delete(app_id: UUID, product_id: UUID) -> None:
-    _checked(purchases_service.remove_product, _runtime(), app_id, product_id)
+@click.option("--product", required=True, help="The store's product id, or the product_id from `products list`.")
+@click.option("--store", default=None, help="The store, when products of several stores have that id.")
+def products_delete(app_id: UUID, product: str, store: str | None) -> None:
+    runtime = _runtime()
+    matching = [
+        row
+        for row in catalog_service.list_products(runtime, app_id)
+        if product in (row["product_id"], row["store_product_id"]) and store in (None, row["store"])
+    ]
+    if not matching:
+        raise click.ClickException(f"no product {product!r} in app {app_id}")
+    if len(matching) > 1:
+        stores = ", ".join(sorted({row["store"] for row in matching}))
+        raise click.ClickException(f"{product!r} is a product of several stores ({stores}): give --store")
+    _checked(purchases_service.remove_product, runtime, app_id, UUID(matching[0]["product_id"]))
 
 
 @main.group()
@@ -506,21 +528,42 @@ def events() -> None:
 
 @events.command("list")
 @APP_OPTION
-@click.option("--profile", "profile_id", type=click.UUID, default=None)
-@click.option("--type", "event_types", multiple=True, help="An event type; repeat for several.")
+@click.option("--profile", default=None, help="A customer_user_id, or a profile_id.")
+@click.option(
+    "--type", "event_types", multiple=True, type=click.Choice(EVENT_TYPES), help="An event type; repeat for several."
+)
 @click.option("--since", default=None, help="ISO 8601 date-time with an offset.")
 @click.option("--until", default=None)
 @click.option("--cursor", type=click.IntRange(0, MAX_CURSOR), default=None, help="next_cursor of the previous page.")
 @click.option("--limit", type=click.IntRange(1, 1000), default=100, show_default=True)
-def events_list(app_id, profile_id, event_types, since, until, cursor, limit) -> None:
+@click.option("--oneline", is_flag=True, help="One line an event: when, type, user, product or level.")
+def events_list(app_id, profile, event_types, since, until, cursor, limit, oneline) -> None:
     """Events oldest first, as JSON with a next_cursor."""
     try:
         since, until = (parse_datetime(v) if v else None for v in (since, until))
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
-    _echo_json(
-        events_service.feed(_runtime(), app_id, cursor, limit, profile_id, list(event_types) or None, since, until)
-    )
+    runtime = _runtime()
+    profile_id = _profile_id(runtime, app_id, profile) if profile else None
+    page = events_service.feed(runtime, app_id, cursor, limit, profile_id, list(event_types) or None, since, until)
+    if not oneline:
+        _echo_json(page)
+        return
+    for event in page["data"]:
+        properties = event["payload"].get("event_properties") or {}
+        subject = properties.get("vendor_product_id") or properties.get("access_level_id") or ""
+        user = event["customer_user_id"] or event["profile_id"]
+        click.echo(f"{event['event_datetime']}  {event['event_type']:<34} {user}  {subject}".rstrip())
+    if page["next_cursor"]:
+        click.echo(f"(more: --cursor {page['next_cursor']})", err=True)
+
+
+def _profile_id(runtime: Runtime, app_id: UUID, profile: str) -> UUID:
+    """The profile a person names by its customer_user_id or its profile_id."""
+    found = profiles_service.find_profile_id(runtime, app_id, profile)
+    if found is None:
+        raise click.ClickException(f"no profile {profile!r} in app {app_id}")
+    return found
 
 
 @main.group()
@@ -815,7 +858,6 @@ def _known_app(runtime: Runtime, app_id: UUID) -> None:
 def stores_app_store(app_id, bundle_id, app_apple_id, root_certificates, issuer_id, key_id, private_key) -> None:
     """Configure the App Store: notifications go to /stores/app-store/<app>/notifications/."""
     runtime = _runtime()
-    _known_app(runtime, app_id)
     roots = [file.read() for file in root_certificates]
     key = private_key.read() if private_key else None
     _echo_json(
@@ -839,7 +881,6 @@ def stores_play_store(
     """Configure Google Play, and print the Pub/Sub push path (it holds a secret token, which
     counts only until pushes are authenticated with Google's OIDC tokens)."""
     runtime = _runtime()
-    _known_app(runtime, app_id)
     key = service_account.read() if service_account else None
     result = _checked(google_service.configure, runtime, app_id, package_name, key, push_service_account, push_audience)
     _echo_json({**result, "push_path": google_service.push_path(runtime, app_id)})
@@ -856,7 +897,6 @@ def stores_forward(app_id: UUID, store: str, url: str | None, authorization: str
     if off == (url is not None):
         raise click.UsageError("give --url, or --off")
     runtime = _runtime()
-    _known_app(runtime, app_id)
     try:
         _echo_json(stores_service.set_forwarding(runtime, app_id, store, url, authorization))
     except ValueError as exc:
@@ -885,7 +925,6 @@ def stores_forwards(app_id: UUID, status: str | None, limit: int, replay: bool) 
 def stores_stripe(app_id: UUID, secret_key: str | None, webhook_secret: str | None) -> None:
     """Configure Stripe: webhooks go to /stores/stripe/<app>/webhook/."""
     runtime = _runtime()
-    _known_app(runtime, app_id)
     _echo_json(stripe_service.configure(runtime, app_id, secret_key, webhook_secret))
 
 
@@ -933,7 +972,6 @@ def refund_saver() -> None:
 def refund_saver_configure(app_id: UUID, enabled, default_preference, consent_policy) -> None:
     """Set the app's Refund Saver settings (what is not given stays) and print them."""
     runtime = _runtime()
-    _known_app(runtime, app_id)
     given = {"enabled": enabled, "default_preference": default_preference, "consent_policy": consent_policy}
     body = AppSettingsIn.model_validate({name: value for name, value in given.items() if value is not None})
     _echo_json(refund_saver_service.configure(runtime, app_id, body))
@@ -976,7 +1014,11 @@ def metrics(app_id, period, start, end, environment, store, country, product, co
     if cohorts:
         months = max((len(row["retention"]) for row in result["cohorts"]), default=0)
         header = ["cohort", "subscriptions", *(f"month_{k}" for k in range(months))]
-        rows = [[row["cohort"], row["subscriptions"], *row["retention"]] for row in result["cohorts"]]
+        # Newer cohorts have fewer months behind them: their later months are empty cells.
+        rows = [
+            [row["cohort"], row["subscriptions"], *row["retention"], *[None] * (months - len(row["retention"]))]
+            for row in result["cohorts"]
+        ]
     else:
         header = ["date", *analytics_service.METRICS]
         rows = [[row[name] for name in header] for row in result["data"]]
@@ -1077,12 +1119,12 @@ def import_(app_id: UUID, path: str, file_format: str | None) -> None:
     """Record historical transactions from CSV or JSON Lines (as `subledger export transactions` writes them).
 
     Each line is recorded as set-transaction would record it, so importing a file
-    again changes nothing; a profile is created for an unknown customer_user_id.
+    again changes nothing (`changed` counts the lines that did); a profile is created for an
+    unknown customer_user_id.
     A bad line is reported with its number and none of it is recorded; the exit
     status is then 1.
     """
     runtime = _runtime()
-    _known_app(runtime, app_id)
     file_format = file_format or ("csv" if path.lower().endswith(".csv") else "jsonl")
     read = _csv_lines if file_format == "csv" else _jsonl_lines
     with (
@@ -1092,7 +1134,7 @@ def import_(app_id: UUID, path: str, file_format: str | None) -> None:
         report = analytics_service.import_transactions(runtime, app_id, read(raw, progress))
     for number, why in report.bad:
         click.echo(f"line {number}: {why}", err=True)
-    _echo_json({"read": report.read, "imported": report.imported, "bad": len(report.bad)})
+    _echo_json({"read": report.read, "imported": report.imported, "changed": report.changed, "bad": len(report.bad)})
     if report.bad:
         sys.exit(1)
 

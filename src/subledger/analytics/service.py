@@ -173,7 +173,8 @@ def export_rows(rt: Runtime, app_id: UUID, what: str, flat: bool) -> Iterator[di
 @dataclass
 class ImportReport:
     read: int = 0
-    imported: int = 0
+    imported: int = 0  # recorded: new, changed or as they were
+    changed: int = 0  # new, or different from what was recorded
     bad: list[tuple[int, str]] = field(default_factory=list)  # (line number, why)
 
 
@@ -222,7 +223,9 @@ def _record(rt: Runtime, app_id: UUID, batch: list[tuple[int, str, TransactionIn
         by_user[customer_user_id].append((number, tx))
     for customer_user_id, items in by_user.items():
         try:
-            purchases_service.import_transactions(rt, app_id, customer_user_id, [tx for _, tx in items])
+            report.changed += purchases_service.import_transactions(
+                rt, app_id, customer_user_id, [tx for _, tx in items]
+            )
             report.imported += len(items)
         except ApiError as refused:
             if len(items) == 1:
@@ -230,7 +233,7 @@ def _record(rt: Runtime, app_id: UUID, batch: list[tuple[int, str, TransactionIn
                 continue
             for number, tx in items:  # one of them is bad: find which
                 try:
-                    purchases_service.import_transactions(rt, app_id, customer_user_id, [tx])
+                    report.changed += purchases_service.import_transactions(rt, app_id, customer_user_id, [tx])
                     report.imported += 1
                 except ApiError as alone:
                     report.bad.append((number, alone.summary()))

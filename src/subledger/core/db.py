@@ -352,9 +352,19 @@ class Database:
         current, head = self.schema_revision()
         if current != head:
             raise NotMigrated(
-                f"The database is at revision {current or 'none (empty)'} but this subledger needs {head}. "
-                "Run `subledger migrate` first."
+                f"The database {self.location} is at revision {current or 'none (empty)'} but this subledger "
+                f"needs {head}. Run `subledger migrate` first (with the same SUBLEDGER_DATA_DIR or "
+                "SUBLEDGER_DATABASE_URL)."
             )
+
+    @property
+    def location(self) -> str:
+        """Where the database is, for a person: the SQLite file's absolute path, or the URL
+        without its password."""
+        url = self.engine.url
+        if self.is_sqlite:
+            return str(Path(url.database or "").resolve())
+        return url.render_as_string(hide_password=True)
 
     def backup(self, target: Path) -> None:
         """Copy the SQLite database to ``target`` as it stood at one moment, while writers go on

@@ -78,6 +78,18 @@ def find_locked(
     )
 
 
+def find_profile_id(rt: Runtime, app_id: UUID, name: str) -> UUID | None:
+    """The id of the app's profile a person names by customer_user_id or by profile_id."""
+    with rt.db.read() as conn:
+        found = repository.find_profile(conn, app_id, customer_user_id=name)
+        if found is None:
+            try:
+                found = repository.find_profile(conn, app_id, profile_id=UUID(name))
+            except ValueError:
+                return None
+    return found["id"] if found else None
+
+
 def save(conn, profile: dict[str, Any], values: dict[str, Any]) -> None:
     """Write ``values`` into a profile locked in the caller's transaction, and into ``profile``."""
     repository.update_profile(conn, profile["id"], values)

@@ -198,9 +198,10 @@ def set_transaction(rt: Runtime, app_id: UUID, ref: ProfileRef, tx: TransactionI
     return profiles_service.respond(profile, now, timestamp)
 
 
-def import_transactions(rt: Runtime, app_id: UUID, customer_user_id: str, transactions: list[TransactionIn]) -> None:
+def import_transactions(rt: Runtime, app_id: UUID, customer_user_id: str, transactions: list[TransactionIn]) -> int:
     """Record a store's history for a customer_user_id in one database transaction,
-    creating the profile when it has none: all of it lands, or none."""
+    creating the profile when it has none: all of it lands, or none. Returns how many of the
+    transactions changed the ledger (new ones, and ones recorded before that differ)."""
     for tx in transactions:
         rules.check_transaction(tx)
     now = rt.clock.now()
@@ -215,9 +216,12 @@ def import_transactions(rt: Runtime, app_id: UUID, customer_user_id: str, transa
                 (_record(conn, app_id, profile, ledger, tx, now, rates), (tx.store, tx.store_transaction_id))
                 for tx in transactions
             ]
+            # A row recorded before is replaced in the ledger only when the import changed it.
+            changed = sum(before is None or _in_ledger(ledger, *key) is not before for before, key in written)
             _recompute(rt, conn, profile, now, written, rates, ledger=ledger)
     except IntegrityError:
         raise profiles_service.already_exists() from None  # created by another writer at the same moment
+    return changed
 
 
 def grant_access_level(rt: Runtime, app_id: UUID, ref: ProfileRef, body: GrantIn) -> dict[str, Any]:
