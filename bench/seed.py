@@ -19,15 +19,15 @@ from decimal import Decimal
 
 from dateutil.relativedelta import relativedelta
 
-from subledger.analytics import repository as analytics_repository
-from subledger.analytics import rollup
-from subledger.analytics import rules as analytics_rules
 from subledger.apps import service as apps_service
 from subledger.catalog import service as catalog_service
 from subledger.catalog.schemas import ProductIn
 from subledger.config import Settings
 from subledger.core.runtime import Runtime
 from subledger.core.tables import profiles, transactions
+from subledger.metrics import repository as metrics_repository
+from subledger.metrics import rollup
+from subledger.metrics import rules as metrics_rules
 from subledger.purchases import rules
 from subledger.purchases import service as purchases_service
 
@@ -116,14 +116,14 @@ def seed(rt: Runtime, count: int, per_profile: int, app_id: uuid.UUID | None = N
                 }
             )
             ledger_rows += ledger
-            tally = rollup.tally(analytics_rules.ledger_rows(ledger, catalog, rates), now - timedelta(days=1))
+            tally = rollup.tally(metrics_rules.ledger_rows(ledger, catalog, rates), now - timedelta(days=1))
             totals.absorb(tally)
             coverage[profile_id] = tally.coverage
         with rt.db.write() as conn:
             conn.execute(profiles.insert(), profile_rows)
             conn.execute(transactions.insert(), ledger_rows)
-            analytics_repository.add_to_rollups(conn, app_id, 0, totals.rows())
-            analytics_repository.add_coverage(conn, app_id, coverage)
+            metrics_repository.add_to_rollups(conn, app_id, 0, totals.rows())
+            metrics_repository.add_coverage(conn, app_id, coverage)
         done = min(batch_start + BATCH, count)
         rate = (done - first) / (time.monotonic() - started)
         print(f"\r{done}/{count} profiles ({rate:.0f}/s)", end="", file=sys.stderr, flush=True)

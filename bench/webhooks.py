@@ -30,9 +30,9 @@ from subledger.core.runtime import Runtime
 from subledger.core.tables import deliveries
 from subledger.events import service as events_service
 from subledger.events.schemas import EndpointIn
-from subledger.events.worker import DeliveryWorker
 from subledger.profiles import service as profiles_service
 from subledger.profiles.schemas import ProfileFields
+from subledger.worker import DeliveryWorker
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
 

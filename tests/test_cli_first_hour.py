@@ -41,7 +41,9 @@ def test_cohorts_of_different_ages_line_up_as_a_table_and_as_csv(shop, env):
     window = ["--start", "2025-01-01", "--end", "2025-04-15"]
     table = run(env, "metrics", "--app", shop.app_id, "--cohorts", *window).stdout.splitlines()
     assert len(table) == 4 and all(line.strip() for line in table)
-    rows = list(csv.reader(io.StringIO(run(env, "metrics", "--app", shop.app_id, "--cohorts", "--csv", *window).stdout)))
+    rows = list(
+        csv.reader(io.StringIO(run(env, "metrics", "--app", shop.app_id, "--cohorts", "--csv", *window).stdout))
+    )
     assert len({len(row) for row in rows}) == 1  # every row as wide as the header
     assert rows[0][:3] == ["cohort", "subscriptions", "month_0"]
 

@@ -19,8 +19,8 @@ from subledger.core.runtime import Runtime
 from subledger.core.tables import deliveries
 from subledger.events import rules
 from subledger.events import service as events_service
-from subledger.events.worker import DeliveryWorker
 from subledger.purchases import service as purchases_service
+from subledger.worker import DeliveryWorker
 
 # Date-times as the ledger keeps them, and v1 and webhooks answer them.
 T0 = "2025-01-01T10:00:00.000000+0000"

@@ -11,10 +11,10 @@ from alembic import command
 from serving import operator_env, run
 from test_metrics import metrics
 
-from subledger.analytics import repository, upkeep
 from subledger.core.addressing import ProfileRef
 from subledger.core.dates import format_datetime, parse_datetime
 from subledger.core.tables import metric_coverage, metric_days, metric_payers
+from subledger.metrics import repository, upkeep
 from subledger.purchases import service as purchases_service
 from subledger.purchases.schemas import TransactionIn
 

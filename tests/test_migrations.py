@@ -14,8 +14,8 @@ from receiver import Receiver
 
 from subledger.core.db import HEAD_REVISION
 from subledger.core.tables import deliveries, delivery_attempts, metadata, profiles, store_configs, webhook_endpoints
-from subledger.events.worker import DeliveryWorker
 from subledger.purchases import service as purchases_service
+from subledger.worker import DeliveryWorker
 
 
 @pytest.fixture

@@ -14,10 +14,10 @@ from serving import operator_env, run
 from test_metric_rollups import _body
 from test_metrics import metrics
 
-from subledger.analytics import upkeep
 from subledger.catalog import rules as catalog_rules
 from subledger.core.addressing import ProfileRef
 from subledger.core.tables import ledger_pricing, profiles
+from subledger.metrics import upkeep
 from subledger.purchases import repository as purchases_repository
 from subledger.purchases import service as purchases_service
 from subledger.purchases.schemas import TransactionIn

@@ -16,7 +16,7 @@ from receiver import Receiver
 
 from subledger.core.runtime import Runtime
 from subledger.events import targets
-from subledger.events.worker import DeliveryWorker
+from subledger.worker import DeliveryWorker
 
 NOT_PUBLIC = [
     "127.0.0.1",

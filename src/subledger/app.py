@@ -14,7 +14,6 @@ from subledger.core.http import RequestShape, install_error_handlers, redact_acc
 from subledger.core.runtime import Runtime
 from subledger.dashboard import endpoints as dashboard
 from subledger.events.endpoints import router as events_router
-from subledger.events.worker import start_in_background
 from subledger.health import router as health_router
 from subledger.legacy.endpoints import router as legacy_router
 from subledger.monitoring import NoteRoute, RequestMetrics
@@ -22,6 +21,7 @@ from subledger.monitoring import router as monitoring_router
 from subledger.paywalls.endpoints import admin as paywalls_admin_router
 from subledger.paywalls.endpoints import router as paywalls_router
 from subledger.profiles.endpoints import router as profiles_router
+from subledger.purchases.endpoints import admin as products_admin_router
 from subledger.purchases.endpoints import router as purchases_router
 from subledger.refund_saver import endpoints as refund_saver
 from subledger.stores.apple import endpoints as apple_endpoints
@@ -30,6 +30,7 @@ from subledger.stores.google import endpoints as google_endpoints
 from subledger.stores.stripe.endpoints import router as stripe_router
 from subledger.web_api import endpoints as web_api
 from subledger.web_api.access import WebApiAccess
+from subledger.worker import start_in_background
 
 
 def create_app(runtime: Runtime | None = None) -> FastAPI:
@@ -66,6 +67,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     app.include_router(refund_saver.router)
     app.include_router(refund_saver.admin)
     app.include_router(catalog_router)
+    app.include_router(products_admin_router)
     app.include_router(events_router)
     app.include_router(legacy_router)
     app.include_router(paywalls_router)

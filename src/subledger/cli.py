@@ -51,12 +51,12 @@ class _Feature:
 
 
 analytics_service = _Feature("subledger.analytics.service")
-analytics_upkeep = _Feature("subledger.analytics.upkeep")
+metrics_upkeep = _Feature("subledger.metrics.upkeep")
 apps_service = _Feature("subledger.apps.service")
 catalog_service = _Feature("subledger.catalog.service")
 dashboard_service = _Feature("subledger.dashboard.service")
 events_service = _Feature("subledger.events.service")
-events_worker = _Feature("subledger.events.worker")
+delivery = _Feature("subledger.worker")
 paywalls_service = _Feature("subledger.paywalls.service")
 profiles_service = _Feature("subledger.profiles.service")
 purchases_service = _Feature("subledger.purchases.service")
@@ -151,7 +151,7 @@ def _rebuild_metrics(runtime: Runtime) -> None:
     def progress(app_id: UUID, done: int) -> None:
         click.echo(f"\rrebuilding the metrics of app {app_id}: {done} profiles", err=True, nl=False)
 
-    if analytics_upkeep.rebuild_pending(runtime, progress):
+    if metrics_upkeep.rebuild_pending(runtime, progress):
         click.echo("", err=True)
 
 
@@ -424,11 +424,11 @@ def verify(app_id: UUID | None, fix: bool) -> None:
     else:
         checked = [UUID(app["app_id"]) for app in apps_service.list_apps(runtime.db, runtime.clock.now())]
     for app in checked:
-        if not analytics_upkeep.matches_ledger(runtime, app):
+        if not metrics_upkeep.matches_ledger(runtime, app):
             differences += 1
             click.echo(orjson.dumps({"app_id": str(app), "metrics": "differ", "fixed": fix}).decode())
             if fix:
-                analytics_upkeep.rebuild(runtime, app)
+                metrics_upkeep.rebuild(runtime, app)
     if differences and not fix:
         sys.exit(1)
 
@@ -513,7 +513,7 @@ def worker(concurrency: int, metrics_port: int | None, metrics_host: str) -> Non
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    delivery_worker = events_worker.DeliveryWorker(runtime, in_flight=concurrency)
+    delivery_worker = delivery.DeliveryWorker(runtime, in_flight=concurrency)
     click.echo("delivering webhooks", err=True)
     try:
         delivery_worker.run(stop)

@@ -12,12 +12,13 @@ import orjson
 from dateutil.relativedelta import relativedelta
 from pydantic import ValidationError
 
-from subledger.analytics import repository, rules, transfer
+from subledger.analytics import transfer
 from subledger.catalog import service as catalog_service
 from subledger.core.dates import EARLIEST_DAY, LATEST_DAY
 from subledger.core.errors import NON_FIELD, ApiError, bad_request, from_validation_errors
 from subledger.core.runtime import Runtime
 from subledger.events import service as events_service
+from subledger.metrics import repository, rules
 from subledger.profiles import service as profiles_service
 from subledger.purchases import service as purchases_service
 from subledger.purchases.schemas import TransactionIn

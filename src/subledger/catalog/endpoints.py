@@ -1,4 +1,5 @@
-"""Admin API for an app's catalog: ``/api/admin/v1/access-levels/`` and ``/products/``.
+"""Admin API for an app's catalog: ``/api/admin/v1/access-levels/`` and the list of ``/products/``
+(a product's creation and removal change what its buyers may access: ``purchases.endpoints``).
 
 Authenticated with the app's own secret key, like the contract endpoints.
 """
@@ -10,11 +11,9 @@ from fastapi import Body, Depends, Request
 from starlette.responses import Response
 
 from subledger.catalog import service
-from subledger.catalog.schemas import AccessLevelIn, ProductIn
+from subledger.catalog.schemas import AccessLevelIn
 from subledger.core.addressing import current_app
-from subledger.core.errors import ApiError
 from subledger.core.http import JSONResponse, api_router
-from subledger.purchases import service as purchases_service
 
 router = api_router("/api/admin/v1", "admin: catalog")
 
@@ -51,20 +50,3 @@ async def delete_access_level(request: Request, app_id: App, access_level_id: st
 async def list_products(request: Request, app_id: App) -> Response:
     runtime = request.app.state.runtime
     return JSONResponse({"data": await runtime.read(service.list_products, runtime, app_id)})
-
-
-@router.post("/products/", status_code=201, summary="Create a product")
-async def create_product(request: Request, app_id: App, body: Annotated[ProductIn, Body()]) -> Response:
-    runtime = request.app.state.runtime
-    created = await runtime.write(purchases_service.add_product, runtime, app_id, body)
-    return JSONResponse({"data": created}, status_code=201)
-
-
-@router.delete("/products/{product_id}/", status_code=204, response_class=Response, summary="Delete a product")
-async def delete_product(request: Request, app_id: App, product_id: str) -> Response:
-    try:
-        parsed = UUID(product_id)
-    except ValueError:
-        raise ApiError.one(404, "product_does_not_exist", None, "Product not found") from None
-    await request.app.state.runtime.write(purchases_service.remove_product, request.app.state.runtime, app_id, parsed)
-    return Response(status_code=204)

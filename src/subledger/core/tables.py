@@ -655,7 +655,7 @@ sign_in_buckets = Table(
 # Metric rollups --------------------------------------------------------------------
 # What each profile's ledger adds to the app's metrics, summed by day and by the
 # store, product, country and environment the figure is attributed to (see
-# analytics/rollup.py). Every ledger write applies its profile's difference in the
+# metrics/rollup.py). Every ledger write applies its profile's difference in the
 # same transaction, so a metrics query sums days instead of reading the ledger.
 # Money is in nano-dollars (USD x 10^9). A row is kept in ROLLUP_SHARDS parts (``shard``),
 # each profile adding to its own part: on PostgreSQL a writer locks the rows it adds to

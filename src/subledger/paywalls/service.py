@@ -14,6 +14,7 @@ from subledger.core.addressing import ProfileRef
 from subledger.core.dates import format_datetime
 from subledger.core.errors import NON_FIELD, ApiError, bad_request, profile_not_found
 from subledger.core.runtime import Runtime
+from subledger.metrics import rules as metrics_rules
 from subledger.paywalls import repository, rules
 from subledger.paywalls.schemas import (
     AbTestIn,
@@ -28,7 +29,6 @@ from subledger.paywalls.schemas import (
     placement_paywall_object,
 )
 from subledger.profiles import service as profiles_service
-from subledger.purchases import rules as purchases_rules
 from subledger.purchases import service as purchases_service
 
 
@@ -385,7 +385,7 @@ def _variation_figures(conn: Connection, app_id: UUID) -> dict[str, dict[str, An
         entry["purchases"] += 1
         entry["purchasers"].add(tx["profile_id"])
         if tx["refunded_at"] is None:
-            entry["revenue"] += rates.to_usd(purchases_rules.charged(tx), tx["price_currency"])
+            entry["revenue"] += rates.to_usd(metrics_rules.charged(tx), tx["price_currency"])
     result = {}
     for variation in set(views) | set(figures):
         shown, viewers = views.get(variation, (0, 0))

@@ -7,13 +7,13 @@ from uuid import UUID, uuid4
 
 from sqlalchemy.exc import IntegrityError
 
-from subledger.analytics import upkeep as analytics_upkeep
 from subledger.core.addressing import ProfileRef
 from subledger.core.dates import format_datetime
 from subledger.core.errors import NON_FIELD, ApiError, bad_request, profile_not_found
 from subledger.core.runtime import Runtime
 from subledger.events import service as events_service
 from subledger.events.rules import Change
+from subledger.metrics import upkeep as metrics_upkeep
 from subledger.profiles import repository, rules
 from subledger.profiles.schemas import IntegrationIdsIn, ProfileFields, integration_ids_object, profile_object
 
@@ -337,5 +337,5 @@ def delete_profile(rt: Runtime, app_id: UUID, ref: ProfileRef) -> None:
     with rt.db.write() as conn:
         profile = load(conn, app_id, ref, for_update=True)
         events_service.emit(conn, rt, profile, [Change("profile_deleted", now)], [], now)
-        analytics_upkeep.forget(conn, profile, now)
+        metrics_upkeep.forget(conn, profile, now)
         repository.delete_profile(conn, profile["id"])

@@ -1,11 +1,15 @@
-"""HTTP routes of the purchase API: set transaction, grant and revoke access levels."""
+"""HTTP routes of the purchase API: set transaction, grant and revoke access levels; and the admin
+API's product writes."""
 
 from typing import Annotated
+from uuid import UUID
 
-from fastapi import Body, Request
+from fastapi import Body, Depends, Request
 from starlette.responses import Response
 
-from subledger.core.addressing import PROFILE_HEADERS, profile_ref
+from subledger.catalog.schemas import ProductIn
+from subledger.core.addressing import PROFILE_HEADERS, current_app, profile_ref
+from subledger.core.errors import ApiError
 from subledger.core.http import JSONResponse, api_router
 from subledger.profiles.schemas import ProfileEnvelope
 from subledger.purchases import service
@@ -34,3 +38,27 @@ async def revoke(request: Request, body: Annotated[RevokeIn, Body()]) -> Respons
     runtime = request.app.state.runtime
     ref = profile_ref(request)
     return JSONResponse(await runtime.write(service.revoke_access_level, runtime, request.state.app_id, ref, body))
+
+
+# Admin API: a product's creation and removal, which recompute its buyers' access ---------------
+
+admin = api_router("/api/admin/v1", "admin: catalog")
+
+
+@admin.post("/products/", status_code=201, summary="Create a product")
+async def create_product(
+    request: Request, app_id: Annotated[UUID, Depends(current_app)], body: Annotated[ProductIn, Body()]
+) -> Response:
+    runtime = request.app.state.runtime
+    created = await runtime.write(service.add_product, runtime, app_id, body)
+    return JSONResponse({"data": created}, status_code=201)
+
+
+@admin.delete("/products/{product_id}/", status_code=204, response_class=Response, summary="Delete a product")
+async def delete_product(request: Request, app_id: Annotated[UUID, Depends(current_app)], product_id: str) -> Response:
+    try:
+        parsed = UUID(product_id)
+    except ValueError:
+        raise ApiError.one(404, "product_does_not_exist", None, "Product not found") from None
+    await request.app.state.runtime.write(service.remove_product, request.app.state.runtime, app_id, parsed)
+    return Response(status_code=204)

@@ -16,6 +16,7 @@ from typing import Any
 from subledger.catalog.rules import Catalog, Rates, period_end
 from subledger.core.dates import format_datetime
 from subledger.core.errors import ApiError
+from subledger.metrics.rules import charged
 from subledger.purchases.schemas import REQUIRED_FOR_SUBSCRIPTION, SUBSCRIPTION_FIELDS, TransactionIn
 
 GRANT_STORE = "adapty"
@@ -142,12 +143,6 @@ def transaction_values(tx: TransactionIn) -> dict[str, Any]:
         price_value=tx.price.value,
     )
     return values
-
-
-def charged(tx: dict[str, Any]) -> Decimal:
-    """What the user paid in a recorded transaction: nothing in a free trial, whose ``price`` is
-    the subscription's (the contract's own example sends a trial at the price after it)."""
-    return Decimal(0) if tx["offer_type"] == "free_trial" else tx["price_value"]
 
 
 def refund(row: dict[str, Any], at: datetime) -> dict[str, Any]:

@@ -13,7 +13,6 @@ from uuid import UUID, uuid4
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
-from subledger.analytics import upkeep as analytics_upkeep
 from subledger.catalog import service as catalog_service
 from subledger.catalog.rules import MAX_TRANSACTION_USD, Catalog, Pricing, Rates
 from subledger.catalog.schemas import ProductIn, product_out
@@ -24,6 +23,7 @@ from subledger.core.errors import NON_FIELD, ApiError, bad_request
 from subledger.core.runtime import Runtime
 from subledger.events import rules as events_rules
 from subledger.events import service as events_service
+from subledger.metrics import upkeep as metrics_upkeep
 from subledger.profiles import service as profiles_service
 from subledger.purchases import repository, rules
 from subledger.purchases.schemas import GrantIn, RevokeIn, TransactionIn
@@ -109,7 +109,7 @@ def _recompute(
         # Last: other writers may wait for the rollup rows this locks until the commit.
         ledgers = (_ledger_before(ledger, written), ledger)
         catalogs = (old_catalog or catalog, catalog)
-        analytics_upkeep.record(conn, profile["app_id"], profile["id"], ledgers, catalogs, (old_rates, rates), now)
+        metrics_upkeep.record(conn, profile["app_id"], profile["id"], ledgers, catalogs, (old_rates, rates), now)
     return timestamp
 
 
@@ -619,7 +619,7 @@ def _reprice_profiles(
     ledgers = {profile["id"]: repository.profile_transactions(conn, profile["id"]) for profile in locked}
     for app_id in dict.fromkeys(profile["app_id"] for profile in locked):
         of_app = {profile["id"]: ledgers[profile["id"]] for profile in locked if profile["app_id"] == app_id}
-        analytics_upkeep.reprice(conn, app_id, of_app, (pricing.previous, rates), now)
+        metrics_upkeep.reprice(conn, app_id, of_app, (pricing.previous, rates), now)
     totals = {profile_id: rules.revenue_usd(ledger, rates) for profile_id, ledger in ledgers.items()}
     repository.set_repriced(conn, totals, pricing.generation)
     return sum(totals[profile["id"]] != profile["total_revenue_usd"] for profile in locked)
@@ -641,7 +641,7 @@ def _record_pricing(conn: Connection) -> int:
         if priced is not None:
             # The rollups are at the rates of the digest too. With no record at all they are
             # current: every load of rates rebuilt them.
-            analytics_upkeep.mark_all_for_rebuild(conn)
+            metrics_upkeep.mark_all_for_rebuild(conn)
     catalog_service.price_ledger_at(conn, rates, 0 if priced is None else priced["generation"], None)
     return moved
 

@@ -21,8 +21,8 @@ from functools import lru_cache
 from itertools import product
 from typing import Any
 
-from subledger.analytics.rules import NANOS, PERIODS, Tx, bucket_start, month_number
 from subledger.core.tables import DAY_MEASURES
+from subledger.metrics.rules import NANOS, PERIODS, Tx, bucket_start, month_number
 
 ANY = "*"  # a payer pattern's "any value"
 MEASURE = {name: index for index, name in enumerate(DAY_MEASURES)}

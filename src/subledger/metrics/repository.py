@@ -9,7 +9,6 @@ from uuid import UUID
 
 from sqlalchemy import Connection, Select, Table, delete, func, insert, or_, select
 
-from subledger.analytics.rollup import ANY
 from subledger.core.db import add_up
 from subledger.core.tables import (
     DAY_MEASURES,
@@ -23,6 +22,7 @@ from subledger.core.tables import (
     profiles,
     transactions,
 )
+from subledger.metrics.rollup import ANY
 
 KEY = ("store", "product", "country", "environment")
 ROLLUPS = (  # table, its key columns after app_id (but the shard), its measures

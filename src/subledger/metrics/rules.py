@@ -39,7 +39,6 @@ from typing import Any, Literal
 from dateutil.relativedelta import relativedelta
 
 from subledger.catalog.rules import LIFETIME, PERIOD, Catalog, Rates
-from subledger.purchases.rules import charged
 
 Period = Literal["day", "week", "month"]
 PERIODS: tuple[Period, ...] = ("day", "week", "month")
@@ -223,3 +222,9 @@ def cohorts(rows: dict[tuple[date, int], tuple[int, int]], now: datetime) -> lis
         retention = [_ratio(count, members) for count in kept]
         found.append({"cohort": month.strftime("%Y-%m"), "subscriptions": members, "retention": retention})
     return found
+
+
+def charged(tx: dict[str, Any]) -> Decimal:
+    """What the user paid in a recorded transaction: nothing in a free trial, whose ``price`` is
+    the subscription's (the contract's own example sends a trial at the price after it)."""
+    return Decimal(0) if tx["offer_type"] == "free_trial" else tx["price_value"]

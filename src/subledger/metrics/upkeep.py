@@ -14,11 +14,11 @@ from uuid import UUID
 
 from sqlalchemy import Connection
 
-from subledger.analytics import repository, rollup, rules
 from subledger.catalog import service as catalog_service
 from subledger.catalog.rules import Catalog, Rates
 from subledger.core.runtime import Runtime
 from subledger.core.tables import ROLLUP_SHARDS
+from subledger.metrics import repository, rollup, rules
 
 
 def record(
