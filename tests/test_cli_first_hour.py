@@ -9,6 +9,9 @@ import pytest
 from serving import operator_env, run, run_json
 from test_purchases_api import subscription
 
+# Each test runs the command line in processes of its own.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def env(runtime, sqlite_url, tmp_path):

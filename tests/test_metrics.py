@@ -175,6 +175,7 @@ def test_bad_queries_get_the_error_body(ledger):
     assert [row["date"] for row in first_days][:2] == ["1970-01-01", "1970-01-02"]
 
 
+@pytest.mark.slow  # runs the command line in processes
 def test_metrics_command_prints_a_table_and_csv(ledger, runtime, database_url, tmp_path):
     env = operator_env(tmp_path, database_url)
     args = ["metrics", "--app", ledger.app_id, "--period", "month", "--start", "2025-01-01", "--end", "2025-01-31"]

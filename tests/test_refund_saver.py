@@ -215,6 +215,7 @@ def test_a_refusal_by_apple_is_logged(apple):
     assert row["answered"] is False and row["note"].startswith("not answered: Apple refused the answer (400")
 
 
+@pytest.mark.slow  # runs the command line in processes
 def test_the_cli_configures_and_lists(apple, runtime, database_url, tmp_path):
     env = operator_env(tmp_path, database_url)
     shown = run(env, "refund-saver", "configure", "--app", apple.app_id, "--default-preference", "decline")

@@ -22,6 +22,9 @@ from subledger.purchases import repository as purchases_repository
 from subledger.purchases import service as purchases_service
 from subledger.purchases.schemas import TransactionIn
 
+# Each test runs the command line in processes of its own.
+pytestmark = pytest.mark.slow
+
 JANUARY = {"period": "month", "start": "2025-01-01", "end": "2025-01-31"}
 BOUGHT = datetime(2025, 1, 5, tzinfo=UTC)
 

@@ -100,6 +100,7 @@ def test_forward_urls_are_checked_as_webhook_urls_are(store: AppStore, api, runt
         forward_to(api, runtime, "stripe", "http://127.0.0.1:9/")
 
 
+@pytest.mark.slow  # runs the command line in processes
 def test_the_forward_cli(store: AppStore, api, runtime, database_url, tmp_path):
     env = operator_env(tmp_path, database_url)
     with Receiver() as receiver:

@@ -9,6 +9,9 @@ from conftest import db_snapshot, new_app
 from serving import operator_env, run, run_json
 from test_metrics import at, subscription
 
+# Each test runs the command line in processes of its own.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def env(runtime, database_url, tmp_path):

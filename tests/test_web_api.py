@@ -196,6 +196,7 @@ def test_the_web_api_has_its_own_rate_limits_and_body_limit(shop, runtime, clock
         assert web(shop, "/attribution/", large).status_code == 413
 
 
+@pytest.mark.slow  # runs the command line in processes
 def test_the_origins_cli(api, runtime, database_url, tmp_path):
     env = operator_env(tmp_path, database_url)
     shown = run(env, "apps", "web-origins", "--app", api.app_id, "--origin", "https://shop.example")

@@ -229,6 +229,7 @@ def test_a_test_event_is_sent_as_a_delivery_would_be(shop, runtime):
     assert deliveries(shop) == []  # nothing recorded
 
 
+@pytest.mark.slow  # runs the command line in processes
 def test_the_webhooks_cli(shop, runtime, clock, database_url, tmp_path):
     env = operator_env(tmp_path, database_url)
     with Receiver(script=["ok", "ok", "404"]) as production, Receiver() as sandbox:
