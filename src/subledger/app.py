@@ -12,6 +12,8 @@ from subledger.config import Settings
 from subledger.core.addressing import ApiKeyAuth
 from subledger.core.http import RequestShape, install_error_handlers, redact_access_log
 from subledger.core.runtime import Runtime
+from subledger.core.tables import currency_rate_buckets
+from subledger.currencies import endpoints as currencies
 from subledger.dashboard import endpoints as dashboard
 from subledger.events.endpoints import router as events_router
 from subledger.health import router as health_router
@@ -60,11 +62,15 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     app.state.runtime = runtime
     app.state.authenticator = Authenticator(runtime.db, runtime.clock, runtime.settings.api_key_cache_seconds)
     app.state.rate_limits = RateLimits(runtime.db, runtime.clock)
+    # The contract's limit of virtual currency transactions allows a minute's worth at once.
+    app.state.currency_rate_limits = RateLimits(runtime.db, runtime.clock, currency_rate_buckets, burst_seconds=60)
     app.state.web_origins = OriginPolicy(runtime.db, runtime.clock, runtime.settings.api_key_cache_seconds)
     install_error_handlers(app)
     app.include_router(profiles_router)
     app.include_router(purchases_router)
     app.include_router(refund_saver.router)
+    app.include_router(currencies.router)
+    app.include_router(currencies.admin)
     app.include_router(refund_saver.admin)
     app.include_router(catalog_router)
     app.include_router(products_admin_router)

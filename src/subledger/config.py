@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     web_api_rate_per_key: float = Field(default=100.0, gt=0)
     web_api_rate_per_address: float = Field(default=10.0, gt=0)
     web_api_max_body_bytes: int = Field(default=16 * 1024, ge=1)
+    # The contract's limit on virtual currency transactions: requests a minute per app, all
+    # server processes together, a minute's worth of them at once.
+    virtual_currency_rate_per_minute: float = Field(default=600.0, gt=0)
     # A request's head (request line and headers) may take this many bytes at most (431 beyond).
     max_header_bytes: int = Field(default=64 * 1024, ge=1024)
     # A request must arrive in full within this long (of the connection opening, or of its first byte).

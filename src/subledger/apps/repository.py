@@ -3,12 +3,12 @@
 from datetime import datetime
 from uuid import UUID, uuid4
 
-from sqlalchemy import Connection, delete, func, or_, select, update
+from sqlalchemy import Connection, Table, delete, func, or_, select, update
 
 from subledger.apps import rules
 from subledger.apps.rules import DEFAULT_ACCESS_LEVEL
 from subledger.core import app_config, db
-from subledger.core.tables import access_levels, api_keys, apps, rate_buckets, web_api_origins
+from subledger.core.tables import access_levels, api_keys, apps, web_api_origins
 
 
 def insert_app(conn: Connection, app_id: UUID, name: str, now: datetime) -> None:
@@ -93,13 +93,13 @@ def active_key(conn: Connection, key_hash: str, now: datetime) -> dict | None:
     return dict(row._mapping) if row else None
 
 
-def locked_bucket(conn: Connection, app_id: UUID) -> float:
-    """The ``full_at`` of the app's rate bucket, its row locked until the transaction ends."""
-    return db.locked_bucket(conn, rate_buckets, {"app_id": app_id})
+def locked_bucket(conn: Connection, table: Table, app_id: UUID) -> float:
+    """The ``full_at`` of the app's rate bucket in ``table``, its row locked until the transaction ends."""
+    return db.locked_bucket(conn, table, {"app_id": app_id})
 
 
-def save_bucket(conn: Connection, app_id: UUID, full_at: float) -> None:
-    db.save_bucket(conn, rate_buckets, {"app_id": app_id}, full_at)
+def save_bucket(conn: Connection, table: Table, app_id: UUID, full_at: float) -> None:
+    db.save_bucket(conn, table, {"app_id": app_id}, full_at)
 
 
 def web_origins(conn: Connection, app_id: UUID) -> list[str]:

@@ -56,11 +56,6 @@ def invalid_key() -> ApiError:
 LEASE_SECONDS = 0.1
 
 
-def burst(rate: int) -> int:
-    """An app allowed ``rate`` requests a second may send up to twice that at once."""
-    return 2 * rate
-
-
 def lease_size(rate: int) -> int:
     """How many requests a process leases at a time from an app allowed ``rate`` a second."""
     return max(1, int(rate * LEASE_SECONDS))

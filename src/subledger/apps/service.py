@@ -6,11 +6,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID, uuid4
 
+from sqlalchemy import Table
+
 from subledger.apps import repository, rules
 from subledger.core import buckets
 from subledger.core.clock import Clock
 from subledger.core.dates import format_datetime
 from subledger.core.db import Database
+from subledger.core.tables import rate_buckets
 
 
 class AppNotFound(LookupError):
@@ -247,9 +250,11 @@ class RateLimits:
     and a burst after a quiet spell at most one lease per process more than twice it.
     """
 
-    def __init__(self, db: Database, clock: Clock):
+    def __init__(self, db: Database, clock: Clock, buckets: Table = rate_buckets, burst_seconds: float = 2.0):
         self._db = db
         self._clock = clock
+        self._buckets = buckets  # the table of the buckets
+        self._burst_seconds = burst_seconds  # a bucket holds this many seconds' worth of requests
         self._state = threading.Lock()  # never held across I/O: the event loop takes it
         self._leased: dict[UUID, int] = {}  # requests leased and not yet spent
         self._empty_until: dict[UUID, float] = {}
@@ -280,12 +285,11 @@ class RateLimits:
                 return
             now = self._clock.now().timestamp()
             with self._db.write() as conn:
-                full_at = repository.locked_bucket(conn, app_id)
-                granted, full_at, wait = buckets.take(
-                    full_at, now, rate_limit, rules.burst(rate_limit), rules.lease_size(rate_limit)
-                )
+                full_at = repository.locked_bucket(conn, self._buckets, app_id)
+                burst = self._burst_seconds * rate_limit
+                granted, full_at, wait = buckets.take(full_at, now, rate_limit, burst, rules.lease_size(rate_limit))
                 if granted:
-                    repository.save_bucket(conn, app_id, full_at)
+                    repository.save_bucket(conn, self._buckets, app_id, full_at)
             with self._state:
                 if granted:
                     self._leased[app_id] = self._leased.get(app_id, 0) + granted - 1

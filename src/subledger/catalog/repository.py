@@ -14,6 +14,7 @@ from subledger.core.tables import (
     access_levels,
     exchange_rates,
     ledger_pricing,
+    product_currency_grants,
     products,
     transactions,
 )
@@ -74,6 +75,20 @@ _RATES = select(exchange_rates).order_by(exchange_rates.c.currency)
 
 def list_products(conn: Connection, app_id: UUID) -> list[dict[str, Any]]:
     return [dict(row._mapping) for row in conn.execute(_PRODUCTS, {"app_id": app_id})]
+
+
+def currency_grants(conn: Connection, app_id: UUID) -> dict[UUID, list[tuple[str, int]]]:
+    """What each of the app's products credits when bought, by product id."""
+    query = (
+        select(product_currency_grants)
+        .join(products, products.c.id == product_currency_grants.c.product_id)
+        .where(products.c.app_id == app_id)
+        .order_by(product_currency_grants.c.currency_code)
+    )
+    grants: dict[UUID, list[tuple[str, int]]] = {}
+    for row in conn.execute(query):
+        grants.setdefault(row.product_id, []).append((row.currency_code, row.amount))
+    return grants
 
 
 def product_configured(conn: Connection, app_id: UUID, store: str, store_product_id: str, base_plan: str) -> bool:

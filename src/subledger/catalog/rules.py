@@ -37,6 +37,8 @@ class Product:
     access_level_id: str | None
     period: str
     is_consumable: bool
+    # What buying it credits: (virtual currency code, amount) pairs.
+    currency_grants: tuple[tuple[str, int], ...] = ()
 
 
 class Catalog:

@@ -99,6 +99,7 @@ def catalog(conn: Connection, app_id: UUID) -> rules.Catalog:
 
 
 def _read_catalog(conn: Connection, app_id: UUID) -> rules.Catalog:
+    grants = repository.currency_grants(conn, app_id)
     return rules.Catalog(
         [
             rules.Product(
@@ -108,6 +109,7 @@ def _read_catalog(conn: Connection, app_id: UUID) -> rules.Catalog:
                 access_level_id=row["access_level_id"],
                 period=row["period"],
                 is_consumable=row["is_consumable"],
+                currency_grants=tuple(grants.get(row["id"], ())),
             )
             for row in repository.list_products(conn, app_id)
         ]

@@ -90,6 +90,8 @@ apps = Table(
     # subscription_active fires if it has not ended by then; None: never.
     Column("trial_active_after_days", Integer),
     Column("subscription_active_after_days", Integer),
+    # The contract's virtual currency endpoints answer 403 feature_not_enabled while this is off.
+    Column("virtual_currencies", Boolean, nullable=False, server_default=false()),
     # Moves on with every change to the app's configuration (see core/app_config.py).
     Column("config_version", Integer, nullable=False, server_default=text("0")),
 )
@@ -650,6 +652,92 @@ sign_in_buckets = Table(
     Column("email", String(255), primary_key=True),
     Column("address", String(255), primary_key=True),
     Column("full_at", Double, nullable=False, index=True),
+)
+
+# Virtual currencies ---------------------------------------------------------------
+# Coins, credits, gems: balances per profile, changed only by transactions that keep their
+# history, so that a balance always equals the sum of its currency's items.
+
+virtual_currencies = Table(
+    "virtual_currencies",
+    metadata,
+    Column("app_id", Uuid, ForeignKey("apps.id", ondelete="CASCADE"), primary_key=True),
+    Column("code", String(30), primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+# Each app's token bucket for the virtual currency endpoints (see apps.service.RateLimits).
+currency_rate_buckets = Table(
+    "currency_rate_buckets",
+    metadata,
+    Column("app_id", Uuid, ForeignKey("apps.id", ondelete="CASCADE"), primary_key=True),
+    Column("full_at", Double, nullable=False),
+)
+
+currency_balances = Table(
+    "currency_balances",
+    metadata,
+    Column("profile_id", Uuid, ForeignKey("profiles.id", ondelete="CASCADE"), primary_key=True),
+    Column("currency_code", String(30), primary_key=True),
+    Column("balance", BigInteger, nullable=False),
+    CheckConstraint("balance >= 0", name="balance"),
+)
+
+currency_transactions = Table(
+    "currency_transactions",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("app_id", Uuid, ForeignKey("apps.id", ondelete="CASCADE"), nullable=False),
+    Column("profile_id", Uuid, ForeignKey("profiles.id", ondelete="CASCADE"), nullable=False),
+    # store_purchase, subscription_renewal, api_transaction, dashboard_transaction, refund, ...
+    Column("transaction_type", String(32), nullable=False),
+    Column("meta", Json),
+    # The ledger transaction ("store:store_transaction_id") a purchase credit or a refund
+    # debit came from: each is applied once.
+    Column("source", String(300)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index(None, "profile_id", "created_at", "id"),
+    UniqueConstraint("profile_id", "source", "transaction_type"),
+)
+
+currency_transaction_items = Table(
+    "currency_transaction_items",
+    metadata,
+    Column("transaction_id", Uuid, ForeignKey("currency_transactions.id", ondelete="CASCADE"), primary_key=True),
+    Column("currency_code", String(30), primary_key=True),
+    Column("amount", BigInteger, nullable=False),
+    Column("balance_after", BigInteger, nullable=False),
+)
+
+# What buying a product credits (each renewal of a subscription again).
+product_currency_grants = Table(
+    "product_currency_grants",
+    metadata,
+    Column("product_id", Uuid, ForeignKey("products.id", ondelete="CASCADE"), primary_key=True),
+    Column("currency_code", String(30), primary_key=True),
+    Column("amount", Integer, nullable=False),
+    CheckConstraint("amount > 0", name="amount"),
+)
+
+# Idempotency keys of the API's writes (see core/idempotency.py): the first request with a key
+# claims it; its answer is kept for those that repeat it.
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("app_id", Uuid, ForeignKey("apps.id", ondelete="CASCADE"), primary_key=True),
+    # SHA-256 of the key with the profile the request names: a key is scoped to one profile.
+    Column("key_digest", String(64), primary_key=True),
+    # SHA-256 of the request (method, path, query, body): the same key for another is refused.
+    Column("request_digest", String(64), nullable=False),
+    Column("owner", Uuid, nullable=False),
+    # running: claimed; applied: its write committed; done: its answer is kept.
+    Column("state", String(8), nullable=False),
+    Column("status_code", Integer),
+    Column("content_type", String(255)),
+    Column("body", LargeBinary),
+    Column("created_at", UTCDateTime, nullable=False, index=True),
+    CheckConstraint("state IN ('running', 'applied', 'done')", name="state"),
 )
 
 # Metric rollups --------------------------------------------------------------------

@@ -21,6 +21,7 @@ from subledger.core.addressing import ProfileRef
 from subledger.core.dates import format_datetime, parse_datetime
 from subledger.core.errors import NON_FIELD, ApiError, bad_request
 from subledger.core.runtime import Runtime
+from subledger.currencies import service as currencies_service
 from subledger.events import rules as events_rules
 from subledger.events import service as events_service
 from subledger.metrics import upkeep as metrics_upkeep
@@ -105,6 +106,8 @@ def _recompute(
     changes += events_rules.access_level_changes(old_levels, derived.access_levels, now)
     events_service.emit(conn, rt, profile, changes, ledger, now, rates)
     events_service.schedule_expiries(conn, profile, ledger, [key for _before, key in written])
+    after = [_in_ledger(ledger, *key) for _before, key in written]
+    currencies_service.settle(conn, profile, catalog, [tx for tx in after if tx is not None], now)
     if written or old_catalog is not None or old_rates is not rates:
         # Last: other writers may wait for the rollup rows this locks until the commit.
         ledgers = (_ledger_before(ledger, written), ledger)
@@ -664,7 +667,8 @@ def _reprice_totals(conn: Connection, rates: Rates, page: int = 1000) -> int:
 
 
 def verify(rt: Runtime, app_id: UUID | None = None, fix: bool = False, page: int = 500) -> Iterator[dict[str, Any]]:
-    """Recompute every profile's derived state and yield each one that differs from what is stored.
+    """Recompute every profile's derived state and yield each one that differs from what is stored, or
+    whose virtual currency balances differ from their history.
 
     With ``fix``, the recomputed state replaces the stored one (each profile in
     its own transaction, so a long run does not hold locks).
@@ -686,4 +690,11 @@ def verify(rt: Runtime, app_id: UUID | None = None, fix: bool = False, page: int
                     if fix:
                         _recompute(rt, conn, profile, rt.clock.now())
                     yield {"app_id": str(profile_app), "profile_id": str(profile_id), "fixed": fix}
+                if currencies_service.unbalanced(conn, profile_id, fix):
+                    yield {
+                        "app_id": str(profile_app),
+                        "profile_id": str(profile_id),
+                        "balances": "differ",
+                        "fixed": fix,
+                    }
         after = ids[-1][1]
