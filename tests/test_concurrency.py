@@ -194,3 +194,70 @@ def test_an_apps_rate_limit_holds_across_server_processes(request, tmp_path, eng
     assert set(statuses) == {404, 429}
     # A burst of twice the rate, then the rate, for the app as a whole.
     assert rate * elapsed <= statuses.count(404) <= 2 * rate + rate * elapsed
+
+
+def _wallet(http: httpx.Client, app: dict) -> dict[str, str]:
+    """Virtual currencies on for the app, COINS among them, and a profile holding 1,000: its headers."""
+    admin = {"Authorization": f"Api-Key {app['secret_api_key']}"}
+    assert http.patch("/api/admin/v1/virtual-currencies/", headers=admin, json={"enabled": True}).status_code == 200
+    coins = {"code": "COINS", "name": "Coins"}
+    assert http.post("/api/admin/v1/virtual-currencies/currencies/", headers=admin, json=coins).status_code == 201
+    headers = {**admin, "adapty-customer-user-id": "spender"}
+    assert http.post("/api/v2/server-side-api/profile/", headers=headers).status_code == 200
+    credit = {"items": [{"currency_code": "COINS", "amount": 1000}]}
+    assert http.post("/api/v2/server-side-api/vc/transactions/", headers=headers, json=credit).status_code == 200
+    return headers
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_concurrent_debits_of_one_balance_never_overdraw_it(request, tmp_path, engine):
+    url = request.getfixturevalue("postgresql_url") if engine == "postgresql" else None
+    env = operator_env(tmp_path / "data", url)
+    run(env, "migrate")
+    app = shop(env)
+    with serving(env, workers=2) as base, httpx.Client(base_url=base, timeout=60) as http:
+        headers = _wallet(http, app)
+        debit = {"items": [{"currency_code": "COINS", "amount": -30}]}
+
+        def spend(_n):
+            return http.post("/api/v2/server-side-api/vc/transactions/", headers=headers, json=debit)
+
+        with ThreadPoolExecutor(max_workers=12) as pool:
+            answers = list(pool.map(spend, range(40)))  # 40 x 30 asked of 1,000: 33 can be paid
+        codes = [answer.status_code for answer in answers]
+        assert codes.count(200) == 33, {answer.text for answer in answers if answer.status_code != 200}
+        assert {answer.json()["error_code"] for answer in answers if answer.status_code != 200} == {
+            "insufficient_balance"
+        }
+        balances = http.get("/api/v2/server-side-api/vc/balances/", headers=headers).json()["data"]
+        assert balances[0]["balance"] == 1000 - 33 * 30
+        history = http.get("/api/v2/server-side-api/vc/transactions/", headers=headers, params={"limit": 100})
+        afters = [item["items"][0]["balance_after"] for item in history.json()["data"]]
+        assert afters == [1000 - n * 30 for n in range(33, -1, -1)]  # each change applied to the one before
+    assert "0 profile(s) differ" in run(env, "verify").stderr
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_a_write_retried_fifty_times_at_once_with_one_key_is_done_once(request, tmp_path, engine):
+    url = request.getfixturevalue("postgresql_url") if engine == "postgresql" else None
+    env = operator_env(tmp_path / "data", url)
+    run(env, "migrate")
+    app = shop(env)
+    with serving(env, workers=2) as base, httpx.Client(base_url=base, timeout=60) as http:
+        headers = {**_wallet(http, app), "Idempotency-Key": "6f1c1d7e-93a4-4c41-9d4b-3b1f0c2a7e55"}
+        debit = {"items": [{"currency_code": "COINS", "amount": -7}], "metadata": {"order": "42"}}
+
+        def retry(_n):
+            return http.post("/api/v2/server-side-api/vc/transactions/", headers=headers, json=debit)
+
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            answers = list(pool.map(retry, range(50)))
+        done = [answer for answer in answers if answer.status_code == 200]
+        waiting = [answer for answer in answers if answer.status_code == 409]
+        assert len(done) + len(waiting) == 50 and done
+        assert {answer.json()["error_code"] for answer in waiting} <= {"idempotency_in_flight"}
+        assert len({answer.json()["transaction_id"] for answer in done}) == 1  # the one answer, kept
+        after = retry(0)
+        assert after.json() == done[0].json() and after.headers["idempotent-replayed"] == "true"
+        balances = http.get("/api/v2/server-side-api/vc/balances/", headers=headers).json()["data"]
+        assert balances[0]["balance"] == 993

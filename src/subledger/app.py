@@ -11,6 +11,7 @@ from subledger.catalog.endpoints import router as catalog_router
 from subledger.config import Settings
 from subledger.core.addressing import ApiKeyAuth
 from subledger.core.http import RequestShape, install_error_handlers, redact_access_log
+from subledger.core.idempotency import Idempotency
 from subledger.core.runtime import Runtime
 from subledger.core.tables import currency_rate_buckets
 from subledger.currencies import endpoints as currencies
@@ -93,6 +94,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     app.mount("/dashboard/static", dashboard.static, name="dashboard-static")
     app.add_exception_handler(dashboard.SignInRequired, dashboard.sign_in_redirect)
     app.add_middleware(NoteRoute)  # the first added runs innermost
+    app.add_middleware(Idempotency)
     app.add_middleware(ApiKeyAuth)
     settings = runtime.settings
     app.add_middleware(

@@ -284,7 +284,7 @@ class RateLimits:
             if self.admit(app_id, rate_limit):  # leased by another thread meanwhile
                 return
             now = self._clock.now().timestamp()
-            with self._db.write() as conn:
+            with self._db.write(request_work=False) as conn:
                 full_at = repository.locked_bucket(conn, self._buckets, app_id)
                 burst = self._burst_seconds * rate_limit
                 granted, full_at, wait = buckets.take(full_at, now, rate_limit, burst, rules.lease_size(rate_limit))

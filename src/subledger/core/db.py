@@ -5,8 +5,9 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,6 +32,11 @@ HEAD_REVISION = "0028"
 # JSON columns (a profile's derived state, event payloads) are read and written on
 # every write; orjson does it several times faster than the standard library.
 _JSON_CODEC = {"json_serializer": lambda value: orjson.dumps(value).decode(), "json_deserializer": orjson.loads}
+
+
+# What each write transaction doing a request's work runs before it ends, in it: set for the
+# request's duration (core.idempotency marks the request's Idempotency-Key applied with it).
+in_every_write: ContextVar[Callable[[Connection], None] | None] = ContextVar("in_every_write", default=None)
 
 
 class NotMigrated(RuntimeError):
@@ -278,19 +284,26 @@ class Database:
             self.loop_reads = loop_reads.LoopReads(self.engine, loop_connections, driver_args)
 
     @contextmanager
-    def write(self) -> Iterator[Connection]:
+    def write(self, request_work: bool = True) -> Iterator[Connection]:
         """One read-write transaction: commits on success, rolls back on any exception.
 
         On SQLite, which has one writer at a time, writers take turns and share
         commits (``_GroupCommit``): the work of one is its savepoint in a transaction
-        that it may share with the writers queued behind it.
+        that it may share with the writers queued behind it. Unless it is bookkeeping
+        (``request_work=False``: a rate limit's bucket), the transaction ends with what
+        ``in_every_write`` holds.
         """
+        also = in_every_write.get() if request_work else None
         if self.is_sqlite:
             with self._writers.write() as conn:
                 yield conn
+                if also is not None:
+                    also(conn)
             return
         with self.engine.connect() as conn, conn.begin():
             yield conn
+            if also is not None:
+                also(conn)
 
     @contextmanager
     def read(self) -> Iterator[Connection]:

@@ -1,6 +1,7 @@
 """What a running subledger holds once per process, handed to every service call."""
 
 import asyncio
+import contextvars
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -33,7 +34,9 @@ def _slow_work() -> ThreadPoolExecutor:
 
 
 async def _in_thread(pool: ThreadPoolExecutor, function: Callable[..., T], *args) -> T:
-    return await asyncio.get_running_loop().run_in_executor(pool, function, *args)
+    """``function(*args)`` in one of ``pool``'s threads, in the caller's context (its context
+    variables: what a request's writes must do, see ``core.db.in_every_write``)."""
+    return await asyncio.get_running_loop().run_in_executor(pool, contextvars.copy_context().run, function, *args)
 
 
 @dataclass
