@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 from conftest import db_snapshot
+from serving import operator_env, product, run, run_json, shop
 from test_purchases_api import one_time, subscription
 
 from subledger.core.tables import currency_balances
@@ -266,3 +267,27 @@ def test_an_app_sees_only_its_own_currencies(wallet, runtime, client):
     assert other.create("u").status_code == 200
     error(transact(other, {"items": [{"currency_code": "COINS", "amount": 1}]}), 400, "unknown_currency")
     assert other.request("GET", BALANCES, "u").json()["data"] == []
+
+
+@pytest.mark.slow  # runs the command line in processes
+def test_the_currencies_cli(tmp_path):
+    env = operator_env(tmp_path / "data")
+    run(env, "migrate")
+    app = shop(env)["app_id"]
+    product(env, app, "coins100", "--period", "lifetime", "--consumable")
+    assert run_json(env, "currencies", "configure", "--app", app, "--on")["enabled"] is True
+    assert run_json(env, "currencies", "add", "--app", app, "COINS", "Gold Coins") == {
+        "code": "COINS",
+        "name": "Gold Coins",
+    }
+    assert "1 to 30 ASCII letters" in run(env, "currencies", "add", "--app", app, "no-dash", "x", check=False).stderr
+    granted = run_json(env, "currencies", "grant", "--app", app, "--product", "coins100", "COINS=100")
+    assert granted["grants"] == [{"currency_code": "COINS", "amount": 100}]
+    assert (
+        "no currency GEMS"
+        in run(env, "currencies", "grant", "--app", app, "--product", "coins100", "GEMS=5", check=False).stderr
+    )
+    assert "granted by a product" in run(env, "currencies", "delete", "--app", app, "COINS", check=False).stderr
+    assert run_json(env, "currencies", "rename", "--app", app, "COINS", "Coins")["name"] == "Coins"
+    listed = run_json(env, "currencies", "list", "--app", app)
+    assert listed == {"enabled": True, "currencies": [{"code": "COINS", "name": "Coins"}]}

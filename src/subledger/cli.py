@@ -29,6 +29,7 @@ from subledger.core.errors import ApiError, from_validation_errors
 from subledger.core.fields import whole_number
 from subledger.core.runtime import DELIVERIES_IN_FLIGHT, Runtime
 from subledger.core.secrets import SECRET_KEY_FILE
+from subledger.currencies import rules as currencies_rules
 from subledger.events.rules import EVENT_TYPES, MAX_CURSOR
 from subledger.events.schemas import EndpointIn
 from subledger.paywalls.schemas import AbTestIn, AudienceIn, PaywallIn, PaywallPatch, PlacementIn
@@ -54,6 +55,8 @@ analytics_service = _Feature("subledger.analytics.service")
 metrics_upkeep = _Feature("subledger.metrics.upkeep")
 apps_service = _Feature("subledger.apps.service")
 catalog_service = _Feature("subledger.catalog.service")
+currencies_service = _Feature("subledger.currencies.service")
+idempotency = _Feature("subledger.core.idempotency")
 dashboard_service = _Feature("subledger.dashboard.service")
 events_service = _Feature("subledger.events.service")
 delivery = _Feature("subledger.worker")
@@ -342,6 +345,11 @@ def products_list(app_id: UUID) -> None:
 @click.option("--store", default=None, help="The store, when products of several stores have that id.")
 def products_delete(app_id: UUID, product: str, store: str | None) -> None:
     runtime = _runtime()
+    _checked(purchases_service.remove_product, runtime, app_id, _product_id(runtime, app_id, product, store))
+
+
+def _product_id(runtime, app_id: UUID, product: str, store: str | None) -> UUID:
+    """The product named by its store product id (or product_id), in ``store`` when given."""
     matching = [
         row
         for row in catalog_service.list_products(runtime, app_id)
@@ -352,7 +360,7 @@ def products_delete(app_id: UUID, product: str, store: str | None) -> None:
     if len(matching) > 1:
         stores = ", ".join(sorted({row["store"] for row in matching}))
         raise click.ClickException(f"{product!r} is a product of several stores ({stores}): give --store")
-    _checked(purchases_service.remove_product, runtime, app_id, UUID(matching[0]["product_id"]))
+    return UUID(matching[0]["product_id"])
 
 
 @main.group()
@@ -395,14 +403,16 @@ def prune(days: int, app_id: UUID | None) -> None:
     An event stays while one of its deliveries is due, refused or dead-lettered, and a
     forward until it is delivered; a store
     notification while it waits for its user, and the newest applied one of each
-    subscription chain. The ledger, profiles and metrics are never pruned. Freed
-    space is reused by new rows.
+    subscription chain. Idempotency keys go once a day old, whatever --older-than says. The ledger,
+    profiles and metrics are never pruned. Freed space is reused by new rows.
     """
     runtime = _runtime()
     before = runtime.clock.now() - timedelta(days=days)
     events = events_service.prune(runtime, before, app_id)
     forwards = events_service.prune_forwards(runtime, before, app_id)
-    _echo_json({"events": events, "forwards": forwards, **stores_service.prune(runtime, before, app_id)})
+    keys = idempotency.prune(runtime.db, runtime.clock.now())
+    pruned = {"events": events, "forwards": forwards, "idempotency_keys": keys}
+    _echo_json({**pruned, **stores_service.prune(runtime, before, app_id)})
 
 
 @main.command()
@@ -984,6 +994,82 @@ def refund_saver_requests(app_id: UUID, limit: int) -> None:
     """The consumption requests received and what was answered, newest first, one JSON object a line."""
     for row in refund_saver_service.requests(_runtime(), app_id, limit):
         click.echo(orjson.dumps(row).decode())
+
+
+@main.group()
+def currencies() -> None:
+    """Virtual currencies (coins, credits, gems): each profile's balances, changed through the API's
+    vc/transactions and by purchases of products that credit them. The API answers 403 until they
+    are turned on for the app."""
+
+
+def _currency_call(function, *args):
+    try:
+        return function(*args)
+    except currencies_rules.CurrencyError as error:
+        raise click.ClickException(str(error)) from None
+
+
+@currencies.command("configure")
+@APP_OPTION
+@click.option("--on/--off", "enabled", required=True, help="Turn the API's virtual currency endpoints on or off.")
+def currencies_configure(app_id: UUID, enabled: bool) -> None:
+    _echo_json(currencies_service.enable(_runtime(), app_id, enabled))
+
+
+@currencies.command("list")
+@APP_OPTION
+def currencies_list(app_id: UUID) -> None:
+    """Whether the endpoints are on, and the app's currencies."""
+    _echo_json(currencies_service.settings(_runtime(), app_id))
+
+
+@currencies.command("add")
+@APP_OPTION
+@click.argument("code")
+@click.argument("name")
+def currencies_add(app_id: UUID, code: str, name: str) -> None:
+    """Add a currency: CODE is what the API names it (1 to 30 letters, digits, underscores)."""
+    _echo_json(_currency_call(currencies_service.add_currency, _runtime(), app_id, code, name))
+
+
+@currencies.command("rename")
+@APP_OPTION
+@click.argument("code")
+@click.argument("name")
+def currencies_rename(app_id: UUID, code: str, name: str) -> None:
+    _echo_json(_currency_call(currencies_service.rename_currency, _runtime(), app_id, code, name))
+
+
+@currencies.command("delete")
+@APP_OPTION
+@click.argument("code")
+def currencies_delete(app_id: UUID, code: str) -> None:
+    """Delete a currency that no transaction and no product has used."""
+    _currency_call(currencies_service.remove_currency, _runtime(), app_id, code)
+
+
+def _grant(_context, _param, values: tuple[str, ...]) -> list[tuple[str, int]]:
+    grants = []
+    for value in values:
+        code, _, amount = value.partition("=")
+        if not amount.isdigit() or not 0 < int(amount) <= currencies_rules.MAX_BALANCE:
+            raise click.BadParameter(f"{value!r}: give CODE=AMOUNT, a whole amount above 0")
+        grants.append((code, int(amount)))
+    return grants
+
+
+@currencies.command("grant")
+@APP_OPTION
+@click.option("--product", required=True, help="The store's product id, or the product_id from `products list`.")
+@click.option("--store", default=None, help="The store, when products of several stores have that id.")
+@click.argument("grants", nargs=-1, callback=_grant, metavar="[CODE=AMOUNT]...")
+def currencies_grant(app_id: UUID, product: str, store: str | None, grants: list[tuple[str, int]]) -> None:
+    """What buying a product credits, each purchase and renewal once (none given: nothing). A refund
+    takes it back, as far as the balance allows."""
+    runtime = _runtime()
+    product_id = _product_id(runtime, app_id, product, store)
+    _echo_json(_currency_call(currencies_service.set_product_grants, runtime, app_id, product_id, grants))
 
 
 @main.command()
