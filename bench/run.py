@@ -34,12 +34,13 @@ from serving import free_port, operator_env, run, shop  # noqa: E402
 from subledger.config import Settings  # noqa: E402
 from subledger.core.addressing import ProfileRef  # noqa: E402
 from subledger.core.runtime import Runtime  # noqa: E402
+from subledger.currencies import service as currencies_service  # noqa: E402
 from subledger.profiles import service as profiles_service  # noqa: E402
 from subledger.profiles.schemas import ProfileFields  # noqa: E402
 from subledger.purchases import service as purchases_service  # noqa: E402
 from subledger.purchases.schemas import TransactionIn  # noqa: E402
 
-SCENARIOS = ["ceiling", "get_profile", "create_profile", "patch_profile", "set_transaction", "grant"]
+SCENARIOS = ["ceiling", "get_profile", "create_profile", "patch_profile", "set_transaction", "grant", "vc_transaction"]
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
 
@@ -106,6 +107,8 @@ def seed(env: dict, url: str | None, data_dir: Path, profiles: int) -> dict:
             }
         )
         purchases_service.set_transaction(rt, app_id, ProfileRef(customer_user_id=f"seed-{n}"), tx)
+    currencies_service.enable(rt, app_id, True)  # vc_transaction credits COINS
+    currencies_service.add_currency(rt, app_id, "COINS", "Coins")
     rt.db.dispose()
     return app
 
@@ -230,7 +233,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp) / "data"
         with scratch_database(options.engine, options.postgres_url) as url:
-            env = {**operator_env(data_dir, url), "SUBLEDGER_SERVE_WORKER": "off"}
+            # The contract's 600 a minute per app would cap vc_transaction: what is measured is the server.
+            env = {
+                **operator_env(data_dir, url),
+                "SUBLEDGER_SERVE_WORKER": "off",
+                "SUBLEDGER_VIRTUAL_CURRENCY_RATE_PER_MINUTE": "1e9",
+            }
             app = seed(env, url, data_dir, options.profiles)
             pooler = transaction_pooler(url, server_connections=20) if options.pgbouncer else nullcontext(None)
             with pooler as pooled:

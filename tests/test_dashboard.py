@@ -289,3 +289,42 @@ def test_a_webhook_form_the_api_refuses_shows_why(shop, client, runtime):
     assert refused.status_code == 303 and "error=" in refused.headers["location"]
     assert "url" in client.get(refused.headers["location"]).text.lower()
     assert shop.admin("GET", "/webhooks/").json()["data"] == []
+
+
+def test_virtual_currencies_are_kept_on_the_catalog_page_and_balances_shown_on_the_profile(shop, client):
+    sign_in(client)
+    catalog = f"/dashboard/apps/{shop.app_id}/catalog/"
+    page = client.get(catalog)
+    assert "<title>Catalog · subledger</title>" in page.text and "are <strong>off</strong>" in page.text
+    csrf = page_csrf(page.text)
+    assert (
+        client.post(catalog + "currencies/switch", data={"enabled": "true"}, follow_redirects=False).status_code == 403
+    )
+    switched = client.post(
+        catalog + "currencies/switch", data={"enabled": "true", "csrf": csrf}, follow_redirects=False
+    )
+    assert switched.status_code == 303 and switched.headers["location"] == catalog
+    added = client.post(catalog + "currencies/", data={"code": "COINS", "name": "Gold Coins", "csrf": csrf})
+    assert "are <strong>on</strong>" in added.text and "Gold Coins" in added.text
+    bad = client.post(
+        catalog + "currencies/", data={"code": "no-dash", "name": "x", "csrf": csrf}, follow_redirects=False
+    )
+    assert "error=" in bad.headers["location"]
+
+    monthly = shop.admin("GET", "/products/").json()["data"][0]["product_id"]
+    credits = f"{catalog}products/{monthly}/credits"
+    refused = client.post(credits, data={"credits": "COINS=lots", "csrf": csrf}, follow_redirects=False)
+    assert "error=" in refused.headers["location"]
+    assert client.post(credits, data={"credits": "COINS=25", "csrf": csrf}).status_code == 200
+    assert 'value="COINS=25"' in client.get(catalog).text
+    renewal = subscription("t2", "o1", "2025-02-10", "2025-03-10", 9.99)
+    assert shop.set_transaction("alice", **renewal).status_code == 200
+
+    credit = {"items": [{"currency_code": "COINS", "amount": 5}], "metadata": {"reason": "promo"}}
+    assert shop.request("POST", "/vc/transactions/", "alice", json=credit).status_code == 200
+    alice = shop.get("alice").json()["data"]["profile_id"]
+    profile = client.get(f"/dashboard/apps/{shop.app_id}/profiles/{alice}/").text
+    assert "<td>30</td>" in profile  # 25 from the renewal, 5 from the API
+    assert "subscription_renewal" in profile and "+5 COINS → 30" in profile and "reason=promo" in profile
+    used = client.post(f"{catalog}currencies/COINS/delete", data={"csrf": csrf}, follow_redirects=False)
+    assert "error=" in used.headers["location"]

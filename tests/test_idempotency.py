@@ -123,3 +123,22 @@ def test_a_repeat_while_the_first_is_at_work_is_told_to_wait(wallet, runtime):  
     waiting = four_coins(wallet, sent)
     error(waiting, 409, "idempotency_in_flight")
     assert waiting.headers["Retry-After"] == "1"
+
+
+def test_the_legacy_api_and_the_web_api_keep_their_answers_too(api, runtime):
+    sent = key()
+    v1 = {"customer_user_id": "legacy", "email": "l@b.co"}
+    first = api.client.post("/api/v1/sdk/profiles/", json=v1, headers={**api.headers(), **sent})
+    assert first.status_code in (200, 201), first.text
+    again = api.client.post("/api/v1/sdk/profiles/", json=v1, headers={**api.headers(), **sent})
+    assert again.content == first.content and again.headers["idempotent-replayed"] == "true"
+
+    assert api.create("user123").status_code == 200
+    attribution = {"status": "organic", "channel": "ads", "customer_user_id": "user123"}
+    public = {"Authorization": f"Api-Key {api.public}", **key()}
+    added = api.client.post("/api/v2/web-api/attribution/", json=attribution, headers=public)
+    assert added.status_code == 201, added.text
+    before = db_snapshot(runtime)
+    repeated = api.client.post("/api/v2/web-api/attribution/", json=attribution, headers=public)
+    assert (repeated.status_code, repeated.headers["idempotent-replayed"]) == (201, "true")
+    assert db_snapshot(runtime) == before

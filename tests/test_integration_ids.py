@@ -89,6 +89,7 @@ def test_an_unknown_profile_is_the_endpoints_own_404(api):
         }
 
 
+@pytest.mark.slow  # runs the command line in processes
 def test_the_ids_travel_in_webhooks_v1_and_the_export(api, env):
     api.create("u")
     set_ids(api, {"appsflyer_id": "af-1", "firebase_app_instance_id": "fb-1"})

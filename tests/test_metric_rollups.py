@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
+import pytest
 import sqlalchemy as sa
 from alembic import command
 from serving import operator_env, run
@@ -170,6 +171,7 @@ def test_the_current_day_moves_between_midnight_and_now(api, clock):
     assert (today()[1]["active_subscriptions"], today()[1]["churned_subscriptions"]) == (1, 2)
 
 
+@pytest.mark.slow  # runs the command line in processes
 def test_an_upgrade_rebuilds_the_metrics_and_new_rates_move_them(api, runtime, database_url, tmp_path, clock):
     """The migration that adds the rollups marks every app; `subledger migrate` rebuilds them
     (metrics answer 503 meanwhile). Loading exchange rates moves them to the new rates."""

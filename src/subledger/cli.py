@@ -1050,13 +1050,10 @@ def currencies_delete(app_id: UUID, code: str) -> None:
 
 
 def _grant(_context, _param, values: tuple[str, ...]) -> list[tuple[str, int]]:
-    grants = []
-    for value in values:
-        code, _, amount = value.partition("=")
-        if not amount.isdigit() or not 0 < int(amount) <= currencies_rules.MAX_BALANCE:
-            raise click.BadParameter(f"{value!r}: give CODE=AMOUNT, a whole amount above 0")
-        grants.append((code, int(amount)))
-    return grants
+    try:
+        return currencies_rules.parsed_grants(values)
+    except currencies_rules.CurrencyError as error:
+        raise click.BadParameter(str(error)) from None
 
 
 @currencies.command("grant")

@@ -98,6 +98,12 @@ def catalog(conn: Connection, app_id: UUID) -> rules.Catalog:
     return app_config.cached(conn, app_id, "catalog", lambda: _read_catalog(conn, app_id))
 
 
+def currency_grants(rt: Runtime, app_id: UUID) -> dict[str, list[tuple[str, int]]]:
+    """What each of the app's products credits when bought, by product_id."""
+    with rt.db.read() as conn:
+        return {str(product_id): grants for product_id, grants in repository.currency_grants(conn, app_id).items()}
+
+
 def _read_catalog(conn: Connection, app_id: UUID) -> rules.Catalog:
     grants = repository.currency_grants(conn, app_id)
     return rules.Catalog(

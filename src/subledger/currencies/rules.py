@@ -44,6 +44,17 @@ def checked_code(code: str) -> str:
     return code
 
 
+def parsed_grants(texts: Iterable[str]) -> list[tuple[str, int]]:
+    """A product's credits as an operator writes them: ``CODE=AMOUNT`` each, amounts above 0."""
+    grants = []
+    for text in texts:
+        code, _, amount = text.partition("=")
+        if not amount.isdigit() or not 0 < int(amount) <= MAX_BALANCE:
+            raise CurrencyError(f"{text!r}: give CODE=AMOUNT, a whole amount above 0")
+        grants.append((code, int(amount)))
+    return grants
+
+
 def checked_items(items: Iterable[tuple[str, int]]) -> list[tuple[str, int]]:
     """A request's (currency_code, amount) items, each currency once and no amount zero: the
     contract's 400 for the first that is not."""

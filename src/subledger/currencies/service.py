@@ -83,17 +83,17 @@ def transact(rt: Runtime, app_id: UUID, ref: ProfileRef, body: TransactionIn, ki
     }
 
 
-def balances(rt: Runtime, app_id: UUID, ref: ProfileRef) -> dict[str, Any]:
+def _balances(conn: Connection, app_id: UUID, profile_id: UUID) -> list[dict[str, Any]]:
     """Every currency of the app with the profile's balance of it (0 for one it never had)."""
+    held = repository.balances(conn, profile_id)
+    return [_snapshot(code, name, held.get(code, 0)) for code, name in repository.currencies(conn, app_id).items()]
+
+
+def balances(rt: Runtime, app_id: UUID, ref: ProfileRef) -> dict[str, Any]:
     with rt.db.read() as conn:
         _enabled(conn, app_id)
-        profile = profiles_service.load(conn, app_id, ref)
-        names = repository.currencies(conn, app_id)
-        held = repository.balances(conn, profile["id"])
-    return {
-        "response_created_at": int(rt.clock.now().timestamp() * 1000),
-        "data": [_snapshot(code, name, held.get(code, 0)) for code, name in names.items()],
-    }
+        data = _balances(conn, app_id, profiles_service.load(conn, app_id, ref)["id"])
+    return {"response_created_at": int(rt.clock.now().timestamp() * 1000), "data": data}
 
 
 def _instant(moment: datetime) -> str:
@@ -113,6 +113,19 @@ def _after_cursor(cursor: str) -> tuple[datetime, UUID]:
         raise bad_request("invalid_cursor", "cursor", "Invalid cursor.") from None
 
 
+def _history_item(row: dict[str, Any]) -> dict[str, Any]:
+    """The contract's VirtualCurrencyTransactionsHistoryItem."""
+    item = {
+        "transaction_id": str(row["id"]),
+        "transaction_type": row["transaction_type"],
+        "items": [{name: line[name] for name in ("currency_code", "amount", "balance_after")} for line in row["items"]],
+    }
+    if row["meta"] is not None:
+        item["metadata"] = row["meta"]
+    item["created_at"] = _instant(row["created_at"])
+    return item
+
+
 def history(
     rt: Runtime, app_id: UUID, ref: ProfileRef, currency_code: str | None, cursor: str | None, limit: int
 ) -> dict[str, Any]:
@@ -123,25 +136,17 @@ def history(
         profile = profiles_service.load(conn, app_id, ref)
         rows = repository.history(conn, profile["id"], currency_code, before, limit + 1)
     page = rows[:limit]
-    data = []
-    for row in page:
-        item = {
-            "transaction_id": str(row["id"]),
-            "transaction_type": row["transaction_type"],
-            "items": [
-                {
-                    "currency_code": line["currency_code"],
-                    "amount": line["amount"],
-                    "balance_after": line["balance_after"],
-                }
-                for line in row["items"]
-            ],
-        }
-        if row["meta"] is not None:
-            item["metadata"] = row["meta"]
-        item["created_at"] = _instant(row["created_at"])
-        data.append(item)
-    return {"data": data, "pagination": {"next_cursor": _cursor(page[-1]) if len(rows) > limit else None}}
+    next_cursor = _cursor(page[-1]) if len(rows) > limit else None
+    return {"data": [_history_item(row) for row in page], "pagination": {"next_cursor": next_cursor}}
+
+
+def wallet(rt: Runtime, app_id: UUID, profile_id: UUID, limit: int = 20) -> dict[str, Any]:
+    """A profile's balances and its latest transactions, for the dashboard (whether or not the
+    API's endpoints are on)."""
+    with rt.db.read() as conn:
+        found = _balances(conn, app_id, profile_id)
+        rows = repository.history(conn, profile_id, None, None, limit)
+    return {"balances": found, "transactions": [_history_item(row) for row in rows]}
 
 
 # Credits from purchases -------------------------------------------------------------

@@ -23,6 +23,8 @@ from subledger.catalog import service as catalog_service
 from subledger.catalog.schemas import AccessLevelIn, ProductIn
 from subledger.core.errors import ApiError, from_validation_errors
 from subledger.core.fields import text
+from subledger.currencies import rules as currencies_rules
+from subledger.currencies import service as currencies_service
 from subledger.dashboard import service
 from subledger.events import rules as events_rules
 from subledger.events import service as events_service
@@ -405,8 +407,21 @@ async def catalog(request: Request, app_id: str, error: str = "") -> Response:
     app_uuid = UUID(app["app_id"])
     levels = await runtime.read(catalog_service.list_access_levels, runtime, app_uuid)
     found = await runtime.read(catalog_service.list_products, runtime, app_uuid)
+    grants = await runtime.read(catalog_service.currency_grants, runtime, app_uuid)
     origins = await runtime.read(apps_service.web_origins, runtime.db, app_uuid)
-    return _page(request, "catalog.html", session, app=app, levels=levels, products=found, origins=origins, error=error)
+    currencies = await runtime.read(currencies_service.settings, runtime, app_uuid)
+    return _page(
+        request,
+        "catalog.html",
+        session,
+        app=app,
+        levels=levels,
+        products=found,
+        grants=grants,
+        currencies=currencies,
+        origins=origins,
+        error=error,
+    )
 
 
 def _back_to_catalog(app: dict, error: ApiError | None = None) -> Response:
@@ -424,6 +439,8 @@ async def _catalog_change(request: Request, app: dict, change, *args) -> Respons
         return _back_to_catalog(app, from_validation_errors(invalid.errors()))
     except ApiError as refused:
         return _back_to_catalog(app, refused)
+    except currencies_rules.CurrencyError as refused:
+        return _back_to_catalog(app, ApiError.one(400, "base_error", None, str(refused)))
     return _back_to_catalog(app)
 
 
@@ -476,6 +493,52 @@ async def delete_product(
 ) -> Response:
     app = await _form_app(request, app_id, csrf)
     return await _catalog_change(request, app, purchases_service.remove_product, product_id)
+
+
+@router.post("/apps/{app_id}/catalog/currencies/switch")
+async def switch_currencies(
+    request: Request, app_id: str, enabled: Annotated[bool, Form()], csrf: Annotated[str, Form(max_length=128)] = ""
+) -> Response:
+    """Turn the API's virtual currency endpoints on or off."""
+    app = await _form_app(request, app_id, csrf)
+    return await _catalog_change(request, app, currencies_service.enable, enabled)
+
+
+@router.post("/apps/{app_id}/catalog/currencies/")
+async def add_currency(
+    request: Request,
+    app_id: str,
+    code: Annotated[str, Form(max_length=30)],
+    name: Annotated[str, Form(min_length=1, max_length=255)],
+    csrf: Annotated[str, Form(max_length=128)] = "",
+) -> Response:
+    app = await _form_app(request, app_id, csrf)
+    return await _catalog_change(request, app, currencies_service.add_currency, code, name)
+
+
+@router.post("/apps/{app_id}/catalog/currencies/{code}/delete")
+async def delete_currency(
+    request: Request, app_id: str, code: str, csrf: Annotated[str, Form(max_length=128)] = ""
+) -> Response:
+    app = await _form_app(request, app_id, csrf)
+    return await _catalog_change(request, app, currencies_service.remove_currency, code)
+
+
+@router.post("/apps/{app_id}/catalog/products/{product_id}/credits")
+async def set_product_credits(
+    request: Request,
+    app_id: str,
+    product_id: UUID,
+    credits: Annotated[str, Form(max_length=4096)] = "",
+    csrf: Annotated[str, Form(max_length=128)] = "",
+) -> Response:
+    """What buying the product credits, written ``COINS=100 GEMS=5`` (empty: nothing)."""
+    app = await _form_app(request, app_id, csrf)
+    try:
+        grants = currencies_rules.parsed_grants(credits.split())
+    except currencies_rules.CurrencyError as refused:
+        return _back_to_catalog(app, ApiError.one(400, "base_error", "credits", str(refused)))
+    return await _catalog_change(request, app, currencies_service.set_product_grants, product_id, grants)
 
 
 @router.post("/apps/{app_id}/catalog/web-origins/")

@@ -18,6 +18,7 @@ from subledger.core import buckets
 from subledger.core.addressing import ProfileRef
 from subledger.core.errors import ApiError
 from subledger.core.runtime import Runtime
+from subledger.currencies import service as currencies_service
 from subledger.dashboard import charts, repository
 from subledger.events import service as events_service
 from subledger.profiles import service as profiles_service
@@ -233,9 +234,10 @@ def search_profiles(rt: Runtime, app_id: UUID, text: str, limit: int = 20) -> li
 
 def profile_page(rt: Runtime, app_id: UUID, profile_id: UUID) -> dict[str, Any]:
     """The profile as the API shows it now, what else is stored of it (personal fields, its
-    latest device), and its event timeline."""
+    latest device), its virtual currency balances and latest transactions, and its event timeline."""
     ref = ProfileRef(profile_id=profile_id)
     profile = profiles_service.get_profile(rt, app_id, ref)["data"]
     stored, device = profiles_service.record(rt, app_id, ref)
     timeline = events_service.feed(rt, app_id, None, 500, profile_id, None, None, None)["data"]
-    return {"profile": profile, "stored": stored, "device": device, "events": timeline}
+    currencies = currencies_service.wallet(rt, app_id, profile_id)
+    return {"profile": profile, "stored": stored, "device": device, "events": timeline, "currencies": currencies}
