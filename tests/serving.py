@@ -5,6 +5,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -65,18 +66,21 @@ def serving(env: dict, workers: int = 1):
     """``subledger serve`` on a free loopback port; yields its base URL."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
+    # Its log goes to a file: a pipe nobody reads fills up, and then the server stalls on a write.
+    log = tempfile.TemporaryFile(mode="w+")
     process = subprocess.Popen(
         SUBLEDGER + ["serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=log,
         text=True,
     )
     try:
         deadline = time.monotonic() + 30
         while True:
             if process.poll() is not None:
-                raise AssertionError(f"server exited: {process.stderr.read()}")
+                log.seek(0)
+                raise AssertionError(f"server exited: {log.read()}")
             try:
                 if httpx.get(base + "/health", timeout=1).status_code == 200:
                     break
@@ -88,3 +92,4 @@ def serving(env: dict, workers: int = 1):
     finally:
         process.terminate()
         process.wait(timeout=30)
+        log.close()

@@ -1,6 +1,12 @@
 """HTTP shape: trailing slashes, unknown paths, the OpenAPI document."""
 
 from conftest import BASE
+from fastapi.testclient import TestClient
+from serving import free_port
+
+from subledger.app import create_app
+from subledger.config import Settings
+from subledger.core.runtime import Runtime
 
 
 def test_paths_without_the_trailing_slash_are_served_the_same(api):
@@ -32,3 +38,20 @@ def test_openapi_document_describes_the_profile_endpoints(client):
     fields = document["components"]["schemas"]["ProfileFields"]["properties"]
     assert {"first_name", "gender", "birthday", "custom_attributes", "installation_meta"} <= set(fields)
     assert set(create["responses"]) >= {"200", "400", "401"}
+
+
+def test_a_database_out_of_reach_is_a_503_to_retry(tmp_path):
+    """A server whose PostgreSQL does not answer (nothing listens on its port): every request
+    that needs the database is answered at once, 503 with Retry-After, not 500."""
+    settings = Settings(database_url=f"postgresql://postgres@127.0.0.1:{free_port()}/gone", data_dir=tmp_path)
+    runtime = Runtime.from_settings(settings)
+    try:
+        with TestClient(create_app(runtime)) as client:
+            for method, path in [("GET", BASE + "/profile/"), ("POST", BASE + "/profile/")]:
+                answer = client.request(method, path, headers={"Authorization": "Api-Key secret_live_x"})
+                assert answer.status_code == 503
+                assert answer.json()["error_code"] == "database_unavailable"
+                assert answer.headers["Retry-After"] == "1"
+            assert client.get("/health").json()["status"] == "unavailable"
+    finally:
+        runtime.db.dispose()

@@ -10,7 +10,7 @@ from subledger.apps.service import Authenticator, OriginPolicy, RateLimits
 from subledger.catalog.endpoints import router as catalog_router
 from subledger.config import Settings
 from subledger.core.addressing import ApiKeyAuth
-from subledger.core.http import RequestShape, install_error_handlers, redact_access_log
+from subledger.core.http import DatabaseUnavailable, RequestShape, install_error_handlers, redact_access_log
 from subledger.core.idempotency import Idempotency
 from subledger.core.runtime import Runtime
 from subledger.core.tables import currency_rate_buckets
@@ -105,4 +105,5 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     )
     app.add_middleware(dashboard.SecurityHeaders)
     app.add_middleware(RequestMetrics)
+    app.add_middleware(DatabaseUnavailable)  # the last added runs outermost
     return app

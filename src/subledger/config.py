@@ -26,6 +26,11 @@ class Settings(BaseSettings):
     # ``pool_mode = transaction``), which runs each transaction on whichever server connection
     # is free: a statement prepared on one is not there on the next, so none is prepared.
     database_transaction_pooling: bool = False
+    # A streaming replica of the PostgreSQL database: the reads that may lag a moment behind the
+    # writes (analytics, exports, event feeds, dashboard lists) go there.
+    database_read_url: str = ""
+    # How long connecting to PostgreSQL may take before a request fails with 503.
+    database_connect_timeout_seconds: int = Field(default=5, ge=1)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1)
     # The Web API's own limits (its key is public): requests a second a public key, and a client
     # address, may make of each server process (bursts of twice that), and its bodies' size.
@@ -83,11 +88,12 @@ class Settings(BaseSettings):
     @cached_property
     def sqlalchemy_url(self) -> str:
         """The database URL in SQLAlchemy's spelling (psycopg 3 for PostgreSQL)."""
-        url = self.database_url or f"sqlite:///{(self.data_dir / DATABASE_FILE).resolve()}"
-        for prefix in ("postgresql://", "postgres://"):
-            if url.startswith(prefix):
-                return "postgresql+psycopg://" + url[len(prefix) :]
-        return url
+        return _sqlalchemy_url(self.database_url or f"sqlite:///{(self.data_dir / DATABASE_FILE).resolve()}")
+
+    @property
+    def sqlalchemy_read_url(self) -> str | None:
+        """The replica's URL in SQLAlchemy's spelling; None without one."""
+        return _sqlalchemy_url(self.database_read_url) if self.database_read_url else None
 
     @property
     def is_embedded(self) -> bool:
@@ -104,6 +110,13 @@ class Settings(BaseSettings):
     @property
     def delivers_in_serve(self) -> bool:
         return self.serve_worker == "on" or (self.serve_worker == "auto" and self.is_embedded)
+
+
+def _sqlalchemy_url(url: str) -> str:
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
 
 
 def _is_loopback(host: str) -> bool:

@@ -86,7 +86,7 @@ def metrics(rt: Runtime, app_id: UUID, query: MetricsQuery) -> dict[str, Any]:
         raise bad_request("value_error", "start", f"At most {MAX_BUCKETS} {query.period}s at a time.")
     first_day, last_day = spans[0][0].date(), spans[-1][1].date()
     filters = query.filters()
-    with rt.db.read() as conn:
+    with rt.db.lagging_read() as conn:
         if app_id in repository.pending_rebuilds(conn):
             raise _rebuilding("This app's metrics wait for a rebuild from its ledger, which `subledger migrate` runs.")
         if catalog_service.repricing(conn):
@@ -134,7 +134,7 @@ PAGE = 1000
 
 
 def export_size(rt: Runtime, app_id: UUID, what: str) -> int:
-    with rt.db.read() as conn:
+    with rt.db.lagging_read() as conn:
         return repository.count(conn, what, app_id)
 
 
@@ -152,7 +152,7 @@ def export_rows(rt: Runtime, app_id: UUID, what: str, flat: bool) -> Iterator[di
             cursor = int(page["next_cursor"])
     after = None
     while True:
-        with rt.db.read() as conn:
+        with rt.db.lagging_read() as conn:
             if what == "profiles":
                 rows = repository.profiles_page(conn, app_id, after, PAGE)
             else:

@@ -1,8 +1,10 @@
 """The database: engine set-up for SQLite and PostgreSQL, transactions, migrations."""
 
 import fcntl
+import logging
 import os
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -16,11 +18,15 @@ import orjson
 from sqlalchemy import Connection, Table, create_engine, event, inspect, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from subledger.core.prepared import Prepared
 
 if TYPE_CHECKING:
     from subledger.core.loop_reads import LoopReads
+
+log = logging.getLogger("subledger")
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 # The newest migration's revision: every command checks the database against it, and
@@ -45,6 +51,19 @@ class NotMigrated(RuntimeError):
 
 class WriteFailed(RuntimeError):
     """A write's own work went through, but the commit it shared with others failed."""
+
+
+def unavailable(error: BaseException) -> bool:
+    """Whether ``error`` says the database cannot do the work now and may in a moment: it could
+    not be reached, restarted or was failed over, ran out of connections, or broke a deadlock.
+    The request was not carried out (a transaction that failed did not commit), so the client
+    may send it again."""
+    if isinstance(error, OperationalError | InterfaceError | PoolTimeout | WriteFailed):
+        return True
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return True
+    psycopg = sys.modules.get("psycopg")  # imported only on PostgreSQL
+    return psycopg is not None and isinstance(error, psycopg.OperationalError | psycopg.InterfaceError)
 
 
 class _FileLock:
@@ -246,7 +265,8 @@ class Database:
     at least the process's threads that use it, or threads wait in turn for a
     connection, which under load cost a fifth to a quarter of the throughput.
     On PostgreSQL, ``loop_reads`` has ``loop_connections`` more per event loop, for
-    the hottest reads awaited there (None on SQLite, whose reads run on the loop).
+    the hottest reads awaited there (None on SQLite, whose reads run on the loop), and
+    ``read_url`` names a streaming replica for the reads that may lag (``lagging_read``).
     Without ``prepared_statements`` psycopg prepares no statement on the server (it
     prepares those it has run five times on a connection), for a pooler in transaction
     mode that may run the next transaction on another server connection.
@@ -259,8 +279,11 @@ class Database:
         connections: int = 20,
         loop_connections: int = 4,
         prepared_statements: bool = True,
+        connect_timeout: int = 5,
+        read_url: str | None = None,
     ):
         self.url = url
+        self._replica = None  # the replica's engine (``lagging_read``), PostgreSQL only
         parsed = make_url(url)
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         self.loop_reads: LoopReads | None = None
@@ -275,10 +298,18 @@ class Database:
             # invalidates the pool on first use instead.
             # A fixed pool: overflow connections are opened and closed per burst,
             # and that churn put PostgreSQL's connection start-up into p99.
-            driver_args = {} if prepared_statements else {"prepare_threshold": None}
+            # A server that does not answer fails the request after ``connect_timeout`` seconds
+            # (a clean 503, see ``unavailable``) instead of holding it until the client gives up.
+            driver_args: dict = {"connect_timeout": connect_timeout}
+            if not prepared_statements:
+                driver_args["prepare_threshold"] = None
             self.engine = create_engine(
                 url, pool_size=connections, max_overflow=0, connect_args=driver_args, **_JSON_CODEC
             )
+            if read_url:
+                self._replica = create_engine(
+                    read_url, pool_size=connections, max_overflow=0, connect_args=driver_args, **_JSON_CODEC
+                )
             from subledger.core import loop_reads  # psycopg_pool, imported for PostgreSQL only
 
             self.loop_reads = loop_reads.LoopReads(self.engine, loop_connections, driver_args)
@@ -311,12 +342,36 @@ class Database:
         committed snapshot. A BEGIN and a COMMIT would cost more than most reads (on
         PostgreSQL, two more round trips)."""
         with self.engine.connect() as conn:
-            if self.is_sqlite:
-                conn.execution_options(sqlite_begin=None)
-            else:
-                conn.execution_options(isolation_level="AUTOCOMMIT")
-            with conn.begin():
+            with self._reading(conn):
                 yield conn
+
+    @contextmanager
+    def lagging_read(self) -> Iterator[Connection]:
+        """A connection for reads that may see the database as it was a moment ago (analytics,
+        exports, feeds, lists): on the replica when there is one, else as ``read()``. While
+        the replica cannot be reached, they go to the primary."""
+        if self._replica is None:
+            with self.read() as conn:
+                yield conn
+            return
+        try:
+            conn = self._replica.connect()
+        except OperationalError as error:
+            log.warning("the replica is unavailable, reading from the primary: %s", error)
+            with self.read() as conn:
+                yield conn
+            return
+        with conn, self._reading(conn):
+            yield conn
+
+    @contextmanager
+    def _reading(self, conn: Connection) -> Iterator[None]:
+        if self.is_sqlite:
+            conn.execution_options(sqlite_begin=None)
+        else:
+            conn.execution_options(isolation_level="AUTOCOMMIT")
+        with conn.begin():
+            yield
 
     # Migrations -------------------------------------------------------------
 
@@ -403,6 +458,8 @@ class Database:
         if self.is_sqlite:
             self._writers.close()
         self.engine.dispose()
+        if self._replica is not None:
+            self._replica.dispose()
 
 
 def _configure_sqlite(engine, synchronous: str) -> None:

@@ -1,6 +1,7 @@
 """HTTP plumbing every feature shares: JSON responses, error handlers, middleware."""
 
 import logging
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -12,7 +13,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from subledger.core import strict_json
+from subledger.core import db, strict_json
 from subledger.core.errors import NON_FIELD, ApiError, from_validation_errors
 
 log = logging.getLogger("subledger")
@@ -226,3 +227,43 @@ def redact_access_log() -> None:
     access = logging.getLogger("uvicorn.access")
     if not any(isinstance(existing, RedactStoreQueries) for existing in access.filters):
         access.addFilter(RedactStoreQueries())
+
+
+class DatabaseUnavailable:
+    """ASGI middleware, outermost: a request that found the database unreachable, restarting or
+    failed over (``core.db.unavailable``) is answered 503 ``database_unavailable`` with
+    ``Retry-After: 1`` (nothing of it was done), wherever it was raised, middleware included.
+    One line is logged every ``LOG_EVERY`` seconds at most, however many requests meet it."""
+
+    LOG_EVERY = 5.0
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+        self._logged_at = float("-inf")
+        self._unlogged = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception as exc:
+            if started or not db.unavailable(exc):
+                raise
+            self._note(exc)
+            error = ApiError.one(503, "database_unavailable", None, "The database is unavailable; try again shortly.")
+            await error_response(error.retry_after(1))(scope, receive, send)
+
+    def _note(self, exc: Exception) -> None:
+        self._unlogged += 1
+        now = time.monotonic()
+        if now - self._logged_at >= self.LOG_EVERY:
+            log.warning("database unavailable (%d requests answered 503): %s", self._unlogged, exc)
+            self._logged_at, self._unlogged = now, 0

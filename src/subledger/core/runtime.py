@@ -95,5 +95,7 @@ class Runtime:
             connections=settings.request_threads + SLOW_THREADS + 1,
             loop_connections=settings.request_threads,
             prepared_statements=not settings.database_transaction_pooling,
+            connect_timeout=settings.database_connect_timeout_seconds,
+            read_url=settings.sqlalchemy_read_url,
         )
         return cls(settings=settings, db=db, clock=clock or SystemClock())

@@ -224,7 +224,7 @@ def search_profiles(rt: Runtime, app_id: UUID, text: str, limit: int = 20) -> li
             found[profile["id"]] = profile
         except ApiError:
             continue
-    with rt.db.read() as conn:
+    with rt.db.lagging_read() as conn:
         holders = repository.profiles_with_transaction(conn, app_id, text, limit)
     for profile_id in holders:
         if profile_id not in found:

@@ -223,7 +223,7 @@ def feed(
     since: datetime | None,
     until: datetime | None,
 ) -> dict[str, Any]:
-    with rt.db.read() as conn:
+    with rt.db.lagging_read() as conn:
         rows = repository.event_feed(conn, app_id, cursor, limit, profile_id, event_types, since, until)
     return {
         "data": [
@@ -516,7 +516,7 @@ def list_deliveries(
     rt: Runtime, app_id: UUID, status: str | None = None, endpoint_id: UUID | None = None, limit: int = 100
 ) -> list[dict[str, Any]]:
     """Deliveries, newest first, each with its attempts."""
-    with rt.db.read() as conn:
+    with rt.db.lagging_read() as conn:
         rows = repository.list_deliveries(conn, app_id, status, endpoint_id, limit)
         attempts: dict[UUID, list] = {}
         for attempt in repository.attempts_of(conn, [row["id"] for row in rows]):
@@ -547,7 +547,7 @@ def backlog(rt: Runtime) -> dict[str, Any]:
     """Deliveries of every app waiting (``pending``), refused by their receivers (``refused``)
     and dead-lettered (``dead``), and how
     long the most overdue one has been due (``overdue_seconds``, 0 when none is)."""
-    with rt.db.read() as conn:
+    with rt.db.lagging_read() as conn:
         found = repository.backlog(conn)
     due_since = found.pop("due_since")
     overdue = (rt.clock.now() - due_since).total_seconds() if due_since else 0.0
@@ -588,7 +588,7 @@ def forward(conn: Connection, app_id: UUID, store: str, body: bytes, now: dateti
 
 def list_forwards(rt: Runtime, app_id: UUID, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
     """Forwarded notifications, newest first (their bodies left out)."""
-    with rt.db.read() as conn:
+    with rt.db.lagging_read() as conn:
         rows = repository.list_forwards(conn, app_id, status, limit)
     return [
         {
