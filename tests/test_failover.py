@@ -1,7 +1,8 @@
-"""PostgreSQL restarted, stopped, and read from a streaming replica, with servers running on it:
-clean 503s while it is away, recovery without help, no acknowledged write lost. Each test has a
+"""PostgreSQL restarted, stopped, and read from a streaming replica, with servers and a worker
+running on it: clean 503s while it is away, recovery without help, no acknowledged write lost. Each test has a
 cluster of its own (tests/clusters.py), so the shared test server stays up."""
 
+import subprocess
 import threading
 import time
 from collections import Counter
@@ -9,7 +10,9 @@ from collections import Counter
 import clusters
 import httpx
 import pytest
-from serving import operator_env, run, serving, shop
+from conftest import wait_until
+from receiver import Receiver
+from serving import SUBLEDGER, operator_env, run, serving, shop
 from sqlalchemy import select
 
 from subledger.config import Settings
@@ -41,9 +44,22 @@ def test_writes_through_a_restart_and_an_outage_get_503_and_none_acknowledged_is
         failures: list[Exception] = []  # requests that got no answer at all
         stop = threading.Event()
         with (
+            Receiver() as receiver,
             serving(env, workers=2) as base,
             httpx.Client(base_url=base + "/api/v2/server-side-api", timeout=30) as http,
         ):
+            hook = [
+                "webhooks",
+                "create",
+                "--app",
+                app["app_id"],
+                "--url",
+                receiver.url,
+                "--event-type",
+                "profile_created",
+            ]
+            run(env, *hook)
+            delivering = subprocess.Popen([*SUBLEDGER, "worker"], env=env, stderr=subprocess.DEVNULL)
 
             def write_on() -> None:
                 n = 0
@@ -74,6 +90,16 @@ def test_writes_through_a_restart_and_an_outage_get_503_and_none_acknowledged_is
             headers = {"Authorization": f"Api-Key {app['secret_api_key']}", "adapty-customer-user-id": "after"}
             assert http.post("/profile/", headers=headers).status_code == 200
             assert http.get("/profile/", headers=headers).status_code == 200
+            acknowledged = {user for user, answer in answers.items() if answer.status_code == 200} | {"after"}
+
+            def delivered() -> set[str]:
+                return {r["json"]["customer_user_id"] for r in list(receiver.received) if r["json"]}
+
+            try:  # the worker, still running, delivers every acknowledged profile's event
+                wait_until(lambda: acknowledged <= delivered(), timeout=60)
+            finally:
+                delivering.terminate()
+                assert delivering.wait(timeout=30) == 0
 
         assert failures == []
         statuses = Counter(answer.status_code for answer in answers.values())
@@ -84,7 +110,6 @@ def test_writes_through_a_restart_and_an_outage_get_503_and_none_acknowledged_is
                 assert answer.json()["error_code"] == "database_unavailable"
                 assert answer.headers["Retry-After"] == "1"
         assert max(took) < 10  # none hung: a connection attempt gives up after 2 s
-        acknowledged = {user for user, answer in answers.items() if answer.status_code == 200}
         assert acknowledged <= _customer_ids(database.url)
         assert "0 profile(s) differ" in run(env, "verify").stderr
 
