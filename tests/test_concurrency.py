@@ -5,16 +5,20 @@ for a second app; both profiles must end in the same state.
 """
 
 import random
+import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from serving import operator_env, product, run, serving, shop
+from conftest import wait_until
+from receiver import Receiver
+from serving import SUBLEDGER, operator_env, product, run, serving, shop
+from sqlalchemy import func, select
 
 from subledger.config import Settings
 from subledger.core.db import Database
-from subledger.core.tables import transactions
+from subledger.core.tables import deliveries, transactions
 
 pytestmark = pytest.mark.slow  # a system test: it starts processes (CI runs it with -m slow)
 
@@ -261,3 +265,69 @@ def test_a_write_retried_fifty_times_at_once_with_one_key_is_done_once(request, 
         assert after.json() == done[0].json() and after.headers["idempotent-replayed"] == "true"
         balances = http.get("/api/v2/server-side-api/vc/balances/", headers=headers).json()["data"]
         assert balances[0]["balance"] == 993
+
+
+def test_two_servers_and_two_workers_over_pgbouncer_deliver_each_event_once_and_share_rate_limits(
+    pgbouncer_url, tmp_path
+):
+    env = {**operator_env(tmp_path / "data", pgbouncer_url), "SUBLEDGER_DATABASE_TRANSACTION_POOLING": "1"}
+    run(env, "migrate")
+    busy, limited = setup_app(env), shop(env, "Limited")
+    run(env, "apps", "configure", "--app", limited["app_id"], "--rate-limit", "10")  # 10 a second, 20 at once
+    with Receiver() as receiver:
+        run(env, "webhooks", "create", "--app", busy["app_id"], "--url", receiver.url)
+        workers = [subprocess.Popen([*SUBLEDGER, "worker"], env=env, stderr=subprocess.DEVNULL) for _ in range(2)]
+        try:
+            with serving(env) as first, serving(env) as second:
+                api = "/api/v2/server-side-api"
+                clients = [httpx.Client(base_url=base + api, timeout=60) for base in (first, second)]
+
+                def buy(n: int) -> httpx.Response:
+                    headers = {
+                        "Authorization": f"Api-Key {busy['secret_api_key']}",
+                        "adapty-customer-user-id": f"u{n % 6}",
+                    }
+                    tx = {
+                        "purchase_type": "one_time_purchase",
+                        "store": "play_store",
+                        "store_product_id": "coins",
+                        "store_transaction_id": f"coins-{n}",
+                        "store_original_transaction_id": f"coins-{n}",
+                        "price": {"country": "DE", "currency": "EUR", "value": 0.99},
+                        "purchased_at": date(n % 28),
+                    }
+                    return clients[n % 2].post("/purchase/set/transaction/", headers=headers, json=tx)
+
+                for n in range(6):
+                    headers = {"Authorization": f"Api-Key {busy['secret_api_key']}", "adapty-customer-user-id": f"u{n}"}
+                    assert clients[n % 2].post("/profile/", headers=headers).status_code == 200
+                with ThreadPoolExecutor(max_workers=12) as pool:
+                    answers = list(pool.map(buy, range(60)))
+                assert [answer.status_code for answer in answers] == [200] * 60  # no deadlock, no error
+
+                url = Settings(database_url=pgbouncer_url, data_dir=tmp_path / "data").sqlalchemy_url
+                db = Database(url, prepared_statements=False)
+                with db.read() as conn:
+                    expected = conn.execute(select(func.count()).select_from(deliveries)).scalar_one()
+                db.dispose()
+                assert expected >= 60
+                wait_until(lambda: len([r for r in receiver.received if r["json"]]) >= expected, timeout=60)
+                time.sleep(1)  # anything sent twice would have arrived by now
+                ids = [r["headers"]["Subledger-Event-Id"] for r in receiver.received if r["json"]]
+                assert len(ids) == len(set(ids)) == expected  # each event once to the endpoint
+
+                limited_headers = {"Authorization": f"Api-Key {limited['secret_api_key']}"}
+                started = time.monotonic()
+                burst = [clients[n % 2].get("/paywalls/", headers=limited_headers) for n in range(80)]
+                elapsed = time.monotonic() - started
+                admitted = [n for n, answer in enumerate(burst) if answer.status_code == 200]
+                assert {answer.status_code for answer in burst} == {200, 429}
+                # One bucket for both servers: a burst of 20 and 10 a second, give or take a lease each.
+                assert 20 <= len(admitted) <= 20 + 10 * elapsed + 2
+                assert {n % 2 for n in admitted} == {0, 1}
+                for client in clients:
+                    client.close()
+        finally:
+            for process in workers:
+                process.terminate()
+                assert process.wait(timeout=30) == 0
