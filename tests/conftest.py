@@ -86,8 +86,10 @@ def postgresql_url(postgres_database) -> str:
     """The session's PostgreSQL database, emptied for this test."""
     engine = sqlalchemy.create_engine(postgres_database)
     with engine.begin() as conn:
-        tables = ", ".join(f'"{table.name}"' for table in metadata.sorted_tables)
-        conn.exec_driver_sql(f"TRUNCATE {tables} CASCADE")
+        # DELETE, dependents first: on tables of a test's few rows, a tenth of TRUNCATE's time
+        # (which makes each table a new file).
+        for table in reversed(metadata.sorted_tables):
+            conn.exec_driver_sql(f'DELETE FROM "{table.name}"')
     engine.dispose()
     return postgres_database
 
