@@ -133,7 +133,7 @@ def test_catalog_rates_and_verify_commands(env, tmp_path):
 
     verified = run(env, "verify")
     assert verified.returncode == 0 and "0 profile(s) differ" in verified.stderr
-    pruned = {"events": 0, "forwards": 0, "store_notifications": 0, "refused_notifications": 0}
+    pruned = {"events": 0, "forwards": 0, "idempotency_keys": 0, "store_notifications": 0, "refused_notifications": 0}
     assert run_json(env, "prune", "--older-than", "30") == pruned
     for days in ("0", "99999999"):  # the latter counts back past the year 1
         refused = run(env, "prune", "--older-than", days, check=False)

@@ -71,6 +71,14 @@ def operations() -> list[tuple[str, dict]]:
     return ops
 
 
+def migrated_env(request, tmp_path, engine: str) -> dict:
+    """The operator's environment for a migrated database of ``engine``."""
+    url = request.getfixturevalue("postgresql_url") if engine == "postgresql" else None
+    env = operator_env(tmp_path / "data", url)
+    run(env, "migrate")
+    return env
+
+
 def setup_app(env: dict) -> dict:
     app = shop(env, levels=("pro",))
     product(env, app["app_id"], "coins", "--period", "lifetime", "--consumable", store="play_store")
@@ -91,9 +99,7 @@ def comparable(profile: dict) -> dict:
 
 @pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
 def test_concurrent_writes_end_in_the_serial_state(request, tmp_path, engine):
-    url = request.getfixturevalue("postgresql_url") if engine == "postgresql" else None
-    env = operator_env(tmp_path / "data", url)
-    run(env, "migrate")
+    env = migrated_env(request, tmp_path, engine)
     concurrent_app, serial_app = setup_app(env), setup_app(env)
     ops = operations()
 
@@ -123,7 +129,9 @@ def test_concurrent_writes_end_in_the_serial_state(request, tmp_path, engine):
     assert comparable(concurrent) == comparable(serial)
     assert concurrent["subscriptions"][0]["store_transaction_id"] == "renewal-23"
     assert concurrent["total_revenue_usd"] == round(24 * 4.99 + 6 * 0.99 * 1.0389, 2)
-    db = Database(Settings(database_url=url or "", data_dir=tmp_path / "data").sqlalchemy_url)
+    db = Database(
+        Settings(database_url=env.get("SUBLEDGER_DATABASE_URL", ""), data_dir=tmp_path / "data").sqlalchemy_url
+    )
     with db.read() as conn:
         assert len(conn.execute(transactions.select()).all()) == 2 * 30  # each once, per app
     db.dispose()
@@ -133,9 +141,7 @@ def test_concurrent_writes_end_in_the_serial_state(request, tmp_path, engine):
 
 @pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
 def test_profiles_racing_for_one_transaction_id_leave_it_to_one(request, tmp_path, engine):
-    url = request.getfixturevalue("postgresql_url") if engine == "postgresql" else None
-    env = operator_env(tmp_path / "data", url)
-    run(env, "migrate")
+    env = migrated_env(request, tmp_path, engine)
     app = setup_app(env)
     buyers = [f"buyer-{n}" for n in range(12)]
     tx = {
@@ -166,7 +172,9 @@ def test_profiles_racing_for_one_transaction_id_leave_it_to_one(request, tmp_pat
             user for user in buyers if http.get("/profile/", headers=headers(user)).json()["data"]["non_subscriptions"]
         ]
     assert holders == winners
-    db = Database(Settings(database_url=url or "", data_dir=tmp_path / "data").sqlalchemy_url)
+    db = Database(
+        Settings(database_url=env.get("SUBLEDGER_DATABASE_URL", ""), data_dir=tmp_path / "data").sqlalchemy_url
+    )
     with db.read() as conn:
         assert len(conn.execute(transactions.select()).all()) == 1
     db.dispose()
@@ -174,9 +182,7 @@ def test_profiles_racing_for_one_transaction_id_leave_it_to_one(request, tmp_pat
 
 @pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
 def test_an_apps_rate_limit_holds_across_server_processes(request, tmp_path, engine):
-    url = request.getfixturevalue("postgresql_url") if engine == "postgresql" else None
-    env = operator_env(tmp_path / "data", url)
-    run(env, "migrate")
+    env = migrated_env(request, tmp_path, engine)
     app = shop(env)
     rate = 4
     run(env, "apps", "configure", "--app", app["app_id"], "--rate-limit", str(rate))
@@ -215,9 +221,7 @@ def _wallet(http: httpx.Client, app: dict) -> dict[str, str]:
 
 @pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
 def test_concurrent_debits_of_one_balance_never_overdraw_it(request, tmp_path, engine):
-    url = request.getfixturevalue("postgresql_url") if engine == "postgresql" else None
-    env = operator_env(tmp_path / "data", url)
-    run(env, "migrate")
+    env = migrated_env(request, tmp_path, engine)
     app = shop(env)
     with serving(env, workers=2) as base, httpx.Client(base_url=base, timeout=60) as http:
         headers = _wallet(http, app)
@@ -243,9 +247,7 @@ def test_concurrent_debits_of_one_balance_never_overdraw_it(request, tmp_path, e
 
 @pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
 def test_a_write_retried_fifty_times_at_once_with_one_key_is_done_once(request, tmp_path, engine):
-    url = request.getfixturevalue("postgresql_url") if engine == "postgresql" else None
-    env = operator_env(tmp_path / "data", url)
-    run(env, "migrate")
+    env = migrated_env(request, tmp_path, engine)
     app = shop(env)
     with serving(env, workers=2) as base, httpx.Client(base_url=base, timeout=60) as http:
         headers = {**_wallet(http, app), "Idempotency-Key": "6f1c1d7e-93a4-4c41-9d4b-3b1f0c2a7e55"}
