@@ -11,6 +11,7 @@ from test_virtual_currencies import error, transact, wallet  # noqa: F401 - the 
 
 from subledger.core import idempotency
 from subledger.core.tables import idempotency_keys
+from subledger.worker import DeliveryWorker
 
 
 def key() -> dict[str, str]:
@@ -142,3 +143,17 @@ def test_the_legacy_api_and_the_web_api_keep_their_answers_too(api, runtime):
     repeated = api.client.post("/api/v2/web-api/attribution/", json=attribution, headers=public)
     assert (repeated.status_code, repeated.headers["idempotent-replayed"]) == (201, "true")
     assert db_snapshot(runtime) == before
+
+
+def test_the_worker_deletes_keys_past_their_day(wallet, runtime, clock):  # noqa: F811
+    transact(wallet, {"items": [{"currency_code": "COINS", "amount": 1}]}, **key())
+    clock.current += idempotency.KEEP + timedelta(seconds=1)
+    transact(wallet, {"items": [{"currency_code": "COINS", "amount": 1}]}, **key())  # a day younger
+    worker = DeliveryWorker(runtime)
+    try:
+        worker.run_once()
+    finally:
+        worker.close()
+    with runtime.db.read() as conn:
+        kept = conn.execute(sa.select(idempotency_keys.c.created_at)).scalars().all()
+    assert kept == [clock.now()]

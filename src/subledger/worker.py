@@ -24,6 +24,7 @@ import orjson
 from prometheus_client import Counter, Histogram
 from sqlalchemy import Connection
 
+from subledger.core import idempotency
 from subledger.core.runtime import DELIVERIES_IN_FLIGHT, Runtime
 from subledger.events import repository, rules, service, targets
 from subledger.purchases import service as purchases_service
@@ -57,10 +58,12 @@ class DeliveryWorker:
 
     # How often store notifications kept for unknown users are matched against new profiles.
     PENDING_EVERY = 5.0
+    PRUNE_KEYS_EVERY = 600.0  # idempotency keys past their day go this often
 
     def __init__(self, rt: Runtime, in_flight: int = DELIVERIES_IN_FLIGHT, idle_sleep: float = 0.5):
         self.rt = rt
         self._pending_due = 0.0
+        self._prune_keys_due = 0.0
         self.in_flight = in_flight
         self.timeout = rt.settings.webhook_timeout_seconds
         # A claim outlives the slowest delivery (each ends within the timeout of its claim
@@ -80,9 +83,9 @@ class DeliveryWorker:
 
     def run_once(self) -> int:
         """Fire due expiries and "still active" checks, apply store notifications whose user
-        appeared (every few seconds), send as many due deliveries as there is room for, and
-        record the ones that have ended (waiting for the first when every slot is taken, else at
-        most ``idle_sleep``).
+        appeared (every few seconds), delete idempotency keys past their day (every ten minutes),
+        send as many due deliveries as there is room for, and record the ones that have ended
+        (waiting for the first when every slot is taken, else at most ``idle_sleep``).
 
         Returns the deliveries started, ended or still on their way: 0 when there is nothing to do."""
         purchases_service.fire_due_expiries(self.rt)
@@ -90,6 +93,9 @@ class DeliveryWorker:
         if time.monotonic() >= self._pending_due:
             stores_service.apply_pending(self.rt)
             self._pending_due = time.monotonic() + self.PENDING_EVERY
+        if time.monotonic() >= self._prune_keys_due:
+            idempotency.prune(self.rt.db, self.rt.clock.now())
+            self._prune_keys_due = time.monotonic() + self.PRUNE_KEYS_EVERY
         started = self._send_due()
         if not self._sending:
             return started
