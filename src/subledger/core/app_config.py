@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import TypeVar
 from uuid import UUID
 
-from sqlalchemy import Connection, Engine, bindparam, select, update
+from sqlalchemy import Connection, Engine, RootTransaction, bindparam, select, update
 
 from subledger.core.tables import apps
 
@@ -37,7 +37,7 @@ _caches: "weakref.WeakKeyDictionary[Engine, dict[tuple[str, UUID], tuple[int, ob
 class _Seen:
     """What one transaction has read of app versions, and whether it changed any."""
 
-    def __init__(self, transaction):
+    def __init__(self, transaction: RootTransaction | None):
         self.transaction = transaction
         self.versions: dict[UUID, int | None] = {}
         self.changed_all = False

@@ -6,7 +6,7 @@ Every 4xx answers::
 """
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 NON_FIELD = "non_field_errors"
@@ -82,7 +82,7 @@ def bad_request(code: str, source: str | None, message: str) -> ApiError:
     return ApiError.one(400, code, source, message)
 
 
-def _code_for(error_type: str, loc: tuple) -> str:
+def _code_for(error_type: str, loc: tuple[Any, ...]) -> str:
     if error_type in CONTRACT_CODES:
         return error_type
     if error_type == "json_invalid":
@@ -96,17 +96,17 @@ def _code_for(error_type: str, loc: tuple) -> str:
     return "base_error"
 
 
-def _message(error: dict[str, Any], code: str) -> str:
+def _message(error: Mapping[str, Any], code: str) -> str:
     if error["type"] == "json_invalid":
         return "JSON parse error - " + str(error.get("ctx", {}).get("error", "invalid JSON"))
     if code == "parse_error":
         return "The body must be a JSON object."
     if "input" in error and error["input"] is None and error["type"] != "missing":
         return "This field may not be null."
-    return error["msg"]
+    return str(error["msg"])
 
 
-def from_validation_errors(errors: Iterable[dict[str, Any]], strip: int = 0) -> ApiError:
+def from_validation_errors(errors: Iterable[Mapping[str, Any]], strip: int = 0) -> ApiError:
     """Pydantic's error list -> one ApiError; ``strip`` drops leading loc items ("body")."""
     grouped: dict[str | None, list[str]] = {}
     code = None

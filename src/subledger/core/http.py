@@ -99,18 +99,21 @@ def error_response(error: ApiError) -> JSONResponse:
     return JSONResponse(error.body(), status_code=error.status, headers=error.headers)
 
 
-async def _api_error(_request: Request, exc: ApiError) -> Response:
+async def _api_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)  # the handler of ApiError alone
     return error_response(exc)
 
 
-async def _validation_error(_request: Request, exc: RequestValidationError) -> Response:
+async def _validation_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
     return error_response(from_validation_errors(exc.errors(), strip=1))
 
 
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
 
 
-async def _http_error(_request: Request, exc: HTTPException) -> Response:
+async def _http_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
     code = _HTTP_CODES.get(exc.status_code, "error")
     response = error_response(ApiError.one(exc.status_code, code, None, str(exc.detail)))
     response.headers.update(exc.headers or {})

@@ -19,12 +19,13 @@ repeat is told so (409 ``idempotency_answer_lost``) rather than done twice.
 """
 
 import hashlib
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 from uuid import UUID, uuid4
 
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import ColumnElement, Connection, delete, select, update
 from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -32,6 +33,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from subledger.core import db
 from subledger.core.errors import ApiError, bad_request
 from subledger.core.http import error_response
+from subledger.core.runtime import Runtime
 from subledger.core.tables import idempotency_keys
 
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -46,7 +48,14 @@ def _digest(*parts: bytes) -> str:
     return hashlib.sha256(b"\0".join(parts)).hexdigest()
 
 
-def _where(app_id: UUID, key_digest: str, *conditions) -> list:
+@dataclass(frozen=True)
+class _Claim:
+    app_id: UUID
+    key_digest: str
+    owner: UUID
+
+
+def _where(app_id: UUID, key_digest: str, *conditions: ColumnElement[bool]) -> list[ColumnElement[bool]]:
     return [idempotency_keys.c.app_id == app_id, idempotency_keys.c.key_digest == key_digest, *conditions]
 
 
@@ -93,7 +102,7 @@ def mark_applied(app_id: UUID, key_digest: str, owner: UUID, conn: Connection) -
     conn.execute(update(idempotency_keys).where(*mine).values(state="applied"))
 
 
-def _finish(database: db.Database, app_id: UUID, key_digest: str, owner: UUID, answer: dict | None) -> None:
+def _finish(database: db.Database, app_id: UUID, key_digest: str, owner: UUID, answer: dict[str, Any] | None) -> None:
     """Keep the answer of a request whose work committed; give the key up if it did none."""
     mine = _where(app_id, key_digest, idempotency_keys.c.owner == owner)
     with database.write(request_work=False) as conn:
@@ -122,9 +131,11 @@ class Idempotency:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        app_id = scope.get("state", {}).get("app_id") if scope["type"] == "http" else None
-        headers = Headers(scope=scope) if app_id is not None else None
-        key = headers.get("idempotency-key") if headers is not None and scope["method"] in WRITES else None
+        app_id: UUID | None = scope.get("state", {}).get("app_id") if scope["type"] == "http" else None
+        if app_id is None or scope["method"] not in WRITES:
+            return await self.app(scope, receive, send)
+        headers = Headers(scope=scope)
+        key = headers.get("idempotency-key")
         if key is None:
             return await self.app(scope, receive, send)
         if not 0 < len(key) <= MAX_KEY_LENGTH:
@@ -133,9 +144,7 @@ class Idempotency:
             )
             return await error_response(error)(scope, receive, send)
         message = await receive()
-        profile = [
-            (headers.get(name) or "").encode("latin-1") for name in ("adapty-customer-user-id", "adapty-profile-id")
-        ]
+        profile = [(headers.get(name) or "").encode("latin-1") for name in PROFILE_HEADERS]
         key_digest = _digest(key.encode("latin-1"), *profile)
         request = (scope["method"].encode(), scope["path"].encode(), scope["query_string"], message.get("body", b""))
         runtime = scope["app"].state.runtime
@@ -145,11 +154,11 @@ class Idempotency:
         except ApiError as error:
             return await error_response(error)(scope, receive, send)
         if not isinstance(claimed, UUID):  # the kept answer
-            headers = {REPLAYED: "true", "content-type": claimed.content_type}
-            return await Response(claimed.body, claimed.status_code, headers)(scope, receive, send)
-        await self._run(scope, message, send, runtime, app_id, key_digest, claimed)
+            kept = {REPLAYED: "true", "content-type": claimed.content_type}
+            return await Response(claimed.body, claimed.status_code, kept)(scope, receive, send)
+        await self._run(scope, message, send, runtime, _Claim(app_id, key_digest, claimed))
 
-    async def _run(self, scope, message, send, runtime, app_id, key_digest, owner) -> None:
+    async def _run(self, scope: Scope, message: Message, send: Send, runtime: Runtime, claim: _Claim) -> None:
         answer: dict[str, Any] = {"body": b""}
 
         async def replay() -> Message:
@@ -163,13 +172,13 @@ class Idempotency:
                 answer["body"] += sent.get("body", b"")
             await send(sent)
 
-        token = db.in_every_write.set(partial(mark_applied, app_id, key_digest, owner))
+        token = db.in_every_write.set(partial(mark_applied, claim.app_id, claim.key_digest, claim.owner))
         try:
             await self.app(scope, replay, keep)
         finally:
             db.in_every_write.reset(token)
             kept = answer if "status_code" in answer else None
-            await runtime.write(_finish, runtime.db, app_id, key_digest, owner, kept)
+            await runtime.write(_finish, runtime.db, claim.app_id, claim.key_digest, claim.owner, kept)
 
 
 def _claimed(database: db.Database, app_id: UUID, key_digest: str, request_digest: str, now: datetime) -> Any:

@@ -1,7 +1,8 @@
 """HTTP routes of virtual currencies: the contract's (the profile in the headers) and the
 admin API's currencies and product credits."""
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import Body, Depends, Request
@@ -30,7 +31,7 @@ IDEMPOTENCY_KEY = {
 }
 
 
-def _transaction_schema() -> dict:
+def _transaction_schema() -> dict[str, Any]:
     """The request body's JSON schema with its one nested model written in place (the body is
     read by hand, for the contract's 422, so FastAPI does not document it)."""
     schema = TransactionIn.model_json_schema()
@@ -66,8 +67,8 @@ def _transaction(body: bytes) -> TransactionIn:
     try:
         return TransactionIn.model_validate(value)
     except ValidationError as invalid:
-        error = from_validation_errors(invalid.errors())
-        raise ApiError(422, "validation_error", error.errors) from None
+        refused = from_validation_errors(invalid.errors())
+        raise ApiError(422, "validation_error", refused.errors) from None
 
 
 async def _admitted(request: Request) -> None:
@@ -109,7 +110,7 @@ async def list_balances(request: Request) -> Response:
 # Admin API ---------------------------------------------------------------------------
 
 
-async def _admin(request: Request, function, *args) -> Response:
+async def _admin(request: Request, function: Callable[..., Any], *args: Any) -> Response:
     runtime = request.app.state.runtime
     try:
         return JSONResponse({"data": await runtime.write(function, runtime, *args)})

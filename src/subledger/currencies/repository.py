@@ -92,7 +92,8 @@ def insert_transaction(conn: Connection, values: dict[str, Any], items: list[dic
 def latest(conn: Connection, profile_id: UUID) -> datetime | None:
     """When the profile's newest transaction was made."""
     query = select(func.max(currency_transactions.c.created_at)).where(currency_transactions.c.profile_id == profile_id)
-    return conn.scalar(query)
+    latest_at: datetime | None = conn.scalar(query)
+    return latest_at
 
 
 def item_totals(conn: Connection, profile_id: UUID, source: str | None = None) -> dict[str, int]:
@@ -140,7 +141,7 @@ def history(
 
 
 def product_exists(conn: Connection, app_id: UUID, product_id: UUID) -> bool:
-    return conn.scalar(select(exists().where(products.c.id == product_id, products.c.app_id == app_id)))
+    return bool(conn.scalar(select(exists().where(products.c.id == product_id, products.c.app_id == app_id))))
 
 
 def set_product_grants(conn: Connection, app_id: UUID, product_id: UUID, grants: list[tuple[str, int]]) -> None:

@@ -76,7 +76,9 @@ def transact(rt: Runtime, app_id: UUID, ref: ProfileRef, body: TransactionIn, ki
         for code, _amount in items:
             if code not in names:
                 raise rules.unknown_currency(code)
-        transaction_id, after = _apply(conn, profile["id"], app_id, items, kind, now, body.metadata)
+        applied = _apply(conn, profile["id"], app_id, items, kind, now, body.metadata)
+        assert applied is not None  # only a transaction from a source is ever applied before
+        transaction_id, after = applied
     return {
         "transaction_id": str(transaction_id),
         "balances": [_snapshot(code, names[code], after[code]) for code, _amount in items],
@@ -152,7 +154,9 @@ def wallet(rt: Runtime, app_id: UUID, profile_id: UUID, limit: int = 20) -> dict
 # Credits from purchases -------------------------------------------------------------
 
 
-def settle(conn: Connection, profile: dict[str, Any], catalog: Catalog, written: Iterable[dict[str, Any]], now) -> None:
+def settle(
+    conn: Connection, profile: dict[str, Any], catalog: Catalog, written: Iterable[dict[str, Any]], now: datetime
+) -> None:
     """Credit what the products of the ledger's newly ``written`` transactions grant, once per
     transaction, and take it back (as far as the balance allows) when one is refunded. Trials
     credit nothing. The caller holds the profile's lock."""
