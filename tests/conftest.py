@@ -266,7 +266,7 @@ def wait_until(condition, timeout: float = 90.0) -> None:
 
 
 # Rate limits count every request, refused ones too: their buckets are left out of snapshots.
-RATE_BUCKETS = frozenset({"rate_buckets", "currency_rate_buckets"})
+RATE_BUCKETS = frozenset({"rate_buckets", "currency_rate_buckets", "client_api_rate_buckets"})
 
 
 def db_snapshot(runtime: Runtime) -> dict[str, list]:

@@ -8,12 +8,13 @@ from subledger import __version__
 from subledger.analytics.endpoints import admin as analytics_admin_router
 from subledger.apps.service import Authenticator, OriginPolicy, RateLimits
 from subledger.catalog.endpoints import router as catalog_router
+from subledger.client_api import endpoints as client_api
 from subledger.config import Settings
 from subledger.core.addressing import ApiKeyAuth
 from subledger.core.http import DatabaseUnavailable, RequestShape, install_error_handlers, redact_access_log
 from subledger.core.idempotency import Idempotency
 from subledger.core.runtime import Runtime
-from subledger.core.tables import currency_rate_buckets
+from subledger.core.tables import client_api_rate_buckets, currency_rate_buckets
 from subledger.currencies import endpoints as currencies
 from subledger.dashboard import endpoints as dashboard
 from subledger.events.endpoints import router as events_router
@@ -65,6 +66,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     app.state.rate_limits = RateLimits(runtime.db, runtime.clock)
     # The contract's limit of virtual currency transactions allows a minute's worth at once.
     app.state.currency_rate_limits = RateLimits(runtime.db, runtime.clock, currency_rate_buckets, burst_seconds=60)
+    app.state.client_api_rate_limits = RateLimits(runtime.db, runtime.clock, client_api_rate_buckets, burst_seconds=1)
     app.state.web_origins = OriginPolicy(runtime.db, runtime.clock, runtime.settings.api_key_cache_seconds)
     install_error_handlers(app)
     app.include_router(profiles_router)
@@ -88,6 +90,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     app.include_router(stripe_router)
     app.include_router(stores_admin_router)
     app.include_router(analytics_admin_router)
+    app.include_router(client_api.router)
     app.include_router(dashboard.router)
     app.include_router(health_router)
     app.include_router(monitoring_router)

@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     web_api_rate_per_key: float = Field(default=100.0, gt=0)
     web_api_rate_per_address: float = Field(default=10.0, gt=0)
     web_api_max_body_bytes: int = Field(default=16 * 1024, ge=1)
+    # The Export Analytics API's limit: requests a second per app, all server processes together.
+    client_api_rate_per_second: float = Field(default=2.0, gt=0)
     # The contract's limit on virtual currency transactions: requests a minute per app, all
     # server processes together, a minute's worth of them at once.
     virtual_currency_rate_per_minute: float = Field(default=600.0, gt=0)

@@ -675,6 +675,14 @@ currency_rate_buckets = Table(
     Column("full_at", Double, nullable=False),
 )
 
+# Each app's token bucket for the Export Analytics API (see apps.service.RateLimits).
+client_api_rate_buckets = Table(
+    "client_api_rate_buckets",
+    metadata,
+    Column("app_id", Uuid, ForeignKey("apps.id", ondelete="CASCADE"), primary_key=True),
+    Column("full_at", Double, nullable=False),
+)
+
 currency_balances = Table(
     "currency_balances",
     metadata,

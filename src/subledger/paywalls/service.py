@@ -218,6 +218,38 @@ def list_placements(rt: Runtime, app_id: UUID) -> list[dict[str, Any]]:
         return [{"placement_id": p["id"], "targets": p["targets"]} for p in repository.app_placements(conn, app_id)]
 
 
+EVERYONE = "All Users"  # the audience of a target that names none, as the reference names it
+
+
+def placement_export(rt: Runtime, app_id: UUID) -> list[dict[str, Any]]:
+    """Every placement's targets in priority order, one row per paywall each can show (every
+    variation's of an A/B test), in the Export Analytics API's PlacementInfoResponse shape.
+    An audience is its own segment here, and no A/B test spans placements."""
+    with rt.db.lagging_read() as conn:
+        placements = repository.app_placements(conn, app_id)
+        tests = {str(test["id"]): test for test in repository.app_ab_tests(conn, app_id)}
+        titles = {str(paywall["id"]): paywall["title"] for paywall in repository.app_paywalls(conn, app_id)}
+    rows = []
+    for placement in placements:
+        for target in placement["targets"]:
+            audience = target["audience_id"] or EVERYONE
+            test = tests.get(target["ab_test_id"] or "")
+            shown = [variation["paywall_id"] for variation in test["variations"]] if test else [target["paywall_id"]]
+            for paywall_id in shown:
+                rows.append(
+                    {
+                        "developer_id": placement["id"],
+                        "placement_name": placement["id"],
+                        "audience_name": audience,
+                        "segment_name": audience,
+                        "cross_placement_ab_test_name": None,
+                        "ab_test_name": test["name"] if test else None,
+                        "paywall_name": titles.get(str(paywall_id), ""),
+                    }
+                )
+    return rows
+
+
 # The contract: list, get, update -----------------------------------------------------
 
 
