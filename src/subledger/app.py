@@ -1,5 +1,6 @@
 """Builds the ASGI application from the features' routers."""
 
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -43,7 +44,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     redact_access_log()
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI):
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         delivering = start_in_background(runtime) if runtime.settings.delivers_in_serve else None
         yield
         if delivering is not None:

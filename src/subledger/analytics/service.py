@@ -63,7 +63,11 @@ class MetricsQuery:
             if day is not None and not EARLIEST_DAY <= day <= LATEST_DAY:
                 raise bad_request("value_error", name, f"Dates run from {EARLIEST_DAY} to {LATEST_DAY}.")
         end = self.end or today
-        back = {"day": timedelta(days=29), "week": timedelta(weeks=11), "month": relativedelta(months=11)}
+        back: dict[str, timedelta | relativedelta] = {
+            "day": timedelta(days=29),
+            "week": timedelta(weeks=11),
+            "month": relativedelta(months=11),
+        }
         start = self.start or max(EARLIEST_DAY, end - back[self.period])
         if start > end:
             raise bad_request("value_error", "start", "start must not be later than end.")

@@ -2,7 +2,7 @@
 
 import re
 from datetime import UTC, date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, overload
 
 from pydantic import PlainValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
@@ -12,6 +12,10 @@ _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})", re.IGNORECASE)
 
 
+@overload
+def format_datetime(moment: datetime) -> str: ...
+@overload
+def format_datetime(moment: None) -> None: ...
 def format_datetime(moment: datetime | None) -> str | None:
     """``2022-10-12T09:42:50.000000+0000``: microseconds, always UTC."""
     if moment is None:

@@ -51,7 +51,9 @@ class LoopReads:
         await pool.check()
         return await self._rows(pool, statement, params)
 
-    async def _rows(self, pool: AsyncConnectionPool, statement: Prepared, params: dict[str, Any]) -> list[dict]:
+    async def _rows(
+        self, pool: AsyncConnectionPool, statement: Prepared, params: dict[str, Any]
+    ) -> list[dict[str, Any]]:
         # getconn and putconn rather than ``pool.connection()``, whose ``async with conn``
         # commits on the way out: in autocommit mode there is nothing to commit, and a
         # connection left in any other state is one putconn discards.

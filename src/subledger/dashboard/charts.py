@@ -35,7 +35,8 @@ def line_chart(title: str, labels: list[str], values: list[float | None]) -> Cha
     def y(value: float) -> float:
         return TOP + plot_h * (1 - (value - low) / (high - low))
 
-    segments, current = [], []
+    segments: list[list[str]] = []
+    current: list[str] = []
     for index, value in enumerate(values):
         if value is None:
             if current:

@@ -116,7 +116,7 @@ def _page(request: Request, template: str, session: service.Session, **context) 
     return templates.TemplateResponse(request, template, {"session": session, **context})
 
 
-def sign_in_redirect(request: Request, _exc: SignInRequired) -> Response:
+def sign_in_redirect(request: Request, _exc: Exception) -> Response:
     return RedirectResponse(f"{PREFIX}/login?next={quote(request.url.path)}", status_code=303)
 
 

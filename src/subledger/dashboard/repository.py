@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, delete, select, union
+from sqlalchemy import Column, Connection, Select, delete, select, union
 
 from subledger.core import db
 from subledger.core.tables import dashboard_sessions, operators, products, sign_in_buckets, transactions
@@ -80,7 +80,7 @@ def profiles_with_transaction(conn: Connection, app_id: UUID, transaction_id: st
     app_stores = select(products.c.store).where(products.c.app_id == app_id).distinct()
     stores = sorted({*KNOWN_STORES, *conn.execute(app_stores).scalars()})
 
-    def holders(column):
+    def holders(column: Column[Any]) -> Select[tuple[UUID]]:
         return select(transactions.c.profile_id).where(
             transactions.c.app_id == app_id, transactions.c.store.in_(stores), column == transaction_id
         )

@@ -183,7 +183,7 @@ def sign_out(rt: Runtime, token: str) -> None:
 
 
 def csrf_ok(expected: str, sent: str | None) -> bool:
-    return bool(sent) and hmac.compare_digest(expected.encode(), sent.encode())
+    return sent is not None and sent != "" and hmac.compare_digest(expected.encode(), sent.encode())
 
 
 # What the pages show -----------------------------------------------------------------

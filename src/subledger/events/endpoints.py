@@ -39,8 +39,12 @@ def _cursor(value: str | None) -> int | None:
 
 
 def _uuid(name: str, value: str | None) -> UUID | None:
+    return None if value is None else _path_uuid(name, value)
+
+
+def _path_uuid(name: str, value: str) -> UUID:
     try:
-        return UUID(value) if value is not None else None
+        return UUID(value)
     except ValueError:
         raise bad_request("validation_error", name, "Must be a valid UUID.") from None
 
@@ -93,7 +97,7 @@ async def get_webhook(request: Request, app_id: App, endpoint_id: str) -> Respon
 async def change_webhook(
     request: Request, app_id: App, endpoint_id: str, body: Annotated[EndpointChange, Body()]
 ) -> Response:
-    parsed = _uuid("endpoint_id", endpoint_id)
+    parsed = _path_uuid("endpoint_id", endpoint_id)
     return JSONResponse({"data": await service.update_endpoint(request.app.state.runtime, app_id, parsed, body)})
 
 
@@ -101,7 +105,7 @@ async def change_webhook(
 async def test_webhook(
     request: Request, app_id: App, endpoint_id: str, body: Annotated[TestEventIn | None, Body()] = None
 ) -> Response:
-    parsed = _uuid("endpoint_id", endpoint_id)
+    parsed = _path_uuid("endpoint_id", endpoint_id)
     sent = await service.send_test_event(request.app.state.runtime, app_id, parsed, body or TestEventIn())
     return JSONResponse({"data": sent})
 

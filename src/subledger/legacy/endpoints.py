@@ -30,7 +30,8 @@ async def _ref(request: Request, app_id: UUID) -> ProfileRef:
     base64url = request.query_params.get("is_user_id_base64url_encoded") in TRUE
     path_id = rules.path_id(request.scope["raw_path"] or request.scope["path"].encode(), base64url)
     runtime = request.app.state.runtime
-    return await runtime.read(service.resolve, runtime, app_id, path_id)
+    ref: ProfileRef = await runtime.read(service.resolve, runtime, app_id, path_id)
+    return ref
 
 
 @router.post("/profiles/", summary="Create a profile (v1)")

@@ -24,7 +24,7 @@ class V1Attributes(Strict):
     last_name: Str255 | None = None
     gender: Literal["f", "m", "o"] | None = None
     birthday: DateField | None = None
-    custom_attributes: Annotated[dict[AttributeKey, AttributeValue], Field(max_length=MAX_V1_ATTRIBUTES)] = None
+    custom_attributes: Annotated[dict[AttributeKey, AttributeValue], Field(max_length=MAX_V1_ATTRIBUTES)] = None  # type: ignore[assignment]
 
     def profile_fields(self) -> ProfileFields:
         """The same change, as the v2 profile fields."""

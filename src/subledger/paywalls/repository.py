@@ -3,13 +3,13 @@
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, delete, func, select, update
+from sqlalchemy import Connection, Select, delete, func, select, update
 
 from subledger.core.db import upsert
 from subledger.core.tables import ab_tests, audiences, paywall_views, paywalls, placements, transactions
 
 
-def _rows(conn: Connection, query) -> list[dict[str, Any]]:
+def _rows(conn: Connection, query: Select[Any]) -> list[dict[str, Any]]:
     return [dict(row._mapping) for row in conn.execute(query)]
 
 
@@ -22,7 +22,7 @@ def app_paywalls(conn: Connection, app_id: UUID) -> list[dict[str, Any]]:
 
 
 def count_paywalls(conn: Connection, app_id: UUID) -> int:
-    return conn.scalar(select(func.count()).select_from(paywalls).where(paywalls.c.app_id == app_id))
+    return conn.scalar(select(func.count()).select_from(paywalls).where(paywalls.c.app_id == app_id)) or 0
 
 
 def paywalls_page(conn: Connection, app_id: UUID, offset: int, limit: int) -> list[dict[str, Any]]:

@@ -114,9 +114,9 @@ def revenues(conn: Connection, profile_ids: list[UUID]) -> tuple[dict[UUID, Deci
         transactions.c.offer_type,
         transactions.c.refunded_at,
     ).where(transactions.c.profile_id.in_(profile_ids))
-    ledgers = defaultdict(list)
+    ledgers: dict[UUID, list[dict[str, Any]]] = defaultdict(list)
     for row in conn.execute(priced).mappings():
-        ledgers[row["profile_id"]].append(row)
+        ledgers[row["profile_id"]].append(dict(row))
     return stored, ledgers
 
 

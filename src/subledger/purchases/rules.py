@@ -199,7 +199,8 @@ def _purchase_id(profile_id: uuid.UUID, *keys: str) -> str:
 
 def _grace_until(tx: dict[str, Any]) -> datetime | None:
     if tx["refunded_at"] is None and tx["billing_issue_detected_at"] is not None:
-        return tx["grace_period_expires_at"]
+        expires: datetime | None = tx["grace_period_expires_at"]
+        return expires
     return None
 
 

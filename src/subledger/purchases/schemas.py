@@ -89,9 +89,10 @@ class TransactionIn(Strict):
     cancellation_reason: CancellationReason | None = None
     variation_id: Str255 | None = None
     # Subscription only (required there, see rules.check_transaction).
-    originally_purchased_at: DateTimeField = None
+    # Absent: None; an explicit null is refused (the type has no None).
+    originally_purchased_at: DateTimeField = None  # type: ignore[assignment]
     expires_at: DateTimeField | None = None
-    renew_status: StrictBool = None
+    renew_status: StrictBool = None  # type: ignore[assignment]
     renew_status_changed_at: DateTimeField | None = None
     billing_issue_detected_at: DateTimeField | None = None
     grace_period_expires_at: DateTimeField | None = None

@@ -35,7 +35,7 @@ def earlier_requests(conn: Connection, app_id: UUID, store_transaction_id: str) 
     query = select(func.count()).where(
         consumption_requests.c.app_id == app_id, consumption_requests.c.store_transaction_id == store_transaction_id
     )
-    return conn.scalar(query)
+    return conn.scalar(query) or 0
 
 
 def record_request(conn: Connection, values: dict[str, Any]) -> None:

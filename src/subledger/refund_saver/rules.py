@@ -35,7 +35,9 @@ def consumed_share(purchased_at: datetime, period: str | None, now: datetime) ->
     period to measure (lifetime, consumable, or not in the catalog)."""
     if period is None or period == LIFETIME:
         return None
-    total = (period_end(purchased_at, period) - purchased_at).total_seconds()
+    end = period_end(purchased_at, period)
+    assert end is not None  # only a lifetime period has no end
+    total = (end - purchased_at).total_seconds()
     elapsed = (now - purchased_at).total_seconds()
     return min(max(Decimal(elapsed) / Decimal(total), Decimal(0)), Decimal(1))
 

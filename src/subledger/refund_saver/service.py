@@ -5,6 +5,8 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 from uuid import UUID, uuid4
 
+from sqlalchemy import Connection
+
 from subledger.catalog import service as catalog_service
 from subledger.core.addressing import ProfileRef
 from subledger.core.errors import NON_FIELD, ApiError, bad_request
@@ -22,7 +24,7 @@ def _profile_missing() -> ApiError:
     return ApiError.one(400, "profile_does_not_exist", None, "Profile does not exist")
 
 
-def _app_settings(conn, app_id: UUID) -> rules.AppSettings:
+def _app_settings(conn: Connection, app_id: UUID) -> rules.AppSettings:
     row = repository.app_settings(conn, app_id)
     if row is None:
         return rules.AppSettings()
@@ -51,7 +53,9 @@ def profile_settings(rt: Runtime, app_id: UUID, ref: ProfileRef) -> dict[str, An
 
 def set_profile_settings(rt: Runtime, app_id: UUID, ref: ProfileRef, body: ProfileSettingsIn) -> dict[str, Any]:
     """Change what is sent (null undoes it: back to the app's default)."""
-    sent = {name: getattr(body, name) for name in ("custom_preference", "consent") if name in body.model_fields_set}
+    sent: dict[str, Any] = {
+        name: getattr(body, name) for name in ("custom_preference", "consent") if name in body.model_fields_set
+    }
     if not sent:
         raise bad_request(
             "validation_error",

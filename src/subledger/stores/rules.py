@@ -45,7 +45,7 @@ class Notification:
     transactions: list[dict[str, Any]] = field(default_factory=list)
     refunds: dict[str, str] = field(default_factory=dict)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.account is not None and not isinstance(self.account, str):
             raise TypeError(f"the account is {type(self.account).__name__}, not text")
         # No customer_user_id is longer (a Stripe metadata value can be): such an account names nobody.

@@ -1,8 +1,10 @@
 """Web API use cases: each the paywalls' or profiles' own, for the profile the body names."""
 
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
+from subledger.core.addressing import ProfileRef
 from subledger.core.errors import ApiError
 from subledger.core.runtime import Runtime
 from subledger.paywalls import service as paywalls_service
@@ -13,14 +15,14 @@ from subledger.web_api.schemas import AttributionRequest, ForProfile, PaywallReq
 ATTRIBUTION_SOURCE = "custom"
 
 
-def _profile_missing(body: ForProfile):
+def _profile_missing(body: ForProfile) -> Callable[[], ApiError]:
     def missing() -> ApiError:
         return ApiError.one(404, "profile_does_not_exist", body.source, "Profile not found")
 
     return missing
 
 
-def _ref(body: ForProfile):
+def _ref(body: ForProfile) -> ProfileRef:
     ref = body.ref()
     if ref is None:  # a profile_id that is not a UUID names no profile
         raise _profile_missing(body)()

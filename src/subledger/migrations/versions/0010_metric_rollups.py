@@ -8,6 +8,8 @@ ledger: ``subledger migrate`` runs it after the schema change. Profiles get an
 index to walk an app's profiles in id order, which that rebuild does.
 """
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -33,12 +35,12 @@ branch_labels = None
 depends_on = None
 
 
-def _key() -> list[sa.Column]:
+def _key() -> list[sa.Column[str]]:
     lengths = {"store": 255, "product": 255, "country": 2, "environment": 16}
     return [sa.Column(name, sa.String(length=lengths[name]), nullable=False) for name in KEY]
 
 
-def _app(table: str) -> list:
+def _app(table: str) -> list[Any]:
     return [
         sa.Column("app_id", sa.Uuid(), nullable=False),
         sa.ForeignKeyConstraint(["app_id"], ["apps.id"], name=op.f(f"fk_{table}_app_id_apps"), ondelete="CASCADE"),

@@ -11,6 +11,7 @@ to what it did when it was written). Profiles derived before get the same in the
 """
 
 import uuid
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -27,7 +28,7 @@ profiles = sa.table("profiles", sa.column("id", sa.Uuid()), sa.column("derived",
 access_grants = sa.table("access_grants", sa.column("profile_id", sa.Uuid()), sa.column("kind", sa.String()))
 
 
-def _filled(profile_id: uuid.UUID, derived: dict) -> bool:
+def _filled(profile_id: uuid.UUID, derived: dict[str, Any]) -> bool:
     changed = False
     for level in derived.get("access_levels", []):
         if level["store_transaction_id"] is None or level["store_product_id"] is None:

@@ -25,7 +25,7 @@ placements = sa.table("placements", sa.column("targets", sa.JSON()))
 ab_tests = sa.table("ab_tests", sa.column("id", sa.Uuid()), sa.column("variations", sa.JSON()))
 
 
-def _shown(conn) -> set[str]:
+def _shown(conn: sa.Connection) -> set[str]:
     tests = {str(test_id): variations for test_id, variations in conn.execute(sa.select(ab_tests))}
     shown = set()
     for (targets,) in conn.execute(sa.select(placements.c.targets)):

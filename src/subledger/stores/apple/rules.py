@@ -54,10 +54,10 @@ def _country(storefront: str | None) -> str:
 
 
 def _offer(tx: dict[str, Any]) -> dict[str, Any] | None:
-    category = OFFER_CATEGORIES.get(tx.get("offerType"))
+    category = OFFER_CATEGORIES.get(tx.get("offerType") or 0)  # 0: no offer type
     if category is None:
         return None
-    kind = OFFER_TYPES.get(tx.get("offerDiscountType"), "free_trial" if tx.get("price") == 0 else "unknown")
+    kind = OFFER_TYPES.get(tx.get("offerDiscountType") or "", "free_trial" if tx.get("price") == 0 else "unknown")
     return {"category": category, "type": kind, "id": tx.get("offerIdentifier")}
 
 
