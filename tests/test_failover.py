@@ -36,7 +36,14 @@ def _customer_ids(url: str) -> set[str]:
 
 def test_writes_through_a_restart_and_an_outage_get_503_and_none_acknowledged_is_lost(tmp_path):
     with clusters.primary() as database:
-        env = {**operator_env(tmp_path / "data", database.url), "SUBLEDGER_DATABASE_CONNECT_TIMEOUT_SECONDS": "2"}
+        env = {
+            **operator_env(tmp_path / "data", database.url),
+            "SUBLEDGER_DATABASE_CONNECT_TIMEOUT_SECONDS": "2",
+            # A delivery whose outcome the outage kept from being recorded is sent again once its
+            # claim runs out: soon, here.
+            "SUBLEDGER_WEBHOOK_TIMEOUT_SECONDS": "2",
+            "SUBLEDGER_WEBHOOK_LEASE_SECONDS": "5",
+        }
         run(env, "migrate")
         app = shop(env)
         answers: dict[str, httpx.Response] = {}
@@ -59,7 +66,8 @@ def test_writes_through_a_restart_and_an_outage_get_503_and_none_acknowledged_is
                 "profile_created",
             ]
             run(env, *hook)
-            delivering = subprocess.Popen([*SUBLEDGER, "worker"], env=env, stderr=subprocess.DEVNULL)
+            worker_log = (tmp_path / "worker.log").open("w")
+            delivering = subprocess.Popen([*SUBLEDGER, "worker"], env=env, stderr=worker_log)
 
             def write_on() -> None:
                 n = 0
@@ -96,10 +104,12 @@ def test_writes_through_a_restart_and_an_outage_get_503_and_none_acknowledged_is
                 return {r["json"]["customer_user_id"] for r in list(receiver.received) if r["json"]}
 
             try:  # the worker, still running, delivers every acknowledged profile's event
-                wait_until(lambda: acknowledged <= delivered(), timeout=60)
+                wait_until(lambda: acknowledged <= delivered(), timeout=120)
             finally:
                 delivering.terminate()
-                assert delivering.wait(timeout=30) == 0
+                stopped = delivering.wait(timeout=30)
+                worker_log.close()
+            assert stopped == 0, (tmp_path / "worker.log").read_text()
 
         assert failures == []
         statuses = Counter(answer.status_code for answer in answers.values())
