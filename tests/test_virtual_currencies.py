@@ -286,3 +286,33 @@ def test_the_currencies_cli(tmp_path):
     assert run_json(env, "currencies", "rename", "--app", app, "COINS", "Coins")["name"] == "Coins"
     listed = run_json(env, "currencies", "list", "--app", app)
     assert listed == {"enabled": True, "currencies": [{"code": "COINS", "name": "Coins"}]}
+
+
+def test_only_newly_recorded_purchases_credit_and_a_credit_stops_at_the_largest_balance(wallet, runtime):
+    coins = wallet.product("coins_100", None, "lifetime", is_consumable=True)
+    bought = one_time(store_product_id="coins_100", store_transaction_id="old-1", store_original_transaction_id="old-1")
+    assert wallet.set_transaction("u", **bought).status_code == 200  # before the product credited anything
+    grants = {"grants": [{"currency_code": "COINS", "amount": 100}]}
+    assert wallet.admin("PUT", f"/virtual-currencies/products/{coins['product_id']}/", grants).status_code == 200
+    changed = {**bought, "variation_id": "v2"}  # the store sends the old transaction again, changed
+    assert wallet.set_transaction("u", **changed).status_code == 200
+    assert balances(wallet)["COINS"] == 0
+
+    assert transact(wallet, {"items": [{"currency_code": "COINS", "amount": 2**31 - 1 - 30}]}).status_code == 200
+    new = one_time(store_product_id="coins_100", store_transaction_id="new-1", store_original_transaction_id="new-1")
+    assert wallet.set_transaction("u", **new).status_code == 200  # the purchase is recorded, whatever the balance
+    assert balances(wallet)["COINS"] == 2**31 - 1
+    history = wallet.request("GET", TRANSACTIONS, "u").json()["data"]
+    assert history[0]["transaction_type"] == "store_purchase" and history[0]["items"][0]["amount"] == 30
+
+
+def test_an_imported_history_credits_nothing(wallet, runtime):
+    from subledger.purchases import service as purchases_service
+    from subledger.purchases.schemas import TransactionIn
+
+    coins = wallet.product("coins_100", None, "lifetime", is_consumable=True)
+    grants = {"grants": [{"currency_code": "COINS", "amount": 100}]}
+    assert wallet.admin("PUT", f"/virtual-currencies/products/{coins['product_id']}/", grants).status_code == 200
+    past = one_time(store_product_id="coins_100", store_transaction_id="imp-1", store_original_transaction_id="imp-1")
+    assert purchases_service.import_transactions(runtime, uuid.UUID(wallet.app_id), "u", [TransactionIn(**past)]) == 1
+    assert balances(wallet)["COINS"] == 0

@@ -161,12 +161,19 @@ class Idempotency:
         if not isinstance(claimed, UUID):  # the kept answer
             kept = {REPLAYED: "true", "content-type": claimed.content_type}
             return await Response(claimed.body, claimed.status_code, kept)(scope, receive, send)
-        await self._run(scope, message, send, runtime, _Claim(app_id, key_digest, claimed))
+        await self._run(scope, message, receive, send, runtime, _Claim(app_id, key_digest, claimed))
 
-    async def _run(self, scope: Scope, message: Message, send: Send, runtime: Runtime, claim: _Claim) -> None:
+    async def _run(
+        self, scope: Scope, message: Message, receive: Receive, send: Send, runtime: Runtime, claim: _Claim
+    ) -> None:
         answer: dict[str, Any] = {"body": b""}
+        replayed = False
 
-        async def replay() -> Message:
+        async def replay() -> Message:  # the body read above, then whatever comes next (a disconnect)
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
             return message
 
         async def keep(sent: Message) -> None:

@@ -155,27 +155,37 @@ def wallet(rt: Runtime, app_id: UUID, profile_id: UUID, limit: int = 20) -> dict
 
 
 def settle(
-    conn: Connection, profile: dict[str, Any], catalog: Catalog, written: Iterable[dict[str, Any]], now: datetime
+    conn: Connection,
+    profile: dict[str, Any],
+    catalog: Catalog,
+    written: Iterable[tuple[dict[str, Any] | None, dict[str, Any]]],
+    now: datetime,
 ) -> None:
-    """Credit what the products of the ledger's newly ``written`` transactions grant, once per
-    transaction, and take it back (as far as the balance allows) when one is refunded. Trials
-    credit nothing. The caller holds the profile's lock."""
-    for tx in written:
+    """For each transaction the ledger just recorded, (the row before or None, the row now):
+    credit what its product grants when it is new, and take that back (as far as the balance
+    allows) when it is refunded; each once. Trials credit nothing, and a credit stops at the
+    largest balance there may be rather than refuse the purchase. The caller holds the profile's lock."""
+    for before, tx in written:
         product = catalog.product(tx["store"], tx["store_product_id"], tx["store_base_plan_id"])
         if product is None or not product.currency_grants:
             continue
         source = f"{tx['store']}:{tx['store_transaction_id']}"
-        if tx["refunded_at"] is not None:
+        held = repository.balances(conn, profile["id"])
+        if tx["refunded_at"] is not None and (before is None or before["refunded_at"] is None):
             credited = repository.item_totals(conn, profile["id"], source)
-            held = repository.balances(conn, profile["id"])
             items = [(code, -min(amount, held.get(code, 0))) for code, amount in credited.items() if amount > 0]
-            items = [(code, amount) for code, amount in items if amount]
-            if items:
-                _apply(conn, profile["id"], profile["app_id"], items, rules.REFUND, now, source=source)
-        elif tx["offer_type"] != "free_trial":
+            kind = rules.REFUND
+        elif before is None and tx["refunded_at"] is None and tx["offer_type"] != "free_trial":
+            items = [
+                (code, min(amount, rules.MAX_BALANCE - held.get(code, 0))) for code, amount in product.currency_grants
+            ]
             first = tx["store_transaction_id"] == tx["store_original_transaction_id"]
             kind = rules.PURCHASE if first else rules.RENEWAL
-            _apply(conn, profile["id"], profile["app_id"], list(product.currency_grants), kind, now, source=source)
+        else:
+            continue
+        items = [(code, amount) for code, amount in items if amount]
+        if items:
+            _apply(conn, profile["id"], profile["app_id"], items, kind, now, source=source)
 
 
 def unbalanced(conn: Connection, profile_id: UUID, fix: bool = False) -> bool:

@@ -70,9 +70,11 @@ def _recompute(
     rates: Rates | None = None,
     old_catalog: Catalog | None = None,
     ledger: list[dict[str, Any]] | None = None,
+    credits: bool = True,
 ) -> int:
-    """Store the profile's derived state afresh, update the metric rollups and emit the
-    events of the change.
+    """Store the profile's derived state afresh, update the metric rollups, emit the events
+    of the change and credit the virtual currencies new purchases grant (not with ``credits``
+    false: an imported history, whose balances were spent elsewhere).
 
     ``written`` lists the transactions the change wrote: (the row before, its
     store and store_transaction_id); ``old_catalog`` is the catalog before a change
@@ -106,8 +108,9 @@ def _recompute(
     changes += events_rules.access_level_changes(old_levels, derived.access_levels, now)
     events_service.emit(conn, rt, profile, changes, ledger, now, rates)
     events_service.schedule_expiries(conn, profile, ledger, [key for _before, key in written])
-    after = [_in_ledger(ledger, *key) for _before, key in written]
-    currencies_service.settle(conn, profile, catalog, [tx for tx in after if tx is not None], now)
+    if credits:
+        recorded = [(before, _in_ledger(ledger, *key)) for before, key in written]
+        currencies_service.settle(conn, profile, catalog, [(b, tx) for b, tx in recorded if tx is not None], now)
     if written or old_catalog is not None or old_rates is not rates:
         # Last: other writers may wait for the rollup rows this locks until the commit.
         ledgers = (_ledger_before(ledger, written), ledger)
@@ -221,7 +224,7 @@ def import_transactions(rt: Runtime, app_id: UUID, customer_user_id: str, transa
             ]
             # A row recorded before is replaced in the ledger only when the import changed it.
             changed = sum(before is None or _in_ledger(ledger, *key) is not before for before, key in written)
-            _recompute(rt, conn, profile, now, written, rates, ledger=ledger)
+            _recompute(rt, conn, profile, now, written, rates, ledger=ledger, credits=False)
     except IntegrityError:
         raise profiles_service.already_exists() from None  # created by another writer at the same moment
     return changed
