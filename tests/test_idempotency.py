@@ -4,12 +4,14 @@ reused for another request is refused, a write that did nothing gives its key up
 import uuid
 from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
 from conftest import db_snapshot
 from test_purchases_api import subscription
 from test_virtual_currencies import error, transact, wallet  # noqa: F401 - the fixture
 
 from subledger.core import idempotency
+from subledger.core.errors import ApiError
 from subledger.core.tables import idempotency_keys
 from subledger.worker import DeliveryWorker
 
@@ -157,3 +159,25 @@ def test_the_worker_deletes_keys_past_their_day(wallet, runtime, clock):  # noqa
     with runtime.db.read() as conn:
         kept = conn.execute(sa.select(idempotency_keys.c.created_at)).scalars().all()
     assert kept == [clock.now()]
+
+
+def test_a_request_whose_claim_was_taken_over_does_not_do_its_work(wallet, runtime, clock):  # noqa: F811
+    """A first request so slow that a repeat took its claim over, writing at last: refused, undone."""
+    sent = key()
+    digest = idempotency._digest(sent["Idempotency-Key"].encode(), b"u", b"")
+    with runtime.db.write() as conn:  # the first request's claim...
+        conn.execute(
+            idempotency_keys.insert().values(
+                app_id=uuid.UUID(wallet.app_id),
+                key_digest=digest,
+                request_digest="0" * 64,
+                owner=uuid.uuid4(),
+                state="running",
+                created_at=clock.now(),
+            )
+        )
+    first = uuid.uuid4()  # ...was taken over: its owner is now another
+    with pytest.raises(ApiError) as refused, runtime.db.write() as conn:
+        conn.execute(sa.text("SELECT 1"))  # the first request's work would be here
+        idempotency.mark_applied(uuid.UUID(wallet.app_id), digest, first, conn)
+    assert refused.value.code == "idempotency_in_flight"

@@ -97,9 +97,12 @@ def _claim(conn: Connection, app_id: UUID, key_digest: str, request_digest: str,
 
 
 def mark_applied(app_id: UUID, key_digest: str, owner: UUID, conn: Connection) -> None:
-    """In a write transaction of the request that claimed the key: its work is in it."""
-    mine = _where(app_id, key_digest, idempotency_keys.c.owner == owner, idempotency_keys.c.state == "running")
-    conn.execute(update(idempotency_keys).where(*mine).values(state="applied"))
+    """In a write transaction of the request that claimed the key: its work is in it. A request
+    so slow that a repeat took its claim over (``LEASE``) is refused here, its work undone with
+    its transaction, so that only one of them does it."""
+    mine = _where(app_id, key_digest, idempotency_keys.c.owner == owner)
+    if conn.execute(update(idempotency_keys).where(*mine).values(state="applied")).rowcount != 1:
+        raise _in_flight()
 
 
 def _finish(database: db.Database, app_id: UUID, key_digest: str, owner: UUID, answer: dict[str, Any] | None) -> None:
