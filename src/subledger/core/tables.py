@@ -111,15 +111,20 @@ api_keys = Table(
     CheckConstraint("kind IN ('secret', 'public')", name="kind"),
 )
 
-# Each rate-limited app's token bucket, shared by every server process of the database
-# (see core/buckets.py): kept as the one moment it will be full again, in seconds since
-# the epoch, so that taking requests from it is a single value's update.
-rate_buckets = Table(
-    "rate_buckets",
-    metadata,
-    Column("app_id", Uuid, ForeignKey("apps.id", ondelete="CASCADE"), primary_key=True),
-    Column("full_at", Double, nullable=False),
-)
+
+def _app_buckets(name: str) -> Table:
+    """Each rate-limited app's token bucket for one limit, shared by every server process of the
+    database (see core/buckets.py and apps.service.RateLimits): kept as the one moment it will be
+    full again, in seconds since the epoch, so that taking requests from it is a single value's update."""
+    return Table(
+        name,
+        metadata,
+        Column("app_id", Uuid, ForeignKey("apps.id", ondelete="CASCADE"), primary_key=True),
+        Column("full_at", Double, nullable=False),
+    )
+
+
+rate_buckets = _app_buckets("rate_buckets")  # the app's own limit on its API requests
 
 profiles = Table(
     "profiles",
@@ -667,21 +672,8 @@ virtual_currencies = Table(
     Column("created_at", UTCDateTime, nullable=False),
 )
 
-# Each app's token bucket for the virtual currency endpoints (see apps.service.RateLimits).
-currency_rate_buckets = Table(
-    "currency_rate_buckets",
-    metadata,
-    Column("app_id", Uuid, ForeignKey("apps.id", ondelete="CASCADE"), primary_key=True),
-    Column("full_at", Double, nullable=False),
-)
-
-# Each app's token bucket for the Export Analytics API (see apps.service.RateLimits).
-client_api_rate_buckets = Table(
-    "client_api_rate_buckets",
-    metadata,
-    Column("app_id", Uuid, ForeignKey("apps.id", ondelete="CASCADE"), primary_key=True),
-    Column("full_at", Double, nullable=False),
-)
+currency_rate_buckets = _app_buckets("currency_rate_buckets")  # the virtual currency endpoints' limit
+client_api_rate_buckets = _app_buckets("client_api_rate_buckets")  # the Export Analytics API's limit
 
 currency_balances = Table(
     "currency_balances",
