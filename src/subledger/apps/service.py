@@ -13,6 +13,7 @@ from subledger.core import buckets
 from subledger.core.clock import Clock
 from subledger.core.dates import format_datetime
 from subledger.core.db import Database
+from subledger.core.runtime import Runtime
 from subledger.core.tables import rate_buckets
 
 
@@ -274,6 +275,12 @@ class RateLimits:
         if wait > 0:
             raise rules.throttled(wait)
         return False
+
+    async def take(self, runtime: Runtime, app_id: UUID, rate_limit: float | None) -> None:
+        """Spend one of the app's requests: from what this process holds, else from a lease
+        taken in one of the runtime's threads; the contract's 429 when the bucket is empty."""
+        if not self.admit(app_id, rate_limit):
+            await runtime.write(self.lease, app_id, rate_limit)
 
     def lease(self, app_id: UUID, rate_limit: int) -> None:
         """Lease requests from the app's bucket and spend one (it writes: run it in a thread);

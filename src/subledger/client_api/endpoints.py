@@ -30,9 +30,8 @@ PLACEMENT_COLUMNS = [
 async def _admitted(request: Request) -> None:
     """The contract's limit: a few requests a second (429 with Retry-After past it)."""
     state = request.app.state
-    limits, rate = state.client_api_rate_limits, state.runtime.settings.client_api_rate_per_second
-    if not limits.admit(request.state.app_id, rate):
-        await state.runtime.write(limits.lease, request.state.app_id, rate)
+    rate = state.runtime.settings.client_api_rate_per_second
+    await state.client_api_rate_limits.take(state.runtime, request.state.app_id, rate)
 
 
 def time_zone(request: Request) -> ZoneInfo:

@@ -53,8 +53,7 @@ class ApiKeyAuth:
         state = scope["app"].state
         try:
             key = await authenticated(scope, "secret")
-            if not state.rate_limits.admit(key.app_id, key.rate_limit):
-                await state.runtime.write(state.rate_limits.lease, key.app_id, key.rate_limit)
+            await state.rate_limits.take(state.runtime, key.app_id, key.rate_limit)
         except ApiError as error:
             return await error_response(error)(scope, receive, send)
         scope.setdefault("state", {})["app_id"] = key.app_id

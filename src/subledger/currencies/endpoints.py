@@ -74,9 +74,8 @@ def _transaction(body: bytes) -> TransactionIn:
 async def _admitted(request: Request) -> None:
     """The contract's per-app rate limit of the transactions endpoint (429 past it)."""
     state = request.app.state
-    limits, rate = state.currency_rate_limits, state.runtime.settings.virtual_currency_rate_per_minute / 60
-    if not limits.admit(request.state.app_id, rate):
-        await state.runtime.write(limits.lease, request.state.app_id, rate)
+    rate = state.runtime.settings.virtual_currency_rate_per_minute / 60
+    await state.currency_rate_limits.take(state.runtime, request.state.app_id, rate)
 
 
 @router.post("/vc/transactions/", summary="Create virtual currency transaction", openapi_extra=TRANSACTION_REQUEST)
