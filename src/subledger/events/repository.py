@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, and_, bindparam, delete, exists, func, or_, select, update
+from sqlalchemy import Connection, Table, and_, bindparam, delete, exists, func, or_, select, update
 from sqlalchemy.orm import aliased
 
 from subledger.core import app_config
@@ -373,19 +373,29 @@ def unschedule_expiry(conn: Connection, profile_id: UUID, store: str, original_i
     )
 
 
-def _expiry_due(now: datetime) -> tuple:
-    return scheduled_expiries.c.fired.is_(False), scheduled_expiries.c.due_at <= now
+def _scheduled_due(table: Table, now: datetime) -> tuple:
+    """A scheduled row (an expiry, a "still active" check) whose time has come and that has not fired."""
+    return table.c.fired.is_(False), table.c.due_at <= now
 
 
-def any_expiry_due(conn: Connection, now: datetime) -> bool:
-    return conn.execute(select(scheduled_expiries.c.due_at).where(*_expiry_due(now)).limit(1)).first() is not None
+def _any_due(conn: Connection, table: Table, now: datetime) -> bool:
+    return conn.execute(select(table.c.due_at).where(*_scheduled_due(table, now)).limit(1)).first() is not None
 
 
-def due_expiries(conn: Connection, now: datetime, limit: int) -> list[dict[str, Any]]:
-    query = select(scheduled_expiries).where(*_expiry_due(now)).order_by(scheduled_expiries.c.due_at).limit(limit)
+def _due_rows(conn: Connection, table: Table, now: datetime, limit: int) -> list[dict[str, Any]]:
+    """The earliest due rows; on PostgreSQL, those another worker holds are skipped."""
+    query = select(table).where(*_scheduled_due(table, now)).order_by(table.c.due_at).limit(limit)
     if conn.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def any_expiry_due(conn: Connection, now: datetime) -> bool:
+    return _any_due(conn, scheduled_expiries, now)
+
+
+def due_expiries(conn: Connection, now: datetime, limit: int) -> list[dict[str, Any]]:
+    return _due_rows(conn, scheduled_expiries, now, limit)
 
 
 def mark_fired(conn: Connection, expiry: dict[str, Any]) -> None:
@@ -411,19 +421,12 @@ def schedule_check(conn: Connection, values: dict[str, Any]) -> None:
     insert_new(conn, scheduled_checks, {**values, "fired": False}, CHECK_KEY)
 
 
-def _check_due(now: datetime) -> tuple:
-    return scheduled_checks.c.fired.is_(False), scheduled_checks.c.due_at <= now
-
-
 def any_check_due(conn: Connection, now: datetime) -> bool:
-    return conn.execute(select(scheduled_checks.c.due_at).where(*_check_due(now)).limit(1)).first() is not None
+    return _any_due(conn, scheduled_checks, now)
 
 
 def due_checks(conn: Connection, now: datetime, limit: int) -> list[dict[str, Any]]:
-    query = select(scheduled_checks).where(*_check_due(now)).order_by(scheduled_checks.c.due_at).limit(limit)
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    return [dict(row._mapping) for row in conn.execute(query)]
+    return _due_rows(conn, scheduled_checks, now, limit)
 
 
 def mark_check_fired(conn: Connection, check: dict[str, Any]) -> None:
