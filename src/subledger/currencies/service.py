@@ -34,17 +34,19 @@ def _apply(
     conn: Connection,
     profile_id: UUID,
     app_id: UUID,
+    held: dict[str, int],
     items: list[tuple[str, int]],
     kind: str,
     now: datetime,
     metadata: dict[str, str] | None = None,
     source: str | None = None,
 ) -> tuple[UUID, dict[str, int]] | None:
-    """Apply ``items`` to the profile's balances as one transaction of ``kind`` and keep it in
-    the history (the caller holds the profile's lock): its id and the balances after, or None
-    when ``source`` was applied as ``kind`` before. Each transaction of a profile is made after
-    the one before it, so that the history reads in the order of the balances' changes."""
-    after = rules.balances_after(repository.balances(conn, profile_id), items)
+    """Apply ``items`` to the profile's balances (``held``, as the caller read them holding the
+    profile's lock) as one transaction of ``kind`` and keep it in the history: its id and the
+    balances after, or None when ``source`` was applied as ``kind`` before. Each transaction of
+    a profile is made after the one before it, so that the history reads in the order of the
+    balances' changes."""
+    after = rules.balances_after(held, items)
     latest = repository.latest(conn, profile_id)
     if latest is not None and latest >= now:  # a clock behind: the history keeps its order
         now = latest + timedelta(microseconds=1)
@@ -76,7 +78,8 @@ def transact(rt: Runtime, app_id: UUID, ref: ProfileRef, body: TransactionIn, ki
         for code, _amount in items:
             if code not in names:
                 raise rules.unknown_currency(code)
-        applied = _apply(conn, profile["id"], app_id, items, kind, now, body.metadata)
+        held = repository.balances(conn, profile["id"])
+        applied = _apply(conn, profile["id"], app_id, held, items, kind, now, body.metadata)
         assert applied is not None  # only a transaction from a source is ever applied before
         transaction_id, after = applied
     return {
@@ -169,23 +172,25 @@ def settle(
         product = catalog.product(tx["store"], tx["store_product_id"], tx["store_base_plan_id"])
         if product is None or not product.currency_grants:
             continue
+        refunded = tx["refunded_at"] is not None and (before is None or before["refunded_at"] is None)
+        bought = before is None and tx["refunded_at"] is None and tx["offer_type"] != "free_trial"
+        if not (refunded or bought):
+            continue
         source = f"{tx['store']}:{tx['store_transaction_id']}"
         held = repository.balances(conn, profile["id"])
-        if tx["refunded_at"] is not None and (before is None or before["refunded_at"] is None):
+        if refunded:
             credited = repository.item_totals(conn, profile["id"], source)
             items = [(code, -min(amount, held.get(code, 0))) for code, amount in credited.items() if amount > 0]
             kind = rules.REFUND
-        elif before is None and tx["refunded_at"] is None and tx["offer_type"] != "free_trial":
+        else:
             items = [
                 (code, min(amount, rules.MAX_BALANCE - held.get(code, 0))) for code, amount in product.currency_grants
             ]
             first = tx["store_transaction_id"] == tx["store_original_transaction_id"]
             kind = rules.PURCHASE if first else rules.RENEWAL
-        else:
-            continue
         items = [(code, amount) for code, amount in items if amount]
         if items:
-            _apply(conn, profile["id"], profile["app_id"], items, kind, now, source=source)
+            _apply(conn, profile["id"], profile["app_id"], held, items, kind, now, source=source)
 
 
 def unbalanced(conn: Connection, profile_id: UUID, fix: bool = False) -> bool:
