@@ -288,6 +288,36 @@ STRIPE_ERROR_RESPONSE = {
 }
 
 
+def _object(properties: dict, required: list[str] | None = None) -> dict:
+    return {"type": "object", "properties": properties, "required": required or list(properties)}
+
+
+BALANCE = _object({"code": STRING, "name": STRING, "balance": INTEGER, "held": INTEGER, "available": INTEGER})
+VC_TRANSACTION_RESPONSE = _object({"transaction_id": UUID, "balances": {"type": "array", "items": BALANCE}})
+VC_BALANCES_RESPONSE = _object({"response_created_at": INTEGER, "data": {"type": "array", "items": BALANCE}})
+VC_HISTORY_RESPONSE = _object(
+    {
+        "data": {
+            "type": "array",
+            "items": _object(
+                {
+                    "transaction_id": UUID,
+                    "transaction_type": STRING,
+                    "items": {
+                        "type": "array",
+                        "items": _object({"currency_code": STRING, "amount": INTEGER, "balance_after": INTEGER}),
+                    },
+                    "metadata": nullable({"type": "object", "additionalProperties": STRING}),
+                    "created_at": DATE_TIME,
+                },
+                ["transaction_id", "transaction_type", "items", "created_at"],
+            ),
+        },
+        "pagination": _object({"next_cursor": nullable(STRING)}),
+    }
+)
+
+
 def check(schema: dict, body) -> None:
     """Fail with every way ``body`` departs from ``schema``."""
     errors = [error.message for error in Draft202012Validator(schema, format_checker=FormatChecker()).iter_errors(body)]
@@ -388,6 +418,16 @@ STRIPE_VALIDATION = {
         "attributes": {"customer_user_id": "<YOUR_CUSTOMER_USER_ID>", "stripe_token": "<YOUR_STRIPE_TOKEN>"},
     }
 }
+# Virtual currency transactions: debit, credit, multi_currency, conversion.
+VC_TRANSACTIONS = [
+    {"items": [{"currency_code": "COINS", "amount": -10}]},
+    {"items": [{"currency_code": "COINS", "amount": 500}]},
+    {"items": [{"currency_code": "GOLD", "amount": -50}, {"currency_code": "SILVER", "amount": -200}]},
+    {
+        "items": [{"currency_code": "SILVER", "amount": -100}, {"currency_code": "GOLD", "amount": 10}],
+        "metadata": {"reason": "exchange"},
+    },
+]
 INTEGRATION_IDENTIFIERS = {name: f"example_{name}" for name in INTEGRATION_IDS}
 PAYWALL_UPDATE = {
     "remote_configs": [{"locale": "en", "data": '{"title":"Premium Features","subtitle":"Unlock all premium content"}'}]

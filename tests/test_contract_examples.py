@@ -91,6 +91,29 @@ def test_paywall_examples(api, clock):
     refused(api.client.get(f"{BASE}/paywalls/{uuid.uuid4()}/", headers=api.headers()), 404)
 
 
+def test_virtual_currency_examples(api):
+    assert api.admin("PATCH", "/virtual-currencies/", {"enabled": True}).status_code == 200
+    for code in ("COINS", "GOLD", "SILVER"):
+        assert api.admin("POST", "/virtual-currencies/currencies/", {"code": code, "name": code}).status_code == 201
+    api.create("jane.doe@example.com")
+    # Enough of each for the debits, then the document's examples in its order.
+    stock = {"items": [{"currency_code": c, "amount": 1000} for c in ("COINS", "GOLD", "SILVER")]}
+    ok(api.request("POST", "/vc/transactions/", "jane.doe@example.com", json=stock), contract.VC_TRANSACTION_RESPONSE)
+    for example in contract.VC_TRANSACTIONS:
+        answer = api.request(
+            "POST",
+            "/vc/transactions/",
+            "jane.doe@example.com",
+            json=example,
+            headers={"Idempotency-Key": str(uuid.uuid4())},
+        )
+        ok(answer, contract.VC_TRANSACTION_RESPONSE)
+    ok(api.request("GET", "/vc/transactions/", "jane.doe@example.com"), contract.VC_HISTORY_RESPONSE)
+    ok(api.request("GET", "/vc/balances/", "jane.doe@example.com"), contract.VC_BALANCES_RESPONSE)
+    overdrawn = {"items": [{"currency_code": "COINS", "amount": -(10**6)}]}
+    refused(api.request("POST", "/vc/transactions/", "jane.doe@example.com", json=overdrawn), 400)
+
+
 def test_stripe_validation_example(api, runtime):
     """The example's placeholder token is refused in the documented error shape; a real one is
     imported and answered as the example's answer is."""
