@@ -3,14 +3,26 @@ the ``Adapty-Tz`` header, answers as JSON or CSV) and the operations themselves.
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Callable
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import Body, Request
 from starlette.responses import Response
 
-from subledger.client_api.schemas import Format, PlacementInfoIn
+from subledger.client_api import service
+from subledger.client_api.schemas import (
+    AnalyticsIn,
+    CohortIn,
+    ConversionIn,
+    Format,
+    FunnelIn,
+    LtvIn,
+    MetricsRequest,
+    PlacementInfoIn,
+    RetentionIn,
+)
+from subledger.client_api.service import Table
 from subledger.core.errors import bad_request
 from subledger.core.http import JSONResponse, api_router
 from subledger.paywalls import service as paywalls_service
@@ -43,15 +55,54 @@ def time_zone(request: Request) -> ZoneInfo:
         raise bad_request("invalid_time_zone", "Adapty-Tz", f"{name!r} is not an IANA time zone name.") from None
 
 
-def _answer(rows: list[dict[str, Any]], columns: Sequence[str], format: Format, request: Request) -> Response:
-    """``{"data": rows}``, or the rows as CSV when the body's ``format`` or the Accept header asks."""
+def _answer(body: Any, table: Table, format: Format, request: Request) -> Response:
+    """The answer as JSON, or its table as CSV when the body's ``format`` or the Accept header asks."""
     if format == "csv" or request.headers.get("accept", "").startswith("text/csv"):
+        rows, columns = table
         text = io.StringIO()
         writer = csv.DictWriter(text, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
         writer.writeheader()
         writer.writerows({name: "" if row.get(name) is None else row[name] for name in columns} for row in rows)
         return Response(text.getvalue(), media_type="text/csv")
-    return JSONResponse({"data": rows})
+    return JSONResponse(body)
+
+
+async def _computed(request: Request, operation: Callable[..., tuple[Any, Table]], body: MetricsRequest) -> Response:
+    await _admitted(request)
+    zone = time_zone(request)
+    runtime = request.app.state.runtime
+    answer, table = await runtime.long_read(operation, runtime, request.state.app_id, body, zone)
+    return _answer(answer, table, body.format, request)
+
+
+@router.post("/metrics/analytics/", summary="Retrieve analytics data")
+async def analytics(request: Request, body: Annotated[AnalyticsIn, Body()]) -> Response:
+    return await _computed(request, service.analytics, body)
+
+
+@router.post("/metrics/cohort/", summary="Retrieve cohort data")
+async def cohort(request: Request, body: Annotated[CohortIn, Body()]) -> Response:
+    return await _computed(request, service.cohort, body)
+
+
+@router.post("/metrics/conversion/", summary="Retrieve conversion data")
+async def conversion(request: Request, body: Annotated[ConversionIn, Body()]) -> Response:
+    return await _computed(request, service.conversion, body)
+
+
+@router.post("/metrics/funnel/", summary="Retrieve funnel data")
+async def funnel(request: Request, body: Annotated[FunnelIn, Body()]) -> Response:
+    return await _computed(request, service.funnel, body)
+
+
+@router.post("/metrics/ltv/", summary="Retrieve Lifetime Value (LTV) data")
+async def ltv(request: Request, body: Annotated[LtvIn, Body()]) -> Response:
+    return await _computed(request, service.ltv, body)
+
+
+@router.post("/metrics/retention/", summary="Retrieve retention data")
+async def retention(request: Request, body: Annotated[RetentionIn, Body()]) -> Response:
+    return await _computed(request, service.retention, body)
 
 
 @router.post("/exports/placements/", summary="Retrieve placement info")
@@ -66,4 +117,4 @@ async def placements(request: Request, body: Annotated[PlacementInfoIn, Body()])
         if kind == "paywall"
         else []
     )
-    return _answer(rows, [*PLACEMENT_COLUMNS, f"{kind}_name"], body.format, request)
+    return _answer({"data": rows}, (rows, [*PLACEMENT_COLUMNS, f"{kind}_name"]), body.format, request)
