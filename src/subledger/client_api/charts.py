@@ -9,7 +9,7 @@ divides a period's revenue by its users or its payers. What each counts is writt
 
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -20,6 +20,19 @@ from subledger.client_api.periods import Periods
 from subledger.client_api.tally import TOTAL, Series, money, segment_of
 
 Amount = Money | int
+
+
+@dataclass(frozen=True)
+class Question:
+    """What a chart is asked over: the sales and users the filters kept, the periods, the
+    segmentation, whether flows count at their user's install, and now."""
+
+    sales: list[Sale]
+    users: list[User]
+    span: Periods
+    segment: str | None
+    by_install: bool
+    now: datetime
 
 
 @dataclass(frozen=True)
@@ -125,27 +138,19 @@ def _ended(sale: Sale, chain: list[Sale], now: datetime, continues: Callable[[Sa
     return end
 
 
-def flow(
-    chart_id: str,
-    sales: list[Sale],
-    users: list[User],
-    span: Periods,
-    segment: str | None,
-    by_install: bool,
-    now: datetime,
-) -> Series:
+def flow(chart_id: str, asked: Question) -> Series:
     """A flow chart's amounts by period; ``by_install`` counts each at its user's install instead."""
-    series = Series(span, money=CHARTS[chart_id].in_money)
+    series = Series(asked.span, money=CHARTS[chart_id].in_money)
 
     def add(item: Any, moment: datetime, amount: Amount) -> None:
         owner = item if isinstance(item, User) else item.user
-        series.add(segment_of(item, segment), owner.installed_at if by_install else moment, amount)
+        series.add(segment_of(item, asked.segment), owner.installed_at if asked.by_install else moment, amount)
 
     if chart_id == "revenue":
-        for sale in sales:
+        for sale in asked.sales:
             if sale.paid:
                 add(sale, sale.purchased_at, sale.money)
-    for item, moment in _moments(chart_id, sales, users, now):
+    for item, moment in _moments(chart_id, asked.sales, asked.users, asked.now):
         if chart_id == "revenue":
             add(item, moment, Money() - item.money)
         elif chart_id == "refund_money":
@@ -155,60 +160,60 @@ def flow(
     return series
 
 
-def level(chart_id: str, sales: list[Sale], span: Periods, segment: str | None, now: datetime) -> Series:
+def level(chart_id: str, asked: Question) -> Series:
     """A level chart read at each period's end (now for the period under way; 0 after now)."""
-    series = Series(span, money=CHARTS[chart_id].in_money)
-    ends = span.ends(now)
+    series = Series(asked.span, money=CHARTS[chart_id].in_money)
+    ends = asked.span.ends(asked.now)
     counted = [
-        sale for sale in sales if sale.subscription and (sale.trial if chart_id == "trials_active" else sale.paid)
+        sale for sale in asked.sales if sale.subscription and (sale.trial if chart_id == "trials_active" else sale.paid)
     ]
     for index, end in enumerate(ends):
-        if span.starts[index] > now:
+        if asked.span.starts[index] > asked.now:
             break
         if chart_id in ("mrr", "arr"):
             for sale in counted:
                 if sale.months and sale.covers(end):
                     monthly = sale.money.scaled(1 / sale.months)
                     series.put(
-                        segment_of(sale, segment), index, monthly.scaled(Decimal(12)) if chart_id == "arr" else monthly
+                        segment_of(sale, asked.segment),
+                        index,
+                        monthly.scaled(Decimal(12)) if chart_id == "arr" else monthly,
                     )
         else:
             chains: dict[str, set[Chain]] = defaultdict(set)
             for sale in counted:
                 if sale.covers(end):
-                    chains[segment_of(sale, segment)].add(sale.chain)
+                    chains[segment_of(sale, asked.segment)].add(sale.chain)
             for name, found in chains.items():
                 series.put(name, index, len(found))
     return series
 
 
-def ratio(
-    chart_id: str, sales: list[Sale], users: list[User], span: Periods, segment: str | None, now: datetime
-) -> tuple[Series, dict[str, Amount]]:
+def ratio(chart_id: str, asked: Question) -> tuple[Series, dict[str, Amount]]:
     """Revenue per user (arpu: users installed by each period's end) or per payer (arppu: users
     with a paid sale in the period), by period; and over the whole window."""
-    revenue = flow("revenue", sales, users, span, segment, False, now)
-    people: dict[str, list[set[UUID]]] = defaultdict(lambda: [set() for _ in span.labels])
+    revenue = flow("revenue", replace(asked, by_install=False))
+    people: dict[str, list[set[UUID]]] = defaultdict(lambda: [set() for _ in asked.span.labels])
     whole: dict[str, set[UUID]] = defaultdict(set)
     if chart_id == "arppu":
-        for sale in sales:
-            index = span.index(sale.purchased_at)
+        for sale in asked.sales:
+            index = asked.span.index(sale.purchased_at)
             if sale.paid and index is not None:
-                for name in (TOTAL, segment_of(sale, segment)):
+                for name in (TOTAL, segment_of(sale, asked.segment)):
                     people[name][index].add(sale.user.profile_id)
                     whole[name].add(sale.user.profile_id)
     else:
-        ends = span.ends(now)
-        for user in users:
-            for name in {TOTAL, segment_of(user, segment)}:
+        ends = asked.span.ends(asked.now)
+        for user in asked.users:
+            for name in {TOTAL, segment_of(user, asked.segment)}:
                 for index, end in enumerate(ends):
                     if user.installed_at < end:
                         people[name][index].add(user.profile_id)
-                if user.installed_at < span.end:
+                if user.installed_at < asked.span.end:
                     whole[name].add(user.profile_id)
     # Users have no product or offer: split by one of those, ARPU divides by all the users.
-    by_user = chart_id == "arppu" or segment in USER_FIELDS
-    per_user = Series(span, money=True)
+    by_user = chart_id == "arppu" or asked.segment in USER_FIELDS
+    per_user = Series(asked.span, money=True)
     totals: dict[str, Amount] = {}
     for name, amounts in revenue.rows().items():
         pool = name if by_user else TOTAL
@@ -220,24 +225,16 @@ def ratio(
     return per_user, totals
 
 
-def chart(
-    chart_id: str,
-    sales: list[Sale],
-    users: list[User],
-    span: Periods,
-    segment: str | None,
-    by_install: bool,
-    now: datetime,
-) -> tuple[Series, dict[str, Amount]]:
+def chart(chart_id: str, asked: Question) -> tuple[Series, dict[str, Amount]]:
     """A chart's series and its value over the window, by segment (``TOTAL`` among them)."""
     kind = CHARTS[chart_id].kind
     if kind == "ratio":
-        return ratio(chart_id, sales, users, span, segment, now)
+        return ratio(chart_id, asked)
     if kind == "level":
-        series = level(chart_id, sales, span, segment, now)
-        last = _last_read(span, now)
+        series = level(chart_id, asked)
+        last = _last_read(asked.span, asked.now)
         return series, {name: amounts[last] for name, amounts in series.rows().items()}
-    series = flow(chart_id, sales, users, span, segment, by_install, now)
+    series = flow(chart_id, asked)
     zero: Amount = Money() if series.money else 0
     return series, {name: sum(amounts, zero) for name, amounts in series.rows().items()}
 

@@ -1,7 +1,7 @@
 """Export Analytics API use cases: read the app's users and production ledger once, keep what the
 filters let through, and compute the operation's answer (JSON) or its rows (CSV)."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID
@@ -66,9 +66,9 @@ def _facts(rt: Runtime, app_id: UUID, body: MetricsRequest, zone: ZoneInfo) -> F
 def analytics(rt: Runtime, app_id: UUID, body: AnalyticsIn, zone: ZoneInfo) -> tuple[dict[str, Any], Table]:
     facts = _facts(rt, app_id, body, zone)
     by_install = body.date_type == "profile_install_date"
-    args = (body.chart_id, facts.sales, facts.users)
-    series, values = charts.chart(*args, facts.span, body.segmentation, by_install, facts.now)
-    compared = charts.chart(*args, facts.compare, None, by_install, facts.now) if facts.compare else None
+    asked = charts.Question(facts.sales, facts.users, facts.span, body.segmentation, by_install, facts.now)
+    series, values = charts.chart(body.chart_id, asked)
+    compared = charts.chart(body.chart_id, replace(asked, span=facts.compare, segment=None)) if facts.compare else None
     data = {
         account or body.chart_id: charts.metric_data(body.chart_id, account, series, values, compared)
         for account in charts.accounts_of(body.chart_id)
