@@ -7,11 +7,13 @@ divides a period's revenue by its users or its payers. What each counts is writt
 (export-analytics.md), following the reference's descriptions.
 """
 
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
+from itertools import accumulate, zip_longest
 from typing import Any
 from uuid import UUID
 
@@ -160,83 +162,142 @@ def flow(chart_id: str, asked: Question) -> Series:
     return series
 
 
+def _read_at(asked: Question) -> list[datetime]:
+    """Where a level is read: each period's end, or now for the period under way (periods that
+    have not begun are left out)."""
+    live = sum(1 for start in asked.span.starts[:-1] if start <= asked.now)
+    return asked.span.ends(asked.now)[:live]
+
+
+def _covered(ends: list[datetime], start: datetime, stop: datetime | None) -> tuple[int, int]:
+    """The reads [lo, hi) that fall in [start, stop) (``ends`` in order; stop None: never)."""
+    return bisect_left(ends, start), len(ends) if stop is None else bisect_left(ends, stop)
+
+
 def level(chart_id: str, asked: Question) -> Series:
-    """A level chart read at each period's end (now for the period under way; 0 after now)."""
+    """A level chart read at each period's end (now for the period under way; 0 after now): each
+    sale (for MRR) or subscription (for counts) adds to the reads it covers, swept in one pass."""
     series = Series(asked.span, money=CHARTS[chart_id].in_money)
-    ends = asked.span.ends(asked.now)
-    counted = [
-        sale for sale in asked.sales if sale.subscription and (sale.trial if chart_id == "trials_active" else sale.paid)
-    ]
-    for index, end in enumerate(ends):
-        if asked.span.starts[index] > asked.now:
-            break
-        if chart_id in ("mrr", "arr"):
-            for sale in counted:
-                if sale.months and sale.covers(end):
-                    monthly = sale.money.scaled(1 / sale.months)
-                    series.put(
-                        segment_of(sale, asked.segment),
-                        index,
-                        monthly.scaled(Decimal(12)) if chart_id == "arr" else monthly,
-                    )
-        else:
-            chains: dict[str, set[Chain]] = defaultdict(set)
-            for sale in counted:
-                if sale.covers(end):
-                    chains[segment_of(sale, asked.segment)].add(sale.chain)
-            for name, found in chains.items():
-                series.put(name, index, len(found))
+    ends = _read_at(asked)
+    zero: Amount = Money() if series.money else 0
+    steps: dict[str, list[Any]] = defaultdict(lambda: [zero] * (len(ends) + 1))  # changes at each read
+    trials = chart_id == "trials_active"
+    counted = [sale for sale in asked.sales if sale.subscription and (sale.trial if trials else sale.paid)]
+    if series.money:
+        for sale in counted:
+            lo, hi = _covered(ends, sale.purchased_at, sale.ends_at)
+            if sale.months and lo < hi:
+                monthly = sale.money.scaled((12 if chart_id == "arr" else 1) / sale.months)
+                changes = steps[segment_of(sale, asked.segment)]
+                changes[lo] += monthly
+                changes[hi] -= monthly
+    else:  # a subscription counts once at a read, however many of its sales cover it
+        spans: dict[tuple[Chain, str], list[tuple[int, int]]] = defaultdict(list)
+        for sale in counted:
+            spans[(sale.chain, segment_of(sale, asked.segment))].append(_covered(ends, sale.purchased_at, sale.ends_at))
+        for (_, name), ranges in spans.items():
+            changes = steps[name]
+            reach = 0
+            for lo, hi in sorted(ranges):
+                lo = max(lo, reach)
+                if lo < hi:
+                    changes[lo] += 1
+                    changes[hi] -= 1
+                    reach = hi
+    for name, changes in steps.items():
+        running = zero
+        for index in range(len(ends)):
+            running += changes[index]
+            series.put(name, index, running)
     return series
 
 
-def ratio(chart_id: str, asked: Question) -> tuple[Series, dict[str, Amount]]:
-    """Revenue per user (arpu: users installed by each period's end) or per payer (arppu: users
-    with a paid sale in the period), by period; and over the whole window."""
-    revenue = flow("revenue", replace(asked, by_install=False))
-    people: dict[str, list[set[UUID]]] = defaultdict(lambda: [set() for _ in asked.span.labels])
-    whole: dict[str, set[UUID]] = defaultdict(set)
+@dataclass
+class Tally:
+    """A chart's sums over some users, which add up with other users' (the ledger is read a page
+    of users at a time): its amounts by period (a ratio's revenue), and a ratio's users."""
+
+    series: Series
+    users: dict[str, list[int]] = field(default_factory=dict)  # by period
+    whole: dict[str, int] = field(default_factory=dict)  # over the window
+
+    def __add__(self, other: "Tally") -> "Tally":
+        users = {
+            name: [a + b for a, b in zip_longest(self.users.get(name, []), other.users.get(name, []), fillvalue=0)]
+            for name in self.users.keys() | other.users.keys()
+        }
+        whole = {
+            name: self.whole.get(name, 0) + other.whole.get(name, 0) for name in self.whole.keys() | other.whole.keys()
+        }
+        return Tally(self.series + other.series, users, whole)
+
+
+def _users(chart_id: str, asked: Question) -> tuple[dict[str, list[int]], dict[str, int]]:
+    """A ratio's users by period and over the window: for ARPU those installed by each period's
+    end; for ARPPU those with a paid sale in the period."""
+    size = len(asked.span.labels)
+    counts: dict[str, list[int]] = {}
+    whole: dict[str, int] = defaultdict(int)
     if chart_id == "arppu":
+        paid: dict[str, list[set[UUID]]] = defaultdict(lambda: [set() for _ in range(size)])
+        payers: dict[str, set[UUID]] = defaultdict(set)
         for sale in asked.sales:
             index = asked.span.index(sale.purchased_at)
             if sale.paid and index is not None:
-                for name in (TOTAL, segment_of(sale, asked.segment)):
-                    people[name][index].add(sale.user.profile_id)
-                    whole[name].add(sale.user.profile_id)
+                for name in {TOTAL, segment_of(sale, asked.segment)}:
+                    paid[name][index].add(sale.user.profile_id)
+                    payers[name].add(sale.user.profile_id)
+        for name, by_period in paid.items():
+            counts[name] = [len(found) for found in by_period]
+            whole[name] = len(payers[name])
     else:
         ends = asked.span.ends(asked.now)
+        installs: dict[str, list[int]] = defaultdict(lambda: [0] * (size + 1))
         for user in asked.users:
             for name in {TOTAL, segment_of(user, asked.segment)}:
-                for index, end in enumerate(ends):
-                    if user.installed_at < end:
-                        people[name][index].add(user.profile_id)
-                if user.installed_at < asked.span.end:
-                    whole[name].add(user.profile_id)
+                installs[name][bisect_right(ends, user.installed_at)] += 1  # counted from the first end after it
+                whole[name] += user.installed_at < asked.span.end
+        for name, added in installs.items():
+            counts[name] = list(accumulate(added[:size]))
+    return counts, dict(whole)
+
+
+def tally(chart_id: str, asked: Question) -> Tally:
+    """A chart's sums over the users and sales asked about."""
+    kind = CHARTS[chart_id].kind
+    if kind == "ratio":
+        return Tally(flow("revenue", replace(asked, by_install=False)), *_users(chart_id, asked))
+    return Tally(level(chart_id, asked) if kind == "level" else flow(chart_id, asked))
+
+
+def chart(chart_id: str, summed: Tally, asked: Question) -> tuple[Series, dict[str, Amount]]:
+    """A chart's series and its value over the window, by segment (``TOTAL`` among them)."""
+    kind = CHARTS[chart_id].kind
+    series = summed.series
+    if kind == "ratio":
+        return _per_user(chart_id, summed, asked)
+    if kind == "level":
+        last = _last_read(asked.span, asked.now)
+        return series, {name: amounts[last] for name, amounts in series.rows().items()}
+    zero: Amount = Money() if series.money else 0
+    return series, {name: sum(amounts, zero) for name, amounts in series.rows().items()}
+
+
+def _per_user(chart_id: str, summed: Tally, asked: Question) -> tuple[Series, dict[str, Amount]]:
+    """Revenue per user, by period and over the window."""
     # Users have no product or offer: split by one of those, ARPU divides by all the users.
     by_user = chart_id == "arppu" or asked.segment in USER_FIELDS
     per_user = Series(asked.span, money=True)
     totals: dict[str, Amount] = {}
-    for name, amounts in revenue.rows().items():
+    for name, amounts in summed.series.rows().items():
         pool = name if by_user else TOTAL
+        counts = summed.users.get(pool, [0] * len(amounts))
         for index, amount in enumerate(amounts):
-            if count := len(people[pool][index]):
-                per_user.put(name, index, amount.scaled(Decimal(1) / count), total=False)
-        count = len(whole[pool])
-        totals[name] = sum(amounts, Money()).scaled(Decimal(1) / count) if count else Money()
+            if counts[index]:
+                per_user.put(name, index, amount.scaled(Decimal(1) / counts[index]), total=False)
+        whole = summed.whole.get(pool, 0)
+        totals[name] = sum(amounts, Money()).scaled(Decimal(1) / whole) if whole else Money()
     return per_user, totals
-
-
-def chart(chart_id: str, asked: Question) -> tuple[Series, dict[str, Amount]]:
-    """A chart's series and its value over the window, by segment (``TOTAL`` among them)."""
-    kind = CHARTS[chart_id].kind
-    if kind == "ratio":
-        return ratio(chart_id, asked)
-    if kind == "level":
-        series = level(chart_id, asked)
-        last = _last_read(asked.span, asked.now)
-        return series, {name: amounts[last] for name, amounts in series.rows().items()}
-    series = flow(chart_id, asked)
-    zero: Amount = Money() if series.money else 0
-    return series, {name: sum(amounts, zero) for name, amounts in series.rows().items()}
 
 
 def _last_read(span: Periods, now: datetime) -> int:

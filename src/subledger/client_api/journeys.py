@@ -7,8 +7,8 @@ reached at the first moment it happens; a conversion counts whenever it happens,
 """
 
 import re
-from collections import defaultdict
-from dataclasses import dataclass
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
@@ -91,40 +91,58 @@ def reached(user: User, at: Step) -> datetime | None:
     return paid[at.number - 1].purchased_at if len(paid) >= at.number else None
 
 
-def conversion(
-    users: list[User],
-    start: Step,
-    end: Step,
-    span: Periods,
-    compare: Periods | None,
-    segment: str | None,
-    by_install: bool,
-    unit: str,
-    earliest: date | None,
-) -> dict[str, Any]:
-    """The share of users who reached ``start`` in each period (installed in it, ``by_install``)
-    and have reached ``end`` since, in the contract's ConversionDataResponse shape."""
+def check_order(start: Step, end: Step) -> None:
     if end.rank <= start.rank:
         raise bad_request("value_error", "to_period", f"{end.title} does not come after {start.title}.")
 
-    def tally(window: Periods) -> dict[str, list[list[int]]]:
-        counts: dict[str, list[list[int]]] = defaultdict(lambda: [[0, 0] for _ in window.labels])
-        for user in users:
-            began = reached(user, start)
-            index = None if began is None else window.index(user.installed_at if by_install else began)
-            if index is None:
-                continue
-            finished = reached(user, end)
-            converted = int(finished is not None and began is not None and finished >= began)
-            for name in {TOTAL, segment_of(user, segment)}:
-                counts[name][index][0] += 1
-                counts[name][index][1] += converted
-        return counts
 
-    counts = tally(span)
-    totals = counts[TOTAL]
+# [started, converted] by segment and period
+Pairs = dict[str, list[list[int]]]
+
+
+def _pairs(window: Periods) -> Pairs:
+    return defaultdict(lambda: [[0, 0] for _ in window.labels])
+
+
+@dataclass
+class ConversionSums:
+    start: Step
+    end: Step
+    span: Periods
+    compare: Periods | None
+    counts: Pairs = field(init=False)
+    compared: Pairs = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.counts = _pairs(self.span)
+        self.compared = _pairs(self.compare or self.span)
+
+
+def add_to_conversion(sums: ConversionSums, users: list[User], segment: str | None, by_install: bool) -> None:
+    """Count the users who reached the start in a period (were installed in it, ``by_install``),
+    and which of them have reached the end since."""
+    windows = [(sums.span, sums.counts, segment), *([(sums.compare, sums.compared, None)] if sums.compare else [])]
+    for user in users:
+        began = reached(user, sums.start)
+        if began is None:
+            continue
+        finished = reached(user, sums.end)
+        converted = int(finished is not None and finished >= began)
+        for window, counts, split in windows:
+            index = window.index(user.installed_at if by_install else began)
+            if index is not None:
+                for name in {TOTAL, segment_of(user, split)}:
+                    counts[name][index][0] += 1
+                    counts[name][index][1] += converted
+
+
+def conversion(sums: ConversionSums, unit: str, earliest: date | None) -> dict[str, Any]:
+    """The share of users who reached the start in each period and have reached the end since,
+    in the contract's ConversionDataResponse shape."""
+    start, end, span = sums.start, sums.end, sums.span
+    totals = sums.counts[TOTAL]
     begun, converted = sum(pair[0] for pair in totals), sum(pair[1] for pair in totals)
-    compared = tally(compare)[TOTAL] if compare else None
+    compared = sums.compared[TOTAL] if sums.compare else None
     rows = [
         {
             "title": name,
@@ -134,7 +152,7 @@ def conversion(
                 for label, (began, done) in zip(span.labels, pairs, strict=True)
             ],
         }
-        for name, pairs in sorted(counts.items(), key=lambda item: (item[0] != TOTAL, item[0]))
+        for name, pairs in sorted(sums.counts.items(), key=lambda item: (item[0] != TOTAL, item[0]))
     ]
     return {
         "data": rows,
@@ -174,37 +192,48 @@ def _steps_reached(user: User) -> set[int]:
     return steps
 
 
-def funnel(users: list[User], span: Periods, compare: Periods | None, segment: str | None) -> list[dict[str, Any]]:
-    """Users installed in the window, through each step of the journey (FunnelSegment rows): the
-    total, each segment, then the comparison window's total."""
-    groups: dict[str, list[tuple[int, set[int]]]] = defaultdict(list)
-    compared: list[tuple[int, set[int]]] = []
+@dataclass
+class FunnelSums:
+    span: Periods
+    compare: Periods | None
+    # users at each (step, period of install), by segment; "Compare" for the comparison window's
+    reached: dict[str, Counter[tuple[int, int]]] = field(default_factory=lambda: defaultdict(Counter))
+
+
+COMPARE = "Compare"
+
+
+def add_to_funnel(sums: FunnelSums, users: list[User], segment: str | None) -> None:
+    """Count users installed in the window (and in the comparison window) at each step they reached."""
     for user in users:
-        if compare and (index := compare.index(user.installed_at)) is not None:
-            compared.append((index, _steps_reached(user)))
-        index = span.index(user.installed_at)
-        if index is not None:
-            for name in {TOTAL, segment_of(user, segment)}:
-                groups[name].append((index, _steps_reached(user)))
-    last = max((max(steps) for members in groups.values() for _, steps in members), default=1)
+        steps = _steps_reached(user)
+        places = []
+        if (index := sums.span.index(user.installed_at)) is not None:
+            places += [(name, index) for name in {TOTAL, segment_of(user, segment)}]
+        if sums.compare and (index := sums.compare.index(user.installed_at)) is not None:
+            places.append((COMPARE, index))
+        for name, index in places:
+            sums.reached[name].update((rung, index) for rung in steps)
+
+
+def funnel(sums: FunnelSums) -> list[dict[str, Any]]:
+    """Users installed in the window through each step of the journey (FunnelSegment rows): the
+    total, each segment, then the comparison window's total."""
+    last = max((rung for name, found in sums.reached.items() if name != COMPARE for rung, _ in found), default=1)
     ladder = [INSTALL, PAYWALL, TRIAL, *range(1, max(last, 1) + 1)]
-    rows = [
-        _funnel_row(name, members, ladder, span)
-        for name, members in sorted(groups.items(), key=lambda item: (item[0] != TOTAL, item[0]))
-    ] or [_funnel_row(TOTAL, [], ladder, span)]
-    if compare:
-        rows.append({**_funnel_row("Compare", compared, ladder, compare), "type": "compare"})
+    names = sorted(name for name in sums.reached if name not in (TOTAL, COMPARE))
+    rows = [_funnel_row(name, sums.reached[name], ladder, sums.span) for name in (TOTAL, *names)]
+    if sums.compare:
+        rows.append({**_funnel_row(COMPARE, sums.reached[COMPARE], ladder, sums.compare), "type": "compare"})
     return rows
 
 
-def _funnel_row(name: str, members: list[tuple[int, set[int]]], ladder: list[int], span: Periods) -> dict[str, Any]:
-    counts = [sum(1 for _, steps in members if rung in steps) for rung in ladder]
+def _funnel_row(name: str, reached: Counter[tuple[int, int]], ladder: list[int], span: Periods) -> dict[str, Any]:
+    by_period = [[reached[(rung, index)] for index in range(len(span.labels))] for rung in ladder]
+    counts = [sum(periods) for periods in by_period]
     values = []
     for position, (rung, count) in enumerate(zip(ladder, counts, strict=True)):
         following = counts[position + 1] if position + 1 < len(counts) else count
-        by_period = [0 for _ in span.labels]
-        for index, steps in members:
-            by_period[index] += rung in steps
         values.append(
             {
                 "period": rung,
@@ -220,7 +249,8 @@ def _funnel_row(name: str, members: list[tuple[int, set[int]]], ladder: list[int
                 "churn_reason_title": "",
                 "churn_reasons": [],
                 "values": [
-                    {"date": label.isoformat(), "value": n} for label, n in zip(span.labels, by_period, strict=True)
+                    {"date": label.isoformat(), "value": n}
+                    for label, n in zip(span.labels, by_period[position], strict=True)
                 ],
             }
         )

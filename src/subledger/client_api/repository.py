@@ -1,4 +1,5 @@
-"""SQL for the Export Analytics API: an app's users and its production ledger, as analytics reads them."""
+"""SQL for the Export Analytics API: an app's users and its production ledger, a page of users at
+a time, as analytics reads them."""
 
 from typing import Any
 from uuid import UUID
@@ -33,25 +34,27 @@ _SALE_COLUMNS = (
 )
 
 
-def users(conn: Connection, app_id: UUID) -> list[dict[str, Any]]:
-    """The app's profiles, each with when it first saw a paywall (``first_paywall_view``)."""
-    views = (
-        select(paywall_views.c.profile_id, func.min(paywall_views.c.viewed_at).label("first_paywall_view"))
-        .where(paywall_views.c.app_id == app_id)
-        .group_by(paywall_views.c.profile_id)
-        .subquery()
-    )
-    query = (
-        select(*(profiles.c[name] for name in _USER_COLUMNS), views.c.first_paywall_view)
-        .outerjoin(views, views.c.profile_id == profiles.c.id)
-        .where(profiles.c.app_id == app_id)
-    )
-    return [dict(row) for row in conn.execute(query).mappings()]
+def users_page(conn: Connection, app_id: UUID, after: UUID | None, limit: int) -> list[dict[str, Any]]:
+    """The app's next profiles by id, each with when it first saw a paywall (``first_paywall_view``)."""
+    query = select(*(profiles.c[name] for name in _USER_COLUMNS)).where(profiles.c.app_id == app_id)
+    if after is not None:
+        query = query.where(profiles.c.id > after)
+    rows = [dict(row) for row in conn.execute(query.order_by(profiles.c.id).limit(limit)).mappings()]
+    if rows:
+        views = (
+            select(paywall_views.c.profile_id, func.min(paywall_views.c.viewed_at))
+            .where(paywall_views.c.profile_id.in_([row["id"] for row in rows]))
+            .group_by(paywall_views.c.profile_id)
+        )
+        first_views = dict(conn.execute(views).tuples().all())
+        for row in rows:
+            row["first_paywall_view"] = first_views.get(row["id"])
+    return rows
 
 
-def production_sales(conn: Connection, app_id: UUID) -> list[dict[str, Any]]:
-    """The app's production transactions (analytics leaves sandbox purchases out)."""
+def production_sales(conn: Connection, profile_ids: list[UUID]) -> list[dict[str, Any]]:
+    """These profiles' production transactions (analytics leaves sandbox purchases out)."""
     query = select(*(transactions.c[name] for name in _SALE_COLUMNS)).where(
-        transactions.c.app_id == app_id, transactions.c.environment == "Production"
+        transactions.c.profile_id.in_(profile_ids), transactions.c.environment == "Production"
     )
     return [dict(row) for row in conn.execute(query).mappings()]

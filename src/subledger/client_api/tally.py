@@ -53,8 +53,19 @@ class Series:
     def put(self, segment: str, index: int, amount: Any, total: bool = True) -> None:
         """Add ``amount`` to a period of the segment, and to the total's unless ``total`` is False."""
         for name in {segment, TOTAL} if total else {segment}:
-            row = self._rows.setdefault(name, self._zeros())
+            if name not in self._rows:
+                self._rows[name] = self._zeros()
+            row = self._rows[name]
             row[index] = row[index] + amount
+
+    def __add__(self, other: "Series") -> "Series":
+        """The amounts of both (over the same periods)."""
+        both = Series(self.span, self.money)
+        for found in (self, other):
+            for name, amounts in found._rows.items():
+                for index, amount in enumerate(amounts):
+                    both.put(name, index, amount, total=False)
+        return both
 
     def rows(self) -> dict[str, list[Any]]:
         """The total first, then the segments by name."""

@@ -504,6 +504,7 @@ paywall_views = Table(
     Column("store", String(255)),
     Column("viewed_at", UTCDateTime, nullable=False),
     Index(None, "app_id", "variation_id"),
+    Index(None, "profile_id", "viewed_at"),  # a profile's first view (the Export Analytics API)
 )
 
 # Refund Saver: answering the App Store's consumption requests --------------------
