@@ -32,6 +32,7 @@ from subledger.refund_saver import endpoints as refund_saver
 from subledger.stores.apple import endpoints as apple_endpoints
 from subledger.stores.endpoints import admin as stores_admin_router
 from subledger.stores.google import endpoints as google_endpoints
+from subledger.stores.paddle import endpoints as paddle_endpoints
 from subledger.stores.stripe.endpoints import router as stripe_router
 from subledger.web_api import endpoints as web_api
 from subledger.web_api.access import WebApiAccess
@@ -88,6 +89,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     app.include_router(apple_endpoints.api)
     app.include_router(google_endpoints.router)
     app.include_router(google_endpoints.api)
+    app.include_router(paddle_endpoints.api)
     app.include_router(stripe_router)
     app.include_router(stores_admin_router)
     app.include_router(analytics_admin_router)

@@ -68,6 +68,7 @@ stores_service = _Feature("subledger.stores.service")
 apple_service = _Feature("subledger.stores.apple.service")
 google_service = _Feature("subledger.stores.google.service")
 stripe_service = _Feature("subledger.stores.stripe.service")
+paddle_service = _Feature("subledger.stores.paddle.service")
 
 # Bounds of the options that count back or forward in time: well inside datetime's years 1 to 9999.
 CENTURY_DAYS = 36_500
@@ -936,6 +937,17 @@ def stores_stripe(app_id: UUID, secret_key: str | None, webhook_secret: str | No
     """Configure Stripe: webhooks go to /stores/stripe/<app>/webhook/."""
     runtime = _runtime()
     _echo_json(stripe_service.configure(runtime, app_id, secret_key, webhook_secret))
+
+
+@stores.command("paddle")
+@APP_OPTION
+@click.option("--api-key", default=None, help="A Paddle Billing API key that can read transactions and subscriptions.")
+@click.option("--notification-secret", default=None, help="The notification destination's secret key.")
+@click.option("--sandbox/--live", default=None, help="Paddle's sandbox or live environment.")
+def stores_paddle(app_id: UUID, api_key: str | None, notification_secret: str | None, sandbox: bool | None) -> None:
+    """Configure Paddle Billing: purchase/paddle/token/validate/ reads Paddle with the API key."""
+    runtime = _runtime()
+    _echo_json(paddle_service.configure(runtime, app_id, api_key, notification_secret, sandbox))
 
 
 @stores.command("notifications")

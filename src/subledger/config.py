@@ -60,9 +60,11 @@ class Settings(BaseSettings):
     webhook_allow_private_networks: bool = False
     # How long a worker's claim on a delivery lasts; after a crash, the wait before another worker sends it.
     webhook_lease_seconds: float = Field(default=60.0, gt=0)
-    # Where Stripe's and Google Play's APIs are (a stand-in's address in tests).
+    # Where Stripe's, Google Play's and Paddle's APIs are (a stand-in's address in tests).
     stripe_api_base: str = "https://api.stripe.com"
     google_play_api_base: str = "https://androidpublisher.googleapis.com"
+    # Empty: Paddle's live or sandbox API, as each app is configured.
+    paddle_api_base: str = ""
     # Google's certificates for the OIDC tokens of authenticated Pub/Sub pushes.
     google_oauth2_certs_url: str = "https://www.googleapis.com/oauth2/v1/certs"
     # Where the App Store Server API is; empty: Apple's, for the payload's environment (a stand-in's in tests).
@@ -74,7 +76,9 @@ class Settings(BaseSettings):
     secret_key: str = ""
     log_level: str = "info"
 
-    @field_validator("stripe_api_base", "google_play_api_base", "google_oauth2_certs_url", "app_store_api_base")
+    @field_validator(
+        "stripe_api_base", "google_play_api_base", "paddle_api_base", "google_oauth2_certs_url", "app_store_api_base"
+    )
     @classmethod
     def _encrypted_unless_loopback(cls, value: str) -> str:
         """A store's API is sent the app's credentials: over TLS, but to a stand-in on this machine."""

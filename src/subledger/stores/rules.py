@@ -19,6 +19,32 @@ KEPT_FROM_LEDGER = (
 SUBSCRIPTION_ONLY = {"renew_status_changed_at", "billing_issue_detected_at", "grace_period_expires_at"}
 
 
+# Currencies that stores count in whole units (no cents): the rest are counted in hundredths.
+ZERO_DECIMAL = {
+    "BIF",
+    "CLP",
+    "DJF",
+    "GNF",
+    "JPY",
+    "KMF",
+    "KRW",
+    "MGA",
+    "PYG",
+    "RWF",
+    "UGX",
+    "VND",
+    "VUV",
+    "XAF",
+    "XOF",
+    "XPF",
+}
+
+
+def from_minor_units(minor: int, currency: str) -> float:
+    """An amount a store gives in the currency's smallest unit (cents), in the currency's units."""
+    return float(minor) if currency.upper() in ZERO_DECIMAL else minor / 100
+
+
 # What reading a store's payload raises when a field is missing or not of the type the store
 # documents (JSON that is not an object has no ``get``, a list may be empty, an amount that is
 # not a number is a decimal.InvalidOperation).

@@ -8,27 +8,9 @@ product is the Stripe price id. A payment intent is a one-time purchase.
 from typing import Any
 
 from subledger.core.dates import format_datetime, from_timestamp
+from subledger.stores.rules import from_minor_units
 
 STORE = "stripe"
-# Currencies Stripe counts in whole units (no cents).
-ZERO_DECIMAL = {
-    "BIF",
-    "CLP",
-    "DJF",
-    "GNF",
-    "JPY",
-    "KMF",
-    "KRW",
-    "MGA",
-    "PYG",
-    "RWF",
-    "UGX",
-    "VND",
-    "VUV",
-    "XAF",
-    "XOF",
-    "XPF",
-}
 RENEWING = {"active", "trialing", "past_due"}
 BILLING_TROUBLE = {"past_due", "unpaid"}
 # The metadata key (on the subscription, payment intent or customer) naming the profile.
@@ -40,10 +22,6 @@ PAYMENT_PRODUCT = "stripe_payment_intent"
 
 def _when(seconds: int | None) -> str | None:
     return None if seconds is None else format_datetime(from_timestamp(seconds))
-
-
-def _amount(minor: int, currency: str) -> float:
-    return float(minor) if currency.upper() in ZERO_DECIMAL else minor / 100
 
 
 def _environment(obj: dict[str, Any]) -> str:
@@ -87,7 +65,7 @@ def subscription_transactions(subscription: dict[str, Any], invoices: list[dict[
         line = invoice["lines"]["data"][0]
         price = line.get("price") or (line.get("pricing") or {}).get("price_details") or {}
         currency = invoice["currency"].upper()
-        amount = _amount(invoice["amount_paid"], currency)
+        amount = from_minor_units(invoice["amount_paid"], currency)
         body = {
             "purchase_type": "subscription",
             "store": STORE,
@@ -132,7 +110,7 @@ def payment_transaction(intent: dict[str, Any]) -> dict[str, Any] | None:
         "price": {
             "country": _country(intent),
             "currency": currency,
-            "value": _amount(intent.get("amount_received") or intent["amount"], currency),
+            "value": from_minor_units(intent.get("amount_received") or intent["amount"], currency),
         },
         "purchased_at": _when(intent["created"]),
     }

@@ -1,0 +1,1 @@
+"""Paddle Billing: purchases validated by token, read from Paddle's API."""

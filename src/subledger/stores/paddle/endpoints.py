@@ -1,0 +1,33 @@
+"""Paddle's route: a purchase the app's server validates by its Paddle id."""
+
+from typing import Annotated
+
+from fastapi import Body, Request
+from pydantic import StringConstraints
+from starlette.responses import Response
+
+from subledger.core.fields import NonEmpty255, Strict
+from subledger.core.http import JSONResponse, api_router
+from subledger.profiles.schemas import ProfileEnvelope
+from subledger.stores.paddle import service
+
+api = api_router("/api/v2/server-side-api", "purchase")
+
+
+class PaddleTokenIn(Strict):
+    """The contract's PaddleValidationRequest."""
+
+    customer_user_id: NonEmpty255
+    # A transaction (txn_...) or subscription (sub_...) id: it becomes part of a URL path.
+    paddle_token: Annotated[str, StringConstraints(strict=True, pattern=r"^[A-Za-z0-9_]{1,255}$")]
+
+
+@api.post(
+    "/purchase/paddle/token/validate/",
+    summary="Import a Paddle purchase and its history for a customer_user_id",
+    response_model=ProfileEnvelope,
+)
+async def validate(request: Request, body: Annotated[PaddleTokenIn, Body()]) -> Response:
+    runtime = request.app.state.runtime
+    args = (runtime, request.state.app_id, body.customer_user_id, body.paddle_token)
+    return JSONResponse(await runtime.remote_write(service.validate, *args))

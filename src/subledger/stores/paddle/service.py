@@ -1,0 +1,152 @@
+"""Paddle Billing: importing a subscription or transaction by its id, read from Paddle's API.
+
+The API is called with the app's API key (a bearer token), at Paddle's sandbox or live address as
+the app is configured (``SUBLEDGER_PADDLE_API_BASE`` overrides both). Paddle's current state is
+what is recorded, so importing again changes nothing.
+"""
+
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+from uuid import UUID
+
+import httpx
+from pydantic import ValidationError
+
+from subledger.catalog import service as catalog_service
+from subledger.core.addressing import ProfileRef
+from subledger.core.errors import NON_FIELD, ApiError, from_validation_errors
+from subledger.core.runtime import Runtime
+from subledger.profiles import service as profiles_service
+from subledger.purchases import service as purchases_service
+from subledger.purchases.schemas import TransactionIn
+from subledger.stores import service as stores_service
+from subledger.stores.paddle import rules
+from subledger.stores.rules import UNREADABLE
+from subledger.stores.service import StoreConfig
+
+LIVE_API, SANDBOX_API = "https://api.paddle.com", "https://sandbox-api.paddle.com"
+TIMEOUT_SECONDS = 10.0
+PAGE = 200
+
+
+def configure(
+    rt: Runtime,
+    app_id: UUID,
+    api_key: str | None = None,
+    notification_secret: str | None = None,
+    sandbox: bool | None = None,
+) -> dict[str, Any]:
+    return stores_service.configure(
+        rt,
+        app_id,
+        rules.STORE,
+        {"sandbox": sandbox},
+        {"api_key": api_key, "notification_secret": notification_secret},
+    )
+
+
+def _refused(code: str, message: str) -> ApiError:
+    return ApiError.one(400, code, NON_FIELD, message)
+
+
+NOT_FOUND = ("invalid_paddle_credentials_or_purchase_not_found", "Invalid Paddle credentials or purchase not found")
+
+
+class PaddleError(Exception):
+    """Paddle answered with an error status."""
+
+    def __init__(self, status: int):
+        super().__init__(f"Paddle answered {status}")
+        self.status = status
+
+
+class PaddleApi:
+    """The few reads of Paddle's API that an import needs."""
+
+    def __init__(self, rt: Runtime, config: StoreConfig):
+        key = config.secrets.get("api_key")
+        if key is None:
+            raise _refused("paddle_api_key_not_found", "Paddle API key not found")
+        sandbox = bool(config.settings.get("sandbox"))
+        self.environment = "Sandbox" if sandbox else "Production"
+        base = rt.settings.paddle_api_base or (SANDBOX_API if sandbox else LIVE_API)
+        self._client = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=TIMEOUT_SECONDS)
+
+    def get(self, path: str, params: dict[str, str] | None = None) -> dict[str, Any]:
+        response = self._client.get(path, params=params)
+        if response.status_code >= 400:
+            raise PaddleError(response.status_code)
+        found: dict[str, Any] = response.json()
+        return found
+
+    def every(self, path: str, params: dict[str, str]) -> list[dict[str, Any]]:
+        """Every item of a list, page by page (Paddle's ``next`` link gives the next page's query)."""
+        items, query = [], {**params, "per_page": str(PAGE)}
+        while True:
+            page = self.get(path, query)
+            items += page["data"]
+            pagination = (page.get("meta") or {}).get("pagination") or {}
+            if not pagination.get("has_more") or not pagination.get("next"):
+                return items
+            query = dict(parse_qsl(urlsplit(pagination["next"]).query))
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _bodies(api: PaddleApi, token: str) -> list[dict[str, Any]]:
+    """The ledger transactions of a subscription (sub_...) or a transaction (txn_...) and its history."""
+    if token.startswith("txn_"):
+        transaction = api.get(f"/transactions/{token}", {"include": "address"})["data"]
+        if not transaction.get("subscription_id"):
+            refunds = rules.refunded(api.every("/adjustments", {"transaction_id": token}))
+            body = rules.one_time_transaction(transaction, refunds, api.environment)
+            return [body] if body else []
+        token = transaction["subscription_id"]
+    if not token.startswith("sub_"):
+        raise _refused(*NOT_FOUND)
+    subscription = api.get(f"/subscriptions/{token}")["data"]
+    transactions = api.every("/transactions", {"subscription_id": token, "include": "address"})
+    refunds = rules.refunded(api.every("/adjustments", {"subscription_id": token}))
+    return rules.subscription_transactions(subscription, transactions, refunds, api.environment)
+
+
+def transactions_for(rt: Runtime, app_id: UUID, token: str) -> list[TransactionIn]:
+    """The transactions Paddle reports for a subscription or transaction id. Reads Paddle, writes nothing."""
+    config = stores_service.config(rt, app_id, rules.STORE)
+    if config is None:
+        raise _refused("paddle_api_key_not_found", "Paddle API key not found")
+    api = PaddleApi(rt, config)
+    try:
+        bodies = _bodies(api, token)
+    except PaddleError as error:
+        if error.status in (401, 403, 404):
+            raise _refused(*NOT_FOUND) from None
+        raise _unavailable(error) from None
+    except httpx.HTTPError as error:
+        raise _unavailable(error) from None
+    except UNREADABLE as error:
+        raise stores_service.unreadable_answer(rules.STORE, error) from None
+    finally:
+        api.close()
+    try:
+        return [TransactionIn.model_validate(body) for body in bodies]
+    except ValidationError as invalid:
+        raise from_validation_errors(invalid.errors()) from None
+
+
+def _unavailable(error: Exception) -> ApiError:
+    return ApiError.one(502, "paddle_unavailable", NON_FIELD, f"Paddle could not be reached: {error}")
+
+
+def validate(rt: Runtime, app_id: UUID, customer_user_id: str, token: str) -> dict[str, Any]:
+    """Import a Paddle purchase and its history for a customer_user_id (creating the profile when
+    it has none) and answer the profile. 400 ``no_products_found`` when none of its prices is a
+    product of the app's catalog (store ``paddle``)."""
+    transactions = transactions_for(rt, app_id, token)
+    with rt.db.read() as conn:
+        catalog = catalog_service.catalog(conn, app_id)
+    if not any(catalog.product(tx.store, tx.store_product_id, None) for tx in transactions):
+        raise _refused("no_products_found", "No products found")
+    purchases_service.import_transactions(rt, app_id, customer_user_id, transactions)
+    return profiles_service.get_profile(rt, app_id, ProfileRef(customer_user_id=customer_user_id))

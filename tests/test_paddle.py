@@ -1,0 +1,134 @@
+"""`purchase/paddle/token/validate/`: the real client code against a stand-in of Paddle's API on
+loopback, through HTTP on both engines."""
+
+import uuid
+from datetime import timedelta
+
+import contract
+import pytest
+from conftest import db_snapshot
+from fake_paddle import KEY, START, FakePaddle, refund, subscription, transaction
+
+from subledger.stores.paddle import service as paddle_service
+
+URL = "/api/v2/server-side-api/purchase/paddle/token/validate/"
+EXAMPLE = {"customer_user_id": "<YOUR_CUSTOMER_USER_ID>", "paddle_token": "live_7d279f61a3339fed520f7cd8c08"}
+
+
+def validate(api, customer_user_id: str, token: str):
+    body = {"customer_user_id": customer_user_id, "paddle_token": token}
+    return api.client.post(URL, json=body, headers=api.headers())
+
+
+def error_code(response) -> str:
+    assert response.status_code == 400, response.text
+    return response.json()["error_code"]
+
+
+@pytest.fixture
+def paddle_app(api, runtime, clock):
+    api.product("pri_monthly", "premium", "P1M", store="paddle")
+    api.product("pri_coins", None, "P1M", store="paddle")
+    clock.current = START + timedelta(days=75)
+    with FakePaddle(KEY, page_size=2) as fake:
+        runtime.settings.paddle_api_base = fake.url
+        paddle_service.configure(runtime, uuid.UUID(api.app_id), api_key=KEY, sandbox=True)
+        fake.objects["subscriptions/sub_1"] = subscription()
+        fake.transactions = [transaction(n) for n in (0, 1, 2)]
+        fake.objects["transactions/txn_2"] = fake.transactions[2]
+        coins = transaction(9, total=499, subscription_id=None, items=[{"price": {"id": "pri_coins"}}])
+        fake.objects["transactions/txn_9"] = coins
+        fake.transactions.append(coins)
+        api.fake = fake
+        yield api
+
+
+def test_a_subscription_and_its_history_are_imported_for_a_new_profile(paddle_app, runtime):
+    response = validate(paddle_app, "paddle-user", "sub_1")
+    assert response.status_code == 200, response.text
+    profile = response.json()["data"]
+    contract.check(contract.PROFILE_RESPONSE, response.json())
+    assert profile["customer_user_id"] == "paddle-user"
+    # Three monthly payments of $9.99, read two a page; the access runs to the third period's end.
+    assert profile["total_revenue_usd"] == 29.97
+    assert [(s["store"], s["store_transaction_id"], s["environment"]) for s in profile["subscriptions"]] == [
+        ("paddle", "txn_2", "Sandbox")
+    ]
+    level = profile["access_levels"][0]
+    assert (level["access_level_id"], level["expires_at"]) == ("premium", "2025-04-01T00:00:00.000000+00:00")
+    assert level["store_original_transaction_id"] == "sub_1"
+    ledger = ("transactions", "events", "access_grants")
+    before = {table: db_snapshot(runtime)[table] for table in ledger}
+    again = validate(paddle_app, "paddle-user", "sub_1")  # again: the ledger and its events stay as they were
+    assert again.status_code == 200 and again.json()["data"]["total_revenue_usd"] == 29.97
+    assert {table: db_snapshot(runtime)[table] for table in ledger} == before
+    assert all(
+        request.startswith(("/subscriptions/", "/transactions", "/adjustments")) for request in paddle_app.fake.requests
+    )
+
+
+def test_a_transaction_id_imports_its_subscription_or_a_one_time_purchase(paddle_app):
+    by_transaction = validate(paddle_app, "by-txn", "txn_2")
+    assert by_transaction.status_code == 200, by_transaction.text
+    assert by_transaction.json()["data"]["total_revenue_usd"] == 29.97
+    coins = validate(paddle_app, "coin-buyer", "txn_9")
+    assert coins.status_code == 200, coins.text
+    purchase = coins.json()["data"]["non_subscriptions"]
+    assert [(p["store_product_id"], p["store_transaction_id"]) for p in purchase] == [("pri_coins", "txn_9")]
+
+
+def test_refunds_cancellation_and_a_trial(paddle_app, clock):
+    fake = paddle_app.fake
+    fake.objects["subscriptions/sub_1"] = subscription(
+        scheduled_change={"action": "cancel", "effective_at": "2025-03-31T00:00:00Z"}, updated_at="2025-03-10T00:00:00Z"
+    )
+    fake.transactions[0] = transaction(
+        0, total=0, items=[{"price": {"id": "pri_monthly", "trial_period": {"interval": "day", "frequency": 30}}}]
+    )  # noqa: E501
+    fake.adjustments = [refund("txn_2", START + timedelta(days=62))]
+    response = validate(paddle_app, "refunded", "sub_1")
+    assert response.status_code == 200, response.text
+    profile = response.json()["data"]
+    assert profile["total_revenue_usd"] == 9.99  # the trial was free, txn_2 refunded
+    # Access ended with the refund; renewal had been turned off.
+    level = profile["access_levels"][0]
+    assert level["expires_at"] == "2025-03-04T00:00:00.000000+00:00"
+    assert level["renewal_cancelled_at"] == "2025-03-10T00:00:00.000000+00:00"
+    latest = profile["subscriptions"][0]
+    assert latest["store_transaction_id"] == "txn_2" and latest["refunded_at"] == "2025-03-04T00:00:00.000000+00:00"
+
+
+def test_the_documented_errors(paddle_app, api, runtime):
+    # The document's example token is no Paddle id: Paddle does not know it.
+    assert error_code(paddle_app.client.post(URL, json=EXAMPLE, headers=paddle_app.headers())) == (
+        "invalid_paddle_credentials_or_purchase_not_found"
+    )
+    assert error_code(validate(paddle_app, "u", "sub_unknown")) == "invalid_paddle_credentials_or_purchase_not_found"
+    paddle_service.configure(runtime, uuid.UUID(paddle_app.app_id), api_key="pdl_wrong")
+    assert error_code(validate(paddle_app, "u", "sub_1")) == "invalid_paddle_credentials_or_purchase_not_found"
+    paddle_service.configure(runtime, uuid.UUID(paddle_app.app_id), api_key=KEY)
+    paddle_app.fake.objects["subscriptions/sub_2"] = subscription("sub_2", items=[{"price": {"id": "pri_other"}}])
+    paddle_app.fake.transactions.append(
+        transaction(5, subscription_id="sub_2", id="txn_other", items=[{"price": {"id": "pri_other"}}])
+    )  # noqa: E501
+    assert error_code(validate(paddle_app, "u", "sub_2")) == "no_products_found"
+    assert paddle_app.get("u").status_code == 404  # nothing was recorded for a refused purchase
+
+
+def test_an_app_without_paddle_and_bad_bodies(api, runtime):
+    before = db_snapshot(runtime)
+    assert error_code(api.client.post(URL, json=EXAMPLE, headers=api.headers())) == "paddle_api_key_not_found"
+    for body, source in (
+        ({"customer_user_id": "u"}, "paddle_token"),
+        ({"paddle_token": "sub_1"}, "customer_user_id"),
+        ({"customer_user_id": "u", "paddle_token": "../subscriptions/sub_1"}, "paddle_token"),
+    ):
+        refused = api.client.post(URL, json=body, headers=api.headers())
+        assert refused.status_code == 400 and refused.json()["errors"][0]["source"] == source
+    assert db_snapshot(runtime) == before
+
+
+def test_paddle_out_of_reach_is_502(paddle_app, runtime):
+    runtime.settings.paddle_api_base = "http://127.0.0.1:9"  # nothing listens there
+    refused = validate(paddle_app, "u", "sub_1")
+    assert refused.status_code == 502 and refused.json()["error_code"] == "paddle_unavailable"
