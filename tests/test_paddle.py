@@ -1,13 +1,16 @@
 """`purchase/paddle/token/validate/`: the real client code against a stand-in of Paddle's API on
 loopback, through HTTP on both engines."""
 
+import hashlib
+import hmac
+import json
 import uuid
 from datetime import timedelta
 
 import contract
 import pytest
 from conftest import db_snapshot
-from fake_paddle import KEY, START, FakePaddle, refund, subscription, transaction
+from fake_paddle import KEY, START, FakePaddle, at, refund, subscription, transaction
 
 from subledger.stores.paddle import service as paddle_service
 
@@ -132,3 +135,58 @@ def test_paddle_out_of_reach_is_502(paddle_app, runtime):
     runtime.settings.paddle_api_base = "http://127.0.0.1:9"  # nothing listens there
     refused = validate(paddle_app, "u", "sub_1")
     assert refused.status_code == 502 and refused.json()["error_code"] == "paddle_unavailable"
+
+
+# Notifications ---------------------------------------------------------------------
+
+SECRET = "pdl_ntfset_secret"
+
+
+def notify(api, clock, event_type: str, data: dict, event_id: str = "evt_1", secret: str = SECRET, lag: int = 0):
+    """POST a notification signed as Paddle signs it: HMAC-SHA256 of "ts:body" (``lag`` seconds old)."""
+    body = json.dumps({"event_id": event_id, "event_type": event_type, "occurred_at": at(clock.current), "data": data})
+    stamp = str(int(clock.current.timestamp()) - lag)
+    signature = hmac.new(secret.encode(), f"{stamp}:{body}".encode(), hashlib.sha256).hexdigest()
+    return api.client.post(
+        f"/stores/paddle/{api.app_id}/notifications/",
+        content=body.encode(),
+        headers={"Paddle-Signature": f"ts={stamp};h1={signature}", "Content-Type": "application/json"},
+    )
+
+
+@pytest.fixture
+def notified_app(paddle_app, runtime):
+    paddle_service.configure(runtime, uuid.UUID(paddle_app.app_id), notification_secret=SECRET)
+    paddle_app.fake.objects["subscriptions/sub_1"] = subscription(custom_data={"customer_user_id": "web-user"})
+    assert paddle_app.create("web-user").status_code == 200
+    return paddle_app
+
+
+def test_notifications_record_a_subscription_then_its_refund(notified_app, clock, runtime):
+    created = notify(notified_app, clock, "subscription.created", {"id": "sub_1"})
+    assert created.status_code == 200 and created.json() == {"status": "applied"}, created.text
+    profile = notified_app.get("web-user").json()["data"]
+    assert profile["total_revenue_usd"] == 29.97 and profile["access_levels"][0]["access_level_id"] == "premium"
+    # Paddle delivers again: nothing changes.
+    assert notify(notified_app, clock, "subscription.created", {"id": "sub_1"}).json() == {"status": "duplicate"}
+    notified_app.fake.adjustments = [refund("txn_2", clock.current)]
+    adjustment = {"id": "adj_txn_2", "transaction_id": "txn_2", "action": "refund"}
+    assert notify(notified_app, clock, "adjustment.created", adjustment, "evt_2").json() == {"status": "applied"}
+    assert notified_app.get("web-user").json()["data"]["total_revenue_usd"] == 19.98
+    # An event that names nothing the ledger keeps is recorded and changes nothing.
+    assert notify(notified_app, clock, "customer.updated", {"id": "ctm_1"}, "evt_3").json() == {"status": "ignored"}
+
+
+def test_notifications_that_are_not_paddles_are_refused_and_logged(notified_app, clock, runtime):
+    before = {table: db_snapshot(runtime)[table] for table in ("transactions", "store_notifications")}
+    for response in (
+        notify(notified_app, clock, "subscription.created", {"id": "sub_1"}, secret="someone-elses"),
+        notify(notified_app, clock, "subscription.created", {"id": "sub_1"}, lag=301),  # a replay
+        notified_app.client.post(f"/stores/paddle/{notified_app.app_id}/notifications/", content=b"{}"),
+    ):
+        assert response.status_code == 400 and response.json()["error_code"] == "notification_not_verified"
+    assert {table: db_snapshot(runtime)[table] for table in before} == before
+    refused = notified_app.admin("GET", "/store-notifications/refused/").json()["data"]
+    assert len(refused) == 3 and all(row["store"] == "paddle" for row in refused)
+    unconfigured = notified_app.client.post(f"/stores/paddle/{uuid.uuid4()}/notifications/", content=b"{}")
+    assert unconfigured.status_code == 404

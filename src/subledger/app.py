@@ -90,6 +90,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     app.include_router(google_endpoints.router)
     app.include_router(google_endpoints.api)
     app.include_router(paddle_endpoints.api)
+    app.include_router(paddle_endpoints.router)
     app.include_router(stripe_router)
     app.include_router(stores_admin_router)
     app.include_router(analytics_admin_router)

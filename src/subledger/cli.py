@@ -945,14 +945,15 @@ def stores_stripe(app_id: UUID, secret_key: str | None, webhook_secret: str | No
 @click.option("--notification-secret", default=None, help="The notification destination's secret key.")
 @click.option("--sandbox/--live", default=None, help="Paddle's sandbox or live environment.")
 def stores_paddle(app_id: UUID, api_key: str | None, notification_secret: str | None, sandbox: bool | None) -> None:
-    """Configure Paddle Billing: purchase/paddle/token/validate/ reads Paddle with the API key."""
+    """Configure Paddle Billing: notifications go to /stores/paddle/<app>/notifications/, and
+    purchase/paddle/token/validate/ reads Paddle with the API key."""
     runtime = _runtime()
     _echo_json(paddle_service.configure(runtime, app_id, api_key, notification_secret, sandbox))
 
 
 @stores.command("notifications")
 @APP_OPTION
-@click.option("--store", type=click.Choice(["app_store", "play_store", "stripe"]), default=None)
+@click.option("--store", type=click.Choice(["app_store", "play_store", "stripe", "paddle"]), default=None)
 @click.option("--status", type=click.Choice(["applied", "pending", "stale", "ignored"]), default=None)
 @click.option("--refused", is_flag=True, help="The audit log of requests that failed verification instead.")
 @click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 10000))

@@ -13,7 +13,7 @@ from subledger.stores import service
 admin = api_router("/api/admin/v1", "admin: store notifications")
 
 App = Annotated[UUID, Depends(current_app)]
-Store = Literal["app_store", "play_store", "stripe"]
+Store = Literal["app_store", "play_store", "stripe", "paddle"]
 Status = Literal["applied", "pending", "stale", "ignored"]
 
 

@@ -1,4 +1,4 @@
-"""Paddle's route: a purchase the app's server validates by its Paddle id."""
+"""Paddle's routes: a purchase the app's server validates by its Paddle id, and Paddle's notifications."""
 
 from typing import Annotated
 
@@ -9,9 +9,11 @@ from starlette.responses import Response
 from subledger.core.fields import NonEmpty255, Strict
 from subledger.core.http import JSONResponse, api_router
 from subledger.profiles.schemas import ProfileEnvelope
+from subledger.stores.http import answered, path_app, remote_address
 from subledger.stores.paddle import service
 
 api = api_router("/api/v2/server-side-api", "purchase")
+router = api_router("/stores/paddle", "store notifications")
 
 
 class PaddleTokenIn(Strict):
@@ -31,3 +33,14 @@ async def validate(request: Request, body: Annotated[PaddleTokenIn, Body()]) -> 
     runtime = request.app.state.runtime
     args = (runtime, request.state.app_id, body.customer_user_id, body.paddle_token)
     return JSONResponse(await runtime.remote_write(service.validate, *args))
+
+
+@router.post("/{app_id}/notifications/", summary="Paddle notifications for an app")
+async def notifications(request: Request, app_id: str) -> Response:
+    runtime = request.app.state.runtime
+    body = await request.body()
+    signature = request.headers.get("paddle-signature")
+    status = await runtime.remote_write(
+        service.receive_notification, runtime, path_app(app_id), body, signature, remote_address(request)
+    )
+    return answered(status)

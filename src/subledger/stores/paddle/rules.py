@@ -6,6 +6,8 @@ a one-time purchase. An approved refund or chargeback of a whole transaction ref
 are in the currency's smallest unit, as strings.
 """
 
+import hashlib
+import hmac
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +20,8 @@ RENEWING = {"active", "trialing", "past_due"}
 REFUNDS = {"refund", "chargeback"}
 # Where a transaction says which profile it is for (checkout's custom data).
 ACCOUNT_KEY = "customer_user_id"
+# How far a notification's signing time may be from now: a signature older than this is a replay.
+TOLERANCE_SECONDS = 300
 
 
 def _when(text: str | None) -> str | None:
@@ -118,3 +122,20 @@ def one_time_transaction(
         "purchased_at": _when(transaction.get("billed_at") or transaction["created_at"]),
     }
     return _refund(body, transaction, refunds)
+
+
+def check_signature(header: str | None, body: bytes, secret: str, now: float) -> None:
+    """Check ``Paddle-Signature`` (``ts=...;h1=...``): an HMAC-SHA256 of ``ts:body`` with the
+    notification secret, made within TOLERANCE_SECONDS of now. Several ``h1`` may be sent while a
+    secret is rotated; one must match. ValueError saying what is wrong otherwise."""
+    parts = [part.split("=", 1) for part in (header or "").split(";") if "=" in part]
+    stamps = [value for name, value in parts if name.strip() == "ts"]
+    signatures = [value.strip() for name, value in parts if name.strip() == "h1"]
+    if len(stamps) != 1 or not stamps[0].strip().isdigit() or not signatures:
+        raise ValueError("no Paddle-Signature with a timestamp (ts) and a signature (h1)")
+    stamp = stamps[0].strip()
+    if abs(now - int(stamp)) > TOLERANCE_SECONDS:
+        raise ValueError(f"the signature was made at {stamp}, more than {TOLERANCE_SECONDS} s from now")
+    expected = hmac.new(secret.encode(), stamp.encode() + b":" + body, hashlib.sha256).hexdigest()
+    if not any(hmac.compare_digest(expected, signature) for signature in signatures):
+        raise ValueError("the signature does not match the body and the notification secret")

@@ -13,7 +13,9 @@ import httpx
 from pydantic import ValidationError
 
 from subledger.catalog import service as catalog_service
+from subledger.core import strict_json
 from subledger.core.addressing import ProfileRef
+from subledger.core.dates import parse_datetime
 from subledger.core.errors import NON_FIELD, ApiError, from_validation_errors
 from subledger.core.runtime import Runtime
 from subledger.profiles import service as profiles_service
@@ -21,7 +23,7 @@ from subledger.purchases import service as purchases_service
 from subledger.purchases.schemas import TransactionIn
 from subledger.stores import service as stores_service
 from subledger.stores.paddle import rules
-from subledger.stores.rules import UNREADABLE
+from subledger.stores.rules import UNREADABLE, Notification
 from subledger.stores.service import StoreConfig
 
 LIVE_API, SANDBOX_API = "https://api.paddle.com", "https://sandbox-api.paddle.com"
@@ -94,21 +96,35 @@ class PaddleApi:
         self._client.close()
 
 
+def _subscription(api: PaddleApi, subscription_id: str) -> tuple[list[dict[str, Any]], str | None]:
+    """A subscription's ledger transactions, and the customer_user_id its checkout named (if any)."""
+    subscription = api.get(f"/subscriptions/{subscription_id}")["data"]
+    transactions = api.every("/transactions", {"subscription_id": subscription_id, "include": "address"})
+    refunds = rules.refunded(api.every("/adjustments", {"subscription_id": subscription_id}))
+    named = [rules.account(obj) for obj in (subscription, *transactions)]
+    account = next((found for found in named if found), None)
+    return rules.subscription_transactions(subscription, transactions, refunds, api.environment), account
+
+
+def _transaction(api: PaddleApi, transaction_id: str) -> tuple[list[dict[str, Any]], str | None, str]:
+    """A transaction's ledger transactions (its subscription's, if it has one), the
+    customer_user_id its checkout named, and the chain: the subscription, or itself."""
+    transaction = api.get(f"/transactions/{transaction_id}", {"include": "address"})["data"]
+    if subscription_id := transaction.get("subscription_id"):
+        bodies, account = _subscription(api, subscription_id)
+        return bodies, account or rules.account(transaction), subscription_id
+    refunds = rules.refunded(api.every("/adjustments", {"transaction_id": transaction_id}))
+    body = rules.one_time_transaction(transaction, refunds, api.environment)
+    return ([body] if body else []), rules.account(transaction), transaction_id
+
+
 def _bodies(api: PaddleApi, token: str) -> list[dict[str, Any]]:
     """The ledger transactions of a subscription (sub_...) or a transaction (txn_...) and its history."""
     if token.startswith("txn_"):
-        transaction = api.get(f"/transactions/{token}", {"include": "address"})["data"]
-        if not transaction.get("subscription_id"):
-            refunds = rules.refunded(api.every("/adjustments", {"transaction_id": token}))
-            body = rules.one_time_transaction(transaction, refunds, api.environment)
-            return [body] if body else []
-        token = transaction["subscription_id"]
-    if not token.startswith("sub_"):
-        raise _refused(*NOT_FOUND)
-    subscription = api.get(f"/subscriptions/{token}")["data"]
-    transactions = api.every("/transactions", {"subscription_id": token, "include": "address"})
-    refunds = rules.refunded(api.every("/adjustments", {"subscription_id": token}))
-    return rules.subscription_transactions(subscription, transactions, refunds, api.environment)
+        return _transaction(api, token)[0]
+    if token.startswith("sub_"):
+        return _subscription(api, token)[0]
+    raise _refused(*NOT_FOUND)
 
 
 def transactions_for(rt: Runtime, app_id: UUID, token: str) -> list[TransactionIn]:
@@ -150,3 +166,60 @@ def validate(rt: Runtime, app_id: UUID, customer_user_id: str, token: str) -> di
         raise _refused("no_products_found", "No products found")
     purchases_service.import_transactions(rt, app_id, customer_user_id, transactions)
     return profiles_service.get_profile(rt, app_id, ProfileRef(customer_user_id=customer_user_id))
+
+
+# Notifications -----------------------------------------------------------------------
+
+
+def receive_notification(rt: Runtime, app_id: UUID, body: bytes, signature: str | None, remote: str | None) -> str:
+    """A Paddle notification: verify its signature, read what it names back from Paddle, apply.
+    ``subscription.*``, ``transaction.*`` and ``adjustment.*`` change the ledger; others are kept."""
+    config = stores_service.notification_config(rt, app_id, rules.STORE)
+    secret = config.secrets.get("notification_secret")
+    if secret is None:
+        raise stores_service.refuse(rt, app_id, rules.STORE, "no notification secret is configured", body, remote)
+    try:
+        rules.check_signature(signature, body, secret, rt.clock.now().timestamp())
+        event = strict_json.loads(body)
+        kind, event_id, obj = event["event_type"], event["event_id"], event["data"]
+        occurred_at = parse_datetime(event["occurred_at"])
+    except (ValueError, *UNREADABLE) as error:
+        raise stores_service.refuse(rt, app_id, rules.STORE, f"Paddle notification: {error}", body, remote) from None
+    if config.secrets.get("api_key") is None:
+        raise _refused("paddle_api_key_not_found", "Paddle API key not found")
+    api = PaddleApi(rt, config)
+    try:
+        bodies, account, chain = _named(api, kind, obj)
+    except PaddleError as error:
+        if error.status in (401, 403):
+            raise _refused(*NOT_FOUND) from None  # Paddle keeps retrying until the key is mended
+        raise _unavailable(error) from None
+    except httpx.HTTPError as error:
+        raise _unavailable(error) from None  # Paddle sends the notification again later
+    except UNREADABLE as error:
+        reason = f"Paddle notification not understood: {type(error).__name__} {error}"
+        raise stores_service.refuse(rt, app_id, rules.STORE, reason, body, remote) from None
+    finally:
+        api.close()
+    notification = Notification(
+        store=rules.STORE,
+        notification_id=event_id,
+        kind=kind,
+        signed_at=occurred_at,
+        original_transaction_id=chain,
+        account=account,
+        transactions=bodies,
+    )
+    return stores_service.receive(rt, app_id, notification)
+
+
+def _named(api: PaddleApi, kind: str, obj: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None, str | None]:
+    """What a notification names, read back from Paddle: ledger transactions, account, chain."""
+    if kind.startswith("subscription."):
+        bodies, account = _subscription(api, obj["id"])
+        return bodies, account, obj["id"]
+    if kind.startswith("transaction."):
+        return _transaction(api, obj["id"])
+    if kind.startswith("adjustment."):
+        return _transaction(api, obj["transaction_id"])
+    return [], None, None
