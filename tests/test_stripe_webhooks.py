@@ -252,3 +252,96 @@ def test_a_signed_event_of_an_unknown_shape_is_refused_not_a_crash(stripe, api):
     assert stripe.post({**event, "data": {}}).status_code == 400
     expanded = {"id": "ch_1", "refunded": True, "invoice": None, "payment_intent": {"id": "pi_9"}, "customer": None}
     assert stripe.send("charge.refunded", expanded) == "pending"  # nobody holds pi_9 yet
+
+
+def session(**fields) -> dict:
+    return {
+        "id": "cs_1",
+        "object": "checkout.session",
+        "mode": "subscription",
+        "payment_status": "paid",
+        "subscription": "sub_1",
+        "payment_intent": None,
+        "customer": "cus_1",
+        "customer_details": {"email": None},
+        "client_reference_id": None,
+        "metadata": {},
+        **fields,
+    }
+
+
+def test_a_payment_link_names_its_user_by_client_reference_id(stripe, api, runtime):
+    stripe_service.configure(runtime, uuid.UUID(api.app_id), profile_source="client_reference_id")
+    api.create("link-user")
+    stripe.fake.objects["customers/cus_1"]["metadata"] = {}
+    # Before the session, the subscription's own events name nobody: they wait for its chain.
+    assert stripe.send("customer.subscription.created", subscription()) == "pending"
+    assert stripe.send("checkout.session.completed", session(client_reference_id="link-user")) == "applied"
+    assert sub(api, "link-user")["store_original_transaction_id"] == "sub_1"
+    # One source for the whole app, no fallback: metadata names nobody now.
+    other = session(id="cs_2", subscription="sub_2", metadata={"customer_user_id": "u1"})
+    stripe.fake.objects["subscriptions/sub_2"] = subscription("sub_2")
+    stripe.fake.invoices["sub_2"] = [invoice(0, subscription_id="sub_2", id="in_20")]
+    assert stripe.send("checkout.session.completed", other) == "pending"
+
+
+def test_a_paid_checkout_session_in_payment_mode_is_a_one_time_purchase(stripe, api):
+    stripe.fake.objects["payment_intents/pi_7"] = {
+        "id": "pi_7",
+        "object": "payment_intent",
+        "status": "succeeded",
+        "amount": 499,
+        "amount_received": 499,
+        "currency": "usd",
+        "created": START,
+        "livemode": False,
+        "metadata": {},
+    }
+    stripe.fake.objects["checkout/sessions/cs_7/line_items"] = {
+        "object": "list",
+        "url": "/v1/checkout/sessions/cs_7/line_items",
+        "has_more": False,
+        "data": [{"id": "li_1", "object": "item", "price": {"id": "coins", "object": "price"}}],
+    }
+    paid = session(id="cs_7", mode="payment", subscription=None, payment_intent="pi_7")
+    assert stripe.send("checkout.session.completed", paid) == "applied"  # u1: the customer's metadata
+    [bought] = profile(api)["non_subscriptions"]
+    assert (bought["store_product_id"], bought["store_transaction_id"]) == ("coins", "pi_7")
+    unpaid = session(id="cs_8", mode="payment", subscription=None, payment_intent="pi_8", payment_status="unpaid")
+    assert stripe.send("checkout.session.completed", unpaid) == "ignored"
+
+
+def test_the_customers_email_as_the_profile(stripe, api, runtime):
+    stripe_service.configure(runtime, uuid.UUID(api.app_id), profile_source="email")
+    api.create("jane@example.com")
+    stripe.fake.objects["customers/cus_1"]["email"] = "jane@example.com"
+    assert stripe.send("customer.subscription.created", subscription()) == "applied"
+    assert sub(api, "jane@example.com")["store_original_transaction_id"] == "sub_1"
+    assert profile(api, "u1")["subscriptions"] == []  # the metadata is not read
+
+
+def test_test_and_live_mode_keys(stripe, api, runtime):
+    stripe_service.configure(
+        runtime,
+        uuid.UUID(api.app_id),
+        secret_key="sk_live_other_account",
+        webhook_secret="whsec_live",
+        test_secret_key=KEY,
+        test_webhook_secret=WEBHOOK_SECRET,
+    )
+    # A test mode event, signed with the test endpoint's secret, is read with the test key.
+    assert stripe.send("customer.subscription.created", subscription()) == "applied"
+    assert sub(api)["environment"] == "Sandbox"
+    # A live event is read with the live key, which this stand-in does not take: Stripe retries.
+    live = {"id": "evt_live", "type": "customer.subscription.updated", "created": START, "livemode": True}
+    assert stripe.post({**live, "data": {"object": subscription()}}, secret="whsec_live").status_code == 502
+
+
+def test_an_object_stripe_does_not_have_is_refused_not_retried(stripe, api, runtime):
+    before = {table: db_snapshot(runtime)[table] for table in ("transactions", "store_notifications")}
+    event = {"id": "evt_gone", "type": "customer.subscription.updated", "created": START, "livemode": False}
+    response = stripe.post({**event, "data": {"object": subscription("sub_gone")}})
+    assert response.status_code == 400 and response.json()["error_code"] == "notification_not_verified"
+    assert {table: db_snapshot(runtime)[table] for table in before} == before
+    [logged] = api.admin("GET", "/store-notifications/refused/").json()["data"]
+    assert "no such object" in logged["reason"].lower()

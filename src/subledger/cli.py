@@ -931,12 +931,29 @@ def stores_forwards(app_id: UUID, status: str | None, limit: int, replay: bool) 
 
 @stores.command("stripe")
 @APP_OPTION
-@click.option("--secret-key", default=None, help="Stripe's secret API key (sk_...).")
-@click.option("--webhook-secret", default=None, help="The webhook endpoint's signing secret (whsec_...).")
-def stores_stripe(app_id: UUID, secret_key: str | None, webhook_secret: str | None) -> None:
+@click.option("--secret-key", default=None, help="Stripe's live secret (or restricted) API key (sk_live_...).")
+@click.option("--webhook-secret", default=None, help="The live webhook endpoint's signing secret (whsec_...).")
+@click.option("--test-secret-key", default=None, help="The test mode key (sk_test_...), for test mode events.")
+@click.option("--test-webhook-secret", default=None, help="The test mode webhook endpoint's signing secret.")
+@click.option(
+    "--profile-source",
+    type=click.Choice(["metadata", "email", "client_reference_id"]),
+    default=None,
+    help="Where a purchase names its profile: metadata's customer_user_id (the default), the customer's "
+    "email, or the checkout session's client_reference_id (Payment Links).",
+)
+def stores_stripe(
+    app_id: UUID,
+    secret_key: str | None,
+    webhook_secret: str | None,
+    test_secret_key: str | None,
+    test_webhook_secret: str | None,
+    profile_source: str | None,
+) -> None:
     """Configure Stripe: webhooks go to /stores/stripe/<app>/webhook/."""
     runtime = _runtime()
-    _echo_json(stripe_service.configure(runtime, app_id, secret_key, webhook_secret))
+    keys = (secret_key, webhook_secret, test_secret_key, test_webhook_secret)
+    _echo_json(stripe_service.configure(runtime, app_id, *keys, profile_source))
 
 
 @stores.command("paddle")

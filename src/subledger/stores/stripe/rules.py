@@ -13,8 +13,12 @@ from subledger.stores.rules import from_minor_units
 STORE = "stripe"
 RENEWING = {"active", "trialing", "past_due"}
 BILLING_TROUBLE = {"past_due", "unpaid"}
-# The metadata key (on the subscription, payment intent or customer) naming the profile.
+# The metadata key (on the subscription, payment intent, checkout session or customer) naming the profile.
 ACCOUNT_KEY = "customer_user_id"
+# Where the profile of a Stripe purchase is read from, one source for the whole app (no fallback,
+# as the reference's "Profile creation behavior"): the metadata's customer_user_id, the Stripe
+# customer's email, or a checkout session's client_reference_id (Payment Links).
+PROFILE_SOURCES = ("metadata", "email", "client_reference_id")
 # The metadata key of a payment intent naming the product bought.
 PRODUCT_KEY = "product_id"
 PAYMENT_PRODUCT = "stripe_payment_intent"
@@ -95,8 +99,9 @@ def subscription_transactions(subscription: dict[str, Any], invoices: list[dict[
     return bodies
 
 
-def payment_transaction(intent: dict[str, Any]) -> dict[str, Any] | None:
-    """A succeeded payment intent as a one-time purchase (None when it did not succeed)."""
+def payment_transaction(intent: dict[str, Any], product: str | None = None) -> dict[str, Any] | None:
+    """A succeeded payment intent as a one-time purchase of ``product`` (else the product its
+    metadata names); None when it did not succeed."""
     if intent["status"] != "succeeded":
         return None
     currency = intent["currency"].upper()
@@ -104,7 +109,7 @@ def payment_transaction(intent: dict[str, Any]) -> dict[str, Any] | None:
         "purchase_type": "one_time_purchase",
         "store": STORE,
         "environment": _environment(intent),
-        "store_product_id": (intent.get("metadata") or {}).get(PRODUCT_KEY) or PAYMENT_PRODUCT,
+        "store_product_id": product or (intent.get("metadata") or {}).get(PRODUCT_KEY) or PAYMENT_PRODUCT,
         "store_transaction_id": intent["id"],
         "store_original_transaction_id": intent["id"],
         "price": {

@@ -25,15 +25,29 @@ HOW_TO_CONFIGURE = "`subledger stores stripe --app ... --secret-key ...`"
 
 
 def configure(
-    rt: Runtime, app_id: UUID, secret_key: str | None = None, webhook_secret: str | None = None
+    rt: Runtime,
+    app_id: UUID,
+    secret_key: str | None = None,
+    webhook_secret: str | None = None,
+    test_secret_key: str | None = None,
+    test_webhook_secret: str | None = None,
+    profile_source: str | None = None,
 ) -> dict[str, Any]:
-    return stores_service.configure(
-        rt, app_id, rules.STORE, {}, {"secret_key": secret_key, "webhook_secret": webhook_secret}
-    )
+    """Stripe's keys for live and test mode (a key alone serves both), and where the profile of
+    a purchase is read from (``rules.PROFILE_SOURCES``)."""
+    secrets = {
+        "secret_key": secret_key,
+        "webhook_secret": webhook_secret,
+        "test_secret_key": test_secret_key,
+        "test_webhook_secret": test_webhook_secret,
+    }
+    return stores_service.configure(rt, app_id, rules.STORE, {"profile_source": profile_source}, secrets)
 
 
-def _client(rt: Runtime, config: StoreConfig) -> stripe.StripeClient:
-    key = config.secrets.get("secret_key")
+def _client(rt: Runtime, config: StoreConfig, live: bool = True) -> stripe.StripeClient:
+    """A client with the app's key for live or test mode (the one key when only one is set)."""
+    names = ("secret_key", "test_secret_key") if live else ("test_secret_key", "secret_key")
+    key = config.secrets.get(names[0]) or config.secrets.get(names[1])
     if key is None:
         raise bad_request("value_error", NON_FIELD, f"Stripe's secret key is not configured: {HOW_TO_CONFIGURE}.")
     return stripe.StripeClient(key, base_addresses={"api": rt.settings.stripe_api_base}, max_network_retries=2)
@@ -89,19 +103,27 @@ def transactions_for(rt: Runtime, app_id: UUID, token: str) -> list[TransactionI
 
 
 def receive_webhook(rt: Runtime, app_id: UUID, body: bytes, signature: str | None, remote: str | None) -> str:
-    """A Stripe webhook: verify its signature, read the objects it names back from Stripe, apply."""
+    """A Stripe webhook: verify its signature (live or test endpoint's secret), read the objects
+    it names back from Stripe with that mode's key, apply."""
     config = stores_service.notification_config(rt, app_id, rules.STORE)
-    secret = config.secrets.get("webhook_secret")
-    if secret is None:
+    secrets = [config.secrets[name] for name in ("webhook_secret", "test_webhook_secret") if name in config.secrets]
+    if not secrets:
         raise stores_service.refuse(rt, app_id, rules.STORE, "no webhook signing secret is configured", body, remote)
     try:
-        event = stripe.Webhook.construct_event(body, signature or "", secret).to_dict()
+        event = _verified(body, signature or "", secrets)
     except stripe.SignatureVerificationError as error:
         raise stores_service.refuse(rt, app_id, rules.STORE, f"Stripe signature: {error}", body, remote) from None
     except (ValueError, AttributeError) as error:  # AttributeError: signed JSON that is not an object
         raise stores_service.refuse(rt, app_id, rules.STORE, f"Stripe payload: {error}", body, remote) from None
+    source = config.settings.get("profile_source") or "metadata"
     try:
-        notification = _notification(_client(rt, config), event)
+        notification = _notification(_client(rt, config, bool(event.get("livemode"))), event, source)
+    except stripe.InvalidRequestError as error:
+        if error.code != "resource_missing":
+            raise _unavailable(error) from None
+        # An object Stripe does not have (another account's, or deleted): telling Stripe to retry is pointless.
+        reason = f"Stripe has no such object: {error.user_message or error}"
+        raise stores_service.refuse(rt, app_id, rules.STORE, reason, body, remote) from None
     except stripe.StripeError as error:
         raise _unavailable(error) from None  # Stripe sends the event again later
     except UNREADABLE as error:
@@ -110,19 +132,36 @@ def receive_webhook(rt: Runtime, app_id: UUID, body: bytes, signature: str | Non
     return stores_service.receive(rt, app_id, notification)
 
 
-def _notification(client: stripe.StripeClient, event: dict[str, Any]) -> Notification:
+def _verified(body: bytes, signature: str, secrets: list[str]) -> dict[str, Any]:
+    """The event, if one of the secrets signed it (the last one's failure is raised otherwise)."""
+    for secret in secrets[:-1]:
+        try:
+            return _event(body, signature, secret)
+        except stripe.SignatureVerificationError:
+            continue
+    return _event(body, signature, secrets[-1])
+
+
+def _event(body: bytes, signature: str, secret: str) -> dict[str, Any]:
+    event: dict[str, Any] = stripe.Webhook.construct_event(body, signature, secret).to_dict()
+    return event
+
+
+def _notification(client: stripe.StripeClient, event: dict[str, Any], source: str) -> Notification:
     kind = event["type"]
     signed_at = from_timestamp(event["created"])
     obj = event["data"]["object"]
     transactions, chain, account, refunds = [], None, None, {}
     subscription_id = rules.subscription_of(obj) if kind.startswith(("customer.subscription.", "invoice.")) else None
-    if subscription_id:
+    if kind == "checkout.session.completed":
+        transactions, chain, account = _checkout(client, obj, source)
+    elif subscription_id:
         subscription, transactions = _subscription_bodies(client, subscription_id)
-        chain, account = subscription_id, _account(client, subscription)
+        chain, account = subscription_id, _account(client, subscription, source)
     elif kind == "payment_intent.succeeded" and _one_time_purchase(obj):
         body = rules.payment_transaction(obj)
         transactions = [body] if body else []
-        chain, account = obj["id"], _account(client, obj)
+        chain, account = obj["id"], _account(client, obj, source)
     elif kind == "charge.refunded" and obj.get("refunded"):
         refunded_at = rules.refunded_at(obj, event["created"])
         invoice_id = _id(obj.get("invoice"))
@@ -132,7 +171,7 @@ def _notification(client: stripe.StripeClient, event: dict[str, Any]) -> Notific
         else:
             chain = paid_for
         refunds = {paid_for: refunded_at} if paid_for else {}
-        account = _account(client, obj)
+        account = _account(client, obj, source)
     return Notification(
         store=rules.STORE,
         notification_id=event["id"],
@@ -143,6 +182,26 @@ def _notification(client: stripe.StripeClient, event: dict[str, Any]) -> Notific
         transactions=transactions,
         refunds=refunds,
     )
+
+
+def _checkout(
+    client: stripe.StripeClient, session: dict[str, Any], source: str
+) -> tuple[list[dict[str, Any]], str | None, str | None]:
+    """A completed Checkout Session (a Payment Link's too): its subscription and invoices, or its
+    paid payment as a one-time purchase of the session's first line item's price."""
+    account = _account(client, session, source)
+    if subscription_id := _id(session.get("subscription")):
+        subscription, transactions = _subscription_bodies(client, subscription_id)
+        if source == "metadata" and not account:
+            account = _account(client, subscription, source)
+        return transactions, subscription_id, account
+    intent_id = _id(session.get("payment_intent"))
+    if session.get("payment_status") != "paid" or intent_id is None:
+        return [], None, account
+    items = client.v1.checkout.sessions.line_items.list(session["id"]).data
+    intent = client.v1.payment_intents.retrieve(intent_id).to_dict()
+    body = rules.payment_transaction(intent, items[0].price.id if items else None)
+    return ([body] if body else []), intent_id, account
 
 
 def _id(value: str | dict | None) -> str | None:
@@ -157,12 +216,24 @@ def _one_time_purchase(intent: dict[str, Any]) -> bool:
     return not intent.get("invoice") and bool((intent.get("metadata") or {}).get(rules.PRODUCT_KEY))
 
 
-def _account(client: stripe.StripeClient, obj: dict[str, Any]) -> str | None:
-    """The customer_user_id in the object's metadata, else in its customer's."""
+def _account(client: stripe.StripeClient, obj: dict[str, Any], source: str = "metadata") -> str | None:
+    """The profile an object names, from the app's one source: the customer_user_id in its
+    metadata (else its customer's), its customer's email, or a session's client_reference_id."""
+    if source == "client_reference_id":
+        found = obj.get("client_reference_id")
+        return found if isinstance(found, str) and found else None
+    if source == "email":
+        email = (obj.get("customer_details") or {}).get("email")
+        return email or (_customer(client, obj.get("customer")) or {}).get("email")
     found = (obj.get("metadata") or {}).get(rules.ACCOUNT_KEY)
-    customer = obj.get("customer")
-    if found or not customer:
+    if found or not obj.get("customer"):
         return found
-    if isinstance(customer, dict):
-        return (customer.get("metadata") or {}).get(rules.ACCOUNT_KEY)
-    return (client.v1.customers.retrieve(customer).to_dict().get("metadata") or {}).get(rules.ACCOUNT_KEY)
+    return ((_customer(client, obj["customer"]) or {}).get("metadata") or {}).get(rules.ACCOUNT_KEY)
+
+
+def _customer(client: stripe.StripeClient, customer: str | dict[str, Any] | None) -> dict[str, Any] | None:
+    """A customer, expanded or read from Stripe."""
+    if customer is None or isinstance(customer, dict):
+        return customer
+    found: dict[str, Any] = client.v1.customers.retrieve(customer).to_dict()
+    return found
