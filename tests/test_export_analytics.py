@@ -7,9 +7,11 @@ import io
 import json
 from datetime import UTC, datetime, timedelta
 
+import contract
 import pytest
 from analytics_contract import EXAMPLES, check
 from test_metrics import ledger, subscription  # noqa: F401 - the fixture
+from test_web_api import shop, web  # noqa: F401 - the fixture
 
 METRICS = "/api/v1/client-api/metrics"
 Q1 = {"date": ["2025-01-01", "2025-03-31"]}
@@ -205,6 +207,27 @@ def test_ltv_retention_conversion_and_the_funnel(ledger, ask):  # noqa: F811
         ("3rd period", 1, 0),
     ]
     assert [point["value"] for point in steps[3]["values"]] == [3, 0, 0]  # all three installed in January
+
+
+def test_paywall_views_in_the_funnel_and_conversion(shop, ask, clock):  # noqa: F811
+    # user123 was installed on Jan 9 (the fixture); saw a paywall on Feb 10 and began a trial the next day.
+    clock.current = datetime(2025, 2, 20, tzinfo=UTC)
+    visit = {**contract.WEB_VISIT, "variation_id": shop.paywall["variation_id"], "visited_at": "2025-02-10T10:00:00Z"}
+    assert web(shop, "/paywall/visit/", visit).status_code == 201
+    trial = {"offer": {"category": "introductory", "type": "free_trial"}}
+    assert (
+        shop.set_transaction("user123", **subscription("t1", "t1", "2025-02-11", "2025-02-18", 0, **trial)).status_code
+        == 200
+    )  # noqa: E501
+    february = {"date": ["2025-02-01", "2025-02-28"]}
+    viewed = answer(ask, shop, "conversion", {"filters": february, "from_period": "paywall", "to_period": "trial"})
+    assert (viewed["value_from"], viewed["value_to"], viewed["value"]) == (1, 1, 100.0)
+    steps = answer(ask, shop, "funnel", {"filters": {"date": ["2025-01-01", "2025-02-28"]}})["data"][0]["values"]
+    assert [(step["title"], step["value"]) for step in steps[:3]] == [
+        ("Install", 1),
+        ("Paywall displayed", 1),
+        ("Trial", 1),
+    ]
 
 
 @pytest.mark.parametrize(

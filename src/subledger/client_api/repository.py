@@ -46,7 +46,7 @@ def users_page(conn: Connection, app_id: UUID, after: UUID | None, limit: int) -
             .where(paywall_views.c.profile_id.in_([row["id"] for row in rows]))
             .group_by(paywall_views.c.profile_id)
         )
-        first_views = dict(conn.execute(views).tuples().all())
+        first_views = {profile_id: viewed_at for profile_id, viewed_at in conn.execute(views)}
         for row in rows:
             row["first_paywall_view"] = first_views.get(row["id"])
     return rows
