@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from apple_signing import AppleChain
-from conftest import db_snapshot
+from conftest import all_but_the_audit_log, db_snapshot
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -345,14 +345,8 @@ def test_renewal_extension_summary_is_ignored(store, api):
     assert response.status_code == 200 and response.json()["status"] == "ignored"
 
 
-def _ledger(runtime) -> dict:
-    snapshot = db_snapshot(runtime)
-    del snapshot["refused_notifications"]
-    return snapshot
-
-
 def test_forged_and_tampered_payloads_are_refused_logged_and_change_nothing(store, api, runtime):
-    before = _ledger(runtime)
+    before = all_but_the_audit_log(runtime)
     forger = AppleChain("Test Apple Root CA - G3")  # same names, other keys
     payload = store.payload("SUBSCRIBED/INITIAL_BUY", transaction(appAccountToken="u1"), renewal(), START)
     forged = store.send_payload(payload, chain=forger)
@@ -376,7 +370,7 @@ def test_forged_and_tampered_payloads_are_refused_logged_and_change_nothing(stor
         response = api.client.post(store.url, content=junk, headers={"Content-Type": "application/json"})
         assert response.status_code == 400 and response.json()["error_code"] == "notification_not_verified"
 
-    assert _ledger(runtime) == before
+    assert all_but_the_audit_log(runtime) == before
     refused = api.admin("GET", "/store-notifications/refused/").json()["data"]
     assert len(refused) == 8
     assert all(entry["store"] == "app_store" and entry["body_sha256"] for entry in refused)
@@ -393,21 +387,21 @@ def test_forged_and_tampered_payloads_are_refused_logged_and_change_nothing(stor
 )
 def test_signed_claims_not_of_the_documented_types_are_refused(store, api, runtime, odd):
     """Signed with the app's chain, so not forged: still never a 500, and nothing changes."""
-    before = _ledger(runtime)
+    before = all_but_the_audit_log(runtime)
     tx = transaction(**{"appAccountToken": "u1", **odd})
     notified = store.send_payload(store.payload("SUBSCRIBED/INITIAL_BUY", tx, renewal(), START))
     assert notified.status_code == 400 and notified.json()["error_code"] == "notification_not_verified"
     posted = api.request("POST", VALIDATE, "u1", json={"signed_transaction": store.chain.sign(tx)})
     assert posted.status_code == 400 and posted.json()["error_code"] == "notification_not_verified"
-    assert _ledger(runtime) == before
+    assert all_but_the_audit_log(runtime) == before
 
 
 def test_a_posted_transaction_the_ledger_refuses_is_a_400_with_the_reason(store, api, runtime):
-    before = _ledger(runtime)
+    before = all_but_the_audit_log(runtime)
     tx = transaction(appAccountToken="u1", currency="XYZ")
     response = api.request("POST", VALIDATE, "u1", json={"signed_transaction": store.chain.sign(tx)})
     assert response.status_code == 400 and response.json()["errors"][0]["source"] == "price.currency", response.text
-    assert _ledger(runtime) == before
+    assert all_but_the_audit_log(runtime) == before
 
 
 def test_refused_requests_are_pruned_once_old(store, api, runtime, clock):
@@ -491,14 +485,14 @@ def test_storekit_transactions_posted_for_a_profile(store, api, runtime):
     assert response.status_code == 200, response.text
     assert response.json()["data"]["access_levels"][0]["store_original_transaction_id"] == "3000"
 
-    before = _ledger(runtime)
+    before = all_but_the_audit_log(runtime)
     forged = api.request("POST", VALIDATE, "u1", json={"signed_transaction": AppleChain().sign(tx)})
     assert forged.status_code == 400 and forged.json()["error_code"] == "notification_not_verified"
     missing = api.request("POST", VALIDATE, "u1", json={})
     assert missing.status_code == 400
     nobody = api.request("POST", VALIDATE, "nobody", json={"signed_transaction": store.chain.sign(tx)})
     assert nobody.status_code == 404
-    assert _ledger(runtime) == before
+    assert all_but_the_audit_log(runtime) == before
 
 
 def test_a_posted_transaction_claims_what_was_pending_for_its_chain(store, api):

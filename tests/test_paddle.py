@@ -12,6 +12,7 @@ import pytest
 from conftest import db_snapshot
 from fake_paddle import KEY, START, FakePaddle, at, refund, subscription, transaction
 
+from subledger.stores import service as stores_service
 from subledger.stores.paddle import service as paddle_service
 
 URL = "/api/v2/server-side-api/purchase/paddle/token/validate/"
@@ -190,3 +191,17 @@ def test_notifications_that_are_not_paddles_are_refused_and_logged(notified_app,
     assert len(refused) == 3 and all(row["store"] == "paddle" for row in refused)
     unconfigured = notified_app.client.post(f"/stores/paddle/{uuid.uuid4()}/notifications/", content=b"{}")
     assert unconfigured.status_code == 404
+
+
+def test_junk_is_throttled_per_address_and_the_audit_log_is_bounded(notified_app, clock, monkeypatch):
+    url = f"/stores/paddle/{notified_app.app_id}/notifications/"
+    monkeypatch.setattr(stores_service, "REFUSED_KEPT", 5)
+    answers = [notified_app.client.post(url, content=b"junk").status_code for _ in range(32)]
+    assert answers == [400] * 30 + [429] * 2  # thirty a minute from one address
+    listed = notified_app.admin("GET", "/store-notifications/refused/").json()
+    assert len(listed["data"]) == 30 and listed["counts"] == {"refused": 32, "not_kept": 2}
+    clock.advance(minutes=2)
+    assert notified_app.client.post(url, content=b"junk").status_code == 400  # minutes later, logged again
+    listed = notified_app.admin("GET", "/store-notifications/refused/").json()
+    # The log keeps the newest five (and the last minute's): the others are counted.
+    assert len(listed["data"]) == 5 and listed["counts"] == {"refused": 33, "not_kept": 28}

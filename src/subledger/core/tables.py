@@ -625,6 +625,16 @@ refused_notifications = Table(
     Column("body_sha256", String(64), nullable=False),
     Column("body_excerpt", Text, nullable=False),  # the first few KiB, for a human to look at
     Index(None, "app_id", "received_at"),
+    Index(None, "app_id", "remote_address", "received_at"),  # the throttle per client address
+)
+
+# How many store requests each app refused, those the audit log did not keep included.
+refused_counts = Table(
+    "refused_counts",
+    metadata,
+    Column("app_id", Uuid, ForeignKey("apps.id", ondelete="CASCADE"), primary_key=True),
+    Column("refused", BigInteger, nullable=False),
+    Column("not_kept", BigInteger, nullable=False),  # throttled, or dropped as the log's oldest
 )
 
 # The dashboard -----------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Admin API for store notifications: ``/api/admin/v1/store-notifications/`` and the audit log of refused ones."""
+"""Admin API for store notifications: ``/api/admin/v1/store-notifications/`` and the audit log of refused ones
+(the newest of each app's, with counts of all)."""
 
 from typing import Annotated, Literal
 from uuid import UUID
@@ -34,4 +35,6 @@ async def list_notifications(
 async def list_refused(request: Request, app_id: App, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> Response:
     runtime = request.app.state.runtime
     rows = await runtime.read(service.list_refused, runtime, app_id, limit)
-    return JSONResponse({"data": [service.refused_out(row) for row in rows]})
+    # The log keeps the newest of each app's: the counts are of every one refused.
+    counts = await runtime.read(service.refused_totals, runtime, app_id)
+    return JSONResponse({"data": [service.refused_out(row) for row in rows], "counts": counts})

@@ -6,8 +6,15 @@ from uuid import UUID
 
 from sqlalchemy import Connection, and_, delete, exists, func, or_, select, update
 
-from subledger.core.db import upsert
-from subledger.core.tables import profiles, refused_notifications, store_configs, store_notifications, transactions
+from subledger.core.db import add_up, upsert
+from subledger.core.tables import (
+    profiles,
+    refused_counts,
+    refused_notifications,
+    store_configs,
+    store_notifications,
+    transactions,
+)
 
 
 def find_config(conn: Connection, app_id: UUID, store: str) -> dict[str, Any] | None:
@@ -109,6 +116,40 @@ def list_notifications(
 
 def insert_refused(conn: Connection, values: dict[str, Any]) -> None:
     conn.execute(refused_notifications.insert(), values)
+
+
+def refused_since(conn: Connection, app_id: UUID, since: datetime, remote: str | None) -> tuple[int, int]:
+    """How many requests the app refused since ``since``: from anywhere, and from ``remote``."""
+    table = refused_notifications
+    recent = select(func.count()).where(table.c.app_id == app_id, table.c.received_at >= since)
+    from_there = recent.where(table.c.remote_address.is_(None) if remote is None else table.c.remote_address == remote)
+    return conn.execute(recent).scalar_one(), conn.execute(from_there).scalar_one()
+
+
+def drop_oldest_refused(conn: Connection, app_id: UUID, keep: int, before: datetime) -> int:
+    """Delete the app's refused requests received before ``before``, but the newest ``keep``; how many."""
+    table = refused_notifications
+    newest = (
+        select(table.c.id).where(table.c.app_id == app_id).order_by(table.c.received_at.desc(), table.c.id).limit(keep)
+    )
+    doomed = select(table.c.id).where(table.c.app_id == app_id, table.c.received_at < before, table.c.id.not_in(newest))
+    return conn.execute(delete(table).where(table.c.id.in_(doomed))).rowcount
+
+
+def count_refused(conn: Connection, app_id: UUID, not_kept: int) -> None:
+    """Count one more refused request of the app, ``not_kept`` of them not in the log."""
+    add_up(
+        conn,
+        refused_counts,
+        [{"app_id": app_id, "refused": 1, "not_kept": not_kept}],
+        ["app_id"],
+        ["refused", "not_kept"],
+    )
+
+
+def refused_totals(conn: Connection, app_id: UUID) -> dict[str, int]:
+    row = conn.execute(select(refused_counts).where(refused_counts.c.app_id == app_id)).mappings().first()
+    return {"refused": row["refused"], "not_kept": row["not_kept"]} if row else {"refused": 0, "not_kept": 0}
 
 
 def delete_settled(conn: Connection, before: datetime, app_id: UUID | None, limit: int) -> int:

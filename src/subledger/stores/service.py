@@ -4,7 +4,7 @@ once, keeping it until its user is known, and the audit log of refused ones."""
 import hashlib
 import logging
 from dataclasses import asdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -89,23 +89,43 @@ def configure(
     return {"store": store, "settings": merged_settings, "secrets": sorted(merged_secrets)}
 
 
+# Store notification URLs take no key, so anyone may post junk to them: what fails verification
+# is throttled (per app, and per client address within it) and the audit log keeps the newest
+# of each app's; every one is counted.
+REFUSED_PER_MINUTE = 300  # per app
+REFUSED_PER_MINUTE_FROM_ONE_ADDRESS = 30
+REFUSED_KEPT = 1000  # per app, besides the last minute's (at most REFUSED_PER_MINUTE)
+
+
 def refuse(rt: Runtime, app_id: UUID, store: str, reason: str, body: bytes, remote: str | None) -> ApiError:
-    """Write a request that failed verification to the audit log; returns the 400 to answer with."""
-    log.warning("refused a %s notification for app %s: %s", store, app_id, reason)
+    """Write a request that failed verification to the audit log; returns the 400 to answer with
+    (a 429 past the throttle, with nothing written but the count)."""
+    now = rt.clock.now()
+    minute_ago = now - timedelta(minutes=1)
     with rt.db.write() as conn:
+        from_anywhere, from_there = repository.refused_since(conn, app_id, minute_ago, remote)
+        if from_anywhere >= REFUSED_PER_MINUTE or from_there >= REFUSED_PER_MINUTE_FROM_ONE_ADDRESS:
+            repository.count_refused(conn, app_id, not_kept=1)
+            return ApiError.one(
+                429, "rate_limited", NON_FIELD, "Too many requests that failed verification: try again later."
+            ).retry_after(60)
+        log.warning("refused a %s notification for app %s: %s", store, app_id, reason)
         repository.insert_refused(
             conn,
             {
                 "id": uuid4(),
                 "app_id": app_id,
                 "store": store,
-                "received_at": rt.clock.now(),
+                "received_at": now,
                 "reason": reason[:1024],
                 "remote_address": remote,
                 "body_sha256": hashlib.sha256(body).hexdigest(),
                 "body_excerpt": body[:EXCERPT_BYTES].decode("utf-8", "replace"),
             },
         )
+        # The last minute's stay whatever their number: the throttle counts them.
+        dropped = repository.drop_oldest_refused(conn, app_id, REFUSED_KEPT, minute_ago)
+        repository.count_refused(conn, app_id, not_kept=dropped)
     return ApiError.one(400, "notification_not_verified", NON_FIELD, reason)
 
 
@@ -242,6 +262,12 @@ def list_notifications(
 def list_refused(rt: Runtime, app_id: UUID, limit: int = 100) -> list[dict[str, Any]]:
     with rt.db.read() as conn:
         return repository.list_refused(conn, app_id, limit)
+
+
+def refused_totals(rt: Runtime, app_id: UUID) -> dict[str, int]:
+    """How many store requests the app refused, and how many of them the audit log did not keep."""
+    with rt.db.read() as conn:
+        return repository.refused_totals(conn, app_id)
 
 
 def prune(rt: Runtime, before: datetime, app_id: UUID | None = None, page: int = 1000) -> dict[str, int]:
