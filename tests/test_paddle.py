@@ -205,3 +205,35 @@ def test_junk_is_throttled_per_address_and_the_audit_log_is_bounded(notified_app
     listed = notified_app.admin("GET", "/store-notifications/refused/").json()
     # The log keeps the newest five (and the last minute's): the others are counted.
     assert len(listed["data"]) == 5 and listed["counts"] == {"refused": 33, "not_kept": 28}
+
+
+def test_the_customers_email_names_the_profile_when_the_app_opts_in(notified_app, clock, runtime):
+    notified_app.fake.objects["subscriptions/sub_1"] = subscription()  # no customer_user_id in custom data
+    notified_app.fake.objects["customers/ctm_1"] = {"id": "ctm_1", "email": "jane@example.com"}
+    assert notified_app.create("jane@example.com").status_code == 200
+    assert notify(notified_app, clock, "subscription.created", {"id": "sub_1"}).json() == {"status": "pending"}
+    paddle_service.configure(runtime, uuid.UUID(notified_app.app_id), match_email=True)
+    assert notify(notified_app, clock, "subscription.updated", {"id": "sub_1"}, "evt_2").json() == {"status": "applied"}
+    assert notified_app.get("jane@example.com").json()["data"]["total_revenue_usd"] == 29.97
+
+
+def test_connecting_through_the_admin_api(api, runtime):
+    fake_free = {"api_key": KEY, "notification_secret": SECRET, "sandbox": True}
+    connected = api.admin("PUT", "/stores/paddle/", fake_free)
+    assert connected.status_code == 200, connected.text
+    assert connected.json()["data"] == {
+        "store": "paddle",
+        "settings": {"sandbox": True},
+        "secrets": ["api_key", "notification_secret"],
+    }
+    assert (
+        api.admin("PUT", "/stores/stripe/", {"secret_key": "sk_test_1", "profile_source": "email"}).status_code == 200
+    )
+    listed = api.admin("GET", "/stores/").json()["data"]
+    assert [(row["store"], row["secrets"]) for row in listed] == [
+        ("paddle", ["api_key", "notification_secret"]),
+        ("stripe", ["secret_key"]),
+    ]
+    assert KEY not in json.dumps(listed) and SECRET not in json.dumps(listed)  # names, never values
+    refused = api.admin("PUT", "/stores/stripe/", {"profile_source": "phone"})
+    assert refused.status_code == 400 and refused.json()["errors"][0]["source"] == "profile_source"

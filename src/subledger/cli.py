@@ -961,11 +961,18 @@ def stores_stripe(
 @click.option("--api-key", default=None, help="A Paddle Billing API key that can read transactions and subscriptions.")
 @click.option("--notification-secret", default=None, help="The notification destination's secret key.")
 @click.option("--sandbox/--live", default=None, help="Paddle's sandbox or live environment.")
-def stores_paddle(app_id: UUID, api_key: str | None, notification_secret: str | None, sandbox: bool | None) -> None:
+@click.option(
+    "--match-email/--no-match-email",
+    default=None,
+    help="Name the profile by the Paddle customer's email when the checkout's custom data has no customer_user_id.",
+)
+def stores_paddle(
+    app_id: UUID, api_key: str | None, notification_secret: str | None, sandbox: bool | None, match_email: bool | None
+) -> None:
     """Configure Paddle Billing: notifications go to /stores/paddle/<app>/notifications/, and
     purchase/paddle/token/validate/ reads Paddle with the API key."""
     runtime = _runtime()
-    _echo_json(paddle_service.configure(runtime, app_id, api_key, notification_secret, sandbox))
+    _echo_json(paddle_service.configure(runtime, app_id, api_key, notification_secret, sandbox, match_email))
 
 
 @stores.command("notifications")

@@ -1,15 +1,21 @@
-"""Admin API for store notifications: ``/api/admin/v1/store-notifications/`` and the audit log of refused ones
+"""Admin API for stores: the app's connections (``/api/admin/v1/stores/``, Stripe's and Paddle's set
+here), the notifications received (``store-notifications/``) and the audit log of refused ones
 (the newest of each app's, with counts of all)."""
 
+from functools import partial
 from typing import Annotated, Literal
 from uuid import UUID
 
-from fastapi import Depends, Query, Request
+from fastapi import Body, Depends, Query, Request
+from pydantic import StrictBool
 from starlette.responses import Response
 
 from subledger.core.addressing import current_app
+from subledger.core.fields import Str255, Strict
 from subledger.core.http import JSONResponse, api_router
 from subledger.stores import service
+from subledger.stores.paddle import service as paddle_service
+from subledger.stores.stripe import service as stripe_service
 
 admin = api_router("/api/admin/v1", "admin: store notifications")
 
@@ -38,3 +44,42 @@ async def list_refused(request: Request, app_id: App, limit: Annotated[int, Quer
     # The log keeps the newest of each app's: the counts are of every one refused.
     counts = await runtime.read(service.refused_totals, runtime, app_id)
     return JSONResponse({"data": [service.refused_out(row) for row in rows], "counts": counts})
+
+
+class StripeConnectionIn(Strict):
+    """What to change (a field left out stays as it is; an empty secret is forgotten)."""
+
+    secret_key: Str255 | None = None
+    webhook_secret: Str255 | None = None
+    test_secret_key: Str255 | None = None
+    test_webhook_secret: Str255 | None = None
+    profile_source: Literal["metadata", "email", "client_reference_id"] | None = None
+
+
+class PaddleConnectionIn(Strict):
+    """What to change (a field left out stays as it is; an empty secret is forgotten)."""
+
+    api_key: Str255 | None = None
+    notification_secret: Str255 | None = None
+    sandbox: StrictBool | None = None
+    match_email: StrictBool | None = None
+
+
+@admin.get("/stores/", summary="The stores the app is connected to (names of secrets, never their values)")
+async def list_connections(request: Request, app_id: App) -> Response:
+    runtime = request.app.state.runtime
+    return JSONResponse({"data": await runtime.read(service.connections, runtime, app_id)})
+
+
+@admin.put("/stores/stripe/", summary="Connect Stripe, or change its keys and profile source")
+async def connect_stripe(request: Request, app_id: App, body: Annotated[StripeConnectionIn, Body()]) -> Response:
+    runtime = request.app.state.runtime
+    connect = partial(stripe_service.configure, **body.model_dump())
+    return JSONResponse({"data": await runtime.write(connect, runtime, app_id)})
+
+
+@admin.put("/stores/paddle/", summary="Connect Paddle, or change its key, secret and settings")
+async def connect_paddle(request: Request, app_id: App, body: Annotated[PaddleConnectionIn, Body()]) -> Response:
+    runtime = request.app.state.runtime
+    connect = partial(paddle_service.configure, **body.model_dump())
+    return JSONResponse({"data": await runtime.write(connect, runtime, app_id)})

@@ -23,6 +23,11 @@ def find_config(conn: Connection, app_id: UUID, store: str) -> dict[str, Any] | 
     return dict(row._mapping) if row else None
 
 
+def list_configs(conn: Connection, app_id: UUID) -> list[dict[str, Any]]:
+    query = select(store_configs).where(store_configs.c.app_id == app_id).order_by(store_configs.c.store)
+    return [dict(row._mapping) for row in conn.execute(query)]
+
+
 def save_config(conn: Connection, values: dict[str, Any]) -> None:
     upsert(conn, store_configs, values, keys=["app_id", "store"], update=["settings", "secrets", "updated_at"])
 

@@ -44,6 +44,22 @@ def config(rt: Runtime, app_id: UUID, store: str) -> StoreConfig | None:
     return StoreConfig(row["settings"], {name: rt.sealer.open(sealed) for name, sealed in row["secrets"].items()})
 
 
+def connections(rt: Runtime, app_id: UUID) -> list[dict[str, Any]]:
+    """The stores the app is connected to: each one's settings (certificates left out: they are
+    long) and the names of its secrets, never their values."""
+    with rt.db.read() as conn:
+        rows = repository.list_configs(conn, app_id)
+    return [
+        {
+            "store": row["store"],
+            "settings": {name: value for name, value in row["settings"].items() if name != "root_certificates"},
+            "secrets": sorted(row["secrets"]),
+            "updated_at": format_datetime(row["updated_at"]),
+        }
+        for row in rows
+    ]
+
+
 def require_config(rt: Runtime, app_id: UUID, store: str, how: str) -> StoreConfig:
     """The app's settings for the store, for a call of the app's server; 400 when there are none."""
     found = config(rt, app_id, store)

@@ -37,12 +37,15 @@ def configure(
     api_key: str | None = None,
     notification_secret: str | None = None,
     sandbox: bool | None = None,
+    match_email: bool | None = None,
 ) -> dict[str, Any]:
+    """Paddle's API key and notification secret, its sandbox or live environment, and whether a
+    notification without a customer_user_id names the profile by its Paddle customer's email."""
     return stores_service.configure(
         rt,
         app_id,
         rules.STORE,
-        {"sandbox": sandbox},
+        {"sandbox": sandbox, "match_email": match_email},
         {"api_key": api_key, "notification_secret": notification_secret},
     )
 
@@ -70,6 +73,7 @@ class PaddleApi:
         if key is None:
             raise _refused("paddle_api_key_not_found", "Paddle API key not found")
         sandbox = bool(config.settings.get("sandbox"))
+        self.match_email = bool(config.settings.get("match_email"))
         self.environment = "Sandbox" if sandbox else "Production"
         base = rt.settings.paddle_api_base or (SANDBOX_API if sandbox else LIVE_API)
         self._client = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=TIMEOUT_SECONDS)
@@ -102,7 +106,7 @@ def _subscription(api: PaddleApi, subscription_id: str) -> tuple[list[dict[str, 
     transactions = api.every("/transactions", {"subscription_id": subscription_id, "include": "address"})
     refunds = rules.refunded(api.every("/adjustments", {"subscription_id": subscription_id}))
     named = [rules.account(obj) for obj in (subscription, *transactions)]
-    account = next((found for found in named if found), None)
+    account = next((found for found in named if found), None) or _email(api, subscription)
     return rules.subscription_transactions(subscription, transactions, refunds, api.environment), account
 
 
@@ -115,7 +119,15 @@ def _transaction(api: PaddleApi, transaction_id: str) -> tuple[list[dict[str, An
         return bodies, account or rules.account(transaction), subscription_id
     refunds = rules.refunded(api.every("/adjustments", {"transaction_id": transaction_id}))
     body = rules.one_time_transaction(transaction, refunds, api.environment)
-    return ([body] if body else []), rules.account(transaction), transaction_id
+    return ([body] if body else []), rules.account(transaction) or _email(api, transaction), transaction_id
+
+
+def _email(api: PaddleApi, obj: dict[str, Any]) -> str | None:
+    """The email of the object's Paddle customer, when the app names profiles by it."""
+    if not api.match_email or not obj.get("customer_id"):
+        return None
+    email = api.get(f"/customers/{obj['customer_id']}")["data"].get("email")
+    return email if isinstance(email, str) and email else None
 
 
 def _bodies(api: PaddleApi, token: str) -> list[dict[str, Any]]:
