@@ -328,3 +328,28 @@ def test_virtual_currencies_are_kept_on_the_catalog_page_and_balances_shown_on_t
     assert "subscription_renewal" in profile and "+5 COINS → 30" in profile and "reason=promo" in profile
     used = client.post(f"{catalog}currencies/COINS/delete", data={"csrf": csrf}, follow_redirects=False)
     assert "error=" in used.headers["location"]
+
+
+def test_stores_are_connected_from_the_dashboard(shop, client):
+    stores = f"/dashboard/apps/{shop.app_id}/stores/"
+    assert client.get(stores, follow_redirects=False).status_code == 303  # signed in only
+    sign_in(client)
+    page = client.get(stores)
+    assert page.status_code == 200 and "No store connected yet" in page.text
+    csrf = page_csrf(page.text)
+    paddle = {"api_key": "pdl_live_apikey_1", "notification_secret": "pdl_ntfset_1", "sandbox": "true"}
+    assert client.post(stores + "paddle/", data=paddle, follow_redirects=False).status_code == 403  # no CSRF token
+    saved = client.post(stores + "paddle/", data={**paddle, "csrf": csrf}, follow_redirects=False)
+    assert saved.status_code == 303 and "notice=Paddle" in saved.headers["location"]
+    stripe = {"secret_key": "sk_live_1", "profile_source": "client_reference_id", "csrf": csrf}
+    assert client.post(stores + "stripe/", data=stripe, follow_redirects=False).status_code == 303
+    # A blank secret keeps the one set; an unticked box turns the setting off.
+    assert client.post(stores + "paddle/", data={"csrf": csrf}, follow_redirects=False).status_code == 303
+    connected = {row["store"]: row for row in shop.admin("GET", "/stores/").json()["data"]}
+    assert connected["paddle"]["secrets"] == ["api_key", "notification_secret"]
+    assert connected["paddle"]["settings"] == {"sandbox": False, "match_email": False}
+    assert connected["stripe"]["settings"] == {"profile_source": "client_reference_id"}
+    listed = client.get(stores).text
+    assert "sk_live_1" not in listed and "pdl_live_apikey_1" not in listed and "client_reference_id" in listed
+    refused = client.post(stores + "stripe/", data={"profile_source": "phone", "csrf": csrf}, follow_redirects=False)
+    assert "error=" in refused.headers["location"]

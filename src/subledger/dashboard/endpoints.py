@@ -6,6 +6,7 @@ carries the session's CSRF token (the sign-in form a double-submit cookie's).
 
 import secrets
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import quote
@@ -30,6 +31,10 @@ from subledger.events import rules as events_rules
 from subledger.events import service as events_service
 from subledger.events.schemas import EndpointChange, EndpointIn, TestEventIn
 from subledger.purchases import service as purchases_service
+from subledger.stores import service as stores_service
+from subledger.stores.paddle import service as paddle_service
+from subledger.stores.schemas import PaddleConnectionIn, StripeConnectionIn
+from subledger.stores.stripe import service as stripe_service
 
 HERE = Path(__file__).parent
 SESSION_COOKIE = "subledger_session"
@@ -556,3 +561,61 @@ async def set_web_origins(
     except ValueError as invalid:
         return _back_to_catalog(app, ApiError.one(400, "base_error", "origins", str(invalid)))
     return _back_to_catalog(app)
+
+
+# Stores ---------------------------------------------------------------------------
+
+# Each store the dashboard connects: its form's secret fields, and how the form's other fields read.
+STORE_FORMS = {
+    "stripe": (StripeConnectionIn, ("secret_key", "webhook_secret", "test_secret_key", "test_webhook_secret")),
+    "paddle": (PaddleConnectionIn, ("api_key", "notification_secret")),
+}
+
+
+@router.get("/apps/{app_id}/stores/")
+async def stores_page(
+    request: Request,
+    app_id: str,
+    error: Annotated[str, Query(max_length=2048)] = "",
+    notice: Annotated[str, Query(max_length=2048)] = "",
+) -> Response:
+    session = await _session(request)
+    app = await _app(request, app_id)
+    runtime = request.app.state.runtime
+    connections = await runtime.read(stores_service.connections, runtime, UUID(app["app_id"]))
+    refused = await runtime.read(stores_service.refused_totals, runtime, UUID(app["app_id"]))
+    by_store = {connection["store"]: connection for connection in connections}
+    return _page(
+        request, "stores.html", session, app=app, connections=connections, by_store=by_store, refused=refused,
+        error=error, notice=notice,
+    )  # fmt: skip
+
+
+def _back_to_stores(app: dict, error: ApiError | None = None, notice: str = "") -> Response:
+    target = f"{PREFIX}/apps/{app['app_id']}/stores/"
+    if error is not None:
+        target += f"?error={quote(error.messages())}"
+    elif notice:
+        target += f"?notice={quote(notice)}"
+    return RedirectResponse(target, status_code=303)
+
+
+@router.post("/apps/{app_id}/stores/{store}/")
+async def connect_store(request: Request, app_id: str, store: Literal["stripe", "paddle"]) -> Response:
+    """Connect Stripe or Paddle: a secret left blank stays as it is; an unticked box is off."""
+    form = await request.form()
+    app = await _form_app(request, app_id, str(form.get("csrf", "")))
+    schema, secret_fields = STORE_FORMS[store]
+    fields: dict[str, object] = {name: str(form.get(name, "")).strip() or None for name in secret_fields}
+    if store == "stripe":
+        fields["profile_source"] = str(form.get("profile_source", "metadata"))
+    else:
+        fields.update(sandbox=form.get("sandbox") == "true", match_email=form.get("match_email") == "true")
+    try:
+        body = schema.model_validate(fields)
+    except ValidationError as invalid:
+        return _back_to_stores(app, from_validation_errors(invalid.errors()))
+    configure = stripe_service.configure if store == "stripe" else paddle_service.configure
+    runtime = request.app.state.runtime
+    await runtime.write(partial(configure, **body.model_dump()), runtime, UUID(app["app_id"]))
+    return _back_to_stores(app, notice=f"{store.capitalize()} saved.")

@@ -7,14 +7,13 @@ from typing import Annotated, Literal
 from uuid import UUID
 
 from fastapi import Body, Depends, Query, Request
-from pydantic import StrictBool
 from starlette.responses import Response
 
 from subledger.core.addressing import current_app
-from subledger.core.fields import Str255, Strict
 from subledger.core.http import JSONResponse, api_router
 from subledger.stores import service
 from subledger.stores.paddle import service as paddle_service
+from subledger.stores.schemas import PaddleConnectionIn, StripeConnectionIn
 from subledger.stores.stripe import service as stripe_service
 
 admin = api_router("/api/admin/v1", "admin: store notifications")
@@ -44,25 +43,6 @@ async def list_refused(request: Request, app_id: App, limit: Annotated[int, Quer
     # The log keeps the newest of each app's: the counts are of every one refused.
     counts = await runtime.read(service.refused_totals, runtime, app_id)
     return JSONResponse({"data": [service.refused_out(row) for row in rows], "counts": counts})
-
-
-class StripeConnectionIn(Strict):
-    """What to change (a field left out stays as it is; an empty secret is forgotten)."""
-
-    secret_key: Str255 | None = None
-    webhook_secret: Str255 | None = None
-    test_secret_key: Str255 | None = None
-    test_webhook_secret: Str255 | None = None
-    profile_source: Literal["metadata", "email", "client_reference_id"] | None = None
-
-
-class PaddleConnectionIn(Strict):
-    """What to change (a field left out stays as it is; an empty secret is forgotten)."""
-
-    api_key: Str255 | None = None
-    notification_secret: Str255 | None = None
-    sandbox: StrictBool | None = None
-    match_email: StrictBool | None = None
 
 
 @admin.get("/stores/", summary="The stores the app is connected to (names of secrets, never their values)")
