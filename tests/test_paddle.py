@@ -237,3 +237,20 @@ def test_connecting_through_the_admin_api(api, runtime):
     assert KEY not in json.dumps(listed) and SECRET not in json.dumps(listed)  # names, never values
     refused = api.admin("PUT", "/stores/stripe/", {"profile_source": "phone"})
     assert refused.status_code == 400 and refused.json()["errors"][0]["source"] == "profile_source"
+
+
+def test_a_transaction_notification_records_a_one_time_purchase(notified_app, clock):
+    coins = transaction(9, total=499, subscription_id=None, items=[{"price": {"id": "pri_coins"}}])
+    notified_app.fake.objects["transactions/txn_9"] = {**coins, "custom_data": {"customer_user_id": "web-user"}}
+    completed = notify(notified_app, clock, "transaction.completed", {"id": "txn_9"}, "evt_9")
+    assert completed.json() == {"status": "applied"}, completed.text
+    [bought] = notified_app.get("web-user").json()["data"]["non_subscriptions"]
+    assert (bought["store_product_id"], bought["store_transaction_id"], bought["store"]) == (
+        "pri_coins",
+        "txn_9",
+        "paddle",
+    )
+    # The subscription's transactions name it: the whole subscription is read back and recorded.
+    renewal = notify(notified_app, clock, "transaction.updated", {"id": "txn_2"}, "evt_10")
+    assert renewal.json() == {"status": "applied"}
+    assert notified_app.get("web-user").json()["data"]["total_revenue_usd"] == round(29.97 + 4.99, 2)
