@@ -12,6 +12,8 @@ No API key, like ``/health``: the figures name no app, profile or secret.
 import logging
 import os
 import time
+from collections.abc import Iterator
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -37,7 +39,7 @@ DURATION = Histogram(
 )
 
 # (method, route, status) -> its counter and histogram: labels() costs more than counting.
-_SERIES: dict[tuple[str, str, str], tuple] = {}
+_SERIES: dict[tuple[str, str, str], tuple[Counter, Histogram]] = {}
 
 router = APIRouter()
 
@@ -95,10 +97,10 @@ class NoteRoute:
 class _Backlog:
     """The webhook delivery backlog as Prometheus gauges, from one reading."""
 
-    def __init__(self, backlog: dict):
+    def __init__(self, backlog: dict[str, Any]):
         self.backlog = backlog
 
-    def collect(self):
+    def collect(self) -> Iterator[GaugeMetricFamily]:
         yield GaugeMetricFamily(
             "subledger_webhook_deliveries_pending", "Deliveries waiting to be sent", self.backlog["pending"]
         )
@@ -122,7 +124,7 @@ async def metrics(request: Request) -> Response:
     runtime = request.app.state.runtime
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         requests = CollectorRegistry()
-        MultiProcessCollector(requests)
+        MultiProcessCollector(requests)  # type: ignore[no-untyped-call]
     else:
         requests = REGISTRY
     body = generate_latest(requests)

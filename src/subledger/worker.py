@@ -78,7 +78,7 @@ class DeliveryWorker:
         self._loop_thread = threading.Thread(target=self._loop.run_forever, name="subledger-webhooks", daemon=True)
         self._loop_thread.start()
         self._http = httpx.AsyncClient(limits=httpx.Limits(max_connections=in_flight))
-        self._sending: dict[Future, tuple[dict[str, Any], datetime]] = {}  # each with its claim's time
+        self._sending: dict[Future[Any], tuple[dict[str, Any], datetime]] = {}  # each with its claim's time
         self._failing: set[UUID] = set()  # endpoints whose last attempt from this worker failed
 
     def run_once(self) -> int:
@@ -146,7 +146,7 @@ class DeliveryWorker:
             self._sending[asyncio.run_coroutine_threadsafe(self._post(item), self._loop)] = (item, now)
         return len(claimed)
 
-    def _record(self, ended: set[Future]) -> None:
+    def _record(self, ended: set[Future[Any]]) -> None:
         """Record the attempts of the deliveries (and forwards) that ended, in one transaction. One
         whose attempt could not be made or recorded is sent again when its claim runs out."""
         attempts = []
@@ -256,7 +256,7 @@ def start_in_background(rt: Runtime) -> tuple[threading.Thread, threading.Event]
     stop = threading.Event()
     worker = DeliveryWorker(rt)
 
-    def loop():
+    def loop() -> None:
         try:
             worker.run(stop)
         finally:

@@ -9,12 +9,18 @@ from datetime import date, datetime
 from decimal import Decimal
 from functools import cache
 from importlib import resources
+from typing import Any
 
 from dateutil.relativedelta import relativedelta
 
 LIFETIME = "lifetime"
 PERIOD = re.compile(r"P(\d{1,3})([DWMY])")
-_UNITS = {"D": "days", "W": "weeks", "M": "months", "Y": "years"}
+_STEPS = {  # a period's unit: its step, for a count of them
+    "D": lambda count: relativedelta(days=count),
+    "W": lambda count: relativedelta(weeks=count),
+    "M": lambda count: relativedelta(months=count),
+    "Y": lambda count: relativedelta(years=count),
+}
 
 
 def is_period(value: str) -> bool:
@@ -25,8 +31,12 @@ def period_end(start: datetime, period: str) -> datetime | None:
     """When access bought at ``start`` for ``period`` ends; None for lifetime."""
     if period == LIFETIME:
         return None
-    count, unit = PERIOD.fullmatch(period).groups()
-    return start + relativedelta(**{_UNITS[unit]: int(count)})
+    found = PERIOD.fullmatch(period)
+    if found is None:
+        raise ValueError(f"{period!r} is not a period")
+    count, unit = found.groups()
+    moment: datetime = start + _STEPS[unit](int(count))
+    return moment
 
 
 @dataclass(frozen=True)
@@ -145,14 +155,14 @@ class Pricing:
     previous: Rates | None
 
     @classmethod
-    def of(cls, record: dict | None) -> "Pricing":
+    def of(cls, record: dict[str, Any] | None) -> "Pricing":
         """The pricing a ledger_pricing row records (None: nothing priced yet)."""
         if record is None:
             return cls(0, None)
         previous = record["previous_rates"]
         return cls(record["generation"], None if previous is None else Rates.of(previous))
 
-    def rates_of(self, profile: dict, rates: Rates) -> Rates:
+    def rates_of(self, profile: dict[str, Any], rates: Rates) -> Rates:
         """The rates the profile's USD figures were computed at, ``rates`` being those in force."""
         if self.previous is not None and profile["rates_generation"] < self.generation:
             return self.previous

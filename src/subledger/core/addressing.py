@@ -1,6 +1,7 @@
 """Authentication and profile addressing: the headers every profile-scoped endpoint reads."""
 
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 from fastapi import Header, Request
@@ -21,7 +22,7 @@ class ProfileRef:
     profile_id: UUID | None = None
 
 
-async def authenticated(scope: Scope, kind: str):
+async def authenticated(scope: Scope, kind: str) -> Any:  # the apps feature's Key (core cannot name it)
     """The key of the request's ``Authorization`` header (``apps.service.Key``), if it is of
     ``kind``; the contract's 401 otherwise, the same whichever way it is wrong."""
     state = scope["app"].state
@@ -65,10 +66,11 @@ async def current_app(
     authorization: str | None = Header(default=None, description="`Api-Key <secret>`"),
 ) -> UUID:
     """The app whose key the request carries (checked by ``ApiKeyAuth``)."""
-    return request.state.app_id
+    app_id: UUID = request.state.app_id
+    return app_id
 
 
-def _header(name: str, description: str, required: bool = False) -> dict:
+def _header(name: str, description: str, required: bool = False) -> dict[str, Any]:
     return {
         "name": name,
         "in": "header",

@@ -1,7 +1,7 @@
 """SQL for operators, dashboard sessions and the profile search."""
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from sqlalchemy import Column, Connection, Select, delete, select, union
@@ -11,7 +11,7 @@ from subledger.core.tables import dashboard_sessions, operators, products, sign_
 
 # Stores searched for a transaction id besides those of the app's products (the
 # unique index leads with the store, so the search names each store it looks in).
-KNOWN_STORES = ("app_store", "play_store", "stripe", "adapty")
+KNOWN_STORES = ("app_store", "play_store", "stripe", "paddle", "adapty")
 
 
 def insert_operator(conn: Connection, values: dict[str, Any]) -> None:
@@ -88,4 +88,4 @@ def profiles_with_transaction(conn: Connection, app_id: UUID, transaction_id: st
     query = union(
         holders(transactions.c.store_transaction_id), holders(transactions.c.store_original_transaction_id)
     ).limit(limit)
-    return list(conn.execute(query).scalars())
+    return cast(list[UUID], list(conn.execute(query).scalars()))  # the union's rows are one id each

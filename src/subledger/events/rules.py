@@ -85,11 +85,11 @@ class Change:
 
 
 def is_trial(tx: dict[str, Any]) -> bool:
-    return tx.get("offer_type") == "free_trial"
+    return bool(tx.get("offer_type") == "free_trial")
 
 
 def _flip(before: Any, after: Any) -> bool:
-    return before != after
+    return bool(before != after)
 
 
 def transaction_changes(
@@ -158,8 +158,9 @@ def expiry_of(tx: dict[str, Any]) -> datetime | None:
     does or ended by refund (which has an event of its own)."""
     if tx["refunded_at"] is not None or tx["expires_at"] is None:
         return None
+    expires: datetime = tx["expires_at"]
     grace = tx["grace_period_expires_at"] if tx["billing_issue_detected_at"] is not None else None
-    return max(tx["expires_at"], grace or tx["expires_at"])
+    return max(expires, grace or expires)
 
 
 def still_active(event_type: str, chain: list[dict[str, Any]], at: datetime) -> dict[str, Any] | None:
@@ -218,10 +219,9 @@ def _standard_price(tx: dict[str, Any]) -> Decimal | None:
     """The product's standard price, before an offer: what was charged without one; a free
     trial's recorded price (the subscription's, when the caller sent it); unknown (None) under
     any other offer, whose price is the offer's."""
-    if tx["offer_type"] is None:
-        return tx["price_value"]
-    if is_trial(tx) and tx["price_value"] > 0:
-        return tx["price_value"]
+    price: Decimal = tx["price_value"]
+    if tx["offer_type"] is None or (is_trial(tx) and price > 0):
+        return price
     return None
 
 

@@ -59,7 +59,9 @@ def _active(starts_at: str, expires_at: str | None, in_grace: bool, now: str) ->
     return starts_at <= now and (expires_at is None or now < expires_at or in_grace)
 
 
-def access_level_v1(level: dict[str, Any], subscriptions: dict[tuple, dict[str, Any]], now: str) -> dict[str, Any]:
+def access_level_v1(
+    level: dict[str, Any], subscriptions: dict[tuple[str, str], dict[str, Any]], now: str
+) -> dict[str, Any]:
     chain = subscriptions.get((level["store"], level["store_original_transaction_id"]))
     revoked = level["cancellation_reason"] == "adapty_revoked"
     will_renew = bool(
@@ -135,7 +137,7 @@ def purchase_v1(item: dict[str, Any]) -> dict[str, Any]:
 
 def profile_v1(
     profile: dict[str, Any],
-    state: dict[str, list],
+    state: dict[str, list[dict[str, Any]]],
     now: str,
     installation: dict[str, Any] | None = None,
     extended: bool = False,
@@ -146,7 +148,7 @@ def profile_v1(
         (level["store"], level["store_original_transaction_id"]): level["access_level_id"]
         for level in state["access_levels"]
     }
-    non_subscriptions: dict[str, list] = {}
+    non_subscriptions: dict[str, list[dict[str, Any]]] = {}
     for item in state["non_subscriptions"]:
         non_subscriptions.setdefault(item["store_product_id"], []).append(purchase_v1(item))
     attributes = profile["custom_attributes"]

@@ -77,10 +77,10 @@ def latest_attribution(attribution: dict[str, dict[str, Any]] | None) -> dict[st
     return max((attribution or {}).values(), key=lambda item: item["created_at"], default={})
 
 
-EMPTY_STATE = {"access_levels": [], "subscriptions": [], "non_subscriptions": []}
+EMPTY_STATE: dict[str, list[dict[str, Any]]] = {"access_levels": [], "subscriptions": [], "non_subscriptions": []}
 
 
-def render_state(derived: dict[str, list] | None, now: str) -> dict[str, list]:
+def render_state(derived: dict[str, list[dict[str, Any]]] | None, now: str) -> dict[str, list[dict[str, Any]]]:
     """The stored derived purchases as of ``now`` (a response-format date string).
 
     Stored dates share one fixed UTC format, so they compare as strings. Only
@@ -108,7 +108,7 @@ def _in_grace(subscription: dict[str, Any], now: str) -> bool:
     )
 
 
-def active_access_levels(state: dict[str, list], now: str) -> list[str]:
+def active_access_levels(state: dict[str, list[dict[str, Any]]], now: str) -> list[str]:
     """Ids of the levels active at ``now``: started, and not expired or kept by a grace period."""
     return [
         level["access_level_id"]

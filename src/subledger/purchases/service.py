@@ -431,7 +431,7 @@ def record_store_account(
     conn: Connection,
     profile: dict[str, Any],
     store: str,
-    transactions: list[TransactionIn],
+    transactions: Sequence[TransactionIn],
     refunds: dict[str, datetime],
     now: datetime,
 ) -> int:

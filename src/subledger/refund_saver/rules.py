@@ -4,16 +4,20 @@ used. Pure: no I/O."""
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Literal, get_args
 
 from subledger.catalog.rules import LIFETIME, period_end
 
 # What a profile may say of itself (the contract's custom_preference).
-PROFILE_PREFERENCES = ("grant", "no_preference", "decline")
+ProfilePreference = Literal["grant", "no_preference", "decline"]
+PROFILE_PREFERENCES = get_args(ProfilePreference)
 # The app's default: decline a transaction's first request and grant the next ones, always decline,
 # always grant, grant the unused share, or say nothing.
-APP_PREFERENCES = ("decline_first", "decline", "grant", "grant_prorated", "no_preference")
+AppPreference = Literal["decline_first", "decline", "grant", "grant_prorated", "no_preference"]
+APP_PREFERENCES = get_args(AppPreference)
 # Whether a profile that never said is taken to consent (opt_out) or not (opt_in).
-CONSENT_POLICIES = ("opt_out", "opt_in")
+ConsentPolicy = Literal["opt_out", "opt_in"]
+CONSENT_POLICIES = get_args(ConsentPolicy)
 # Apple counts consumption in thousandths of a percent.
 MILLIUNITS = 100_000
 

@@ -3,6 +3,7 @@ once, keeping it until its user is known, and the audit log of refused ones."""
 
 import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
@@ -189,7 +190,8 @@ def receive(rt: Runtime, app_id: UUID, notification: Notification, raw: bytes | 
                 _apply_pending_of_chain(rt, conn, profile, notification, now)
     except IntegrityError:
         return "duplicate"  # the same notification, received twice at once: the other one counts
-    return row["status"]
+    status: str = row["status"]
+    return status
 
 
 # The stores whose notifications an app may have forwarded, as they came.
@@ -214,7 +216,7 @@ def set_forwarding(
     if url is not None:
         events_service.check_target(rt, url)
     with rt.db.write() as conn:
-        found = repository.find_config(conn, app_id, store)
+        found = repository.find_config(conn, app_id, store) or {"settings": {}, "secrets": {}}
         settings, secrets = dict(found["settings"]), dict(found["secrets"])
         settings.pop("forward_url", None)
         secrets.pop("forward_authorization", None)
@@ -296,7 +298,13 @@ def prune(rt: Runtime, before: datetime, app_id: UUID | None = None, page: int =
     }
 
 
-def _in_pages(rt: Runtime, delete_page, before: datetime, app_id: UUID | None, page: int) -> int:
+def _in_pages(
+    rt: Runtime,
+    delete_page: Callable[[Connection, datetime, UUID | None, int], int],
+    before: datetime,
+    app_id: UUID | None,
+    page: int,
+) -> int:
     deleted = 0
     while True:
         with rt.db.write() as conn:

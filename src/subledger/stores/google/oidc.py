@@ -84,8 +84,10 @@ def verify(authorization: str | None, certs: GoogleCerts, audience: str, service
     if scheme.lower() != "bearer" or not token:
         raise NotAuthenticated("no OIDC token (Authorization: Bearer ...)")
     try:
-        header = google.auth.jwt.decode_header(token)
-        claims = google.auth.jwt.decode(token, certs=certs.get(header.get("kid")), audience=audience)
+        header = google.auth.jwt.decode_header(token)  # type: ignore[no-untyped-call]
+        claims: dict[str, Any] = google.auth.jwt.decode(  # type: ignore[no-untyped-call]
+            token, certs=certs.get(header.get("kid")), audience=audience
+        )
     except (ValueError, google.auth.exceptions.GoogleAuthError) as error:
         raise NotAuthenticated(f"the OIDC token is not valid: {error}") from None
     if claims.get("iss") not in ISSUERS:

@@ -39,24 +39,26 @@ def _country(obj: dict[str, Any]) -> str:
 
 
 def line_start(invoice: dict[str, Any]) -> int:
-    return invoice["lines"]["data"][0]["period"]["start"]
+    start: int = invoice["lines"]["data"][0]["period"]["start"]
+    return start
 
 
 def subscription_of(obj: dict[str, Any]) -> str | None:
     """The subscription an invoice, payment intent or subscription belongs to (the id
     sits in different places across Stripe API versions)."""
     if obj.get("object") == "subscription":
-        return obj["id"]
+        subscription: str = obj["id"]
+        return subscription
     found = obj.get("subscription") or ((obj.get("parent") or {}).get("subscription_details") or {}).get("subscription")
     if found is None and isinstance(obj.get("invoice"), dict):
         return subscription_of(obj["invoice"])
-    return found["id"] if isinstance(found, dict) else found
+    return str(found["id"]) if isinstance(found, dict) else found
 
 
 def refunded_at(charge: dict[str, Any], default: int) -> str:
     """When a charge was refunded: its latest refund, else when Stripe told."""
     refunds = (charge.get("refunds") or {}).get("data") or []
-    return _when(max((refund["created"] for refund in refunds), default=default))
+    return format_datetime(from_timestamp(max((refund["created"] for refund in refunds), default=default)))
 
 
 def subscription_transactions(subscription: dict[str, Any], invoices: list[dict[str, Any]]) -> list[dict[str, Any]]:

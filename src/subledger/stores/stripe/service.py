@@ -53,16 +53,22 @@ def _client(rt: Runtime, config: StoreConfig, live: bool = True) -> stripe.Strip
     return stripe.StripeClient(key, base_addresses={"api": rt.settings.stripe_api_base}, max_network_retries=2)
 
 
-def _subscription_bodies(client: stripe.StripeClient, subscription_id: str) -> tuple[dict, list[dict[str, Any]]]:
+def _subscription_bodies(
+    client: stripe.StripeClient, subscription_id: str
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The subscription and the set-transaction bodies its invoices make."""
     subscription = client.v1.subscriptions.retrieve(subscription_id).to_dict()
-    invoices, params = [], {"subscription": subscription_id, "limit": 100}
+    invoices: list[dict[str, Any]] = []
+    after: str | None = None
     while True:  # every invoice of the subscription, page by page
+        params: stripe.params.InvoiceListParams = {"subscription": subscription_id, "limit": 100}
+        if after is not None:
+            params["starting_after"] = after
         page = client.v1.invoices.list(params=params)
         invoices += [invoice.to_dict() for invoice in page.data]
-        if not page.has_more:
+        if not page.has_more or page.data[-1].id is None:
             break
-        params = {**params, "starting_after": page.data[-1].id}
+        after = page.data[-1].id
     return subscription, rules.subscription_transactions(subscription, invoices)
 
 
@@ -151,7 +157,10 @@ def _notification(client: stripe.StripeClient, event: dict[str, Any], source: st
     kind = event["type"]
     signed_at = from_timestamp(event["created"])
     obj = event["data"]["object"]
-    transactions, chain, account, refunds = [], None, None, {}
+    transactions: list[dict[str, Any]] = []
+    chain: str | None = None
+    account: str | None = None
+    refunds: dict[str, str] = {}
     subscription_id = rules.subscription_of(obj) if kind.startswith(("customer.subscription.", "invoice.")) else None
     if kind == "checkout.session.completed":
         transactions, chain, account = _checkout(client, obj, source)
@@ -200,11 +209,12 @@ def _checkout(
         return [], None, account
     items = client.v1.checkout.sessions.line_items.list(session["id"]).data
     intent = client.v1.payment_intents.retrieve(intent_id).to_dict()
-    body = rules.payment_transaction(intent, items[0].price.id if items else None)
+    price = items[0].price if items else None
+    body = rules.payment_transaction(intent, price.id if price else None)
     return ([body] if body else []), intent_id, account
 
 
-def _id(value: str | dict | None) -> str | None:
+def _id(value: str | dict[str, Any] | None) -> str | None:
     """An object id, whether the object is expanded or not."""
     return value["id"] if isinstance(value, dict) else value
 
