@@ -89,6 +89,15 @@ def test_overview_shows_metrics_and_charts(shop, client):
     assert page.status_code == 200
     assert page.text.count('<svg class="chart"') == 6 and '<path class="line" d="M' in page.text
     assert "MRR" in page.text and "$9.99" in page.text
+    assert "<title>01-10: $9.99</title>" in page.text  # each point's exact value, shown on hover
+    assert "no earlier figure" in page.text  # nothing was sold in the 13 days before
+    later = client.get(f"/dashboard/apps/{shop.app_id}/?period=day&start=2025-01-14&end=2025-01-19").text
+    assert "+0.0% on the days before" in later  # MRR held at $9.99
+    assert "-100.0% on the days before" in later  # net revenue: $9.99 in the window before, none since
+    other_store = client.get(f"/dashboard/apps/{shop.app_id}/?start=2025-01-08&end=2025-01-20&store=play_store")
+    assert other_store.status_code == 200 and "$9.99" not in other_store.text
+    in_us = client.get(f"/dashboard/apps/{shop.app_id}/?start=2025-01-08&end=2025-01-20&country=us&product=monthly")
+    assert "$9.99" in in_us.text
     assert client.get(f"/dashboard/apps/{shop.app_id}/?period=year").status_code == 400
     assert client.get(f"/dashboard/apps/{uuid.uuid4()}/").status_code == 404
 

@@ -1,6 +1,11 @@
-"""Line charts as inline SVG, drawn on the server: no script, nothing fetched. Pure: no I/O."""
+"""Line charts as inline SVG, drawn on the server: no script, nothing fetched. Pure: no I/O.
 
+Each point carries its exact value as an SVG ``<title>``, which browsers show on hover.
+"""
+
+from collections.abc import Callable
 from dataclasses import dataclass
+from html import escape
 
 WIDTH, HEIGHT = 640, 200
 LEFT, RIGHT, TOP, BOTTOM = 56, 12, 12, 28
@@ -20,8 +25,19 @@ def _label(value: float) -> str:
     return f"{value:.0f}" if value == int(value) else f"{value:.2f}"
 
 
-def line_chart(title: str, labels: list[str], values: list[float | None]) -> Chart:
-    """A chart of ``values`` over ``labels``; undefined values (None) break the line."""
+def money(value: float) -> str:
+    return f"${value:,.2f}"
+
+
+def count(value: float) -> str:
+    return f"{value:,.0f}"
+
+
+def line_chart(
+    title: str, labels: list[str], values: list[float | None], shown: Callable[[float], str] = count
+) -> Chart:
+    """A chart of ``values`` over ``labels``; undefined values (None) break the line; ``shown``
+    writes a value for its hover tooltip."""
     known = [value for value in values if value is not None]
     low, high = min([0.0, *known]), max([0.0, *known])
     if high == low:
@@ -54,15 +70,20 @@ def line_chart(title: str, labels: list[str], values: list[float | None]) -> Cha
         f'<text class="tick" x="{LEFT - 6}" y="{y(v) + 4:.1f}" text-anchor="end">{_label(v)}</text>'
         for v in (low, (low + high) / 2, high)
     )
+    tips = "".join(
+        f'<circle class="hit" cx="{x(index):.1f}" cy="{y(value):.1f}" r="6">'
+        f"<title>{escape(labels[index])}: {escape(shown(value))}</title></circle>"
+        for index, value in enumerate(values)
+        if value is not None
+    )
     every = max(1, len(labels) // 6)
     ticks = "".join(
         f'<text class="tick" x="{x(i):.1f}" y="{HEIGHT - 8}" text-anchor="middle">{label}</text>'
         for i, label in enumerate(labels)
         if i % every == 0
     )
-    svg = (
-        f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{title}">{grid}{ticks}{paths}</svg>'
-    )
+    opening = f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{title}">'
+    svg = f"{opening}{grid}{ticks}{paths}{tips}</svg>"
     return Chart(title, svg)
 
 

@@ -45,6 +45,9 @@ router = APIRouter(prefix=PREFIX, include_in_schema=False)
 templates = Jinja2Templates(directory=HERE / "templates")
 # "2025-01-10T00:00:00.000000+0000" (the API's format) as "2025-01-10 00:00" (UTC).
 templates.env.filters["moment"] = lambda value: value[:16].replace("T", " ") if value else "–"
+# Money as dollars and cents, a ratio as a percentage; "–" for a figure there is none of.
+templates.env.filters["usd"] = lambda value: "–" if value is None else f"${value:,.2f}"
+templates.env.filters["share"] = lambda value: "–" if value is None else f"{value * 100:.1f}%"
 static = StaticFiles(directory=HERE / "static")
 
 
@@ -209,12 +212,21 @@ async def overview(
     start: date | None = None,
     end: date | None = None,
     environment: Literal["Production", "Sandbox", "all"] = "Production",
+    store: Annotated[str, Query(max_length=255)] = "",
+    country: Annotated[str, Query(max_length=2)] = "",
+    product: Annotated[str, Query(max_length=255)] = "",
 ) -> Response:
     session = await _session(request)
     app = await _app(request, app_id)
     runtime = request.app.state.runtime
     query = analytics_service.MetricsQuery(
-        period=period, start=start, end=end, environment=None if environment == "all" else environment
+        period=period,
+        start=start,
+        end=end,
+        environment=None if environment == "all" else environment,
+        store=store or None,
+        country=country.upper() or None,
+        product=product or None,
     )
     try:
         result = await runtime.long_read(service.overview, runtime, UUID(app["app_id"]), query)

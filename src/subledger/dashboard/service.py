@@ -4,8 +4,8 @@ import hashlib
 import hmac
 import secrets
 import threading
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
 from functools import cache
 from typing import Any
 from uuid import UUID, uuid4
@@ -16,6 +16,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from subledger.analytics import service as analytics_service
 from subledger.core import buckets
 from subledger.core.addressing import ProfileRef
+from subledger.core.dates import EARLIEST_DAY
 from subledger.core.errors import ApiError
 from subledger.core.runtime import Runtime
 from subledger.currencies import service as currencies_service
@@ -198,12 +199,47 @@ CHARTED = (
 )
 
 
+# The tiles: a level read at the window's end, or a flow summed over it; each with its change
+# against the window of the same length just before.
+TILES = (
+    ("MRR", "mrr_usd", "last", True),
+    ("Active subscriptions", "active_subscriptions", "last", False),
+    ("Active trials", "active_trials", "last", False),
+    ("Net revenue", "net_usd", "sum", True),
+    ("New subscriptions", "new_subscriptions", "sum", False),
+    ("Churned subscriptions", "churned_subscriptions", "sum", False),
+)
+
+
+def _tile_value(rows: list[dict[str, Any]], name: str, how: str) -> float:
+    return float(rows[-1][name] if how == "last" else sum(row[name] for row in rows))
+
+
 def overview(rt: Runtime, app_id: UUID, query: analytics_service.MetricsQuery) -> dict[str, Any]:
+    """The metrics of the window asked for, its charts, and its tiles against the window before."""
     result = analytics_service.metrics(rt, app_id, query)
     labels = [row["date"][5:] if query.period != "month" else row["date"][:7] for row in result["data"]]
     result["charts"] = [
-        charts.line_chart(title, labels, [row[name] for row in result["data"]]) for name, title in CHARTED
+        charts.line_chart(
+            title, labels, [row[name] for row in result["data"]], charts.money if "USD" in title else charts.count
+        )
+        for name, title in CHARTED
     ]
+    start, end = date.fromisoformat(result["start"]), date.fromisoformat(result["end"])
+    before_end = start - timedelta(days=1)
+    before_start = before_end - (end - start)
+    previous = None
+    if before_start >= EARLIEST_DAY:
+        previous = analytics_service.metrics(rt, app_id, replace(query, start=before_start, end=before_end))["data"]
+    tiles = []
+    for title, name, how, in_money in TILES:
+        value = _tile_value(result["data"], name, how)
+        before = _tile_value(previous, name, how) if previous else None
+        change = None if not before else round((value - before) / abs(before) * 100, 1)
+        tiles.append(
+            {"title": title, "value": charts.money(value) if in_money else charts.count(value), "change": change}
+        )
+    result["tiles"] = tiles
     return result
 
 
