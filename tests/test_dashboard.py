@@ -362,3 +362,18 @@ def test_stores_are_connected_from_the_dashboard(shop, client):
     assert "sk_live_1" not in listed and "pdl_live_apikey_1" not in listed and "client_reference_id" in listed
     refused = client.post(stores + "stripe/", data={"profile_source": "phone", "csrf": csrf}, follow_redirects=False)
     assert "error=" in refused.headers["location"]
+
+
+def test_journeys_show_the_funnel_conversion_retention_and_ltv(shop, client):
+    sign_in(client)
+    journeys = f"/dashboard/apps/{shop.app_id}/journeys/"
+    page = client.get(journeys + "?start=2025-01-01&end=2025-01-31")
+    assert page.status_code == 200
+    text = re.sub(r"\s+", " ", page.text)
+    assert "<tr><td>Install</td><td>1</td><td>100.0%</td>" in text
+    assert "<tr><td>Paid</td><td>1</td><td>100.0%</td>" in text
+    assert "<tr><td>Conversion rate from Install to Paid</td><td>1</td><td>1</td><td>100.0%</td></tr>" in text
+    assert "1 paying users, $9.99 each so far." in text
+    assert client.get(journeys).status_code == 200  # the last 90 days
+    backwards = client.get(journeys + "?start=2025-02-01&end=2025-01-01")
+    assert backwards.status_code == 200 and 'class="error"' in backwards.text

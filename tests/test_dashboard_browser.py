@@ -98,5 +98,13 @@ def test_an_operator_signs_in_sees_charts_searches_and_opens_a_profile(server, p
     assert "monthly" in page.locator("table").first.inner_text()
     page.screenshot(path=SCREENSHOTS / "4-catalog.png", full_page=True)
 
+    page.click("text=Journeys")
+    assert "Install" in page.locator("table").first.inner_text()
+    page.screenshot(path=SCREENSHOTS / "5-journeys.png", full_page=True)
+
+    page.click("text=Stores")
+    assert "Save Paddle" in page.content()
+    page.screenshot(path=SCREENSHOTS / "6-stores.png", full_page=True)
+
     page.click("text=Sign out")
     page.wait_for_url(f"{base}/dashboard/login")

@@ -233,7 +233,8 @@ def _funnel_row(name: str, reached: Counter[tuple[int, int]], ladder: list[int],
     counts = [sum(periods) for periods in by_period]
     values = []
     for position, (rung, count) in enumerate(zip(ladder, counts, strict=True)):
-        following = counts[position + 1] if position + 1 < len(counts) else count
+        # Steps are not nested (a user may pay without a trial): more at the next step is no drop.
+        following = min(counts[position + 1], count) if position + 1 < len(counts) else count
         values.append(
             {
                 "period": rung,

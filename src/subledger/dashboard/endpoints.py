@@ -5,7 +5,7 @@ carries the session's CSRF token (the sign-in form a double-submit cookie's).
 """
 
 import secrets
-from datetime import date
+from datetime import date, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Annotated, Literal
@@ -631,3 +631,25 @@ async def connect_store(request: Request, app_id: str, store: Literal["stripe", 
     runtime = request.app.state.runtime
     await runtime.write(partial(configure, **body.model_dump()), runtime, UUID(app["app_id"]))
     return _back_to_stores(app, notice=f"{store.capitalize()} saved.")
+
+
+# Journeys -------------------------------------------------------------------------
+
+
+@router.get("/apps/{app_id}/journeys/")
+async def journeys(request: Request, app_id: str, start: date | None = None, end: date | None = None) -> Response:
+    """The funnel, retention, LTV and conversions of the users and subscriptions that started in a
+    window (the last 90 days by default), as the Export Analytics API computes them."""
+    session = await _session(request)
+    app = await _app(request, app_id)
+    runtime = request.app.state.runtime
+    end = end or runtime.clock.now().date()
+    start = start or end - timedelta(days=89)
+    try:
+        found = await runtime.long_read(service.journeys, runtime, UUID(app["app_id"]), start, end)
+    except (ApiError, ValidationError) as refused:
+        error = (
+            refused.messages() if isinstance(refused, ApiError) else from_validation_errors(refused.errors()).messages()
+        )
+        return _page(request, "journeys.html", session, app=app, start=start, end=end, found=None, error=error)
+    return _page(request, "journeys.html", session, app=app, start=start, end=end, found=found, error="")
