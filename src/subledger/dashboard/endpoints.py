@@ -321,13 +321,18 @@ async def webhooks(
     return await _webhooks_page(request, await _app(request, app_id), session, error=error, notice=notice)
 
 
-def _back_to_webhooks(app: dict, error: ApiError | None = None, notice: str = "") -> Response:
-    target = f"{PREFIX}/apps/{app['app_id']}/webhooks/"
+def _back_to(page: str, app: dict, error: ApiError | None = None, notice: str = "") -> Response:
+    """Back to one of the app's pages after a form, with what went wrong or what was done."""
+    target = f"{PREFIX}/apps/{app['app_id']}/{page}/"
     if error is not None:
         target += f"?error={quote(error.messages())}"
     elif notice:
         target += f"?notice={quote(notice)}"
     return RedirectResponse(target, status_code=303)
+
+
+def _back_to_webhooks(app: dict, error: ApiError | None = None, notice: str = "") -> Response:
+    return _back_to("webhooks", app, error, notice)
 
 
 async def _endpoint_form(request: Request, app_id: str) -> tuple[dict, dict]:
@@ -442,10 +447,7 @@ async def catalog(request: Request, app_id: str, error: str = "") -> Response:
 
 
 def _back_to_catalog(app: dict, error: ApiError | None = None) -> Response:
-    target = f"{PREFIX}/apps/{app['app_id']}/catalog/"
-    if error is not None:
-        target += f"?error={quote(error.messages())}"
-    return RedirectResponse(target, status_code=303)
+    return _back_to("catalog", app, error)
 
 
 async def _catalog_change(request: Request, app: dict, change, *args) -> Response:
@@ -603,15 +605,6 @@ async def stores_page(
     )  # fmt: skip
 
 
-def _back_to_stores(app: dict, error: ApiError | None = None, notice: str = "") -> Response:
-    target = f"{PREFIX}/apps/{app['app_id']}/stores/"
-    if error is not None:
-        target += f"?error={quote(error.messages())}"
-    elif notice:
-        target += f"?notice={quote(notice)}"
-    return RedirectResponse(target, status_code=303)
-
-
 @router.post("/apps/{app_id}/stores/{store}/")
 async def connect_store(request: Request, app_id: str, store: Literal["stripe", "paddle"]) -> Response:
     """Connect Stripe or Paddle: a secret left blank stays as it is; an unticked box is off."""
@@ -626,11 +619,11 @@ async def connect_store(request: Request, app_id: str, store: Literal["stripe", 
     try:
         body = schema.model_validate(fields)
     except ValidationError as invalid:
-        return _back_to_stores(app, from_validation_errors(invalid.errors()))
+        return _back_to("stores", app, from_validation_errors(invalid.errors()))
     configure = stripe_service.configure if store == "stripe" else paddle_service.configure
     runtime = request.app.state.runtime
     await runtime.write(partial(configure, **body.model_dump()), runtime, UUID(app["app_id"]))
-    return _back_to_stores(app, notice=f"{store.capitalize()} saved.")
+    return _back_to("stores", app, notice=f"{store.capitalize()} saved.")
 
 
 # Journeys -------------------------------------------------------------------------
