@@ -105,6 +105,12 @@ def test_writes_through_a_restart_and_an_outage_get_503_and_none_acknowledged_is
 
             try:  # the worker, still running, delivers every acknowledged profile's event
                 wait_until(lambda: acknowledged <= delivered(), timeout=120)
+            except AssertionError:
+                missing = sorted(acknowledged - delivered())
+                log = (tmp_path / "worker.log").read_text()[-3000:]
+                raise AssertionError(
+                    f"{len(missing)} never delivered, {missing[:5]}...; the worker's log:\n{log}"
+                ) from None
             finally:
                 delivering.terminate()
                 stopped = delivering.wait(timeout=30)
