@@ -2,24 +2,21 @@
 
 from datetime import date
 from typing import Annotated, Literal
-from uuid import UUID
 
-from fastapi import Depends, Query, Request
+from fastapi import Query, Request
 from starlette.responses import Response
 
 from subledger.analytics import service
-from subledger.core.addressing import current_app
+from subledger.core.addressing import CurrentApp
 from subledger.core.http import JSONResponse, api_router
 
 admin = api_router("/api/admin/v1", "admin: analytics")
-
-App = Annotated[UUID, Depends(current_app)]
 
 
 @admin.get("/metrics/", summary="Revenue, MRR, subscriptions, trials, churn, refunds, ARPU and cohorts over time")
 async def metrics(
     request: Request,
-    app_id: App,
+    app_id: CurrentApp,
     period: Annotated[Literal["day", "week", "month"], Query()] = "day",
     start: Annotated[date | None, Query(description="First day (default: 30 days, 12 weeks or 12 months back)")] = None,
     end: Annotated[date | None, Query(description="Last day (default: today)")] = None,

@@ -5,29 +5,26 @@ Authenticated with the app's own secret key, like the contract endpoints.
 """
 
 from typing import Annotated
-from uuid import UUID
 
-from fastapi import Body, Depends, Request
+from fastapi import Body, Request
 from starlette.responses import Response
 
 from subledger.catalog import service
 from subledger.catalog.schemas import AccessLevelIn
-from subledger.core.addressing import current_app
+from subledger.core.addressing import CurrentApp
 from subledger.core.http import JSONResponse, api_router
 
 router = api_router("/api/admin/v1", "admin: catalog")
 
-App = Annotated[UUID, Depends(current_app)]
-
 
 @router.get("/access-levels/", summary="List access levels")
-async def list_access_levels(request: Request, app_id: App) -> Response:
+async def list_access_levels(request: Request, app_id: CurrentApp) -> Response:
     runtime = request.app.state.runtime
     return JSONResponse({"data": await runtime.read(service.list_access_levels, runtime, app_id)})
 
 
 @router.post("/access-levels/", status_code=201, summary="Create an access level")
-async def create_access_level(request: Request, app_id: App, body: Annotated[AccessLevelIn, Body()]) -> Response:
+async def create_access_level(request: Request, app_id: CurrentApp, body: Annotated[AccessLevelIn, Body()]) -> Response:
     runtime = request.app.state.runtime
     created = await runtime.write(service.create_access_level, runtime, app_id, body)
     return JSONResponse({"data": created}, status_code=201)
@@ -39,7 +36,7 @@ async def create_access_level(request: Request, app_id: App, body: Annotated[Acc
     response_class=Response,
     summary="Delete an access level no product or grant uses",
 )
-async def delete_access_level(request: Request, app_id: App, access_level_id: str) -> Response:
+async def delete_access_level(request: Request, app_id: CurrentApp, access_level_id: str) -> Response:
     await request.app.state.runtime.write(
         service.delete_access_level, request.app.state.runtime, app_id, access_level_id
     )
@@ -47,6 +44,6 @@ async def delete_access_level(request: Request, app_id: App, access_level_id: st
 
 
 @router.get("/products/", summary="List products")
-async def list_products(request: Request, app_id: App) -> Response:
+async def list_products(request: Request, app_id: CurrentApp) -> Response:
     runtime = request.app.state.runtime
     return JSONResponse({"data": await runtime.read(service.list_products, runtime, app_id)})

@@ -1,10 +1,10 @@
 """Authentication and profile addressing: the headers every profile-scoped endpoint reads."""
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import Header, Request
+from fastapi import Depends, Header, Request
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -68,6 +68,10 @@ async def current_app(
     """The app whose key the request carries (checked by ``ApiKeyAuth``)."""
     app_id: UUID = request.state.app_id
     return app_id
+
+
+# An endpoint's parameter for the app whose secret key the request carries.
+CurrentApp = Annotated[UUID, Depends(current_app)]
 
 
 def _header(name: str, description: str, required: bool = False) -> dict[str, Any]:

@@ -5,12 +5,12 @@ from collections.abc import Callable
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import Body, Depends, Request
+from fastapi import Body, Request
 from pydantic import ValidationError
 from starlette.responses import Response
 
 from subledger.core import strict_json
-from subledger.core.addressing import PROFILE_HEADERS, current_app, profile_ref
+from subledger.core.addressing import PROFILE_HEADERS, CurrentApp, profile_ref
 from subledger.core.errors import ApiError, bad_request, from_validation_errors
 from subledger.core.fields import whole_number
 from subledger.core.http import JSONResponse, api_router
@@ -20,7 +20,6 @@ from subledger.currencies.schemas import CurrencyChange, CurrencyIn, ProductGran
 router = api_router("/api/v2/server-side-api", "virtual currencies")
 admin = api_router("/api/admin/v1", "admin: virtual currencies")
 
-App = Annotated[UUID, Depends(current_app)]
 MAX_LIMIT = 100
 IDEMPOTENCY_KEY = {
     "name": "Idempotency-Key",
@@ -118,18 +117,18 @@ async def _admin(request: Request, function: Callable[..., Any], *args: Any) -> 
 
 
 @admin.get("/virtual-currencies/", summary="Whether virtual currencies are on, and the app's currencies")
-async def get_settings(request: Request, app_id: App) -> Response:
+async def get_settings(request: Request, app_id: CurrentApp) -> Response:
     runtime = request.app.state.runtime
     return JSONResponse({"data": await runtime.read(service.settings, runtime, app_id)})
 
 
 @admin.patch("/virtual-currencies/", summary="Turn the virtual currency endpoints on or off")
-async def set_settings(request: Request, app_id: App, body: Annotated[SettingsIn, Body()]) -> Response:
+async def set_settings(request: Request, app_id: CurrentApp, body: Annotated[SettingsIn, Body()]) -> Response:
     return await _admin(request, service.enable, app_id, body.enabled)
 
 
 @admin.post("/virtual-currencies/currencies/", summary="Add a currency", status_code=201)
-async def add_currency(request: Request, app_id: App, body: Annotated[CurrencyIn, Body()]) -> Response:
+async def add_currency(request: Request, app_id: CurrentApp, body: Annotated[CurrencyIn, Body()]) -> Response:
     response = await _admin(request, service.add_currency, app_id, body.code, body.name)
     response.status_code = 201
     return response
@@ -137,20 +136,20 @@ async def add_currency(request: Request, app_id: App, body: Annotated[CurrencyIn
 
 @admin.patch("/virtual-currencies/currencies/{code}/", summary="Rename a currency")
 async def rename_currency(
-    request: Request, app_id: App, code: str, body: Annotated[CurrencyChange, Body()]
+    request: Request, app_id: CurrentApp, code: str, body: Annotated[CurrencyChange, Body()]
 ) -> Response:
     return await _admin(request, service.rename_currency, app_id, code, body.name)
 
 
 @admin.delete("/virtual-currencies/currencies/{code}/", summary="Delete a currency nothing has used", status_code=204)
-async def delete_currency(request: Request, app_id: App, code: str) -> Response:
+async def delete_currency(request: Request, app_id: CurrentApp, code: str) -> Response:
     await _admin(request, service.remove_currency, app_id, code)
     return Response(status_code=204)
 
 
 @admin.put("/virtual-currencies/products/{product_id}/", summary="What buying a product credits")
 async def set_product_grants(
-    request: Request, app_id: App, product_id: UUID, body: Annotated[ProductGrantsIn, Body()]
+    request: Request, app_id: CurrentApp, product_id: UUID, body: Annotated[ProductGrantsIn, Body()]
 ) -> Response:
     grants = [(grant.currency_code, grant.amount) for grant in body.grants]
     return await _admin(request, service.set_product_grants, app_id, product_id, grants)

@@ -4,10 +4,10 @@ from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from fastapi import Body, Depends, Query, Request
+from fastapi import Body, Query, Request
 from starlette.responses import Response
 
-from subledger.core.addressing import current_app
+from subledger.core.addressing import CurrentApp
 from subledger.core.dates import parse_datetime
 from subledger.core.errors import bad_request
 from subledger.core.fields import whole_number
@@ -16,8 +16,6 @@ from subledger.events import rules, service
 from subledger.events.schemas import EndpointChange, EndpointIn, ReplayIn, TestEventIn
 
 router = api_router("/api/admin/v1", "admin: events and webhooks")
-
-App = Annotated[UUID, Depends(current_app)]
 
 
 def _when(name: str, value: str | None) -> datetime | None:
@@ -52,7 +50,7 @@ def _path_uuid(name: str, value: str) -> UUID:
 @router.get("/events/", summary="The app's event feed, oldest first, paginated by cursor")
 async def list_events(
     request: Request,
-    app_id: App,
+    app_id: CurrentApp,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     profile_id: str | None = None,
@@ -75,19 +73,19 @@ async def list_events(
 
 
 @router.get("/webhooks/", summary="List webhook endpoints")
-async def list_webhooks(request: Request, app_id: App) -> Response:
+async def list_webhooks(request: Request, app_id: CurrentApp) -> Response:
     runtime = request.app.state.runtime
     return JSONResponse({"data": await runtime.read(service.list_endpoints, runtime, app_id)})
 
 
 @router.post("/webhooks/", status_code=201, summary="Register a webhook endpoint (each URL verified with a POST {})")
-async def create_webhook(request: Request, app_id: App, body: Annotated[EndpointIn, Body()]) -> Response:
+async def create_webhook(request: Request, app_id: CurrentApp, body: Annotated[EndpointIn, Body()]) -> Response:
     created = await service.register_endpoint(request.app.state.runtime, app_id, body)
     return JSONResponse({"data": created}, status_code=201)
 
 
 @router.get("/webhooks/{endpoint_id}/", summary="One webhook endpoint")
-async def get_webhook(request: Request, app_id: App, endpoint_id: str) -> Response:
+async def get_webhook(request: Request, app_id: CurrentApp, endpoint_id: str) -> Response:
     runtime = request.app.state.runtime
     found = await runtime.read(service.find_endpoint, runtime, app_id, _uuid("endpoint_id", endpoint_id))
     return JSONResponse({"data": service.endpoint_out(found)})
@@ -95,7 +93,7 @@ async def get_webhook(request: Request, app_id: App, endpoint_id: str) -> Respon
 
 @router.patch("/webhooks/{endpoint_id}/", summary="Change an endpoint (a changed URL is verified again)")
 async def change_webhook(
-    request: Request, app_id: App, endpoint_id: str, body: Annotated[EndpointChange, Body()]
+    request: Request, app_id: CurrentApp, endpoint_id: str, body: Annotated[EndpointChange, Body()]
 ) -> Response:
     parsed = _path_uuid("endpoint_id", endpoint_id)
     return JSONResponse({"data": await service.update_endpoint(request.app.state.runtime, app_id, parsed, body)})
@@ -103,7 +101,7 @@ async def change_webhook(
 
 @router.post("/webhooks/{endpoint_id}/test/", summary="Send a sample event to one of the endpoint's URLs now")
 async def test_webhook(
-    request: Request, app_id: App, endpoint_id: str, body: Annotated[TestEventIn | None, Body()] = None
+    request: Request, app_id: CurrentApp, endpoint_id: str, body: Annotated[TestEventIn | None, Body()] = None
 ) -> Response:
     parsed = _path_uuid("endpoint_id", endpoint_id)
     sent = await service.send_test_event(request.app.state.runtime, app_id, parsed, body or TestEventIn())
@@ -111,7 +109,7 @@ async def test_webhook(
 
 
 @router.delete("/webhooks/{endpoint_id}/", status_code=204, response_class=Response, summary="Remove an endpoint")
-async def delete_webhook(request: Request, app_id: App, endpoint_id: str) -> Response:
+async def delete_webhook(request: Request, app_id: CurrentApp, endpoint_id: str) -> Response:
     parsed = _uuid("endpoint_id", endpoint_id)
     await request.app.state.runtime.write(service.delete_endpoint, request.app.state.runtime, app_id, parsed)
     return Response(status_code=204)
@@ -120,7 +118,7 @@ async def delete_webhook(request: Request, app_id: App, endpoint_id: str) -> Res
 @router.get("/deliveries/", summary="Webhook deliveries with their attempts, newest first")
 async def list_deliveries(
     request: Request,
-    app_id: App,
+    app_id: CurrentApp,
     status: Literal["pending", "delivered", "refused", "dead"] | None = None,
     endpoint_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -132,7 +130,7 @@ async def list_deliveries(
 
 
 @router.post("/deliveries/replay/", summary="Queue dead-lettered and refused deliveries again")
-async def replay(request: Request, app_id: App, body: Annotated[ReplayIn | None, Body()] = None) -> Response:
+async def replay(request: Request, app_id: CurrentApp, body: Annotated[ReplayIn | None, Body()] = None) -> Response:
     ids = body.delivery_ids if body else None
     count = await request.app.state.runtime.write(service.replay, request.app.state.runtime, app_id, ids)
     return JSONResponse({"data": {"replayed": count}})

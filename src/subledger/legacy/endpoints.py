@@ -9,12 +9,12 @@ import json
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import Body, Depends, Request
+from fastapi import Body, Request
 from pydantic import ValidationError
 from starlette.responses import Response
 
 from subledger.core import strict_json
-from subledger.core.addressing import ProfileRef, current_app
+from subledger.core.addressing import CurrentApp, ProfileRef
 from subledger.core.errors import NON_FIELD, ApiError, from_validation_errors
 from subledger.core.http import JSONResponse, api_router
 from subledger.legacy import rules, service
@@ -22,7 +22,6 @@ from subledger.legacy.schemas import StripeValidation, V1Attributes, V1Create, V
 
 router = api_router("/api/v1/sdk", "legacy v1")
 
-App = Annotated[UUID, Depends(current_app)]
 TRUE = {"1", "true", "True"}
 
 
@@ -35,26 +34,26 @@ async def _ref(request: Request, app_id: UUID) -> ProfileRef:
 
 
 @router.post("/profiles/", summary="Create a profile (v1)")
-async def create(request: Request, app_id: App, body: Annotated[V1Create, Body()]) -> Response:
+async def create(request: Request, app_id: CurrentApp, body: Annotated[V1Create, Body()]) -> Response:
     runtime = request.app.state.runtime
     return JSONResponse(await runtime.write(service.create, runtime, app_id, body))
 
 
 @router.get("/profiles/{id:path}/", summary="Get a profile (v1); ?extended adds personal fields")
-async def get(request: Request, app_id: App, id: str) -> Response:
+async def get(request: Request, app_id: CurrentApp, id: str) -> Response:
     runtime = request.app.state.runtime
     extended = "extended" in request.query_params
     return JSONResponse(await runtime.read(service.get, runtime, app_id, await _ref(request, app_id), extended))
 
 
 @router.patch("/profiles/{id:path}/", summary="Update a profile (v1)")
-async def update(request: Request, app_id: App, id: str, body: Annotated[V1Attributes, Body()]) -> Response:
+async def update(request: Request, app_id: CurrentApp, id: str, body: Annotated[V1Attributes, Body()]) -> Response:
     runtime = request.app.state.runtime
     return JSONResponse(await runtime.write(service.update, runtime, app_id, await _ref(request, app_id), body))
 
 
 @router.delete("/profiles/{id:path}/delete/", status_code=204, response_class=Response, summary="Delete a profile (v1)")
-async def delete(request: Request, app_id: App, id: str) -> Response:
+async def delete(request: Request, app_id: CurrentApp, id: str) -> Response:
     runtime = request.app.state.runtime
     await runtime.write(service.delete, runtime, app_id, await _ref(request, app_id))
     return Response(status_code=204)
@@ -62,7 +61,7 @@ async def delete(request: Request, app_id: App, id: str) -> Response:
 
 @router.post("/profiles/{id:path}/paid-access-levels/{access_level}/grant/", summary="Grant an access level (v1)")
 async def grant(
-    request: Request, app_id: App, id: str, access_level: str, body: Annotated[V1Grant, Body()]
+    request: Request, app_id: CurrentApp, id: str, access_level: str, body: Annotated[V1Grant, Body()]
 ) -> Response:
     runtime = request.app.state.runtime
     ref = await _ref(request, app_id)
@@ -71,7 +70,7 @@ async def grant(
 
 @router.post("/profiles/{id:path}/paid-access-levels/{access_level}/revoke/", summary="Revoke an access level (v1)")
 async def revoke(
-    request: Request, app_id: App, id: str, access_level: str, body: Annotated[V1Revoke, Body()]
+    request: Request, app_id: CurrentApp, id: str, access_level: str, body: Annotated[V1Revoke, Body()]
 ) -> Response:
     runtime = request.app.state.runtime
     ref = await _ref(request, app_id)
@@ -98,7 +97,7 @@ STRIPE_BODY = {
     summary='Import a Stripe subscription or payment intent, and its history; answers {"data": null}',
     openapi_extra=STRIPE_BODY,
 )
-async def validate_stripe(request: Request, app_id: App) -> Response:
+async def validate_stripe(request: Request, app_id: CurrentApp) -> Response:
     """A JSON:API endpoint: the body is read here, so that every error it answers is in JSON:API's shape."""
     runtime = request.app.state.runtime
     try:

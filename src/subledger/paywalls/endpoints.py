@@ -4,10 +4,10 @@ placement, views, and the admin API for paywalls, audiences, A/B tests and place
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import Body, Depends, Path, Request
+from fastapi import Body, Path, Request
 from starlette.responses import Response
 
-from subledger.core.addressing import PROFILE_HEADERS, current_app, profile_ref
+from subledger.core.addressing import PROFILE_HEADERS, CurrentApp, profile_ref
 from subledger.core.errors import bad_request
 from subledger.core.fields import whole_number
 from subledger.core.http import JSONResponse, api_router
@@ -25,7 +25,6 @@ from subledger.paywalls.schemas import (
 router = api_router("/api/v2/server-side-api", "paywalls")
 admin = api_router("/api/admin/v1", "admin: paywalls")
 
-App = Annotated[UUID, Depends(current_app)]
 PlacementId = Annotated[str, Path(max_length=255)]  # no longer than a placement's own id may be
 
 
@@ -45,7 +44,7 @@ def _page_parameter(request: Request, name: str, source: str, default: int, high
 
 
 @router.get("/paywalls/", summary="List paywalls")
-async def list_paywalls(request: Request, app_id: App) -> Response:
+async def list_paywalls(request: Request, app_id: CurrentApp) -> Response:
     page = _page_parameter(
         request,
         "page[number]",
@@ -69,14 +68,14 @@ async def list_paywalls(request: Request, app_id: App) -> Response:
 
 
 @router.get("/paywalls/{paywall_id}/", summary="Get a paywall")
-async def get_paywall(request: Request, app_id: App, paywall_id: str) -> Response:
+async def get_paywall(request: Request, app_id: CurrentApp, paywall_id: str) -> Response:
     runtime = request.app.state.runtime
     return JSONResponse(await runtime.read(service.get_paywall, runtime, app_id, paywall_id))
 
 
 @router.put("/paywalls/{paywall_id}/", summary="Replace a paywall's remote configs, every locale's")
 async def put_paywall(
-    request: Request, app_id: App, paywall_id: str, body: Annotated[RemoteConfigPut, Body()]
+    request: Request, app_id: CurrentApp, paywall_id: str, body: Annotated[RemoteConfigPut, Body()]
 ) -> Response:
     runtime = request.app.state.runtime
     return JSONResponse(await runtime.write(service.replace_remote_configs, runtime, app_id, paywall_id, body))
@@ -92,7 +91,7 @@ async def put_paywall(
     openapi_extra=PROFILE_HEADERS,
 )
 async def placement_paywall(
-    request: Request, app_id: App, placement_id: PlacementId, locale: str | None = None, store: str | None = None
+    request: Request, app_id: CurrentApp, placement_id: PlacementId, locale: str | None = None, store: str | None = None
 ) -> Response:
     runtime = request.app.state.runtime
     ref = profile_ref(request)
@@ -108,7 +107,7 @@ async def placement_paywall(
     openapi_extra=PROFILE_HEADERS,
 )
 async def record_view(
-    request: Request, app_id: App, placement_id: PlacementId, body: Annotated[ViewIn, Body()]
+    request: Request, app_id: CurrentApp, placement_id: PlacementId, body: Annotated[ViewIn, Body()]
 ) -> Response:
     runtime = request.app.state.runtime
     ref = profile_ref(request)
@@ -119,75 +118,75 @@ async def record_view(
 
 
 @admin.get("/paywalls/", summary="List paywalls with their configuration")
-async def admin_list(request: Request, app_id: App) -> Response:
+async def admin_list(request: Request, app_id: CurrentApp) -> Response:
     runtime = request.app.state.runtime
     return JSONResponse({"data": await runtime.read(service.list_paywalls_admin, runtime, app_id)})
 
 
 @admin.post("/paywalls/", status_code=201, summary="Create a paywall")
-async def admin_create(request: Request, app_id: App, body: Annotated[PaywallIn, Body()]) -> Response:
+async def admin_create(request: Request, app_id: CurrentApp, body: Annotated[PaywallIn, Body()]) -> Response:
     runtime = request.app.state.runtime
     return JSONResponse({"data": await runtime.write(service.create_paywall, runtime, app_id, body)}, status_code=201)
 
 
 @admin.patch("/paywalls/{paywall_id}/", summary="Edit a paywall, or set its state")
 async def admin_update(
-    request: Request, app_id: App, paywall_id: UUID, body: Annotated[PaywallPatch, Body()]
+    request: Request, app_id: CurrentApp, paywall_id: UUID, body: Annotated[PaywallPatch, Body()]
 ) -> Response:
     runtime = request.app.state.runtime
     return JSONResponse({"data": await runtime.write(service.update_paywall, runtime, app_id, paywall_id, body)})
 
 
 @admin.get("/paywalls/metrics/", summary="Views, purchases, conversion and revenue per paywall and variation")
-async def admin_metrics(request: Request, app_id: App) -> Response:
+async def admin_metrics(request: Request, app_id: CurrentApp) -> Response:
     runtime = request.app.state.runtime
     return JSONResponse({"data": await runtime.read(service.paywall_metrics, runtime, app_id)})
 
 
 @admin.get("/audiences/", summary="List audiences")
-async def admin_audiences(request: Request, app_id: App) -> Response:
+async def admin_audiences(request: Request, app_id: CurrentApp) -> Response:
     runtime = request.app.state.runtime
     return JSONResponse({"data": await runtime.read(service.list_audiences, runtime, app_id)})
 
 
 @admin.post("/audiences/", status_code=201, summary="Create an audience")
-async def admin_create_audience(request: Request, app_id: App, body: Annotated[AudienceIn, Body()]) -> Response:
+async def admin_create_audience(request: Request, app_id: CurrentApp, body: Annotated[AudienceIn, Body()]) -> Response:
     runtime = request.app.state.runtime
     return JSONResponse({"data": await runtime.write(service.create_audience, runtime, app_id, body)}, status_code=201)
 
 
 @admin.delete("/audiences/{audience_id}/", status_code=204, response_class=Response, summary="Delete an audience")
-async def admin_delete_audience(request: Request, app_id: App, audience_id: str) -> Response:
+async def admin_delete_audience(request: Request, app_id: CurrentApp, audience_id: str) -> Response:
     runtime = request.app.state.runtime
     await runtime.write(service.delete_audience, runtime, app_id, audience_id)
     return Response(status_code=204)
 
 
 @admin.get("/ab-tests/", summary="List A/B tests")
-async def admin_ab_tests(request: Request, app_id: App) -> Response:
+async def admin_ab_tests(request: Request, app_id: CurrentApp) -> Response:
     runtime = request.app.state.runtime
     return JSONResponse({"data": await runtime.read(service.list_ab_tests, runtime, app_id)})
 
 
 @admin.post("/ab-tests/", status_code=201, summary="Create an A/B test of paywalls with weights")
-async def admin_create_ab_test(request: Request, app_id: App, body: Annotated[AbTestIn, Body()]) -> Response:
+async def admin_create_ab_test(request: Request, app_id: CurrentApp, body: Annotated[AbTestIn, Body()]) -> Response:
     runtime = request.app.state.runtime
     return JSONResponse({"data": await runtime.write(service.create_ab_test, runtime, app_id, body)}, status_code=201)
 
 
 @admin.get("/ab-tests/{ab_test_id}/metrics/", summary="An A/B test's figures and significance")
-async def admin_ab_test_metrics(request: Request, app_id: App, ab_test_id: UUID) -> Response:
+async def admin_ab_test_metrics(request: Request, app_id: CurrentApp, ab_test_id: UUID) -> Response:
     runtime = request.app.state.runtime
     return JSONResponse({"data": await runtime.read(service.ab_test_metrics, runtime, app_id, ab_test_id)})
 
 
 @admin.get("/placements/", summary="List placements")
-async def admin_placements(request: Request, app_id: App) -> Response:
+async def admin_placements(request: Request, app_id: CurrentApp) -> Response:
     runtime = request.app.state.runtime
     return JSONResponse({"data": await runtime.read(service.list_placements, runtime, app_id)})
 
 
 @admin.put("/placements/", summary="Create or replace a placement's targets")
-async def admin_set_placement(request: Request, app_id: App, body: Annotated[PlacementIn, Body()]) -> Response:
+async def admin_set_placement(request: Request, app_id: CurrentApp, body: Annotated[PlacementIn, Body()]) -> Response:
     runtime = request.app.state.runtime
     return JSONResponse({"data": await runtime.write(service.set_placement, runtime, app_id, body)})

@@ -4,11 +4,11 @@ API's product writes."""
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import Body, Depends, Request
+from fastapi import Body, Request
 from starlette.responses import Response
 
 from subledger.catalog.schemas import ProductIn
-from subledger.core.addressing import PROFILE_HEADERS, current_app, profile_ref
+from subledger.core.addressing import PROFILE_HEADERS, CurrentApp, profile_ref
 from subledger.core.errors import ApiError
 from subledger.core.http import JSONResponse, api_router
 from subledger.profiles.schemas import ProfileEnvelope
@@ -46,16 +46,14 @@ admin = api_router("/api/admin/v1", "admin: catalog")
 
 
 @admin.post("/products/", status_code=201, summary="Create a product")
-async def create_product(
-    request: Request, app_id: Annotated[UUID, Depends(current_app)], body: Annotated[ProductIn, Body()]
-) -> Response:
+async def create_product(request: Request, app_id: CurrentApp, body: Annotated[ProductIn, Body()]) -> Response:
     runtime = request.app.state.runtime
     created = await runtime.write(service.add_product, runtime, app_id, body)
     return JSONResponse({"data": created}, status_code=201)
 
 
 @admin.delete("/products/{product_id}/", status_code=204, response_class=Response, summary="Delete a product")
-async def delete_product(request: Request, app_id: Annotated[UUID, Depends(current_app)], product_id: str) -> Response:
+async def delete_product(request: Request, app_id: CurrentApp, product_id: str) -> Response:
     try:
         parsed = UUID(product_id)
     except ValueError:

@@ -2,12 +2,11 @@
 headers) and the app's, with the log of consumption requests (admin API)."""
 
 from typing import Annotated
-from uuid import UUID
 
-from fastapi import Body, Depends, Request
+from fastapi import Body, Request
 from starlette.responses import Response
 
-from subledger.core.addressing import PROFILE_HEADERS, current_app, profile_ref
+from subledger.core.addressing import PROFILE_HEADERS, CurrentApp, profile_ref
 from subledger.core.http import JSONResponse, api_router
 from subledger.refund_saver import service
 from subledger.refund_saver.schemas import AppSettingsIn, ProfileSettingsIn
@@ -15,7 +14,6 @@ from subledger.refund_saver.schemas import AppSettingsIn, ProfileSettingsIn
 router = api_router("/api/v2/server-side-api", "refund saver")
 admin = api_router("/api/admin/v1", "admin: refund saver")
 
-App = Annotated[UUID, Depends(current_app)]
 SETTINGS_PATH = "/purchase/profile/refund-saver/settings/"
 
 
@@ -35,18 +33,18 @@ async def set_settings(request: Request, body: Annotated[ProfileSettingsIn, Body
 
 
 @admin.get("/refund-saver/", summary="The app's Refund Saver settings")
-async def get_app_settings(request: Request, app_id: App) -> Response:
+async def get_app_settings(request: Request, app_id: CurrentApp) -> Response:
     runtime = request.app.state.runtime
     return JSONResponse({"data": await runtime.read(service.app_settings, runtime, app_id)})
 
 
 @admin.patch("/refund-saver/", summary="Turn the Refund Saver on or off, and set the app's defaults")
-async def set_app_settings(request: Request, app_id: App, body: Annotated[AppSettingsIn, Body()]) -> Response:
+async def set_app_settings(request: Request, app_id: CurrentApp, body: Annotated[AppSettingsIn, Body()]) -> Response:
     runtime = request.app.state.runtime
     return JSONResponse({"data": await runtime.write(service.configure, runtime, app_id, body)})
 
 
 @admin.get("/refund-saver/requests/", summary="The latest consumption requests and what was answered")
-async def list_requests(request: Request, app_id: App) -> Response:
+async def list_requests(request: Request, app_id: CurrentApp) -> Response:
     runtime = request.app.state.runtime
     return JSONResponse({"data": await runtime.read(service.requests, runtime, app_id)})

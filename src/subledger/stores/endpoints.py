@@ -4,12 +4,11 @@ here), the notifications received (``store-notifications/``) and the audit log o
 
 from functools import partial
 from typing import Annotated, Literal
-from uuid import UUID
 
-from fastapi import Body, Depends, Query, Request
+from fastapi import Body, Query, Request
 from starlette.responses import Response
 
-from subledger.core.addressing import current_app
+from subledger.core.addressing import CurrentApp
 from subledger.core.http import JSONResponse, api_router
 from subledger.stores import service
 from subledger.stores.paddle import service as paddle_service
@@ -18,7 +17,6 @@ from subledger.stores.stripe import service as stripe_service
 
 admin = api_router("/api/admin/v1", "admin: store notifications")
 
-App = Annotated[UUID, Depends(current_app)]
 Store = Literal["app_store", "play_store", "stripe", "paddle"]
 Status = Literal["applied", "pending", "stale", "ignored"]
 
@@ -26,7 +24,7 @@ Status = Literal["applied", "pending", "stale", "ignored"]
 @admin.get("/store-notifications/", summary="Notifications the stores sent, newest first")
 async def list_notifications(
     request: Request,
-    app_id: App,
+    app_id: CurrentApp,
     store: Annotated[Store | None, Query()] = None,
     status: Annotated[Status | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -37,7 +35,9 @@ async def list_notifications(
 
 
 @admin.get("/store-notifications/refused/", summary="The audit log of store requests that failed verification")
-async def list_refused(request: Request, app_id: App, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> Response:
+async def list_refused(
+    request: Request, app_id: CurrentApp, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+) -> Response:
     runtime = request.app.state.runtime
     rows = await runtime.read(service.list_refused, runtime, app_id, limit)
     # The log keeps the newest of each app's: the counts are of every one refused.
@@ -46,20 +46,20 @@ async def list_refused(request: Request, app_id: App, limit: Annotated[int, Quer
 
 
 @admin.get("/stores/", summary="The stores the app is connected to (names of secrets, never their values)")
-async def list_connections(request: Request, app_id: App) -> Response:
+async def list_connections(request: Request, app_id: CurrentApp) -> Response:
     runtime = request.app.state.runtime
     return JSONResponse({"data": await runtime.read(service.connections, runtime, app_id)})
 
 
 @admin.put("/stores/stripe/", summary="Connect Stripe, or change its keys and profile source")
-async def connect_stripe(request: Request, app_id: App, body: Annotated[StripeConnectionIn, Body()]) -> Response:
+async def connect_stripe(request: Request, app_id: CurrentApp, body: Annotated[StripeConnectionIn, Body()]) -> Response:
     runtime = request.app.state.runtime
     connect = partial(stripe_service.configure, **body.model_dump())
     return JSONResponse({"data": await runtime.write(connect, runtime, app_id)})
 
 
 @admin.put("/stores/paddle/", summary="Connect Paddle, or change its key, secret and settings")
-async def connect_paddle(request: Request, app_id: App, body: Annotated[PaddleConnectionIn, Body()]) -> Response:
+async def connect_paddle(request: Request, app_id: CurrentApp, body: Annotated[PaddleConnectionIn, Body()]) -> Response:
     runtime = request.app.state.runtime
     connect = partial(paddle_service.configure, **body.model_dump())
     return JSONResponse({"data": await runtime.write(connect, runtime, app_id)})

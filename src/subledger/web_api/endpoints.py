@@ -3,14 +3,13 @@
 ``web_api.access`` has checked the public key, the calling page's origin and the rate limits."""
 
 from typing import Annotated
-from uuid import UUID
 
-from fastapi import Body, Depends, Request
+from fastapi import Body, Request
 from pydantic import Field
 from starlette.responses import Response
 
 from subledger.apps import service as apps_service
-from subledger.core.addressing import current_app
+from subledger.core.addressing import CurrentApp
 from subledger.core.errors import bad_request
 from subledger.core.fields import Str255, Strict
 from subledger.core.http import JSONResponse, api_router
@@ -20,7 +19,6 @@ from subledger.web_api.schemas import AttributionRequest, PaywallRequest, VisitR
 router = api_router("/api/v2/web-api", "web api")
 admin = api_router("/api/admin/v1", "admin: web api")
 
-App = Annotated[UUID, Depends(current_app)]
 PUBLIC_KEY = {
     "parameters": [
         {
@@ -59,13 +57,13 @@ class OriginsIn(Strict):
 
 
 @admin.get("/web-api/origins/", summary="The origins whose pages may call the app's Web API")
-async def get_origins(request: Request, app_id: App) -> Response:
+async def get_origins(request: Request, app_id: CurrentApp) -> Response:
     runtime = request.app.state.runtime
     return JSONResponse({"data": {"origins": await runtime.read(apps_service.web_origins, runtime.db, app_id)}})
 
 
 @admin.put("/web-api/origins/", summary="Replace the origins whose pages may call the app's Web API")
-async def set_origins(request: Request, app_id: App, body: Annotated[OriginsIn, Body()]) -> Response:
+async def set_origins(request: Request, app_id: CurrentApp, body: Annotated[OriginsIn, Body()]) -> Response:
     runtime = request.app.state.runtime
     try:
         origins = await runtime.write(apps_service.set_web_origins, runtime.db, app_id, body.origins)
