@@ -106,5 +106,11 @@ def test_an_operator_signs_in_sees_charts_searches_and_opens_a_profile(server, p
     assert "Save Paddle" in page.content()
     page.screenshot(path=SCREENSHOTS / "6-stores.png", full_page=True)
 
+    # At a phone's width nothing is wider than the screen but the tables, which scroll.
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.click("text=Overview")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.screenshot(path=SCREENSHOTS / "7-overview-phone.png", full_page=True)
+
     page.click("text=Sign out")
     page.wait_for_url(f"{base}/dashboard/login")
