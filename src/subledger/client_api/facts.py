@@ -10,9 +10,9 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from subledger.catalog.rules import LIFETIME, PERIOD, Catalog, Rates
+from subledger.catalog.rules import LIFETIME, Catalog, Rates
 from subledger.events.rules import COMMISSION, REDUCED_COMMISSION
-from subledger.metrics.rules import DAYS_PER_MONTH, charged
+from subledger.metrics.rules import charged, months_of
 
 ACCOUNTS = ("revenue", "proceeds", "net_revenue")
 ATTRIBUTION = {  # filter or segment name: the attribution's field
@@ -77,7 +77,6 @@ class Sale:
     billing_issue_at: datetime | None
     grace_period_ends_at: datetime | None
     number: int = 0  # its place among its subscription's paid sales (1 the first; 0 unpaid)
-    first_paid_at: datetime | None = None  # when its subscription's first paid sale was bought
 
     def covers(self, moment: datetime) -> bool:
         return self.purchased_at <= moment and (self.ends_at is None or moment < self.ends_at)
@@ -103,18 +102,6 @@ def duration(period: str | None, row: dict[str, Any]) -> str | None:
     if period is None:
         return None
     return DURATIONS.get(period, period)
-
-
-def _months(period: str | None, row: dict[str, Any]) -> Decimal | None:
-    if row["purchase_type"] != "subscription":
-        return None
-    if period and (found := PERIOD.fullmatch(period)):
-        count, unit = found.groups()
-        per_unit = {"D": 1 / DAYS_PER_MONTH, "W": 7 / DAYS_PER_MONTH, "M": Decimal(1), "Y": Decimal(12)}[unit]
-        return int(count) * per_unit
-    if row["expires_at"] is None or row["expires_at"] <= row["purchased_at"]:
-        return None
-    return Decimal((row["expires_at"] - row["purchased_at"]).total_seconds()) / 86400 / DAYS_PER_MONTH
 
 
 @dataclass(frozen=True)
@@ -145,14 +132,12 @@ def sales(users: dict[UUID, User], rows: Iterable[dict[str, Any]], catalog: Cata
         chain_rows.sort(key=lambda row: (row["purchased_at"], row["store_transaction_id"]))
         owner = users[chain[0]]
         started = chain_rows[0]["originally_purchased_at"] or chain_rows[0]["purchased_at"]
-        number, first_paid_at = 0, None
+        number = 0
         for row in chain_rows:
             sale = _sale(owner, chain, row, catalog, books, row["purchased_at"] < started + timedelta(days=365))
             if sale.paid and sale.subscription:
                 number += 1
-                first_paid_at = first_paid_at or sale.purchased_at
                 sale.number = number
-            sale.first_paid_at = first_paid_at
             owner.sales.append(sale)
             found.append(sale)
     for owner in users.values():  # a profile that did not say its store or country: its first purchase's
@@ -187,7 +172,7 @@ def _sale(owner: User, chain: Chain, row: dict[str, Any], catalog: Catalog, book
         trial=trial,
         paid=charged(row) > 0,
         money=books.money(row, first),
-        months=_months(period, row),
+        months=months_of(period, row),
         purchased_at=row["purchased_at"],
         ends_at=min(ends) if ends else None,
         refunded_at=row["refunded_at"],

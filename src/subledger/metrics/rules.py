@@ -93,7 +93,9 @@ def _period_months(period: str) -> Decimal:
     return int(count) * per_unit
 
 
-def _months(period: str | None, row: dict[str, Any]) -> Decimal | None:
+def months_of(period: str | None, row: dict[str, Any]) -> Decimal | None:
+    """A subscription transaction's period in months: its product's, else how long it runs
+    (None: not a subscription, or it runs for ever)."""
     if row["purchase_type"] != "subscription":
         return None
     if period and period != LIFETIME:
@@ -117,7 +119,7 @@ def ledger_row(row: dict[str, Any], catalog: Catalog, rates: Rates) -> Tx:
         purchased_at=row["purchased_at"],
         ends_at=min(ends) if ends else None,
         refunded_at=row["refunded_at"],
-        months=_months(product.period if product else None, row),
+        months=months_of(product.period if product else None, row),
     )
 
 
