@@ -242,6 +242,8 @@ def test_paywall_views_in_the_funnel_and_conversion(shop, ask, clock):  # noqa: 
         ("cohort", {"filters": Q1, "prediction_months": 5}, "invalid_enumeration_member", "prediction_months"),
         ("conversion", {"filters": Q1, "from_period": None, "to_period": "eleventy"}, "invalid_enumeration_member",
          "to_period"),
+        ("conversion", {"filters": Q1, "from_period": "²", "to_period": "2"}, "invalid_enumeration_member",
+         "from_period"),
         ("funnel", {"filters": {"date": ["1970-01-01", "2999-12-31"]}, "period_unit": "day"}, "value_error",
          "filters.date"),
     ],

@@ -19,10 +19,11 @@ from subledger.client_api.facts import Sale, User
 from subledger.client_api.periods import Periods
 from subledger.client_api.tally import TOTAL, percent, segment_of
 from subledger.core.errors import bad_request
+from subledger.core.fields import whole_number
 
 INSTALL, PAYWALL, TRIAL = -2, -1, 0
 _NAMED = {"install": INSTALL, "-2": INSTALL, "paywall": PAYWALL, "-1": PAYWALL, "trial": TRIAL, "0": TRIAL}
-_LONG = re.compile(r"(\d{1,2})\+")  # "6+": still paying 6 months after the first payment
+_LONG = re.compile(r"([0-9]{1,2})\+")  # "6+": still paying 6 months after the first payment
 _MAX_RENEWAL = 999
 
 
@@ -54,8 +55,8 @@ def step(value: str | None, source: str) -> Step:
     text = value.strip().lower()
     if text in _NAMED:
         return Step(_NAMED[text])
-    if text.isdigit() and 1 <= int(text) <= _MAX_RENEWAL:
-        return Step(int(text))
+    if (number := whole_number(text, 1, _MAX_RENEWAL)) is not None:
+        return Step(number)
     if (found := _LONG.fullmatch(text)) and 1 <= int(found.group(1)) <= 60:
         return Step(1, int(found.group(1)))
     raise bad_request(
