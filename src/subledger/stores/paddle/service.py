@@ -92,9 +92,10 @@ class PaddleApi:
             page = self.get(path, query)
             items += page["data"]
             pagination = (page.get("meta") or {}).get("pagination") or {}
-            if not pagination.get("has_more") or not pagination.get("next"):
-                return items
-            query = dict(parse_qsl(urlsplit(pagination["next"]).query))
+            following = dict(parse_qsl(urlsplit(pagination.get("next") or "").query))
+            if not pagination.get("has_more") or not following or following == query:
+                return items  # the last page (or a next page that is this one again)
+            query = following
 
     def close(self) -> None:
         self._client.close()
