@@ -1,9 +1,10 @@
 """SQL for apps and API keys."""
 
 from datetime import datetime
+from typing import Any
 from uuid import UUID, uuid4
 
-from sqlalchemy import Connection, Table, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, Connection, ScalarSelect, Table, delete, func, or_, select, update
 
 from subledger.apps import rules
 from subledger.apps.rules import DEFAULT_ACCESS_LEVEL
@@ -31,7 +32,7 @@ def insert_key(conn: Connection, app_id: UUID, key: str, kind: str, now: datetim
     )
 
 
-def _in_force(now: datetime):
+def _in_force(now: datetime) -> ColumnElement[bool]:
     return or_(api_keys.c.revoked_at.is_(None), api_keys.c.revoked_at > now)
 
 
@@ -46,21 +47,21 @@ def app_exists(conn: Connection, app_id: UUID) -> bool:
     return conn.execute(select(apps.c.id).where(apps.c.id == app_id)).first() is not None
 
 
-def update_app(conn: Connection, app_id: UUID, values: dict) -> None:
+def update_app(conn: Connection, app_id: UUID, values: dict[str, Any]) -> None:
     conn.execute(update(apps).where(apps.c.id == app_id).values(values))
     app_config.changed(conn, app_id)
 
 
-def find_app(conn: Connection, app_id: UUID) -> dict:
+def find_app(conn: Connection, app_id: UUID) -> dict[str, Any]:
     return dict(conn.execute(select(apps).where(apps.c.id == app_id)).one()._mapping)
 
 
-def list_apps(conn: Connection, now: datetime) -> list[dict]:
+def list_apps(conn: Connection, now: datetime) -> list[dict[str, Any]]:
     """Every app with how many secret keys are in force, the newest one's prefix, and its
     public key's prefix."""
     in_force = select(api_keys).where(_in_force(now)).subquery()
 
-    def newest(kind: str):
+    def newest(kind: str) -> ScalarSelect[Any]:
         return (
             select(in_force.c.key_prefix)
             .where(in_force.c.app_id == apps.c.id, in_force.c.kind == kind)
@@ -82,7 +83,7 @@ def list_apps(conn: Connection, now: datetime) -> list[dict]:
     return [dict(row._mapping) for row in conn.execute(query)]
 
 
-def active_key(conn: Connection, key_hash: str, now: datetime) -> dict | None:
+def active_key(conn: Connection, key_hash: str, now: datetime) -> dict[str, Any] | None:
     """``app_id``, ``key_hash``, ``kind``, ``revoked_at`` (None, or when it ends) and the app's
     ``rate_limit`` of the key in force with this hash."""
     row = conn.execute(

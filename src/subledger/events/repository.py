@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, Table, and_, bindparam, delete, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, Connection, Table, and_, bindparam, delete, exists, func, or_, select, update
 from sqlalchemy.orm import aliased
 
 from subledger.core import app_config
@@ -207,7 +207,7 @@ def delete_endpoint(conn: Connection, app_id: UUID, endpoint_id: UUID) -> None:
 # Deliveries ---------------------------------------------------------------------
 
 
-def _due(now: datetime) -> tuple:
+def _due(now: datetime) -> tuple[ColumnElement[bool], ...]:
     """Deliveries whose time has come and that no worker holds."""
     return (
         deliveries.c.status == "pending",
@@ -262,7 +262,8 @@ def claim_due(
     )
     if conn.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True, of=deliveries)
-    ids, taken = [], Counter()
+    ids: list[UUID] = []
+    taken: Counter[UUID] = Counter()
     for delivery_id, endpoint_id in conn.execute(query):
         if endpoint_id not in room or taken[endpoint_id] < room[endpoint_id]:
             taken[endpoint_id] += 1
@@ -337,7 +338,7 @@ def backlog(conn: Connection) -> dict[str, Any]:
     """How many deliveries are ``pending``, ``refused`` and ``dead``, and the earliest time one is
     due (``due_since``); through the (status, next_attempt_at) index, not the delivered ones."""
     kinds = ["pending", "refused", "dead"]
-    counts = dict(
+    counts: dict[str, int] = dict(
         conn.execute(
             select(deliveries.c.status, func.count())
             .where(deliveries.c.status.in_(kinds))
@@ -373,7 +374,7 @@ def unschedule_expiry(conn: Connection, profile_id: UUID, store: str, original_i
     )
 
 
-def _scheduled_due(table: Table, now: datetime) -> tuple:
+def _scheduled_due(table: Table, now: datetime) -> tuple[ColumnElement[bool], ...]:
     """A scheduled row (an expiry, a "still active" check) whose time has come and that has not fired."""
     return table.c.fired.is_(False), table.c.due_at <= now
 
@@ -442,7 +443,7 @@ def insert_forward(conn: Connection, values: dict[str, Any]) -> None:
     conn.execute(store_forwards.insert().values(values))
 
 
-def _forward_due(now: datetime) -> tuple:
+def _forward_due(now: datetime) -> tuple[ColumnElement[bool], ...]:
     return (
         store_forwards.c.status == "pending",
         store_forwards.c.next_attempt_at <= now,

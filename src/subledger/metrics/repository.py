@@ -59,7 +59,7 @@ def clear_rollups(conn: Connection, app_id: UUID) -> None:
         conn.execute(delete(table).where(table.c.app_id == app_id))
 
 
-def rollup_rows(conn: Connection, app_id: UUID) -> tuple[set[tuple], ...]:
+def rollup_rows(conn: Connection, app_id: UUID) -> tuple[set[tuple[tuple[str, Any], ...]], ...]:
     """(days, payers, cohorts) rows, their shards summed, that add something, as sets of sorted
     (column, value) pairs."""
     found = []
@@ -121,7 +121,7 @@ def rebuilt(conn: Connection, app_id: UUID) -> None:
     conn.execute(delete(metric_rebuilds).where(metric_rebuilds.c.app_id == app_id))
 
 
-def _filtered(query: Select, table: Table, filters: dict[str, str | None]) -> Select:
+def _filtered(query: Select[Any], table: Table, filters: dict[str, str | None]) -> Select[Any]:
     for name, value in filters.items():
         if value is not None:
             query = query.where(table.c[name] == value)
@@ -194,7 +194,7 @@ def coverage_moves(
             moves[kind] += sign * count
             moves["mrr"] += sign * int(mrr)
     churns = select(func.count()).where(mine, table.c.kind == "churn", table.c.ends_at >= start, table.c.ends_at <= end)
-    moves["churned"] = conn.execute(_filtered(churns, table, filters)).scalar()
+    moves["churned"] = conn.execute(_filtered(churns, table, filters)).scalar_one()
     return moves
 
 
@@ -202,7 +202,7 @@ def profiles_before(conn: Connection, app_id: UUID, moment: datetime) -> int:
     query = (
         select(func.count()).select_from(profiles).where(profiles.c.app_id == app_id, profiles.c.created_at < moment)
     )
-    return conn.execute(query).scalar()
+    return conn.execute(query).scalar_one()
 
 
 def profiles_created(conn: Connection, app_id: UUID, moments: list[datetime]) -> list[int]:
@@ -210,7 +210,9 @@ def profiles_created(conn: Connection, app_id: UUID, moments: list[datetime]) ->
     created = profiles.c.created_at
     mine = profiles.c.app_id == app_id
     return [
-        conn.execute(select(func.count()).where(mine, created >= start, created < end)).scalar() if start < end else 0
+        conn.execute(select(func.count()).where(mine, created >= start, created < end)).scalar_one()
+        if start < end
+        else 0
         for start, end in pairwise(moments)
     ]
 
@@ -238,4 +240,4 @@ def transactions_page(conn: Connection, app_id: UUID, after: UUID | None, limit:
 
 def count(conn: Connection, table_name: str, app_id: UUID) -> int:
     table = {"profiles": profiles, "transactions": transactions, "events": events}[table_name]
-    return conn.execute(select(func.count()).select_from(table).where(table.c.app_id == app_id)).scalar()
+    return conn.execute(select(func.count()).select_from(table).where(table.c.app_id == app_id)).scalar_one()

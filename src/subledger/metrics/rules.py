@@ -74,7 +74,7 @@ def month_number(moment: datetime | date) -> int:
 
 @dataclass(frozen=True)
 class Tx:
-    chain: tuple
+    chain: tuple[str, str]
     store_transaction_id: str
     key: tuple[str, str, str, str]  # store, product, country, environment: what filters select by
     usd: Decimal
@@ -88,7 +88,10 @@ class Tx:
 
 @cache
 def _period_months(period: str) -> Decimal:
-    count, unit = PERIOD.fullmatch(period).groups()
+    found = PERIOD.fullmatch(period)
+    if found is None:
+        raise ValueError(f"{period!r} is not a period")
+    count, unit = found.groups()
     per_unit = {"D": 1 / DAYS_PER_MONTH, "W": 7 / DAYS_PER_MONTH, "M": Decimal(1), "Y": Decimal(12)}[unit]
     return int(count) * per_unit
 
@@ -147,7 +150,9 @@ class Sums:
     today: dict[str, int] | None  # how paid, mrr, trial and churned moved since midnight (None: now is outside)
 
 
-def metrics(sums: Sums, spans: list[tuple[datetime, datetime]], profiles_at: list[int], now: datetime):
+def metrics(
+    sums: Sums, spans: list[tuple[datetime, datetime]], profiles_at: list[int], now: datetime
+) -> list[dict[str, Any]]:
     """One row of metrics per bucket; ``profiles_at`` counts the profiles at each bucket's end."""
     size = (spans[-1][1].date() - sums.first_day).days
     zero = dict.fromkeys(sums.before, 0)
@@ -177,9 +182,11 @@ def metrics(sums: Sums, spans: list[tuple[datetime, datetime]], profiles_at: lis
             if end <= now:
                 at_end = level_at(stop - 1)
             else:
+                today = sums.today  # read whenever now is in the window, as it is here
+                assert today is not None
                 yesterday = level_at(today_index - 1)  # and how today moved since midnight:
-                at_end = {name: yesterday[name] + sums.today[name] for name in before}
-                churned += sums.today["churned"]
+                at_end = {name: yesterday[name] + today[name] for name in before}
+                churned += today["churned"]
         net = flows["gross"] - flows["refunds"]
         payers = sums.payers.get(start.date(), 0)
         rows.append(

@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from sqlalchemy import Connection, and_, bindparam, delete, func, select, update
+from sqlalchemy import ColumnElement, Connection, FromClause, and_, bindparam, delete, func, select, update
 
 from subledger.core import app_config
 from subledger.core.db import upsert
@@ -33,12 +33,13 @@ _INSERT = Prepared(
 
 def insert_profile(conn: Connection, values: dict[str, Any]) -> int:
     """Insert a profile: the generation of exchange rates it starts at."""
-    row = _INSERT.first(conn, {**values, "version_of": values["app_id"]})
+    (row,) = _INSERT.rows(conn, {**values, "version_of": values["app_id"]})  # an insert returns its row
     app_config.saw(conn, values["app_id"], row["version"])
-    return row["rates_generation"]
+    generation: int = row["rates_generation"]
+    return generation
 
 
-def _newest_first(table) -> tuple:
+def _newest_first(table: FromClause) -> tuple[ColumnElement[Any], ColumnElement[Any]]:
     """The order of a profile's installations in which the first is its latest device."""
     return table.c.updated_at.desc(), table.c.device_id
 
