@@ -5,13 +5,18 @@ engines."""
 import csv
 import io
 import json
+import uuid
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import contract
 import pytest
 from analytics_contract import EXAMPLES, check
 from test_metrics import ledger, subscription  # noqa: F401 - the fixture
 from test_web_api import shop, web  # noqa: F401 - the fixture
+
+from subledger.client_api import service
+from subledger.client_api.schemas import MetricsRequest
 
 METRICS = "/api/v1/client-api/metrics"
 Q1 = {"date": ["2025-01-01", "2025-03-31"]}
@@ -252,3 +257,18 @@ def test_bad_requests_are_400_and_say_where(api, ask, operation, body, code, sou
     refused = ask(api, operation, body)
     assert refused.status_code == 400, refused.text
     assert refused.json()["error_code"] == code and refused.json()["errors"][0]["source"] == source
+
+
+def test_one_reading_gives_what_the_operations_give(ledger, ask, runtime):  # noqa: F811
+    """The dashboard's Journeys page reads the ledger once for all four analyses."""
+    body = {"filters": Q1, "period_unit": "month"}
+    together = service.journeys_of(
+        runtime, uuid.UUID(ledger.app_id), MetricsRequest.model_validate(body), ZoneInfo("UTC"), [("trial", "1")]
+    )
+    assert together["funnel"] == answer(ask, ledger, "funnel", body)["data"][0]["values"]
+    assert together["retention"] == answer(ask, ledger, "retention", body)["data"][0]["values"]
+    assert together["ltv"] == answer(ask, ledger, "ltv", {**body, "period_type": "renewals"})["revenue"]["data"][0]
+    alone = answer(ask, ledger, "conversion", {**body, "from_period": "trial", "to_period": "1"})
+    assert {key: value for key, value in together["conversions"][0].items() if key != "recommended_period"} == {
+        key: value for key, value in alone.items() if key != "recommended_period"
+    }

@@ -191,3 +191,30 @@ def funnel(rt: Runtime, app_id: UUID, body: FunnelIn, zone: ZoneInfo) -> tuple[d
         for value in row["values"]
     ]
     return {"data": data}, (rows, columns)
+
+
+def journeys_of(
+    rt: Runtime, app_id: UUID, body: MetricsRequest, zone: ZoneInfo, conversions: list[tuple[str | None, str]]
+) -> dict[str, Any]:
+    """The funnel, subscription retention, realised LTV (revenue) and ``conversions`` (from one
+    state to another) of one window, totals only, from one reading of the ledger."""
+    steps = [(journeys.step(start, "from_period"), journeys.step(end, "to_period")) for start, end in conversions]
+    for start, end in steps:
+        journeys.check_order(start, end)
+    window = _window(rt, body, zone)
+    funnel_sums = journeys.FunnelSums(window.span, None)
+    retained = cohorts.Grouped(window.span, False, None, Counter)
+    paying = cohorts.Grouped(window.span, False, None, cohorts.LtvSums)
+    converting = [journeys.ConversionSums(start, end, window.span, None) for start, end in steps]
+    for page in _pages(rt, app_id, body):
+        journeys.add_to_funnel(funnel_sums, page.users, None)
+        cohorts.add_to_retention(retained, page.users, False, None)
+        cohorts.add_to_ltv(paying, page.users, None, "renewals")
+        for sums in converting:
+            journeys.add_to_conversion(sums, page.users, None, False)
+    return {
+        "funnel": journeys.funnel(funnel_sums)[0]["values"],
+        "retention": cohorts.retention(retained, False)[0]["values"],
+        "ltv": cohorts.ltv(paying, "renewals")["revenue"]["data"][0],
+        "conversions": [journeys.conversion(sums, body.period_unit, None) for sums in converting],
+    }

@@ -16,7 +16,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from subledger.analytics import service as analytics_service
 from subledger.client_api import service as client_api_service
-from subledger.client_api.schemas import ConversionIn, FunnelIn, LtvIn, RetentionIn
+from subledger.client_api.schemas import MetricsRequest
 from subledger.core import buckets
 from subledger.core.addressing import ProfileRef
 from subledger.core.dates import EARLIEST_DAY
@@ -283,21 +283,7 @@ def profile_page(rt: Runtime, app_id: UUID, profile_id: UUID) -> dict[str, Any]:
 
 
 def journeys(rt: Runtime, app_id: UUID, start: date, end: date) -> dict[str, Any]:
-    """The funnel, subscription retention, LTV and two conversions of a window, by month, in UTC."""
-    window = {"filters": {"date": [start.isoformat(), end.isoformat()]}, "period_unit": "month"}
-    utc = ZoneInfo("UTC")
-    funnel, _ = client_api_service.funnel(rt, app_id, FunnelIn.model_validate(window), utc)
-    retention, _ = client_api_service.retention(rt, app_id, RetentionIn.model_validate(window), utc)
-    ltv, _ = client_api_service.ltv(rt, app_id, LtvIn.model_validate(window), utc)
-    conversions = [
-        client_api_service.conversion(
-            rt, app_id, ConversionIn.model_validate({**window, "from_period": start_at, "to_period": end_at}), utc
-        )[0]
-        for start_at, end_at in ((None, "1"), ("trial", "1"), ("1", "2"))
-    ]
-    return {
-        "funnel": funnel["data"][0]["values"],
-        "retention": retention["data"][0]["values"],
-        "ltv": ltv["revenue"]["data"][0],
-        "conversions": conversions,
-    }
+    """The funnel, subscription retention, LTV and three conversions of a window, in UTC."""
+    window = MetricsRequest.model_validate({"filters": {"date": [start.isoformat(), end.isoformat()]}})
+    conversions: list[tuple[str | None, str]] = [(None, "1"), ("trial", "1"), ("1", "2")]
+    return client_api_service.journeys_of(rt, app_id, window, ZoneInfo("UTC"), conversions)
