@@ -19,7 +19,7 @@ from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from functools import lru_cache
 from itertools import product
-from typing import Any
+from typing import Any, cast
 
 from subledger.core.tables import DAY_MEASURES
 from subledger.metrics.rules import NANOS, PERIODS, Tx, bucket_start, month_number
@@ -54,7 +54,7 @@ class Tally:
 def tally(txs: list[Tx], open_after: datetime) -> Tally:
     """The profile's contribution to every rollup; ``coverage`` keeps only what ends after ``open_after``."""
     result = Tally()
-    chains: dict[tuple, list[Tx]] = defaultdict(list)
+    chains: dict[tuple[str, str], list[Tx]] = defaultdict(list)
     for tx in sorted(txs, key=lambda tx: (tx.purchased_at, tx.store_transaction_id)):
         chains[tx.chain].append(tx)
         if not tx.paid:
@@ -78,7 +78,7 @@ def _payer_groups(day: date) -> tuple[tuple[str, date], ...]:
 @lru_cache(maxsize=4096)
 def _patterns(key: Key) -> tuple[Key, ...]:
     """The key with each part kept or matching any value: 16 patterns."""
-    return tuple(product(*((part, ANY) for part in key)))
+    return cast(tuple[Key, ...], tuple(product(*((part, ANY) for part in key))))  # each of four parts
 
 
 def _subscription(result: Tally, txs: list[Tx], open_after: datetime) -> None:
@@ -141,7 +141,7 @@ def _cohort(result: Tally, txs: list[Tx]) -> None:
         result.cohorts[(cohort, onward, first.key)][1] += 1
 
 
-def _changed(into: dict, before: dict[Any, list[int]], after: dict[Any, list[int]]) -> None:
+def _changed(into: dict[Any, list[int]], before: dict[Any, list[int]], after: dict[Any, list[int]]) -> None:
     """Add to ``into`` each entry's ``after`` values minus its ``before`` ones, where they differ."""
     for entry in before.keys() | after.keys():
         old, new = before.get(entry), after.get(entry)
@@ -161,7 +161,7 @@ class Totals:
     """A sum of tallies: every profile's (a rebuild), or of changes, each a profile's after minus
     before (a write, a page of a repricing)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.days: dict[tuple[date, Key], list[int]] = defaultdict(lambda: [0] * len(MEASURE))
         self.payers: dict[tuple[str, Key, date], int] = defaultdict(int)
         self.cohorts: dict[tuple[date, int, Key], list[int]] = defaultdict(lambda: [0, 0])
@@ -173,10 +173,10 @@ class Totals:
             for index, value in enumerate(values):
                 row[index] += value
         self.add_payers(tally, 1)
-        for entry, (covered, onward) in tally.cohorts.items():
-            row = self.cohorts[entry]
-            row[0] += covered
-            row[1] += onward
+        for cohort, (covered, onward) in tally.cohorts.items():
+            counts = self.cohorts[cohort]
+            counts[0] += covered
+            counts[1] += onward
 
     def add_change(self, before: Tally, after: Tally) -> None:
         """Add what a change of a profile's ledger does: ``after`` minus ``before``.

@@ -43,7 +43,7 @@ def _require_products(conn: Connection, app_id: UUID, product_ids: list[UUID]) -
         raise bad_request("value_error", "product_ids", f"Unknown products: {', '.join(unknown)}.")
 
 
-def _admin_object(row: dict[str, Any], products: dict[str, dict]) -> dict[str, Any]:
+def _admin_object(row: dict[str, Any], products: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """The contract's Paywall object, and the variation it is shown as outside an A/B test."""
     return {**paywall_object(row, products), "variation_id": str(row["variation_id"])}
 
@@ -151,18 +151,19 @@ def _ab_test_out(test: dict[str, Any]) -> dict[str, Any]:
 
 
 def create_ab_test(rt: Runtime, app_id: UUID, body: AbTestIn) -> dict[str, Any]:
+    variations: list[dict[str, Any]] = [
+        {"variation_id": str(uuid4()), "paywall_id": str(v.paywall_id), "weight": v.weight} for v in body.variations
+    ]
     test = {
         "id": uuid4(),
         "app_id": app_id,
         "name": body.name,
         "created_at": rt.clock.now(),
-        "variations": [
-            {"variation_id": str(uuid4()), "paywall_id": str(v.paywall_id), "weight": v.weight} for v in body.variations
-        ],
+        "variations": variations,
     }
     with rt.db.write() as conn:
         usable = _usable_paywalls(conn, app_id)
-        missing = [v["paywall_id"] for v in test["variations"] if v["paywall_id"] not in usable]
+        missing = [v["paywall_id"] for v in variations if v["paywall_id"] not in usable]
         if missing:
             raise bad_request(
                 "paywall_does_not_exist", "variations", f"No such paywall, or archived: {', '.join(missing)}."
@@ -339,6 +340,8 @@ def paywall_for_placement(
         else:
             paywall_id, variation_id = target["paywall_id"], None
         row = repository.find_paywall(conn, app_id, UUID(paywall_id))
+        if row is None:  # a placement names only the app's paywalls, which are archived, never deleted
+            raise ApiError.one(404, "paywall_does_not_exist", "placement_id", "The placement's paywall is gone")
         products = catalog_service.products_by_id(conn, app_id)
         bought = purchases_service.products_bought(conn, profile["id"])
     if store is not None:
@@ -363,7 +366,8 @@ def _variation_paywall(conn: Connection, app_id: UUID, variation_id: UUID) -> UU
     wanted = str(variation_id)
     for paywall in repository.app_paywalls(conn, app_id):
         if paywall["variation_id"] == variation_id:
-            return paywall["id"]
+            found: UUID = paywall["id"]
+            return found
     for test in repository.app_ab_tests(conn, app_id):
         for variation in test["variations"]:
             if variation["variation_id"] == wanted:

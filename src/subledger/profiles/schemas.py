@@ -13,8 +13,8 @@ from subledger.core.fields import Country, Email, IPv4, Str255, Strict, UuidText
 
 ATTRIBUTE_KEY = re.compile(r"[A-Za-z0-9._-]{1,30}")
 MAX_ATTRIBUTE_VALUE_LENGTH = 50
-STORES = ("app_store", "play_store", "stripe", "adapty", "paddle")
-PLATFORMS = ("iOS", "macOS", "iPadOS", "Android", "visionOS", "web")
+Store = Literal["app_store", "play_store", "stripe", "adapty", "paddle"]
+Platform = Literal["iOS", "macOS", "iPadOS", "Android", "visionOS", "web"]
 
 
 def _attribute_key(value: Any) -> str:
@@ -73,7 +73,7 @@ class InstallationMeta(Strict):
     device: Str255 | None = None
     locale: Str255 | None = None
     os: Str255 | None = None
-    platform: Literal[PLATFORMS] | None = None
+    platform: Platform | None = None
     timezone: Str255 | None = None
     user_agent: UserAgent | None = None
     app_build: Str255 | None = None
@@ -102,12 +102,13 @@ class ProfileFields(Strict):
     ip_country: Country | None = None
     ip_v4_address: IPv4 | None = None
     store_country: Str255 | None = None
-    store: Literal[STORES] | None = None
+    store: Store | None = None
     store_account_token: UUID | None = None
     att_status: AttStatus | None = None
     analytics_disabled: StrictBool | None = None
-    custom_attributes: Annotated[list[CustomAttribute], Field(max_length=100)] = None
-    installation_meta: InstallationMeta = None
+    # Absent: unchanged; an explicit null is refused (the types have no None).
+    custom_attributes: Annotated[list[CustomAttribute], Field(max_length=100)] = None  # type: ignore[assignment]
+    installation_meta: InstallationMeta = None  # type: ignore[assignment]
 
     def sent(self) -> dict[str, Any]:
         """The plain profile columns the request sets (attributes and meta aside)."""
@@ -220,7 +221,7 @@ def _rfc3339_dates(items: list[dict[str, Any]], names: tuple[str, ...]) -> list[
 
 
 def profile_object(
-    profile: dict[str, Any], state: dict[str, list], segment_hash: str, timestamp: int
+    profile: dict[str, Any], state: dict[str, list[dict[str, Any]]], segment_hash: str, timestamp: int
 ) -> dict[str, Any]:
     """``{"data": Profile}`` with the fields in the contract's order.
 

@@ -9,7 +9,7 @@ signature, the bundle id and the environment.
 import base64
 import binascii
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 import jwt
@@ -40,6 +40,8 @@ from subledger.stores.rules import UNREADABLE, Notification
 from subledger.stores.service import StoreConfig
 
 HOW_TO_CONFIGURE = "`subledger stores app-store --app ... --bundle-id ... --root-certificate ...`"
+
+T = TypeVar("T")
 
 
 def configure(
@@ -129,10 +131,13 @@ def _claimed_environment(signed: str, *paths: tuple[str, ...]) -> Environment:
 
 def _claims(signed: str) -> dict[str, Any]:
     """The claims of a JWS that has been verified."""
-    return jwt.decode(signed, options={"verify_signature": False})
+    claims: dict[str, Any] = jwt.decode(signed, options={"verify_signature": False})
+    return claims
 
 
-def _verify_notification(config: StoreConfig, body: bytes, online: bool) -> tuple[dict, dict | None, dict | None]:
+def _verify_notification(
+    config: StoreConfig, body: bytes, online: bool
+) -> tuple[dict[str, Any], dict[str, Any] | None, dict[str, Any] | None]:
     """(payload, transaction info, renewal info) of a notification body, all verified."""
     try:
         signed = orjson.loads(body)["signedPayload"]
@@ -165,7 +170,7 @@ def _read(convert: Callable[..., Notification], *claims: dict[str, Any] | None) 
         raise Unreadable(f"a field is not as Apple documents it ({error})") from None
 
 
-def _verified(rt: Runtime, app_id: UUID, body: bytes, remote: str | None, verify):
+def _verified(rt: Runtime, app_id: UUID, body: bytes, remote: str | None, verify: Callable[[], T]) -> T:
     """``verify()``'s result; a payload that fails is written to the audit log and refused.
     Apple's revocation service being unreachable is not the payload's fault: 503, sent again later."""
     try:
@@ -247,7 +252,7 @@ def _answer_consumption_request(
     """Tell Apple what the ledger knows of the transaction a customer asks a refund for, as the
     app's and the profile's Refund Saver settings say (Send Consumption Information), and log it."""
     decision = refund_saver_service.decide(rt, app_id, tx["transactionId"])
-    if decision.answer is not None:
+    if (answer := decision.answer) is not None:
         api = _server_api(rt, config, SIGNED_ENVIRONMENTS[tx["environment"]])
         if api is None:
             decision = decision.unanswered("not answered: no App Store Server API key is configured")
@@ -256,8 +261,8 @@ def _answer_consumption_request(
                 customerConsented=True,
                 sampleContentProvided=decision.sample_content_provided,
                 deliveryStatus=DeliveryStatus.DELIVERED,
-                consumptionPercentage=decision.answer.consumption,
-                refundPreference=REFUND_PREFERENCES.get(decision.answer.preference),
+                consumptionPercentage=answer.consumption,
+                refundPreference=REFUND_PREFERENCES.get(answer.preference or ""),  # none: not said
             )
             try:
                 api.send_consumption_information(tx["transactionId"], request)
