@@ -146,11 +146,21 @@ def test_catalog_forms_need_the_sessions_csrf_token(shop, client):
     assert products["yearly"]["period"] == "P1Y"
     bad = client.post(catalog + "products/", data={**body, "period": "sometimes", "csrf": csrf}, follow_redirects=False)
     assert "error=" in bad.headers["location"]
+    # The form comes back as it was typed, with the level chosen from the app's levels.
+    again = client.get(bad.headers["location"]).text
+    assert 'value="sometimes"' in again and "<option selected>play_store</option>" in again
+    assert "<option selected>premium</option>" in again and "<option>paddle</option>" in again
     level = client.post(
         catalog + "access-levels/", data={"access_level_id": "gold", "csrf": csrf}, follow_redirects=False
     )
     assert level.status_code == 303
     assert "gold" in [row["access_level_id"] for row in shop.admin("GET", "/access-levels/").json()["data"]]
+    gone = client.post(catalog + "access-levels/gold/delete", data={"csrf": csrf}, follow_redirects=False)
+    assert gone.status_code == 303 and gone.headers["location"] == catalog
+    default = client.post(catalog + "access-levels/premium/delete", data={"csrf": csrf}, follow_redirects=False)
+    assert "error=" in default.headers["location"] and "it stays" in client.get(default.headers["location"]).text
+    levels = [row["access_level_id"] for row in shop.admin("GET", "/access-levels/").json()["data"]]
+    assert "gold" not in levels and "premium" in levels
     removed = client.post(f"{catalog}products/{products['yearly']['product_id']}/delete", data={"csrf": csrf})
     assert removed.status_code == 200
     assert "yearly" not in [p["store_product_id"] for p in shop.admin("GET", "/products/").json()["data"]]

@@ -9,7 +9,7 @@ from datetime import date, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Annotated, Literal
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 from uuid import UUID
 
 from fastapi import APIRouter, Form, Query, Request
@@ -421,8 +421,12 @@ async def delete_webhook(
     return _back_to_webhooks(app, notice="Removed.")
 
 
+# The product form's fields, kept in the URL after an error so that the form shows what was typed.
+PRODUCT_FIELDS = ("store", "store_product_id", "store_base_plan_id", "access_level_id", "period", "is_consumable")
+
+
 @router.get("/apps/{app_id}/catalog/")
-async def catalog(request: Request, app_id: str, error: str = "") -> Response:
+async def catalog(request: Request, app_id: str, error: Annotated[str, Query(max_length=2048)] = "") -> Response:
     session = await _session(request)
     app = await _app(request, app_id)
     runtime = request.app.state.runtime
@@ -443,23 +447,29 @@ async def catalog(request: Request, app_id: str, error: str = "") -> Response:
         currencies=currencies,
         origins=origins,
         error=error,
+        typed={name: request.query_params.get(name, "")[:255] for name in PRODUCT_FIELDS},
     )
 
 
-def _back_to_catalog(app: dict, error: ApiError | None = None) -> Response:
-    return _back_to("catalog", app, error)
+def _back_to_catalog(app: dict, error: ApiError | None = None, typed: dict[str, str] | None = None) -> Response:
+    answer = _back_to("catalog", app, error)
+    if error is not None and typed:
+        answer.headers["location"] += "&" + urlencode({name: value for name, value in typed.items() if value})
+    return answer
 
 
-async def _catalog_change(request: Request, app: dict, change, *args) -> Response:
+async def _catalog_change(request: Request, app: dict, change, *args, typed: dict[str, str] | None = None) -> Response:
+    """Make a change to the catalog and go back to it; on an error, with what went wrong and what
+    the form had (``typed``)."""
     runtime = request.app.state.runtime
     try:
         await runtime.write(change, runtime, UUID(app["app_id"]), *args)
     except ValidationError as invalid:
-        return _back_to_catalog(app, from_validation_errors(invalid.errors()))
+        return _back_to_catalog(app, from_validation_errors(invalid.errors()), typed)
     except ApiError as refused:
-        return _back_to_catalog(app, refused)
+        return _back_to_catalog(app, refused, typed)
     except currencies_rules.CurrencyError as refused:
-        return _back_to_catalog(app, ApiError.one(400, "base_error", None, str(refused)))
+        return _back_to_catalog(app, ApiError.one(400, "base_error", None, str(refused)), typed)
     return _back_to_catalog(app)
 
 
@@ -503,7 +513,24 @@ async def add_product(
         )
         return purchases_service.add_product(runtime, app_uuid, body)
 
-    return await _catalog_change(request, app, create)
+    typed = {
+        "store": store,
+        "store_product_id": store_product_id,
+        "store_base_plan_id": store_base_plan_id,
+        "access_level_id": access_level_id,
+        "period": period,
+        "is_consumable": "true" if is_consumable else "",
+    }
+    return await _catalog_change(request, app, create, typed=typed)
+
+
+@router.post("/apps/{app_id}/catalog/access-levels/{access_level_id}/delete")
+async def delete_access_level(
+    request: Request, app_id: str, access_level_id: str, csrf: Annotated[str, Form(max_length=128)] = ""
+) -> Response:
+    """Remove an access level (refused for the default one, and while a product or a grant uses it)."""
+    app = await _form_app(request, app_id, csrf)
+    return await _catalog_change(request, app, catalog_service.delete_access_level, access_level_id)
 
 
 @router.post("/apps/{app_id}/catalog/products/{product_id}/delete")
