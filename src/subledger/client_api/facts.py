@@ -106,7 +106,8 @@ def duration(period: str | None, row: dict[str, Any]) -> str | None:
 
 @dataclass(frozen=True)
 class Accounting:
-    """How an app's sales split into proceeds and net revenue, as its webhook events split them."""
+    """How an app's sales split into proceeds and net revenue: the commission and tax its webhook
+    events' figures take (net revenue is theirs)."""
 
     rates: Rates
     small_business: bool

@@ -606,7 +606,8 @@ async def set_web_origins(
 
 # Stores ---------------------------------------------------------------------------
 
-# Each store the dashboard connects: its form's secret fields, and how the form's other fields read.
+# Each store the dashboard connects: its connection schema, and the form's secret fields (a secret
+# left blank keeps the one set).
 STORE_FORMS = {
     "stripe": (StripeConnectionIn, ("secret_key", "webhook_secret", "test_secret_key", "test_webhook_secret")),
     "paddle": (PaddleConnectionIn, ("api_key", "notification_secret")),
