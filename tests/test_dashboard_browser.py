@@ -95,7 +95,7 @@ def test_an_operator_signs_in_sees_charts_searches_and_opens_a_profile(server, p
     page.screenshot(path=SCREENSHOTS / "3-profile.png", full_page=True)
 
     page.click("text=Catalog")
-    assert "monthly" in page.locator("table").first.inner_text()
+    assert "monthly" in page.locator("table.products").inner_text()
     page.screenshot(path=SCREENSHOTS / "4-catalog.png", full_page=True)
 
     page.click("text=Journeys")

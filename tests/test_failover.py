@@ -107,7 +107,8 @@ def test_writes_through_a_restart_and_an_outage_get_503_and_none_acknowledged_is
                 wait_until(lambda: acknowledged <= delivered(), timeout=120)
             except AssertionError:
                 missing = sorted(acknowledged - delivered())
-                log = (tmp_path / "worker.log").read_text()[-3000:]
+                log = (tmp_path / "worker.log").read_text()
+                log = log if len(log) < 6000 else log[:3000] + "\n...\n" + log[-3000:]
                 raise AssertionError(
                     f"{len(missing)} never delivered, {missing[:5]}...; the worker's log:\n{log}"
                 ) from None
@@ -166,3 +167,44 @@ def test_lagging_reads_go_to_the_replica_and_to_the_primary_while_it_is_away(tmp
             statuses = [http.get("/api/admin/v1/events/", headers=secret).status_code for _ in range(4)]
             assert set(statuses) <= {200, 503} and statuses[-2:] == [200, 200], statuses
             assert http.get("/api/v2/server-side-api/profile/", headers=buyer).status_code == 200
+
+
+def test_a_worker_started_while_the_database_is_down_waits_for_it(tmp_path):
+    """A worker (re)started by its supervisor during an outage delivers once the database is back."""
+    with clusters.primary() as database:
+        env = {**operator_env(tmp_path / "data", database.url), "SUBLEDGER_DATABASE_CONNECT_TIMEOUT_SECONDS": "2"}
+        run(env, "migrate")
+        app = shop(env)
+        with Receiver() as receiver:
+            run(
+                env,
+                "webhooks",
+                "create",
+                "--app",
+                app["app_id"],
+                "--url",
+                receiver.url,
+                "--event-type",
+                "profile_created",
+            )
+            database.stop()
+            log = (tmp_path / "worker.log").open("w")
+            delivering = subprocess.Popen([*SUBLEDGER, "worker"], env=env, stderr=log)
+            try:
+                time.sleep(4)
+                assert delivering.poll() is None, (tmp_path / "worker.log").read_text()  # still waiting
+                database.start()
+                with serving(env, workers=1) as base:
+                    headers = {"Authorization": f"Api-Key {app['secret_api_key']}", "adapty-customer-user-id": "late"}
+                    assert httpx.post(base + "/api/v2/server-side-api/profile/", headers=headers).status_code == 200
+                    wait_until(
+                        lambda: any(
+                            r["json"] and r["json"]["customer_user_id"] == "late" for r in list(receiver.received)
+                        ),
+                        timeout=60,
+                    )  # noqa: E501
+            finally:
+                delivering.terminate()
+                delivering.wait(timeout=30)
+                log.close()
+        assert "does not answer" in (tmp_path / "worker.log").read_text()

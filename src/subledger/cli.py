@@ -9,6 +9,7 @@ import shutil
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from decimal import Decimal
@@ -24,7 +25,7 @@ from subledger.catalog.schemas import AccessLevelIn, ProductIn
 from subledger.config import DATABASE_FILE, Settings
 from subledger.core import strict_json
 from subledger.core.dates import parse_datetime
-from subledger.core.db import NotMigrated
+from subledger.core.db import NotMigrated, unavailable
 from subledger.core.errors import ApiError, from_validation_errors
 from subledger.core.fields import whole_number
 from subledger.core.runtime import DELIVERIES_IN_FLIGHT, Runtime
@@ -107,6 +108,23 @@ def _runtime(require_migrated: bool = True) -> Runtime:
         except NotMigrated as exc:
             raise click.ClickException(str(exc)) from None
     return runtime
+
+
+def _runtime_when_reachable() -> Runtime:
+    """The runtime once its database answers: a long-running process started while the database
+    restarts or is failed over waits for it (every two seconds) rather than exit."""
+    runtime = Runtime.from_settings(_settings())
+    while True:
+        try:
+            runtime.db.require_migrated()
+            return runtime
+        except NotMigrated as exc:
+            raise click.ClickException(str(exc)) from None
+        except Exception as error:
+            if not unavailable(error):
+                raise
+            click.echo(f"the database {runtime.db.location} does not answer ({error}); trying again", err=True)
+            time.sleep(2)
 
 
 @click.group()
@@ -513,7 +531,7 @@ def apps_configure(
 @click.option("--metrics-host", default="127.0.0.1", show_default=True)
 def worker(concurrency: int, metrics_port: int | None, metrics_host: str) -> None:
     """Deliver webhooks and fire expiry events until stopped (SIGTERM or Ctrl-C)."""
-    runtime = _runtime()
+    runtime = _runtime_when_reachable()
     if metrics_port is not None:
         from prometheus_client import start_http_server  # here: no other command needs it
 
