@@ -6,6 +6,7 @@ import subprocess
 import threading
 import time
 from collections import Counter
+from typing import IO
 
 import clusters
 import httpx
@@ -34,6 +35,20 @@ def _customer_ids(url: str) -> set[str]:
         db.dispose()
 
 
+def _hook_profiles_created(env: dict, app: dict, receiver: Receiver) -> None:
+    """The app sends its profile_created events to ``receiver``."""
+    run(env, "webhooks", "create", "--app", app["app_id"], "--url", receiver.url, "--event-type", "profile_created")
+
+
+def _delivered(receiver: Receiver) -> set[str]:
+    """The customer_user_ids of the profile_created events the receiver got."""
+    return {r["json"]["customer_user_id"] for r in list(receiver.received) if r["json"]}
+
+
+def _worker(env: dict, log: IO[str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([*SUBLEDGER, "worker"], env=env, stderr=log)
+
+
 def test_writes_through_a_restart_and_an_outage_get_503_and_none_acknowledged_is_lost(tmp_path):
     with clusters.primary() as database:
         env = {
@@ -55,19 +70,9 @@ def test_writes_through_a_restart_and_an_outage_get_503_and_none_acknowledged_is
             serving(env, workers=2) as base,
             httpx.Client(base_url=base + "/api/v2/server-side-api", timeout=30) as http,
         ):
-            hook = [
-                "webhooks",
-                "create",
-                "--app",
-                app["app_id"],
-                "--url",
-                receiver.url,
-                "--event-type",
-                "profile_created",
-            ]
-            run(env, *hook)
+            _hook_profiles_created(env, app, receiver)
             worker_log = (tmp_path / "worker.log").open("w")
-            delivering = subprocess.Popen([*SUBLEDGER, "worker"], env=env, stderr=worker_log)
+            delivering = _worker(env, worker_log)
 
             def write_on() -> None:
                 n = 0
@@ -100,13 +105,10 @@ def test_writes_through_a_restart_and_an_outage_get_503_and_none_acknowledged_is
             assert http.get("/profile/", headers=headers).status_code == 200
             acknowledged = {user for user, answer in answers.items() if answer.status_code == 200} | {"after"}
 
-            def delivered() -> set[str]:
-                return {r["json"]["customer_user_id"] for r in list(receiver.received) if r["json"]}
-
             try:  # the worker, still running, delivers every acknowledged profile's event
-                wait_until(lambda: acknowledged <= delivered(), timeout=120)
+                wait_until(lambda: acknowledged <= _delivered(receiver), timeout=120)
             except AssertionError:
-                missing = sorted(acknowledged - delivered())
+                missing = sorted(acknowledged - _delivered(receiver))
                 log = (tmp_path / "worker.log").read_text()
                 log = log if len(log) < 6000 else log[:3000] + "\n...\n" + log[-3000:]
                 raise AssertionError(
@@ -176,20 +178,10 @@ def test_a_worker_started_while_the_database_is_down_waits_for_it(tmp_path):
         run(env, "migrate")
         app = shop(env)
         with Receiver() as receiver:
-            run(
-                env,
-                "webhooks",
-                "create",
-                "--app",
-                app["app_id"],
-                "--url",
-                receiver.url,
-                "--event-type",
-                "profile_created",
-            )
+            _hook_profiles_created(env, app, receiver)
             database.stop()
             log = (tmp_path / "worker.log").open("w")
-            delivering = subprocess.Popen([*SUBLEDGER, "worker"], env=env, stderr=log)
+            delivering = _worker(env, log)
             try:
                 time.sleep(4)
                 assert delivering.poll() is None, (tmp_path / "worker.log").read_text()  # still waiting
@@ -197,12 +189,7 @@ def test_a_worker_started_while_the_database_is_down_waits_for_it(tmp_path):
                 with serving(env, workers=1) as base:
                     headers = {"Authorization": f"Api-Key {app['secret_api_key']}", "adapty-customer-user-id": "late"}
                     assert httpx.post(base + "/api/v2/server-side-api/profile/", headers=headers).status_code == 200
-                    wait_until(
-                        lambda: any(
-                            r["json"] and r["json"]["customer_user_id"] == "late" for r in list(receiver.received)
-                        ),
-                        timeout=60,
-                    )  # noqa: E501
+                    wait_until(lambda: "late" in _delivered(receiver), timeout=60)
             finally:
                 delivering.terminate()
                 delivering.wait(timeout=30)
