@@ -58,6 +58,22 @@ def subscription(subscription_id: str = "sub_1", **fields) -> dict:
     }
 
 
+def payment_intent(intent_id: str = "pi_1", amount: int = 499, **fields) -> dict:
+    """A succeeded payment intent in US dollars, made at START."""
+    return {
+        "id": intent_id,
+        "object": "payment_intent",
+        "status": "succeeded",
+        "amount": amount,
+        "amount_received": amount,
+        "currency": "usd",
+        "created": START,
+        "livemode": True,
+        "metadata": {},
+        **fields,
+    }
+
+
 class FakeStripe(LoopbackServer):
     def __init__(self, secret_key: str):
         self.secret_key = secret_key

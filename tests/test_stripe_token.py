@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 from conftest import db_snapshot
-from fake_stripe import KEY, START, FakeStripe, invoice, subscription
+from fake_stripe import KEY, START, FakeStripe, invoice, payment_intent, subscription
 
 from subledger.stores.stripe import service as stripe_service
 
@@ -21,17 +21,7 @@ def stripe_app(api, runtime, clock):
         stripe_service.configure(runtime, uuid.UUID(api.app_id), secret_key=KEY)
         fake.objects["subscriptions/sub_1"] = subscription()
         fake.invoices["sub_1"] = [invoice(n) for n in (1, 0)]
-        fake.objects["payment_intents/pi_1"] = {
-            "id": "pi_1",
-            "object": "payment_intent",
-            "status": "succeeded",
-            "amount": 1999,
-            "amount_received": 1999,
-            "currency": "usd",
-            "created": START,
-            "livemode": True,
-            "metadata": {"product_id": "coins"},
-        }
+        fake.objects["payment_intents/pi_1"] = payment_intent(amount=1999, metadata={"product_id": "coins"})
         api.fake = fake
         yield api
 

@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 from conftest import all_but_the_audit_log, db_snapshot
-from fake_stripe import DAY, KEY, START, FakeStripe, invoice, subscription
+from fake_stripe import DAY, KEY, START, FakeStripe, invoice, payment_intent, subscription
 
 from subledger.stores import service as stores_service
 from subledger.stores.stripe import service as stripe_service
@@ -158,18 +158,7 @@ def test_a_partial_refund_changes_nothing(stripe, api):
 
 
 def test_a_succeeded_payment_intent_is_a_one_time_purchase(stripe, api):
-    intent = {
-        "id": "pi_1",
-        "object": "payment_intent",
-        "status": "succeeded",
-        "amount": 499,
-        "amount_received": 499,
-        "currency": "usd",
-        "created": START,
-        "livemode": True,
-        "customer": "cus_1",
-        "metadata": {"product_id": "coins"},
-    }
+    intent = payment_intent(customer="cus_1", metadata={"product_id": "coins"})
     assert stripe.send("payment_intent.succeeded", intent) == "applied"
     [bought] = profile(api)["non_subscriptions"]
     assert bought["store_transaction_id"] == "pi_1" and bought["environment"] == "Production"
@@ -286,17 +275,7 @@ def test_a_payment_link_names_its_user_by_client_reference_id(stripe, api, runti
 
 
 def test_a_paid_checkout_session_in_payment_mode_is_a_one_time_purchase(stripe, api):
-    stripe.fake.objects["payment_intents/pi_7"] = {
-        "id": "pi_7",
-        "object": "payment_intent",
-        "status": "succeeded",
-        "amount": 499,
-        "amount_received": 499,
-        "currency": "usd",
-        "created": START,
-        "livemode": False,
-        "metadata": {},
-    }
+    stripe.fake.objects["payment_intents/pi_7"] = payment_intent("pi_7", livemode=False)
     stripe.fake.objects["checkout/sessions/cs_7/line_items"] = {
         "object": "list",
         "url": "/v1/checkout/sessions/cs_7/line_items",
