@@ -5,6 +5,7 @@ Stores cannot send an app's API key: their routes live under ``/stores/``
 store's own signature or token proves where a notification comes from.
 """
 
+from collections.abc import Callable
 from uuid import UUID
 
 from fastapi import Request
@@ -16,6 +17,18 @@ from subledger.core.http import JSONResponse
 
 def remote_address(request: Request) -> str | None:
     return request.client.host if request.client else None
+
+
+async def signed_notification(
+    request: Request, app_id: str, receive: Callable[..., str], signature_header: str
+) -> Response:
+    """A notification signed in a header (Stripe's, Paddle's): its raw body and signature handed
+    to ``receive(runtime, app, body, signature, remote address)``, answered with what became of it."""
+    runtime = request.app.state.runtime
+    body = await request.body()
+    signature = request.headers.get(signature_header)
+    status = await runtime.remote_write(receive, runtime, path_app(app_id), body, signature, remote_address(request))
+    return answered(status)
 
 
 def answered(status: str) -> Response:

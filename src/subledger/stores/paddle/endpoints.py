@@ -9,7 +9,7 @@ from starlette.responses import Response
 from subledger.core.fields import NonEmpty255, Strict
 from subledger.core.http import JSONResponse, api_router
 from subledger.profiles.schemas import ProfileEnvelope
-from subledger.stores.http import answered, path_app, remote_address
+from subledger.stores.http import signed_notification
 from subledger.stores.paddle import service
 
 api = api_router("/api/v2/server-side-api", "purchase")
@@ -37,10 +37,4 @@ async def validate(request: Request, body: Annotated[PaddleTokenIn, Body()]) -> 
 
 @router.post("/{app_id}/notifications/", summary="Paddle notifications for an app")
 async def notifications(request: Request, app_id: str) -> Response:
-    runtime = request.app.state.runtime
-    body = await request.body()
-    signature = request.headers.get("paddle-signature")
-    status = await runtime.remote_write(
-        service.receive_notification, runtime, path_app(app_id), body, signature, remote_address(request)
-    )
-    return answered(status)
+    return await signed_notification(request, app_id, service.receive_notification, "paddle-signature")
