@@ -36,6 +36,7 @@ from subledger.events.schemas import EndpointIn
 from subledger.paywalls.schemas import AbTestIn, AudienceIn, PaywallIn, PaywallPatch, PlacementIn
 from subledger.refund_saver.rules import APP_PREFERENCES, CONSENT_POLICIES
 from subledger.refund_saver.schemas import AppSettingsIn
+from subledger.stores.rules import CONNECTED_STORES
 
 
 class _Feature:
@@ -995,7 +996,7 @@ def stores_paddle(
 
 @stores.command("notifications")
 @APP_OPTION
-@click.option("--store", type=click.Choice(["app_store", "play_store", "stripe", "paddle"]), default=None)
+@click.option("--store", type=click.Choice(CONNECTED_STORES), default=None)
 @click.option("--status", type=click.Choice(["applied", "pending", "stale", "ignored"]), default=None)
 @click.option("--refused", is_flag=True, help="The audit log of requests that failed verification instead.")
 @click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 10000))

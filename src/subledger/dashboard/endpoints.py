@@ -33,6 +33,7 @@ from subledger.events.schemas import EndpointChange, EndpointIn, TestEventIn
 from subledger.purchases import service as purchases_service
 from subledger.stores import service as stores_service
 from subledger.stores.paddle import service as paddle_service
+from subledger.stores.rules import CONNECTED_STORES
 from subledger.stores.schemas import PaddleConnectionIn, StripeConnectionIn
 from subledger.stores.stripe import service as stripe_service
 
@@ -44,6 +45,7 @@ PREFIX = "/dashboard"
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 templates = Jinja2Templates(directory=HERE / "templates")
 # "2025-01-10T00:00:00.000000+0000" (the API's format) as "2025-01-10 00:00" (UTC).
+templates.env.globals["stores"] = CONNECTED_STORES  # the store pickers' choices
 templates.env.filters["moment"] = lambda value: value[:16].replace("T", " ") if value else "–"
 # Money as dollars and cents, a ratio as a percentage; "–" for a figure there is none of.
 templates.env.filters["usd"] = lambda value: "–" if value is None else f"${value:,.2f}"

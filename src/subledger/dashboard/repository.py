@@ -1,17 +1,18 @@
 """SQL for operators, dashboard sessions and the profile search."""
 
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, cast, get_args
 from uuid import UUID
 
 from sqlalchemy import Column, Connection, Select, delete, select, union
 
 from subledger.core import db
 from subledger.core.tables import dashboard_sessions, operators, products, sign_in_buckets, transactions
+from subledger.profiles.schemas import Store
 
-# Stores searched for a transaction id besides those of the app's products (the
-# unique index leads with the store, so the search names each store it looks in).
-KNOWN_STORES = ("app_store", "play_store", "stripe", "paddle", "adapty")
+# Stores searched for a transaction id besides those of the app's products: every store a profile
+# may name (the unique index leads with the store, so the search names each store it looks in).
+KNOWN_STORES = get_args(Store)
 
 
 def insert_operator(conn: Connection, values: dict[str, Any]) -> None:

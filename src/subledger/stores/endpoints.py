@@ -12,12 +12,12 @@ from subledger.core.addressing import CurrentApp
 from subledger.core.http import JSONResponse, api_router
 from subledger.stores import service
 from subledger.stores.paddle import service as paddle_service
+from subledger.stores.rules import ConnectedStore
 from subledger.stores.schemas import PaddleConnectionIn, StripeConnectionIn
 from subledger.stores.stripe import service as stripe_service
 
 admin = api_router("/api/admin/v1", "admin: store notifications")
 
-Store = Literal["app_store", "play_store", "stripe", "paddle"]
 Status = Literal["applied", "pending", "stale", "ignored"]
 
 
@@ -25,7 +25,7 @@ Status = Literal["applied", "pending", "stale", "ignored"]
 async def list_notifications(
     request: Request,
     app_id: CurrentApp,
-    store: Annotated[Store | None, Query()] = None,
+    store: Annotated[ConnectedStore | None, Query()] = None,
     status: Annotated[Status | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Response:

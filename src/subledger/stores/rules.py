@@ -2,9 +2,13 @@
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, get_args
 
 from subledger.core.dates import format_datetime
+
+# The stores subledger hears from itself (notifications, and their APIs).
+ConnectedStore = Literal["app_store", "play_store", "stripe", "paddle"]
+CONNECTED_STORES = get_args(ConnectedStore)
 
 # What a store may not say about a transaction it reports, and the ledger may already know:
 # a refund seen earlier, when renewal was switched off, a billing issue, the paywall variation.
