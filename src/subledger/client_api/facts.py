@@ -122,13 +122,11 @@ class Accounting:
         return Money(revenue, revenue - fee, revenue - fee - tax)
 
 
-def sales(users: dict[UUID, User], rows: Iterable[dict[str, Any]], catalog: Catalog, books: Accounting) -> list[Sale]:
-    """The sales of these transaction rows, numbered within their subscriptions; each also added
-    to its user's."""
+def add_sales(users: dict[UUID, User], rows: Iterable[dict[str, Any]], catalog: Catalog, books: Accounting) -> None:
+    """Add the sales of these transaction rows to their users', numbered within their subscriptions."""
     chains: dict[Chain, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         chains[(row["profile_id"], row["store"], row["store_original_transaction_id"])].append(row)
-    found = []
     for chain, chain_rows in chains.items():
         chain_rows.sort(key=lambda row: (row["purchased_at"], row["store_transaction_id"]))
         owner = users[chain[0]]
@@ -140,13 +138,11 @@ def sales(users: dict[UUID, User], rows: Iterable[dict[str, Any]], catalog: Cata
                 number += 1
                 sale.number = number
             owner.sales.append(sale)
-            found.append(sale)
     for owner in users.values():  # a profile that did not say its store or country: its first purchase's
         first = min(owner.sales, key=lambda sale: sale.purchased_at, default=None)
         for name in ("store", "country"):
             if owner.values[name] is None and first is not None:
                 owner.values[name] = first.values[name]
-    return found
 
 
 def _sale(owner: User, chain: Chain, row: dict[str, Any], catalog: Catalog, books: Accounting, first: bool) -> Sale:

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from subledger.catalog import service as catalog_service
 from subledger.client_api import charts, cohorts, journeys, repository
-from subledger.client_api.facts import Accounting, Sale, User, admits, sales, user
+from subledger.client_api.facts import Accounting, Sale, User, add_sales, admits, user
 from subledger.client_api.periods import Periods, periods
 from subledger.client_api.schemas import (
     AnalyticsIn,
@@ -68,13 +68,13 @@ def _pages(rt: Runtime, app_id: UUID, body: MetricsRequest) -> Iterator[Page]:
         while user_rows := repository.users_page(conn, app_id, after, PAGE):
             after = user_rows[-1]["id"]
             everyone = {row["id"]: user(row) for row in user_rows}
-            every_sale = sales(everyone, repository.production_sales(conn, list(everyone)), catalog, books)
+            add_sales(everyone, repository.production_sales(conn, list(everyone)), catalog, books)
             for person in everyone.values():  # a user's journey and cohorts count the sales the filters keep
                 person.sales = [sale for sale in person.sales if admits(sale.values, chosen)]
             # A user is kept by their profile's own values, or by a sale kept (the store and country of a
             # profile the server-side API created are those of its purchases).
             kept = [person for person in everyone.values() if person.sales or admits(person.values, chosen)]
-            yield Page(kept, [sale for sale in every_sale if admits(sale.values, chosen)])
+            yield Page(kept, [sale for person in kept for sale in person.sales])
 
 
 def analytics(rt: Runtime, app_id: UUID, body: AnalyticsIn, zone: ZoneInfo) -> tuple[dict[str, Any], Table]:
