@@ -55,6 +55,7 @@ def _refused(code: str, message: str) -> ApiError:
 
 
 NOT_FOUND = ("invalid_paddle_credentials_or_purchase_not_found", "Invalid Paddle credentials or purchase not found")
+NO_KEY = ("paddle_api_key_not_found", "Paddle API key not found")
 
 
 class PaddleError(Exception):
@@ -71,7 +72,7 @@ class PaddleApi:
     def __init__(self, rt: Runtime, config: StoreConfig):
         key = config.secrets.get("api_key")
         if key is None:
-            raise _refused("paddle_api_key_not_found", "Paddle API key not found")
+            raise _refused(*NO_KEY)
         sandbox = bool(config.settings.get("sandbox"))
         self.match_email = bool(config.settings.get("match_email"))
         self.environment = "Sandbox" if sandbox else "Production"
@@ -144,7 +145,7 @@ def transactions_for(rt: Runtime, app_id: UUID, token: str) -> list[TransactionI
     """The transactions Paddle reports for a subscription or transaction id. Reads Paddle, writes nothing."""
     config = stores_service.config(rt, app_id, rules.STORE)
     if config is None:
-        raise _refused("paddle_api_key_not_found", "Paddle API key not found")
+        raise _refused(*NO_KEY)
     api = PaddleApi(rt, config)
     try:
         bodies = _bodies(api, token)
@@ -198,9 +199,7 @@ def receive_notification(rt: Runtime, app_id: UUID, body: bytes, signature: str 
         occurred_at = parse_datetime(event["occurred_at"])
     except (ValueError, *UNREADABLE) as error:
         raise stores_service.refuse(rt, app_id, rules.STORE, f"Paddle notification: {error}", body, remote) from None
-    if config.secrets.get("api_key") is None:
-        raise _refused("paddle_api_key_not_found", "Paddle API key not found")
-    api = PaddleApi(rt, config)
+    api = PaddleApi(rt, config)  # without an API key: paddle_api_key_not_found
     try:
         bodies, account, chain = _named(api, kind, obj)
     except PaddleError as error:
