@@ -166,11 +166,11 @@ def _notification(client: stripe.StripeClient, event: dict[str, Any], source: st
         transactions, chain, account = _checkout(client, obj, source)
     elif subscription_id:
         subscription, transactions = _subscription_bodies(client, subscription_id)
-        chain, account = subscription_id, _account(client, subscription, source)
+        chain, account = subscription_id, _account(client, source, subscription)
     elif kind == "payment_intent.succeeded" and _one_time_purchase(obj):
         body = rules.payment_transaction(obj)
         transactions = [body] if body else []
-        chain, account = obj["id"], _account(client, obj, source)
+        chain, account = obj["id"], _account(client, source, obj)
     elif kind == "charge.refunded" and obj.get("refunded"):
         refunded_at = rules.refunded_at(obj, event["created"])
         invoice_id = _id(obj.get("invoice"))
@@ -180,7 +180,7 @@ def _notification(client: stripe.StripeClient, event: dict[str, Any], source: st
         else:
             chain = paid_for
         refunds = {paid_for: refunded_at} if paid_for else {}
-        account = _account(client, obj, source)
+        account = _account(client, source, obj)
     return Notification(
         store=rules.STORE,
         notification_id=event["id"],
@@ -198,12 +198,10 @@ def _checkout(
 ) -> tuple[list[dict[str, Any]], str | None, str | None]:
     """A completed Checkout Session (a Payment Link's too): its subscription and invoices, or its
     paid payment as a one-time purchase of the session's first line item's price."""
-    account = _account(client, session, source)
     if subscription_id := _id(session.get("subscription")):
         subscription, transactions = _subscription_bodies(client, subscription_id)
-        if source == "metadata" and not account:
-            account = _account(client, subscription, source)
-        return transactions, subscription_id, account
+        return transactions, subscription_id, _account(client, source, session, subscription)
+    account = _account(client, source, session)
     intent_id = _id(session.get("payment_intent"))
     if session.get("payment_status") != "paid" or intent_id is None:
         return [], None, account
@@ -226,19 +224,23 @@ def _one_time_purchase(intent: dict[str, Any]) -> bool:
     return not intent.get("invoice") and bool((intent.get("metadata") or {}).get(rules.PRODUCT_KEY))
 
 
-def _account(client: stripe.StripeClient, obj: dict[str, Any], source: str = "metadata") -> str | None:
-    """The profile an object names, from the app's one source: the customer_user_id in its
-    metadata (else its customer's), its customer's email, or a session's client_reference_id."""
+def _account(client: stripe.StripeClient, source: str, obj: dict[str, Any], *more: dict[str, Any]) -> str | None:
+    """The profile an object names (a session, then its subscription: ``more``), from the app's one
+    source: the customer_user_id in their metadata, else their customer's; the customer's email;
+    or a session's client_reference_id."""
     if source == "client_reference_id":
-        found = obj.get("client_reference_id")
-        return found if isinstance(found, str) and found else None
+        reference = obj.get("client_reference_id")
+        return reference if isinstance(reference, str) and reference else None
     if source == "email":
         email = (obj.get("customer_details") or {}).get("email")
         return email or (_customer(client, obj.get("customer")) or {}).get("email")
-    found = (obj.get("metadata") or {}).get(rules.ACCOUNT_KEY)
-    if found or not obj.get("customer"):
-        return found
-    return ((_customer(client, obj["customer"]) or {}).get("metadata") or {}).get(rules.ACCOUNT_KEY)
+    for named in (obj, *more):
+        in_metadata: str | None = (named.get("metadata") or {}).get(rules.ACCOUNT_KEY)
+        if in_metadata:
+            return in_metadata
+    customer = next((named["customer"] for named in (obj, *more) if named.get("customer")), None)
+    of_customer: str | None = ((_customer(client, customer) or {}).get("metadata") or {}).get(rules.ACCOUNT_KEY)
+    return of_customer
 
 
 def _customer(client: stripe.StripeClient, customer: str | dict[str, Any] | None) -> dict[str, Any] | None:
