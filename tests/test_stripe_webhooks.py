@@ -324,3 +324,12 @@ def test_an_object_stripe_does_not_have_is_refused_not_retried(stripe, api, runt
     assert {table: db_snapshot(runtime)[table] for table in before} == before
     [logged] = api.admin("GET", "/store-notifications/refused/").json()["data"]
     assert "no such object" in logged["reason"].lower()
+
+
+def test_a_sessions_subscription_names_its_user_before_their_customer(stripe, api):
+    api.create("sub-user")
+    stripe.fake.objects["subscriptions/sub_1"] = subscription(metadata={"customer_user_id": "sub-user"})
+    assert stripe.send("checkout.session.completed", session()) == "applied"
+    assert sub(api, "sub-user")["store_original_transaction_id"] == "sub_1"
+    assert profile(api, "u1")["subscriptions"] == []  # the customer's metadata names u1: not read
+    assert not [path for path in stripe.fake.requests if path.startswith("/v1/customers/")]
