@@ -15,8 +15,8 @@ import httpx
 SUBLEDGER = [str(Path(sys.executable).with_name("subledger"))]
 
 
-def run(env: dict, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run(SUBLEDGER + list(args), env=env, capture_output=True, text=True, timeout=120)
+def run(env: dict, *args: str, check: bool = True, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    result = subprocess.run(SUBLEDGER + list(args), env=env, capture_output=True, text=True, timeout=120, cwd=cwd)
     if check:
         assert result.returncode == 0, result.stderr
     return result

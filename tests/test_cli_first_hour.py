@@ -77,6 +77,42 @@ def test_an_unmigrated_database_is_named_by_its_path(tmp_path):
     assert "subledger migrate" in result.stderr
 
 
+def _default_place(tmp_path):
+    """An operator who sets no data directory, with their own user data directory, and two
+    directories to run commands in."""
+    env = {key: value for key, value in operator_env(tmp_path).items() if key != "SUBLEDGER_DATA_DIR"}
+    env["XDG_DATA_HOME"] = str(tmp_path / "xdg")
+    here, there = tmp_path / "here", tmp_path / "there"
+    here.mkdir()
+    there.mkdir()
+    return env, here, there
+
+
+def test_the_data_is_found_in_one_place_wherever_a_command_runs(tmp_path):
+    env, here, there = _default_place(tmp_path)
+    migrated = run(env, "migrate", cwd=here)
+    database = tmp_path / "xdg" / "subledger" / "subledger.db"
+    assert str(database) in migrated.stderr
+    app = run_json(env, "apps", "create", "--name", "Here")
+    assert [found["app_id"] for found in json.loads(run(env, "apps", "list", cwd=there).stdout)] == [app["app_id"]]
+    assert not (here / "data").exists() and not (there / "data").exists()
+
+
+def test_a_database_an_earlier_version_made_under_data_is_pointed_at(tmp_path):
+    env, here, _ = _default_place(tmp_path)
+    earlier = operator_env(here / "data")
+    run(earlier, "migrate")
+    app = run_json(earlier, "apps", "create", "--name", "Earlier")
+
+    for command in (["migrate"], ["apps", "list"]):
+        refused = run(env, *command, check=False, cwd=here)
+        assert refused.returncode != 0
+        assert f"{(here / 'data' / 'subledger.db').resolve()}" in refused.stderr
+        assert f"SUBLEDGER_DATA_DIR={(here / 'data').resolve()}" in refused.stderr
+    kept = run_json({**env, "SUBLEDGER_DATA_DIR": str((here / "data").resolve())}, "apps", "list")
+    assert [found["app_id"] for found in kept] == [app["app_id"]]
+
+
 def test_events_one_line_each_for_a_user_named_as_the_app_names_them(shop, env):
     lines = run(env, "events", "list", "--app", shop.app_id, "--profile", "u1", "--oneline").stdout.splitlines()
     assert lines and all("u1" in line for line in lines)

@@ -101,13 +101,23 @@ def _settings() -> Settings:
         raise click.ClickException("; ".join(problems)) from None
 
 
+def _not_migrated(runtime: Runtime, exc: NotMigrated) -> click.ClickException:
+    message = str(exc)
+    if earlier := runtime.settings.earlier_database():
+        message += (
+            f" A database made by an earlier version is at {earlier}: to keep using it, set "
+            f"SUBLEDGER_DATA_DIR={earlier.parent} (or move its files into {runtime.settings.data_dir})."
+        )
+    return click.ClickException(message)
+
+
 def _runtime(require_migrated: bool = True) -> Runtime:
     runtime = Runtime.from_settings(_settings())
     if require_migrated:
         try:
             runtime.db.require_migrated()
         except NotMigrated as exc:
-            raise click.ClickException(str(exc)) from None
+            raise _not_migrated(runtime, exc) from None
     return runtime
 
 
@@ -120,7 +130,7 @@ def _runtime_when_reachable() -> Runtime:
             runtime.db.require_migrated()
             return runtime
         except NotMigrated as exc:
-            raise click.ClickException(str(exc)) from None
+            raise _not_migrated(runtime, exc) from None
         except Exception as error:
             if not unavailable(error):
                 raise
@@ -134,7 +144,8 @@ def main() -> None:
     """subledger: self-hosted backend for in-app subscriptions.
 
     The database comes from SUBLEDGER_DATABASE_URL (default: SQLite under
-    SUBLEDGER_DATA_DIR, itself ./data by default).
+    SUBLEDGER_DATA_DIR, itself the user's data directory by default,
+    ~/.local/share/subledger on Linux).
     """
 
 
@@ -143,8 +154,10 @@ def migrate() -> None:
     """Create or upgrade the database schema to this version."""
     runtime = _runtime(require_migrated=False)
     before, head = runtime.db.schema_revision()
+    if before is None and runtime.settings.earlier_database():  # not a second, empty database beside it
+        raise _not_migrated(runtime, NotMigrated(f"The database {runtime.db.location} is empty."))
     runtime.db.migrate()
-    click.echo(f"database at revision {head} (was {before or 'empty'})", err=True)
+    click.echo(f"database {runtime.db.location} at revision {head} (was {before or 'empty'})", err=True)
     try:
         moved = _repricing(runtime, lambda progress: purchases_service.reprice(runtime, progress))
     except ValueError as exc:

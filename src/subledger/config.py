@@ -6,17 +6,23 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
+from platformdirs import user_data_path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DATABASE_FILE = "subledger.db"  # the embedded database, in the data directory
+# Where the data directory is unless SUBLEDGER_DATA_DIR says: the user's data directory
+# (~/.local/share/subledger on Linux), the same wherever a command runs.
+DEFAULT_DATA_DIR = user_data_path("subledger", appauthor=False)
+# Where versions before 0.9 kept it: relative to the directory a command ran in.
+EARLIER_DATA_DIR = Path("data")
 
 
 class Settings(BaseSettings):
     # A variable set but empty (``SUBLEDGER_DATABASE_THREADS=``) means the default.
     model_config = SettingsConfigDict(env_prefix="SUBLEDGER_", extra="ignore", env_ignore_empty=True)
 
-    data_dir: Path = Path("./data")
+    data_dir: Path = DEFAULT_DATA_DIR
     # Empty means: the embedded SQLite file under ``data_dir``.
     database_url: str = ""
     # Threads of a server process that run requests' database work, one connection
@@ -95,6 +101,14 @@ class Settings(BaseSettings):
     def sqlalchemy_url(self) -> str:
         """The database URL in SQLAlchemy's spelling (psycopg 3 for PostgreSQL)."""
         return _sqlalchemy_url(self.database_url or f"sqlite:///{(self.data_dir / DATABASE_FILE).resolve()}")
+
+    def earlier_database(self) -> Path | None:
+        """The embedded database an earlier version made under ``./data`` here, when this one would
+        use the default data directory instead (so that the operator can point at it)."""
+        if self.database_url or self.data_dir != DEFAULT_DATA_DIR:
+            return None
+        earlier = (EARLIER_DATA_DIR / DATABASE_FILE).resolve()
+        return earlier if earlier.exists() and earlier != (self.data_dir / DATABASE_FILE).resolve() else None
 
     @property
     def sqlalchemy_read_url(self) -> str | None:
