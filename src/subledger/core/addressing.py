@@ -1,6 +1,5 @@
 """Authentication and profile addressing: the headers every profile-scoped endpoint reads."""
 
-from dataclasses import dataclass
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -10,16 +9,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from subledger.core.errors import NON_FIELD, ApiError, bad_request, not_authenticated
 from subledger.core.http import WEB_API_PATH, error_response, header_text
+from subledger.core.profile_ref import ProfileRef
 
 MAX_CUSTOMER_USER_ID = 255
-
-
-@dataclass(frozen=True)
-class ProfileRef:
-    """How a request names a profile: by the app's user id, by profile_id, or both."""
-
-    customer_user_id: str | None = None
-    profile_id: UUID | None = None
 
 
 async def authenticated(scope: Scope, kind: str) -> Any:  # the apps feature's Key (core cannot name it)

@@ -11,8 +11,8 @@ from uuid import UUID
 from sqlalchemy import Connection
 
 from subledger.catalog.rules import Catalog
-from subledger.core.addressing import ProfileRef
 from subledger.core.errors import bad_request
+from subledger.core.profile_ref import ProfileRef
 from subledger.core.runtime import Runtime
 from subledger.currencies import repository, rules
 from subledger.currencies.schemas import TransactionIn

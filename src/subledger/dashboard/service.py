@@ -18,9 +18,9 @@ from subledger.analytics import service as analytics_service
 from subledger.client_api import service as client_api_service
 from subledger.client_api.schemas import MetricsRequest
 from subledger.core import buckets
-from subledger.core.addressing import ProfileRef
 from subledger.core.dates import EARLIEST_DAY
 from subledger.core.errors import ApiError
+from subledger.core.profile_ref import ProfileRef
 from subledger.core.runtime import Runtime
 from subledger.currencies import service as currencies_service
 from subledger.dashboard import charts, repository

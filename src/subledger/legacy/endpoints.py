@@ -14,9 +14,10 @@ from pydantic import ValidationError
 from starlette.responses import Response
 
 from subledger.core import strict_json
-from subledger.core.addressing import CurrentApp, ProfileRef
+from subledger.core.addressing import CurrentApp
 from subledger.core.errors import NON_FIELD, ApiError, from_validation_errors
 from subledger.core.http import JSONResponse, api_router
+from subledger.core.profile_ref import ProfileRef
 from subledger.legacy import rules, service
 from subledger.legacy.schemas import StripeValidation, V1Attributes, V1Create, V1Grant, V1Revoke
 

@@ -5,9 +5,9 @@ from uuid import UUID
 
 from pydantic import ValidationError
 
-from subledger.core.addressing import ProfileRef
 from subledger.core.dates import format_datetime, parse_datetime
 from subledger.core.errors import from_validation_errors
+from subledger.core.profile_ref import ProfileRef
 from subledger.core.runtime import Runtime
 from subledger.legacy import rules
 from subledger.legacy.schemas import StripeValidation, V1Attributes, V1Create, V1Grant, V1Revoke

@@ -10,9 +10,9 @@ from uuid import UUID, uuid4
 from sqlalchemy import Connection
 
 from subledger.catalog import service as catalog_service
-from subledger.core.addressing import ProfileRef
 from subledger.core.dates import format_datetime
 from subledger.core.errors import NON_FIELD, ApiError, bad_request, profile_not_found
+from subledger.core.profile_ref import ProfileRef
 from subledger.core.runtime import Runtime
 from subledger.metrics import rules as metrics_rules
 from subledger.paywalls import repository, rules

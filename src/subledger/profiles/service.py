@@ -7,9 +7,9 @@ from uuid import UUID, uuid4
 
 from sqlalchemy.exc import IntegrityError
 
-from subledger.core.addressing import ProfileRef
 from subledger.core.dates import format_datetime
 from subledger.core.errors import NON_FIELD, ApiError, bad_request, profile_not_found
+from subledger.core.profile_ref import ProfileRef
 from subledger.core.runtime import Runtime
 from subledger.events import service as events_service
 from subledger.events.rules import Change

@@ -17,9 +17,9 @@ from subledger.catalog import service as catalog_service
 from subledger.catalog.rules import MAX_TRANSACTION_USD, Catalog, Pricing, Rates
 from subledger.catalog.schemas import ProductIn, product_out
 from subledger.core import app_config
-from subledger.core.addressing import ProfileRef
 from subledger.core.dates import format_datetime, parse_datetime
 from subledger.core.errors import NON_FIELD, ApiError, bad_request
+from subledger.core.profile_ref import ProfileRef
 from subledger.core.runtime import Runtime
 from subledger.currencies import service as currencies_service
 from subledger.events import rules as events_rules

@@ -8,8 +8,8 @@ from uuid import UUID, uuid4
 from sqlalchemy import Connection
 
 from subledger.catalog import service as catalog_service
-from subledger.core.addressing import ProfileRef
 from subledger.core.errors import NON_FIELD, ApiError, bad_request
+from subledger.core.profile_ref import ProfileRef
 from subledger.core.runtime import Runtime
 from subledger.profiles import service as profiles_service
 from subledger.purchases import service as purchases_service

@@ -13,9 +13,9 @@ from pydantic import ValidationError
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
-from subledger.core.addressing import ProfileRef
 from subledger.core.dates import format_datetime, parse_datetime
 from subledger.core.errors import NON_FIELD, ApiError, bad_request, from_validation_errors
+from subledger.core.profile_ref import ProfileRef
 from subledger.core.runtime import Runtime
 from subledger.events import service as events_service
 from subledger.profiles import service as profiles_service

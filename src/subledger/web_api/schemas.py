@@ -6,9 +6,9 @@ from uuid import UUID
 from pydantic import model_validator
 from pydantic_core import PydanticCustomError
 
-from subledger.core.addressing import ProfileRef
 from subledger.core.dates import DateTimeField
 from subledger.core.fields import NonEmpty255, Str255, Strict
+from subledger.core.profile_ref import ProfileRef
 from subledger.paywalls.schemas import Locale
 
 

@@ -4,8 +4,8 @@ from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
-from subledger.core.addressing import ProfileRef
 from subledger.core.errors import ApiError
+from subledger.core.profile_ref import ProfileRef
 from subledger.core.runtime import Runtime
 from subledger.paywalls import service as paywalls_service
 from subledger.profiles import service as profiles_service

@@ -30,8 +30,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from subledger.core.addressing import ProfileRef
 from subledger.core.errors import NON_FIELD, ApiError, bad_request
+from subledger.core.profile_ref import ProfileRef
 from subledger.core.runtime import Runtime
 from subledger.refund_saver import service as refund_saver_service
 from subledger.stores import service as stores_service

@@ -22,9 +22,9 @@ import httpx
 import orjson
 from google.oauth2 import service_account
 
-from subledger.core.addressing import ProfileRef
 from subledger.core.dates import format_datetime
 from subledger.core.errors import NON_FIELD, ApiError, bad_request
+from subledger.core.profile_ref import ProfileRef
 from subledger.core.runtime import Runtime
 from subledger.stores import service as stores_service
 from subledger.stores.google import oidc, rules

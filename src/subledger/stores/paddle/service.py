@@ -14,9 +14,9 @@ from pydantic import ValidationError
 
 from subledger.catalog import service as catalog_service
 from subledger.core import strict_json
-from subledger.core.addressing import ProfileRef
 from subledger.core.dates import parse_datetime
 from subledger.core.errors import NON_FIELD, ApiError, from_validation_errors
+from subledger.core.profile_ref import ProfileRef
 from subledger.core.runtime import Runtime
 from subledger.profiles import service as profiles_service
 from subledger.purchases import service as purchases_service
