@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 
 from subledger import __version__
+from subledger.core.http import runtime_of
 
 log = logging.getLogger("subledger")
 router = APIRouter(tags=["health"])
@@ -18,9 +19,9 @@ router = APIRouter(tags=["health"])
 @router.get("/health", summary="200 when the database answers at this version's schema, else 503")
 @router.get("/health/", include_in_schema=False)
 async def health(request: Request) -> JSONResponse:
-    db = request.app.state.runtime.db
+    db = runtime_of(request).db
     try:
-        current, needed = await request.app.state.runtime.read(db.schema_revision)
+        current, needed = await runtime_of(request).read(db.schema_revision)
     except SQLAlchemyError:
         # The cause may name hosts and users: it goes to the log, not to an unauthenticated caller.
         log.exception("health check: the database does not answer")

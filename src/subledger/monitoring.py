@@ -23,6 +23,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from subledger.core.http import runtime_of
 from subledger.events import service as events_service
 
 log = logging.getLogger("subledger")
@@ -121,7 +122,7 @@ class _Backlog:
 
 @router.get("/metrics", include_in_schema=False)
 async def metrics(request: Request) -> Response:
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         requests = CollectorRegistry()
         MultiProcessCollector(requests)  # type: ignore[no-untyped-call]

@@ -8,7 +8,7 @@ from starlette.responses import Response
 
 from subledger.analytics import service
 from subledger.core.addressing import CurrentApp
-from subledger.core.http import JSONResponse, api_router
+from subledger.core.http import JSONResponse, api_router, runtime_of
 
 admin = api_router("/api/admin/v1", "admin: analytics")
 
@@ -34,5 +34,5 @@ async def metrics(
         country=country.upper() if country else None,
         product=product,
     )
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     return JSONResponse(await runtime.long_read(service.metrics, runtime, app_id, query))

@@ -56,7 +56,7 @@ def invalid_key() -> ApiError:
 LEASE_SECONDS = 0.1
 
 
-def lease_size(rate: int) -> int:
+def lease_size(rate: float) -> int:
     """How many requests a process leases at a time from an app allowed ``rate`` a second."""
     return max(1, int(rate * LEASE_SECONDS))
 

@@ -2,8 +2,11 @@
 
 import hmac
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
 from uuid import UUID, uuid4
 
 from sqlalchemy import Table
@@ -21,7 +24,7 @@ class AppNotFound(LookupError):
     pass
 
 
-def create_app(db: Database, name: str, now: datetime) -> dict:
+def create_app(db: Database, name: str, now: datetime) -> dict[str, Any]:
     """A new app, its first secret key and its public key (shown this once: only their hashes
     are kept); ValueError for a name the apps table cannot hold."""
     if not name.strip() or len(name) > 255:
@@ -41,7 +44,7 @@ def create_app(db: Database, name: str, now: datetime) -> dict:
     }
 
 
-def list_apps(db: Database, now: datetime) -> list[dict]:
+def list_apps(db: Database, now: datetime) -> list[dict[str, Any]]:
     with db.read() as conn:
         rows = repository.list_apps(conn, now)
     return [
@@ -59,7 +62,7 @@ def list_apps(db: Database, now: datetime) -> list[dict]:
 
 def rotate_key(
     db: Database, app_id: UUID, now: datetime, grace: timedelta = timedelta(0), kind: str = rules.SECRET
-) -> dict:
+) -> dict[str, Any]:
     """Issue a new key of this kind; every earlier one of the app stops working after ``grace``,
     the time it takes to deploy the new one."""
     key = rules.new_key(kind)
@@ -88,11 +91,11 @@ def configure(
     db: Database,
     app_id: UUID,
     small_business: bool | None = None,
-    tax_rate=None,
+    tax_rate: Decimal | None = None,
     rate_limit: int | None = None,
     trial_active_after_days: int | None = None,
     subscription_active_after_days: int | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """Set the app's revenue settings, rate limit and "still active" events; None leaves a
     setting as it is (ValueError for a delay out of range)."""
     delays = {
@@ -106,7 +109,7 @@ def configure(
         if not repository.app_exists(conn, app_id):
             raise AppNotFound(str(app_id))
         given = {"small_business": small_business, "tax_rate": tax_rate, "rate_limit": rate_limit, **delays}
-        changes = {key: value for key, value in given.items() if value is not None}
+        changes: dict[str, Any] = {key: value for key, value in given.items() if value is not None}
         if rate_limit == UNLIMITED:
             changes["rate_limit"] = None
         for name, days in delays.items():
@@ -214,7 +217,7 @@ class OriginPolicy:
         self._apps: dict[UUID, tuple[frozenset[str], datetime]] = {}
         self._anywhere: dict[str, tuple[bool, datetime]] = {}
 
-    def _fresh(self, cache: dict, key, read):
+    def _fresh(self, cache: dict[Any, tuple[Any, datetime]], key: Any, read: Callable[[], Any]) -> Any:
         entry = cache.get(key)
         now = self._clock.now()
         if entry is None or entry[1] <= now:
@@ -236,7 +239,8 @@ class OriginPolicy:
             with self._db.read() as conn:
                 return repository.origin_known(conn, origin)
 
-        return self._fresh(self._anywhere, origin, read)
+        known: bool = self._fresh(self._anywhere, origin, read)
+        return known
 
 
 class RateLimits:
@@ -261,12 +265,10 @@ class RateLimits:
         self._empty_until: dict[UUID, float] = {}
         self._leasing: dict[UUID, threading.Lock] = {}
 
-    def admit(self, app_id: UUID, rate_limit: int | None) -> bool:
+    def admit(self, app_id: UUID) -> bool:
         """Spend one request of the app's rate from what this process holds, without I/O.
         False when it holds none and must ``lease`` more; the contract's 429 while the
         app's bucket is known to be empty."""
-        if rate_limit is None:
-            return True
         with self._state:
             if self._leased.get(app_id, 0) > 0:
                 self._leased[app_id] -= 1
@@ -277,18 +279,19 @@ class RateLimits:
         return False
 
     async def take(self, runtime: Runtime, app_id: UUID, rate_limit: float | None) -> None:
-        """Spend one of the app's requests: from what this process holds, else from a lease
-        taken in one of the runtime's threads; the contract's 429 when the bucket is empty."""
-        if not self.admit(app_id, rate_limit):
+        """Spend one of the app's requests (``rate_limit`` a second; None: no limit): from what this
+        process holds, else from a lease taken in one of the runtime's threads; the contract's 429
+        when the bucket is empty."""
+        if rate_limit is not None and not self.admit(app_id):
             await runtime.write(self.lease, app_id, rate_limit)
 
-    def lease(self, app_id: UUID, rate_limit: int) -> None:
+    def lease(self, app_id: UUID, rate_limit: float) -> None:
         """Lease requests from the app's bucket and spend one (it writes: run it in a thread);
         the contract's 429 when the bucket is empty."""
         with self._state:
             leasing = self._leasing.setdefault(app_id, threading.Lock())
         with leasing:  # one lease at a time: the requests of a burst wait for it, not ask again
-            if self.admit(app_id, rate_limit):  # leased by another thread meanwhile
+            if self.admit(app_id):  # leased by another thread meanwhile
                 return
             now = self._clock.now().timestamp()
             with self._db.write(request_work=False) as conn:

@@ -24,7 +24,7 @@ from subledger.client_api.schemas import (
 )
 from subledger.client_api.service import Table
 from subledger.core.errors import bad_request
-from subledger.core.http import JSONResponse, api_router
+from subledger.core.http import JSONResponse, api_router, runtime_of
 from subledger.paywalls import service as paywalls_service
 
 router = api_router("/api/v1/client-api", "export analytics")
@@ -70,7 +70,7 @@ def _answer(body: Any, table: Table, format: Format, request: Request) -> Respon
 async def _computed(request: Request, operation: Callable[..., tuple[Any, Table]], body: MetricsRequest) -> Response:
     await _admitted(request)
     zone = time_zone(request)
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     answer, table = await runtime.long_read(operation, runtime, request.state.app_id, body, zone)
     return _answer(answer, table, body.format, request)
 
@@ -109,7 +109,7 @@ async def retention(request: Request, body: Annotated[RetentionIn, Body()]) -> R
 async def placements(request: Request, body: Annotated[PlacementInfoIn, Body()]) -> Response:
     await _admitted(request)
     time_zone(request)  # checked as every operation checks it, though a placement has no dates
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     kind = body.filters.placement_type
     # subledger has paywall placements only: an onboarding export is empty.
     rows = (

@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from subledger.core import db, strict_json
 from subledger.core.errors import NON_FIELD, ApiError, from_validation_errors
+from subledger.core.runtime import Runtime
 
 log = logging.getLogger("subledger")
 
@@ -54,6 +55,13 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         ),
     ]
 }
+
+
+def runtime_of(request: Request) -> Runtime:
+    """The server's runtime. A plain function rather than a FastAPI dependency: resolving a
+    dependency took about 25 µs a request, some 6% of a GET profile."""
+    runtime: Runtime = request.app.state.runtime
+    return runtime
 
 
 class _StrictJsonRequest(Request):

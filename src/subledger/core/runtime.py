@@ -5,8 +5,8 @@ import contextvars
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import cache
-from typing import TypeVar
+from functools import cache, partial
+from typing import ParamSpec, TypeVar
 
 from subledger.config import Settings
 from subledger.core.clock import Clock, ResponseTimestamps, SystemClock
@@ -14,6 +14,7 @@ from subledger.core.db import Database
 from subledger.core.secrets import Sealer
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 # Threads for the work that may take seconds (analytics, a store's API), apart from
 # the requests' own so that it cannot hold them up.
@@ -33,10 +34,11 @@ def _slow_work() -> ThreadPoolExecutor:
     return _pool("slow", SLOW_THREADS)
 
 
-async def _in_thread(pool: ThreadPoolExecutor, function: Callable[..., T], *args) -> T:
-    """``function(*args)`` in one of ``pool``'s threads, in the caller's context (its context
-    variables: what a request's writes must do, see ``core.db.in_every_write``)."""
-    return await asyncio.get_running_loop().run_in_executor(pool, contextvars.copy_context().run, function, *args)
+async def _in_thread(pool: ThreadPoolExecutor, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """``function(*args, **kwargs)`` in one of ``pool``'s threads, in the caller's context (its
+    context variables: what a request's writes must do, see ``core.db.in_every_write``)."""
+    call = partial(contextvars.copy_context().run, function, *args, **kwargs)
+    return await asyncio.get_running_loop().run_in_executor(pool, call)
 
 
 @dataclass
@@ -47,13 +49,13 @@ class Runtime:
     timestamps: ResponseTimestamps = None  # type: ignore[assignment]
     sealer: Sealer = None  # type: ignore[assignment]
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.timestamps is None:
             self.timestamps = ResponseTimestamps(self.clock)
         if self.sealer is None:
             self.sealer = Sealer.from_settings(self.settings.secret_key, self.settings.data_dir)
 
-    async def read(self, function: Callable[..., T], *args) -> T:
+    async def read(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run a read-only use case for an endpoint.
 
         SQLite reads (WAL mode) never wait for a lock and take tens of
@@ -61,26 +63,28 @@ class Runtime:
         the event loop; PostgreSQL reads run in a thread for requests.
         """
         if self.db.is_sqlite:
-            return function(*args)
-        return await _in_thread(self._requests(), function, *args)
+            return function(*args, **kwargs)
+        return await _in_thread(self._requests(), function, *args, **kwargs)
 
-    async def long_read(self, function: Callable[..., T], *args) -> T:
+    async def long_read(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run a read that may take seconds (analytics) in a thread for slow work."""
-        return await _in_thread(_slow_work(), function, *args)
+        return await _in_thread(_slow_work(), function, *args, **kwargs)
 
-    async def write(self, function: Callable[..., T], *args) -> T:
+    async def write(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run a use case that writes: always in a thread (it may wait for a lock)."""
-        return await _in_thread(self._requests(), function, *args)
+        return await _in_thread(self._requests(), function, *args, **kwargs)
 
-    async def remote_write(self, function: Callable[..., T], *args) -> T:
+    async def remote_write(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run a use case that asks another server (a store's API, a webhook endpoint being
         verified) and then writes, in a thread for slow work: a slow answer holds up no other request."""
-        return await _in_thread(_slow_work(), function, *args)
+        return await _in_thread(_slow_work(), function, *args, **kwargs)
 
-    async def isolated(self, purpose: str, threads: int, function: Callable[..., T], *args) -> T:
+    async def isolated(
+        self, purpose: str, threads: int, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
         """Run CPU-heavy work (checking a password) in ``threads`` threads kept for ``purpose``,
         so that however much of it there is, it takes none of the threads requests need."""
-        return await _in_thread(_pool(purpose, threads), function, *args)
+        return await _in_thread(_pool(purpose, threads), function, *args, **kwargs)
 
     def _requests(self) -> ThreadPoolExecutor:
         """The threads for requests' database work, as many as the settings ask for."""

@@ -13,7 +13,7 @@ from subledger.core import strict_json
 from subledger.core.addressing import PROFILE_HEADERS, CurrentApp, profile_ref
 from subledger.core.errors import ApiError, bad_request, from_validation_errors
 from subledger.core.fields import whole_number
-from subledger.core.http import JSONResponse, api_router
+from subledger.core.http import JSONResponse, api_router, runtime_of
 from subledger.currencies import rules, service
 from subledger.currencies.schemas import CurrencyChange, CurrencyIn, ProductGrantsIn, SettingsIn, TransactionIn
 
@@ -83,7 +83,7 @@ async def create_transaction(request: Request) -> Response:
     ref = profile_ref(request)
     _idempotency_key(request)
     body = _transaction(await request.body())
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     return JSONResponse(await runtime.write(service.transact, runtime, request.state.app_id, ref, body))
 
 
@@ -94,14 +94,14 @@ async def list_transactions(request: Request) -> Response:
     limit = 50 if "limit" not in query else whole_number(query["limit"], 1, MAX_LIMIT)
     if limit is None:
         raise bad_request("validation_error", "limit", f"Must be an integer from 1 to {MAX_LIMIT}.")
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     code, cursor = query.get("currency_code"), query.get("cursor")
     return JSONResponse(await runtime.read(service.history, runtime, request.state.app_id, ref, code, cursor, limit))
 
 
 @router.get("/vc/balances/", summary="List virtual currency balances", openapi_extra=PROFILE_HEADERS)
 async def list_balances(request: Request) -> Response:
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     return JSONResponse(await runtime.read(service.balances, runtime, request.state.app_id, profile_ref(request)))
 
 
@@ -109,7 +109,7 @@ async def list_balances(request: Request) -> Response:
 
 
 async def _admin(request: Request, function: Callable[..., Any], *args: Any) -> Response:
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     try:
         return JSONResponse({"data": await runtime.write(function, runtime, *args)})
     except rules.CurrencyError as error:
@@ -118,7 +118,7 @@ async def _admin(request: Request, function: Callable[..., Any], *args: Any) -> 
 
 @admin.get("/virtual-currencies/", summary="Whether virtual currencies are on, and the app's currencies")
 async def get_settings(request: Request, app_id: CurrentApp) -> Response:
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     return JSONResponse({"data": await runtime.read(service.settings, runtime, app_id)})
 
 

@@ -24,6 +24,7 @@ from subledger.catalog import service as catalog_service
 from subledger.catalog.schemas import AccessLevelIn, ProductIn
 from subledger.core.errors import ApiError, from_validation_errors
 from subledger.core.fields import text
+from subledger.core.http import runtime_of
 from subledger.currencies import rules as currencies_rules
 from subledger.currencies import service as currencies_service
 from subledger.dashboard import service
@@ -91,7 +92,7 @@ class SignInRequired(Exception):
 
 
 async def _session(request: Request) -> service.Session:
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     found = await runtime.read(service.session, runtime, request.cookies.get(SESSION_COOKIE))
     if found is None:
         raise SignInRequired
@@ -105,7 +106,7 @@ def _check_csrf(session: service.Session, sent: str | None) -> None:
 
 async def _app(request: Request, app_id: str) -> dict:
     """The app a page is about: its id and name; 404 when there is no such app."""
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     try:
         wanted = UUID(app_id)
     except ValueError:
@@ -157,7 +158,7 @@ async def login(
     expected = request.cookies.get(LOGIN_CSRF_COOKIE) or ""
     if not expected or not service.csrf_ok(expected, csrf):
         raise ApiError.one(403, "csrf_failed", None, "The sign-in form expired; reload the page.")
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     address = request.client.host if request.client else ""
     # A check is reserved first: past the ones a process runs at once, an attempt costs nothing,
     # not even a write to the limits' buckets.
@@ -189,7 +190,7 @@ async def login(
 async def logout(request: Request, csrf: Annotated[str, Form(max_length=128)] = "") -> Response:
     session = await _session(request)
     _check_csrf(session, csrf)
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     await runtime.write(service.sign_out, runtime, request.cookies[SESSION_COOKIE])
     response = RedirectResponse(f"{PREFIX}/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path=PREFIX)
@@ -199,7 +200,7 @@ async def logout(request: Request, csrf: Annotated[str, Form(max_length=128)] = 
 @router.get("/")
 async def apps(request: Request) -> Response:
     session = await _session(request)
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     found = await runtime.read(apps_service.list_apps, runtime.db, runtime.clock.now())
     if len(found) == 1:
         return RedirectResponse(f"{PREFIX}/apps/{found[0]['app_id']}/", status_code=303)
@@ -220,7 +221,7 @@ async def overview(
 ) -> Response:
     session = await _session(request)
     app = await _app(request, app_id)
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     query = analytics_service.MetricsQuery(
         period=period,
         start=start,
@@ -247,7 +248,7 @@ async def overview(
 async def profiles(request: Request, app_id: str, q: Annotated[str, Query(max_length=255)] = "") -> Response:
     session = await _session(request)
     app = await _app(request, app_id)
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     found = await runtime.read(service.search_profiles, runtime, UUID(app["app_id"]), q) if q else []
     if len(found) == 1:
         return RedirectResponse(f"{PREFIX}/apps/{app['app_id']}/profiles/{found[0]['id']}/", status_code=303)
@@ -258,7 +259,7 @@ async def profiles(request: Request, app_id: str, q: Annotated[str, Query(max_le
 async def profile(request: Request, app_id: str, profile_id: UUID) -> Response:
     session = await _session(request)
     app = await _app(request, app_id)
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     page = await runtime.read(service.profile_page, runtime, UUID(app["app_id"]), profile_id)
     return _page(request, "profile.html", session, app=app, **page)
 
@@ -272,7 +273,7 @@ async def deliveries(
 ) -> Response:
     session = await _session(request)
     app = await _app(request, app_id)
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     found = await runtime.read(events_service.list_deliveries, runtime, UUID(app["app_id"]), status, None, 200)
     return _page(request, "deliveries.html", session, app=app, deliveries=found, status=status, notice=notice)
 
@@ -280,7 +281,7 @@ async def deliveries(
 @router.post("/apps/{app_id}/deliveries/replay")
 async def replay_deliveries(request: Request, app_id: str, csrf: Annotated[str, Form(max_length=128)] = "") -> Response:
     app = await _form_app(request, app_id, csrf)
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     count = await runtime.write(events_service.replay, runtime, UUID(app["app_id"]), None)
     target = f"{PREFIX}/apps/{app['app_id']}/deliveries/?notice={quote(f'{count} deliveries queued again.')}"
     return RedirectResponse(target, status_code=303)
@@ -296,7 +297,7 @@ WEBHOOK_OPTIONS = [
 
 
 async def _webhooks_page(request: Request, app: dict, session, **context) -> Response:
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     endpoints = await runtime.read(events_service.list_endpoints, runtime, UUID(app["app_id"]))
     return _page(
         request,
@@ -367,7 +368,7 @@ async def add_webhook(request: Request, app_id: str) -> Response:
     app, fields = await _endpoint_form(request, app_id)
     try:
         created = await events_service.register_endpoint(
-            request.app.state.runtime, UUID(app["app_id"]), EndpointIn.model_validate(fields)
+            runtime_of(request), UUID(app["app_id"]), EndpointIn.model_validate(fields)
         )
     except ValidationError as invalid:
         return _back_to_webhooks(app, from_validation_errors(invalid.errors()))
@@ -383,7 +384,7 @@ async def change_webhook(request: Request, app_id: str, endpoint_id: UUID) -> Re
     app, fields = await _endpoint_form(request, app_id)
     try:
         change = EndpointChange.model_validate(fields)
-        await events_service.update_endpoint(request.app.state.runtime, UUID(app["app_id"]), endpoint_id, change)
+        await events_service.update_endpoint(runtime_of(request), UUID(app["app_id"]), endpoint_id, change)
     except ValidationError as invalid:
         return _back_to_webhooks(app, from_validation_errors(invalid.errors()))
     except ApiError as refused:
@@ -403,7 +404,7 @@ async def test_webhook(
     app = await _form_app(request, app_id, csrf)
     body = TestEventIn(target=target, event_type=event_type)
     try:
-        sent = await events_service.send_test_event(request.app.state.runtime, UUID(app["app_id"]), endpoint_id, body)
+        sent = await events_service.send_test_event(runtime_of(request), UUID(app["app_id"]), endpoint_id, body)
     except ApiError as refused:
         return _back_to_webhooks(app, refused)
     answer = f"answered {sent['status_code']}" if sent["status_code"] is not None else sent["error"]
@@ -415,7 +416,7 @@ async def delete_webhook(
     request: Request, app_id: str, endpoint_id: UUID, csrf: Annotated[str, Form(max_length=128)] = ""
 ) -> Response:
     app = await _form_app(request, app_id, csrf)
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     try:
         await runtime.write(events_service.delete_endpoint, runtime, UUID(app["app_id"]), endpoint_id)
     except ApiError as refused:
@@ -431,7 +432,7 @@ PRODUCT_FIELDS = ("store", "store_product_id", "store_base_plan_id", "access_lev
 async def catalog(request: Request, app_id: str, error: Annotated[str, Query(max_length=2048)] = "") -> Response:
     session = await _session(request)
     app = await _app(request, app_id)
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     app_uuid = UUID(app["app_id"])
     levels = await runtime.read(catalog_service.list_access_levels, runtime, app_uuid)
     found = await runtime.read(catalog_service.list_products, runtime, app_uuid)
@@ -463,7 +464,7 @@ def _back_to_catalog(app: dict, error: ApiError | None = None, typed: dict[str, 
 async def _catalog_change(request: Request, app: dict, change, *args, typed: dict[str, str] | None = None) -> Response:
     """Make a change to the catalog and go back to it; on an error, with what went wrong and what
     the form had (``typed``)."""
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     try:
         await runtime.write(change, runtime, UUID(app["app_id"]), *args)
     except ValidationError as invalid:
@@ -598,7 +599,7 @@ async def set_web_origins(
 ) -> Response:
     """Replace the origins whose pages may call the app's Web API: one per line."""
     app = await _form_app(request, app_id, csrf)
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     try:
         await runtime.write(apps_service.set_web_origins, runtime.db, UUID(app["app_id"]), origins.split())
     except ValueError as invalid:
@@ -625,7 +626,7 @@ async def stores_page(
 ) -> Response:
     session = await _session(request)
     app = await _app(request, app_id)
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     connections = await runtime.read(stores_service.connections, runtime, UUID(app["app_id"]))
     refused = await runtime.read(stores_service.refused_totals, runtime, UUID(app["app_id"]))
     by_store = {connection["store"]: connection for connection in connections}
@@ -651,7 +652,7 @@ async def connect_store(request: Request, app_id: str, store: Literal["stripe", 
     except ValidationError as invalid:
         return _back_to("stores", app, from_validation_errors(invalid.errors()))
     configure = stripe_service.configure if store == "stripe" else paddle_service.configure
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     await runtime.write(partial(configure, **body.model_dump()), runtime, UUID(app["app_id"]))
     return _back_to("stores", app, notice=f"{store.capitalize()} saved.")
 
@@ -665,7 +666,7 @@ async def journeys(request: Request, app_id: str, start: date | None = None, end
     window (the last 90 days by default), as the Export Analytics API computes them."""
     session = await _session(request)
     app = await _app(request, app_id)
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     end = end or runtime.clock.now().date()
     start = start or end - timedelta(days=89)
     try:

@@ -11,7 +11,7 @@ from subledger.core.addressing import CurrentApp
 from subledger.core.dates import parse_datetime
 from subledger.core.errors import bad_request
 from subledger.core.fields import whole_number
-from subledger.core.http import JSONResponse, api_router
+from subledger.core.http import JSONResponse, api_router, runtime_of
 from subledger.events import rules, service
 from subledger.events.schemas import EndpointChange, EndpointIn, ReplayIn, TestEventIn
 
@@ -58,9 +58,9 @@ async def list_events(
     since: str | None = None,
     until: str | None = None,
 ) -> Response:
-    result = await request.app.state.runtime.read(
+    result = await runtime_of(request).read(
         service.feed,
-        request.app.state.runtime,
+        runtime_of(request),
         app_id,
         _cursor(cursor),
         limit,
@@ -74,20 +74,20 @@ async def list_events(
 
 @router.get("/webhooks/", summary="List webhook endpoints")
 async def list_webhooks(request: Request, app_id: CurrentApp) -> Response:
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     return JSONResponse({"data": await runtime.read(service.list_endpoints, runtime, app_id)})
 
 
 @router.post("/webhooks/", status_code=201, summary="Register a webhook endpoint (each URL verified with a POST {})")
 async def create_webhook(request: Request, app_id: CurrentApp, body: Annotated[EndpointIn, Body()]) -> Response:
-    created = await service.register_endpoint(request.app.state.runtime, app_id, body)
+    created = await service.register_endpoint(runtime_of(request), app_id, body)
     return JSONResponse({"data": created}, status_code=201)
 
 
 @router.get("/webhooks/{endpoint_id}/", summary="One webhook endpoint")
 async def get_webhook(request: Request, app_id: CurrentApp, endpoint_id: str) -> Response:
-    runtime = request.app.state.runtime
-    found = await runtime.read(service.find_endpoint, runtime, app_id, _uuid("endpoint_id", endpoint_id))
+    runtime = runtime_of(request)
+    found = await runtime.read(service.find_endpoint, runtime, app_id, _path_uuid("endpoint_id", endpoint_id))
     return JSONResponse({"data": service.endpoint_out(found)})
 
 
@@ -96,7 +96,7 @@ async def change_webhook(
     request: Request, app_id: CurrentApp, endpoint_id: str, body: Annotated[EndpointChange, Body()]
 ) -> Response:
     parsed = _path_uuid("endpoint_id", endpoint_id)
-    return JSONResponse({"data": await service.update_endpoint(request.app.state.runtime, app_id, parsed, body)})
+    return JSONResponse({"data": await service.update_endpoint(runtime_of(request), app_id, parsed, body)})
 
 
 @router.post("/webhooks/{endpoint_id}/test/", summary="Send a sample event to one of the endpoint's URLs now")
@@ -104,14 +104,14 @@ async def test_webhook(
     request: Request, app_id: CurrentApp, endpoint_id: str, body: Annotated[TestEventIn | None, Body()] = None
 ) -> Response:
     parsed = _path_uuid("endpoint_id", endpoint_id)
-    sent = await service.send_test_event(request.app.state.runtime, app_id, parsed, body or TestEventIn())
+    sent = await service.send_test_event(runtime_of(request), app_id, parsed, body or TestEventIn())
     return JSONResponse({"data": sent})
 
 
 @router.delete("/webhooks/{endpoint_id}/", status_code=204, response_class=Response, summary="Remove an endpoint")
 async def delete_webhook(request: Request, app_id: CurrentApp, endpoint_id: str) -> Response:
-    parsed = _uuid("endpoint_id", endpoint_id)
-    await request.app.state.runtime.write(service.delete_endpoint, request.app.state.runtime, app_id, parsed)
+    runtime = runtime_of(request)
+    await runtime.write(service.delete_endpoint, runtime, app_id, _path_uuid("endpoint_id", endpoint_id))
     return Response(status_code=204)
 
 
@@ -123,8 +123,8 @@ async def list_deliveries(
     endpoint_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Response:
-    rows = await request.app.state.runtime.read(
-        service.list_deliveries, request.app.state.runtime, app_id, status, _uuid("endpoint_id", endpoint_id), limit
+    rows = await runtime_of(request).read(
+        service.list_deliveries, runtime_of(request), app_id, status, _uuid("endpoint_id", endpoint_id), limit
     )
     return JSONResponse({"data": rows})
 
@@ -132,5 +132,6 @@ async def list_deliveries(
 @router.post("/deliveries/replay/", summary="Queue dead-lettered and refused deliveries again")
 async def replay(request: Request, app_id: CurrentApp, body: Annotated[ReplayIn | None, Body()] = None) -> Response:
     ids = body.delivery_ids if body else None
-    count = await request.app.state.runtime.write(service.replay, request.app.state.runtime, app_id, ids)
+    runtime = runtime_of(request)
+    count = await runtime.write(service.replay, runtime, app_id, ids)
     return JSONResponse({"data": {"replayed": count}})

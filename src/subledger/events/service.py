@@ -138,8 +138,8 @@ def _schedule_still_active(conn: Connection, profile: dict[str, Any], changes: l
     delays = app_config.cached(conn, app_id, "still_active", lambda: repository.still_active_delays(conn, app_id))
     for event_type, days in delays.items():
         for change in starts:
-            if change.event_type == rules.STILL_ACTIVE[event_type]:
-                tx = change.transaction
+            tx = change.transaction
+            if change.event_type == rules.STILL_ACTIVE[event_type] and tx is not None:  # starts have theirs
                 repository.schedule_check(
                     conn,
                     {
@@ -153,11 +153,11 @@ def _schedule_still_active(conn: Connection, profile: dict[str, Any], changes: l
                 )
 
 
-def any_check_due(conn, now: datetime) -> bool:
+def any_check_due(conn: Connection, now: datetime) -> bool:
     return repository.any_check_due(conn, now)
 
 
-def claim_due_checks(conn, now: datetime, limit: int) -> list[dict[str, Any]]:
+def claim_due_checks(conn: Connection, now: datetime, limit: int) -> list[dict[str, Any]]:
     """Scheduled "still active" checks whose time has come, marked fired in the caller's
     transaction (which emits their events); on PostgreSQL, ones another worker holds are skipped."""
     due = repository.due_checks(conn, now, limit)
@@ -197,11 +197,11 @@ def schedule_expiries(
             )
 
 
-def any_expiry_due(conn, now: datetime) -> bool:
+def any_expiry_due(conn: Connection, now: datetime) -> bool:
     return repository.any_expiry_due(conn, now)
 
 
-def claim_due_expiries(conn, now: datetime, limit: int) -> list[dict[str, Any]]:
+def claim_due_expiries(conn: Connection, now: datetime, limit: int) -> list[dict[str, Any]]:
     """Scheduled expiries whose time has come, marked fired in the caller's transaction
     (which emits their events); on PostgreSQL, ones another worker holds are skipped."""
     due = repository.due_expiries(conn, now, limit)
@@ -518,7 +518,7 @@ def list_deliveries(
     """Deliveries, newest first, each with its attempts."""
     with rt.db.lagging_read() as conn:
         rows = repository.list_deliveries(conn, app_id, status, endpoint_id, limit)
-        attempts: dict[UUID, list] = {}
+        attempts: dict[UUID, list[dict[str, Any]]] = {}
         for attempt in repository.attempts_of(conn, [row["id"] for row in rows]):
             attempts.setdefault(attempt["delivery_id"], []).append(
                 {

@@ -16,7 +16,7 @@ from starlette.responses import Response
 from subledger.core import strict_json
 from subledger.core.addressing import CurrentApp
 from subledger.core.errors import NON_FIELD, ApiError, from_validation_errors
-from subledger.core.http import JSONResponse, api_router
+from subledger.core.http import JSONResponse, api_router, runtime_of
 from subledger.core.profile_ref import ProfileRef
 from subledger.legacy import rules, service
 from subledger.legacy.schemas import StripeValidation, V1Attributes, V1Create, V1Grant, V1Revoke
@@ -29,33 +29,33 @@ TRUE = {"1", "true", "True"}
 async def _ref(request: Request, app_id: UUID) -> ProfileRef:
     base64url = request.query_params.get("is_user_id_base64url_encoded") in TRUE
     path_id = rules.path_id(request.scope["raw_path"] or request.scope["path"].encode(), base64url)
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     ref: ProfileRef = await runtime.read(service.resolve, runtime, app_id, path_id)
     return ref
 
 
 @router.post("/profiles/", summary="Create a profile (v1)")
 async def create(request: Request, app_id: CurrentApp, body: Annotated[V1Create, Body()]) -> Response:
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     return JSONResponse(await runtime.write(service.create, runtime, app_id, body))
 
 
 @router.get("/profiles/{id:path}/", summary="Get a profile (v1); ?extended adds personal fields")
 async def get(request: Request, app_id: CurrentApp, id: str) -> Response:
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     extended = "extended" in request.query_params
     return JSONResponse(await runtime.read(service.get, runtime, app_id, await _ref(request, app_id), extended))
 
 
 @router.patch("/profiles/{id:path}/", summary="Update a profile (v1)")
 async def update(request: Request, app_id: CurrentApp, id: str, body: Annotated[V1Attributes, Body()]) -> Response:
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     return JSONResponse(await runtime.write(service.update, runtime, app_id, await _ref(request, app_id), body))
 
 
 @router.delete("/profiles/{id:path}/delete/", status_code=204, response_class=Response, summary="Delete a profile (v1)")
 async def delete(request: Request, app_id: CurrentApp, id: str) -> Response:
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     await runtime.write(service.delete, runtime, app_id, await _ref(request, app_id))
     return Response(status_code=204)
 
@@ -64,7 +64,7 @@ async def delete(request: Request, app_id: CurrentApp, id: str) -> Response:
 async def grant(
     request: Request, app_id: CurrentApp, id: str, access_level: str, body: Annotated[V1Grant, Body()]
 ) -> Response:
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     ref = await _ref(request, app_id)
     return JSONResponse(await runtime.write(service.grant, runtime, app_id, ref, access_level, body))
 
@@ -73,7 +73,7 @@ async def grant(
 async def revoke(
     request: Request, app_id: CurrentApp, id: str, access_level: str, body: Annotated[V1Revoke, Body()]
 ) -> Response:
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     ref = await _ref(request, app_id)
     return JSONResponse(await runtime.write(service.revoke, runtime, app_id, ref, access_level, body))
 
@@ -100,7 +100,7 @@ STRIPE_BODY = {
 )
 async def validate_stripe(request: Request, app_id: CurrentApp) -> Response:
     """A JSON:API endpoint: the body is read here, so that every error it answers is in JSON:API's shape."""
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     try:
         body = StripeValidation.model_validate(strict_json.loads(await request.body()))
         await runtime.remote_write(service.validate_stripe, runtime, app_id, body)

@@ -9,6 +9,7 @@ that introduced them, and for ``subledger verify --fix``.
 
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -129,7 +130,7 @@ def matches_ledger(rt: Runtime, app_id: UUID) -> bool:
     """Whether the app's rollups are what its ledger adds up to (for ``subledger verify``)."""
     open_after = rt.clock.now() - timedelta(days=1)
     with rt.db.read() as conn:
-        totals, coverage = rollup.Totals(), set()
+        totals, coverage = rollup.Totals(), set[tuple[Any, ...]]()
         for profile_id, tally in _tallies(conn, app_id, open_after):
             totals.absorb(tally)
             coverage.update(_coverage_entry({"profile_id": profile_id, **row}) for row in tally.coverage)
@@ -139,7 +140,7 @@ def matches_ledger(rt: Runtime, app_id: UUID) -> bool:
         return {_coverage_entry(row) for row in repository.coverage_rows(conn, app_id, open_after)} == coverage
 
 
-def _coverage_entry(row: dict[str, Any]) -> tuple:
+def _coverage_entry(row: dict[str, Any]) -> tuple[Any, ...]:
     return tuple(row[name] for name in ("profile_id", "kind", "starts_at", "ends_at", "mrr", *repository.KEY))
 
 
@@ -148,7 +149,7 @@ def rebuild_pending(rt: Runtime, progress: Callable[[UUID, int], None] = lambda 
     with rt.db.read() as conn:
         pending = repository.pending_rebuilds(conn)
     for app_id in pending:
-        rebuild(rt, app_id, lambda done, app_id=app_id: progress(app_id, done))
+        rebuild(rt, app_id, partial(progress, app_id))
     return len(pending)
 
 

@@ -10,7 +10,7 @@ from starlette.responses import Response
 from subledger.core.addressing import PROFILE_HEADERS, CurrentApp, profile_ref
 from subledger.core.errors import bad_request
 from subledger.core.fields import whole_number
-from subledger.core.http import JSONResponse, api_router
+from subledger.core.http import JSONResponse, api_router, runtime_of
 from subledger.paywalls import service
 from subledger.paywalls.schemas import (
     AbTestIn,
@@ -61,7 +61,7 @@ async def list_paywalls(request: Request, app_id: CurrentApp) -> Response:
         MAX_PAGE_SIZE,
         f"Invalid page_size parameter. Must be between 1 and {MAX_PAGE_SIZE}.",
     )
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     count, items = await runtime.read(service.list_paywalls, runtime, app_id, page, page_size)
     pagination = {"count": count, "page": page, "pages": max(1, -(-count // page_size))}
     return JSONResponse({"data": items, "meta": {"pagination": pagination}})
@@ -69,7 +69,7 @@ async def list_paywalls(request: Request, app_id: CurrentApp) -> Response:
 
 @router.get("/paywalls/{paywall_id}/", summary="Get a paywall")
 async def get_paywall(request: Request, app_id: CurrentApp, paywall_id: str) -> Response:
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     return JSONResponse(await runtime.read(service.get_paywall, runtime, app_id, paywall_id))
 
 
@@ -77,7 +77,7 @@ async def get_paywall(request: Request, app_id: CurrentApp, paywall_id: str) -> 
 async def put_paywall(
     request: Request, app_id: CurrentApp, paywall_id: str, body: Annotated[RemoteConfigPut, Body()]
 ) -> Response:
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     return JSONResponse(await runtime.write(service.replace_remote_configs, runtime, app_id, paywall_id, body))
 
 
@@ -93,7 +93,7 @@ async def put_paywall(
 async def placement_paywall(
     request: Request, app_id: CurrentApp, placement_id: PlacementId, locale: str | None = None, store: str | None = None
 ) -> Response:
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     ref = profile_ref(request)
     shown = await runtime.read(service.paywall_for_placement, runtime, app_id, ref, placement_id, locale, store)
     return JSONResponse(shown)
@@ -109,7 +109,7 @@ async def placement_paywall(
 async def record_view(
     request: Request, app_id: CurrentApp, placement_id: PlacementId, body: Annotated[ViewIn, Body()]
 ) -> Response:
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     ref = profile_ref(request)
     await runtime.write(
         service.record_view, runtime, app_id, ref, body.variation_id, None, None, placement_id, body.paywall_id
@@ -119,13 +119,13 @@ async def record_view(
 
 @admin.get("/paywalls/", summary="List paywalls with their configuration")
 async def admin_list(request: Request, app_id: CurrentApp) -> Response:
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     return JSONResponse({"data": await runtime.read(service.list_paywalls_admin, runtime, app_id)})
 
 
 @admin.post("/paywalls/", status_code=201, summary="Create a paywall")
 async def admin_create(request: Request, app_id: CurrentApp, body: Annotated[PaywallIn, Body()]) -> Response:
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     return JSONResponse({"data": await runtime.write(service.create_paywall, runtime, app_id, body)}, status_code=201)
 
 
@@ -133,60 +133,60 @@ async def admin_create(request: Request, app_id: CurrentApp, body: Annotated[Pay
 async def admin_update(
     request: Request, app_id: CurrentApp, paywall_id: UUID, body: Annotated[PaywallPatch, Body()]
 ) -> Response:
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     return JSONResponse({"data": await runtime.write(service.update_paywall, runtime, app_id, paywall_id, body)})
 
 
 @admin.get("/paywalls/metrics/", summary="Views, purchases, conversion and revenue per paywall and variation")
 async def admin_metrics(request: Request, app_id: CurrentApp) -> Response:
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     return JSONResponse({"data": await runtime.read(service.paywall_metrics, runtime, app_id)})
 
 
 @admin.get("/audiences/", summary="List audiences")
 async def admin_audiences(request: Request, app_id: CurrentApp) -> Response:
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     return JSONResponse({"data": await runtime.read(service.list_audiences, runtime, app_id)})
 
 
 @admin.post("/audiences/", status_code=201, summary="Create an audience")
 async def admin_create_audience(request: Request, app_id: CurrentApp, body: Annotated[AudienceIn, Body()]) -> Response:
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     return JSONResponse({"data": await runtime.write(service.create_audience, runtime, app_id, body)}, status_code=201)
 
 
 @admin.delete("/audiences/{audience_id}/", status_code=204, response_class=Response, summary="Delete an audience")
 async def admin_delete_audience(request: Request, app_id: CurrentApp, audience_id: str) -> Response:
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     await runtime.write(service.delete_audience, runtime, app_id, audience_id)
     return Response(status_code=204)
 
 
 @admin.get("/ab-tests/", summary="List A/B tests")
 async def admin_ab_tests(request: Request, app_id: CurrentApp) -> Response:
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     return JSONResponse({"data": await runtime.read(service.list_ab_tests, runtime, app_id)})
 
 
 @admin.post("/ab-tests/", status_code=201, summary="Create an A/B test of paywalls with weights")
 async def admin_create_ab_test(request: Request, app_id: CurrentApp, body: Annotated[AbTestIn, Body()]) -> Response:
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     return JSONResponse({"data": await runtime.write(service.create_ab_test, runtime, app_id, body)}, status_code=201)
 
 
 @admin.get("/ab-tests/{ab_test_id}/metrics/", summary="An A/B test's figures and significance")
 async def admin_ab_test_metrics(request: Request, app_id: CurrentApp, ab_test_id: UUID) -> Response:
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     return JSONResponse({"data": await runtime.read(service.ab_test_metrics, runtime, app_id, ab_test_id)})
 
 
 @admin.get("/placements/", summary="List placements")
 async def admin_placements(request: Request, app_id: CurrentApp) -> Response:
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     return JSONResponse({"data": await runtime.read(service.list_placements, runtime, app_id)})
 
 
 @admin.put("/placements/", summary="Create or replace a placement's targets")
 async def admin_set_placement(request: Request, app_id: CurrentApp, body: Annotated[PlacementIn, Body()]) -> Response:
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     return JSONResponse({"data": await runtime.write(service.set_placement, runtime, app_id, body)})

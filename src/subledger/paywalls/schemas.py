@@ -82,17 +82,20 @@ class PaywallIn(Strict):
 
 
 class PaywallPatch(Strict):
-    title: NonEmpty255 = None
-    product_ids: Annotated[list[UUID], Field(max_length=50)] = None
-    remote_configs: RemoteConfigs = None
+    # None: not sent, so left as it is; a null sent is refused, as the types say (pydantic does not
+    # check defaults, which mypy cannot tell).
+    title: NonEmpty255 = None  # type: ignore[assignment]
+    product_ids: Annotated[list[UUID], Field(max_length=50)] = None  # type: ignore[assignment]
+    remote_configs: RemoteConfigs = None  # type: ignore[assignment]
     web_purchase_url: WebPurchaseUrl | None = None
-    state: SettableState = None
+    state: SettableState = None  # type: ignore[assignment]
 
 
 class RemoteConfigPut(Strict):
     """The contract's PUT body: every locale's remote config, replacing all there were."""
 
-    remote_configs: RemoteConfigs = None
+    # None: not sent, which the service refuses with the contract's error (a null sent is refused here).
+    remote_configs: RemoteConfigs = None  # type: ignore[assignment]
 
 
 class Rule(Strict):
@@ -177,12 +180,12 @@ def product_object(product: dict[str, Any], bought: set[tuple[str, str]]) -> dic
 
 def placement_paywall_object(
     paywall: dict[str, Any],
-    products: dict[str, dict],
+    products: dict[str, dict[str, Any]],
     bought: set[tuple[str, str]],
     placement_id: str,
     variation_id: str,
     ab_test_name: str | None,
-    config: dict | None,
+    config: dict[str, Any] | None,
 ) -> dict[str, Any]:
     """The Web API's Paywall object: the paywall a profile sees at a placement. ``ab_test_name``
     and ``remote_config`` are left out when there is none, as the contract has them optional."""
@@ -207,7 +210,7 @@ def _paywall_product(product: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def paywall_list_item(paywall: dict[str, Any], products: dict[str, dict]) -> dict[str, Any]:
+def paywall_list_item(paywall: dict[str, Any], products: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """The contract's PaywallListItem."""
     return {
         "title": paywall["title"],
@@ -223,7 +226,7 @@ def paywall_list_item(paywall: dict[str, Any], products: dict[str, dict]) -> dic
     }
 
 
-def paywall_object(paywall: dict[str, Any], products: dict[str, dict]) -> dict[str, Any]:
+def paywall_object(paywall: dict[str, Any], products: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """The contract's Paywall object: the list item with every locale's remote config."""
     return {
         **paywall_list_item(paywall, products),

@@ -10,7 +10,7 @@ from fastapi import Body, Request
 from starlette.responses import Response
 
 from subledger.core.addressing import PLATFORM, PROFILE_HEADERS, profile_ref, text_header
-from subledger.core.http import JSONResponse, api_router
+from subledger.core.http import JSONResponse, api_router, runtime_of
 from subledger.profiles import service
 from subledger.profiles.schemas import IntegrationIdsIn, ProfileEnvelope, ProfileFields
 
@@ -27,7 +27,7 @@ def _platform(request: Request) -> str | None:
 
 @router.post("/profile/", response_model=ProfileEnvelope, summary="Create a profile", openapi_extra=WITH_PLATFORM)
 async def create_profile(request: Request, body: Fields = None) -> Response:
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     result = await runtime.write(
         service.create_profile,
         runtime,
@@ -41,14 +41,14 @@ async def create_profile(request: Request, body: Fields = None) -> Response:
 
 @router.get("/profile/", response_model=ProfileEnvelope, summary="Get a profile", openapi_extra=PROFILE_HEADERS)
 async def get_profile(request: Request) -> Response:
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     result = await service.get_profile_on_loop(runtime, request.state.app_id, profile_ref(request))
     return JSONResponse(result)
 
 
 @router.patch("/profile/", response_model=ProfileEnvelope, summary="Update a profile", openapi_extra=WITH_PLATFORM)
 async def update_profile(request: Request, body: Fields = None) -> Response:
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     ref = profile_ref(request)
     fields = body or ProfileFields()
     result = await runtime.write(service.update_profile, runtime, request.state.app_id, ref, fields, _platform(request))
@@ -63,7 +63,7 @@ async def update_profile(request: Request, body: Fields = None) -> Response:
     openapi_extra=PROFILE_HEADERS,
 )
 async def delete_profile(request: Request) -> Response:
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     await runtime.write(service.delete_profile, runtime, request.state.app_id, profile_ref(request))
     return Response(status_code=204)
 
@@ -73,7 +73,7 @@ INTEGRATION_IDS_PATH = "/integration/profile/set/integration-identifiers/"
 
 @router.get(INTEGRATION_IDS_PATH, summary="Get a profile's integration identifiers", openapi_extra=PROFILE_HEADERS)
 async def get_integration_ids(request: Request) -> Response:
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     return JSONResponse(
         await runtime.read(service.integration_ids, runtime, request.state.app_id, profile_ref(request))
     )
@@ -86,6 +86,6 @@ async def get_integration_ids(request: Request) -> Response:
     openapi_extra=PROFILE_HEADERS,
 )
 async def set_integration_ids(request: Request, body: Annotated[IntegrationIdsIn, Body()]) -> Response:
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     await runtime.write(service.set_integration_ids, runtime, request.state.app_id, profile_ref(request), body)
     return Response(status_code=200)

@@ -9,7 +9,7 @@ from fastapi import Body, Query, Request
 from starlette.responses import Response
 
 from subledger.core.addressing import CurrentApp
-from subledger.core.http import JSONResponse, api_router
+from subledger.core.http import JSONResponse, api_router, runtime_of
 from subledger.stores import service
 from subledger.stores.paddle import service as paddle_service
 from subledger.stores.rules import ConnectedStore
@@ -29,7 +29,7 @@ async def list_notifications(
     status: Annotated[Status | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Response:
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     rows = await runtime.read(service.list_notifications, runtime, app_id, store, status, limit)
     return JSONResponse({"data": [service.notification_out(row) for row in rows]})
 
@@ -38,7 +38,7 @@ async def list_notifications(
 async def list_refused(
     request: Request, app_id: CurrentApp, limit: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> Response:
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     rows = await runtime.read(service.list_refused, runtime, app_id, limit)
     # The log keeps the newest of each app's: the counts are of every one refused.
     counts = await runtime.read(service.refused_totals, runtime, app_id)
@@ -47,19 +47,19 @@ async def list_refused(
 
 @admin.get("/stores/", summary="The stores the app is connected to (names of secrets, never their values)")
 async def list_connections(request: Request, app_id: CurrentApp) -> Response:
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     return JSONResponse({"data": await runtime.read(service.connections, runtime, app_id)})
 
 
 @admin.put("/stores/stripe/", summary="Connect Stripe, or change its keys and profile source")
 async def connect_stripe(request: Request, app_id: CurrentApp, body: Annotated[StripeConnectionIn, Body()]) -> Response:
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     connect = partial(stripe_service.configure, **body.model_dump())
     return JSONResponse({"data": await runtime.write(connect, runtime, app_id)})
 
 
 @admin.put("/stores/paddle/", summary="Connect Paddle, or change its key, secret and settings")
 async def connect_paddle(request: Request, app_id: CurrentApp, body: Annotated[PaddleConnectionIn, Body()]) -> Response:
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     connect = partial(paddle_service.configure, **body.model_dump())
     return JSONResponse({"data": await runtime.write(connect, runtime, app_id)})

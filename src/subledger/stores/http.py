@@ -12,7 +12,7 @@ from fastapi import Request
 from starlette.responses import Response
 
 from subledger.core.errors import NON_FIELD, ApiError
-from subledger.core.http import JSONResponse
+from subledger.core.http import JSONResponse, runtime_of
 
 
 def remote_address(request: Request) -> str | None:
@@ -24,7 +24,7 @@ async def signed_notification(
 ) -> Response:
     """A notification signed in a header (Stripe's, Paddle's): its raw body and signature handed
     to ``receive(runtime, app, body, signature, remote address)``, answered with what became of it."""
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     body = await request.body()
     signature = request.headers.get(signature_header)
     status = await runtime.remote_write(receive, runtime, path_app(app_id), body, signature, remote_address(request))

@@ -8,7 +8,7 @@ from starlette.responses import Response
 
 from subledger.core.addressing import PROFILE_HEADERS, profile_ref
 from subledger.core.fields import Strict
-from subledger.core.http import JSONResponse, api_router
+from subledger.core.http import JSONResponse, api_router, runtime_of
 from subledger.profiles.schemas import ProfileEnvelope
 from subledger.stores.apple import service
 from subledger.stores.http import answered, path_app, remote_address
@@ -24,7 +24,7 @@ class SignedTransactionIn(Strict):
 
 @router.post("/{app_id}/notifications/", summary="App Store Server Notifications V2 for an app")
 async def notifications(request: Request, app_id: str) -> Response:
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     body = await request.body()
     status = await runtime.remote_write(
         service.receive_notification, runtime, path_app(app_id), body, remote_address(request)
@@ -39,7 +39,7 @@ async def notifications(request: Request, app_id: str) -> Response:
     openapi_extra=PROFILE_HEADERS,
 )
 async def validate(request: Request, body: Annotated[SignedTransactionIn, Body()]) -> Response:
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     ref = profile_ref(request)
     app_id = request.state.app_id
     remote = remote_address(request)

@@ -9,7 +9,7 @@ from starlette.responses import Response
 from subledger.core.addressing import PROFILE_HEADERS, profile_ref
 from subledger.core.errors import bad_request
 from subledger.core.fields import NonEmpty255, Strict
-from subledger.core.http import JSONResponse, api_router
+from subledger.core.http import JSONResponse, api_router, runtime_of
 from subledger.profiles.schemas import ProfileEnvelope
 from subledger.stores.google import service
 from subledger.stores.http import answered, path_app, remote_address
@@ -27,7 +27,7 @@ class PurchaseTokenIn(Strict):
 
 @router.post("/{app_id}/notifications/", summary="Google Play Real-time Developer Notifications (Pub/Sub push)")
 async def notifications(request: Request, app_id: str) -> Response:
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     body = await request.body()
     token = request.query_params.get("token")
     authorization = request.headers.get("authorization")
@@ -46,7 +46,7 @@ async def notifications(request: Request, app_id: str) -> Response:
 async def validate(request: Request, body: Annotated[PurchaseTokenIn, Body()]) -> Response:
     if body.purchase_type == "one_time_purchase" and body.store_product_id is None:
         raise bad_request("base_error", "store_product_id", "This field is required for a one-time purchase.")
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     ref = profile_ref(request)
     args = (runtime, request.state.app_id, ref, body.purchase_type, body.store_product_id, body.purchase_token)
     return JSONResponse(await runtime.remote_write(service.record_token, *args))

@@ -76,7 +76,11 @@ def push_path(rt: Runtime, app_id: UUID) -> str:
 
 def _credentials(key_json: str) -> service_account.Credentials:
     try:
-        return service_account.Credentials.from_service_account_info(orjson.loads(key_json), scopes=[SCOPE])
+        # google-auth has no type hints
+        credentials: service_account.Credentials = service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
+            orjson.loads(key_json), scopes=[SCOPE]
+        )
+        return credentials
     except (orjson.JSONDecodeError, ValueError, KeyError) as error:
         raise bad_request("value_error", "service_account", f"Not a service-account key: {error}") from None
 
@@ -122,11 +126,13 @@ class PlayApi:
             credentials = self._tokens.get(self._key) or _credentials(self._key)
             if not credentials.valid:
                 try:
-                    credentials.refresh(google.auth.transport.requests.Request())
+                    credentials.refresh(google.auth.transport.requests.Request())  # type: ignore[no-untyped-call]
                 except google.auth.exceptions.GoogleAuthError as error:
                     raise PlayError(None, f"Google refused the service account: {error}") from None
             self._tokens[self._key] = credentials
-            return credentials.token
+            token = credentials.token  # valid: refreshed if it was not
+            assert isinstance(token, str)
+            return token
 
     def _call(self, method: str, path: str) -> dict[str, Any]:
         try:
@@ -154,10 +160,11 @@ class PlayApi:
     def price(self, product_id: str, region: str | None) -> dict[str, Any]:
         """The product's price in a region (its default price elsewhere)."""
         found = self._call("GET", f"/inappproducts/{_segment(product_id)}")
-        return (found.get("prices") or {}).get(region or "") or found["defaultPrice"]
+        price: dict[str, Any] = (found.get("prices") or {}).get(region or "") or found["defaultPrice"]
+        return price
 
 
-def _subscription_state(api: PlayApi, token: str, kind: str, at: datetime) -> tuple[dict | None, str | None]:
+def _subscription_state(api: PlayApi, token: str, kind: str, at: datetime) -> tuple[dict[str, Any] | None, str | None]:
     """(transaction body, account) of a subscription purchase token, acknowledging it if needed."""
     purchase = api.subscription(token)
     if purchase.get("acknowledgementState") == "ACKNOWLEDGEMENT_STATE_PENDING":
@@ -169,7 +176,7 @@ def _subscription_state(api: PlayApi, token: str, kind: str, at: datetime) -> tu
     return body, rules.subscription_account(purchase)
 
 
-def _product_state(api: PlayApi, product_id: str, token: str) -> tuple[dict | None, str | None]:
+def _product_state(api: PlayApi, product_id: str, token: str) -> tuple[dict[str, Any] | None, str | None]:
     purchase = api.product(product_id, token)
     if purchase.get("purchaseState", 0) == 0 and purchase.get("acknowledgementState", 0) == 0:
         api.acknowledge_product(product_id, token)
@@ -208,7 +215,9 @@ def _unavailable(error: PlayError) -> ApiError:
     return ApiError.one(502, "store_unavailable", NON_FIELD, str(error))
 
 
-def _push_refusal(rt: Runtime, config, token: str | None, authorization: str | None) -> str | None:
+def _push_refusal(
+    rt: Runtime, config: stores_service.StoreConfig, token: str | None, authorization: str | None
+) -> str | None:
     """Why a push is not Pub/Sub's for this app (None when it is): Google's OIDC token for the
     subscription, when the app names one, else the secret token of the push path."""
     settings = config.settings
@@ -268,6 +277,7 @@ def record_token(
         if purchase_type == "subscription":
             body, account = _subscription_state(api, token, "SUBSCRIPTION_VALIDATED", now)
         else:
+            assert product_id is not None  # the endpoint asks for it with a one-time purchase
             body, account = _product_state(api, product_id, token)
         if body is None:
             raise bad_request(

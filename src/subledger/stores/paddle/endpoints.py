@@ -7,7 +7,7 @@ from pydantic import StringConstraints
 from starlette.responses import Response
 
 from subledger.core.fields import NonEmpty255, Strict
-from subledger.core.http import JSONResponse, api_router
+from subledger.core.http import JSONResponse, api_router, runtime_of
 from subledger.profiles.schemas import ProfileEnvelope
 from subledger.stores.http import signed_notification
 from subledger.stores.paddle import service
@@ -30,7 +30,7 @@ class PaddleTokenIn(Strict):
     response_model=ProfileEnvelope,
 )
 async def validate(request: Request, body: Annotated[PaddleTokenIn, Body()]) -> Response:
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     args = (runtime, request.state.app_id, body.customer_user_id, body.paddle_token)
     return JSONResponse(await runtime.remote_write(service.validate, *args))
 
