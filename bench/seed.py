@@ -28,7 +28,7 @@ from subledger.core.tables import profiles, transactions
 from subledger.metrics import repository as metrics_repository
 from subledger.metrics import rollup
 from subledger.metrics import rules as metrics_rules
-from subledger.purchases import rules
+from subledger.purchases import repricing, rules
 from subledger.purchases import service as purchases_service
 
 BATCH = 5000
@@ -149,7 +149,7 @@ def main() -> None:
     settings = Settings(database_url=options.database_url, serve_worker="off", sqlite_synchronous="OFF")
     rt = Runtime.from_settings(settings)
     rt.db.migrate()
-    purchases_service.reprice(rt)  # as `subledger migrate` does: records the rates the ledger is priced at
+    repricing.reprice(rt)  # as `subledger migrate` does: records the rates the ledger is priced at
     app = seed(rt, options.profiles, options.transactions, options.app, options.first)
     if not rt.db.is_sqlite:
         # What autovacuum would do after a while: without statistics and a visibility map

@@ -15,7 +15,7 @@ from subledger.apps import service as apps_service
 from subledger.core import app_config
 from subledger.core.runtime import Runtime
 from subledger.core.tables import deliveries
-from subledger.purchases import service as purchases_service
+from subledger.purchases import repricing
 
 
 @pytest.fixture
@@ -85,7 +85,7 @@ def test_settings_rates_and_endpoints_reach_the_other_process(runtime, api, othe
     _buy_in_euros(other, "taxed")
     assert _started(api, "taxed")["tax_amount_local"] == 2.0  # 25% included in 10
 
-    purchases_service.load_rates(runtime, "currency,usd_per_unit,as_of\nEUR,2,2025-01-01\n")
+    repricing.load_rates(runtime, "currency,usd_per_unit,as_of\nEUR,2,2025-01-01\n")
     assert _buy_in_euros(other, "new-rate")["total_revenue_usd"] == 20.0
 
     with Receiver() as receiver:

@@ -14,7 +14,7 @@ from test_metrics import subscription
 
 from subledger.core.tables import sign_in_buckets
 from subledger.dashboard import service as dashboard_service
-from subledger.purchases import service as purchases_service
+from subledger.purchases import repricing
 
 EMAIL = "ops@example.com"
 PASSWORD = "correct horse battery"
@@ -105,14 +105,14 @@ def test_overview_shows_metrics_and_charts(shop, client):
 def test_overview_says_when_the_metrics_are_being_recomputed(shop, client, runtime, monkeypatch):
     """New exchange rates applied while the servers serve: the page says so, in the dashboard's own words."""
     sign_in(client)
-    monkeypatch.setattr(purchases_service, "REPRICING_PAGE", 1)
+    monkeypatch.setattr(repricing, "REPRICING_PAGE", 1)
 
     def look(done: int) -> None:
         page = client.get(f"/dashboard/apps/{shop.app_id}/")
         pages.append((page.status_code, "New exchange rates are being applied" in page.text, page.text.count("<svg")))
 
     pages = []
-    purchases_service.load_rates(runtime, "currency,usd_per_unit,as_of\nEUR,3,2025-06-01\n", look)
+    repricing.load_rates(runtime, "currency,usd_per_unit,as_of\nEUR,3,2025-06-01\n", look)
     assert pages == [(503, True, 0)]
     after = client.get(f"/dashboard/apps/{shop.app_id}/")
     assert after.status_code == 200 and after.text.count('<svg class="chart"') == 6

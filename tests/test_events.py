@@ -20,6 +20,7 @@ from subledger.core.tables import deliveries
 from subledger.events import rules
 from subledger.events import service as events_service
 from subledger.purchases import service as purchases_service
+from subledger.purchases import verification
 from subledger.worker import DeliveryWorker
 
 # Date-times as the ledger keeps them, and v1 and webhooks answer them.
@@ -534,7 +535,7 @@ def test_pruning_keeps_the_events_a_delivery_still_needs_and_the_recent_ones(sho
         with runtime.db.read() as conn:  # the two deliveries that went through at the first attempt
             assert conn.exec_driver_sql("SELECT count(*) FROM delivery_attempts").scalar() == attempts - 2
         assert shop.get("delivered").json()["data"]["non_subscriptions"][0]["store_transaction_id"] == "otp-1"
-        assert list(purchases_service.verify(runtime)) == []
+        assert list(verification.verify(runtime)) == []
 
         drain(runtime, clock)  # the pending ones go through; the dead ones wait for a replay
         assert events_service.prune(runtime, clock.now() - timedelta(days=30)) == 2

@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import event, select
 
-from subledger.core.db import Database, WriteFailed
+from subledger.core.db import Database
+from subledger.core.group_commit import WriteFailed
 from subledger.core.tables import api_keys, apps
 
 NOW = datetime(2025, 1, 1, tzinfo=UTC)

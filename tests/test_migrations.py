@@ -14,7 +14,7 @@ from receiver import Receiver
 
 from subledger.core.db import HEAD_REVISION
 from subledger.core.tables import deliveries, delivery_attempts, metadata, profiles, store_configs, webhook_endpoints
-from subledger.purchases import service as purchases_service
+from subledger.purchases import verification
 from subledger.worker import DeliveryWorker
 
 
@@ -89,7 +89,7 @@ def test_levels_granted_before_get_their_ids_as_derivation_gives_them(api, runti
         conn.execute(sa.update(profiles).values(derived=derived))
         command.downgrade(runtime.db.alembic_config(conn), "0017")
         command.upgrade(runtime.db.alembic_config(conn), "head")
-    assert list(purchases_service.verify(runtime)) == []
+    assert list(verification.verify(runtime)) == []
     level = api.get("u").json()["data"]["access_levels"][0]
     assert level["store_product_id"] == "adapty_server_side_product" and level["store_transaction_id"]
 

@@ -7,7 +7,7 @@ import pytest
 from conftest import db_snapshot
 
 from subledger.catalog.rules import MAX_TRANSACTION_USD
-from subledger.purchases import service as purchases_service
+from subledger.purchases import repricing, verification
 
 # v2 answers date-times as RFC 3339 writes them; requests may spell them either way.
 T0 = "2025-01-01T10:00:00.000000+00:00"
@@ -291,7 +291,7 @@ def test_a_currency_without_a_rate_is_refused_and_a_loaded_rate_is_used(shop, ru
     price = {"country": "IS", "currency": "ISK", "value": 1000}
     response = shop.set_transaction("u", **one_time(price=price))
     assert response.status_code == 400 and response.json()["errors"][0]["source"] == "price.currency"
-    purchases_service.load_rates(runtime, "currency,usd_per_unit,as_of\nISK,0.0072,2025-01-01\n")
+    repricing.load_rates(runtime, "currency,usd_per_unit,as_of\nISK,0.0072,2025-01-01\n")
     assert data(shop.set_transaction("u", **one_time(price=price)))["total_revenue_usd"] == 7.2
 
 
@@ -302,12 +302,12 @@ def test_rates_and_prices_stay_within_what_the_ledger_can_add_up(shop, runtime):
     refused = shop.set_transaction("u", **one_time(price=too_dear))
     assert refused.status_code == 400 and refused.json()["errors"][0]["source"] == "price.value"
     dear = {"country": "IS", "currency": "ISK", "value": 1_000_000_000}
-    purchases_service.load_rates(runtime, "currency,usd_per_unit,as_of\nISK,0.0072,2025-01-01\n")
+    repricing.load_rates(runtime, "currency,usd_per_unit,as_of\nISK,0.0072,2025-01-01\n")
     assert data(shop.set_transaction("u", **one_time(price=dear)))["total_revenue_usd"] == 7_200_000
     before = db_snapshot(runtime)
     for rate in ("0.011", "1e400", "1e-12", "1." + "1" * 40):
         with pytest.raises(ValueError):
-            purchases_service.load_rates(runtime, f"currency,usd_per_unit,as_of\nISK,{rate},2025-02-01\n")
+            repricing.load_rates(runtime, f"currency,usd_per_unit,as_of\nISK,{rate},2025-02-01\n")
     assert db_snapshot(runtime) == before
 
 
@@ -337,7 +337,7 @@ def test_a_free_trial_sent_at_the_subscriptions_price_brings_in_nothing(shop, ru
         None,
         None,
     )
-    assert list(purchases_service.verify(runtime)) == []
+    assert list(verification.verify(runtime)) == []
 
 
 # Grant and revoke ---------------------------------------------------------------
@@ -354,7 +354,7 @@ def test_grant_lifetime_and_timed_access(shop, clock, runtime):
         and level["store_original_transaction_id"] == (level["store_transaction_id"])
     )
     assert level["starts_at"] == now and level["expires_at"] is None
-    assert list(purchases_service.verify(runtime)) == []  # the id is derived again as it was stored
+    assert list(verification.verify(runtime)) == []  # the id is derived again as it was stored
     shop.access_level("pro")
     profile = data(shop.grant("u", access_level_id="pro", starts_at=T1, expires_at=T2))
     assert [(lv["access_level_id"], lv["starts_at"], lv["expires_at"]) for lv in profile["access_levels"]] == [
@@ -429,10 +429,10 @@ def test_other_apps_cannot_write_purchases_to_a_profile(shop, runtime, client):
 
 def test_verify_finds_and_fixes_a_tampered_profile(shop, runtime):
     shop.set_transaction("u", **subscription())
-    assert list(purchases_service.verify(runtime)) == []
+    assert list(verification.verify(runtime)) == []
     with runtime.db.write() as conn:
         conn.exec_driver_sql("UPDATE profiles SET total_revenue_usd = 0")
-    [difference] = list(purchases_service.verify(runtime, fix=True))
+    [difference] = list(verification.verify(runtime, fix=True))
     assert difference["fixed"] is True
-    assert list(purchases_service.verify(runtime)) == []
+    assert list(verification.verify(runtime)) == []
     assert data(shop.get("u"))["total_revenue_usd"] == 9.99

@@ -19,6 +19,7 @@ from subledger.core.addressing import ProfileRef
 from subledger.core.tables import ledger_pricing, profiles
 from subledger.metrics import upkeep
 from subledger.purchases import repository as purchases_repository
+from subledger.purchases import repricing, verification
 from subledger.purchases import service as purchases_service
 from subledger.purchases.schemas import TransactionIn
 
@@ -69,17 +70,17 @@ def test_a_release_with_new_shipped_rates_is_repriced_once(api, runtime, monkeyp
     api.create("a")
     _buy_in_euros(api, "a")
     before = _total(api, "a")
-    assert purchases_service.reprice(runtime) == 0  # records the rates the ledger is priced at
+    assert repricing.reprice(runtime) == 0  # records the rates the ledger is priced at
 
     shipped = [rate for rate in catalog_rules.default_rates() if rate.currency != "EUR"]
     new_release = (*shipped, catalog_rules.Rate("EUR", Decimal("3"), date(2026, 1, 1)))
     monkeypatch.setattr(catalog_rules, "default_rates", lambda: new_release)
-    assert purchases_service.reprice(runtime) == 1
+    assert repricing.reprice(runtime) == 1
     assert before != 30.0 and _total(api, "a") == 30.0
     assert metrics(api, **JANUARY)["data"][0]["gross_usd"] == 30.0  # no rebuild needed
     assert upkeep.rebuild_pending(runtime) == 0
-    assert list(purchases_service.verify(runtime)) == []
-    assert purchases_service.reprice(runtime) == 0
+    assert list(verification.verify(runtime)) == []
+    assert repricing.reprice(runtime) == 0
 
 
 def test_migrate_reprices_totals_left_at_old_rates_without_rebuilding_the_metrics(api, runtime, database_url, tmp_path):
@@ -104,7 +105,7 @@ def test_migrate_reprices_totals_left_at_old_rates_without_rebuilding_the_metric
 def test_writes_while_rates_load_end_at_the_new_rates(api, runtime, monkeypatch):
     """Writers buying in euros while rates load: none stores a total, or adds to the metrics, at
     rates that are no longer in force, and they are not held up while the profiles are repriced."""
-    monkeypatch.setattr(purchases_service, "REPRICING_PAGE", 1)
+    monkeypatch.setattr(repricing, "REPRICING_PAGE", 1)
     _shop(api)
     users = [f"w{n}" for n in range(4)]
     for user in users:
@@ -137,13 +138,13 @@ def test_writes_while_rates_load_end_at_the_new_rates(api, runtime, monkeypatch)
     writes_at_each_page = []
     for value in ("2", "3", "4"):
         text = f"currency,usd_per_unit,as_of\nEUR,{value},2025-06-01\n"
-        purchases_service.load_rates(runtime, text, lambda done: writes_at_each_page.append(len(purchases)))
+        repricing.load_rates(runtime, text, lambda done: writes_at_each_page.append(len(purchases)))
     done.set()
     for writer in writers:
         writer.join(timeout=60)
     assert failures == []
     assert writes_at_each_page[-1] > writes_at_each_page[0]  # writes went on between the pages
-    assert list(purchases_service.verify(runtime)) == []
+    assert list(verification.verify(runtime)) == []
     assert upkeep.matches_ledger(runtime, app_id)
     assert all(_total(api, user) % 40 == 0 for user in users)  # every month at 10 EUR at 4 USD
 
@@ -160,15 +161,15 @@ def test_profiles_with_nothing_to_recompute_are_walked_past_together(api, runtim
         api.create(f"dollars{n}")
         body = _body(f"d{n}", f"d{n}", "monthly", BOUGHT, 30, 5)
         assert api.set_transaction(f"dollars{n}", **body).status_code == 200
-    monkeypatch.setattr(purchases_service, "REPRICING_PAGE", 2)
+    monkeypatch.setattr(repricing, "REPRICING_PAGE", 2)
     pages = []
-    purchases_service.load_rates(runtime, "currency,usd_per_unit,as_of\nEUR,2,2025-06-01\n", pages.append)
+    repricing.load_rates(runtime, "currency,usd_per_unit,as_of\nEUR,2,2025-06-01\n", pages.append)
 
     assert len(pages) == 3 and pages[-1] == 25  # 2 + 2 + 1 recomputed, all 25 walked
     assert [_total(api, f"euros{n}") for n in range(5)] == [20.0] * 5
     assert {_total(api, f"dollars{n}") for n in range(20)} == {5.0}
     assert metrics(api, **JANUARY)["data"][0]["gross_usd"] == 5 * 20.0 + 20 * 5.0
-    assert list(purchases_service.verify(runtime)) == []
+    assert list(verification.verify(runtime)) == []
 
 
 def test_a_page_moves_the_profiles_of_several_apps_together(api, runtime, client):
@@ -180,14 +181,14 @@ def test_a_page_moves_the_profiles_of_several_apps_together(api, runtime, client
             shop.create(f"euros{n}")
             _buy_in_euros(shop, f"euros{n}", value=10 + n)
     pages = []
-    purchases_service.load_rates(runtime, "currency,usd_per_unit,as_of\nEUR,2,2025-06-01\n", pages.append)
+    repricing.load_rates(runtime, "currency,usd_per_unit,as_of\nEUR,2,2025-06-01\n", pages.append)
 
     assert pages == [5, 6]  # the first page stops at its fifth recomputed profile
     for shop in (api, other):
         assert [_total(shop, f"euros{n}") for n in range(3)] == [20.0, 22.0, 24.0]
         assert metrics(shop, **JANUARY)["data"][0]["gross_usd"] == 66.0
         assert upkeep.matches_ledger(runtime, UUID(shop.app_id))
-    assert list(purchases_service.verify(runtime)) == []
+    assert list(verification.verify(runtime)) == []
 
 
 def test_a_profile_left_behind_the_walk_is_repriced_before_the_repricing_ends(api, runtime, monkeypatch):
@@ -197,7 +198,7 @@ def test_a_profile_left_behind_the_walk_is_repriced_before_the_repricing_ends(ap
     api.create("euros")
     _buy_in_euros(api, "euros")
     api.create("nothing")  # no price in any currency: moving it back changes no figure
-    monkeypatch.setattr(purchases_service, "REPRICING_PAGE", 1)
+    monkeypatch.setattr(repricing, "REPRICING_PAGE", 1)
     walked = []
 
     def move_back(done: int) -> None:
@@ -210,13 +211,13 @@ def test_a_profile_left_behind_the_walk_is_repriced_before_the_repricing_ends(ap
                     .values(rates_generation=profiles.c.rates_generation - 1)
                 )
 
-    purchases_service.load_rates(runtime, "currency,usd_per_unit,as_of\nEUR,2,2025-06-01\n", move_back)
+    repricing.load_rates(runtime, "currency,usd_per_unit,as_of\nEUR,2,2025-06-01\n", move_back)
     assert walked[-1] == 3  # walked past again
     with runtime.db.engine.begin() as conn:
         generations = set(conn.execute(sa.select(profiles.c.rates_generation)).scalars())
         assert generations == {conn.execute(sa.select(ledger_pricing.c.generation)).scalar()}
-    assert not purchases_service.repricing(runtime) and _total(api, "euros") == 20.0
-    assert list(purchases_service.verify(runtime)) == []
+    assert not repricing.repricing(runtime) and _total(api, "euros") == 20.0
+    assert list(verification.verify(runtime)) == []
 
 
 class _Stopped(Exception):
@@ -235,7 +236,7 @@ def test_a_repricing_ending_leaves_the_next_one_running(api, runtime, monkeypatc
     for n in range(3):
         api.create(f"euros{n}")
         _buy_in_euros(api, f"euros{n}")
-    monkeypatch.setattr(purchases_service, "REPRICING_PAGE", 1)
+    monkeypatch.setattr(repricing, "REPRICING_PAGE", 1)
     walk_ended = purchases_repository.any_priced_before
     meanwhile = []
 
@@ -244,17 +245,17 @@ def test_a_repricing_ending_leaves_the_next_one_running(api, runtime, monkeypatc
         if not meanwhile:
             meanwhile.append(generation)
             with pytest.raises(_Stopped):
-                purchases_service.load_rates(runtime, "currency,usd_per_unit,as_of\nEUR,3,2025-06-01\n", _stop)
+                repricing.load_rates(runtime, "currency,usd_per_unit,as_of\nEUR,3,2025-06-01\n", _stop)
         return left_behind
 
     monkeypatch.setattr(purchases_repository, "any_priced_before", another_process_loads_rates)
-    purchases_service.load_rates(runtime, "currency,usd_per_unit,as_of\nEUR,2,2025-06-01\n")
-    assert meanwhile and purchases_service.repricing(runtime)  # the next one is still under way
+    repricing.load_rates(runtime, "currency,usd_per_unit,as_of\nEUR,2,2025-06-01\n")
+    assert meanwhile and repricing.repricing(runtime)  # the next one is still under way
 
     monkeypatch.setattr(purchases_repository, "any_priced_before", walk_ended)
-    purchases_service.reprice(runtime)
+    repricing.reprice(runtime)
     assert [_total(api, f"euros{n}") for n in range(3)] == [30.0] * 3
-    assert list(purchases_service.verify(runtime)) == []
+    assert list(verification.verify(runtime)) == []
     assert upkeep.matches_ledger(runtime, UUID(api.app_id))
 
 
@@ -268,10 +269,10 @@ def test_writes_reaching_profiles_before_the_repricing_move_them_to_the_new_rate
     for user in users:
         api.create(user)
         _buy_in_euros(api, user)
-    purchases_service.load_rates(runtime, "currency,usd_per_unit,as_of\nEUR,2,2025-06-01\n")
-    monkeypatch.setattr(purchases_service, "REPRICING_PAGE", 1)
+    repricing.load_rates(runtime, "currency,usd_per_unit,as_of\nEUR,2,2025-06-01\n")
+    monkeypatch.setattr(repricing, "REPRICING_PAGE", 1)
     with pytest.raises(_Stopped):
-        purchases_service.load_rates(runtime, "currency,usd_per_unit,as_of\nEUR,3,2025-06-01\n", _stop)
+        repricing.load_rates(runtime, "currency,usd_per_unit,as_of\nEUR,3,2025-06-01\n", _stop)
 
     env = operator_env(tmp_path, database_url)
     waiting = api.admin("GET", "/metrics/?period=month&start=2025-01-01&end=2025-01-31")
@@ -297,13 +298,13 @@ def test_a_database_that_kept_only_the_digest_of_its_rates_keeps_them_and_repric
     _shop(api)
     api.create("a")
     _buy_in_euros(api, "a")
-    purchases_service.reprice(runtime)
+    repricing.reprice(runtime)
     with runtime.db.engine.begin() as conn:
         conn.execute(sa.update(ledger_pricing).values(rates=None))
 
-    assert purchases_service.reprice(runtime) == 0  # the rates in force are those of the digest
+    assert repricing.reprice(runtime) == 0  # the rates in force are those of the digest
     assert upkeep.rebuild_pending(runtime) == 0
-    purchases_service.load_rates(runtime, "currency,usd_per_unit,as_of\nEUR,5,2025-06-01\n")
+    repricing.load_rates(runtime, "currency,usd_per_unit,as_of\nEUR,5,2025-06-01\n")
     assert _total(api, "a") == 50.0 and upkeep.rebuild_pending(runtime) == 0
     assert metrics(api, **JANUARY)["data"][0]["gross_usd"] == 50.0
     assert upkeep.matches_ledger(runtime, UUID(api.app_id))

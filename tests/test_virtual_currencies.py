@@ -217,16 +217,16 @@ def test_purchases_credit_what_their_products_grant_once_and_refunds_take_it_bac
 
 
 def test_verify_finds_balances_that_differ_from_their_history(wallet, runtime):
-    from subledger.purchases import service as purchases_service
+    from subledger.purchases import verification
 
     transact(wallet, {"items": [{"currency_code": "COINS", "amount": 40}]})
-    assert list(purchases_service.verify(runtime)) == []
+    assert list(verification.verify(runtime)) == []
     with runtime.db.write() as conn:
         conn.execute(currency_balances.update().values(balance=41))
-    found = list(purchases_service.verify(runtime, fix=True))
+    found = list(verification.verify(runtime, fix=True))
     assert [item.get("balances") for item in found] == ["differ"]
     assert balances(wallet)["COINS"] == 40
-    assert list(purchases_service.verify(runtime)) == []
+    assert list(verification.verify(runtime)) == []
 
 
 def test_the_admin_api_keeps_currencies(wallet):

@@ -8,7 +8,7 @@ from sqlalchemy import ColumnElement, Connection, ScalarSelect, Table, delete, f
 
 from subledger.apps import rules
 from subledger.apps.rules import DEFAULT_ACCESS_LEVEL
-from subledger.core import app_config, db
+from subledger.core import app_config, sql
 from subledger.core.tables import access_levels, api_keys, apps, web_api_origins
 
 
@@ -96,11 +96,11 @@ def active_key(conn: Connection, key_hash: str, now: datetime) -> dict[str, Any]
 
 def locked_bucket(conn: Connection, table: Table, app_id: UUID) -> float:
     """The ``full_at`` of the app's rate bucket in ``table``, its row locked until the transaction ends."""
-    return db.locked_bucket(conn, table, {"app_id": app_id})
+    return sql.locked_bucket(conn, table, {"app_id": app_id})
 
 
 def save_bucket(conn: Connection, table: Table, app_id: UUID, full_at: float) -> None:
-    db.save_bucket(conn, table, {"app_id": app_id}, full_at)
+    sql.save_bucket(conn, table, {"app_id": app_id}, full_at)
 
 
 def web_origins(conn: Connection, app_id: UUID) -> list[str]:

@@ -8,7 +8,7 @@ from uuid import UUID
 from sqlalchemy import Connection, bindparam, delete, func, insert, select
 
 from subledger.core import app_config
-from subledger.core.db import upsert
+from subledger.core.sql import upsert
 from subledger.core.tables import (
     access_grants,
     access_levels,

@@ -150,6 +150,15 @@ def ledger_pricing(conn: Connection) -> dict[str, Any] | None:
     return repository.ledger_pricing_row(conn)
 
 
+def recorded_pricing(conn: Connection) -> dict[str, Any]:
+    """``ledger_pricing`` where it must be there: once the ledger has been priced, which every
+    repricing follows."""
+    record = ledger_pricing(conn)
+    if record is None:
+        raise RuntimeError("the ledger's pricing is not recorded yet")
+    return record
+
+
 def price_ledger_at(conn: Connection, rates: rules.Rates, generation: int, previous: rules.Rates | None) -> None:
     """Record the rates the ledger is priced at: ``generation``, and the rates of the generation
     before while profiles priced at them remain."""

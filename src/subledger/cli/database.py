@@ -21,7 +21,7 @@ from subledger.core.runtime import Runtime
 from subledger.core.secrets import SECRET_KEY_FILE
 from subledger.events import service as events_service
 from subledger.metrics import upkeep as metrics_upkeep
-from subledger.purchases import service as purchases_service
+from subledger.purchases import repricing, verification
 from subledger.stores import service as stores_service
 
 
@@ -35,7 +35,7 @@ def migrate() -> None:
     runtime.db.migrate()
     click.echo(f"database {runtime.db.location} at revision {head} (was {before or 'empty'})", err=True)
     try:
-        moved = _repricing(runtime, lambda progress: purchases_service.reprice(runtime, progress))
+        moved = _repricing(runtime, lambda progress: repricing.reprice(runtime, progress))
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     if moved:
@@ -105,7 +105,7 @@ def rates_load(csv_file: IO[str]) -> None:
     runtime = load_runtime()
     try:
         text = csv_file.read()
-        count = _repricing(runtime, lambda progress: purchases_service.load_rates(runtime, text, progress))
+        count = _repricing(runtime, lambda progress: repricing.load_rates(runtime, text, progress))
     except ValueError as exc:
         raise click.ClickException(f"{csv_file.name}: {exc}; nothing was loaded") from None
     click.echo(f"loaded {count} rates", err=True)
@@ -152,10 +152,10 @@ def verify(app_id: UUID | None, fix: bool) -> None:
     """Recompute every profile and each app's metrics from the ledger and report any difference
     (exit 1 when one is left)."""
     runtime = load_runtime()
-    if purchases_service.repricing(runtime):
+    if repricing.repricing(runtime):
         raise click.ClickException("new exchange rates are still being applied: `subledger migrate` finishes that")
     differences = 0
-    for difference in purchases_service.verify(runtime, app_id=app_id, fix=fix):
+    for difference in verification.verify(runtime, app_id=app_id, fix=fix):
         differences += 1
         click.echo(orjson.dumps(difference).decode())
     click.echo(f"{differences} profile(s) differ{' (fixed)' if fix and differences else ''}", err=True)

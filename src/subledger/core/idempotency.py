@@ -30,7 +30,7 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from subledger.core import db
+from subledger.core import db, sql
 from subledger.core.errors import ApiError, bad_request
 from subledger.core.http import error_response
 from subledger.core.runtime import Runtime
@@ -69,7 +69,7 @@ def _claim(conn: Connection, app_id: UUID, key_digest: str, request_digest: str,
     owner = uuid4()
     claim = {"owner": owner, "request_digest": request_digest, "state": "running", "created_at": now}
     claim.update(status_code=None, content_type=None, body=None)
-    if db.insert_new(
+    if sql.insert_new(
         conn, idempotency_keys, {"app_id": app_id, "key_digest": key_digest, **claim}, ["app_id", "key_digest"]
     ):
         return owner

@@ -257,7 +257,7 @@ exchange_rates = Table(
 # The exchange rates the ledger's USD figures (profiles' total_revenue_usd, the metric
 # rollups) are computed at: one row, none before the first computation. New rates start a
 # generation; while profiles of earlier ones remain, ``previous_rates`` holds the rates
-# they were computed at (see purchases.service.finish_repricing).
+# they were computed at (see purchases.repricing.finish_repricing).
 ledger_pricing = Table(
     "ledger_pricing",
     metadata,

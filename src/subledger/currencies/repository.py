@@ -7,7 +7,7 @@ from uuid import UUID
 from sqlalchemy import Connection, delete, exists, func, select, tuple_, update
 
 from subledger.core import app_config
-from subledger.core.db import insert_new, upsert
+from subledger.core.sql import insert_new, upsert
 from subledger.core.tables import (
     apps,
     currency_balances,

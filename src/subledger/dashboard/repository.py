@@ -6,7 +6,7 @@ from uuid import UUID
 
 from sqlalchemy import Column, Connection, Select, delete, select, union
 
-from subledger.core import db
+from subledger.core import sql
 from subledger.core.tables import dashboard_sessions, operators, products, sign_in_buckets, transactions
 from subledger.profiles.schemas import Store
 
@@ -57,11 +57,11 @@ def delete_expired_sessions(conn: Connection, now: datetime) -> None:
 def locked_sign_in_bucket(conn: Connection, email: str, address: str) -> float:
     """The ``full_at`` of the sign-in bucket of (email, address), its row locked until the
     transaction ends."""
-    return db.locked_bucket(conn, sign_in_buckets, {"email": email, "address": address})
+    return sql.locked_bucket(conn, sign_in_buckets, {"email": email, "address": address})
 
 
 def save_sign_in_bucket(conn: Connection, email: str, address: str, full_at: float) -> None:
-    db.save_bucket(conn, sign_in_buckets, {"email": email, "address": address}, full_at)
+    sql.save_bucket(conn, sign_in_buckets, {"email": email, "address": address}, full_at)
 
 
 def delete_sign_in_bucket(conn: Connection, email: str, address: str) -> None:

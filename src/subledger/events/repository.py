@@ -9,8 +9,8 @@ from sqlalchemy import ColumnElement, Connection, Table, and_, bindparam, delete
 from sqlalchemy.orm import aliased
 
 from subledger.core import app_config
-from subledger.core.db import insert_new, upsert
 from subledger.core.prepared import Prepared
+from subledger.core.sql import insert_new, upsert
 from subledger.core.tables import (
     ab_tests,
     apps,

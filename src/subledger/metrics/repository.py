@@ -9,7 +9,7 @@ from uuid import UUID
 
 from sqlalchemy import Connection, Select, Table, delete, func, insert, or_, select
 
-from subledger.core.db import add_up
+from subledger.core.sql import add_up
 from subledger.core.tables import (
     DAY_MEASURES,
     apps,

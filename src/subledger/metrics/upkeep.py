@@ -2,7 +2,7 @@
 
 Every write to a profile's ledger calls ``record`` in its own database
 transaction, so the rollups change with the ledger or not at all; new exchange
-rates move each profile's share the same way (purchases.service.finish_repricing).
+rates move each profile's share the same way (purchases.repricing.finish_repricing).
 ``rebuild`` recomputes an app's rollups from its whole ledger: after the upgrade
 that introduced them, and for ``subledger verify --fix``.
 """

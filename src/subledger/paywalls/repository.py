@@ -5,7 +5,7 @@ from uuid import UUID
 
 from sqlalchemy import Connection, Select, delete, func, select, update
 
-from subledger.core.db import upsert
+from subledger.core.sql import upsert
 from subledger.core.tables import ab_tests, audiences, paywall_views, paywalls, placements, transactions
 
 

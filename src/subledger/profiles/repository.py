@@ -7,8 +7,8 @@ from uuid import UUID
 from sqlalchemy import ColumnElement, Connection, FromClause, and_, bindparam, delete, func, select, update
 
 from subledger.core import app_config
-from subledger.core.db import upsert
 from subledger.core.prepared import Prepared
+from subledger.core.sql import upsert
 from subledger.core.tables import apps, attributions, installations, ledger_pricing, profiles
 
 if TYPE_CHECKING:

@@ -7,8 +7,8 @@ from uuid import UUID
 
 from sqlalchemy import Connection, bindparam, select, update
 
-from subledger.core.db import insert_new
 from subledger.core.prepared import Prepared
+from subledger.core.sql import insert_new
 from subledger.core.tables import access_grants, profiles, transactions
 
 

@@ -5,7 +5,7 @@ from uuid import UUID
 
 from sqlalchemy import Connection, func, select
 
-from subledger.core.db import insert_new, upsert
+from subledger.core.sql import insert_new, upsert
 from subledger.core.tables import consumption_requests, refund_saver_apps, refund_saver_profiles
 
 

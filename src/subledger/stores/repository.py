@@ -6,7 +6,7 @@ from uuid import UUID
 
 from sqlalchemy import Connection, and_, delete, exists, func, or_, select, update
 
-from subledger.core.db import add_up, upsert
+from subledger.core.sql import add_up, upsert
 from subledger.core.tables import (
     profiles,
     refused_counts,
