@@ -24,7 +24,7 @@ from pathlib import Path
 
 from run import HERE, serve, wrk
 from seed import seeded_app_key
-from serving import SUBLEDGER, operator_env
+from support.serving import SUBLEDGER, operator_env
 
 from subledger.config import Settings
 from subledger.core.runtime import Runtime

@@ -27,9 +27,9 @@ import httpx
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT / "tests"))
-from pgbouncer import transaction_pooler  # noqa: E402
 from scratch import scratch_database  # noqa: E402
-from serving import free_port, operator_env, run, shop  # noqa: E402
+from support.pgbouncer import transaction_pooler  # noqa: E402
+from support.serving import free_port, operator_env, run, shop  # noqa: E402
 
 from subledger.config import Settings  # noqa: E402
 from subledger.core.addressing import ProfileRef  # noqa: E402

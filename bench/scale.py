@@ -24,7 +24,7 @@ import httpx
 import sqlalchemy
 from run import HERE, rss_mb, serve, wrk
 from seed import seed, seeded_app_key
-from serving import operator_env
+from support.serving import operator_env
 
 from subledger.apps import service as apps_service
 from subledger.config import Settings

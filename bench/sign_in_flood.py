@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 from run import HERE, rss_mb, seed, serve
 from scratch import scratch_database
-from serving import operator_env, run
+from support.serving import operator_env, run
 
 FLOODERS = 100
 

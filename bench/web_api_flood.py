@@ -23,7 +23,7 @@ from pathlib import Path
 
 from run import HERE, cpu_seconds, seed, serve, server_pids, wrk
 from scratch import scratch_database
-from serving import operator_env, run, run_json
+from support.serving import operator_env, run, run_json
 
 FLOODS = {"alone": None, "Web API flood": "web_api_paywall", "control flood (404)": "not_found"}
 

@@ -27,7 +27,7 @@ log = logging.getLogger("subledger")
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 # The newest migration's revision: every command checks the database against it, and
 # Alembic (with every migration file) took a third of a second to load for that.
-# tests/test_migrations.py checks it against the migrations.
+# tests/core/test_migrations.py checks it against the migrations.
 HEAD_REVISION = "0031"
 
 
