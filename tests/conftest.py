@@ -77,7 +77,8 @@ def postgres_database():
 @pytest.fixture(scope="session")
 def postgres_cleaner(postgres_database):
     """A connection to empty the session's PostgreSQL database with, kept for the session."""
-    engine = sqlalchemy.create_engine(postgres_database, pool_size=1)
+    # Pinged before each use: some tests end every backend of the database (a failover).
+    engine = sqlalchemy.create_engine(postgres_database, pool_size=1, pool_pre_ping=True)
     yield engine
     engine.dispose()
 

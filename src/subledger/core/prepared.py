@@ -13,13 +13,14 @@ nothing) several, in the connection's transaction.
 """
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.sql import Executable
+from sqlalchemy.exc import DBAPIError, StatementError
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import ClauseElement
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection
@@ -28,13 +29,14 @@ if TYPE_CHECKING:
 class _Plan:
     """A statement compiled for one dialect and one set of parameter names."""
 
-    def __init__(self, statement: Executable, dialect: Dialect, names: tuple[str, ...]):
+    def __init__(self, statement: ClauseElement, dialect: Dialect, names: tuple[str, ...]):
         compiled = statement.compile(dialect=dialect, column_keys=list(names))
+        assert isinstance(compiled, SQLCompiler)  # a statement's, not DDL's
         if compiled.literal_execute_params or compiled.post_compile_params:
             raise ValueError("parameters rendered at execution (IN lists, literal LIMITs) need Connection.execute")
         if compiled.insert_prefetch or compiled.update_prefetch:
             # Python-side column defaults are filled in by SQLAlchemy's execution context.
-            missing = [column.name for column in compiled.insert_prefetch + compiled.update_prefetch]
+            missing = [column.name for column in [*compiled.insert_prefetch, *compiled.update_prefetch]]
             raise ValueError(f"pass every column that has a default: {missing}")
         self.sql = compiled.string
         self.positional = compiled.positional
@@ -48,7 +50,7 @@ class _Plan:
                 raise ValueError(f"no value for the parameter {bind.key!r}")
             constant = None if key is not None else processor(bind.value) if processor else bind.value
             slots[name] = (key, processor, constant)
-        order = compiled.positiontup if self.positional else list(slots)
+        order = (compiled.positiontup or []) if self.positional else list(slots)
         self.slots = [slots[name] for name in order]
         self.names = [compiled.escaped_bind_names.get(name, name) for name in order]
         columns = list(getattr(statement, "exported_columns", ()))
@@ -60,7 +62,7 @@ class _Plan:
         # Set from the first cursor's description: reading it again on every run cost about
         # a tenth of a GET profile on PostgreSQL, where psycopg builds its columns each time.
         self.gives_rows = False
-        self.results: list[tuple[int, Callable]] | None = None
+        self.results: list[tuple[int, Callable[[Any], Any]]] | None = None
 
     def parameters(self, params: dict[str, Any]) -> dict[str, Any] | list[Any]:
         values = [
@@ -69,7 +71,7 @@ class _Plan:
         ]
         return values if self.positional else dict(zip(self.names, values, strict=True))
 
-    def returns_rows(self, cursor) -> bool:
+    def returns_rows(self, cursor: Any) -> bool:
         """Whether the statement gives rows; the first cursor run with it sets up the result processors."""
         if self.results is None:
             description = cursor.description
@@ -77,18 +79,18 @@ class _Plan:
             self.results = self._result_processors(description) if description else []
         return self.gives_rows
 
-    def processed(self, fetched: list) -> list[dict[str, Any]]:
+    def processed(self, fetched: list[Any]) -> list[dict[str, Any]]:
         """The driver's rows as dicts of the statement's column keys, through the columns'
         result processors."""
         rows = []
         for row in fetched:
             row = list(row)
-            for index, processor in self.results:
+            for index, processor in self.results or ():
                 row[index] = processor(row[index])
             rows.append(dict(zip(self.keys, row, strict=True)))
         return rows
 
-    def _result_processors(self, description) -> list[tuple[int, Callable]]:
+    def _result_processors(self, description: Sequence[Any]) -> list[tuple[int, Callable[[Any], Any]]]:
         processors = [
             (index, type_.dialect_impl(self.dialect).result_processor(self.dialect, column[1]))
             for index, (type_, column) in enumerate(zip(self.types, description, strict=True))
@@ -96,14 +98,14 @@ class _Plan:
         return [(index, processor) for index, processor in processors if processor is not None]
 
 
-def _announce(conn: Connection, sql: str, values, many: bool) -> Any:
+def _announce(conn: Connection, sql: str, values: Any, many: bool) -> Any:
     """The connection's driver, once listeners (statement counters, tracing) have seen the statement."""
     if conn.dispatch.before_cursor_execute:
         conn.dispatch.before_cursor_execute(conn, None, sql, values, None, many)
     return conn.connection.driver_connection
 
 
-def _failed(conn: Connection, driver: Any, sql: str, values, exc: Exception) -> DBAPIError:
+def _failed(conn: Connection, driver: Any, sql: str, values: Any, exc: Any) -> StatementError:
     """The driver's error as SQLAlchemy's; a lost connection is invalidated, as SQLAlchemy does."""
     invalidated = conn.dialect.is_disconnect(exc, driver, None)
     if invalidated:
@@ -111,7 +113,7 @@ def _failed(conn: Connection, driver: Any, sql: str, values, exc: Exception) -> 
     return _as_sqlalchemys(conn.dialect, sql, values, exc, invalidated)
 
 
-def _as_sqlalchemys(dialect: Dialect, sql: str, values, exc: Exception, invalidated: bool) -> DBAPIError:
+def _as_sqlalchemys(dialect: Dialect, sql: str, values: Any, exc: Exception, invalidated: bool) -> StatementError:
     return DBAPIError.instance(
         sql, values, exc, dialect.loaded_dbapi.Error, connection_invalidated=invalidated, dialect=dialect
     )
@@ -124,7 +126,7 @@ class Prepared:
     # Plans kept per statement: an UPDATE has one per set of columns a caller passes.
     MAX_PLANS = 256
 
-    def __init__(self, statement: Executable):
+    def __init__(self, statement: ClauseElement):
         self.statement = statement
         self._plans: dict[tuple[Dialect, tuple[str, ...]], _Plan] = {}
         self._planning = threading.Lock()

@@ -25,6 +25,7 @@ from sqlalchemy import (
     UniqueConstraint,
     Uuid,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.expression import false, text, true
 
 metadata = MetaData(
@@ -38,19 +39,19 @@ metadata = MetaData(
 )
 
 
-class UTCDateTime(TypeDecorator):
+class UTCDateTime(TypeDecorator[datetime]):
     """Aware UTC datetimes in and out, on engines with and without time zones."""
 
     impl = DateTime(timezone=True)
     cache_ok = True
 
-    def process_bind_param(self, value: datetime | None, dialect):
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
-    def process_result_value(self, value: datetime | None, dialect):
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
@@ -60,17 +61,17 @@ class UTCDateTime(TypeDecorator):
 Json = JSON()
 
 
-class Money(TypeDecorator):
+class Money(TypeDecorator[Decimal]):
     """Exact amounts as integer millionths, the same on every engine (SQLite has no exact decimal)."""
 
     impl = BigInteger
     cache_ok = True
     SCALE = Decimal(1_000_000)
 
-    def process_bind_param(self, value: Decimal | None, dialect):
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> int | None:
         return None if value is None else int((Decimal(value) * self.SCALE).to_integral_value(ROUND_HALF_EVEN))
 
-    def process_result_value(self, value: int | None, dialect):
+    def process_result_value(self, value: int | None, dialect: Dialect) -> Decimal | None:
         return None if value is None else Decimal(value) / self.SCALE
 
 
@@ -764,7 +765,7 @@ idempotency_keys = Table(
 ROLLUP_SHARDS = 16
 
 
-def _rollup_key(primary_key: bool = False) -> list[Column]:
+def _rollup_key(primary_key: bool = False) -> list[Column[str]]:
     return [
         Column("store", String(255), primary_key=primary_key, nullable=False),
         Column("product", String(255), primary_key=primary_key, nullable=False),

@@ -5,10 +5,11 @@ carries the session's CSRF token (the sign-in form a double-submit cookie's).
 """
 
 import secrets
+from collections.abc import Callable
 from datetime import date, timedelta
 from functools import partial
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import quote, urlencode
 from uuid import UUID
 
@@ -17,6 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import AfterValidator, ValidationError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from subledger.analytics import service as analytics_service
 from subledger.apps import service as apps_service
@@ -25,6 +27,7 @@ from subledger.catalog.schemas import AccessLevelIn, ProductIn
 from subledger.core.errors import ApiError, from_validation_errors
 from subledger.core.fields import text
 from subledger.core.http import runtime_of
+from subledger.core.runtime import Runtime
 from subledger.currencies import rules as currencies_rules
 from subledger.currencies import service as currencies_service
 from subledger.dashboard import service
@@ -71,15 +74,15 @@ SECURITY_HEADERS = [
 class SecurityHeaders:
     """ASGI middleware: ``SECURITY_HEADERS`` on every answer under ``/dashboard``."""
 
-    def __init__(self, app):
+    def __init__(self, app: ASGIApp):
         self.app = app
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith(PREFIX):
             await self.app(scope, receive, send)
             return
 
-        async def with_headers(message):
+        async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message = {**message, "headers": [*message.get("headers", []), *SECURITY_HEADERS]}
             await send(message)
@@ -104,7 +107,7 @@ def _check_csrf(session: service.Session, sent: str | None) -> None:
         raise ApiError.one(403, "csrf_failed", None, "The form's CSRF token is missing or wrong; reload the page.")
 
 
-async def _app(request: Request, app_id: str) -> dict:
+async def _app(request: Request, app_id: str) -> dict[str, Any]:
     """The app a page is about: its id and name; 404 when there is no such app."""
     runtime = runtime_of(request)
     try:
@@ -117,13 +120,13 @@ async def _app(request: Request, app_id: str) -> dict:
     return {"app_id": str(wanted), "name": name}
 
 
-async def _form_app(request: Request, app_id: str, csrf: str) -> dict:
+async def _form_app(request: Request, app_id: str, csrf: str) -> dict[str, Any]:
     """The app a form posts to, once the signed-in operator's CSRF token is checked."""
     _check_csrf(await _session(request), csrf)
     return await _app(request, app_id)
 
 
-def _page(request: Request, template: str, session: service.Session, **context) -> HTMLResponse:
+def _page(request: Request, template: str, session: service.Session, **context: Any) -> HTMLResponse:
     return templates.TemplateResponse(request, template, {"session": session, **context})
 
 
@@ -176,7 +179,7 @@ async def login(
         raise
     # Checked in threads of their own, never the ones requests' database work needs.
     matches = await runtime.isolated("passwords", service.VERIFYING, service.password_matches, operator, password)
-    token = await runtime.write(service.open_session, runtime, operator, address) if matches else None
+    token = await runtime.write(service.open_session, runtime, operator, address) if matches and operator else None
     if token is None:
         return RedirectResponse(f"{PREFIX}/login?failed=1&next={quote(_local(next))}", status_code=303)
     response = RedirectResponse(_local(next), status_code=303)
@@ -296,7 +299,7 @@ WEBHOOK_OPTIONS = [
 ]
 
 
-async def _webhooks_page(request: Request, app: dict, session, **context) -> Response:
+async def _webhooks_page(request: Request, app: dict[str, Any], session: service.Session, **context: Any) -> Response:
     runtime = runtime_of(request)
     endpoints = await runtime.read(events_service.list_endpoints, runtime, UUID(app["app_id"]))
     return _page(
@@ -324,7 +327,7 @@ async def webhooks(
     return await _webhooks_page(request, await _app(request, app_id), session, error=error, notice=notice)
 
 
-def _back_to(page: str, app: dict, error: ApiError | None = None, notice: str = "") -> Response:
+def _back_to(page: str, app: dict[str, Any], error: ApiError | None = None, notice: str = "") -> Response:
     """Back to one of the app's pages after a form, with what went wrong or what was done."""
     target = f"{PREFIX}/apps/{app['app_id']}/{page}/"
     if error is not None:
@@ -334,11 +337,11 @@ def _back_to(page: str, app: dict, error: ApiError | None = None, notice: str = 
     return RedirectResponse(target, status_code=303)
 
 
-def _back_to_webhooks(app: dict, error: ApiError | None = None, notice: str = "") -> Response:
+def _back_to_webhooks(app: dict[str, Any], error: ApiError | None = None, notice: str = "") -> Response:
     return _back_to("webhooks", app, error, notice)
 
 
-async def _endpoint_form(request: Request, app_id: str) -> tuple[dict, dict]:
+async def _endpoint_form(request: Request, app_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """The app an endpoint form posts to (its CSRF token checked) and the form's fields in the
     admin API's shape (every option given: an unchecked box is false)."""
     form = await request.form()
@@ -454,14 +457,22 @@ async def catalog(request: Request, app_id: str, error: Annotated[str, Query(max
     )
 
 
-def _back_to_catalog(app: dict, error: ApiError | None = None, typed: dict[str, str] | None = None) -> Response:
+def _back_to_catalog(
+    app: dict[str, Any], error: ApiError | None = None, typed: dict[str, str] | None = None
+) -> Response:
     answer = _back_to("catalog", app, error)
     if error is not None and typed:
         answer.headers["location"] += "&" + urlencode({name: value for name, value in typed.items() if value})
     return answer
 
 
-async def _catalog_change(request: Request, app: dict, change, *args, typed: dict[str, str] | None = None) -> Response:
+async def _catalog_change(
+    request: Request,
+    app: dict[str, Any],
+    change: Callable[..., Any],
+    *args: Any,
+    typed: dict[str, str] | None = None,
+) -> Response:
     """Make a change to the catalog and go back to it; on an error, with what went wrong and what
     the form had (``typed``)."""
     runtime = runtime_of(request)
@@ -485,7 +496,7 @@ async def add_access_level(
 ) -> Response:
     app = await _form_app(request, app_id, csrf)
 
-    def create(runtime, app_uuid):
+    def create(runtime: Runtime, app_uuid: UUID) -> dict[str, Any]:
         return catalog_service.create_access_level(runtime, app_uuid, AccessLevelIn(access_level_id=access_level_id))
 
     return await _catalog_change(request, app, create)
@@ -505,7 +516,7 @@ async def add_product(
 ) -> Response:
     app = await _form_app(request, app_id, csrf)
 
-    def create(runtime, app_uuid):
+    def create(runtime: Runtime, app_uuid: UUID) -> dict[str, Any]:
         body = ProductIn(
             store=store,
             store_product_id=store_product_id,
@@ -611,7 +622,7 @@ async def set_web_origins(
 
 # Each store the dashboard connects: its connection schema, and the form's secret fields (a secret
 # left blank keeps the one set).
-STORE_FORMS = {
+STORE_FORMS: dict[str, tuple[type[StripeConnectionIn] | type[PaddleConnectionIn], tuple[str, ...]]] = {
     "stripe": (StripeConnectionIn, ("secret_key", "webhook_secret", "test_secret_key", "test_webhook_secret")),
     "paddle": (PaddleConnectionIn, ("api_key", "notification_secret")),
 }

@@ -60,33 +60,36 @@ def _value_of(field: str, facts: dict[str, Any]) -> Any:
 
 def rule_matches(rule: dict[str, Any], facts: dict[str, Any]) -> bool:
     """One rule against a profile's facts (properties, attributes, active access levels)."""
-    op, expected = rule["op"], rule.get("value")
+    op: str = rule["op"]
+    expected: Any = rule.get("value")  # of the type the rule's schema checked for its op
     if rule["field"] == "access_level":
         has = expected in facts["access_levels"]
         return has if op == "has" else not has
-    actual = _value_of(rule["field"], facts)
+    actual: Any = _value_of(rule["field"], facts)
     if op == "exists":
         return actual is not None
     if op == "not_exists":
         return actual is None
     if op == "eq":
-        return actual == expected
+        return bool(actual == expected)
     if op == "ne":
-        return actual != expected
+        return bool(actual != expected)
     if op == "in":
         return actual in expected
     if op == "not_in":
         return actual not in expected
     if not isinstance(actual, (int, float)) or isinstance(actual, bool):
         return False
-    return actual > expected if op == "gt" else actual < expected
+    return bool(actual > expected if op == "gt" else actual < expected)
 
 
 def audience_matches(rules: list[dict[str, Any]], facts: dict[str, Any]) -> bool:
     return all(rule_matches(rule, facts) for rule in rules)
 
 
-def choose_target(targets: list[dict[str, Any]], audiences: dict[str, list], facts: dict[str, Any]) -> dict | None:
+def choose_target(
+    targets: list[dict[str, Any]], audiences: dict[str, list[dict[str, Any]]], facts: dict[str, Any]
+) -> dict[str, Any] | None:
     """The first target, in priority order, whose audience the profile is in (no audience: everyone)."""
     for target in targets:
         audience = target.get("audience_id")
@@ -111,7 +114,7 @@ def assign_variation(ab_test_id: str, profile_id: str, variations: list[dict[str
     raise AssertionError("weights add up to total")
 
 
-def remote_config(configs: dict[str, dict], locale: str | None) -> dict[str, Any] | None:
+def remote_config(configs: dict[str, dict[str, Any]], locale: str | None) -> dict[str, Any] | None:
     """The config for a locale: exact, then its language, then English, then the first there is."""
     if not configs:
         return None

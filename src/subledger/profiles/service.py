@@ -5,6 +5,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
+from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from subledger.core.dates import format_datetime
@@ -19,7 +20,11 @@ from subledger.profiles.schemas import IntegrationIdsIn, ProfileFields, integrat
 
 
 def load(
-    conn, app_id: UUID, ref: ProfileRef, for_update: bool = False, missing: Callable[[], ApiError] = profile_not_found
+    conn: Connection,
+    app_id: UUID,
+    ref: ProfileRef,
+    for_update: bool = False,
+    missing: Callable[[], ApiError] = profile_not_found,
 ) -> dict[str, Any]:
     """The profile the request names, read in the caller's transaction (``for_update``: locked
     until it ends); ``missing()`` is raised when there is none."""
@@ -41,7 +46,7 @@ def _found(
     return profile
 
 
-def current_state(profile: dict[str, Any], now: datetime) -> dict[str, list]:
+def current_state(profile: dict[str, Any], now: datetime) -> dict[str, list[Any]]:
     """The profile's access levels and purchases as of ``now``."""
     return rules.render_state(profile["derived"], format_datetime(now))
 
@@ -64,13 +69,13 @@ def active_access_level_ids(profile: dict[str, Any], now: datetime) -> list[str]
     return rules.active_access_levels(rules.render_state(profile["derived"], moment), moment)
 
 
-def lock(conn, app_id: UUID, ref: ProfileRef) -> dict[str, Any]:
+def lock(conn: Connection, app_id: UUID, ref: ProfileRef) -> dict[str, Any]:
     """The addressed profile, locked for the rest of the caller's write transaction."""
     return load(conn, app_id, ref, for_update=True)
 
 
 def find_locked(
-    conn, app_id: UUID, profile_id: UUID | None = None, customer_user_id: str | None = None
+    conn: Connection, app_id: UUID, profile_id: UUID | None = None, customer_user_id: str | None = None
 ) -> dict[str, Any] | None:
     """The profile with this id (or customer_user_id), locked as ``lock`` does; None when there is none."""
     return repository.find_profile(
@@ -90,7 +95,7 @@ def find_profile_id(rt: Runtime, app_id: UUID, name: str) -> UUID | None:
     return found["id"] if found else None
 
 
-def save(conn, profile: dict[str, Any], values: dict[str, Any]) -> None:
+def save(conn: Connection, profile: dict[str, Any], values: dict[str, Any]) -> None:
     """Write ``values`` into a profile locked in the caller's transaction, and into ``profile``."""
     repository.update_profile(conn, profile["id"], values)
     profile.update(values)
@@ -129,7 +134,7 @@ def create_profile(
     raise AssertionError("unreachable")
 
 
-def _existing(conn, app_id: UUID, ref: ProfileRef) -> tuple[dict[str, Any], dict[str, Any]] | None:
+def _existing(conn: Connection, app_id: UUID, ref: ProfileRef) -> tuple[dict[str, Any], dict[str, Any]] | None:
     """The profile a create names, locked, and what attaching the customer_user_id changes in it;
     None when it is to be made. 400 when the headers name two different profiles."""
     by_id = by_cuid = None
@@ -140,7 +145,8 @@ def _existing(conn, app_id: UUID, ref: ProfileRef) -> tuple[dict[str, Any], dict
     if by_id is None and by_cuid is None:
         return None
     if ref.profile_id is None or ref.customer_user_id is None:
-        return by_id or by_cuid, {}
+        named = by_id or by_cuid
+        return None if named is None else (named, {})
     if by_id is not None and by_cuid is None and by_id["customer_user_id"] is None:
         return by_id, {"customer_user_id": ref.customer_user_id}  # an anonymous profile gets its user id
     if by_id is None or by_cuid is None or by_id["id"] != by_cuid["id"]:
@@ -148,14 +154,14 @@ def _existing(conn, app_id: UUID, ref: ProfileRef) -> tuple[dict[str, Any], dict
     return by_id, {}
 
 
-def _different_profiles():
+def _different_profiles() -> ApiError:
     return bad_request(
         "value_error", NON_FIELD, "adapty-profile-id and adapty-customer-user-id name different profiles."
     )
 
 
 def insert_new(
-    conn,
+    conn: Connection,
     rt: Runtime,
     app_id: UUID,
     customer_user_id: str | None,
@@ -206,7 +212,7 @@ def insert_new(
     return profile
 
 
-def already_exists():
+def already_exists() -> ApiError:
     return bad_request("profile_already_exists", NON_FIELD, "A profile with this customer_user_id already exists.")
 
 
@@ -256,7 +262,7 @@ def update_profile(
 
 
 def _update(
-    conn,
+    conn: Connection,
     rt: Runtime,
     profile: dict[str, Any],
     fields: ProfileFields,

@@ -16,24 +16,38 @@ from subledger.purchases import service
 from subledger.purchases.schemas import GrantIn, RevokeIn, TransactionIn
 
 router = api_router("/api/v2/server-side-api", "purchase")
-PROFILE = {"response_model": ProfileEnvelope, "openapi_extra": PROFILE_HEADERS}
 
 
-@router.post("/purchase/set/transaction/", summary="Set a transaction", **PROFILE)
+@router.post(
+    "/purchase/set/transaction/",
+    summary="Set a transaction",
+    response_model=ProfileEnvelope,
+    openapi_extra=PROFILE_HEADERS,
+)
 async def set_transaction(request: Request, body: Annotated[TransactionIn, Body()]) -> Response:
     runtime = runtime_of(request)
     ref = profile_ref(request)
     return JSONResponse(await runtime.write(service.set_transaction, runtime, request.state.app_id, ref, body))
 
 
-@router.post("/purchase/profile/grant/access-level/", summary="Grant an access level", **PROFILE)
+@router.post(
+    "/purchase/profile/grant/access-level/",
+    summary="Grant an access level",
+    response_model=ProfileEnvelope,
+    openapi_extra=PROFILE_HEADERS,
+)
 async def grant(request: Request, body: Annotated[GrantIn, Body()]) -> Response:
     runtime = runtime_of(request)
     ref = profile_ref(request)
     return JSONResponse(await runtime.write(service.grant_access_level, runtime, request.state.app_id, ref, body))
 
 
-@router.post("/purchase/profile/revoke/access-level/", summary="Revoke an access level", **PROFILE)
+@router.post(
+    "/purchase/profile/revoke/access-level/",
+    summary="Revoke an access level",
+    response_model=ProfileEnvelope,
+    openapi_extra=PROFILE_HEADERS,
+)
 async def revoke(request: Request, body: Annotated[RevokeIn, Body()]) -> Response:
     runtime = runtime_of(request)
     ref = profile_ref(request)

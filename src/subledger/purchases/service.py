@@ -4,7 +4,7 @@ Every change appends to (or updates) the ledger and recomputes the profile's
 derived state in the same database transaction, with the profile row locked.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
@@ -22,6 +22,7 @@ from subledger.core.runtime import Runtime
 from subledger.currencies import service as currencies_service
 from subledger.events import rules as events_rules
 from subledger.events import service as events_service
+from subledger.events.rules import Change
 from subledger.metrics import upkeep as metrics_upkeep
 from subledger.profiles import service as profiles_service
 from subledger.purchases import repository, rules
@@ -50,7 +51,9 @@ def _key(tx: dict[str, Any]) -> tuple[str, str]:
     return tx["store"], tx["store_transaction_id"]
 
 
-def _ledger_before(ledger: list[dict[str, Any]], written: Sequence[tuple[dict[str, Any] | None, tuple[str, str]]]):
+def _ledger_before(
+    ledger: list[dict[str, Any]], written: Sequence[tuple[dict[str, Any] | None, tuple[str, str]]]
+) -> list[dict[str, Any]]:
     """The ledger as it was before the ``written`` transactions were recorded."""
     first_seen: dict[tuple[str, str], dict[str, Any] | None] = {}
     for before, key in written:
@@ -101,6 +104,7 @@ def recompute(
     changes = []
     for before, key in written:
         after = _in_ledger(ledger, *key)
+        assert after is not None  # just written
         chain = [tx for tx in events_service.chain_of(after, ledger) if tx is not after]
         changes += events_rules.transaction_changes(before, after, chain)
     changes += events_rules.access_level_changes(old_levels, derived.access_levels, now)
@@ -286,15 +290,14 @@ def grant(
 def _extended(level: dict[str, Any] | None, now: datetime, days: int) -> datetime | None:
     """``days`` after the level's expiry when it is active now (a lifetime level stays so), else after now."""
     moment = format_datetime(now)
-    active = (
-        level is not None
-        and level["starts_at"] <= moment
-        and (level["expires_at"] is None or moment < level["expires_at"])
-    )
-    if active and level["expires_at"] is None:
-        return None
+    start = now
+    if level is not None and level["starts_at"] <= moment:
+        if level["expires_at"] is None:
+            return None
+        if moment < level["expires_at"]:
+            start = parse_datetime(level["expires_at"])
     try:
-        return (parse_datetime(level["expires_at"]) if active else now) + timedelta(days=days)
+        return start + timedelta(days=days)
     except OverflowError:
         raise bad_request("value_error", "duration_days", "The access level would end after the year 9999.") from None
 
@@ -378,7 +381,13 @@ def fire_due_checks(rt: Runtime, limit: int = 100) -> int:
     return _fire_scheduled(rt, events_service.any_check_due, events_service.claim_due_checks, still_active, limit)
 
 
-def _fire_scheduled(rt: Runtime, any_due, claim_due, change_of, limit: int) -> int:
+def _fire_scheduled(
+    rt: Runtime,
+    any_due: Callable[[Connection, datetime], bool],
+    claim_due: Callable[[Connection, datetime, int], list[dict[str, Any]]],
+    change_of: Callable[[dict[str, Any], list[dict[str, Any]]], Change | None],
+    limit: int,
+) -> int:
     """Claim what is due of one kind of scheduled event (each names a profile and a subscription
     chain) and emit the change ``change_of(item, chain)`` makes of each, if any."""
     now = rt.clock.now()
@@ -410,7 +419,9 @@ def products_bought(conn: Connection, profile_id: UUID) -> set[tuple[str, str]]:
     return {(tx["store"], tx["store_product_id"]) for tx in repository.profile_transactions(conn, profile_id)}
 
 
-def chain_transactions(conn: Connection, profile_id: UUID, store: str, original_transaction_id: str) -> list[dict]:
+def chain_transactions(
+    conn: Connection, profile_id: UUID, store: str, original_transaction_id: str
+) -> list[dict[str, Any]]:
     """The transactions of one of the profile's subscription chains (or its one-time purchase)."""
     return [
         tx
@@ -467,7 +478,8 @@ def _recompute_buyers(
     buyers = sorted(repository.profiles_buying(conn, app_id, row["store"], row["store_product_id"]))
     locked = [profiles_service.find_locked(conn, app_id, profile_id) for profile_id in buyers]
     for profile in locked:
-        recompute(rt, conn, profile, now, old_catalog=old_catalog)
+        if profile is not None:  # else deleted since
+            recompute(rt, conn, profile, now, old_catalog=old_catalog)
     return len(buyers)
 
 
