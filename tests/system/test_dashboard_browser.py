@@ -93,6 +93,11 @@ def test_an_operator_signs_in_sees_charts_searches_and_opens_a_profile(server, p
     assert "monthly" in page.locator("table.subscriptions").inner_text()
     assert "subscription_started" in page.locator("ol.timeline").inner_text()
     page.screenshot(path=SCREENSHOTS / "3-profile.png", full_page=True)
+    page.fill("input[name=expires_at]", "2099-12-31T23:59")
+    page.click("form.grant button[type=submit]")
+    assert page.locator(".notice").inner_text() == "Granted premium until 2099-12-31 23:59 UTC."
+    assert "active" in page.locator("table.access-levels").inner_text()
+    page.screenshot(path=SCREENSHOTS / "3b-profile-granted.png", full_page=True)
 
     page.click("text=Catalog")
     assert "monthly" in page.locator("table.products").inner_text()
@@ -105,6 +110,11 @@ def test_an_operator_signs_in_sees_charts_searches_and_opens_a_profile(server, p
     page.click("text=Stores")
     assert "Save Paddle" in page.content()
     page.screenshot(path=SCREENSHOTS / "6-stores.png", full_page=True)
+
+    page.click("text=Activity")
+    trail = page.locator("table.activity").inner_text()
+    assert EMAIL in trail and "/grant" in trail and "access_level_id=premium" in trail
+    page.screenshot(path=SCREENSHOTS / "6b-activity.png", full_page=True)
 
     # At a phone's width nothing is wider than the screen but the tables, which scroll.
     page.set_viewport_size({"width": 390, "height": 844})

@@ -648,6 +648,24 @@ operators = Table(
     Column("email", String(255), nullable=False, unique=True),
     Column("password_hash", String(255), nullable=False),  # argon2id
     Column("created_at", UTCDateTime, nullable=False),
+    # owner: everything; analyst: reads every page, changes nothing.
+    Column("role", String(16), nullable=False, server_default=text("'owner'")),
+)
+
+# What operators did through the dashboard: every form posted to an app's pages, who posted it,
+# and how it was answered (a refusal too). Kept with the operator's email, which outlives them.
+operator_actions = Table(
+    "operator_actions",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("app_id", Uuid, ForeignKey("apps.id", ondelete="CASCADE"), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("operator_email", String(255), nullable=False),
+    Column("action", String(255), nullable=False),  # the form's route: POST /apps/{app_id}/catalog/products/
+    Column("path", String(1024), nullable=False),
+    Column("status", SmallInteger, nullable=False),  # the answer's HTTP status
+    Column("details", Json, nullable=False),  # the form's fields, without tokens and secrets
+    Index("ix_operator_actions_app_id_id", "app_id", "id"),
 )
 
 # Signed-in dashboard sessions; the cookie holds a random token, the table its SHA-256.

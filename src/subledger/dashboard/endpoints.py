@@ -5,7 +5,7 @@ carries the session's CSRF token (the sign-in form a double-submit cookie's).
 """
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import date, timedelta
 from functools import partial
 from pathlib import Path
@@ -15,6 +15,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import AfterValidator, ValidationError
@@ -27,6 +28,7 @@ from subledger.catalog.schemas import AccessLevelIn, ProductIn
 from subledger.core.errors import ApiError, from_validation_errors
 from subledger.core.fields import text
 from subledger.core.http import runtime_of
+from subledger.core.profile_ref import ProfileRef
 from subledger.core.runtime import Runtime
 from subledger.currencies import rules as currencies_rules
 from subledger.currencies import service as currencies_service
@@ -35,6 +37,7 @@ from subledger.events import rules as events_rules
 from subledger.events import service as events_service
 from subledger.events.schemas import EndpointChange, EndpointIn, TestEventIn
 from subledger.purchases import service as purchases_service
+from subledger.purchases.schemas import GrantIn, RevokeIn
 from subledger.stores import service as stores_service
 from subledger.stores.paddle import service as paddle_service
 from subledger.stores.rules import CONNECTED_STORES
@@ -46,7 +49,38 @@ SESSION_COOKIE = "subledger_session"
 LOGIN_CSRF_COOKIE = "subledger_login_csrf"
 PREFIX = "/dashboard"
 
-router = APIRouter(prefix=PREFIX, include_in_schema=False)
+
+class AuditedRoute(APIRoute):
+    """A dashboard route whose forms are recorded: every one ``_form_app`` admitted (which sets
+    ``request.state.audited``), with the answer it got, a refusal too."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        action = f"POST {self.path.removeprefix(PREFIX)}"
+
+        async def audited(request: Request) -> Response:
+            try:
+                response = await handler(request)
+            except ApiError as error:
+                await _record(request, action, error.status)
+                raise
+            await _record(request, action, response.status_code)
+            return response
+
+        return audited
+
+
+async def _record(request: Request, action: str, status: int) -> None:
+    audited: tuple[service.Session, UUID] | None = getattr(request.state, "audited", None)
+    if audited is None:
+        return
+    session, app_id = audited
+    form = {name: str(value) for name, value in (await request.form()).items()}
+    runtime = runtime_of(request)
+    await runtime.write(service.record_action, runtime, session, app_id, action, request.url.path, status, form)
+
+
+router = APIRouter(prefix=PREFIX, include_in_schema=False, route_class=AuditedRoute)
 templates = Jinja2Templates(directory=HERE / "templates")
 # "2025-01-10T00:00:00.000000+0000" (the API's format) as "2025-01-10 00:00" (UTC).
 templates.env.globals["stores"] = CONNECTED_STORES  # the store pickers' choices
@@ -121,9 +155,17 @@ async def _app(request: Request, app_id: str) -> dict[str, Any]:
 
 
 async def _form_app(request: Request, app_id: str, csrf: str) -> dict[str, Any]:
-    """The app a form posts to, once the signed-in operator's CSRF token is checked."""
-    _check_csrf(await _session(request), csrf)
-    return await _app(request, app_id)
+    """The app a form posts to, once the signed-in operator's CSRF token is checked and their role
+    found to allow changes (403 otherwise); the form is recorded in the app's trail."""
+    session = await _session(request)
+    _check_csrf(session, csrf)
+    app = await _app(request, app_id)
+    request.state.audited = (session, UUID(app["app_id"]))
+    if not session.may_change:
+        raise ApiError.one(
+            403, "forbidden", None, f"Your role ({session.role}) may see every page and change nothing: ask an owner."
+        )
+    return app
 
 
 def _page(request: Request, template: str, session: service.Session, **context: Any) -> HTMLResponse:
@@ -247,6 +289,15 @@ async def overview(
     return _page(request, "overview.html", session, app=app, result=result, environment=environment)
 
 
+@router.get("/apps/{app_id}/activity/")
+async def activity(request: Request, app_id: str) -> Response:
+    session = await _session(request)
+    app = await _app(request, app_id)
+    runtime = runtime_of(request)
+    actions = await runtime.read(service.actions, runtime, UUID(app["app_id"]))
+    return _page(request, "activity.html", session, app=app, actions=actions)
+
+
 @router.get("/apps/{app_id}/profiles/")
 async def profiles(request: Request, app_id: str, q: Annotated[str, Query(max_length=255)] = "") -> Response:
     session = await _session(request)
@@ -259,12 +310,75 @@ async def profiles(request: Request, app_id: str, q: Annotated[str, Query(max_le
 
 
 @router.get("/apps/{app_id}/profiles/{profile_id}/")
-async def profile(request: Request, app_id: str, profile_id: UUID) -> Response:
+async def profile(
+    request: Request,
+    app_id: str,
+    profile_id: UUID,
+    error: Annotated[str, Query(max_length=1000)] = "",
+    notice: Annotated[str, Query(max_length=200)] = "",
+) -> Response:
     session = await _session(request)
     app = await _app(request, app_id)
     runtime = runtime_of(request)
     page = await runtime.read(service.profile_page, runtime, UUID(app["app_id"]), profile_id)
-    return _page(request, "profile.html", session, app=app, **page)
+    levels = await runtime.read(catalog_service.list_access_levels, runtime, UUID(app["app_id"]))
+    return _page(request, "profile.html", session, app=app, levels=levels, error=error, notice=notice, **page)
+
+
+async def _profile_change(
+    request: Request,
+    app: dict[str, Any],
+    profile_id: UUID,
+    change: Callable[..., Any],
+    schema: type[GrantIn] | type[RevokeIn],
+    fields: dict[str, Any],
+    done: str,
+) -> Response:
+    """A grant or a revocation made from a profile's page: the API's own body and use case, with
+    their rules and events; back to the page with what was done, or why it was refused."""
+    runtime = runtime_of(request)
+    page = f"profiles/{profile_id}"
+    try:
+        try:
+            body = schema.model_validate(fields)
+        except ValidationError as invalid:
+            raise from_validation_errors(invalid.errors()) from None
+        await runtime.write(change, runtime, UUID(app["app_id"]), ProfileRef(profile_id=profile_id), body)
+    except ApiError as refused:
+        return _back_to(page, app, refused)
+    return _back_to(page, app, notice=done)
+
+
+@router.post("/apps/{app_id}/profiles/{profile_id}/grant")
+async def grant_access_level(
+    request: Request,
+    app_id: str,
+    profile_id: UUID,
+    access_level_id: Annotated[str, Form(max_length=255)],
+    expires_at: Annotated[str, Form(max_length=64)] = "",
+    csrf: Annotated[str, Form(max_length=128)] = "",
+) -> Response:
+    """Grant an access level, until a moment (UTC) or for ever, as the API's grant does."""
+    app = await _form_app(request, app_id, csrf)
+    fields = {"access_level_id": access_level_id, "expires_at": f"{expires_at}:00Z" if expires_at else None}
+    done = f"Granted {access_level_id}" + (f" until {expires_at.replace('T', ' ')} UTC." if expires_at else ".")
+    grant = purchases_service.grant_access_level
+    return await _profile_change(request, app, profile_id, grant, GrantIn, fields, done)
+
+
+@router.post("/apps/{app_id}/profiles/{profile_id}/revoke")
+async def revoke_access_level(
+    request: Request,
+    app_id: str,
+    profile_id: UUID,
+    access_level_id: Annotated[str, Form(max_length=255)],
+    csrf: Annotated[str, Form(max_length=128)] = "",
+) -> Response:
+    """End an access level now, as the API's revoke does."""
+    app = await _form_app(request, app_id, csrf)
+    revoke = purchases_service.revoke_access_level
+    fields = {"access_level_id": access_level_id}
+    return await _profile_change(request, app, profile_id, revoke, RevokeIn, fields, f"Revoked {access_level_id}.")
 
 
 @router.get("/apps/{app_id}/deliveries/")

@@ -1,13 +1,20 @@
-"""SQL for operators, dashboard sessions and the profile search."""
+"""SQL for operators, their sessions and actions, and the profile search."""
 
 from datetime import datetime
 from typing import Any, cast, get_args
 from uuid import UUID
 
-from sqlalchemy import Column, Connection, Select, delete, select, union
+from sqlalchemy import Column, Connection, Select, delete, select, union, update
 
 from subledger.core import sql
-from subledger.core.tables import dashboard_sessions, operators, products, sign_in_buckets, transactions
+from subledger.core.tables import (
+    dashboard_sessions,
+    operator_actions,
+    operators,
+    products,
+    sign_in_buckets,
+    transactions,
+)
 from subledger.profiles.schemas import Store
 
 # Stores searched for a transaction id besides those of the app's products: every store a profile
@@ -28,6 +35,24 @@ def list_operators(conn: Connection) -> list[dict[str, Any]]:
     return [dict(row._mapping) for row in conn.execute(select(operators).order_by(operators.c.email))]
 
 
+def set_role(conn: Connection, email: str, role: str) -> int:
+    return conn.execute(update(operators).where(operators.c.email == email).values(role=role)).rowcount
+
+
+def insert_action(conn: Connection, values: dict[str, Any]) -> None:
+    conn.execute(operator_actions.insert(), values)
+
+
+def actions(conn: Connection, app_id: UUID, limit: int) -> list[dict[str, Any]]:
+    query = (
+        select(operator_actions)
+        .where(operator_actions.c.app_id == app_id)
+        .order_by(operator_actions.c.id.desc())
+        .limit(limit)
+    )
+    return [dict(row._mapping) for row in conn.execute(query)]
+
+
 def delete_operator(conn: Connection, email: str) -> int:
     return conn.execute(delete(operators).where(operators.c.email == email)).rowcount
 
@@ -38,7 +63,7 @@ def insert_session(conn: Connection, values: dict[str, Any]) -> None:
 
 def find_session(conn: Connection, token_hash: str, now: datetime) -> dict[str, Any] | None:
     query = (
-        select(dashboard_sessions, operators.c.email)
+        select(dashboard_sessions, operators.c.email, operators.c.role)
         .join(operators, operators.c.id == dashboard_sessions.c.operator_id)
         .where(dashboard_sessions.c.token_hash == token_hash, dashboard_sessions.c.expires_at > now)
     )

@@ -18,7 +18,7 @@ from subledger.analytics import service as analytics_service
 from subledger.client_api import service as client_api_service
 from subledger.client_api.schemas import MetricsRequest
 from subledger.core import buckets
-from subledger.core.dates import EARLIEST_DAY
+from subledger.core.dates import EARLIEST_DAY, parse_datetime
 from subledger.core.errors import ApiError
 from subledger.core.profile_ref import ProfileRef
 from subledger.core.runtime import Runtime
@@ -64,25 +64,41 @@ class OperatorExists(ValueError):
     pass
 
 
-def create_operator(rt: Runtime, email: str, password: str) -> dict[str, Any]:
+# What an operator may do: an owner everything, an analyst read every page and change nothing.
+OWNER, ANALYST = "owner", "analyst"
+ROLES = (OWNER, ANALYST)
+
+
+def _checked_role(role: str) -> str:
+    if role not in ROLES:
+        raise ValueError(f"a role is one of {', '.join(ROLES)}")
+    return role
+
+
+def create_operator(rt: Runtime, email: str, password: str, role: str = OWNER) -> dict[str, Any]:
     if len(password) < MIN_PASSWORD:
         raise ValueError(f"the password needs at least {MIN_PASSWORD} characters")
     email = email.strip().lower()
     if not email or len(email) > 255:
         raise ValueError("an email is 1 to 255 characters long")
+    values = {"id": uuid4(), "email": email, "role": _checked_role(role), "created_at": rt.clock.now()}
     with rt.db.write() as conn:
         if repository.find_operator(conn, email) is not None:
             raise OperatorExists(email)
-        repository.insert_operator(
-            conn, {"id": uuid4(), "email": email, "password_hash": _hasher.hash(password), "created_at": rt.clock.now()}
-        )
-    return {"email": email}
+        repository.insert_operator(conn, {**values, "password_hash": _hasher.hash(password)})
+    return {"email": email, "role": role}
+
+
+def set_role(rt: Runtime, email: str, role: str) -> bool:
+    """Give the operator another role (their sessions have it at their next request): whether there is one."""
+    with rt.db.write() as conn:
+        return repository.set_role(conn, email.strip().lower(), _checked_role(role)) > 0
 
 
 def list_operators(rt: Runtime) -> list[dict[str, Any]]:
     with rt.db.read() as conn:
         return [
-            {"email": row["email"], "created_at": row["created_at"].isoformat()}
+            {"email": row["email"], "role": row["role"], "created_at": row["created_at"].isoformat()}
             for row in repository.list_operators(conn)
         ]
 
@@ -96,6 +112,11 @@ def delete_operator(rt: Runtime, email: str) -> bool:
 class Session:
     email: str
     csrf_token: str
+    role: str = OWNER
+
+    @property
+    def may_change(self) -> bool:
+        return self.role == OWNER
 
 
 def _token_hash(token: str) -> str:
@@ -178,12 +199,32 @@ def session(rt: Runtime, token: str | None) -> Session | None:
         return None
     with rt.db.read() as conn:
         row = repository.find_session(conn, _token_hash(token), rt.clock.now())
-    return Session(row["email"], row["csrf_token"]) if row else None
+    return Session(row["email"], row["csrf_token"], row["role"]) if row else None
 
 
 def sign_out(rt: Runtime, token: str) -> None:
     with rt.db.write() as conn:
         repository.delete_session(conn, _token_hash(token))
+
+
+# Form fields the trail of operators' actions leaves out: tokens and secrets.
+_UNRECORDED = ("csrf", "password", "secret", "key", "authorization", "token")
+
+
+def record_action(
+    rt: Runtime, session: Session, app_id: UUID, action: str, path: str, status: int, form: dict[str, str]
+) -> None:
+    """Add a form an operator posted, and how it was answered, to the app's trail."""
+    details = {name: value[:200] for name, value in form.items() if not any(word in name for word in _UNRECORDED)}
+    values = {"at": rt.clock.now(), "operator_email": session.email, "action": action[:255], "path": path[:1024]}
+    with rt.db.write() as conn:
+        repository.insert_action(conn, {**values, "app_id": app_id, "status": status, "details": details})
+
+
+def actions(rt: Runtime, app_id: UUID, limit: int = 200) -> list[dict[str, Any]]:
+    """The app's trail, newest first."""
+    with rt.db.lagging_read() as conn:
+        return repository.actions(conn, app_id, limit)
 
 
 def csrf_ok(expected: str, sent: str | None) -> bool:
@@ -276,6 +317,12 @@ def profile_page(rt: Runtime, app_id: UUID, profile_id: UUID) -> dict[str, Any]:
     latest device), its virtual currency balances and latest transactions, and its event timeline."""
     ref = ProfileRef(profile_id=profile_id)
     profile = profiles_service.get_profile(rt, app_id, ref)["data"]
+    now = rt.clock.now()
+    for level in profile["access_levels"]:  # the badge beside each: active now, or expired
+        expires = level["expires_at"]
+        level["is_active"] = parse_datetime(level["starts_at"]) <= now and (
+            expires is None or now < parse_datetime(expires)
+        )
     stored, device = profiles_service.record(rt, app_id, ref)
     timeline = events_service.feed(rt, app_id, None, 500, profile_id, None, None, None)["data"]
     currencies = currencies_service.wallet(rt, app_id, profile_id)
