@@ -7,6 +7,7 @@ certificates are those of a key of its own, which signs the OIDC tokens Pub/Sub 
 """
 
 import datetime
+import functools
 import json
 import secrets
 import threading
@@ -43,17 +44,23 @@ def _certificate(key: rsa.RSAPrivateKey) -> str:
     return certificate.public_bytes(serialization.Encoding.PEM).decode()
 
 
+@functools.cache
+def _rsa_key(purpose: str) -> rsa.RSAPrivateKey:
+    """One key per purpose for the whole run: making a 2,048-bit key takes a tenth of a second."""
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
 class FakeGoogle(LoopbackServer):
     def __init__(self, package: str = PACKAGE):
         self.package = package
-        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.key = _rsa_key("service account")
         self.access_token = secrets.token_urlsafe(16)
         self.subscriptions: dict[str, dict] = {}  # purchase token -> SubscriptionPurchaseV2
         self.products: dict[str, dict] = {}  # purchase token -> ProductPurchase
         self.catalog: dict[str, dict] = {}  # sku -> InAppProduct
         self.acknowledged: list[str] = []
         self.paths: list[str] = []  # every API path asked for, as it arrived
-        self.oidc_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.oidc_key = _rsa_key("oidc")
         self.oidc_certs = {"oidc-1": _certificate(self.oidc_key)}
         self.certs_fetched = 0
         self.tokens_issued = 0
