@@ -33,6 +33,8 @@ def _value(annotation: object) -> str:
     """A value a form field of this type takes."""
     if annotation is bool:
         return "true"
+    if annotation is int:
+        return "0"
     if get_origin(annotation) is Literal:
         return str(get_args(annotation)[0])
     return "x"

@@ -111,6 +111,14 @@ def test_an_operator_signs_in_sees_charts_searches_and_opens_a_profile(server, p
     assert "Save Paddle" in page.content()
     page.screenshot(path=SCREENSHOTS / "6-stores.png", full_page=True)
 
+    page.click("text=Paywalls")
+    assert page.locator("h1").inner_text() == "Paywalls and experiments"
+    page.screenshot(path=SCREENSHOTS / "6c-paywalls.png", full_page=True)
+
+    page.click("text=API keys")
+    assert "secret" in page.locator("table.keys").inner_text()
+    page.screenshot(path=SCREENSHOTS / "6d-keys.png", full_page=True)
+
     page.click("text=Activity")
     trail = page.locator("table.activity").inner_text()
     assert EMAIL in trail and "/grant" in trail and "access_level_id=premium" in trail

@@ -36,6 +36,17 @@ def _in_force(now: datetime) -> ColumnElement[bool]:
     return or_(api_keys.c.revoked_at.is_(None), api_keys.c.revoked_at > now)
 
 
+def keys_in_force(conn: Connection, app_id: UUID, now: datetime) -> list[dict[str, Any]]:
+    """The app's keys that work now (never their hashes), secret ones first, newest first."""
+    columns = (api_keys.c.kind, api_keys.c.key_prefix, api_keys.c.created_at, api_keys.c.revoked_at)
+    query = (
+        select(*columns)
+        .where(api_keys.c.app_id == app_id, _in_force(now))
+        .order_by(api_keys.c.kind.desc(), api_keys.c.created_at.desc())
+    )
+    return [dict(row._mapping) for row in conn.execute(query)]
+
+
 def revoke_keys(conn: Connection, app_id: UUID, kind: str, at: datetime) -> int:
     """End the app's keys of this kind at ``at`` (those in force then: a key already due to end
     sooner keeps its end); how many."""

@@ -80,6 +80,22 @@ def rotate_key(
     }
 
 
+def keys_in_force(db: Database, app_id: UUID, now: datetime) -> list[dict[str, Any]]:
+    """The app's keys that work now: each one's kind, prefix, when it was issued and, for one
+    rotated with a grace, until when it works."""
+    with db.read() as conn:
+        rows = repository.keys_in_force(conn, app_id, now)
+    return [
+        {
+            "kind": row["kind"],
+            "prefix": row["key_prefix"],
+            "created_at": format_datetime(row["created_at"]),
+            "works_until": format_datetime(row["revoked_at"]) if row["revoked_at"] else None,
+        }
+        for row in rows
+    ]
+
+
 UNLIMITED = 0  # configure(rate_limit=UNLIMITED) removes the limit
 
 

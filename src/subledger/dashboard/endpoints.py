@@ -289,6 +289,51 @@ async def overview(
     return _page(request, "overview.html", session, app=app, result=result, environment=environment)
 
 
+@router.get("/apps/{app_id}/paywalls/")
+async def paywalls(request: Request, app_id: str) -> Response:
+    session = await _session(request)
+    app = await _app(request, app_id)
+    runtime = runtime_of(request)
+    found = await runtime.long_read(service.paywalls_page, runtime, UUID(app["app_id"]))
+    return _page(request, "paywalls.html", session, app=app, **found)
+
+
+# Graces a rotated key may be given, in hours: none, an hour, a day, a week.
+KEY_GRACES = (0, 1, 24, 168)
+
+
+async def _keys_page(request: Request, session: service.Session, app: dict[str, Any], **context: Any) -> Response:
+    runtime = runtime_of(request)
+    keys = await runtime.read(apps_service.keys_in_force, runtime.db, UUID(app["app_id"]), runtime.clock.now())
+    return _page(request, "keys.html", session, app=app, keys=keys, graces=KEY_GRACES, **context)
+
+
+@router.get("/apps/{app_id}/keys/")
+async def keys(request: Request, app_id: str) -> Response:
+    return await _keys_page(request, await _session(request), await _app(request, app_id))
+
+
+@router.post("/apps/{app_id}/keys/rotate")
+async def rotate_key(
+    request: Request,
+    app_id: str,
+    kind: Annotated[Literal["secret", "public"], Form()],
+    grace_hours: Annotated[int, Form(ge=0, le=168)] = 0,
+    csrf: Annotated[str, Form(max_length=128)] = "",
+) -> Response:
+    """A new key of the kind, shown on this answer only; the earlier ones work ``grace_hours`` more."""
+    app = await _form_app(request, app_id, csrf)
+    runtime = runtime_of(request)
+    grace = timedelta(hours=grace_hours)
+    rotated = await runtime.write(
+        apps_service.rotate_key, runtime.db, UUID(app["app_id"]), runtime.clock.now(), grace, kind
+    )
+    answer = await _keys_page(request, await _session(request), app, new_key=rotated[f"{kind}_api_key"], kind=kind,
+                              until=rotated["earlier_keys_work_until"])  # fmt: skip
+    answer.headers["cache-control"] = "no-store"  # it holds the new key
+    return answer
+
+
 @router.get("/apps/{app_id}/activity/")
 async def activity(request: Request, app_id: str) -> Response:
     session = await _session(request)

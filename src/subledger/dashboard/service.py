@@ -25,6 +25,7 @@ from subledger.core.runtime import Runtime
 from subledger.currencies import service as currencies_service
 from subledger.dashboard import charts, repository
 from subledger.events import service as events_service
+from subledger.paywalls import service as paywalls_service
 from subledger.profiles import service as profiles_service
 
 SESSION_LIFETIME = timedelta(hours=12)
@@ -327,6 +328,44 @@ def profile_page(rt: Runtime, app_id: UUID, profile_id: UUID) -> dict[str, Any]:
     timeline = events_service.feed(rt, app_id, None, 500, profile_id, None, None, None)["data"]
     currencies = currencies_service.wallet(rt, app_id, profile_id)
     return {"profile": profile, "stored": stored, "device": device, "events": timeline, "currencies": currencies}
+
+
+def paywalls_page(rt: Runtime, app_id: UUID) -> dict[str, Any]:
+    """The app's paywalls with their figures when shown outside A/B tests, its placements with
+    each target's audience and what it shows named, its audiences, and its A/B tests with each
+    variation's figures and significance."""
+    paywalls = paywalls_service.list_paywalls_admin(rt, app_id)
+    alone = {
+        row["variation_id"]: row for row in paywalls_service.paywall_metrics(rt, app_id) if not row["ab_test_name"]
+    }
+    tests = paywalls_service.experiments(rt, app_id)
+    titles = {paywall["paywall_id"]: paywall["title"] for paywall in paywalls}
+    test_names = {test["ab_test_id"]: test["name"] for test in tests}
+
+    def shown(target: dict[str, Any]) -> str:
+        if target.get("ab_test_id"):
+            return f"A/B test {test_names.get(str(target['ab_test_id']), target['ab_test_id'])}"
+        return str(titles.get(str(target["paywall_id"]), target["paywall_id"]))
+
+    placements = [
+        {
+            "placement_id": placement["placement_id"],
+            "targets": [
+                {"audience": target.get("audience_id") or paywalls_service.EVERYONE, "shows": shown(target)}
+                for target in placement["targets"]
+            ],
+        }
+        for placement in paywalls_service.list_placements(rt, app_id)
+    ]
+    for test in tests:
+        for variation in test["variations"]:
+            variation["title"] = titles.get(variation["paywall_id"], variation["paywall_id"])
+    return {
+        "paywalls": [{**paywall, "figures": alone.get(paywall["variation_id"])} for paywall in paywalls],
+        "placements": placements,
+        "audiences": paywalls_service.list_audiences(rt, app_id),
+        "tests": tests,
+    }
 
 
 def journeys(rt: Runtime, app_id: UUID, start: date, end: date) -> dict[str, Any]:

@@ -469,13 +469,9 @@ def paywall_metrics(rt: Runtime, app_id: UUID) -> list[dict[str, Any]]:
     return rows
 
 
-def ab_test_metrics(rt: Runtime, app_id: UUID, ab_test_id: UUID) -> dict[str, Any]:
-    """Each variation's figures, and the p-value of its conversion against the first variation's."""
-    with rt.db.read() as conn:
-        test = next((t for t in repository.app_ab_tests(conn, app_id) if t["id"] == ab_test_id), None)
-        if test is None:
-            raise ApiError.one(404, "ab_test_does_not_exist", None, "A/B test not found")
-        figures = _variation_figures(conn, app_id)
+def _test_figures(test: dict[str, Any], figures: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """An A/B test's variations with their figures, and the p-value of each one's conversion
+    against the first variation's."""
     variations = [{**v, **figures.get(v["variation_id"], EMPTY)} for v in test["variations"]]
     control = variations[0]
     for variation in variations:
@@ -485,3 +481,22 @@ def ab_test_metrics(rt: Runtime, app_id: UUID, ab_test_id: UUID) -> dict[str, An
             else rules.z_test(control["purchasers"], control["viewers"], variation["purchasers"], variation["viewers"])
         )
     return {"ab_test_id": str(test["id"]), "name": test["name"], "variations": variations}
+
+
+def ab_test_metrics(rt: Runtime, app_id: UUID, ab_test_id: UUID) -> dict[str, Any]:
+    """Each variation's figures, and the p-value of its conversion against the first variation's."""
+    with rt.db.read() as conn:
+        test = next((t for t in repository.app_ab_tests(conn, app_id) if t["id"] == ab_test_id), None)
+        if test is None:
+            raise ApiError.one(404, "ab_test_does_not_exist", None, "A/B test not found")
+        figures = _variation_figures(conn, app_id)
+    return _test_figures(test, figures)
+
+
+def experiments(rt: Runtime, app_id: UUID) -> list[dict[str, Any]]:
+    """Every A/B test of the app as ``ab_test_metrics`` gives it, newest first, from one reading."""
+    with rt.db.read() as conn:
+        tests = repository.app_ab_tests(conn, app_id)
+        figures = _variation_figures(conn, app_id)
+    ordered = sorted(tests, key=lambda test: test["created_at"], reverse=True)
+    return [{**_test_figures(test, figures), "created_at": format_datetime(test["created_at"])} for test in ordered]
