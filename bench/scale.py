@@ -117,6 +117,8 @@ def analytics(url: str, data_dir: Path, key: str) -> dict:
             "metrics: 12 months in one country": timed(metrics, "period=month&country=FR"),
             "dashboard: overview page": timed(page, f"/dashboard/apps/{app_id}/"),
             "dashboard: a profile's page": timed(page, f"/dashboard/apps/{app_id}/profiles/?q=seed-424242"),
+            "dashboard: customers list": timed(page, f"/dashboard/apps/{app_id}/profiles/"),
+            "dashboard: customers list, churned": timed(page, f"/dashboard/apps/{app_id}/profiles/?status=churned"),
             "search: customer_user_id": timed(dashboard_service.search_profiles, rt, app_id, "seed-123456"),
             "search: transaction id": timed(dashboard_service.search_profiles, rt, app_id, "seed-654321-3"),
         }

@@ -7,6 +7,7 @@ import pytest
 from support.api import new_app
 from support.dashboard import EMAIL, PASSWORD, sign_in
 from support.database import db_snapshot
+from support.purchases import T1, T2, subscription
 
 from subledger.dashboard import service as dashboard_service
 from subledger.events import service as events_service
@@ -109,3 +110,16 @@ def test_another_apps_profile_cannot_be_changed_from_this_apps_page(shop, client
     answer = post(client, shop, mallory, "grant", html, access_level_id="premium")
     assert "?error=" in answer.headers["location"]
     assert without_trail(runtime) == before
+
+
+def test_the_page_lists_every_transaction_not_only_each_chains_latest(shop, client):
+    shop.product("monthly", "gold", "P1M")
+    first = subscription(store_transaction_id="first-1", store_original_transaction_id="chain-1")
+    renewal = {**first, "store_transaction_id": "renewal-2", "purchased_at": T1, "expires_at": T2}
+    for body in (first, renewal):
+        assert shop.set_transaction("alice", **body).status_code == 200
+    _, html = page(client, shop, "alice")
+    ledger = html[html.index('<table class="ledger">') :]
+    assert ledger.index("renewal-2") < ledger.index("first-1")  # newest first
+    subscriptions = html[html.index('<table class="subscriptions">') : html.index('<table class="ledger">')]
+    assert "renewal-2" in subscriptions and "first-1" not in subscriptions

@@ -85,6 +85,8 @@ def test_an_operator_signs_in_sees_charts_searches_and_opens_a_profile(server, p
     page.screenshot(path=SCREENSHOTS / "2-overview.png", full_page=True)
 
     page.click("text=Profiles")
+    assert "subscribed" in page.locator("table.customers").inner_text()
+    page.screenshot(path=SCREENSHOTS / "3a-customers.png", full_page=True)
     page.fill("input[name=q]", "alice")
     page.press("input[name=q]", "Enter")
     page.wait_for_url(f"{base}/dashboard/apps/{app_id}/profiles/*/")

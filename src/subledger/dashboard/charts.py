@@ -3,6 +3,7 @@
 Each point carries its exact value as an SVG ``<title>``, which browsers show on hover.
 """
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from html import escape
@@ -25,6 +26,20 @@ def _label(value: float) -> str:
     return f"{value:.0f}" if value == int(value) else f"{value:.2f}"
 
 
+def axis(low: float, high: float, most: int = 5) -> list[float]:
+    """Round values for a vertical axis from ``low`` to ``high`` (low below high): a step of 1, 2 or
+    5 times a power of ten, at most ``most`` marks, the first at or below ``low`` and the last at or
+    above ``high``."""
+    span = high - low
+    power = 10 ** math.floor(math.log10(span / (most - 1)))
+    step = next(power * m for m in (1, 2, 5, 10) if span / (power * m) <= most - 1)
+    first = math.floor(low / step) * step
+    marks = [first]
+    while marks[-1] < high:
+        marks.append(first + len(marks) * step)
+    return marks
+
+
 def money(value: float) -> str:
     return f"${value:,.2f}"
 
@@ -40,8 +55,8 @@ def line_chart(
     writes a value for its hover tooltip."""
     known = [value for value in values if value is not None]
     low, high = min([0.0, *known]), max([0.0, *known])
-    if high == low:
-        high = low + 1
+    marks = axis(low, high if high > low else low + 1)
+    low, high = marks[0], marks[-1]
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     step = plot_w / max(len(values) - 1, 1)
 
@@ -68,7 +83,7 @@ def line_chart(
     grid = "".join(
         f'<line class="grid" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y(v):.1f}" y2="{y(v):.1f}"/>'
         f'<text class="tick" x="{LEFT - 6}" y="{y(v) + 4:.1f}" text-anchor="end">{_label(v)}</text>'
-        for v in (low, (low + high) / 2, high)
+        for v in marks
     )
     tips = "".join(
         f'<circle class="hit" cx="{x(index):.1f}" cy="{y(value):.1f}" r="6">'

@@ -4,6 +4,8 @@ A session is a random token in an HttpOnly, SameSite=Strict cookie; every form
 carries the session's CSRF token (the sign-in form a double-submit cookie's).
 """
 
+import csv
+import io
 import secrets
 from collections.abc import Callable, Coroutine
 from datetime import date, timedelta
@@ -13,7 +15,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import quote, urlencode
 from uuid import UUID
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
@@ -32,7 +34,7 @@ from subledger.core.profile_ref import ProfileRef
 from subledger.core.runtime import Runtime
 from subledger.currencies import rules as currencies_rules
 from subledger.currencies import service as currencies_service
-from subledger.dashboard import service
+from subledger.dashboard import customers, service
 from subledger.events import rules as events_rules
 from subledger.events import service as events_service
 from subledger.events.schemas import EndpointChange, EndpointIn, TestEventIn
@@ -252,10 +254,7 @@ async def apps(request: Request) -> Response:
     return _page(request, "apps.html", session, apps=found)
 
 
-@router.get("/apps/{app_id}/")
-async def overview(
-    request: Request,
-    app_id: str,
+def _metrics_query(
     period: Literal["day", "week", "month"] = "day",
     start: date | None = None,
     end: date | None = None,
@@ -263,11 +262,9 @@ async def overview(
     store: Annotated[str, Query(max_length=255)] = "",
     country: Annotated[str, Query(max_length=2)] = "",
     product: Annotated[str, Query(max_length=255)] = "",
-) -> Response:
-    session = await _session(request)
-    app = await _app(request, app_id)
-    runtime = runtime_of(request)
-    query = analytics_service.MetricsQuery(
+) -> analytics_service.MetricsQuery:
+    """The overview's filters, from its form's fields."""
+    return analytics_service.MetricsQuery(
         period=period,
         start=start,
         end=end,
@@ -276,6 +273,34 @@ async def overview(
         country=country.upper() or None,
         product=product or None,
     )
+
+
+MetricsFilters = Annotated[analytics_service.MetricsQuery, Depends(_metrics_query)]
+
+
+@router.get("/apps/{app_id}/metrics.csv")
+async def metrics_csv(request: Request, app_id: str, query: MetricsFilters) -> Response:
+    """The overview's table, as shown, in CSV."""
+    await _session(request)
+    app = await _app(request, app_id)
+    runtime = runtime_of(request)
+    result = await runtime.long_read(analytics_service.metrics, runtime, UUID(app["app_id"]), query)
+    out = io.StringIO()
+    writer = csv.DictWriter(out, ["date", *analytics_service.METRICS], extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(result["data"])
+    name = f"metrics-{result['start']}-{result['end']}-by-{query.period}.csv"
+    return Response(
+        out.getvalue(), media_type="text/csv", headers={"content-disposition": f'attachment; filename="{name}"'}
+    )
+
+
+@router.get("/apps/{app_id}/")
+async def overview(request: Request, app_id: str, query: MetricsFilters) -> Response:
+    session = await _session(request)
+    app = await _app(request, app_id)
+    runtime = runtime_of(request)
+    environment = query.environment or "all"
     try:
         result = await runtime.long_read(service.overview, runtime, UUID(app["app_id"]), query)
     except ApiError as refused:
@@ -344,14 +369,33 @@ async def activity(request: Request, app_id: str) -> Response:
 
 
 @router.get("/apps/{app_id}/profiles/")
-async def profiles(request: Request, app_id: str, q: Annotated[str, Query(max_length=255)] = "") -> Response:
+async def profiles(
+    request: Request,
+    app_id: str,
+    q: Annotated[str, Query(max_length=255)] = "",
+    level: Annotated[str, Query(max_length=255)] = "",
+    store: Annotated[str, Query(max_length=255)] = "",
+    country: Annotated[str, Query(max_length=2)] = "",
+    status: Literal["", "trial", "subscribed", "churned"] = "",
+    after: Annotated[str, Query(max_length=100)] = "",
+) -> Response:
+    """A search by id when ``q`` is given; else the customers list, newest first, filtered."""
     session = await _session(request)
     app = await _app(request, app_id)
     runtime = runtime_of(request)
-    found = await runtime.read(service.search_profiles, runtime, UUID(app["app_id"]), q) if q else []
-    if len(found) == 1:
-        return RedirectResponse(f"{PREFIX}/apps/{app['app_id']}/profiles/{found[0]['id']}/", status_code=303)
-    return _page(request, "profiles.html", session, app=app, q=q, found=found)
+    app_uuid = UUID(app["app_id"])
+    if q:
+        found = await runtime.read(service.search_profiles, runtime, app_uuid, q)
+        if len(found) == 1:
+            return RedirectResponse(f"{PREFIX}/apps/{app['app_id']}/profiles/{found[0]['id']}/", status_code=303)
+        return _page(request, "profiles.html", session, app=app, q=q, found=found, listed=None)
+    filters = customers.Filters(level=level, store=store, country=country, status=status)
+    listed = await runtime.long_read(service.customers_page, runtime, app_uuid, filters, after)
+    levels = await runtime.read(catalog_service.list_access_levels, runtime, app_uuid)
+    shown = {"level": level, "store": store, "country": country, "status": status}
+    more = urlencode({**shown, "after": listed["next"]}) if listed["next"] else None
+    return _page(request, "profiles.html", session, app=app, q="", found=[], listed=listed, filters=shown,
+                 levels=levels, statuses=customers.STATUSES, more=more, first_page=not after)  # fmt: skip
 
 
 @router.get("/apps/{app_id}/profiles/{profile_id}/")

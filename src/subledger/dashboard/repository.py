@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Any, cast, get_args
 from uuid import UUID
 
-from sqlalchemy import Column, Connection, Select, delete, select, union, update
+from sqlalchemy import Column, Connection, Select, delete, select, tuple_, union, update
 
 from subledger.core import sql
 from subledger.core.tables import (
@@ -12,6 +12,7 @@ from subledger.core.tables import (
     operator_actions,
     operators,
     products,
+    profiles,
     sign_in_buckets,
     transactions,
 )
@@ -95,6 +96,27 @@ def delete_sign_in_bucket(conn: Connection, email: str, address: str) -> None:
 
 def delete_full_sign_in_buckets(conn: Connection, now: float) -> None:
     conn.execute(delete(sign_in_buckets).where(sign_in_buckets.c.full_at <= now))
+
+
+def any_transaction(conn: Connection, app_id: UUID) -> bool:
+    """Whether the app has recorded a transaction, in any environment."""
+    return conn.execute(select(transactions.c.id).where(transactions.c.app_id == app_id).limit(1)).first() is not None
+
+
+_LISTED = ("id", "customer_user_id", "email", "store", "store_country", "ip_country", "created_at")
+
+
+def newest_profiles(
+    conn: Connection, app_id: UUID, before: tuple[datetime, UUID] | None, limit: int
+) -> list[dict[str, Any]]:
+    """The app's profiles newest first (by creation, then id), from just before ``before``, with
+    what a customers list shows and filters on."""
+    columns = [profiles.c[name] for name in _LISTED]
+    query = select(*columns, profiles.c.total_revenue_usd, profiles.c.derived).where(profiles.c.app_id == app_id)
+    if before is not None:
+        query = query.where(tuple_(profiles.c.created_at, profiles.c.id) < before)
+    query = query.order_by(profiles.c.created_at.desc(), profiles.c.id.desc()).limit(limit)
+    return [dict(row._mapping) for row in conn.execute(query)]
 
 
 def profiles_with_transaction(conn: Connection, app_id: UUID, transaction_id: str, limit: int) -> list[UUID]:

@@ -5,7 +5,7 @@ import hmac
 import secrets
 import threading
 from dataclasses import dataclass, replace
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from functools import cache
 from typing import Any
 from uuid import UUID, uuid4
@@ -18,15 +18,16 @@ from subledger.analytics import service as analytics_service
 from subledger.client_api import service as client_api_service
 from subledger.client_api.schemas import MetricsRequest
 from subledger.core import buckets
-from subledger.core.dates import EARLIEST_DAY, parse_datetime
+from subledger.core.dates import EARLIEST_DAY, format_datetime, parse_datetime
 from subledger.core.errors import ApiError
 from subledger.core.profile_ref import ProfileRef
 from subledger.core.runtime import Runtime
 from subledger.currencies import service as currencies_service
-from subledger.dashboard import charts, repository
+from subledger.dashboard import charts, customers, repository
 from subledger.events import service as events_service
 from subledger.paywalls import service as paywalls_service
 from subledger.profiles import service as profiles_service
+from subledger.purchases import service as purchases_service
 
 SESSION_LIFETIME = timedelta(hours=12)
 MIN_PASSWORD = 12
@@ -285,7 +286,54 @@ def overview(rt: Runtime, app_id: UUID, query: analytics_service.MetricsQuery) -
             {"title": title, "value": charts.money(value) if in_money else charts.count(value), "change": change}
         )
     result["tiles"] = tiles
+    with rt.db.lagging_read() as conn:
+        result["has_ledger"] = repository.any_transaction(conn, app_id)
     return result
+
+
+# A customers list shows this many profiles a page, and reads at most CUSTOMERS_SCAN of them to
+# fill one: its filters are checked on each profile's stored state, which no index holds, so a
+# page of a rare filter shows what those held and offers to look further (``next``).
+CUSTOMERS_PAGE = 50
+CUSTOMERS_SCAN = 5000
+_CUSTOMERS_BATCH = 500
+
+
+def _cursor(text: str) -> tuple[datetime, UUID] | None:
+    """A list's place (``created_at~id`` of the last profile read); None for the newest."""
+    if not text:
+        return None
+    created, _, profile_id = text.partition("~")
+    try:
+        return datetime.fromisoformat(created), UUID(profile_id)
+    except ValueError:
+        raise ApiError.one(400, "value_error", "after", "Not a place in the list: start from its first page.") from None
+
+
+def customers_page(rt: Runtime, app_id: UUID, filters: customers.Filters, after: str = "") -> dict[str, Any]:
+    """The app's profiles newest first that the filters keep, a page of them from ``after``: each
+    with its active access levels and status; ``next`` where the next page starts (None at the
+    end) and how many profiles were read."""
+    before = _cursor(after)
+    now = format_datetime(rt.clock.now())
+    kept: list[dict[str, Any]] = []
+    read, last, ended = 0, None, False
+    with rt.db.lagging_read() as conn:
+        while len(kept) < CUSTOMERS_PAGE and read < CUSTOMERS_SCAN and not ended:
+            batch = repository.newest_profiles(conn, app_id, before, _CUSTOMERS_BATCH)
+            ended = len(batch) < _CUSTOMERS_BATCH
+            for row in batch:
+                read, last = read + 1, row
+                if customers.keeps(row, filters, now):
+                    levels = customers.active_levels(row["derived"], now)
+                    kept.append({**row, "levels": levels, "status": customers.status_of(row["derived"], now)})
+                    if len(kept) == CUSTOMERS_PAGE:
+                        ended = ended and row is batch[-1]
+                        break
+            if last is not None:
+                before = (last["created_at"], last["id"])
+    following = None if ended or last is None else f"{last['created_at'].isoformat()}~{last['id']}"
+    return {"rows": kept, "next": following, "read": read, "full": len(kept) == CUSTOMERS_PAGE}
 
 
 def search_profiles(rt: Runtime, app_id: UUID, text: str, limit: int = 20) -> list[dict[str, Any]]:
@@ -327,7 +375,15 @@ def profile_page(rt: Runtime, app_id: UUID, profile_id: UUID) -> dict[str, Any]:
     stored, device = profiles_service.record(rt, app_id, ref)
     timeline = events_service.feed(rt, app_id, None, 500, profile_id, None, None, None)["data"]
     currencies = currencies_service.wallet(rt, app_id, profile_id)
-    return {"profile": profile, "stored": stored, "device": device, "events": timeline, "currencies": currencies}
+    ledger = purchases_service.ledger_of(rt, profile_id)  # the profile is the app's: found above
+    return {
+        "profile": profile,
+        "stored": stored,
+        "device": device,
+        "events": timeline,
+        "currencies": currencies,
+        "ledger": ledger,
+    }
 
 
 def paywalls_page(rt: Runtime, app_id: UUID) -> dict[str, Any]:

@@ -410,6 +410,13 @@ def _fire_scheduled(
     return fired
 
 
+def ledger_of(rt: Runtime, profile_id: UUID) -> list[dict[str, Any]]:
+    """Every transaction of the profile (each renewal, refund and sandbox one), newest first."""
+    with rt.db.lagging_read() as conn:
+        ledger = repository.profile_transactions(conn, profile_id)
+    return sorted(ledger, key=lambda tx: (tx["purchased_at"], tx["store_transaction_id"]), reverse=True)
+
+
 def find_transaction(conn: Connection, app_id: UUID, store: str, store_transaction_id: str) -> dict[str, Any] | None:
     return repository.find_transaction(conn, app_id, store, store_transaction_id)
 
