@@ -126,11 +126,18 @@ def test_an_operator_signs_in_sees_charts_searches_and_opens_a_profile(server, p
     assert EMAIL in trail and "/grant" in trail and "access_level_id=premium" in trail
     page.screenshot(path=SCREENSHOTS / "6b-activity.png", full_page=True)
 
-    # At a phone's width nothing is wider than the screen but the tables, which scroll.
+    page.click("text=Webhooks")
+    assert page.locator("h1").inner_text() == "Webhooks" and "Add an endpoint" in page.content()
+    page.screenshot(path=SCREENSHOTS / "6e-webhooks.png", full_page=True)
+
+    # At a phone's width nothing on any page is wider than the screen but the tables, which scroll.
     page.set_viewport_size({"width": 390, "height": 844})
-    page.click("text=Overview")
-    assert page.evaluate("document.documentElement.scrollWidth") <= 390
-    page.screenshot(path=SCREENSHOTS / "7-overview-phone.png", full_page=True)
+    for number, link in enumerate(
+        ("Overview", "Journeys", "Profiles", "Paywalls", "Webhooks", "Catalog", "Stores", "API keys", "Activity")
+    ):
+        page.click(f"header nav >> text={link}")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390, link
+        page.screenshot(path=SCREENSHOTS / f"7{number}-{link.lower().replace(' ', '-')}-phone.png", full_page=True)
 
     page.click("text=Sign out")
     page.wait_for_url(f"{base}/dashboard/login")
