@@ -844,9 +844,11 @@ async def stores_page(
     connections = await runtime.read(stores_service.connections, runtime, UUID(app["app_id"]))
     refused = await runtime.read(stores_service.refused_totals, runtime, UUID(app["app_id"]))
     by_store = {connection["store"]: connection for connection in connections}
+    stores = [connection["store"] for connection in connections]
+    activity = await runtime.read(service.store_activity, runtime, UUID(app["app_id"]), stores)
     return _page(
         request, "stores.html", session, app=app, connections=connections, by_store=by_store, refused=refused,
-        error=error, notice=notice,
+        activity=activity, error=error, notice=notice,
     )  # fmt: skip
 
 

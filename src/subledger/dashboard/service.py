@@ -28,6 +28,7 @@ from subledger.events import service as events_service
 from subledger.paywalls import service as paywalls_service
 from subledger.profiles import service as profiles_service
 from subledger.purchases import service as purchases_service
+from subledger.stores import service as stores_service
 
 SESSION_LIFETIME = timedelta(hours=12)
 MIN_PASSWORD = 12
@@ -384,6 +385,20 @@ def profile_page(rt: Runtime, app_id: UUID, profile_id: UUID) -> dict[str, Any]:
         "currencies": currencies,
         "ledger": ledger,
     }
+
+
+def store_activity(rt: Runtime, app_id: UUID, stores: list[str]) -> dict[str, dict[str, Any]]:
+    """For each of these stores, the last notification it sent the app (its kind, status and when)
+    and the last request to its notification URL that failed verification (why, and when)."""
+    refused = [stores_service.refused_out(row) for row in stores_service.list_refused(rt, app_id, 1000)]
+    activity = {}
+    for store in stores:
+        last = stores_service.list_notifications(rt, app_id, store, None, 1)
+        activity[store] = {
+            "notification": stores_service.notification_out(last[0]) if last else None,
+            "refused": next((row for row in refused if row["store"] == store), None),
+        }
+    return activity
 
 
 def paywalls_page(rt: Runtime, app_id: UUID) -> dict[str, Any]:
