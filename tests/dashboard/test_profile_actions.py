@@ -123,3 +123,17 @@ def test_the_page_lists_every_transaction_not_only_each_chains_latest(shop, clie
     assert ledger.index("renewal-2") < ledger.index("first-1")  # newest first
     subscriptions = html[html.index('<table class="subscriptions">') : html.index('<table class="ledger">')]
     assert "renewal-2" in subscriptions and "first-1" not in subscriptions
+
+
+def test_a_refund_recorded_from_the_page_ends_the_level_and_refunds_its_transaction(shop, client, runtime, clock):
+    shop.product("monthly", "gold", "P1M")
+    assert shop.set_transaction("alice", **subscription(store_product_id="monthly")).status_code == 200
+    alice, html = page(client, shop, "alice")
+    assert "Revoke and record a refund" in html
+    clock.advance(hours=2)
+    answer = post(client, shop, alice, "refund", html, access_level_id="gold")
+    assert "notice=Revoked%20gold%20and%20recorded" in answer.headers["location"]
+    refunded = shop.get("alice").json()["data"]
+    assert refunded["subscriptions"][0]["refunded_at"] is not None
+    assert refunded["access_levels"][0]["expires_at"] == refunded["subscriptions"][0]["refunded_at"]
+    assert "subscription_refunded" in event_types(runtime, shop, alice)

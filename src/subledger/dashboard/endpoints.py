@@ -455,6 +455,23 @@ async def grant_access_level(
     return await _profile_change(request, app, profile_id, grant, GrantIn, fields, done)
 
 
+@router.post("/apps/{app_id}/profiles/{profile_id}/refund")
+async def refund_access_level(
+    request: Request,
+    app_id: str,
+    profile_id: UUID,
+    access_level_id: Annotated[str, Form(max_length=255)],
+    csrf: Annotated[str, Form(max_length=128)] = "",
+) -> Response:
+    """End an access level now and record the transaction it stands on as refunded, as the legacy
+    API's revoke with ``is_refund`` does (the store's own refund is the store's to make)."""
+    app = await _form_app(request, app_id, csrf)
+    refund = partial(purchases_service.revoke_access_level, refund=True)
+    fields = {"access_level_id": access_level_id}
+    done = f"Revoked {access_level_id} and recorded its transaction as refunded."
+    return await _profile_change(request, app, profile_id, refund, RevokeIn, fields, done)
+
+
 @router.post("/apps/{app_id}/profiles/{profile_id}/revoke")
 async def revoke_access_level(
     request: Request,
