@@ -100,9 +100,14 @@ def test_an_operator_signs_in_sees_charts_searches_and_opens_a_profile(server, p
     assert page.locator(".notice").inner_text() == "Granted premium until 2099-12-31 23:59 UTC."
     assert "active" in page.locator("table.access-levels").inner_text()
     page.screenshot(path=SCREENSHOTS / "3b-profile-granted.png", full_page=True)
+    page.click("table.access-levels button:has-text('Revoke now')")
+    assert page.locator(".notice").inner_text() == "Revoked premium."
 
     page.click("text=Catalog")
     assert "monthly" in page.locator("table.products").inner_text()
+    page.fill("input[name=access_level_id]", "gold")
+    page.click("button:has-text('Add access level')")
+    assert "gold" in page.locator("table").first.inner_text()
     page.screenshot(path=SCREENSHOTS / "4-catalog.png", full_page=True)
 
     page.click("text=Journeys")
@@ -119,25 +124,32 @@ def test_an_operator_signs_in_sees_charts_searches_and_opens_a_profile(server, p
 
     page.click("text=API keys")
     assert "secret" in page.locator("table.keys").inner_text()
+    page.locator("form.rotate").nth(1).locator("select[name=grace_hours]").select_option("24")
+    page.click("button:has-text('Rotate the public key')")
+    assert page.locator("code.key").inner_text().startswith("public_live_")
     page.screenshot(path=SCREENSHOTS / "6d-keys.png", full_page=True)
 
     page.click("text=Activity")
     trail = page.locator("table.activity").inner_text()
-    assert EMAIL in trail and "/grant" in trail and "access_level_id=premium" in trail
+    assert EMAIL in trail and "/grant" in trail and "/revoke" in trail and "/keys/rotate" in trail
+    assert "access_level_id=gold" in trail and "kind=public" in trail
     page.screenshot(path=SCREENSHOTS / "6b-activity.png", full_page=True)
 
     page.click("text=Webhooks")
     assert page.locator("h1").inner_text() == "Webhooks" and "Add an endpoint" in page.content()
     page.screenshot(path=SCREENSHOTS / "6e-webhooks.png", full_page=True)
 
-    # At a phone's width nothing on any page is wider than the screen but the tables, which scroll.
-    page.set_viewport_size({"width": 390, "height": 844})
-    for number, link in enumerate(
-        ("Overview", "Journeys", "Profiles", "Paywalls", "Webhooks", "Catalog", "Stores", "API keys", "Activity")
-    ):
-        page.click(f"header nav >> text={link}")
-        assert page.evaluate("document.documentElement.scrollWidth") <= 390, link
-        page.screenshot(path=SCREENSHOTS / f"7{number}-{link.lower().replace(' ', '-')}-phone.png", full_page=True)
+    # On a desktop and at a phone's width nothing on any page is wider than the screen but the
+    # tables, which scroll.
+    pages = ("Overview", "Journeys", "Profiles", "Paywalls", "Webhooks", "Catalog", "Stores", "API keys", "Activity")
+    for width in (1280, 390):
+        page.set_viewport_size({"width": width, "height": 844})
+        for number, link in enumerate(pages):
+            page.click(f"header nav >> text={link}")
+            assert page.evaluate("document.documentElement.scrollWidth") <= width, (link, width)
+            if width == 390:
+                name = f"7{number}-{link.lower().replace(' ', '-')}-phone.png"
+                page.screenshot(path=SCREENSHOTS / name, full_page=True)
 
     page.click("text=Sign out")
     page.wait_for_url(f"{base}/dashboard/login")
