@@ -60,9 +60,10 @@ def test_paywalls_placements_audiences_and_tests_with_their_figures(studio, clie
     assert [row[0:2] for row in price_test] == [["Annual first", "70"], ["Monthly only", "30"]]
     assert price_test[0][-1] == "control" and price_test[1][-1] == "– (no views yet)"
 
-    every = paywalls_service.experiments(runtime, uuid.UUID(studio.app_id))
+    rows, every = paywalls_service.metrics_and_experiments(runtime, uuid.UUID(studio.app_id))
     alone = paywalls_service.ab_test_metrics(runtime, uuid.UUID(studio.app_id), uuid.UUID(test["ab_test_id"]))
     assert [test["variations"] for test in every] == [alone["variations"]]
+    assert rows == paywalls_service.paywall_metrics(runtime, uuid.UUID(studio.app_id))
 
 
 def test_an_app_without_paywalls_says_so(api, client, runtime):

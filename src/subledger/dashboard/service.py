@@ -18,7 +18,7 @@ from subledger.analytics import service as analytics_service
 from subledger.client_api import service as client_api_service
 from subledger.client_api.schemas import MetricsRequest
 from subledger.core import buckets
-from subledger.core.dates import EARLIEST_DAY, format_datetime, parse_datetime
+from subledger.core.dates import EARLIEST_DAY, format_datetime
 from subledger.core.errors import ApiError
 from subledger.core.profile_ref import ProfileRef
 from subledger.core.runtime import Runtime
@@ -367,13 +367,10 @@ def profile_page(rt: Runtime, app_id: UUID, profile_id: UUID) -> dict[str, Any]:
     latest device), its virtual currency balances and latest transactions, and its event timeline."""
     ref = ProfileRef(profile_id=profile_id)
     profile = profiles_service.get_profile(rt, app_id, ref)["data"]
-    now = rt.clock.now()
-    for level in profile["access_levels"]:  # the badge beside each: active now, or expired
-        expires = level["expires_at"]
-        level["is_active"] = parse_datetime(level["starts_at"]) <= now and (
-            expires is None or now < parse_datetime(expires)
-        )
     stored, device = profiles_service.record(rt, app_id, ref)
+    active = customers.active_levels(stored["derived"], format_datetime(rt.clock.now()))
+    for level in profile["access_levels"]:  # the badge beside each: active now, or expired
+        level["is_active"] = level["access_level_id"] in active
     timeline = events_service.feed(rt, app_id, None, 500, profile_id, None, None, None)["data"]
     currencies = currencies_service.wallet(rt, app_id, profile_id)
     ledger = purchases_service.ledger_of(rt, profile_id)  # the profile is the app's: found above
@@ -406,10 +403,8 @@ def paywalls_page(rt: Runtime, app_id: UUID) -> dict[str, Any]:
     each target's audience and what it shows named, its audiences, and its A/B tests with each
     variation's figures and significance."""
     paywalls = paywalls_service.list_paywalls_admin(rt, app_id)
-    alone = {
-        row["variation_id"]: row for row in paywalls_service.paywall_metrics(rt, app_id) if not row["ab_test_name"]
-    }
-    tests = paywalls_service.experiments(rt, app_id)
+    rows, tests = paywalls_service.metrics_and_experiments(rt, app_id)
+    alone = {row["variation_id"]: row for row in rows if not row["ab_test_name"]}
     titles = {paywall["paywall_id"]: paywall["title"] for paywall in paywalls}
     test_names = {test["ab_test_id"]: test["name"] for test in tests}
 

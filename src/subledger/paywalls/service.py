@@ -443,29 +443,33 @@ EMPTY = {"views": 0, "viewers": 0, "purchases": 0, "purchasers": 0, "conversion"
 def paywall_metrics(rt: Runtime, app_id: UUID) -> list[dict[str, Any]]:
     """Per paywall and variation: views, purchases, conversion (purchasers / viewers), revenue."""
     with rt.db.read() as conn:
-        figures = _variation_figures(conn, app_id)
-        rows = []
-        for paywall in repository.app_paywalls(conn, app_id):
+        return _paywall_rows(conn, app_id, _variation_figures(conn, app_id))
+
+
+def _paywall_rows(conn: Connection, app_id: UUID, figures: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """``paywall_metrics``'s rows, from the figures of every variation."""
+    rows = []
+    for paywall in repository.app_paywalls(conn, app_id):
+        rows.append(
+            {
+                "paywall_id": str(paywall["id"]),
+                "paywall_name": paywall["title"],
+                "ab_test_name": None,
+                "variation_id": str(paywall["variation_id"]),
+                **figures.get(str(paywall["variation_id"]), EMPTY),
+            }
+        )
+    for test in repository.app_ab_tests(conn, app_id):
+        for variation in test["variations"]:
             rows.append(
                 {
-                    "paywall_id": str(paywall["id"]),
-                    "paywall_name": paywall["title"],
-                    "ab_test_name": None,
-                    "variation_id": str(paywall["variation_id"]),
-                    **figures.get(str(paywall["variation_id"]), EMPTY),
+                    "paywall_id": variation["paywall_id"],
+                    "paywall_name": None,
+                    "ab_test_name": test["name"],
+                    "variation_id": variation["variation_id"],
+                    **figures.get(variation["variation_id"], EMPTY),
                 }
             )
-        for test in repository.app_ab_tests(conn, app_id):
-            for variation in test["variations"]:
-                rows.append(
-                    {
-                        "paywall_id": variation["paywall_id"],
-                        "paywall_name": None,
-                        "ab_test_name": test["name"],
-                        "variation_id": variation["variation_id"],
-                        **figures.get(variation["variation_id"], EMPTY),
-                    }
-                )
     return rows
 
 
@@ -493,10 +497,14 @@ def ab_test_metrics(rt: Runtime, app_id: UUID, ab_test_id: UUID) -> dict[str, An
     return _test_figures(test, figures)
 
 
-def experiments(rt: Runtime, app_id: UUID) -> list[dict[str, Any]]:
-    """Every A/B test of the app as ``ab_test_metrics`` gives it, newest first, from one reading."""
+def metrics_and_experiments(rt: Runtime, app_id: UUID) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """``paywall_metrics``, and every A/B test as ``ab_test_metrics`` gives it (newest first), from one
+    reading of the views and purchases."""
     with rt.db.read() as conn:
         tests = repository.app_ab_tests(conn, app_id)
         figures = _variation_figures(conn, app_id)
+        rows = _paywall_rows(conn, app_id, figures)
     ordered = sorted(tests, key=lambda test: test["created_at"], reverse=True)
-    return [{**_test_figures(test, figures), "created_at": format_datetime(test["created_at"])} for test in ordered]
+    return rows, [
+        {**_test_figures(test, figures), "created_at": format_datetime(test["created_at"])} for test in ordered
+    ]
