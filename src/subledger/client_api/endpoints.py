@@ -1,8 +1,6 @@
 """HTTP routes of the Export Analytics API: what every operation shares (the per-key rate limit,
 the ``Adapty-Tz`` header, answers as JSON or CSV) and the operations themselves."""
 
-import csv
-import io
 from collections.abc import Callable
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -24,7 +22,7 @@ from subledger.client_api.schemas import (
 )
 from subledger.client_api.service import Table
 from subledger.core.errors import bad_request
-from subledger.core.http import JSONResponse, api_router, runtime_of
+from subledger.core.http import JSONResponse, api_router, csv_response, runtime_of
 from subledger.paywalls import service as paywalls_service
 
 router = api_router("/api/v1/client-api", "export analytics")
@@ -58,12 +56,7 @@ def time_zone(request: Request) -> ZoneInfo:
 def _answer(body: Any, table: Table, format: Format, request: Request) -> Response:
     """The answer as JSON, or its table as CSV when the body's ``format`` or the Accept header asks."""
     if format == "csv" or request.headers.get("accept", "").startswith("text/csv"):
-        rows, columns = table
-        text = io.StringIO()
-        writer = csv.DictWriter(text, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
-        writer.writeheader()
-        writer.writerows({name: "" if row.get(name) is None else row[name] for name in columns} for row in rows)
-        return Response(text.getvalue(), media_type="text/csv")
+        return csv_response(*table)
     return JSONResponse(body)
 
 

@@ -1,8 +1,10 @@
 """HTTP plumbing every feature shares: JSON responses, error handlers, middleware."""
 
+import csv
+import io
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from typing import Any
 
 import orjson
@@ -55,6 +57,17 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         ),
     ]
 }
+
+
+def csv_response(rows: Iterable[dict[str, Any]], columns: Sequence[str], filename: str | None = None) -> Response:
+    """``rows`` as CSV with a header of ``columns`` (what a row has beside them is left out, what it
+    lacks or holds as None is an empty cell); ``filename`` makes it a download."""
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({name: "" if row.get(name) is None else row[name] for name in columns} for row in rows)
+    headers = {"content-disposition": f'attachment; filename="{filename}"'} if filename else None
+    return Response(text.getvalue(), media_type="text/csv", headers=headers)
 
 
 def runtime_of(request: Request) -> Runtime:

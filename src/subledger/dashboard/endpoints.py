@@ -4,8 +4,6 @@ A session is a random token in an HttpOnly, SameSite=Strict cookie; every form
 carries the session's CSRF token (the sign-in form a double-submit cookie's).
 """
 
-import csv
-import io
 import secrets
 from collections.abc import Callable, Coroutine
 from datetime import date, timedelta
@@ -29,7 +27,7 @@ from subledger.catalog import service as catalog_service
 from subledger.catalog.schemas import AccessLevelIn, ProductIn
 from subledger.core.errors import ApiError, from_validation_errors
 from subledger.core.fields import text
-from subledger.core.http import runtime_of
+from subledger.core.http import csv_response, runtime_of
 from subledger.core.profile_ref import ProfileRef
 from subledger.core.runtime import Runtime
 from subledger.currencies import rules as currencies_rules
@@ -285,14 +283,8 @@ async def metrics_csv(request: Request, app_id: str, query: MetricsFilters) -> R
     app = await _app(request, app_id)
     runtime = runtime_of(request)
     result = await runtime.long_read(analytics_service.metrics, runtime, UUID(app["app_id"]), query)
-    out = io.StringIO()
-    writer = csv.DictWriter(out, ["date", *analytics_service.METRICS], extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(result["data"])
     name = f"metrics-{result['start']}-{result['end']}-by-{query.period}.csv"
-    return Response(
-        out.getvalue(), media_type="text/csv", headers={"content-disposition": f'attachment; filename="{name}"'}
-    )
+    return csv_response(result["data"], ["date", *analytics_service.METRICS], name)
 
 
 @router.get("/apps/{app_id}/")
