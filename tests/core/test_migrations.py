@@ -36,6 +36,23 @@ def test_migrated_schema_matches_the_code(db):
         assert compare_metadata(MigrationContext.configure(conn), metadata) == []
 
 
+def test_the_columns_searched_by_prefix_compare_in_byte_order(db):
+    """Alembic's comparison above leaves collations out. On PostgreSQL a database's linguistic
+    collation would not keep a range of strings to those that start with a prefix."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite compares text in byte order")
+    query = sa.text(
+        "SELECT column_name, collation_name FROM information_schema.columns"
+        " WHERE table_name = 'profiles' AND column_name IN ('customer_user_id', 'email') ORDER BY column_name"
+    )
+    with db.engine.connect() as conn:
+        assert conn.execute(query).all() == [("customer_user_id", "C"), ("email", "C")]
+        command.downgrade(db.alembic_config(conn), "0032")
+        assert [collation for _, collation in conn.execute(query)] == [None, None]
+        command.upgrade(db.alembic_config(conn), "head")
+        conn.commit()
+
+
 def test_downgrade_to_nothing_and_upgrade_again(db):
     with db.engine.begin() as conn:
         command.downgrade(db.alembic_config(conn), "base")

@@ -125,3 +125,44 @@ def test_a_trial_carrying_the_price_after_it_is_not_a_payment():
     refunded = {**expired_trial, "expires_at": "2025-12-01T00:00:00.000000+0000", "refunded_at": now, "offer": None}
     assert customers.status_of({"subscriptions": [refunded]}, now) == "churned"
     assert customers.status_of(None, now) == ""
+
+
+def found(client, api, q) -> list[str] | str:
+    """The customer_user_ids a search lists, or the profile it went straight to."""
+    answer = client.get(f"/dashboard/apps/{api.app_id}/profiles/", params={"q": q}, follow_redirects=False)
+    if answer.status_code == 303:
+        return answer.headers["location"].rstrip("/").rsplit("/", 1)[-1]
+    assert answer.status_code == 200
+    body = re.search(r'<table class="found">.*?<tbody>(.*?)</tbody>', answer.text, re.S)
+    return re.findall(r'<tr><td><a href="[^"]+">([^<]*)</a>', body.group(1)) if body else []
+
+
+def test_a_search_finds_customers_by_the_start_of_their_id_or_email(api, client, runtime):
+    dashboard_service.create_operator(runtime, EMAIL, PASSWORD)
+    for user, email in (("annabel", "belle@example.com"), ("anna", None), ("anné", None), ("zed", "annex@example.com"),
+                        ("bo", "bo@example.com"), ("ANNA", None)):  # fmt: skip
+        assert api.create(user.encode(), email=email).status_code == 200  # the header's UTF-8
+    sign_in(client)
+    # customer_user_ids in byte order, then emails; a prefix is cased as typed (an email also in lower case)
+    assert found(client, api, "ann") == ["anna", "annabel", "anné", "zed"]
+    assert found(client, api, "anna") == ["anna", "annabel"]
+    annabel = api.get("annabel").json()["data"]["profile_id"]
+    assert found(client, api, "annab") == found(client, api, "Belle@") == annabel  # one: straight to it
+    assert found(client, api, "ANN") == ["ANNA", "zed"]  # zed by annex@, lowered
+    assert found(client, api, "annz") == []
+
+
+@pytest.mark.parametrize(
+    ("prefix", "matches"),
+    [("a\U0010ffff", ["a\U0010ffff", "a\U0010ffffz"]), ("x\ud7ff", ["x\ud7ff", "x\ud7ffy"])],
+)
+def test_a_prefix_ending_in_the_last_character_before_a_gap_still_bounds_its_range(
+    api, client, runtime, prefix, matches
+):
+    """The range's upper end is the prefix's last character plus one: after U+10FFFF there is
+    none, and after U+D7FF come the surrogates, which UTF-8 cannot hold."""
+    dashboard_service.create_operator(runtime, EMAIL, PASSWORD)
+    for user in (*matches, "b", "x\ue000", "a"):
+        assert api.create(user.encode()).status_code == 200, user
+    sign_in(client)
+    assert found(client, api, prefix) == matches

@@ -4,7 +4,7 @@ up, and token buckets kept in rows."""
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Table, or_, select, update
+from sqlalchemy import ColumnElement, Connection, Table, and_, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from subledger.core.prepared import Prepared
@@ -86,3 +86,16 @@ def upsert(
 def add_up(conn: Connection, table: Table, rows: list[dict[str, Any]], keys: list[str], update: list[str]) -> None:
     """Like ``upsert``, but a row already there gets the new values added to its own."""
     _upsert_statement(conn.dialect.name, table, tuple(keys), tuple(update), True).execute_many(conn, rows)
+
+
+def starts_with(column: ColumnElement[str], prefix: str) -> ColumnElement[bool]:
+    """``column`` starts with ``prefix`` (not empty), as a range an index on the column serves. The
+    column must compare in byte order (``tables.Searchable``): in UTF-8 that is code point order,
+    where every string that starts with the prefix lies below the prefix's last character plus one."""
+    stem = prefix.rstrip(chr(0x10FFFF))  # nothing lies above the last code point: carry to the one before
+    if not stem:
+        return column >= prefix
+    following = ord(stem[-1]) + 1
+    if 0xD800 <= following <= 0xDFFF:  # surrogates are no characters: UTF-8 holds none
+        following = 0xE000
+    return and_(column >= prefix, column < stem[:-1] + chr(following))

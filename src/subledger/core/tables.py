@@ -57,6 +57,10 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+# Text searched by prefix (core.sql.starts_with) as a range of an index: in byte order on both
+# engines (SQLite's default collation; PostgreSQL's "C", which a linguistic database default is not).
+Searchable = String(255).with_variant(String(255, collation="C"), "postgresql")
+
 # PostgreSQL's json (not jsonb): it keeps the key order, which the wire format depends on.
 Json = JSON()
 
@@ -132,11 +136,11 @@ profiles = Table(
     metadata,
     Column("id", Uuid, primary_key=True),
     Column("app_id", Uuid, ForeignKey("apps.id", ondelete="CASCADE"), nullable=False),
-    Column("customer_user_id", String(255)),
+    Column("customer_user_id", Searchable),
     Column("first_name", String(255)),
     Column("last_name", String(255)),
     Column("gender", String(1)),
-    Column("email", String(255)),
+    Column("email", Searchable),
     Column("phone_number", String(255)),
     Column("birthday", Date),
     Column("ip_country", String(2)),
@@ -162,6 +166,7 @@ profiles = Table(
     # profile's share of the metric rollups were computed at.
     Column("rates_generation", Integer, nullable=False, server_default=text("0")),
     UniqueConstraint("app_id", "customer_user_id"),
+    Index(None, "app_id", "email"),  # the dashboard's search
     Index(None, "app_id", "created_at"),
     Index(None, "app_id", "id"),  # walking an app's profiles page by page (export, verify, rebuilds)
 )

@@ -380,7 +380,9 @@ async def profiles(
         found = await runtime.read(service.search_profiles, runtime, app_uuid, q)
         if len(found) == 1:
             return RedirectResponse(f"{PREFIX}/apps/{app['app_id']}/profiles/{found[0]['id']}/", status_code=303)
-        return _page(request, "profiles.html", session, app=app, q=q, found=found, listed=None)
+        return _page(
+            request, "profiles.html", session, app=app, q=q, found=found, listed=None, limit=service.CUSTOMERS_PAGE
+        )
     filters = customers.Filters(level=level, store=store, country=country, status=status)
     listed = await runtime.long_read(service.customers_page, runtime, app_uuid, filters, after)
     levels = await runtime.read(catalog_service.list_access_levels, runtime, app_uuid)

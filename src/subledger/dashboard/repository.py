@@ -119,6 +119,28 @@ def newest_profiles(
     return [dict(row._mapping) for row in conn.execute(query)]
 
 
+def profiles_starting_with(conn: Connection, app_id: UUID, column: str, prefix: str, limit: int) -> list[UUID]:
+    """The first profiles, in byte order of ``column`` (customer_user_id or email), whose value of it
+    starts with ``prefix``."""
+    searched = profiles.c[column]
+    query = (
+        select(profiles.c.id)
+        .where(profiles.c.app_id == app_id, sql.starts_with(searched, prefix))
+        .order_by(searched, profiles.c.id)
+        .limit(limit)
+    )
+    return list(conn.execute(query).scalars())
+
+
+def listed_profiles(conn: Connection, app_id: UUID, ids: list[UUID]) -> list[dict[str, Any]]:
+    """The app's profiles of these ids with what a list of them shows, in the order of ``ids``."""
+    query = select(*(profiles.c[name] for name in _LISTED), profiles.c.total_revenue_usd).where(
+        profiles.c.app_id == app_id, profiles.c.id.in_(ids)
+    )
+    rows = {row.id: dict(row._mapping) for row in conn.execute(query)}
+    return [rows[profile_id] for profile_id in ids if profile_id in rows]
+
+
 def profiles_with_transaction(conn: Connection, app_id: UUID, transaction_id: str, limit: int) -> list[UUID]:
     """Profiles holding a transaction with this store transaction id or original transaction id.
 

@@ -337,29 +337,23 @@ def customers_page(rt: Runtime, app_id: UUID, filters: customers.Filters, after:
     return {"rows": kept, "next": following, "read": read, "full": len(kept) == CUSTOMERS_PAGE}
 
 
-def search_profiles(rt: Runtime, app_id: UUID, text: str, limit: int = 20) -> list[dict[str, Any]]:
-    """Profiles whose customer_user_id or profile_id is ``text``, or that hold a transaction with that id."""
+def search_profiles(rt: Runtime, app_id: UUID, text: str, limit: int = CUSTOMERS_PAGE) -> list[dict[str, Any]]:
+    """Profiles whose profile_id is ``text``, that hold a transaction with that id, or whose
+    customer_user_id or email starts with it (an email also as typed in lower case): in that order,
+    each kind sorted, the first ``limit``."""
     text = text.strip()
     if not text:
         return []
-    found: dict[UUID, dict[str, Any]] = {}
-    refs = [ProfileRef(customer_user_id=text)]
-    try:
-        refs.append(ProfileRef(profile_id=UUID(text)))
-    except ValueError:
-        pass
-    for ref in refs:
-        try:
-            profile, _ = profiles_service.record(rt, app_id, ref)
-            found[profile["id"]] = profile
-        except ApiError:
-            continue
+    found: dict[UUID, None] = {}  # the ids in order, once each
     with rt.db.lagging_read() as conn:
-        holders = repository.profiles_with_transaction(conn, app_id, text, limit)
-    for profile_id in holders:
-        if profile_id not in found:
-            found[profile_id] = profiles_service.record(rt, app_id, ProfileRef(profile_id=profile_id))[0]
-    return list(found.values())[:limit]
+        try:
+            found[UUID(text)] = None
+        except ValueError:
+            pass
+        found.update(dict.fromkeys(repository.profiles_with_transaction(conn, app_id, text, limit)))
+        for column, prefix in (("customer_user_id", text), ("email", text), ("email", text.lower())):
+            found.update(dict.fromkeys(repository.profiles_starting_with(conn, app_id, column, prefix, limit)))
+        return repository.listed_profiles(conn, app_id, list(found)[:limit])
 
 
 def profile_page(rt: Runtime, app_id: UUID, profile_id: UUID) -> dict[str, Any]:
