@@ -10,7 +10,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from support.clock import wait_until
 from support.metrics import subscription
+from support.receiver import Receiver
 from support.serving import operator_env, run, run_json, serving, shop
 
 pytestmark = pytest.mark.slow  # a system test: it starts processes (CI runs it with -m slow)
@@ -26,6 +28,7 @@ if not Path(CHROMIUM).exists():
     pytest.skip("Chromium is not installed (apt-get install chromium)", allow_module_level=True)
 
 sync_api = pytest.importorskip("playwright.sync_api")
+expect = sync_api.expect
 
 
 @pytest.fixture
@@ -40,7 +43,7 @@ def server(tmp_path):
         assert httpx.post(f"{api}/profile/", headers=headers, json={"email": "alice@example.com"}).status_code == 200
         body = subscription("t1", "o1", "2025-01-10", "2099-02-10", 9.99, store_product_id="monthly")
         assert httpx.post(f"{api}/purchase/set/transaction/", headers=headers, json=body).status_code == 200
-        yield base, app["app_id"]
+        yield base, app["app_id"], env, headers
     assert run_json(env, "operators", "list")[0]["email"] == EMAIL
 
 
@@ -61,7 +64,7 @@ def page():
 
 
 def test_an_operator_signs_in_sees_charts_searches_and_opens_a_profile(server, page):
-    base, app_id = server
+    base, app_id, _, _ = server
     page.goto(f"{base}/dashboard/")
     assert "/dashboard/login" in page.url
     page.screenshot(path=SCREENSHOTS / "1-sign-in.png")
@@ -83,9 +86,16 @@ def test_an_operator_signs_in_sees_charts_searches_and_opens_a_profile(server, p
     assert box["width"] > 300 and box["height"] > 80  # drawn, with a size, on the page
     assert "Active subscriptions" in page.locator(".tiles").inner_text()
     page.screenshot(path=SCREENSHOTS / "2-overview.png", full_page=True)
+    page.select_option("form.filters select[name=store]", "app_store")
+    page.click("form.filters button[type=submit]")
+    page.wait_for_url("**store=app_store**")
+    expect(page.locator("svg.chart")).to_have_count(6)
 
     page.click("text=Profiles")
     assert "subscribed" in page.locator("table.customers").inner_text()
+    page.select_option("form.filters select[name=status]", "churned")
+    page.click("form.filters button[type=submit]")
+    expect(page.locator("main")).to_contain_text("None of the 1 profiles read matches.")
     page.screenshot(path=SCREENSHOTS / "3a-customers.png", full_page=True)
     page.fill("input[name=q]", "alice")
     page.press("input[name=q]", "Enter")
@@ -153,3 +163,121 @@ def test_an_operator_signs_in_sees_charts_searches_and_opens_a_profile(server, p
 
     page.click("text=Sign out")
     page.wait_for_url(f"{base}/dashboard/login")
+
+
+def signed_in(page, base: str, app_id: str) -> str:
+    """Signs the operator in; the app's pages' base URL."""
+    page.goto(f"{base}/dashboard/login")
+    page.fill("input[name=email]", EMAIL)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/dashboard/apps/{app_id}/")
+    return f"{base}/dashboard/apps/{app_id}"
+
+
+def test_an_owner_keeps_webhooks_the_catalog_stores_and_refunds_from_the_browser(server, page):
+    base, app_id, env, headers = server
+    pages = signed_in(page, base, app_id)
+    api = f"{base}/api/v2/server-side-api"
+
+    # Webhooks: the endpoint's verification, then the test event; a profile's event refused (404), replayed.
+    with Receiver(script=["ok", "ok", "404", "ok"]) as receiver:
+        page.click("header nav >> text=Webhooks")
+        added = page.locator("form.card").last
+        added.locator("input[name=url]").fill(receiver.url)
+        added.locator("input[name=event_types][value=profile_created]").check()
+        added.locator("button:has-text('Add endpoint')").click()
+        expect(page.locator(".notice")).to_contain_text("whsec_")
+        assert receiver.received[0]["json"] == {}  # the verification request
+        page.screenshot(path=SCREENSHOTS / "8a-webhook-added.png", full_page=True)
+
+        page.click("header nav >> text=Webhooks")
+        endpoint = page.locator("details.endpoint")
+        endpoint.locator("summary").click()
+        endpoint.locator("select[name=event_type]").select_option("trial_started")
+        endpoint.locator("button:has-text('Send test event')").click()
+        expect(page.locator(".notice")).to_have_text("Test trial_started sent to the production URL: answered 200.")
+        assert receiver.received[-1]["json"]["event_type"] == "trial_started"
+
+        bob = {**headers, "adapty-customer-user-id": "bob"}
+        assert httpx.post(f"{api}/profile/", headers=bob, json={}).status_code == 200
+        wait_until(lambda: len(receiver.received) == 3)  # bob's profile_created, refused
+        page.goto(f"{pages}/deliveries/?status=refused")
+        wait_until(lambda: page.reload() and page.locator("details.delivery.refused").count() == 1)
+        page.click("button:has-text('Replay refused and dead deliveries')")
+        expect(page.locator(".notice")).to_contain_text("1 deliveries")
+        wait_until(lambda: len(receiver.accepted) == 3)
+        assert receiver.accepted[-1]["json"]["customer_user_id"] == "bob"
+        page.goto(f"{pages}/deliveries/?status=delivered")
+        delivered = page.locator("details.delivery.delivered")  # bob's (the verification and the test are sent at once)
+        expect(delivered).to_have_count(1)
+        expect(delivered.locator("summary")).to_contain_text("profile_created · delivered · 2 attempt(s)")
+        page.screenshot(path=SCREENSHOTS / "8b-deliveries.png", full_page=True)
+
+        page.click("text=Endpoints")
+        page.locator("details.endpoint summary").click()
+        page.click("details.endpoint button:has-text('Remove')")
+        expect(page.locator("details.endpoint")).to_have_count(0)
+    assert run_json(env, "webhooks", "list", "--app", app_id) == []
+
+    # Catalog: a level added and removed, a product with credits in a new currency, removed.
+    page.click("header nav >> text=Catalog")
+    page.fill("input[name=access_level_id]", "gold")
+    page.click("button:has-text('Add access level')")
+    page.click("table.levels tr:has-text('gold') button:has-text('Remove')")
+    expect(page.locator("table.levels")).not_to_contain_text("gold")
+    page.click("button:has-text('Turn them on')")
+    page.fill("input[name=code]", "COINS")
+    page.fill("input[name=name]", "Gold Coins")
+    page.click("button:has-text('Add currency')")
+    expect(page.locator("table.currencies")).to_contain_text("Gold Coins")
+    product = page.locator("form:has(button:has-text('Add product'))")
+    product.locator("select[name=store]").select_option("play_store")
+    product.locator("input[name=store_product_id]").fill("coins_100")
+    product.locator("input[name=period]").fill("monthly")  # no period: refused, the form kept as typed
+    product.locator("input[name=is_consumable]").check()
+    product.locator("button").click()
+    expect(page.locator(".error")).to_contain_text("Period must be an ISO 8601 duration")
+    assert product.locator("input[name=store_product_id]").input_value() == "coins_100"
+    assert product.locator("input[name=is_consumable]").is_checked()
+    product.locator("input[name=period]").fill("lifetime")
+    product.locator("button").click()
+    row = page.locator("table.products tr:has-text('coins_100')")
+    row.locator("input[name=credits]").fill("COINS=100")
+    row.locator("button:has-text('Set')").click()
+    expect(page.locator("table.products tr:has-text('coins_100') input[name=credits]")).to_have_value("COINS=100")
+    page.screenshot(path=SCREENSHOTS / "8c-catalog-changed.png", full_page=True)
+    products = httpx.get(f"{base}/api/admin/v1/products/", headers=headers).json()["data"]
+    assert {p["store_product_id"] for p in products} == {"monthly", "coins_100"}
+    page.click("table.products tr:has-text('coins_100') button:has-text('Remove')")
+    expect(page.locator("table.products")).not_to_contain_text("coins_100")
+
+    # Stores: Stripe connected; its secrets are shown as set, never their values.
+    page.click("header nav >> text=Stores")
+    stripe = page.locator("form:has(button:has-text('Save Stripe'))")
+    stripe.locator("input[name=secret_key]").fill("sk_test_browser")
+    stripe.locator("input[name=webhook_secret]").fill("whsec_browser")
+    stripe.locator("select[name=profile_source]").select_option("email")
+    stripe.locator("button").click()
+    expect(page.locator(".notice")).to_have_text("Stripe saved.")
+    connected = page.locator("table tr:has-text('stripe')").first.inner_text()
+    assert (
+        "profile_source: email" in connected and "secret_key" in connected and "sk_test_browser" not in page.content()
+    )
+
+    # A refund recorded from alice's page ends her premium and refunds its transaction.
+    page.click("header nav >> text=Profiles")
+    page.fill("input[name=q]", "alice")
+    page.press("input[name=q]", "Enter")
+    page.click("button:has-text('Revoke and record a refund')")
+    expect(page.locator(".notice")).to_contain_text("Revoked premium and recorded")
+    expect(page.locator("ol.timeline")).to_contain_text("subscription_refunded")
+    alice = httpx.get(f"{api}/profile/", headers=headers).json()["data"]
+    assert alice["subscriptions"][0]["refunded_at"] is not None
+    assert alice["access_levels"][0]["expires_at"] == alice["subscriptions"][0]["refunded_at"]
+    page.screenshot(path=SCREENSHOTS / "8d-refunded.png", full_page=True)
+
+    page.click("text=Activity")
+    trail = page.locator("table.activity").inner_text()
+    for path in ("/webhooks/", "/deliveries/replay", "/catalog/currencies/", "/stores/stripe/", "/refund"):
+        assert path in trail, path
