@@ -10,7 +10,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from support.apple_signing import AppleChain
 from support.clock import wait_until
+from support.fake_google import FakeGoogle
 from support.metrics import subscription
 from support.receiver import Receiver
 from support.serving import operator_env, run, run_json, serving, shop
@@ -175,7 +177,7 @@ def signed_in(page, base: str, app_id: str) -> str:
     return f"{base}/dashboard/apps/{app_id}"
 
 
-def test_an_owner_keeps_webhooks_the_catalog_stores_and_refunds_from_the_browser(server, page):
+def test_an_owner_keeps_webhooks_the_catalog_stores_and_refunds_from_the_browser(server, page, tmp_path):
     base, app_id, env, headers = server
     pages = signed_in(page, base, app_id)
     api = f"{base}/api/v2/server-side-api"
@@ -252,8 +254,23 @@ def test_an_owner_keeps_webhooks_the_catalog_stores_and_refunds_from_the_browser
     page.click("table.products tr:has-text('coins_100') button:has-text('Remove')")
     expect(page.locator("table.products")).not_to_contain_text("coins_100")
 
-    # Stores: Stripe connected; its secrets are shown as set, never their values.
+    # Stores: the App Store with Apple's root certificate file, Play with its key, Stripe; each
+    # one's secrets shown as set, never their values.
     page.click("header nav >> text=Stores")
+    root = tmp_path / "AppleRootCA-G3.cer"
+    root.write_bytes(AppleChain().root_der)
+    apple = page.locator("form:has(button:has-text('Save App Store'))")
+    apple.locator("input[name=bundle_id]").fill("com.example.shop")
+    apple.locator("input[name=root_certificates]").set_input_files(root)
+    apple.locator("button").click()
+    expect(page.locator(".notice")).to_have_text("App Store saved.")
+    play = page.locator("form:has(button:has-text('Save Google Play'))")
+    play.locator("input[name=package_name]").fill("com.example.shop")
+    with FakeGoogle() as google:
+        play.locator("textarea[name=service_account]").fill(google.service_account())
+    play.locator("button").click()
+    expect(page.locator("code.push-path")).to_contain_text(f"/stores/play-store/{app_id}/notifications/?token=")
+    assert "PRIVATE KEY" not in page.content()
     stripe = page.locator("form:has(button:has-text('Save Stripe'))")
     stripe.locator("input[name=secret_key]").fill("sk_test_browser")
     stripe.locator("input[name=webhook_secret]").fill("whsec_browser")
@@ -279,5 +296,6 @@ def test_an_owner_keeps_webhooks_the_catalog_stores_and_refunds_from_the_browser
 
     page.click("text=Activity")
     trail = page.locator("table.activity").inner_text()
-    for path in ("/webhooks/", "/deliveries/replay", "/catalog/currencies/", "/stores/stripe/", "/refund"):
+    for path in ("/webhooks/", "/deliveries/replay", "/catalog/currencies/", "/stores/app_store/", "/stores/stripe/",
+                 "/refund"):  # fmt: skip
         assert path in trail, path

@@ -4,6 +4,7 @@ A session is a random token in an HttpOnly, SameSite=Strict cookie; every form
 carries the session's CSRF token (the sign-in form a double-submit cookie's).
 """
 
+import base64
 import secrets
 from collections.abc import Callable, Coroutine
 from datetime import date, timedelta
@@ -19,6 +20,7 @@ from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import AfterValidator, ValidationError
+from starlette.datastructures import FormData, UploadFile
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from subledger.analytics import service as analytics_service
@@ -38,11 +40,16 @@ from subledger.events import service as events_service
 from subledger.events.schemas import EndpointChange, EndpointIn, TestEventIn
 from subledger.purchases import service as purchases_service
 from subledger.purchases.schemas import GrantIn, RevokeIn
+from subledger.stores import connections
 from subledger.stores import service as stores_service
-from subledger.stores.paddle import service as paddle_service
+from subledger.stores.google import service as google_service
 from subledger.stores.rules import CONNECTED_STORES
-from subledger.stores.schemas import PaddleConnectionIn, StripeConnectionIn
-from subledger.stores.stripe import service as stripe_service
+from subledger.stores.schemas import (
+    AppStoreConnectionIn,
+    PaddleConnectionIn,
+    PlayStoreConnectionIn,
+    StripeConnectionIn,
+)
 
 HERE = Path(__file__).parent
 SESSION_COOKIE = "subledger_session"
@@ -75,7 +82,8 @@ async def _record(request: Request, action: str, status: int) -> None:
     if audited is None:
         return
     session, app_id = audited
-    form = {name: str(value) for name, value in (await request.form()).items()}
+    fields = (await request.form()).items()
+    form = {name: value.filename or "" if isinstance(value, UploadFile) else value for name, value in fields}
     runtime = runtime_of(request)
     await runtime.write(service.record_action, runtime, session, app_id, action, request.url.path, status, form)
 
@@ -834,11 +842,17 @@ async def set_web_origins(
 
 # Stores ---------------------------------------------------------------------------
 
-# Each store the dashboard connects: its connection schema, and the form's secret fields (a secret
-# left blank keeps the one set).
-STORE_FORMS: dict[str, tuple[type[StripeConnectionIn] | type[PaddleConnectionIn], tuple[str, ...]]] = {
-    "stripe": (StripeConnectionIn, ("secret_key", "webhook_secret", "test_secret_key", "test_webhook_secret")),
-    "paddle": (PaddleConnectionIn, ("api_key", "notification_secret")),
+# Each store the dashboard connects: its name, its connection schema, and its form's secret fields
+# (a secret or key file left blank keeps the one set).
+STORE_FORMS: dict[str, tuple[str, type[connections.ConnectionIn], tuple[str, ...]]] = {
+    "app_store": ("App Store", AppStoreConnectionIn, ("private_key",)),
+    "play_store": ("Google Play", PlayStoreConnectionIn, ("service_account",)),
+    "stripe": (
+        "Stripe",
+        StripeConnectionIn,
+        ("secret_key", "webhook_secret", "test_secret_key", "test_webhook_secret"),
+    ),
+    "paddle": ("Paddle", PaddleConnectionIn, ("api_key", "notification_secret")),
 }
 
 
@@ -852,36 +866,62 @@ async def stores_page(
     session = await _session(request)
     app = await _app(request, app_id)
     runtime = runtime_of(request)
-    connections = await runtime.read(stores_service.connections, runtime, UUID(app["app_id"]))
-    refused = await runtime.read(stores_service.refused_totals, runtime, UUID(app["app_id"]))
-    by_store = {connection["store"]: connection for connection in connections}
-    stores = [connection["store"] for connection in connections]
-    activity = await runtime.read(service.store_activity, runtime, UUID(app["app_id"]), stores)
+    app_uuid = UUID(app["app_id"])
+    connected = await runtime.read(stores_service.connections, runtime, app_uuid)
+    refused = await runtime.read(stores_service.refused_totals, runtime, app_uuid)
+    by_store = {connection["store"]: connection for connection in connected}
+    activity = await runtime.read(service.store_activity, runtime, app_uuid, list(by_store))
+    # The path Pub/Sub pushes to holds a secret token: shown to owners only.
+    push_path = None
+    if "play_store" in by_store and session.may_change:
+        push_path = await runtime.read(google_service.push_path, runtime, app_uuid)
     return _page(
-        request, "stores.html", session, app=app, connections=connections, by_store=by_store, refused=refused,
-        activity=activity, error=error, notice=notice,
+        request, "stores.html", session, app=app, connections=connected, by_store=by_store, refused=refused,
+        activity=activity, push_path=push_path, error=error, notice=notice,
     )  # fmt: skip
 
 
 @router.post("/apps/{app_id}/stores/{store}/")
-async def connect_store(request: Request, app_id: str, store: Literal["stripe", "paddle"]) -> Response:
-    """Connect Stripe or Paddle: a secret left blank stays as it is; an unticked box is off."""
+async def connect_store(
+    request: Request, app_id: str, store: Literal["app_store", "play_store", "stripe", "paddle"]
+) -> Response:
+    """Connect a store: a secret left blank stays as it is, an unticked box is off, and the other
+    settings are taken as shown (the form shows them filled in; Play's push fields cleared, off)."""
     form = await request.form()
     app = await _form_app(request, app_id, str(form.get("csrf", "")))
-    schema, secret_fields = STORE_FORMS[store]
-    fields: dict[str, object] = {name: str(form.get(name, "")).strip() or None for name in secret_fields}
-    if store == "stripe":
+    name, schema, secret_fields = STORE_FORMS[store]
+    fields: dict[str, object] = {field: _typed(form, field) or None for field in secret_fields}
+    if store == "app_store":
+        fields.update({field: _typed(form, field) or None for field in ("bundle_id", "issuer_id", "key_id")})
+        apple_id = _typed(form, "app_apple_id")
+        fields["app_apple_id"] = int(apple_id) if apple_id.isdigit() else apple_id or None
+        files = [await upload.read() for upload in form.getlist("root_certificates") if isinstance(upload, UploadFile)]
+        fields["root_certificates"] = [base64.b64encode(file).decode() for file in files if file] or None
+    elif store == "play_store":
+        fields.update(
+            package_name=_typed(form, "package_name") or None,
+            push_service_account=_typed(form, "push_service_account"),
+            push_audience=_typed(form, "push_audience"),
+        )
+    elif store == "stripe":
         fields["profile_source"] = str(form.get("profile_source", "metadata"))
     else:
         fields.update(sandbox=form.get("sandbox") == "true", match_email=form.get("match_email") == "true")
+    runtime = runtime_of(request)
     try:
-        body = schema.model_validate(fields)
+        connect = connections.connect(schema.model_validate(fields))
+        await runtime.write(connect, runtime, UUID(app["app_id"]))
     except ValidationError as invalid:
         return _back_to("stores", app, from_validation_errors(invalid.errors()))
-    configure = stripe_service.configure if store == "stripe" else paddle_service.configure
-    runtime = runtime_of(request)
-    await runtime.write(partial(configure, **body.model_dump()), runtime, UUID(app["app_id"]))
-    return _back_to("stores", app, notice=f"{store.capitalize()} saved.")
+    except ApiError as refused:
+        return _back_to("stores", app, refused)
+    return _back_to("stores", app, notice=f"{name} saved.")
+
+
+def _typed(form: FormData, field: str) -> str:
+    """A text field as typed, without the spaces around it ("" when missing)."""
+    value = form.get(field, "")
+    return value.strip() if isinstance(value, str) else ""
 
 
 # Journeys -------------------------------------------------------------------------

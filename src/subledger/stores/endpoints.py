@@ -1,20 +1,23 @@
-"""Admin API for stores: the app's connections (``/api/admin/v1/stores/``, Stripe's and Paddle's set
+"""Admin API for stores: the app's connections (``/api/admin/v1/stores/``, each store's set
 here), the notifications received (``store-notifications/``) and the audit log of refused ones
 (the newest of each app's, with counts of all)."""
 
-from functools import partial
 from typing import Annotated, Literal
+from uuid import UUID
 
 from fastapi import Body, Query, Request
 from starlette.responses import Response
 
 from subledger.core.addressing import CurrentApp
 from subledger.core.http import JSONResponse, api_router, runtime_of
-from subledger.stores import service
-from subledger.stores.paddle import service as paddle_service
+from subledger.stores import connections, service
 from subledger.stores.rules import ConnectedStore
-from subledger.stores.schemas import PaddleConnectionIn, StripeConnectionIn
-from subledger.stores.stripe import service as stripe_service
+from subledger.stores.schemas import (
+    AppStoreConnectionIn,
+    PaddleConnectionIn,
+    PlayStoreConnectionIn,
+    StripeConnectionIn,
+)
 
 admin = api_router("/api/admin/v1", "admin: store notifications")
 
@@ -53,13 +56,28 @@ async def list_connections(request: Request, app_id: CurrentApp) -> Response:
 
 @admin.put("/stores/stripe/", summary="Connect Stripe, or change its keys and profile source")
 async def connect_stripe(request: Request, app_id: CurrentApp, body: Annotated[StripeConnectionIn, Body()]) -> Response:
-    runtime = runtime_of(request)
-    connect = partial(stripe_service.configure, **body.model_dump())
-    return JSONResponse({"data": await runtime.write(connect, runtime, app_id)})
+    return await _connect(request, app_id, body)
 
 
 @admin.put("/stores/paddle/", summary="Connect Paddle, or change its key, secret and settings")
 async def connect_paddle(request: Request, app_id: CurrentApp, body: Annotated[PaddleConnectionIn, Body()]) -> Response:
+    return await _connect(request, app_id, body)
+
+
+@admin.put("/stores/app-store/", summary="Connect the App Store, or change its settings and API key")
+async def connect_app_store(
+    request: Request, app_id: CurrentApp, body: Annotated[AppStoreConnectionIn, Body()]
+) -> Response:
+    return await _connect(request, app_id, body)
+
+
+@admin.put("/stores/play-store/", summary="Connect Google Play, or change its settings and service account")
+async def connect_play_store(
+    request: Request, app_id: CurrentApp, body: Annotated[PlayStoreConnectionIn, Body()]
+) -> Response:
+    return await _connect(request, app_id, body)
+
+
+async def _connect(request: Request, app_id: UUID, body: connections.ConnectionIn) -> Response:
     runtime = runtime_of(request)
-    connect = partial(paddle_service.configure, **body.model_dump())
-    return JSONResponse({"data": await runtime.write(connect, runtime, app_id)})
+    return JSONResponse({"data": await runtime.write(connections.connect(body), runtime, app_id)})

@@ -85,6 +85,17 @@ def _root(certificate: bytes) -> str:
     return base64.b64encode(loaded.public_bytes(serialization.Encoding.DER)).decode()
 
 
+def certificate_from_text(text: str) -> bytes:
+    """A root certificate sent as text (the admin API's JSON): PEM as it is, else the base64 of
+    its DER; 400 when it is neither."""
+    if text.lstrip().startswith("-----"):
+        return text.encode()
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise bad_request("value_error", "root_certificates", "Not PEM, nor base64 of a DER certificate.") from None
+
+
 def _private_key(pem: str) -> None:
     try:
         key = serialization.load_pem_private_key(pem.encode(), password=None)
