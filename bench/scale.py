@@ -120,6 +120,7 @@ def analytics(url: str, data_dir: Path, key: str) -> dict:
             "dashboard: customers list": timed(page, f"/dashboard/apps/{app_id}/profiles/"),
             "dashboard: customers list, churned": timed(page, f"/dashboard/apps/{app_id}/profiles/?status=churned"),
             "search: customer_user_id": timed(dashboard_service.search_profiles, rt, app_id, "seed-123456"),
+            "search: a customer_user_id prefix": timed(dashboard_service.search_profiles, rt, app_id, "seed-12345"),
             "search: transaction id": timed(dashboard_service.search_profiles, rt, app_id, "seed-654321-3"),
         }
     finally:
