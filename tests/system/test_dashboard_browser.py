@@ -217,7 +217,13 @@ def test_an_owner_keeps_webhooks_the_catalog_stores_and_refunds_from_the_browser
         page.screenshot(path=SCREENSHOTS / "8b-deliveries.png", full_page=True)
 
         page.click("text=Endpoints")
-        page.locator("details.endpoint summary").click()
+        endpoint.locator("summary").click()
+        endpoint.locator("input[name=send_attribution]").check()
+        endpoint.locator("button:has-text('Save')").click()
+        expect(page.locator(".notice")).to_contain_text("Saved")
+        [saved] = httpx.get(f"{base}/api/admin/v1/webhooks/", headers=headers).json()["data"]
+        assert saved["send_attribution"] and "profile_created" in saved["event_types"]  # the rest as it was
+        endpoint.locator("summary").click()
         page.click("details.endpoint button:has-text('Remove')")
         expect(page.locator("details.endpoint")).to_have_count(0)
     assert run_json(env, "webhooks", "list", "--app", app_id) == []
