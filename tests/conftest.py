@@ -11,6 +11,7 @@ import uuid
 
 import pytest
 import sqlalchemy
+from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from support import pgbouncer
 from support.api import Api, new_app
@@ -22,6 +23,7 @@ from subledger.config import Settings
 from subledger.core.db import Database
 from subledger.core.runtime import Runtime
 from subledger.core.tables import metadata
+from subledger.dashboard import service as dashboard_service
 
 # The suite's webhook receivers listen on loopback: every Settings made in a test allows it (the
 # SSRF tests turn it off for themselves).
@@ -35,6 +37,18 @@ pytest_plugins = [
     "support.play_store",
     "support.web",
 ]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def quick_password_hashes():
+    """Operators' passwords hashed by argon2 at its least cost in the tests that run in this
+    process: at the production cost (about 0.2 s a hash or a check on two cores) each dashboard
+    test spent half a second signing in. The servers the system tests start keep that cost."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(dashboard_service, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+        yield
+
+
 POSTGRES_ADMIN_URL = os.environ.get("SUBLEDGER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
