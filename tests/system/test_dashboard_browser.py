@@ -153,18 +153,21 @@ def test_an_operator_signs_in_sees_charts_searches_and_opens_a_profile(server, p
 
     # On a desktop and at a phone's width nothing on any page is wider than the screen but the
     # tables, which scroll.
-    pages = ("Overview", "Journeys", "Profiles", "Paywalls", "Webhooks", "Catalog", "Stores", "API keys", "Activity")
-    for width in (1280, 390):
+    # Every page on a desktop and at a phone's width: nothing is wider than the screen but the
+    # tables, which scroll; a screenshot of each.
+    links = ("Overview", "Journeys", "Profiles", "Paywalls", "Webhooks", "Catalog", "Stores", "API keys", "Activity")
+    for width, device in ((1280, "desktop"), (390, "phone")):
         page.set_viewport_size({"width": width, "height": 844})
-        for number, link in enumerate(pages):
-            page.click(f"header nav >> text={link}")
-            assert page.evaluate("document.documentElement.scrollWidth") <= width, (link, width)
-            if width == 390:
-                name = f"7{number}-{link.lower().replace(' ', '-')}-phone.png"
-                page.screenshot(path=SCREENSHOTS / name, full_page=True)
-
-    page.click("text=Sign out")
-    page.wait_for_url(f"{base}/dashboard/login")
+        pages = [("profile", lambda: page.goto(f"{base}/dashboard/apps/{app_id}/profiles/?q=alice"))]
+        pages += [(link, lambda link=link: page.click(f"header nav >> text={link}")) for link in links]
+        pages += [("deliveries", lambda: page.goto(f"{base}/dashboard/apps/{app_id}/deliveries/"))]
+        pages += [("sign-in", lambda: page.click("text=Sign out") or page.wait_for_url(f"{base}/dashboard/login"))]
+        for number, (name, visit) in enumerate(pages):
+            visit()
+            assert page.evaluate("document.documentElement.scrollWidth") <= width, (name, width)
+            slug = name.lower().replace(" ", "-")
+            page.screenshot(path=SCREENSHOTS / f"9{number:02d}-{slug}-{device}.png", full_page=True)
+        signed_in(page, base, app_id)
 
 
 def signed_in(page, base: str, app_id: str) -> str:
@@ -259,6 +262,12 @@ def test_an_owner_keeps_webhooks_the_catalog_stores_and_refunds_from_the_browser
     assert {p["store_product_id"] for p in products} == {"monthly", "coins_100"}
     page.click("table.products tr:has-text('coins_100') button:has-text('Remove')")
     expect(page.locator("table.products")).not_to_contain_text("coins_100")
+    page.click("table.currencies tr:has-text('COINS') button:has-text('Remove')")
+    expect(page.locator("table.currencies")).to_contain_text("None yet.")
+    page.fill("textarea[name=origins]", "https://pay.example.com")
+    page.click("button:has-text('Save origins')")
+    page.reload()
+    expect(page.locator("textarea[name=origins]")).to_have_value("https://pay.example.com")
 
     # Stores: the App Store with Apple's root certificate file, Play with its key, Stripe; each
     # one's secrets shown as set, never their values.
@@ -283,6 +292,12 @@ def test_an_owner_keeps_webhooks_the_catalog_stores_and_refunds_from_the_browser
     stripe.locator("select[name=profile_source]").select_option("email")
     stripe.locator("button").click()
     expect(page.locator(".notice")).to_have_text("Stripe saved.")
+    paddle = page.locator("form:has(button:has-text('Save Paddle'))")
+    paddle.locator("input[name=api_key]").fill("pdl_sdbx_apikey_browser")
+    paddle.locator("input[name=sandbox]").check()
+    paddle.locator("button").click()
+    expect(page.locator(".notice")).to_have_text("Paddle saved.")
+    assert "sandbox: True" in page.locator("table tr:has-text('paddle')").first.inner_text()
     connected = page.locator("table tr:has-text('stripe')").first.inner_text()
     assert (
         "profile_source: email" in connected and "secret_key" in connected and "sk_test_browser" not in page.content()
