@@ -154,13 +154,14 @@ def export_rows(rt: Runtime, app_id: UUID, what: str, flat: bool) -> Iterator[di
             if page["next_cursor"] is None:
                 return
             cursor = int(page["next_cursor"])
-    after = None
+    after: UUID | None = None
     while True:
         with rt.db.lagging_read() as conn:
             if what == "profiles":
                 rows = repository.profiles_page(conn, app_id, after, PAGE)
+                following = rows[-1]["id"] if len(rows) == PAGE else None
             else:
-                rows = repository.transactions_page(conn, app_id, after, PAGE)
+                rows, following = repository.transactions_page(conn, app_id, after, PAGE)
         now = rt.clock.now()
         for row in rows:
             if what == "transactions":
@@ -170,9 +171,9 @@ def export_rows(rt: Runtime, app_id: UUID, what: str, flat: bool) -> Iterator[di
                 yield transfer.profile_columns(row, profiles_service.active_access_level_ids(row, now))
             else:
                 yield profiles_service.respond(row, now, row["last_timestamp_ms"])["data"]
-        if len(rows) < PAGE:
+        if following is None:
             return
-        after = rows[-1]["id"]
+        after = following
 
 
 @dataclass

@@ -224,18 +224,28 @@ def profiles_page(conn: Connection, app_id: UUID, after: UUID | None, limit: int
     return [dict(row._mapping) for row in conn.execute(query)]
 
 
-def transactions_page(conn: Connection, app_id: UUID, after: UUID | None, limit: int) -> list[dict[str, Any]]:
-    """Transactions with their profile's customer_user_id, in id order."""
-    query = (
-        select(transactions, profiles.c.customer_user_id)
-        .join(profiles, profiles.c.id == transactions.c.profile_id)
-        .where(transactions.c.app_id == app_id)
-        .order_by(transactions.c.id)
-        .limit(limit)
-    )
+def transactions_page(
+    conn: Connection, app_id: UUID, after: UUID | None, limit: int
+) -> tuple[list[dict[str, Any]], UUID | None]:
+    """The transactions of the app's next ``limit`` profiles after ``after`` (in id order), by
+    profile then id, each with its profile's customer_user_id; and where the next page starts
+    (None at the end). Walked by profile: each page is two index ranges, where ordering the app's
+    whole ledger by transaction id would sort all of it for every page."""
+    page = select(profiles.c.id, profiles.c.customer_user_id).where(profiles.c.app_id == app_id)
     if after is not None:
-        query = query.where(transactions.c.id > after)
-    return [dict(row._mapping) for row in conn.execute(query)]
+        page = page.where(profiles.c.id > after)
+    owners: dict[UUID, str | None] = {
+        row.id: row.customer_user_id for row in conn.execute(page.order_by(profiles.c.id).limit(limit))
+    }
+    if not owners:
+        return [], None
+    query = (
+        select(transactions)
+        .where(transactions.c.profile_id.in_(list(owners)))
+        .order_by(transactions.c.profile_id, transactions.c.id)
+    )
+    rows = [{**row, "customer_user_id": owners[row["profile_id"]]} for row in conn.execute(query).mappings()]
+    return rows, (list(owners)[-1] if len(owners) == limit else None)
 
 
 def count(conn: Connection, table_name: str, app_id: UUID) -> int:
