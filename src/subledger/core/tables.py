@@ -314,7 +314,6 @@ transactions = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     UniqueConstraint("app_id", "store", "store_transaction_id"),
     Index(None, "app_id", "store", "store_original_transaction_id"),
-    Index(None, "app_id", "purchased_at"),
 )
 
 access_grants = Table(
