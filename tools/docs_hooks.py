@@ -4,7 +4,7 @@ import re
 from pathlib import Path
 
 README = Path(__file__).resolve().parent.parent / "README.md"
-OUTSIDE_DOCS = {"SECURITY.md": "security.md", "CHANGELOG.md": "changelog.md"}
+OUTSIDE_DOCS = {"SECURITY.md": "security.md", "CHANGELOG.md": "changelog.md", "CONTRIBUTING.md": "contributing.md"}
 
 
 def on_page_markdown(markdown: str, page, config, files) -> str:
@@ -12,4 +12,5 @@ def on_page_markdown(markdown: str, page, config, files) -> str:
         return markdown
     text = README.read_text()
     text = text.replace("](docs/", "](")
-    return re.sub(r"\]\((SECURITY|CHANGELOG)\.md\)", lambda m: f"]({OUTSIDE_DOCS[m.group(1) + '.md']})", text)
+    outside = "|".join(map(re.escape, OUTSIDE_DOCS))
+    return re.sub(rf"\]\(({outside})\)", lambda m: f"]({OUTSIDE_DOCS[m.group(1)]})", text)
