@@ -170,9 +170,9 @@ def test_an_upgrade_rebuilds_the_metrics_and_new_rates_move_them(api, runtime, d
     before = metrics(api, **query)
     assert before["data"][0]["gross_usd"] > 0
 
-    with runtime.db.engine.begin() as conn:
+    with runtime.db.migrating() as conn:
         command.downgrade(runtime.db.alembic_config(conn), "0009")
-    with runtime.db.engine.begin() as conn:
+    with runtime.db.migrating() as conn:
         command.upgrade(runtime.db.alembic_config(conn), "head")
     waiting = api.admin("GET", "/metrics/?period=month&start=2025-01-01&end=2025-01-31")
     assert waiting.status_code == 503 and waiting.json()["error_code"] == "metrics_rebuilding"

@@ -23,7 +23,7 @@ def test_a_migrated_database_is_healthy_with_or_without_the_slash(client, runtim
 
 
 def test_a_database_behind_this_version_is_unavailable(client, runtime):
-    with runtime.db.engine.begin() as conn:
+    with runtime.db.migrating() as conn:
         command.downgrade(runtime.db.alembic_config(conn), "0011")
     response = client.get("/health")
     runtime.db.migrate()  # the PostgreSQL database is the whole test session's

@@ -10,7 +10,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from support.clock import wait_until
-from support.database import database_for
+from support.database import database_for, db_snapshot
+from support.purchases import subscription
 from support.receiver import Receiver
 
 from subledger.core.db import HEAD_REVISION
@@ -54,7 +55,7 @@ def test_the_columns_searched_by_prefix_compare_in_byte_order(db):
 
 
 def test_downgrade_to_nothing_and_upgrade_again(db):
-    with db.engine.begin() as conn:
+    with db.migrating() as conn:
         command.downgrade(db.alembic_config(conn), "base")
     assert db.schema_revision()[0] is None
     db.migrate()
@@ -66,7 +67,7 @@ def test_a_stripe_key_moves_into_the_store_settings_and_back(db):
     """0008 moved the sealed Stripe key from ``apps`` into ``store_configs`` (and back down)."""
     apps = sa.table("apps", sa.column("id", sa.Uuid()), sa.column("name"), sa.column("created_at", sa.DateTime()))
     app_id = uuid.uuid4()
-    with db.engine.begin() as conn:
+    with db.migrating() as conn:
         command.downgrade(db.alembic_config(conn), "0007")
         conn.execute(apps.insert().values(id=app_id, name="a", created_at=datetime(2025, 1, 1)))
         conn.execute(sa.text("UPDATE apps SET stripe_secret_key = 'sealed-key'"))
@@ -85,7 +86,7 @@ def test_apps_made_before_the_default_access_level_get_it(db):
         "access_levels", sa.column("app_id", sa.Uuid()), sa.column("id"), sa.column("created_at", sa.DateTime())
     )
     older, newer = uuid.uuid4(), uuid.uuid4()
-    with db.engine.begin() as conn:
+    with db.migrating() as conn:
         command.downgrade(db.alembic_config(conn), "0016")
         conn.execute(apps.insert().values(id=older, name="older", created_at=datetime(2025, 1, 1)))
         conn.execute(apps.insert().values(id=newer, name="newer", created_at=datetime(2025, 1, 2)))
@@ -100,7 +101,7 @@ def test_levels_granted_before_get_their_ids_as_derivation_gives_them(api, runti
     """0018 fills in the ids that profiles derived before it lack, as ``verify`` derives them."""
     api.create("u")
     assert api.grant("u", access_level_id="premium").status_code == 200
-    with runtime.db.engine.begin() as conn:
+    with runtime.db.migrating() as conn:
         (derived,) = conn.execute(sa.select(profiles.c.derived)).one()
         for level in derived["access_levels"]:
             level.update(store_product_id=None, store_transaction_id=None, store_original_transaction_id=None)
@@ -143,7 +144,7 @@ def test_paywalls_get_the_state_their_placements_give_them(db):
     )
     app_id, test_id, now = uuid.uuid4(), uuid.uuid4(), datetime(2025, 1, 1)
     ids = {name: uuid.uuid4() for name in ("placed", "tested", "archived", "idle")}
-    with db.engine.begin() as conn:
+    with db.migrating() as conn:
         command.downgrade(db.alembic_config(conn), "0018")
         conn.execute(apps.insert().values(id=app_id, name="a", created_at=now))
         for name, paywall_id in ids.items():
@@ -202,3 +203,25 @@ def test_rebuilding_the_webhook_tables_keeps_every_row_that_refers_to_them(api, 
     assert counts() == [1, 1, 1]
     [delivery] = api.admin("GET", "/deliveries/").json()["data"]
     assert delivery["status"] == "pending" and delivery["attempts"][0]["status_code"] == 500
+
+
+def test_compact_storage_keeps_every_value(api, runtime):
+    """0035 stores SQLite's UUIDs as 16 bytes and its moments as integer microseconds (down:
+    as SQLAlchemy's text again); going down and up again gives back every row as it was."""
+    api.product("monthly", "premium", "P1M")
+    assert api.create("u", email="u@example.com").status_code == 200
+    assert api.set_transaction("u", **subscription()).status_code == 200
+    assert api.grant("u", access_level_id="premium", expires_at="2031-01-01T00:00:00.000001Z").status_code == 200
+    before, profile = db_snapshot(runtime), api.get("u").json()["data"]
+    stored = "SELECT typeof(id), typeof(profile_id), typeof(purchased_at), typeof(expires_at) FROM transactions"
+    with runtime.db.migrating() as conn:
+        command.downgrade(runtime.db.alembic_config(conn), "0034")
+        if runtime.db.is_sqlite:
+            assert set(conn.exec_driver_sql(stored)) == {("text", "text", "text", "text")}
+            moment = conn.exec_driver_sql("SELECT expires_at FROM access_grants").scalar()
+            assert moment == "2031-01-01 00:00:00.000001"  # as SQLAlchemy's DATETIME writes it
+        command.upgrade(runtime.db.alembic_config(conn), "head")
+        if runtime.db.is_sqlite:
+            assert set(conn.exec_driver_sql(stored)) == {("blob", "blob", "integer", "integer")}
+    assert db_snapshot(runtime) == before
+    assert {**api.get("u").json()["data"], "timestamp": None} == {**profile, "timestamp": None}

@@ -1,7 +1,9 @@
 """The one shared schema (SQLAlchemy Core). Alembic migrations follow it."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
+from uuid import UUID
 
 from sqlalchemy import (
     JSON,
@@ -23,8 +25,8 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
-    Uuid,
 )
+from sqlalchemy import Uuid as NativeUuid
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.expression import false, text, true
 
@@ -39,22 +41,52 @@ metadata = MetaData(
 )
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
+
+
 class UTCDateTime(TypeDecorator[datetime]):
-    """Aware UTC datetimes in and out, on engines with and without time zones."""
+    """Aware UTC datetimes in and out. PostgreSQL keeps them as ``timestamptz``; SQLite, which
+    has no type for them, as integer microseconds since 1970 (8 bytes, where the text
+    SQLAlchemy writes by default takes 26, in every row and every index entry that holds one)."""
 
     impl = DateTime(timezone=True)
     cache_ok = True
 
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        return dialect.type_descriptor(BigInteger() if dialect.name == "sqlite" else DateTime(timezone=True))
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | int | None:
         if value is None:
             return None
         value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+        return (value - EPOCH) // MICROSECOND if dialect.name == "sqlite" else value
 
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+    def process_result_value(self, value: datetime | int | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
+        if isinstance(value, int):
+            return EPOCH + value * MICROSECOND
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class _UuidBytes(TypeDecorator[UUID]):
+    """A UUID as its 16 bytes, for SQLite, where SQLAlchemy's default is 32 hexadecimal
+    characters. Both sort alike, so keyset pages walk ids in the same order on either engine."""
+
+    impl = LargeBinary(16)
+    cache_ok = True
+
+    def process_bind_param(self, value: UUID | str | None, dialect: Dialect) -> bytes | None:
+        if value is None:
+            return None
+        return (value if isinstance(value, UUID) else UUID(value)).bytes
+
+    def process_result_value(self, value: bytes | None, dialect: Dialect) -> UUID | None:
+        return None if value is None else UUID(bytes=bytes(value))
+
+
+Uuid = NativeUuid().with_variant(_UuidBytes(), "sqlite")
 
 
 # Text searched by prefix (core.sql.starts_with) as a range of an index: in byte order on both
