@@ -205,6 +205,13 @@ def test_rebuilding_the_webhook_tables_keeps_every_row_that_refers_to_them(api, 
     assert delivery["status"] == "pending" and delivery["attempts"][0]["status_code"] == 500
 
 
+def test_a_new_sqlite_database_has_8_kib_pages(db):
+    if not db.is_sqlite:
+        pytest.skip("PostgreSQL's pages are its own")
+    with db.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA page_size").scalar() == 8192
+
+
 def test_compact_storage_keeps_every_value(api, runtime):
     """0035 stores SQLite's UUIDs as 16 bytes and its moments as integer microseconds (down:
     as SQLAlchemy's text again); going down and up again gives back every row as it was."""

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -310,6 +311,37 @@ def test_backup_copies_the_database_as_it_stands_while_writes_go_on(env, tmp_pat
 
     again = run(env, "backup", str(tmp_path / "during"), check=False)
     assert again.returncode != 0 and "new directory" in again.stderr
+
+
+def test_compact_gives_back_free_space_in_the_pages_new_databases_get(env, tmp_path):
+    """A database made with SQLite's default 4 KiB pages, with space left free, is rewritten
+    smaller in 8 KiB pages; while a server uses it, compact refuses and changes nothing."""
+    database = tmp_path / "data" / "subledger.db"
+    database.parent.mkdir(parents=True)
+    with closing(sqlite3.connect(database)) as older:
+        older.execute("PRAGMA page_size=4096")
+        older.execute("CREATE TABLE made_before (x)")  # the page size is fixed once a page is written
+    run(env, "migrate")
+    app = shop(env)
+    with closing(sqlite3.connect(database)) as conn:
+        conn.execute("DROP TABLE made_before")
+        conn.execute("CREATE TABLE scratch AS SELECT randomblob(4000000) AS x")
+        conn.execute("DROP TABLE scratch")
+        conn.commit()
+        assert conn.execute("PRAGMA page_size").fetchone() == (4096,)
+    before = database.stat().st_size
+    with serving(env) as base:
+        refused = run(env, "compact", check=False)
+        assert refused.returncode != 0 and "stop the servers" in refused.stderr
+        assert httpx.get(base + "/health").status_code == 200
+    assert database.stat().st_size == before
+    done = run(env, "compact")
+    assert "now" in done.stderr and database.stat().st_size < before - 3_000_000
+    with closing(sqlite3.connect(database)) as conn:
+        assert conn.execute("PRAGMA page_size").fetchone() == (8192,)
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    assert run_json(env, "apps", "list")[0]["app_id"] == app["app_id"]
 
 
 def test_backup_on_postgresql_points_to_its_own_tools(postgresql_url, tmp_path):

@@ -13,6 +13,7 @@ COMMANDS = {
     "apps": ("apps", "apps"),
     "audiences": ("paywalls", "audiences"),
     "backup": ("database", "backup"),
+    "compact": ("database", "compact"),
     "currencies": ("currencies", "currencies"),
     "deliveries": ("events", "deliveries"),
     "events": ("events", "events"),

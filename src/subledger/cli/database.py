@@ -1,6 +1,7 @@
-"""The database's upkeep: migrate, back up, exchange rates, prune, verify."""
+"""The database's upkeep: migrate, back up, compact, exchange rates, prune, verify."""
 
 import shutil
+import sqlite3
 import sys
 from collections.abc import Callable
 from datetime import timedelta
@@ -91,6 +92,24 @@ def backup(directory: Path) -> None:
     elif (key := settings.data_dir / SECRET_KEY_FILE).exists():
         shutil.copy2(key, directory / SECRET_KEY_FILE)
         click.echo(f"secret key copied to {directory / SECRET_KEY_FILE}", err=True)
+
+
+@click.command()
+def compact() -> None:
+    """Give the file system back the embedded database's free space (after a migration that
+    rebuilt its tables, or a prune), in pages of the size new databases get.
+
+    It rewrites the whole file and needs it to itself, and as much free disk again: stop the
+    servers and workers first.
+    """
+    runtime = load_runtime()
+    if not runtime.db.is_sqlite:
+        raise click.ClickException("on PostgreSQL, VACUUM FULL (or pg_repack) gives space back")
+    try:
+        before, after = runtime.db.compact()
+    except sqlite3.OperationalError as exc:
+        raise click.ClickException(f"{exc}: stop the servers and workers using it, then try again") from None
+    click.echo(f"database {runtime.db.location}: {before / 2**20:,.1f} MiB, now {after / 2**20:,.1f} MiB", err=True)
 
 
 @click.group()
