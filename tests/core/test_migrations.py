@@ -1,5 +1,6 @@
 """The migrations build exactly the schema the code declares, and go down and up again."""
 
+import json
 import uuid
 from datetime import datetime
 
@@ -214,7 +215,8 @@ def test_a_new_sqlite_database_has_8_kib_pages(db):
 
 def test_compact_storage_keeps_every_value(api, runtime):
     """0035 stores SQLite's UUIDs as 16 bytes and its moments as integer microseconds (down:
-    as SQLAlchemy's text again); going down and up again gives back every row as it was."""
+    as SQLAlchemy's text again), 0036 a profile's derived state compressed (down: as JSON); going
+    down and up again gives back every row as it was."""
     api.product("monthly", "premium", "P1M")
     assert api.create("u", email="u@example.com").status_code == 200
     assert api.set_transaction("u", **subscription()).status_code == 200
@@ -227,8 +229,11 @@ def test_compact_storage_keeps_every_value(api, runtime):
             assert set(conn.exec_driver_sql(stored)) == {("text", "text", "text", "text")}
             moment = conn.exec_driver_sql("SELECT expires_at FROM access_grants").scalar()
             assert moment == "2031-01-01 00:00:00.000001"  # as SQLAlchemy's DATETIME writes it
+            derived = conn.exec_driver_sql("SELECT derived FROM profiles").scalar()
+            assert json.loads(derived)["access_levels"][0]["access_level_id"] == "premium"
         command.upgrade(runtime.db.alembic_config(conn), "head")
         if runtime.db.is_sqlite:
             assert set(conn.exec_driver_sql(stored)) == {("blob", "blob", "integer", "integer")}
+            assert conn.exec_driver_sql("SELECT typeof(derived) FROM profiles").scalar() == "blob"
     assert db_snapshot(runtime) == before
     assert {**api.get("u").json()["data"], "timestamp": None} == {**profile, "timestamp": None}

@@ -30,6 +30,8 @@ from sqlalchemy import Uuid as NativeUuid
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.expression import false, text, true
 
+from subledger.core.packing import pack, unpack
+
 metadata = MetaData(
     naming_convention={
         "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -95,6 +97,19 @@ Searchable = String(255).with_variant(String(255, collation="C"), "postgresql")
 
 # PostgreSQL's json (not jsonb): it keeps the key order, which the wire format depends on.
 Json = JSON()
+
+
+class PackedJson(TypeDecorator[Any]):
+    """JSON that only Python reads (no query looks inside), kept compressed (core.packing)."""
+
+    impl = LargeBinary
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> bytes | None:
+        return None if value is None else pack(value)
+
+    def process_result_value(self, value: bytes | None, dialect: Dialect) -> Any:
+        return None if value is None else unpack(value)
 
 
 class Money(TypeDecorator[Decimal]):
@@ -192,7 +207,7 @@ profiles = Table(
     Column("last_timestamp_ms", BigInteger, nullable=False),
     # Derived from the ledger (purchases.rules.derive) on every ledger change;
     # never edited otherwise. ``subledger verify`` recomputes and compares.
-    Column("derived", Json),
+    Column("derived", PackedJson),  # what the ledger gives the profile (purchases.rules.Derived)
     Column("total_revenue_usd", Money, nullable=False, default=0),
     # The generation of exchange rates (ledger_pricing) that total_revenue_usd and the
     # profile's share of the metric rollups were computed at.
