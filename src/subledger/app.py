@@ -14,6 +14,7 @@ from subledger.config import Settings
 from subledger.core.addressing import ApiKeyAuth
 from subledger.core.http import DatabaseUnavailable, RequestShape, install_error_handlers, redact_access_log
 from subledger.core.idempotency import Idempotency
+from subledger.core.protocol import settle_collector
 from subledger.core.runtime import Runtime
 from subledger.core.tables import client_api_rate_buckets, currency_rate_buckets
 from subledger.currencies import endpoints as currencies
@@ -46,6 +47,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        settle_collector()
         delivering = start_in_background(runtime) if runtime.settings.delivers_in_serve else None
         yield
         if delivering is not None:

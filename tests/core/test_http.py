@@ -1,5 +1,7 @@
 """HTTP shape: trailing slashes, unknown paths, the OpenAPI document."""
 
+import gc
+
 from fastapi.testclient import TestClient
 from support.api import BASE
 from support.serving import free_port
@@ -55,3 +57,8 @@ def test_a_database_out_of_reach_is_a_503_to_retry(tmp_path):
             assert client.get("/health").json()["status"] == "unavailable"
     finally:
         runtime.db.dispose()
+
+
+def test_a_started_server_keeps_what_it_loaded_out_of_the_garbage_collectors_reach(client):
+    """Full collections over everything loaded at start had stopped the process for tens of ms."""
+    assert gc.get_freeze_count() > 10_000
