@@ -31,7 +31,7 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 HEAD_REVISION = "0036"
 
 
-# JSON columns (a profile's derived state, event payloads) are read and written on
+# JSON columns (event payloads, a profile's attributes) are read and written on
 # every write; orjson does it several times faster than the standard library.
 _JSON_CODEC = {"json_serializer": lambda value: orjson.dumps(value).decode(), "json_deserializer": orjson.loads}
 
