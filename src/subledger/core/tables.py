@@ -67,9 +67,7 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_result_value(self, value: datetime | int | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        if isinstance(value, int):
-            return EPOCH + value * MICROSECOND
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return EPOCH + value * MICROSECOND if isinstance(value, int) else value.astimezone(UTC)
 
 
 class _UuidBytes(TypeDecorator[UUID]):
