@@ -41,7 +41,12 @@ def downgrade() -> None:
     _refuse_cascades()
     # SQLite keeps text as text in a BLOB column, and its copy to JSON below does not cast.
     text = op.get_bind().dialect.name == "sqlite"
-    _rewrite(lambda value: orjson.dumps(unpack(value)).decode() if text else orjson.dumps(unpack(value)))
+
+    def as_json(packed: bytes) -> str | bytes:
+        json = orjson.dumps(unpack(packed))
+        return json.decode() if text else json
+
+    _rewrite(as_json)
     with op.batch_alter_table("profiles") as batch_op:
         batch_op.alter_column(
             "derived",
