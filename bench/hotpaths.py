@@ -21,7 +21,7 @@ from tempfile import TemporaryDirectory
 
 import orjson
 from pyinstrument import Profiler
-from scratch import scratch_database
+from scratch import scratch_database, settle_statistics
 from sqlalchemy import event
 
 from subledger.app import create_app
@@ -188,6 +188,7 @@ async def main_async(options, rt: Runtime, key: str) -> None:
         for month in range(options.history):
             body = transaction(f"s{n}-{month}", f"s{n}-0", month)
             assert await driver.call("POST", f"{BASE}/purchase/set/transaction/", f"seed-{n}", body) == 200
+    settle_statistics(rt.db)
     profiler = None
     print(f"| scenario ({options.engine}) | µs per request | CPU µs per request | statements per request |")
     print("|---|---|---|---|")

@@ -27,7 +27,7 @@ import httpx
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT / "tests"))
-from scratch import scratch_database  # noqa: E402
+from scratch import scratch_database, settle_statistics  # noqa: E402
 from support.pgbouncer import transaction_pooler  # noqa: E402
 from support.serving import free_port, operator_env, run, shop  # noqa: E402
 
@@ -109,6 +109,7 @@ def seed(env: dict, url: str | None, data_dir: Path, profiles: int) -> dict:
         purchases_service.set_transaction(rt, app_id, ProfileRef(customer_user_id=f"seed-{n}"), tx)
     currencies_service.enable(rt, app_id, True)  # vc_transaction credits COINS
     currencies_service.add_currency(rt, app_id, "COINS", "Coins")
+    settle_statistics(rt.db)
     rt.db.dispose()
     return app
 

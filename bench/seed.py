@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from dateutil.relativedelta import relativedelta
+from scratch import settle_statistics
 
 from subledger.apps import service as apps_service
 from subledger.catalog import service as catalog_service
@@ -151,11 +152,7 @@ def main() -> None:
     rt.db.migrate()
     repricing.reprice(rt)  # as `subledger migrate` does: records the rates the ledger is priced at
     app = seed(rt, options.profiles, options.transactions, options.app, options.first)
-    if not rt.db.is_sqlite:
-        # What autovacuum would do after a while: without statistics and a visibility map
-        # PostgreSQL's plans and counts on the fresh tables are many times slower.
-        with rt.db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.exec_driver_sql("VACUUM ANALYZE")
+    settle_statistics(rt.db)
     print(app)
 
 
