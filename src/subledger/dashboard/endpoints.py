@@ -430,13 +430,10 @@ async def _profile_change(
     runtime = runtime_of(request)
     page = f"profiles/{profile_id}"
     try:
-        try:
-            body = schema.model_validate(fields)
-        except ValidationError as invalid:
-            raise from_validation_errors(invalid.errors()) from None
+        body = schema.model_validate(fields)
         await runtime.write(change, runtime, UUID(app["app_id"]), ProfileRef(profile_id=profile_id), body)
-    except ApiError as refused:
-        return _back_to(page, app, refused)
+    except (ApiError, ValidationError) as refused:
+        return _back_to(page, app, _refusal(refused))
     return _back_to(page, app, notice=done)
 
 
@@ -549,6 +546,11 @@ async def webhooks(
     return await _webhooks_page(request, await _app(request, app_id), session, error=error, notice=notice)
 
 
+def _refusal(error: ApiError | ValidationError) -> ApiError:
+    """What a refused form shows: the API's own error, or the one the API gives a body that does not fit."""
+    return error if isinstance(error, ApiError) else from_validation_errors(error.errors())
+
+
 def _back_to(page: str, app: dict[str, Any], error: ApiError | None = None, notice: str = "") -> Response:
     """Back to one of the app's pages after a form, with what went wrong or what was done."""
     target = f"{PREFIX}/apps/{app['app_id']}/{page}/"
@@ -595,10 +597,8 @@ async def add_webhook(request: Request, app_id: str) -> Response:
         created = await events_service.register_endpoint(
             runtime_of(request), UUID(app["app_id"]), EndpointIn.model_validate(fields)
         )
-    except ValidationError as invalid:
-        return _back_to_webhooks(app, from_validation_errors(invalid.errors()))
-    except ApiError as refused:
-        return _back_to_webhooks(app, refused)
+    except (ApiError, ValidationError) as refused:
+        return _back_to_webhooks(app, _refusal(refused))
     # Shown on the answer itself, never in a URL: the secret is shown this once.
     session = await _session(request)
     return await _webhooks_page(request, app, session, created_secret=created["signing_secret"])
@@ -610,10 +610,8 @@ async def change_webhook(request: Request, app_id: str, endpoint_id: UUID) -> Re
     try:
         change = EndpointChange.model_validate(fields)
         await events_service.update_endpoint(runtime_of(request), UUID(app["app_id"]), endpoint_id, change)
-    except ValidationError as invalid:
-        return _back_to_webhooks(app, from_validation_errors(invalid.errors()))
-    except ApiError as refused:
-        return _back_to_webhooks(app, refused)
+    except (ApiError, ValidationError) as refused:
+        return _back_to_webhooks(app, _refusal(refused))
     return _back_to_webhooks(app, notice="Saved.")
 
 
@@ -700,10 +698,8 @@ async def _catalog_change(
     runtime = runtime_of(request)
     try:
         await runtime.write(change, runtime, UUID(app["app_id"]), *args)
-    except ValidationError as invalid:
-        return _back_to_catalog(app, from_validation_errors(invalid.errors()), typed)
-    except ApiError as refused:
-        return _back_to_catalog(app, refused, typed)
+    except (ApiError, ValidationError) as refused:
+        return _back_to_catalog(app, _refusal(refused), typed)
     except currencies_rules.CurrencyError as refused:
         return _back_to_catalog(app, ApiError.one(400, "base_error", None, str(refused)), typed)
     return _back_to_catalog(app)
@@ -911,10 +907,8 @@ async def connect_store(
     try:
         connect = connections.connect(schema.model_validate(fields))
         await runtime.write(connect, runtime, UUID(app["app_id"]))
-    except ValidationError as invalid:
-        return _back_to("stores", app, from_validation_errors(invalid.errors()))
-    except ApiError as refused:
-        return _back_to("stores", app, refused)
+    except (ApiError, ValidationError) as refused:
+        return _back_to("stores", app, _refusal(refused))
     return _back_to("stores", app, notice=f"{name} saved.")
 
 
@@ -939,8 +933,6 @@ async def journeys(request: Request, app_id: str, start: date | None = None, end
     try:
         found = await runtime.long_read(service.journeys, runtime, UUID(app["app_id"]), start, end)
     except (ApiError, ValidationError) as refused:
-        error = (
-            refused.messages() if isinstance(refused, ApiError) else from_validation_errors(refused.errors()).messages()
-        )
+        error = _refusal(refused).messages()
         return _page(request, "journeys.html", session, app=app, start=start, end=end, found=None, error=error)
     return _page(request, "journeys.html", session, app=app, start=start, end=end, found=found, error="")
