@@ -3,6 +3,7 @@ every operation against the small ledger of test_metrics computed by hand, throu
 engines."""
 
 import csv
+import gc
 import io
 import json
 import uuid
@@ -16,7 +17,8 @@ from support.metrics import subscription
 from support.web import web
 
 from subledger.client_api import service
-from subledger.client_api.schemas import MetricsRequest
+from subledger.client_api.facts import Sale, User
+from subledger.client_api.schemas import AnalyticsIn, MetricsRequest
 
 METRICS = "/api/v1/client-api/metrics"
 Q1 = {"date": ["2025-01-01", "2025-03-31"]}
@@ -272,3 +274,18 @@ def test_one_reading_gives_what_the_operations_give(ledger, ask, runtime):  # no
     assert {key: value for key, value in together["conversions"][0].items() if key != "recommended_period"} == {
         key: value for key, value in alone.items() if key != "recommended_period"
     }
+
+
+def test_a_counted_page_is_freed_without_the_cyclic_collector(ledger, runtime):  # noqa: F811
+    """Users and their sales refer to each other; the memory of an export stays a page's only if
+    each page is freed once counted, and the collector's passes over them took a fifth of the time."""
+    body = AnalyticsIn.model_validate({"chart_id": "revenue", "filters": Q1, "period_unit": "month"})
+    gc.collect()
+    gc.disable()
+    try:
+        answered = service.analytics(runtime, uuid.UUID(ledger.app_id), body, ZoneInfo("UTC"))
+        left = [found for found in gc.get_objects() if isinstance(found, User | Sale)]
+    finally:
+        gc.enable()
+    assert answered[0]["data"]["revenue"]["data"][0]["values"][0]["value"] > 0
+    assert left == []

@@ -57,4 +57,4 @@ def production_sales(conn: Connection, profile_ids: list[UUID]) -> list[dict[str
     query = select(*(transactions.c[name] for name in _SALE_COLUMNS)).where(
         transactions.c.profile_id.in_(profile_ids), transactions.c.environment == "Production"
     )
-    return [dict(row) for row in conn.execute(query).mappings()]
+    return [dict(zip(_SALE_COLUMNS, row, strict=True)) for row in conn.execute(query)]

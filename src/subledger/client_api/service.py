@@ -58,7 +58,7 @@ def _window(rt: Runtime, body: MetricsRequest, zone: ZoneInfo) -> Window:
 
 def _pages(rt: Runtime, app_id: UUID, body: MetricsRequest) -> Iterator[Page]:
     """The app's users and production sales a page at a time, as the filters keep them, all read in
-    one transaction (from the replica, when there is one)."""
+    one transaction (from the replica, when there is one). A page holds until the next is read."""
     chosen = body.filters.chosen()
     with rt.db.lagging_read() as conn:
         small_business, tax_rate = events_repository.app_revenue_settings(conn, app_id)
@@ -75,6 +75,10 @@ def _pages(rt: Runtime, app_id: UUID, body: MetricsRequest) -> Iterator[Page]:
             # profile the server-side API created are those of its purchases).
             kept = [person for person in everyone.values() if person.sales or admits(person.values, chosen)]
             yield Page(kept, [sale for person in kept for sale in person.sales])
+            # A user and their sales refer to each other. Parted, a counted page is freed at once
+            # rather than by the cyclic garbage collector, which took a fifth of the time.
+            for person in everyone.values():
+                person.sales = []
 
 
 def analytics(rt: Runtime, app_id: UUID, body: AnalyticsIn, zone: ZoneInfo) -> tuple[dict[str, Any], Table]:
