@@ -48,8 +48,10 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=8, help="tables listed (the rest are summed)")
     options = parser.parse_args()
     profiles, sizes = footprint(options.database_url)
+    if not profiles:
+        parser.exit(1, "no profiles to share the bytes among: seed the database first (bench/seed.py)\n")
     total = sum(rows + indexes for rows, indexes, _ in sizes.values())
-    print(f"{profiles:,} profiles, {total / 2**20:,.1f} MiB: {total / max(profiles, 1):,.0f} bytes per profile\n")
+    print(f"{profiles:,} profiles, {total / 2**20:,.1f} MiB: {total / profiles:,.0f} bytes per profile\n")
     print("| table | rows, bytes per profile | indexes (how many), bytes per profile | share |")
     print("|---|---|---|---|")
     ranked = sorted(sizes.items(), key=lambda item: -(item[1][0] + item[1][1]))
