@@ -2,7 +2,6 @@
 
 import asyncio
 import secrets
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
@@ -31,16 +30,6 @@ def chain_of(tx: dict[str, Any], ledger: list[dict[str, Any]]) -> list[dict[str,
     return [item for item in ledger if (item["store"], item["store_original_transaction_id"]) == key]
 
 
-@dataclass(frozen=True)
-class Batch:
-    """Events worked out and not yet written: each change's row, and the endpoints (with the
-    URL) that want it."""
-
-    changes: list[Change]
-    rows: list[dict[str, Any]]
-    wanted: list[list[tuple[dict[str, Any], str]]]
-
-
 def emit(
     conn: Connection,
     rt: Runtime,
@@ -55,21 +44,8 @@ def emit(
 
     ``profile`` is as locking it gives it: with its ``latest_installation``, the
     device the events carry."""
-    write(conn, profile, prepare(conn, profile, changes, ledger, now, rates), now)
-
-
-def prepare(
-    conn: Connection,
-    profile: dict[str, Any],
-    changes: list[Change],
-    ledger: list[dict[str, Any]],
-    now: datetime,
-    rates: Rates | None = None,
-) -> Batch:
-    """The events of ``changes`` as ``emit`` writes them, worked out from what the connection
-    reads (the app's settings, the paywalls the purchases came from): nothing is written."""
     if not changes:
-        return Batch([], [], [])
+        return
     app_id = profile["app_id"]
     small_business, tax_rate = app_config.cached(
         conn, app_id, "revenue_settings", lambda: repository.app_revenue_settings(conn, app_id)
@@ -118,6 +94,9 @@ def prepare(
                 "created_at": now,
             }
         )
+    _schedule_still_active(conn, profile, changes)
+    # The endpoints that want each event, with the URL it goes to: without any, the events need
+    # no sequence numbers back.
     wanted = [
         [
             (point, target)
@@ -126,18 +105,10 @@ def prepare(
         ]
         for change in changes
     ]
-    return Batch(changes, rows, wanted)
-
-
-def write(conn: Connection, profile: dict[str, Any], batch: Batch, now: datetime) -> None:
-    """Write the events ``prepare`` worked out, and their deliveries, in the caller's transaction."""
-    if not batch.changes:
+    if not any(wanted):
+        repository.insert_events(conn, rows)
         return
-    _schedule_still_active(conn, profile, batch.changes)
-    if not any(batch.wanted):  # without endpoints to send them to, the events need no sequence numbers back
-        repository.insert_events(conn, batch.rows)
-        return
-    sequences = repository.insert_numbered_events(conn, batch.rows)
+    sequences = repository.insert_numbered_events(conn, rows)
     repository.insert_deliveries(
         conn,
         [
@@ -152,7 +123,7 @@ def write(conn: Connection, profile: dict[str, Any], batch: Batch, now: datetime
                 "next_attempt_at": now,
                 "created_at": now,
             }
-            for receivers, sequence in zip(batch.wanted, sequences, strict=True)
+            for receivers, sequence in zip(wanted, sequences, strict=True)
             for endpoint, target in receivers
         ],
     )

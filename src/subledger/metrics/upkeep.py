@@ -8,7 +8,6 @@ that introduced them, and for ``subledger verify --fix``.
 """
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
@@ -23,16 +22,6 @@ from subledger.core.tables import ROLLUP_SHARDS
 from subledger.metrics import repository, rollup, rules
 
 
-@dataclass(frozen=True)
-class Change:
-    """What a change of one profile's ledger moves in the rollups: the totals, and the profile's
-    coverage rows after it (none when they stay as they were)."""
-
-    profile_id: UUID
-    totals: rollup.Totals
-    coverage: list[dict[str, Any]] | None
-
-
 def record(
     conn: Connection,
     app_id: UUID,
@@ -44,24 +33,9 @@ def record(
 ) -> None:
     """Apply a change of one profile's ledger (before, after) under the catalog and exchange
     rates (before, after)."""
-    apply(conn, app_id, change_of(profile_id, ledgers, catalogs, rates, now))
-
-
-def change_of(
-    profile_id: UUID,
-    ledgers: tuple[list[dict[str, Any]], list[dict[str, Any]]],
-    catalogs: tuple[Catalog, Catalog],
-    rates: tuple[Rates, Rates],
-    now: datetime,
-) -> Change:
-    """What ``record`` applies, worked out and not written."""
-    totals = rollup.Totals()
-    return Change(profile_id, totals, _add_change(totals, ledgers, catalogs, rates, now))
-
-
-def apply(conn: Connection, app_id: UUID, change: Change) -> None:
-    coverage = {} if change.coverage is None else {change.profile_id: change.coverage}
-    _write(conn, app_id, change.profile_id.int % ROLLUP_SHARDS, change.totals, coverage)
+    change = rollup.Totals()
+    coverage = _add_change(change, ledgers, catalogs, rates, now)
+    _write(conn, app_id, profile_id.int % ROLLUP_SHARDS, change, {} if coverage is None else {profile_id: coverage})
 
 
 def reprice(

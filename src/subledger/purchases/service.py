@@ -5,7 +5,6 @@ derived state in the same database transaction, with the profile row locked.
 """
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
@@ -63,18 +62,6 @@ def _ledger_before(
     return kept + [before for before in first_seen.values() if before is not None]
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """What a change of a profile's ledger leads to, worked out and not yet written: the ledger
-    it leaves, the profile's derived columns, the events, and what moves in the rollups."""
-
-    ledger: list[dict[str, Any]]
-    catalog: Catalog
-    values: dict[str, Any]
-    events: events_service.Batch
-    rollups: metrics_upkeep.Change | None
-
-
 def recompute(
     rt: Runtime,
     conn: Connection,
@@ -85,7 +72,6 @@ def recompute(
     old_catalog: Catalog | None = None,
     ledger: list[dict[str, Any]] | None = None,
     credits: bool = True,
-    outcome: Outcome | None = None,
 ) -> int:
     """Store the profile's derived state afresh, update the metric rollups, emit the events
     of the change and credit the virtual currencies new purchases grant (not with ``credits``
@@ -94,34 +80,8 @@ def recompute(
     ``written`` lists the transactions the change wrote: (the row before, its
     store and store_transaction_id); ``old_catalog`` is the catalog before a change
     of it; ``ledger`` is the profile's transactions as the change left them (read
-    when not given); ``outcome`` is what ``work_out`` made of them, when that was done
-    ahead. Returns the response timestamp.
+    when not given). Returns the response timestamp.
     """
-    if outcome is None:
-        outcome = work_out(conn, profile, now, written, rates, old_catalog, ledger)
-    timestamp = rt.timestamps.issue(profile["last_timestamp_ms"] + 1)
-    profiles_service.save(conn, profile, {**outcome.values, "last_timestamp_ms": timestamp})
-    events_service.write(conn, profile, outcome.events, now)
-    events_service.schedule_expiries(conn, profile, outcome.ledger, [key for _before, key in written])
-    if credits:
-        recorded = [(before, tx) for before, key in written if (tx := _in_ledger(outcome.ledger, *key)) is not None]
-        currencies_service.settle(conn, profile, outcome.catalog, recorded, now)
-    if outcome.rollups is not None:
-        # Last: other writers may wait for the rollup rows this locks until the commit.
-        metrics_upkeep.apply(conn, profile["app_id"], outcome.rollups)
-    return timestamp
-
-
-def work_out(
-    conn: Connection,
-    profile: dict[str, Any],
-    now: datetime,
-    written: Sequence[tuple[dict[str, Any] | None, tuple[str, str]]] = (),
-    rates: Rates | None = None,
-    old_catalog: Catalog | None = None,
-    ledger: list[dict[str, Any]] | None = None,
-) -> Outcome:
-    """What ``recompute`` writes, worked out from what ``conn`` reads; nothing is written."""
     if ledger is None:
         ledger = repository.profile_transactions(conn, profile["id"])
     rates = catalog_service.rates(conn, profile["app_id"]) if rates is None else rates
@@ -129,10 +89,17 @@ def work_out(
     catalog = catalog_service.catalog(conn, profile["app_id"])
     derived = derive(conn, profile["app_id"], profile["id"], ledger, rates, catalog)
     old_levels = (profile["derived"] or {}).get("access_levels", [])
-    values = {"derived": derived.stored(), "total_revenue_usd": derived.total_revenue_usd, "updated_at": now}
+    timestamp = rt.timestamps.issue(profile["last_timestamp_ms"] + 1)
+    values = {
+        "derived": derived.stored(),
+        "total_revenue_usd": derived.total_revenue_usd,
+        "last_timestamp_ms": timestamp,
+        "updated_at": now,
+    }
     old_rates = pricing.rates_of(profile, rates)  # a repricing may not have reached the profile yet
     if profile["rates_generation"] != pricing.generation:
         values["rates_generation"] = pricing.generation
+    profiles_service.save(conn, profile, values)
 
     changes = []
     for before, key in written:
@@ -141,14 +108,17 @@ def work_out(
         chain = [tx for tx in events_service.chain_of(after, ledger) if tx is not after]
         changes += events_rules.transaction_changes(before, after, chain)
     changes += events_rules.access_level_changes(old_levels, derived.access_levels, now)
-    # The events carry the profile as the change leaves it.
-    events = events_service.prepare(conn, {**profile, **values}, changes, ledger, now, rates)
-    rollups = None
+    events_service.emit(conn, rt, profile, changes, ledger, now, rates)
+    events_service.schedule_expiries(conn, profile, ledger, [key for _before, key in written])
+    if credits:
+        recorded = [(before, _in_ledger(ledger, *key)) for before, key in written]
+        currencies_service.settle(conn, profile, catalog, [(b, tx) for b, tx in recorded if tx is not None], now)
     if written or old_catalog is not None or old_rates is not rates:
+        # Last: other writers may wait for the rollup rows this locks until the commit.
         ledgers = (_ledger_before(ledger, written), ledger)
         catalogs = (old_catalog or catalog, catalog)
-        rollups = metrics_upkeep.change_of(profile["id"], ledgers, catalogs, (old_rates, rates), now)
-    return Outcome(ledger, catalog, values, events, rollups)
+        metrics_upkeep.record(conn, profile["app_id"], profile["id"], ledgers, catalogs, (old_rates, rates), now)
+    return timestamp
 
 
 def _transaction_taken() -> ApiError:
