@@ -112,10 +112,18 @@ class Accounting:
     rates: Rates
     small_business: bool
     tax_rate: Decimal
+    # Each price's Money, worked out once: an app has few prices and many sales.
+    _priced: dict[tuple[Decimal, str, bool], Money] = field(default_factory=dict, compare=False)
 
     def money(self, row: dict[str, Any], first_year: bool) -> Money:
-        price = charged(row)
-        revenue = self.rates.to_usd(price, row["price_currency"])
+        price = (charged(row), row["price_currency"], first_year)
+        found = self._priced.get(price)
+        if found is None:
+            found = self._priced[price] = self._money(*price)
+        return found
+
+    def _money(self, price: Decimal, currency: str, first_year: bool) -> Money:
+        revenue = self.rates.to_usd(price, currency)
         commission = REDUCED_COMMISSION if self.small_business or not first_year else COMMISSION
         tax = revenue - revenue / (1 + self.tax_rate)
         fee = (revenue - tax) * commission
