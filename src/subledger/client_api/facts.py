@@ -113,7 +113,7 @@ class Accounting:
     small_business: bool
     tax_rate: Decimal
     # Each price's Money, worked out once: an app has few prices and many sales.
-    _priced: dict[tuple[Decimal, str, bool], Money] = field(default_factory=dict, compare=False)
+    _priced: dict[tuple[Decimal, str, bool], Money] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def money(self, row: dict[str, Any], first_year: bool) -> Money:
         price = (charged(row), row["price_currency"], first_year)
