@@ -2,6 +2,7 @@
 
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
@@ -83,7 +84,14 @@ class _UuidBytes(TypeDecorator[UUID]):
         return (value if isinstance(value, UUID) else UUID(value)).bytes
 
     def process_result_value(self, value: bytes | None, dialect: Dialect) -> UUID | None:
-        return None if value is None else UUID(bytes=bytes(value))
+        return None if value is None else _uuid(bytes(value))
+
+
+@lru_cache(maxsize=4096)
+def _uuid(raw: bytes) -> UUID:
+    """The UUID of these 16 bytes, made once for an id read again and again (a profile's in each
+    of its transactions, an app's in every row): making one costs several times a lookup."""
+    return UUID(bytes=raw)
 
 
 Uuid = NativeUuid().with_variant(_UuidBytes(), "sqlite")
