@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     request_read_timeout_seconds: float = Field(default=30.0, gt=0)
     # SQLite's durability: FULL survives power loss, NORMAL only process crashes.
     sqlite_synchronous: str = Field(default="FULL", pattern="^(OFF|NORMAL|FULL|EXTRA)$")
+    # How long a process's SQLite writers may keep joining one commit (core.group_commit): longer
+    # shares more commits at full load, shorter keeps writes' latency down under lighter load.
+    sqlite_group_commit_ms: float = Field(default=10.0, ge=0, le=1000)
     # How long a process trusts an API key it has checked before asking the database again.
     api_key_cache_seconds: float = Field(default=5.0, ge=0)
     # Deliver webhooks from inside `serve`: "auto" does on the embedded database

@@ -7,10 +7,13 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import event, select
 
+from subledger.config import Settings
 from subledger.core.db import Database
 from subledger.core.group_commit import WriteFailed
+from subledger.core.runtime import Runtime
 from subledger.core.tables import api_keys, apps
 
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
@@ -18,8 +21,8 @@ NOW = datetime(2025, 1, 1, tzinfo=UTC)
 
 @pytest.fixture
 def db(sqlite_url):
-    database = Database(sqlite_url)
-    database._writers.MAX_SECONDS = 10  # a group stays open while the test queues its writers
+    # A group stays open while the test queues its writers.
+    database = Database(sqlite_url, sqlite_group_commit_seconds=10)
     yield database
     database.dispose()
 
@@ -79,6 +82,33 @@ def test_queued_writers_share_one_commit_and_a_failing_one_undoes_only_its_own_w
     assert isinstance(outcomes.pop("failing"), ValueError)
     assert outcomes == dict.fromkeys(outcomes)  # every other writer succeeded
     assert _names(db) == {"first", "w0", "w1", "w2", "w3", "w4"}
+
+
+def test_past_the_window_queued_writers_commit_in_groups_of_their_own(sqlite_url):
+    database = Database(sqlite_url, sqlite_group_commit_seconds=0)
+    try:
+        commits = []
+        event.listen(database.engine, "commit", lambda conn: commits.append(conn))
+        writers = {f"w{n}": (lambda conn, n=n: _app(conn, f"w{n}")) for n in range(3)}
+        outcomes = _queued_behind(database, lambda conn: _app(conn, "first"), writers)
+
+        assert outcomes == dict.fromkeys(["first", "w0", "w1", "w2"])
+        assert len(commits) == 4  # each closed its group as it left: nobody joined
+        assert _names(database) == {"first", "w0", "w1", "w2"}
+    finally:
+        database.dispose()
+
+
+def test_the_window_is_the_operators_setting(sqlite_url, tmp_path):
+    settings = Settings(database_url=sqlite_url, data_dir=tmp_path, sqlite_group_commit_ms=2.5)
+    runtime = Runtime.from_settings(settings)
+    try:
+        assert runtime.db._writers.window == 0.0025
+    finally:
+        runtime.db.dispose()
+    assert Settings(database_url=sqlite_url, data_dir=tmp_path).sqlite_group_commit_ms == 10
+    with pytest.raises(ValidationError):
+        Settings(database_url=sqlite_url, data_dir=tmp_path, sqlite_group_commit_ms=-1)
 
 
 def test_a_failing_first_writer_undoes_its_work_and_the_others_go_on(db):

@@ -78,6 +78,7 @@ class Database:
         self,
         url: str,
         sqlite_synchronous: str = "FULL",
+        sqlite_group_commit_seconds: float = GroupCommit.WINDOW,
         connections: int = 20,
         loop_connections: int = 4,
         prepared_statements: bool = True,
@@ -94,7 +95,7 @@ class Database:
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
             self.engine = create_engine(url, pool_size=20, max_overflow=20, connect_args={"timeout": 30}, **_JSON_CODEC)
             _configure_sqlite(self.engine, sqlite_synchronous)
-            self._writers = GroupCommit(self.engine, parsed.database)
+            self._writers = GroupCommit(self.engine, parsed.database, sqlite_group_commit_seconds)
         else:
             # No pre-ping: it costs a round trip per request; a dropped connection
             # invalidates the pool on first use instead.

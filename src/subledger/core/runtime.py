@@ -95,6 +95,7 @@ class Runtime:
         db = Database(
             settings.sqlalchemy_url,
             sqlite_synchronous=settings.sqlite_synchronous,
+            sqlite_group_commit_seconds=settings.sqlite_group_commit_ms / 1000,
             # A connection for each thread that works in the database, and the delivery worker's.
             connections=settings.request_threads + SLOW_THREADS + 1,
             loop_connections=settings.request_threads,
