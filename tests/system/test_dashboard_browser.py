@@ -151,23 +151,28 @@ def test_an_operator_signs_in_sees_charts_searches_and_opens_a_profile(server, p
     assert page.locator("h1").inner_text() == "Webhooks" and "Add an endpoint" in page.content()
     page.screenshot(path=SCREENSHOTS / "6e-webhooks.png", full_page=True)
 
-    # On a desktop and at a phone's width nothing on any page is wider than the screen but the
-    # tables, which scroll.
     # Every page on a desktop and at a phone's width: nothing is wider than the screen but the
     # tables, which scroll; a screenshot of each.
     links = ("Overview", "Journeys", "Profiles", "Paywalls", "Webhooks", "Catalog", "Stores", "API keys", "Activity")
     for width, device in ((1280, "desktop"), (390, "phone")):
         page.set_viewport_size({"width": width, "height": 844})
         pages = [("profile", lambda: page.goto(f"{base}/dashboard/apps/{app_id}/profiles/?q=alice"))]
-        pages += [(link, lambda link=link: page.click(f"header nav >> text={link}")) for link in links]
+        pages += [(link, lambda link=link: follow(page, f"header nav >> text={link}")) for link in links]
         pages += [("deliveries", lambda: page.goto(f"{base}/dashboard/apps/{app_id}/deliveries/"))]
-        pages += [("sign-in", lambda: page.click("text=Sign out") or page.wait_for_url(f"{base}/dashboard/login"))]
+        pages += [("sign-in", lambda: follow(page, "text=Sign out") or page.wait_for_url(f"{base}/dashboard/login"))]
         for number, (name, visit) in enumerate(pages):
             visit()
             assert page.evaluate("document.documentElement.scrollWidth") <= width, (name, width)
             slug = name.lower().replace(" ", "-")
             page.screenshot(path=SCREENSHOTS / f"9{number:02d}-{slug}-{device}.png", full_page=True)
         signed_in(page, base, app_id)
+
+
+def follow(page, selector: str) -> None:
+    """Click a link and wait for the page it opens to load: read between the two, the document
+    can be none at all."""
+    with page.expect_navigation():
+        page.click(selector)
 
 
 def signed_in(page, base: str, app_id: str) -> str:
