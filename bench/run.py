@@ -233,9 +233,14 @@ def main() -> None:
         "--scenarios", nargs="+", choices=SCENARIOS[1:], default=SCENARIOS[1:], help="which to run (and the ceiling)"
     )
     parser.add_argument("--pgbouncer", action="store_true", help="PostgreSQL through PgBouncer (transaction mode)")
+    parser.add_argument(
+        "--sqlite-group-commit-ms", type=float, help="the server's SUBLEDGER_SQLITE_GROUP_COMMIT_MS (else its default)"
+    )
     options = parser.parse_args()
     if options.pgbouncer and options.engine != "postgresql":
         parser.error("--pgbouncer goes with --engine postgresql")
+    if options.sqlite_group_commit_ms is not None and options.engine != "sqlite":
+        parser.error("--sqlite-group-commit-ms goes with --engine sqlite")
 
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp) / "data"
@@ -246,6 +251,8 @@ def main() -> None:
                 "SUBLEDGER_SERVE_WORKER": "off",
                 "SUBLEDGER_VIRTUAL_CURRENCY_RATE_PER_MINUTE": "1e9",
             }
+            if options.sqlite_group_commit_ms is not None:
+                env["SUBLEDGER_SQLITE_GROUP_COMMIT_MS"] = str(options.sqlite_group_commit_ms)
             app = seed(env, url, data_dir, options.profiles)
             pooler = transaction_pooler(url, server_connections=20) if options.pgbouncer else nullcontext(None)
             with pooler as pooled:
@@ -262,6 +269,7 @@ def main() -> None:
         "connections": options.connections,
         "duration_s": options.duration,
         "seeded_profiles": options.profiles,
+        "sqlite_group_commit_ms": options.sqlite_group_commit_ms,
         "cpus": os.cpu_count(),
     }
     (out / f"http-{options.engine}{'-pgbouncer' if options.pgbouncer else ''}.json").write_text(
